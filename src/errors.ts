@@ -1,0 +1,63 @@
+// Every error shmrpc raises, in one registry (like Node's lib/internal/errors.js).
+// Codes never change meaning once released; tests assert on `err.code`, never on text.
+// gRPC equivalents are noted where the semantics match.
+
+export const ErrorCodes = {
+  /** The call's deadline passed before a response arrived (gRPC DEADLINE_EXCEEDED). */
+  ERR_RPC_TIMEOUT: "ERR_RPC_TIMEOUT",
+  /** The server has no method of that name (gRPC UNIMPLEMENTED). */
+  ERR_RPC_METHOD_NOT_FOUND: "ERR_RPC_METHOD_NOT_FOUND",
+  /** The handler threw or rejected; `err.remote` holds its name, message and stack (gRPC UNKNOWN). */
+  ERR_RPC_REMOTE: "ERR_RPC_REMOTE",
+  /** Bad input at the caller (a value that cannot be sent, a bad name or option); nothing was sent (gRPC INVALID_ARGUMENT). */
+  ERR_RPC_INVALID_ARGUMENT: "ERR_RPC_INVALID_ARGUMENT",
+  /** The encoded message is above `maxMessageBytes` (gRPC RESOURCE_EXHAUSTED). */
+  ERR_RPC_MESSAGE_TOO_LARGE: "ERR_RPC_MESSAGE_TOO_LARGE",
+  /** The peer went away or closed while the call was pending (gRPC UNAVAILABLE). */
+  ERR_RPC_DISCONNECTED: "ERR_RPC_DISCONNECTED",
+  /** No server serves the name (gRPC UNAVAILABLE). */
+  ERR_RPC_NOT_CONNECTED: "ERR_RPC_NOT_CONNECTED",
+  /** A live server already serves the name. */
+  ERR_RPC_ADDRESS_IN_USE: "ERR_RPC_ADDRESS_IN_USE",
+  /** The peer broke the protocol (corrupt ring, bad frame, version mismatch); the connection is dropped (gRPC INTERNAL). */
+  ERR_RPC_PROTOCOL: "ERR_RPC_PROTOCOL",
+  /** The call was aborted through its AbortSignal (gRPC CANCELLED). */
+  ERR_RPC_ABORTED: "ERR_RPC_ABORTED",
+  /** The Client or Server was closed by its owner before or during the call. */
+  ERR_RPC_CLOSED: "ERR_RPC_CLOSED",
+  /** The server has no free client slot (gRPC RESOURCE_EXHAUSTED). */
+  ERR_RPC_SERVER_FULL: "ERR_RPC_SERVER_FULL",
+  /** The operating system refused access to the shared memory (gRPC PERMISSION_DENIED). */
+  ERR_RPC_ACCESS_DENIED: "ERR_RPC_ACCESS_DENIED",
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** What a handler threw, as seen by the caller. */
+export interface RemoteErrorInfo {
+  name: string;
+  message: string;
+  stack: string;
+  /** The thrown error's own `code`, when it had a string one. */
+  code?: string;
+}
+
+export class RpcError extends Error {
+  override name = "RpcError";
+  readonly code: ErrorCode;
+  /** Set for ERR_RPC_REMOTE: the handler's error. */
+  readonly remote?: RemoteErrorInfo;
+  /** For ERR_RPC_DISCONNECTED: false only when the server provably never took the request. */
+  readonly maybeExecuted?: boolean;
+
+  constructor(code: ErrorCode, message: string, extra?: { remote?: RemoteErrorInfo; maybeExecuted?: boolean; cause?: unknown }) {
+    super(message, extra?.cause === undefined ? undefined : { cause: extra.cause });
+    this.code = code;
+    if (extra?.remote) this.remote = extra.remote;
+    if (extra?.maybeExecuted !== undefined) this.maybeExecuted = extra.maybeExecuted;
+  }
+}
+
+export function rpcError(code: ErrorCode, message: string, extra?: ConstructorParameters<typeof RpcError>[2]): RpcError {
+  return new RpcError(code, message, extra);
+}
