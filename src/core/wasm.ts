@@ -13,7 +13,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { dirname, join } from "node:path";
 import { existsSync } from "node:fs";
-import type { instantiate as Instantiate } from "../../build/shmrpc.js";
+import type { instantiate as Instantiate } from "../../wasm/shmrpc.js";
 
 export type CoreExports = Awaited<ReturnType<typeof Instantiate>>;
 
@@ -34,13 +34,13 @@ function packageRoot(): string {
 export const ROOT = packageRoot();
 
 async function load(): Promise<{ exports: CoreExports; memory: WebAssembly.Memory }> {
-  const wasmPath = join(ROOT, "build", "shmrpc.wasm");
+  const wasmPath = join(ROOT, "wasm", "shmrpc.wasm");
   if (!existsSync(wasmPath)) {
     throw new Error(`shmrpc: the WebAssembly core is not built (${wasmPath} is missing). Run \`npm rebuild shmrpc\` (or \`npm run build:wasm\` in a checkout).`);
   }
   const memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
   const module = new WebAssembly.Module(readFileSync(wasmPath));
-  const bindings = (await import(pathToFileURL(join(ROOT, "build", "shmrpc.js")).href)) as { instantiate: typeof Instantiate };
+  const bindings = (await import(pathToFileURL(join(ROOT, "wasm", "shmrpc.js")).href)) as { instantiate: typeof Instantiate };
   const exports = await bindings.instantiate(module, {
     env: {
       memory,

@@ -1,0 +1,187 @@
+// Cross-process futex wait and wake on 32-bit words of a WebAssembly.Memory.
+// Atomics.wait/notify only reach threads of this process (V8 keeps its own
+// wait lists), so processes sharing a segment need the kernel's futex.
+#include "shmrpc.h"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+
+#ifndef SYS_futex_waitv
+#define SYS_futex_waitv 449  // same number on every architecture
+#endif
+
+namespace shmrpc {
+
+namespace {
+
+// Timeouts this long (about 31 years) or longer are "forever": it keeps the
+// nanosecond arithmetic below far from overflow.
+constexpr double kForeverMs = 1e12;
+
+// <linux/futex.h> has these only from Linux 5.16; spelled out so older
+// headers build too.
+struct WaitvEntry {
+  uint64_t val;
+  uint64_t uaddr;
+  uint32_t flags;
+  uint32_t reserved;
+};
+constexpr uint32_t kFutex2SizeU32 = 0x02;
+constexpr uint32_t kFutex2Private = 128;
+
+long Futex(void* addr, int op, uint32_t val, const timespec* ts,
+           uint32_t val3) {
+  return syscall(SYS_futex, addr, op, val, ts, nullptr, val3);
+}
+
+bool ProbeFutexWaitv() {
+  const char* off = getenv("SHMRPC_NO_FUTEX_WAITV");
+  if (off != nullptr && off[0] != '\0' && strcmp(off, "0") != 0) return false;
+  // Zero futexes is invalid: EINVAL means the call exists. ENOSYS (old
+  // kernel) or EPERM (a seccomp filter) means it does not.
+  long rc = syscall(SYS_futex_waitv, nullptr, 0, 0, nullptr, CLOCK_MONOTONIC);
+  return rc == -1 && errno == EINVAL;
+}
+
+Napi::Value FutexWaitJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  MemView mem = ArgMem(info, 0, false);
+  uint64_t offset = ArgUInt(info, 1, "offset", UINT64_MAX);
+  uint32_t expected = ArgU32(info, 2, "expected");
+  double timeout_ms = ArgTimeoutMs(info, 3);
+  uint32_t* word = MemWord(env, mem, offset);
+
+  timespec deadline;
+  bool timed = DeadlineAfter(timeout_ms, &deadline);
+  int err = 0;
+  WaitResult r =
+      FutexWaitUntil(word, expected, timed ? &deadline : nullptr, nullptr, &err);
+  if (r == WaitResult::kError) throw SysError(env, err, "futex");
+  return Napi::Number::New(env, static_cast<int>(r));
+}
+
+Napi::Value FutexWakeJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  MemView mem = ArgMem(info, 0, false);
+  uint64_t offset = ArgUInt(info, 1, "offset", UINT64_MAX);
+  int count = INT_MAX;
+  // Infinity (or anything above INT_MAX) wakes everyone.
+  if (!(info[2].IsNumber() &&
+        info[2].As<Napi::Number>().DoubleValue() >= double{INT_MAX})) {
+    count = static_cast<int>(ArgUInt(info, 2, "count", INT_MAX));
+  }
+  uint32_t* word = MemWord(env, mem, offset);
+  long woken = FutexWake(word, count);
+  if (woken < 0) throw SysError(env, static_cast<int>(-woken), "futex");
+  return Napi::Number::New(env, static_cast<double>(woken));
+}
+
+Napi::Value PageSizeJs(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(PageSize()));
+}
+
+}  // namespace
+
+bool DeadlineAfter(double timeout_ms, timespec* deadline) {
+  if (!(timeout_ms >= 0) || timeout_ms >= kForeverMs) return false;
+  clock_gettime(CLOCK_MONOTONIC, deadline);
+  int64_t ns = static_cast<int64_t>(timeout_ms * 1e6);
+  deadline->tv_sec += static_cast<time_t>(ns / 1000000000);
+  deadline->tv_nsec += static_cast<long>(ns % 1000000000);
+  if (deadline->tv_nsec >= 1000000000) {
+    deadline->tv_sec += 1;
+    deadline->tv_nsec -= 1000000000;
+  }
+  return true;
+}
+
+WaitResult FutexWaitUntil(uint32_t* word, uint32_t expected,
+                          const timespec* deadline,
+                          const std::atomic<bool>* cancelled, int* err) {
+  for (;;) {
+    if (cancelled != nullptr && cancelled->load(std::memory_order_acquire)) {
+      return WaitResult::kCancelled;
+    }
+    // FUTEX_WAIT_BITSET is FUTEX_WAIT with an absolute CLOCK_MONOTONIC
+    // deadline, so a retry after EINTR keeps the original deadline. A
+    // deadline already past still reports EAGAIN first if the word differs.
+    long rc = Futex(word, FUTEX_WAIT_BITSET, expected, deadline,
+                    FUTEX_BITSET_MATCH_ANY);
+    if (rc == 0) return WaitResult::kWoken;
+    switch (errno) {
+      case EAGAIN:
+        return WaitResult::kNotEqual;
+      case ETIMEDOUT:
+        return WaitResult::kTimedOut;
+      case EINTR:
+        continue;
+      default:
+        *err = errno;
+        return WaitResult::kError;
+    }
+  }
+}
+
+WaitResult FutexWaitvUntil(uint32_t* word, uint32_t expected,
+                           const timespec* deadline,
+                           std::atomic<uint32_t>* cancel_seq,
+                           uint32_t cancel_snap, int* err) {
+  static_assert(sizeof(std::atomic<uint32_t>) == 4, "futex words are 32-bit");
+  WaitvEntry entries[2] = {
+      // The caller's word: shared, so other processes' FUTEX_WAKE reach it.
+      {expected, reinterpret_cast<uintptr_t>(word), kFutex2SizeU32, 0},
+      // The Waiter's own cancel word: private to this process.
+      {cancel_snap, reinterpret_cast<uintptr_t>(cancel_seq),
+       kFutex2SizeU32 | kFutex2Private, 0},
+  };
+  for (;;) {
+    // The kernel checks both words before sleeping, so a cancel that bumps
+    // cancel_seq at any moment after cancel_snap was read is never lost.
+    long rc = syscall(SYS_futex_waitv, entries, 2, 0, deadline, CLOCK_MONOTONIC);
+    if (rc == 0) return WaitResult::kWoken;
+    if (rc == 1) return WaitResult::kCancelled;
+    switch (errno) {
+      case EAGAIN:
+        if (cancel_seq->load(std::memory_order_acquire) != cancel_snap) {
+          return WaitResult::kCancelled;
+        }
+        return WaitResult::kNotEqual;
+      case ETIMEDOUT:
+        return WaitResult::kTimedOut;
+      case EINTR:
+        continue;
+      default:
+        *err = errno;
+        return WaitResult::kError;
+    }
+  }
+}
+
+bool HaveFutexWaitv() {
+  // A function-local static: probed once per process, thread-safe.
+  static const bool have = ProbeFutexWaitv();
+  return have;
+}
+
+long FutexWake(uint32_t* word, int count) {
+  long rc = Futex(word, FUTEX_WAKE, static_cast<uint32_t>(count), nullptr, 0);
+  return rc < 0 ? -errno : rc;
+}
+
+void FutexWakePrivate(std::atomic<uint32_t>* word, int count) {
+  Futex(word, FUTEX_WAKE_PRIVATE, static_cast<uint32_t>(count), nullptr, 0);
+}
+
+void InitFutex(Napi::Env env, Napi::Object exports) {
+  exports.Set("futexWait", Napi::Function::New(env, FutexWaitJs, "futexWait"));
+  exports.Set("futexWake", Napi::Function::New(env, FutexWakeJs, "futexWake"));
+  exports.Set("pageSize", Napi::Function::New(env, PageSizeJs, "pageSize"));
+}
+
+}  // namespace shmrpc

@@ -1,0 +1,246 @@
+// Shared-memory objects: create, open, unlink, link, list, lock, and mapping
+// them into (and out of) a WebAssembly.Memory.
+#include "shmrpc.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+
+namespace shmrpc {
+
+namespace {
+
+// glibc's shm_open works on this directory; link and list need it by path.
+constexpr const char kShmDir[] = "/dev/shm";
+
+// shmCreate(name, size, mode = 0o600): number (fd)
+Napi::Value ShmCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = ArgShmName(info, 0, "name");
+  uint64_t size = ArgUInt(info, 1, "size", INT64_MAX);
+  mode_t mode = 0600;
+  if (!info[2].IsUndefined()) {
+    mode = static_cast<mode_t>(ArgUInt(info, 2, "mode", 0777));
+  }
+
+  int fd = shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0) throw SysError(env, errno, "shm_open", name);
+
+  // shm_open applied the umask; fchmod sets exactly the mode asked for.
+  const char* failed = nullptr;
+  if (fchmod(fd, mode) != 0) {
+    failed = "fchmod";
+  } else if (ftruncate(fd, static_cast<off_t>(size)) != 0) {
+    failed = "ftruncate";
+  }
+  if (failed != nullptr) {
+    int err = errno;
+    close(fd);
+    shm_unlink(name.c_str());  // we created it: leave nothing half-made
+    throw SysError(env, err, failed, name);
+  }
+  return Napi::Number::New(env, fd);
+}
+
+// shmOpen(name): { fd, size }
+Napi::Value ShmOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = ArgShmName(info, 0, "name");
+
+  int fd = shm_open(name.c_str(), O_RDWR | O_CLOEXEC, 0);
+  if (fd < 0) throw SysError(env, errno, "shm_open", name);
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int err = errno;
+    close(fd);
+    throw SysError(env, err, "fstat", name);
+  }
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("fd", Napi::Number::New(env, fd));
+  result.Set("size", Napi::Number::New(env, static_cast<double>(st.st_size)));
+  return result;
+}
+
+// shmUnlink(name): boolean (false if there was no such object)
+Napi::Value ShmUnlink(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = ArgShmName(info, 0, "name");
+  if (shm_unlink(name.c_str()) == 0) return Napi::Boolean::New(env, true);
+  if (errno == ENOENT) return Napi::Boolean::New(env, false);
+  throw SysError(env, errno, "shm_unlink", name);
+}
+
+// shmLink(from, to): publishes a fully initialised object under a second
+// name in one step: link(2) never replaces an existing name (EEXIST).
+Napi::Value ShmLink(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string from = ArgShmName(info, 0, "from");
+  std::string to = ArgShmName(info, 1, "to");
+  std::string from_path = kShmDir + from;
+  std::string to_path = kShmDir + to;
+  if (link(from_path.c_str(), to_path.c_str()) != 0) {
+    // Like fs.link's errors: path is the source, dest the new name.
+    Napi::Error error = SysError(env, errno, "link", from + ", " + to);
+    error.Value().Set("path", from);
+    error.Value().Set("dest", to);
+    throw error;
+  }
+  return env.Undefined();
+}
+
+// shmList(prefix): names ("/...") in /dev/shm that start with prefix.
+Napi::Value ShmList(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) {
+    throw Napi::TypeError::New(env, "prefix must be a string");
+  }
+  std::string prefix = info[0].As<Napi::String>().Utf8Value();
+  if (prefix.empty() || prefix[0] != '/' ||
+      prefix.find('/', 1) != std::string::npos) {
+    throw Napi::TypeError::New(
+        env, "prefix must start with '/' and contain no other '/'");
+  }
+  std::string bare = prefix.substr(1);
+
+  DIR* dir = opendir(kShmDir);
+  if (dir == nullptr) throw SysError(env, errno, "opendir", kShmDir);
+  Napi::Array names = Napi::Array::New(env);
+  uint32_t count = 0;
+  for (;;) {
+    errno = 0;
+    struct dirent* entry = readdir(dir);
+    if (entry == nullptr) break;
+    const char* n = entry->d_name;
+    if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0) continue;
+    if (strncmp(n, bare.c_str(), bare.size()) != 0) continue;
+    names.Set(count++, Napi::String::New(env, std::string("/") + n));
+  }
+  int err = errno;
+  closedir(dir);
+  if (err != 0) throw SysError(env, err, "readdir", kShmDir);
+  return names;
+}
+
+// Liveness locks. An open-file-description lock (F_OFD_SETLK) belongs to one
+// open of the object and dies with it, even on SIGKILL, so it marks a live
+// owner; unlike flock, F_OFD_GETLK can test another's lock without taking it.
+static struct flock WholeFile(short type) {
+  struct flock fl;
+  memset(&fl, 0, sizeof fl);
+  fl.l_type = type;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = 0;
+  fl.l_len = 0;  // to the end, however large
+  return fl;
+}
+
+// lock(fd): boolean. Takes the write lock through this open; false if another
+// open holds it.
+Napi::Value Lock(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0);
+  struct flock fl = WholeFile(F_WRLCK);
+  int rc;
+  do {
+    rc = fcntl(fd, F_OFD_SETLK, &fl);
+  } while (rc != 0 && errno == EINTR);
+  if (rc == 0) return Napi::Boolean::New(env, true);
+  if (errno == EAGAIN || errno == EACCES) return Napi::Boolean::New(env, false);
+  throw SysError(env, errno, "fcntl(F_OFD_SETLK)", "fd " + std::to_string(fd));
+}
+
+// isLocked(fd): boolean. True when another open holds the lock (ours never
+// conflicts with itself).
+Napi::Value IsLocked(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0);
+  struct flock fl = WholeFile(F_WRLCK);
+  if (fcntl(fd, F_OFD_GETLK, &fl) != 0) {
+    throw SysError(env, errno, "fcntl(F_OFD_GETLK)", "fd " + std::to_string(fd));
+  }
+  return Napi::Boolean::New(env, fl.l_type != F_UNLCK);
+}
+
+// closeFd(fd)
+Napi::Value CloseFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0);
+  // On Linux the fd is released even when close reports EINTR: no retry.
+  if (close(fd) != 0 && errno != EINTR) {
+    throw SysError(env, errno, "close", "fd " + std::to_string(fd));
+  }
+  return env.Undefined();
+}
+
+// mapShared(mem, offset, length, fd): maps the object's first length bytes
+// over mem[offset, offset + length), in place, so WASM code sees it.
+Napi::Value MapShared(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  MemView mem = ArgMem(info, 0, true);
+  uint64_t offset = ArgUInt(info, 1, "offset", UINT64_MAX);
+  uint64_t length = ArgUInt(info, 2, "length", UINT64_MAX);
+  int fd = ArgFd(info, 3);
+  uint8_t* target = MemRegion(env, mem, offset, length);
+
+  // Touching a page past the object's end raises SIGBUS, which would kill
+  // the process from inside WASM code: refuse such a mapping up front.
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    throw SysError(env, errno, "fstat", "fd " + std::to_string(fd));
+  }
+  if (static_cast<uint64_t>(st.st_size) < length) {
+    throw Napi::RangeError::New(
+        env, "length " + std::to_string(length) +
+                 " is larger than the shared-memory object (" +
+                 std::to_string(st.st_size) + " bytes)");
+  }
+
+  // MAP_FIXED atomically replaces V8's anonymous pages in the region; the
+  // rest of the WASM reservation is untouched.
+  void* p = mmap(target, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+                 fd, 0);
+  if (p == MAP_FAILED) {
+    throw SysError(env, errno, "mmap", "fd " + std::to_string(fd));
+  }
+  return env.Undefined();
+}
+
+// unmapShared(mem, offset, length): puts private zero pages back, so the
+// WASM memory never has a hole (a hole would fault in WASM code).
+Napi::Value UnmapShared(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  MemView mem = ArgMem(info, 0, true);
+  uint64_t offset = ArgUInt(info, 1, "offset", UINT64_MAX);
+  uint64_t length = ArgUInt(info, 2, "length", UINT64_MAX);
+  uint8_t* target = MemRegion(env, mem, offset, length);
+
+  void* p = mmap(target, length, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  if (p == MAP_FAILED) throw SysError(env, errno, "mmap");
+  return env.Undefined();
+}
+
+}  // namespace
+
+void InitSegment(Napi::Env env, Napi::Object exports) {
+  exports.Set("shmCreate", Napi::Function::New(env, ShmCreate, "shmCreate"));
+  exports.Set("shmOpen", Napi::Function::New(env, ShmOpen, "shmOpen"));
+  exports.Set("shmUnlink", Napi::Function::New(env, ShmUnlink, "shmUnlink"));
+  exports.Set("shmLink", Napi::Function::New(env, ShmLink, "shmLink"));
+  exports.Set("shmList", Napi::Function::New(env, ShmList, "shmList"));
+  exports.Set("lock", Napi::Function::New(env, Lock, "lock"));
+  exports.Set("isLocked", Napi::Function::New(env, IsLocked, "isLocked"));
+  exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
+  exports.Set("mapShared", Napi::Function::New(env, MapShared, "mapShared"));
+  exports.Set("unmapShared",
+              Napi::Function::New(env, UnmapShared, "unmapShared"));
+}
+
+}  // namespace shmrpc

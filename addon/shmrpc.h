@@ -1,0 +1,123 @@
+// Shared declarations of the shmrpc addon: argument checks, errno errors and
+// the futex primitives. The addon holds no RPC logic: it maps POSIX shared
+// memory into a WebAssembly.Memory and lets threads and processes sleep on
+// and wake 32-bit words in it.
+#pragma once
+
+#if !defined(__linux__)
+#error "shmrpc's addon needs Linux (futex, /dev/shm, MAP_FIXED over WebAssembly memory)"
+#endif
+
+#include <napi.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <ctime>
+#include <string>
+
+namespace shmrpc {
+
+// --- errors (util.cc) -------------------------------------------------------
+
+// A JS Error for a failed system call, shaped like Node's own system errors:
+// message "syscall(target): ECODE (description)", and err.code, err.errno
+// (negative, as in Node and util.getSystemErrorName), err.syscall, and
+// err.path when the target is a shared-memory name.
+Napi::Error SysError(Napi::Env env, int err, const char* syscall,
+                     const std::string& target = std::string());
+
+// The symbolic name of an errno value ("ENOENT"), or "UNKNOWN".
+const char* ErrnoName(int err);
+
+// --- arguments (util.cc) ----------------------------------------------------
+
+// A shared-memory name: "/" followed by 1..255 characters, none of them '/'
+// or NUL, and not "." or "..". Names are also used as paths under /dev/shm,
+// so anything else is refused before it reaches the kernel.
+std::string ArgShmName(const Napi::CallbackInfo& info, size_t i,
+                       const char* what);
+
+// A non-negative integral JS number no larger than max.
+uint64_t ArgUInt(const Napi::CallbackInfo& info, size_t i, const char* what,
+                 uint64_t max);
+
+// A file descriptor: an integer in 0..INT_MAX.
+int ArgFd(const Napi::CallbackInfo& info, size_t i);
+
+// A futex value: any integer from -2^31 to 2^32-1, taken modulo 2^32, so
+// both Uint32Array and Int32Array readings of a word are accepted.
+uint32_t ArgU32(const Napi::CallbackInfo& info, size_t i, const char* what);
+
+// A timeout in milliseconds: a number, possibly fractional. Negative, NaN,
+// +Infinity and undefined mean "no timeout".
+double ArgTimeoutMs(const Napi::CallbackInfo& info, size_t i);
+
+// A Uint8Array over (usually) a WebAssembly.Memory's SharedArrayBuffer.
+// Offsets given to the addon count from the start of the buffer (they are
+// WASM addresses); a range must also lie inside the view.
+struct MemView {
+  uint8_t* base;   // start of the underlying buffer
+  uint64_t begin;  // the view's byteOffset
+  uint64_t end;    // byteOffset + byteLength
+};
+MemView ArgMem(const Napi::CallbackInfo& info, size_t i, bool require_shared);
+
+// The page-aligned region [offset, offset + length) of mem, or RangeError.
+uint8_t* MemRegion(Napi::Env env, const MemView& mem, uint64_t offset,
+                   uint64_t length);
+
+// The 4-byte-aligned 32-bit word at offset in mem, or RangeError.
+uint32_t* MemWord(Napi::Env env, const MemView& mem, uint64_t offset);
+
+// The OS page size (4096 on x86-64).
+size_t PageSize();
+
+// --- futex (futex.cc) -------------------------------------------------------
+
+enum class WaitResult : int {
+  kWoken = 0,      // FUTEX_WAKE (or a spurious wake-up: callers re-check)
+  kNotEqual = 1,   // the word did not hold the expected value
+  kTimedOut = 2,   // the deadline passed
+  kCancelled = 3,  // Waiter only: disarm()/close() cut the wait short
+  kError = 4,      // unexpected errno, in *err
+};
+
+// Sets *deadline to now + timeout_ms on CLOCK_MONOTONIC and returns true, or
+// returns false when the timeout means "wait forever".
+bool DeadlineAfter(double timeout_ms, timespec* deadline);
+
+// Sleeps while *word == expected, until woken or the absolute deadline
+// (nullptr: none). Never FUTEX_PRIVATE: the word may be in a MAP_SHARED
+// mapping that other processes wake. EINTR is retried until the deadline.
+// If cancelled is given, it is checked before each (re)try.
+WaitResult FutexWaitUntil(uint32_t* word, uint32_t expected,
+                          const timespec* deadline,
+                          const std::atomic<bool>* cancelled, int* err);
+
+// As FutexWaitUntil, but also returns kCancelled as soon as *cancel_seq no
+// longer equals cancel_snap (a private futex owned by a Waiter), using
+// futex_waitv so that no wake-up can be lost. Only call when
+// HaveFutexWaitv() is true.
+WaitResult FutexWaitvUntil(uint32_t* word, uint32_t expected,
+                           const timespec* deadline,
+                           std::atomic<uint32_t>* cancel_seq,
+                           uint32_t cancel_snap, int* err);
+
+// Whether the kernel has futex_waitv (Linux 5.16+). Probed once; setting
+// SHMRPC_NO_FUTEX_WAITV=1 in the environment forces the fallback (for tests).
+bool HaveFutexWaitv();
+
+// FUTEX_WAKE (shared); returns the number woken, or -errno.
+long FutexWake(uint32_t* word, int count);
+
+// FUTEX_WAKE_PRIVATE, for words only this process sleeps on.
+void FutexWakePrivate(std::atomic<uint32_t>* word, int count);
+
+// --- module parts -----------------------------------------------------------
+
+void InitSegment(Napi::Env env, Napi::Object exports);
+void InitFutex(Napi::Env env, Napi::Object exports);
+void InitWaiter(Napi::Env env, Napi::Object exports);
+
+}  // namespace shmrpc

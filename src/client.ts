@@ -1,0 +1,613 @@
+// The calling side: connects on first use, sends requests, matches responses by id.
+
+import { randomInt } from "node:crypto";
+import { native, type Waiter } from "./native.js";
+import { core } from "./core/wasm.js";
+import { L } from "./core/layout.js";
+import { Segment, roundToPages } from "./core/segment.js";
+import { Doorbell } from "./core/doorbell.js";
+import { RingReader, RingWriter } from "./core/ring.js";
+import { Channel, OVERSIZED } from "./channel.js";
+import { Encoder } from "./codec/encode.js";
+import { Decoder } from "./codec/decode.js";
+import { RpcError, ErrorCodes, type RemoteErrorInfo } from "./errors.js";
+import {
+  validateName, clientSegmentName, codeOfKind, ErrorKind, METHOD_NAME_MAX_BYTES,
+  P_ERROR_DETAILS, P_ERROR_KIND, P_ID, P_RESPONSE_BODY, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RING_BYTES, DEFAULT_TIMEOUT_MS,
+} from "./protocol.js";
+import { localServers, onProcessExit, systemError } from "./lifecycle.js";
+import { positive } from "./options.js";
+
+export interface ClientOptions {
+  /** Default deadline of each call, in milliseconds (default 30 000). */
+  timeoutMs?: number;
+  /** Largest message sent or accepted, encoded (default 128 MiB). */
+  maxMessageBytes?: number;
+  /** Size of each of the two rings, a power of two (default 2 MiB). */
+  ringBytes?: number;
+  /** Never park while waiting for a response: lowest latency, one core at 100%. */
+  busyPoll?: boolean;
+  /** How long to poll for a response before parking (default 50 µs). */
+  spinMicros?: number;
+}
+
+/** Per-call options, through `client.withOptions(...)`. */
+export interface CallOptions {
+  /** This call's deadline in milliseconds, instead of the client's default. */
+  timeoutMs?: number;
+  /** Aborting it rejects the pending `asyncCall` with ERR_RPC_ABORTED. */
+  signal?: AbortSignal;
+}
+
+/** The calls of a Client with options bound; see `Client.withOptions`. */
+export interface BoundCalls {
+  call<T = unknown>(method: string, ...args: unknown[]): T;
+  asyncCall<T = unknown>(method: string, ...args: unknown[]): Promise<T>;
+}
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(err: RpcError): void;
+  timer: NodeJS.Timeout | undefined;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+/** Check the server's liveness at least this often while a call waits. */
+const LIVENESS_MS = 50;
+const TURN_MS = 2;
+const CONNECT_POLL_MS = 5;
+
+class Connection {
+  closed = false;
+  accepted = false;
+  constructor(
+    readonly ctl: Segment,
+    readonly seg: Segment,
+    readonly slotAt: number,
+    readonly channel: Channel,
+    readonly serverBell: Doorbell,
+    readonly bell: Doorbell,
+  ) {}
+}
+
+export class Client {
+  readonly name: string;
+  private readonly timeoutMs: number;
+  private readonly maxMessageBytes: number;
+  private readonly ringBytes: number;
+  private readonly busyPoll: boolean;
+  private readonly spinMs: number;
+
+  private conn: Connection | undefined;
+  private closed = false;
+  private readonly encoder = new Encoder(core());
+  private readonly decoder = new Decoder(core());
+  private readonly pending = new Map<number, Pending>();
+  private readonly methodNames = new Map<string, Uint8Array>();
+  private nextId = 1;
+  private waiter: Waiter | undefined;
+  private parked = false;
+  private scheduled = false;
+  private liveness: NodeJS.Timeout | undefined;
+  private lastLivenessCheck = 0;
+
+  // The synchronous call in progress, if any.
+  private syncId = -1;
+  private syncDone = false;
+  private syncValue: unknown;
+  private syncError: RpcError | undefined;
+
+  constructor(name: string, options: ClientOptions = {}) {
+    this.name = validateName(name);
+    this.timeoutMs = positive(options.timeoutMs, DEFAULT_TIMEOUT_MS, "timeoutMs");
+    this.maxMessageBytes = positive(options.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES, "maxMessageBytes");
+    const ring = positive(options.ringBytes, DEFAULT_RING_BYTES, "ringBytes");
+    if (ring < L.RING_MIN_CAPACITY || ring > L.RING_MAX_CAPACITY || (ring & (ring - 1)) !== 0) {
+      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `option ringBytes must be a power of two between ${L.RING_MIN_CAPACITY} and ${L.RING_MAX_CAPACITY}`);
+    }
+    this.ringBytes = ring;
+    this.busyPoll = options.busyPoll === true;
+    this.spinMs = positive(options.spinMicros, 50, "spinMicros", true) / 1000;
+  }
+
+  /** True while connected to a live server. */
+  get connected(): boolean {
+    return this.conn !== undefined && !this.conn.closed && this.conn.accepted;
+  }
+
+  /** Resolves once a server serves the name and has accepted this client; rejects
+   *  with ERR_RPC_NOT_CONNECTED if none did within `timeoutMs` (default: forever). */
+  waitForConnection(timeoutMs = Infinity): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    return new Promise<void>((resolve, reject) => {
+      const attempt = (): void => {
+        if (this.closed) return reject(this.closedError());
+        try {
+          const conn = this.connection();
+          this.checkAccepted(conn);
+          if (conn.accepted) return resolve();
+        } catch (e) {
+          const err = e as RpcError;
+          if (err.code !== ErrorCodes.ERR_RPC_NOT_CONNECTED && err.code !== ErrorCodes.ERR_RPC_DISCONNECTED) return reject(err);
+        }
+        if (performance.now() >= deadline) {
+          return reject(new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `no server accepted a connection on ${this.name} within ${timeoutMs} ms`));
+        }
+        setTimeout(attempt, CONNECT_POLL_MS);
+      };
+      attempt();
+    });
+  }
+
+  /** Calls `method` and blocks until its result arrives (or throws an RpcError). */
+  call<T = unknown>(method: string, ...args: unknown[]): T {
+    return this.callSync(method, args, this.timeoutMs) as T;
+  }
+
+  /** Calls `method` without blocking. Never throws: failures reject the promise. */
+  asyncCall<T = unknown>(method: string, ...args: unknown[]): Promise<T> {
+    return this.callAsync(method, args, this.timeoutMs, undefined) as Promise<T>;
+  }
+
+  /** The same calls with a per-call deadline and/or AbortSignal:
+   *  `client.withOptions({ timeoutMs: 100, signal }).asyncCall("m", x)`. */
+  withOptions(options: CallOptions): BoundCalls {
+    const timeoutMs = positive(options.timeoutMs, this.timeoutMs, "timeoutMs");
+    const signal = options.signal;
+    return {
+      call: <T>(method: string, ...args: unknown[]) => this.callSync(method, args, timeoutMs) as T,
+      asyncCall: <T>(method: string, ...args: unknown[]) => this.callAsync(method, args, timeoutMs, signal) as Promise<T>,
+    };
+  }
+
+  /** Says goodbye, settles every pending call with ERR_RPC_DISCONNECTED and frees all shared memory. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const conn = this.conn;
+    if (conn) {
+      if (!conn.closed) {
+        // Leave before being accepted, or say goodbye in-band after our requests.
+        if (conn.ctl.compareExchange(conn.slotAt + L.SLOT_STATE, L.SLOT_REQUESTED, L.SLOT_FREE) !== L.SLOT_REQUESTED) {
+          conn.channel.sendEmpty(L.T_GOODBYE);
+          conn.channel.writer.commit();
+          conn.serverBell.wake();
+        }
+      }
+      this.disconnect(new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `client of ${this.name} was closed while the call was pending`, { maybeExecuted: true }));
+    }
+    this.waiter?.close();
+    this.waiter = undefined;
+  }
+
+  // ------------------------------------------------------------ connection
+
+  /** The current connection, starting one if there is none (does not wait for
+   *  the server to accept: requests may be written at once). */
+  private connection(): Connection {
+    if (this.closed) throw this.closedError();
+    if (this.conn && !this.conn.closed) return this.conn;
+    this.conn = undefined;
+    let ctl: Segment;
+    try {
+      ctl = Segment.open(this.name, L.CONTROL_BYTES, L.CONTROL_BYTES);
+    } catch (e) {
+      throw systemError(e, `no server on ${this.name}`);
+    }
+    let seg: Segment | undefined;
+    let slotAt = -1;
+    try {
+      if (ctl.load(L.SEG_MAGIC) !== L.MAGIC_LO || ctl.load(L.SEG_MAGIC + 4) !== L.MAGIC_HI) {
+        throw new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `${this.name} is not (yet) a shmrpc server`);
+      }
+      const version = ctl.load(L.SEG_VERSION);
+      if (version !== L.PROTOCOL_VERSION) {
+        throw new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.name} speaks protocol version ${version}, this client ${L.PROTOCOL_VERSION}`);
+      }
+      if (!ctl.isLocked()) throw new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `the server of ${this.name} is gone`);
+      for (let slot = 0; slot < L.SLOT_COUNT; slot++) {
+        const at = L.CTL_SLOTS + slot * L.SLOT_BYTES;
+        if (ctl.compareExchange(at + L.SLOT_STATE, L.SLOT_FREE, L.SLOT_CLAIMED) === L.SLOT_FREE) {
+          slotAt = at;
+          break;
+        }
+      }
+      if (slotAt < 0) throw new RpcError(ErrorCodes.ERR_RPC_SERVER_FULL, `server ${this.name} has no free client slot`);
+      const cap = this.ringBytes;
+      const size = roundToPages(L.CLIENT_HEADER_BYTES + 2 * (L.RING_HEADER_BYTES + cap));
+      let nonce = 0;
+      for (let attempt = 0; seg === undefined; attempt++) {
+        nonce = randomInt(2 ** 32);
+        try {
+          seg = Segment.create(clientSegmentName(this.name, nonce), size);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== "EEXIST" || attempt > 8) throw systemError(e, "cannot create the client's shared memory");
+        }
+      }
+      seg.lock();
+      seg.store(L.SEG_VERSION, L.PROTOCOL_VERSION);
+      seg.store(L.SEG_SIZE, size);
+      seg.store(L.CLI_REQ_CAPACITY, cap);
+      seg.store(L.CLI_RES_CAPACITY, cap);
+      seg.store(L.CLI_PID, process.pid);
+      seg.store(L.CLI_NONCE, nonce);
+      seg.store(L.SEG_MAGIC + 4, L.MAGIC_HI);
+      seg.store(L.SEG_MAGIC, L.MAGIC_LO);
+      const reqRing = seg.offset + L.CLIENT_HEADER_BYTES;
+      const resRing = reqRing + L.RING_HEADER_BYTES + cap;
+      const channel = new Channel(new RingWriter(reqRing, cap), new RingReader(resRing, cap), this.maxMessageBytes);
+      const conn = new Connection(ctl, seg, slotAt, channel, new Doorbell(ctl, L.CTL_DOORBELL, L.CTL_PARKED), new Doorbell(seg, L.CLI_DOORBELL, L.CLI_PARKED));
+      ctl.store(slotAt + L.SLOT_CLIENT_PID, process.pid);
+      ctl.store(slotAt + L.SLOT_NONCE, nonce);
+      ctl.store(slotAt + L.SLOT_SEGMENT_SIZE, size);
+      ctl.store(slotAt + L.SLOT_STATE, L.SLOT_REQUESTED);
+      ctl.add(L.CTL_CONNECT_COUNTER, 1);
+      conn.serverBell.wake();
+      onProcessExit.add(this.exitHook);
+      this.conn = conn;
+      return conn;
+    } catch (e) {
+      if (seg) {
+        seg.unlink();
+        seg.close();
+      }
+      if (slotAt >= 0) ctl.store(slotAt + L.SLOT_STATE, L.SLOT_FREE);
+      ctl.close();
+      throw e;
+    }
+  }
+
+  private readonly exitHook = (): void => {
+    const conn = this.conn;
+    if (conn && !conn.accepted) {
+      try {
+        conn.seg.unlink();
+      } catch {
+        // Exiting anyway.
+      }
+    }
+  };
+
+  /** Updates `conn.accepted`; throws if the server refused us or is gone. */
+  private checkAccepted(conn: Connection): void {
+    if (conn.accepted) return;
+    const state = conn.ctl.load(conn.slotAt + L.SLOT_STATE);
+    if (state === L.SLOT_ACCEPTED) {
+      conn.accepted = true;
+      onProcessExit.delete(this.exitHook);
+      return;
+    }
+    if (state !== L.SLOT_REQUESTED) {
+      const err = new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `server ${this.name} refused the connection`);
+      this.disconnect(err);
+      throw err;
+    }
+  }
+
+  /** Throws (after failing everything pending) when the server died. */
+  private checkServer(conn: Connection, now: number): void {
+    if (now - this.lastLivenessCheck < LIVENESS_MS) return;
+    this.lastLivenessCheck = now;
+    if (!conn.ctl.isLocked()) {
+      const err = new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `the server of ${this.name} is gone`, { maybeExecuted: true });
+      this.disconnect(err);
+      throw err;
+    }
+    this.checkAccepted(conn);
+  }
+
+  /** Ends the connection: every pending call fails with `err`; memory is freed. */
+  private disconnect(err: RpcError): void {
+    const conn = this.conn;
+    this.conn = undefined;
+    if (conn && !conn.closed) {
+      conn.closed = true;
+      onProcessExit.delete(this.exitHook);
+      if (!conn.accepted) conn.seg.unlink();
+      conn.channel.dispose();
+      conn.seg.close();
+      conn.ctl.close();
+    }
+    if (this.syncId >= 0 && !this.syncDone) {
+      this.syncDone = true;
+      this.syncError = err;
+    }
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of pending) this.settle(p, undefined, err);
+    this.stopPump();
+  }
+
+  private closedError(): RpcError {
+    return new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `client of ${this.name} is closed`);
+  }
+
+  // ------------------------------------------------------------ sending
+
+  private nameBytes(method: string): Uint8Array {
+    let bytes = this.methodNames.get(method);
+    if (bytes === undefined) {
+      if (typeof method !== "string" || method.length === 0) {
+        throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "method name must be a non-empty string");
+      }
+      const utf8 = Buffer.from(method, "utf8");
+      if (utf8.length > METHOD_NAME_MAX_BYTES) {
+        throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `method name is longer than ${METHOD_NAME_MAX_BYTES} UTF-8 bytes`);
+      }
+      bytes = new Uint8Array(1 + utf8.length);
+      bytes[0] = utf8.length;
+      bytes.set(utf8, 1);
+      if (this.methodNames.size < 4096) this.methodNames.set(method, bytes);
+    }
+    return bytes;
+  }
+
+  /** Encodes and sends a request; returns its id. Throws before sending anything on bad input. */
+  private send(method: string, args: unknown[]): number {
+    const name = this.nameBytes(method);
+    const length = this.encoder.encode(args, this.maxMessageBytes, "args");
+    const conn = this.connection();
+    const id = this.nextId;
+    this.nextId = (this.nextId + 1) >>> 0 || 1;
+    conn.channel.send(L.T_REQUEST, id, name, this.encoder.start, length);
+    conn.channel.writer.commit();
+    conn.serverBell.ring();
+    return id;
+  }
+
+  // ------------------------------------------------------------ synchronous calls
+
+  private callSync(method: string, args: unknown[], timeoutMs: number): unknown {
+    if (localServers.has(this.name)) {
+      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `a synchronous call cannot reach ${this.name}: its server runs on this thread; use asyncCall`);
+    }
+    if (this.syncId >= 0) {
+      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "a synchronous call is already in progress on this client");
+    }
+    const id = this.send(method, args);
+    const conn = this.conn!;
+    this.syncId = id;
+    this.syncDone = false;
+    this.syncValue = undefined;
+    this.syncError = undefined;
+    const start = performance.now();
+    const deadline = start + timeoutMs;
+    let lastProgress = start;
+    try {
+      for (;;) {
+        if (!conn.channel.idle && conn.channel.flush()) {
+          conn.channel.writer.commit();
+          conn.serverBell.ring();
+        }
+        if (this.receive(conn) > 0) lastProgress = performance.now();
+        if (this.syncDone) break;
+        const now = performance.now();
+        if (now >= deadline) {
+          throw new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `call to "${method}" on ${this.name} timed out after ${timeoutMs} ms`);
+        }
+        this.checkServer(conn, now);
+        if (this.syncDone) break;
+        if (this.busyPoll || now - lastProgress < this.spinMs) continue;
+        const seq = conn.bell.park();
+        if (conn.channel.reader.empty() && (conn.channel.idle || !conn.channel.writer.hasRoom(0))) {
+          conn.bell.sleep(seq, Math.min(deadline - now, LIVENESS_MS));
+        }
+        conn.bell.unpark();
+      }
+    } finally {
+      this.syncId = -1;
+      if (this.pending.size > 0) this.schedulePump();
+    }
+    if (this.syncError) {
+      const err = this.syncError;
+      this.syncError = undefined;
+      throw err;
+    }
+    const value = this.syncValue;
+    this.syncValue = undefined;
+    return value;
+  }
+
+  // ------------------------------------------------------------ asynchronous calls
+
+  private callAsync(method: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined): Promise<unknown> {
+    if (signal?.aborted) {
+      return Promise.reject(new RpcError(ErrorCodes.ERR_RPC_ABORTED, `call to "${method}" was aborted before it was sent`, { cause: signal.reason }));
+    }
+    let id: number;
+    try {
+      id = this.send(method, args);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return new Promise<unknown>((resolve, reject) => {
+      const p: Pending = { resolve, reject, timer: undefined, signal, onAbort: undefined };
+      p.timer = setTimeout(() => {
+        if (this.pending.delete(id)) {
+          this.settle(p, undefined, new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `call to "${method}" on ${this.name} timed out after ${timeoutMs} ms`));
+        }
+      }, timeoutMs);
+      p.timer.unref();
+      if (signal) {
+        p.onAbort = () => {
+          if (this.pending.delete(id)) {
+            this.settle(p, undefined, new RpcError(ErrorCodes.ERR_RPC_ABORTED, `call to "${method}" was aborted`, { cause: signal.reason, maybeExecuted: true }));
+          }
+        };
+        signal.addEventListener("abort", p.onAbort, { once: true });
+      }
+      this.pending.set(id, p);
+      this.schedulePump();
+    });
+  }
+
+  private settle(p: Pending, value: unknown, err: RpcError | undefined): void {
+    if (p.timer) clearTimeout(p.timer);
+    if (p.signal && p.onAbort) p.signal.removeEventListener("abort", p.onAbort);
+    if (err) p.reject(err);
+    else p.resolve(value);
+  }
+
+  // The pump reads responses for asyncCall: spin briefly, then park on the
+  // doorbell through the addon's waiter thread, which wakes the event loop.
+
+  private schedulePump(): void {
+    if (this.scheduled || this.closed) return;
+    if (this.parked) {
+      this.parked = false;
+      this.waiter!.disarm();
+      this.conn?.bell.unpark();
+    }
+    this.scheduled = true;
+    this.waiter ??= new native.Waiter(this.onWake);
+    this.waiter.ref(); // pending calls keep the process alive
+    if (!this.liveness) {
+      this.liveness = setInterval(this.livenessTick, LIVENESS_MS * 2);
+      this.liveness.unref();
+    }
+    setImmediate(this.pumpTurn);
+  }
+
+  private stopPump(): void {
+    if (this.parked) {
+      this.parked = false;
+      this.waiter?.disarm();
+    }
+    this.waiter?.unref();
+    if (this.liveness) {
+      clearInterval(this.liveness);
+      this.liveness = undefined;
+    }
+  }
+
+  private readonly livenessTick = (): void => {
+    const conn = this.conn;
+    if (!conn || conn.closed) return;
+    try {
+      this.lastLivenessCheck = 0;
+      this.checkServer(conn, performance.now());
+    } catch {
+      // disconnect() has already failed the pending calls.
+    }
+  };
+
+  private readonly onWake = (): void => {
+    if (!this.parked) return;
+    this.parked = false;
+    this.conn?.bell.unpark();
+    this.pumpTurn();
+  };
+
+  private readonly pumpTurn = (): void => {
+    this.scheduled = false;
+    const conn = this.conn;
+    if (!conn || conn.closed) return this.stopPump();
+    const start = performance.now();
+    let idleSince = -1;
+    for (;;) {
+      if (!conn.channel.idle && conn.channel.flush()) {
+        conn.channel.writer.commit();
+        conn.serverBell.ring();
+      }
+      const got = this.receive(conn);
+      if (conn.closed) return;
+      if (this.pending.size === 0 && conn.channel.idle) return this.stopPump();
+      const now = performance.now();
+      if (got > 0) idleSince = -1;
+      else if (idleSince < 0) idleSince = now;
+      if (got > 0 || now - start >= TURN_MS) break; // let the resolved promises run
+      if (!this.busyPoll && now - idleSince >= this.spinMs) {
+        const seq = conn.bell.park();
+        if (conn.channel.reader.empty() && (conn.channel.idle || !conn.channel.writer.hasRoom(0))) {
+          this.parked = true;
+          this.waiter!.arm(core().u8, conn.bell.address, seq, Infinity);
+          return;
+        }
+        conn.bell.unpark();
+        idleSince = -1;
+      }
+    }
+    this.scheduled = true;
+    setImmediate(this.pumpTurn);
+  };
+
+  // ------------------------------------------------------------ receiving
+
+  /** Takes every complete response from the ring; returns how many. */
+  private receive(conn: Connection): number {
+    const ch = conn.channel;
+    let n = 0;
+    while (ch.poll()) {
+      n++;
+      this.handle(ch.type, ch.payload, ch.length);
+      if (conn.closed) return n;
+    }
+    if (ch.protocolError !== undefined) {
+      this.disconnect(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.name} broke the protocol: ${ch.protocolError}`, { maybeExecuted: true }));
+      return n;
+    }
+    if (n > 0) {
+      ch.release();
+      conn.serverBell.ring(); // the server may be waiting for room
+      if (!conn.accepted) this.checkAccepted(conn);
+    }
+    return n;
+  }
+
+  private handle(type: number, at: number, length: number): void {
+    const c = core();
+    if (type === L.T_GOODBYE) {
+      this.disconnect(new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `server ${this.name} closed while the call was pending`, { maybeExecuted: true }));
+      return;
+    }
+    if (type === OVERSIZED) {
+      const id = this.conn!.channel.oversizedId;
+      this.deliver(id, undefined, new RpcError(ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE, `response of ${length} bytes is over maxMessageBytes (${this.maxMessageBytes})`));
+      return;
+    }
+    if ((type !== L.T_RESPONSE && type !== L.T_ERROR) || length < (type === L.T_ERROR ? P_ERROR_DETAILS : P_RESPONSE_BODY)) {
+      this.disconnect(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.name} sent a malformed record (type ${type})`, { maybeExecuted: true }));
+      return;
+    }
+    const id = c.view.getUint32(at + P_ID, true);
+    if (id !== this.syncId && !this.pending.has(id)) return; // timed out or aborted: drop it
+    try {
+      if (type === L.T_RESPONSE) {
+        this.deliver(id, this.decoder.decode(at + P_RESPONSE_BODY, at + length), undefined);
+      } else {
+        const kind = c.u8[at + P_ERROR_KIND]!;
+        const details = this.decoder.decode(at + P_ERROR_DETAILS, at + length);
+        this.deliver(id, undefined, remoteError(kind, details));
+      }
+    } catch (e) {
+      this.disconnect(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.name} sent an undecodable response: ${(e as Error).message}`, { maybeExecuted: true }));
+    }
+  }
+
+  private deliver(id: number, value: unknown, err: RpcError | undefined): void {
+    if (id === this.syncId) {
+      this.syncDone = true;
+      this.syncValue = value;
+      this.syncError = err;
+      return;
+    }
+    const p = this.pending.get(id);
+    if (p === undefined) return;
+    this.pending.delete(id);
+    this.settle(p, value, err);
+  }
+}
+
+function remoteError(kind: number, details: unknown): RpcError {
+  const d = (details !== null && typeof details === "object" ? details : {}) as Record<string, unknown>;
+  const info: RemoteErrorInfo = {
+    name: typeof d.name === "string" ? d.name : "Error",
+    message: typeof d.message === "string" ? d.message : String(d.message),
+    stack: typeof d.stack === "string" ? d.stack : "",
+  };
+  if (typeof d.code === "string") info.code = d.code;
+  const code = codeOfKind(kind) ?? ErrorCodes.ERR_RPC_REMOTE;
+  if (kind === ErrorKind.REMOTE) return new RpcError(code, info.message, { remote: info });
+  return new RpcError(code, info.message);
+}

@@ -1,0 +1,297 @@
+// Bytes -> JS values, in the format of assembly/codec.ts (the tag table is there).
+//
+// The input is untrusted: another process wrote it into shared memory and may still
+// be changing it. The core's codecScan reads every header (each field loaded once,
+// checked against the end of the message and the nesting limit) and writes checked
+// tokens into this decoder's private scan block, a batch of up to SCAN_CAPACITY per
+// call; this file reads only those tokens and the payload bytes inside the ranges
+// they give. Counts are checked against the bytes left before anything is allocated
+// for them. Any problem is an ERR_RPC_PROTOCOL RpcError.
+// Binary payloads are copied out (the ring is reused) into memory of their own
+// (byteOffset 0; a Buffer may come from Node's pool like any small Buffer); strings
+// are decoded as UTF-8, invalid sequences becoming U+FFFD. Object keys are set in
+// order (a repeated key: the last one wins; "__proto__" becomes an own data property,
+// never the prototype). An Error gets the sender's stack, not a local one.
+// See encode.ts for what each kind of value arrives as.
+
+import type { Core } from "../core/wasm.js";
+import { ErrorCodes, RpcError } from "../errors.js";
+import {
+  BIN_ARRAYBUFFER, BIN_BIGINT64, BIN_BIGUINT64, BIN_BUFFER, BIN_DATAVIEW, BIN_FLOAT32, BIN_FLOAT64,
+  BIN_INT16, BIN_INT32, BIN_INT8, BIN_UINT16, BIN_UINT32, BIN_UINT8, BIN_UINT8CLAMPED,
+  E_TRAILING, KIND_ARRAY, KIND_BIGINT_NEG, KIND_BIGINT_POS, KIND_BINARY, KIND_CONTAINER, KIND_DATE,
+  KIND_FALSE, KIND_MAP, KIND_NULL, KIND_NUMBER, KIND_OBJECT, KIND_SET, KIND_STRING, KIND_TRUE,
+  KIND_UNDEFINED, SCAN_BYTES, SCAN_CAPACITY, SCAN_TOKENS, TOK_AT_U32, TOK_KIND_U32, TOK_LEN_U32,
+  TOK_NUM_F64, TOKEN_U32, corrupt,
+} from "./wire.js";
+
+/** Node's Buffer methods that skip argument checks (present on every Buffer). */
+interface FastBuffer extends Buffer {
+  utf8Slice(start: number, end: number): string;
+  hexSlice(start: number, end: number): string;
+}
+
+const fromCharCode = String.fromCharCode;
+/** Short ASCII strings seen lately (mostly object keys), by a hash of their bytes. */
+const SHORT_STRING = 16;
+const CACHE_SIZE = 4096;
+const defineProperty = Object.defineProperty;
+
+/** Error classes rebuilt by name; any other name gives an Error with `name` set. */
+const ERROR_CLASSES = new Map<string, ErrorConstructor>([
+  ["Error", Error], ["TypeError", TypeError], ["RangeError", RangeError],
+  ["SyntaxError", SyntaxError], ["ReferenceError", ReferenceError], ["EvalError", EvalError],
+  ["URIError", URIError], ["AggregateError", AggregateError as unknown as ErrorConstructor],
+]);
+/** Error fields set as non-enumerable own properties, as the engine does. */
+const HIDDEN_ERROR_FIELDS = new Set(["name", "message", "stack", "cause", "errors"]);
+
+export class Decoder {
+  private readonly core: Core;
+  private u8: Uint8Array;
+  private u32: Uint32Array;
+  private f64: Float64Array;
+  private buf: FastBuffer;
+  private start = 0;
+  private end = 0;
+  /** The scan block (private memory) and its first token, as a u32 index. */
+  private block = 0;
+  private tokens = 0;
+  /** Next token to read and the end of the current batch, as u32 indexes. */
+  private t = 0;
+  private tEnd = 0;
+  private readonly cache: (string | undefined)[] = new Array<string | undefined>(CACHE_SIZE).fill(undefined);
+
+  private readonly scanStart: (state: number, pos: number, end: number, max: number) => number;
+  private readonly scan: (state: number, max: number) => number;
+  private readonly skip: (pos: number, end: number, depth: number) => number;
+  private readonly error: () => number;
+  private readonly errorAt: () => number;
+
+  constructor(core: Core) {
+    this.core = core;
+    this.u8 = core.u8;
+    this.u32 = core.u32;
+    this.f64 = core.f64;
+    this.buf = core.buf as FastBuffer;
+    const x = core.exports;
+    this.scanStart = x.codecScanStart;
+    this.scan = x.codecScan;
+    this.skip = x.codecSkip;
+    this.error = x.codecError;
+    this.errorAt = x.codecErrorAt;
+    // Allocated now (not on the first decode): alloc may grow the memory and replace
+    // the core's views, which callers should not meet in the middle of a decode.
+    this.block = core.alloc(SCAN_BYTES);
+    this.tokens = (this.block + SCAN_TOKENS) >>> 2;
+  }
+
+  /** Decodes the one value that occupies exactly [start, end) of linear memory. */
+  decode(start: number, end: number): unknown {
+    if (this.block === 0) {
+      this.block = this.core.alloc(SCAN_BYTES); // after dispose()
+      this.tokens = (this.block + SCAN_TOKENS) >>> 2;
+    }
+    this.window(start, end);
+    const n = this.scanStart(this.block, start, end, SCAN_CAPACITY);
+    if (n === 0) throw this.fail();
+    this.t = this.tokens;
+    this.tEnd = this.tokens + TOKEN_U32 * n;
+    return this.value();
+  }
+
+  /** Checks that [start, end) holds exactly one well-formed value, without building it. */
+  validate(start: number, end: number): void {
+    this.window(start, end);
+    const after = this.skip(start, end, 0);
+    if (after === 0) throw this.fail();
+    if (after !== end) throw corrupt(E_TRAILING, after, start, end);
+  }
+
+  /** Returns the scan block to the core (the next `decode` allocates again). */
+  dispose(): void {
+    if (this.block === 0) return;
+    this.core.release(this.block, SCAN_BYTES);
+    this.block = 0;
+  }
+
+  private window(start: number, end: number): void {
+    const c = this.core;
+    this.u8 = c.u8;
+    this.u32 = c.u32;
+    this.f64 = c.f64;
+    this.buf = c.buf as FastBuffer;
+    if (!(start >= 1 && start <= end && end <= this.u8.length && Number.isInteger(start) && Number.isInteger(end))) {
+      throw new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `corrupt message: window [${start}, ${end}) is outside memory`);
+    }
+    this.start = start;
+    this.end = end;
+  }
+
+  private fail(): RpcError {
+    return corrupt(this.error(), this.errorAt(), this.start, this.end);
+  }
+
+  /** The u32 index of the next token, scanning the next batch when needed. */
+  private next(): number {
+    let t = this.t;
+    if (t === this.tEnd) {
+      const n = this.scan(this.block, SCAN_CAPACITY);
+      if (n === 0) throw this.fail();
+      t = this.tokens;
+      this.tEnd = t + TOKEN_U32 * n;
+    }
+    this.t = t + TOKEN_U32;
+    return t;
+  }
+
+  private value(): unknown {
+    const t = this.next();
+    const u32 = this.u32;
+    const kind = u32[t + TOK_KIND_U32]!;
+    if (kind === KIND_NUMBER) return this.f64[(t >>> 1) + TOK_NUM_F64];
+    if (kind === KIND_STRING) {
+      const at = u32[t + TOK_AT_U32]!;
+      return this.string(at, at + u32[t + TOK_LEN_U32]!);
+    }
+    if (kind >= KIND_CONTAINER) return this.container(kind, u32[t + TOK_LEN_U32]!);
+    switch (kind) {
+      case KIND_UNDEFINED: return undefined;
+      case KIND_NULL: return null;
+      case KIND_FALSE: return false;
+      case KIND_TRUE: return true;
+      case KIND_DATE: return new Date(this.f64[(t >>> 1) + TOK_NUM_F64]!);
+      case KIND_BIGINT_POS: return this.bigint(u32[t + TOK_AT_U32]!, u32[t + TOK_LEN_U32]!);
+      case KIND_BIGINT_NEG: return -this.bigint(u32[t + TOK_AT_U32]!, u32[t + TOK_LEN_U32]!);
+    }
+    const at = u32[t + TOK_AT_U32]!;
+    return this.binary(kind - KIND_BINARY, at, at + u32[t + TOK_LEN_U32]!);
+  }
+
+  /** The string in bytes [s, e). Short ASCII ones come from a cache or from JS. */
+  private string(s: number, e: number): string {
+    const len = e - s;
+    if (len > SHORT_STRING) return this.buf.utf8Slice(s, e);
+    const u8 = this.u8;
+    let h = len;
+    for (let i = s; i < e; i++) {
+      const c = u8[i]!;
+      if (c >= 0x80) return this.buf.utf8Slice(s, e);
+      h = (Math.imul(h, 31) + c) | 0;
+    }
+    const slot = (h ^ (h >>> 12)) & (CACHE_SIZE - 1);
+    const hit = this.cache[slot];
+    if (hit !== undefined && hit.length === len) {
+      let i = 0;
+      while (i < len && hit.charCodeAt(i) === u8[s + i]) i++;
+      if (i === len) return hit;
+    }
+    let out = "";
+    for (let i = s; i < e; i++) out += fromCharCode(u8[i]!);
+    this.cache[slot] = out;
+    return out;
+  }
+
+  /** The bigint whose magnitude is the `len` bytes at `at`, big-endian. */
+  private bigint(at: number, len: number): bigint {
+    if (len <= 6) {
+      const u8 = this.u8;
+      let x = 0;
+      for (let i = at; i < at + len; i++) x = x * 256 + u8[i]!;
+      return BigInt(x);
+    }
+    return BigInt("0x" + this.buf.hexSlice(at, at + len));
+  }
+
+  private binary(bin: number, s: number, e: number): unknown {
+    if (bin === BIN_BUFFER) {
+      const b = Buffer.allocUnsafe(e - s);
+      this.buf.copy(b, 0, s, e);
+      return b;
+    }
+    const bytes = new Uint8Array(e - s); // a copy, in a new (non-shared) ArrayBuffer
+    this.buf.copy(bytes, 0, s, e);
+    if (bin === BIN_UINT8) return bytes;
+    const ab = bytes.buffer;
+    switch (bin) {
+      case BIN_ARRAYBUFFER: return ab;
+      case BIN_INT8: return new Int8Array(ab);
+      case BIN_UINT8CLAMPED: return new Uint8ClampedArray(ab);
+      case BIN_INT16: return new Int16Array(ab);
+      case BIN_UINT16: return new Uint16Array(ab);
+      case BIN_INT32: return new Int32Array(ab);
+      case BIN_UINT32: return new Uint32Array(ab);
+      case BIN_FLOAT32: return new Float32Array(ab);
+      case BIN_FLOAT64: return new Float64Array(ab);
+      case BIN_BIGINT64: return new BigInt64Array(ab);
+      case BIN_BIGUINT64: return new BigUint64Array(ab);
+      case BIN_DATAVIEW: return new DataView(ab);
+    }
+    // The core produces only the kinds above.
+    throw new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `corrupt message: binary kind ${bin}`);
+  }
+
+  /** A container of `n` elements (the core checked n against the bytes left). */
+  private container(kind: number, n: number): unknown {
+    if (kind === KIND_ARRAY) {
+      // Preallocated when small (a huge `new Array(n)` would be a slow dictionary array).
+      const a: unknown[] = n <= 1024 ? new Array<unknown>(n) : [];
+      for (let i = 0; i < n; i++) a[i] = this.value();
+      return a;
+    }
+    if (kind === KIND_OBJECT) {
+      const o: Record<string, unknown> = {};
+      for (let i = 0; i < n; i++) {
+        const key = this.key();
+        const v = this.value();
+        if (key === "__proto__") defineProperty(o, key, { value: v, writable: true, enumerable: true, configurable: true });
+        else o[key] = v;
+      }
+      return o;
+    }
+    if (kind === KIND_MAP) {
+      const m = new Map<unknown, unknown>();
+      for (let i = 0; i < n; i++) {
+        const k = this.value();
+        m.set(k, this.value());
+      }
+      return m;
+    }
+    if (kind === KIND_SET) {
+      const s = new Set<unknown>();
+      for (let i = 0; i < n; i++) s.add(this.value());
+      return s;
+    }
+    return this.errorValue(n); // KIND_ERROR
+  }
+
+  /** An object or error key: the core only lets strings through there. */
+  private key(): string {
+    const t = this.next();
+    const at = this.u32[t + TOK_AT_U32]!;
+    return this.string(at, at + this.u32[t + TOK_LEN_U32]!);
+  }
+
+  private errorValue(n: number): Error {
+    const fields = new Map<string, unknown>();
+    for (let i = 0; i < n; i++) {
+      const key = this.key();
+      fields.set(key, this.value());
+    }
+    const name = fields.get("name");
+    const Class = (typeof name === "string" && ERROR_CLASSES.get(name)) || Error;
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0; // the stack comes from the sender
+    let e: Error;
+    try {
+      e = Class === (AggregateError as unknown) ? new AggregateError([]) : new Class();
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
+    for (const [key, value] of fields) {
+      if (key === "name" && value === Class.prototype.name) continue;
+      defineProperty(e, key, { value, writable: true, enumerable: !HIDDEN_ERROR_FIELDS.has(key), configurable: true });
+    }
+    return e;
+  }
+}

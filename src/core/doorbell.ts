@@ -1,0 +1,47 @@
+// Park/wake across processes: a doorbell word and a parked counter in shared memory.
+// The protocol (and why no wake-up is lost) is described in src/protocol.ts, WAKING.
+
+import { native } from "../native.js";
+import { core } from "./wasm.js";
+import type { Segment } from "./segment.js";
+
+export class Doorbell {
+  constructor(
+    private readonly seg: Segment,
+    private readonly bellAt: number,
+    private readonly parkedAt: number,
+  ) {}
+
+  /** Byte offset of the doorbell word in linear memory (for a Waiter). */
+  get address(): number {
+    return this.seg.offset + this.bellAt;
+  }
+
+  /** Producer side: wakes the owner if it is parked. Call after publishing. */
+  ring(): void {
+    if (this.seg.load(this.parkedAt) !== 0) this.wake();
+  }
+
+  /** Wakes the owner whether or not it says it is parked. */
+  wake(): void {
+    this.seg.add(this.bellAt, 1);
+    native.futexWake(core().u8, this.address, 0x7fffffff);
+  }
+
+  /** Owner side, step 1: returns the value to sleep on. Re-check for work, then
+   *  `sleep` (or arm a Waiter) with it, then `unpark`. */
+  park(): number {
+    const seq = this.seg.load(this.bellAt);
+    this.seg.add(this.parkedAt, 1);
+    return seq;
+  }
+
+  unpark(): void {
+    this.seg.add(this.parkedAt, -1);
+  }
+
+  /** Blocks this thread until rung, or for at most `timeoutMs`. */
+  sleep(seq: number, timeoutMs: number): void {
+    native.futexWait(core().u8, this.address, seq, timeoutMs);
+  }
+}

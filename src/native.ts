@@ -1,0 +1,150 @@
+// The only module that loads the native addon (build/Release/shmrpc.node).
+// The addon maps POSIX shared memory into a WebAssembly.Memory and gives
+// cross-process futex wait/wake; it holds no RPC logic.
+//
+// Offsets are WASM addresses: byte offsets from the start of the memory's
+// buffer. `mem` is always a Uint8Array over the whole shared buffer,
+// `new Uint8Array(memory.buffer)`; a range must lie inside that view.
+// System-call failures throw an Error shaped like Node's system errors:
+// message "shm_open(/name): EACCES (Permission denied)", `code` ("EACCES"),
+// `errno` (negative, as in Node: `util.getSystemErrorName(err.errno)`),
+// `syscall`, and `path` when a shared-memory name is involved.
+
+import { createRequire } from "node:module";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The system-call error the addon throws. */
+export interface NativeError extends Error {
+  /** The errno name, e.g. "ENOENT". */
+  code: string;
+  /** The errno value, negated (Node's convention). */
+  errno: number;
+  /** The failing call, e.g. "shm_open". */
+  syscall: string;
+  /** The shared-memory name involved, if any. */
+  path?: string;
+  /** For shmLink: the new name. */
+  dest?: string;
+}
+
+/** What futexWait returns (and why a Waiter's wait ended). */
+export const FutexResult = {
+  /** Woken by futexWake (or spuriously: always re-check the word). */
+  Woken: 0,
+  /** The word did not hold the expected value. */
+  NotEqual: 1,
+  /** The timeout passed. */
+  TimedOut: 2,
+} as const;
+export type FutexResult = (typeof FutexResult)[keyof typeof FutexResult];
+
+/**
+ * A background thread that does one futex wait at a time for the JS thread
+ * and then calls `callback` on the JS thread. Created unref'd: an idle (or
+ * armed but unref'd) Waiter never keeps the process alive.
+ */
+export interface Waiter {
+  /**
+   * Asks the thread to wait on the 32-bit word at `offset` while it equals
+   * `expected` (same semantics as {@link Native.futexWait}). When the wait
+   * ends for any reason (woken, not equal, timed out) `callback` runs once.
+   * Replaces an earlier arm, whose callback then never runs. The timeout
+   * counts from this call. Throws if the Waiter is closed.
+   */
+  arm(mem: Uint8Array, offset: number, expected: number, timeoutMs: number): void;
+  /** Cancels the pending arm; its callback will not run. Idempotent. */
+  disarm(): void;
+  /** Keeps the event loop alive until unref() or close() (not counted). */
+  ref(): void;
+  /** Lets the process exit even while armed. */
+  unref(): void;
+  /** Stops and joins the thread. Idempotent; also done by the finalizer and at environment teardown. */
+  close(): void;
+}
+
+export interface Native {
+  /**
+   * Creates a new shared-memory object (O_EXCL) of `size` bytes with exactly
+   * `mode` (default 0o600, the umask is not applied) and returns its fd
+   * (close-on-exec). Throws code "EEXIST" if the name exists. Names are "/"
+   * and 1..255 characters without "/" (TypeError otherwise).
+   */
+  shmCreate(name: string, size: number, mode?: number): number;
+  /** Opens an existing object read-write. Throws code "ENOENT" or "EACCES". */
+  shmOpen(name: string): { fd: number; size: number };
+  /** Removes a name: true if removed, false if there was none. */
+  shmUnlink(name: string): boolean;
+  /**
+   * Gives the object `from` a second name `to`, atomically (link(2) in
+   * /dev/shm): publishes a fully initialised object. Throws code "EEXIST"
+   * if `to` exists, "ENOENT" if `from` does not.
+   */
+  shmLink(from: string, to: string): void;
+  /** Names (with the leading "/") in /dev/shm that start with `prefix` (which starts with "/"). */
+  shmList(prefix: string): string[];
+  /**
+   * Takes the liveness lock (an open-file-description write lock, F_OFD_SETLK)
+   * through this fd: true if taken, false if another open holds it. It dies
+   * with its holder, even on SIGKILL, so it marks a live owner.
+   */
+  lock(fd: number): boolean;
+  /** True when another open of the object holds the liveness lock (F_OFD_GETLK; takes nothing). */
+  isLocked(fd: number): boolean;
+  /** Closes an fd from shmCreate/shmOpen (mappings stay valid). */
+  closeFd(fd: number): void;
+  /**
+   * Maps the object's first `length` bytes over mem[offset, offset + length)
+   * (MAP_SHARED | MAP_FIXED), in place: WASM code then reads and writes the
+   * shared object. `offset` and `length` are multiples of {@link pageSize}
+   * and length > 0 (RangeError otherwise, also if the object is smaller
+   * than `length`). `mem` must view a SharedArrayBuffer. The mapping
+   * survives memory.grow and lasts until unmapShared or the memory is freed.
+   */
+  mapShared(mem: Uint8Array, offset: number, length: number, fd: number): void;
+  /** Replaces mem[offset, offset + length) with private zero pages (never a hole). */
+  unmapShared(mem: Uint8Array, offset: number, length: number): void;
+  /**
+   * Blocks this thread while the 32-bit word at `offset` (4-byte aligned)
+   * equals `expected` (0..2^32-1; negative int32 readings also accepted),
+   * until a futexWake from any thread or process, or `timeoutMs` (may be
+   * fractional; Infinity, negative or NaN: no timeout). Works across
+   * processes on a mapped shared object. Returns 0 woken, 1 not equal,
+   * 2 timed out.
+   */
+  futexWait(mem: Uint8Array, offset: number, expected: number, timeoutMs: number): FutexResult;
+  /** Wakes up to `count` waiters (Infinity: all) on the word; returns how many were woken. */
+  futexWake(mem: Uint8Array, offset: number, count: number): number;
+  /** The OS page size (4096 on x86-64). */
+  pageSize(): number;
+  /** See {@link Waiter}. */
+  Waiter: new (callback: () => void) => Waiter;
+}
+
+// The package root is the nearest directory up from this file with both
+// package.json and binding.gyp: two levels up from dist/src, one from src.
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, "package.json")) && existsSync(join(dir, "binding.gyp"))) return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`shmrpc: cannot find the package root (with package.json and binding.gyp) above ${import.meta.url}`);
+    dir = up;
+  }
+}
+
+/** The absolute path of the addon file. */
+export const addonPath: string = join(packageRoot(), "build", "Release", "shmrpc.node");
+
+function load(): Native {
+  if (!existsSync(addonPath)) {
+    throw new Error(
+      `shmrpc: the native addon is not built (${addonPath} is missing). ` +
+        "Run `npm rebuild shmrpc` (or `npm run build:addon` in a checkout).",
+    );
+  }
+  return createRequire(import.meta.url)(addonPath) as Native;
+}
+
+export const native: Native = load();

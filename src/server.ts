@@ -1,0 +1,569 @@
+// The serving side: owns the name, accepts clients, runs handlers, answers.
+
+import { inspect } from "node:util";
+import { randomInt } from "node:crypto";
+import { native, type Waiter } from "./native.js";
+import { core } from "./core/wasm.js";
+import { L } from "./core/layout.js";
+import { Segment } from "./core/segment.js";
+import { Doorbell } from "./core/doorbell.js";
+import { RingReader, RingWriter } from "./core/ring.js";
+import { Channel, OVERSIZED } from "./channel.js";
+import { Encoder } from "./codec/encode.js";
+import { Decoder } from "./codec/decode.js";
+import { RpcError, ErrorCodes } from "./errors.js";
+import {
+  validateName, clientSegmentName, clientSegmentPrefix, ErrorKind, METHOD_NAME_MAX_BYTES,
+  P_ID, P_NAME, P_NAME_LENGTH, DEFAULT_MAX_MESSAGE_BYTES, bodyOffset,
+} from "./protocol.js";
+import { localServers, onProcessExit, systemError } from "./lifecycle.js";
+import { positive } from "./options.js";
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Handler = (...args: any[]) => unknown;
+
+export interface ServerOptions {
+  /** Largest message accepted or sent, encoded (default 128 MiB). */
+  maxMessageBytes?: number;
+  /** Never park: poll the rings continuously for the lowest latency (one core at 100%). */
+  busyPoll?: boolean;
+  /** How long to keep polling after the last message before parking (default 50 µs). */
+  spinMicros?: number;
+  /** How often to check that connected clients are still alive (default 250 ms). */
+  livenessIntervalMs?: number;
+  /** Called with connection-level problems (a client broke the protocol); default: console.warn. */
+  onError?: (err: RpcError) => void;
+}
+
+/** Longest a serving turn keeps the event loop before yielding to other I/O. */
+const TURN_MS = 2;
+/** Records taken from one client before looking at the others. */
+const BATCH = 256;
+const MAX_CLIENT_SEGMENT = 1 << 30;
+
+class Connection {
+  closed = false;
+  /** Handlers of this connection that returned a promise not yet settled. */
+  inflight = 0;
+  constructor(
+    readonly slot: number,
+    readonly pid: number,
+    readonly seg: Segment,
+    readonly channel: Channel,
+    readonly bell: Doorbell,
+  ) {}
+}
+
+const KIND_BYTES: Record<number, Uint8Array> = Object.fromEntries(
+  Object.values(ErrorKind).map((k) => [k, Uint8Array.of(k)]),
+);
+
+export class Server {
+  readonly name: string;
+  private readonly methods = new Map<string, Handler>();
+  private readonly maxMessageBytes: number;
+  private readonly busyPoll: boolean;
+  private readonly spinMs: number;
+  private readonly livenessMs: number;
+  private readonly onError: (err: RpcError) => void;
+
+  private state: "idle" | "running" | "closing" | "closed" = "idle";
+  private ctl: Segment | undefined;
+  private bell: Doorbell | undefined;
+  private readonly conns: Connection[] = [];
+  private readonly bySlot = new Map<number, Connection>();
+  private seenConnects = -1;
+  private encoder: Encoder | undefined;
+  private decoder: Decoder | undefined;
+  private waiter: Waiter | undefined;
+  private parked = false;
+  private scheduled = false;
+  private inflight = 0;
+  private liveness: NodeJS.Timeout | undefined;
+  private stopped: Promise<void> | undefined;
+  private resolveStopped: (() => void) | undefined;
+
+  constructor(name: string, options: ServerOptions = {}) {
+    this.name = validateName(name);
+    this.maxMessageBytes = positive(options.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES, "maxMessageBytes");
+    this.busyPoll = options.busyPoll === true;
+    this.spinMs = positive(options.spinMicros, 50, "spinMicros", true) / 1000;
+    this.livenessMs = positive(options.livenessIntervalMs, 250, "livenessIntervalMs");
+    this.onError = options.onError ?? ((err) => console.warn(`shmrpc server ${this.name}: ${err.message}`));
+  }
+
+  /** Registers `handler` under `method` (replacing any previous one). */
+  bind(method: string, handler: Handler): this {
+    if (typeof method !== "string" || method.length === 0 || Buffer.byteLength(method) > METHOD_NAME_MAX_BYTES) {
+      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `method name must be a non-empty string of at most ${METHOD_NAME_MAX_BYTES} UTF-8 bytes`);
+    }
+    if (typeof handler !== "function") {
+      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `handler for "${method}" must be a function`);
+    }
+    this.methods.set(method, handler);
+    return this;
+  }
+
+  /** Claims the name (before returning) and serves until `close()`; the promise
+   *  resolves once close has finished, or rejects if the name cannot be claimed. */
+  run(): Promise<void> {
+    if (this.state !== "idle") {
+      return Promise.reject(new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `server ${this.name} was already started`));
+    }
+    try {
+      this.claimName();
+    } catch (e) {
+      this.state = "closed";
+      return Promise.reject(e);
+    }
+    this.state = "running";
+    this.encoder = new Encoder(core());
+    this.decoder = new Decoder(core());
+    this.waiter = new native.Waiter(this.onWake);
+    this.waiter.ref(); // a running server keeps its process alive
+    this.liveness = setInterval(() => this.checkLiveness(), this.livenessMs);
+    this.liveness.unref();
+    localServers.add(this.name);
+    onProcessExit.add(this.exitHook);
+    this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
+    this.schedule();
+    return this.stopped;
+  }
+
+  /** Says goodbye to every client, frees all shared memory and unlinks the name. */
+  async close(): Promise<void> {
+    if (this.state === "idle") {
+      this.state = "closed";
+      return;
+    }
+    if (this.state !== "running") return this.stopped;
+    this.state = "closing";
+    for (const conn of [...this.conns]) {
+      conn.channel.sendEmpty(L.T_GOODBYE);
+      conn.channel.writer.commit();
+      conn.bell.wake();
+      this.drop(conn, undefined);
+    }
+    this.releaseName();
+    this.waiter?.close();
+    if (this.liveness) clearInterval(this.liveness);
+    localServers.delete(this.name);
+    onProcessExit.delete(this.exitHook);
+    this.state = "closed";
+    this.resolveStopped?.();
+  }
+
+  /** Number of connected clients. */
+  get connections(): number {
+    return this.conns.length;
+  }
+
+  // ------------------------------------------------------------- name claim
+
+  private claimName(): void {
+    const ctlBytes = L.CONTROL_BYTES;
+    const tmp = `${this.name}@tmp${process.pid}.${randomInt(2 ** 32)}`;
+    let seg: Segment;
+    try {
+      seg = Segment.create(tmp, ctlBytes);
+    } catch (e) {
+      throw systemError(e, `cannot create shared memory for ${this.name}`);
+    }
+    try {
+      if (!seg.lock()) throw new Error("cannot lock a fresh segment");
+      seg.store(L.SEG_VERSION, L.PROTOCOL_VERSION);
+      seg.store(L.SEG_SIZE, ctlBytes);
+      seg.store(L.CTL_SERVER_PID, process.pid);
+      seg.store(L.CTL_SLOT_COUNT, L.SLOT_COUNT);
+      seg.store(L.CTL_SERVER_NONCE, randomInt(2 ** 32));
+      seg.store(L.SEG_MAGIC + 4, L.MAGIC_HI);
+      seg.store(L.SEG_MAGIC, L.MAGIC_LO); // last: the header is complete
+      for (let attempt = 0; ; attempt++) {
+        try {
+          native.shmLink(tmp, this.name);
+          break;
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== "EEXIST" || attempt > 3) throw systemError(e, `cannot publish ${this.name}`);
+          this.reclaimStale();
+        }
+      }
+    } catch (e) {
+      seg.unlink();
+      seg.close();
+      throw e;
+    }
+    native.shmUnlink(tmp);
+    this.ctl = seg; // known by its public name from here on (releaseName unlinks that)
+    this.bell = new Doorbell(seg, L.CTL_DOORBELL, L.CTL_PARKED);
+    this.removeStaleClientSegments();
+  }
+
+  /** An existing name: in use if its server is alive, else a leftover to remove. */
+  private reclaimStale(): void {
+    let old: { fd: number; size: number };
+    try {
+      old = native.shmOpen(this.name);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return; // gone meanwhile: retry
+      throw systemError(e, `cannot inspect ${this.name}`);
+    }
+    try {
+      if (native.isLocked(old.fd)) {
+        throw new RpcError(ErrorCodes.ERR_RPC_ADDRESS_IN_USE, `a live server already serves ${this.name}`);
+      }
+      native.shmUnlink(this.name);
+    } finally {
+      native.closeFd(old.fd);
+    }
+  }
+
+  /** Client segments nobody holds any more (their owners died before we took them). */
+  private removeStaleClientSegments(): void {
+    for (const name of native.shmList(clientSegmentPrefix(this.name))) {
+      try {
+        const { fd } = native.shmOpen(name);
+        try {
+          if (!native.isLocked(fd)) native.shmUnlink(name);
+        } finally {
+          native.closeFd(fd);
+        }
+      } catch {
+        // Vanished or not ours to open: leave it.
+      }
+    }
+  }
+
+  private releaseName(): void {
+    if (!this.ctl) return;
+    native.shmUnlink(this.name);
+    this.ctl.close();
+    this.ctl = undefined;
+  }
+
+  private readonly exitHook = (): void => {
+    // The process is exiting without close(): at least leave nothing behind.
+    try {
+      native.shmUnlink(this.name);
+    } catch {
+      // Exiting anyway.
+    }
+  };
+
+  // ------------------------------------------------------------- accepting
+
+  private acceptPending(): void {
+    const ctl = this.ctl!;
+    for (let slot = 0; slot < L.SLOT_COUNT; slot++) {
+      const at = L.CTL_SLOTS + slot * L.SLOT_BYTES;
+      if (ctl.load(at + L.SLOT_STATE) !== L.SLOT_REQUESTED || this.bySlot.has(slot)) continue;
+      this.accept(slot, at);
+    }
+  }
+
+  private accept(slot: number, at: number): void {
+    const ctl = this.ctl!;
+    // Read each peer-written field once.
+    const pid = ctl.load(at + L.SLOT_CLIENT_PID);
+    const nonce = ctl.load(at + L.SLOT_NONCE);
+    const size = ctl.load(at + L.SLOT_SEGMENT_SIZE);
+    const name = clientSegmentName(this.name, nonce);
+    let seg: Segment | undefined;
+    let channel: Channel | undefined;
+    try {
+      seg = Segment.open(name, MAX_CLIENT_SEGMENT, size);
+      const reqCap = seg.load(L.CLI_REQ_CAPACITY);
+      const resCap = seg.load(L.CLI_RES_CAPACITY);
+      if (seg.load(L.SEG_MAGIC) !== L.MAGIC_LO || seg.load(L.SEG_MAGIC + 4) !== L.MAGIC_HI) {
+        throw new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `client segment ${name} has a bad magic number`);
+      }
+      const version = seg.load(L.SEG_VERSION);
+      if (version !== L.PROTOCOL_VERSION) {
+        throw new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `client speaks protocol version ${version}, this server ${L.PROTOCOL_VERSION}`);
+      }
+      if (L.CLIENT_HEADER_BYTES + 2 * L.RING_HEADER_BYTES + reqCap + resCap > size) {
+        throw new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `client segment ${name} is smaller than its rings`);
+      }
+      const reqRing = seg.offset + L.CLIENT_HEADER_BYTES;
+      const resRing = reqRing + L.RING_HEADER_BYTES + reqCap;
+      const writer = new RingWriter(resRing, resCap);
+      let reader: RingReader;
+      try {
+        reader = new RingReader(reqRing, reqCap);
+      } catch (e) {
+        writer.dispose();
+        throw e;
+      }
+      channel = new Channel(writer, reader, this.maxMessageBytes);
+      seg.unlink(); // both sides hold it now: nothing stays in /dev/shm
+      if (ctl.compareExchange(at + L.SLOT_STATE, L.SLOT_REQUESTED, L.SLOT_ACCEPTED) !== L.SLOT_REQUESTED) {
+        throw new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, "the client left before it was accepted");
+      }
+    } catch (e) {
+      channel?.dispose();
+      seg?.close();
+      if (ctl.compareExchange(at + L.SLOT_STATE, L.SLOT_REQUESTED, L.SLOT_REJECTED) === L.SLOT_REQUESTED) {
+        this.report(e, `refused client ${pid}`);
+      }
+      return;
+    }
+    const conn = new Connection(slot, pid, seg, channel, new Doorbell(seg, L.CLI_DOORBELL, L.CLI_PARKED));
+    this.conns.push(conn);
+    this.bySlot.set(slot, conn);
+    conn.bell.wake();
+  }
+
+  /** Forgets a connection and frees its slot and memory. */
+  private drop(conn: Connection, why: RpcError | undefined): void {
+    if (conn.closed) return;
+    conn.closed = true;
+    if (why) this.onError(why);
+    const i = this.conns.indexOf(conn);
+    if (i >= 0) this.conns.splice(i, 1);
+    this.bySlot.delete(conn.slot);
+    conn.channel.dispose();
+    conn.seg.close();
+    if (this.ctl) this.ctl.store(L.CTL_SLOTS + conn.slot * L.SLOT_BYTES + L.SLOT_STATE, L.SLOT_FREE);
+  }
+
+  private checkLiveness(): void {
+    if (this.state !== "running") return;
+    for (const conn of [...this.conns]) {
+      if (!conn.seg.isLocked()) this.drop(conn, undefined); // the client died
+    }
+    // Slots claimed or refused by clients that died before finishing the handshake.
+    const ctl = this.ctl!;
+    for (let slot = 0; slot < L.SLOT_COUNT; slot++) {
+      const at = L.CTL_SLOTS + slot * L.SLOT_BYTES;
+      const state = ctl.load(at + L.SLOT_STATE);
+      if (state === L.SLOT_FREE || this.bySlot.has(slot)) continue;
+      if (state === L.SLOT_ACCEPTED || !processAlive(ctl.load(at + L.SLOT_CLIENT_PID))) {
+        ctl.compareExchange(at + L.SLOT_STATE, state, L.SLOT_FREE);
+      }
+    }
+    this.schedule();
+  }
+
+  // ------------------------------------------------------------- serving
+
+  private schedule(): void {
+    if (this.scheduled || this.state !== "running") return;
+    if (this.parked) {
+      this.parked = false;
+      this.waiter!.disarm();
+      this.bell!.unpark();
+    }
+    this.scheduled = true;
+    setImmediate(this.turn);
+  }
+
+  private readonly onWake = (): void => {
+    if (!this.parked) return;
+    this.parked = false;
+    this.bell!.unpark();
+    this.turn();
+  };
+
+  private readonly turn = (): void => {
+    this.scheduled = false;
+    if (this.state !== "running") return;
+    const start = performance.now();
+    let idleSince = -1;
+    for (;;) {
+      const did = this.pollOnce();
+      if (this.state !== "running") return;
+      const now = performance.now();
+      if (did > 0) idleSince = -1;
+      else if (idleSince < 0) idleSince = now;
+      // Yield: handlers' promises settle in microtasks, other I/O needs the loop.
+      if (now - start >= TURN_MS || (idleSince >= 0 && this.inflight > 0)) break;
+      if (idleSince >= 0 && !this.busyPoll && now - idleSince >= this.spinMs) {
+        if (this.park()) return;
+        idleSince = -1;
+      }
+    }
+    this.scheduled = true;
+    setImmediate(this.turn);
+  };
+
+  /** Goes to sleep on the doorbell; false when work turned up meanwhile. */
+  private park(): boolean {
+    const bell = this.bell!;
+    const seq = bell.park();
+    if (this.hasWork()) {
+      bell.unpark();
+      return false;
+    }
+    this.parked = true;
+    this.waiter!.arm(core().u8, bell.address, seq, Infinity);
+    return true;
+  }
+
+  private hasWork(): boolean {
+    if (this.ctl!.load(L.CTL_CONNECT_COUNTER) !== this.seenConnects) return true;
+    for (const conn of this.conns) {
+      if (!conn.channel.reader.empty()) return true;
+      if (!conn.channel.idle && conn.channel.writer.hasRoom(0)) return true;
+    }
+    return false;
+  }
+
+  /** One pass over everything; returns how many records it handled. */
+  private pollOnce(): number {
+    const connects = this.ctl!.load(L.CTL_CONNECT_COUNTER);
+    if (connects !== this.seenConnects) {
+      this.seenConnects = connects;
+      this.acceptPending();
+    }
+    let did = 0;
+    for (let i = 0; i < this.conns.length; i++) {
+      const conn = this.conns[i]!;
+      did += this.drain(conn);
+    }
+    return did;
+  }
+
+  private drain(conn: Connection): number {
+    const ch = conn.channel;
+    if (!ch.idle) ch.flush();
+    let n = 0;
+    while (n < BATCH && ch.poll()) {
+      n++;
+      const type = ch.type;
+      if (type === L.T_REQUEST) {
+        this.dispatch(conn, ch.payload, ch.length);
+      } else if (type === OVERSIZED) {
+        if (ch.oversizedId >= 0) {
+          this.sendError(conn, ch.oversizedId, ErrorKind.MESSAGE_TOO_LARGE, "Error",
+            `request of ${ch.length} bytes is over the server's maxMessageBytes (${this.maxMessageBytes})`);
+        }
+      } else if (type === L.T_GOODBYE) {
+        ch.consumed();
+        ch.release();
+        this.drop(conn, undefined);
+        return n;
+      } else {
+        this.drop(conn, new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `client ${conn.pid} sent a record of type ${type}`));
+        return n;
+      }
+      if (conn.closed) return n;
+    }
+    if (ch.protocolError !== undefined) {
+      this.drop(conn, new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `client ${conn.pid} broke the protocol: ${ch.protocolError}`));
+      return n;
+    }
+    if (n > 0) {
+      ch.release();
+      ch.writer.commit();
+      conn.bell.ring();
+    }
+    return n;
+  }
+
+  private dispatch(conn: Connection, at: number, length: number): void {
+    const c = core();
+    if (length < P_NAME) return this.protocolError(conn, "a request shorter than its header");
+    const id = c.view.getUint32(at + P_ID, true);
+    const nameLength = c.u8[at + P_NAME_LENGTH]!;
+    if (P_NAME + nameLength > length) return this.protocolError(conn, "a method name longer than its request");
+    const method = c.buf.toString("utf8", at + P_NAME, at + P_NAME + nameLength);
+    const handler = this.methods.get(method);
+    if (handler === undefined) {
+      this.sendError(conn, id, ErrorKind.METHOD_NOT_FOUND, "Error", `no method "${method}" on ${this.name}`);
+      return;
+    }
+    let args: unknown;
+    try {
+      const body = bodyOffset(P_NAME + nameLength);
+      if (body > length) return this.protocolError(conn, "a request without arguments");
+      args = this.decoder!.decode(at + body, at + length);
+    } catch (e) {
+      return this.protocolError(conn, `undecodable arguments (${(e as Error).message})`);
+    }
+    if (!Array.isArray(args)) return this.protocolError(conn, "arguments that are not an array");
+    let result: unknown;
+    try {
+      result = handler(...args);
+    } catch (e) {
+      this.sendThrown(conn, id, e);
+      return;
+    }
+    if (result !== null && typeof result === "object" && typeof (result as PromiseLike<unknown>).then === "function") {
+      conn.inflight++;
+      this.inflight++;
+      Promise.resolve(result as PromiseLike<unknown>).then(
+        (value) => this.settleLater(conn, id, value, false),
+        (err) => this.settleLater(conn, id, err, true),
+      );
+      return;
+    }
+    this.sendResult(conn, id, result);
+  }
+
+  /** A handler's promise settled: answer at once (outside a drain batch). */
+  private settleLater(conn: Connection, id: number, value: unknown, thrown: boolean): void {
+    conn.inflight--;
+    this.inflight--;
+    if (conn.closed || this.state !== "running") return;
+    if (thrown) this.sendThrown(conn, id, value);
+    else this.sendResult(conn, id, value);
+    conn.channel.writer.commit();
+    conn.bell.ring();
+    if (!conn.channel.idle) this.schedule();
+  }
+
+  private sendResult(conn: Connection, id: number, value: unknown): void {
+    let length: number;
+    try {
+      length = this.encoder!.encode(value, this.maxMessageBytes, "result");
+    } catch (e) {
+      if (e instanceof RpcError && e.code === ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE) {
+        this.sendError(conn, id, ErrorKind.MESSAGE_TOO_LARGE, "Error", `the result is too large: ${e.message}`);
+      } else {
+        this.sendError(conn, id, ErrorKind.REMOTE, "RpcError", `the handler's return value could not be sent: ${(e as Error).message}`);
+      }
+      return;
+    }
+    conn.channel.send(L.T_RESPONSE, id, null, this.encoder!.start, length);
+    if (!conn.channel.idle) this.schedule();
+  }
+
+  private sendThrown(conn: Connection, id: number, thrown: unknown): void {
+    if (thrown instanceof Error) {
+      const code = (thrown as { code?: unknown }).code;
+      this.sendError(conn, id, ErrorKind.REMOTE, thrown.name, thrown.message, thrown.stack ?? "", typeof code === "string" ? code : undefined);
+    } else {
+      this.sendError(conn, id, ErrorKind.REMOTE, "Error", `the handler threw a non-Error value: ${inspect(thrown, { depth: 2, breakLength: Infinity })}`);
+    }
+  }
+
+  private sendError(conn: Connection, id: number, kind: number, name: string, message: string, stack = "", code?: string): void {
+    const details: Record<string, unknown> = { name: String(name), message: String(message), stack: String(stack) };
+    if (code !== undefined) details.code = code;
+    let length: number;
+    try {
+      length = this.encoder!.encode(details, this.maxMessageBytes);
+    } catch {
+      length = this.encoder!.encode({ name: "Error", message: String(message).slice(0, 4096), stack: "" }, this.maxMessageBytes);
+    }
+    conn.channel.send(L.T_ERROR, id, KIND_BYTES[kind]!, this.encoder!.start, length);
+  }
+
+  private protocolError(conn: Connection, why: string): void {
+    this.drop(conn, new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `client ${conn.pid} broke the protocol: ${why}`));
+  }
+
+  private report(e: unknown, context: string): void {
+    const err = e instanceof RpcError ? e : new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `${context}: ${(e as Error).message}`, { cause: e });
+    this.onError(err);
+  }
+}
+
+function processAlive(pid: number): boolean {
+  if (pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}

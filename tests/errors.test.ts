@@ -1,0 +1,212 @@
+// Every failure is an RpcError with a code; the connection survives the recoverable ones.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { Client, RpcError, Server } from "../src/index.js";
+import { killAll, spawnServer, uniqueName, type Child } from "./helpers.js";
+
+const errors = suite("errors");
+const name = uniqueName("errors");
+let server: Child;
+
+errors.before(async () => {
+  server = await spawnServer(name, { maxMessageBytes: 1024 * 1024 });
+});
+errors.after(() => {
+  server.proc.stdin!.end();
+  killAll();
+});
+
+function codeOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    assert.instance(e, RpcError);
+    return (e as RpcError).code;
+  }
+  throw new Error("expected a throw");
+}
+
+async function asyncCodeOf(p: Promise<unknown>): Promise<RpcError> {
+  try {
+    await p;
+  } catch (e) {
+    assert.instance(e, RpcError);
+    return e as RpcError;
+  }
+  throw new Error("expected a rejection");
+}
+
+errors("an unknown method fails with ERR_RPC_METHOD_NOT_FOUND", async () => {
+  const client = new Client(name);
+  try {
+    assert.is(codeOf(() => client.call("nope")), "ERR_RPC_METHOD_NOT_FOUND");
+    assert.is((await asyncCodeOf(client.asyncCall("nope"))).code, "ERR_RPC_METHOD_NOT_FOUND");
+    assert.is(client.call("add", 1, 1), 2, "the connection is still usable");
+  } finally {
+    client.close();
+  }
+});
+
+errors("a handler's exception reaches the caller as ERR_RPC_REMOTE with name, message and stack", async () => {
+  const client = new Client(name);
+  try {
+    let err: RpcError | undefined;
+    try {
+      client.call("fail", "bad input");
+    } catch (e) {
+      err = e as RpcError;
+    }
+    assert.is(err?.code, "ERR_RPC_REMOTE");
+    assert.is(err?.message, "bad input");
+    assert.is(err?.remote?.name, "TypeError");
+    assert.is(err?.remote?.message, "bad input");
+    assert.is(err?.remote?.code, "E_FIXTURE");
+    assert.match(err?.remote?.stack ?? "", /fixtures/);
+    const later = await asyncCodeOf(client.asyncCall("failLater", "later"));
+    assert.is(later.code, "ERR_RPC_REMOTE");
+    assert.is(later.remote?.name, "RangeError");
+  } finally {
+    client.close();
+  }
+});
+
+errors("a thrown non-Error value and an unsendable return value are reported, and the server goes on", async () => {
+  const client = new Client(name);
+  try {
+    const thrown = await asyncCodeOf(client.asyncCall("throwValue", { why: "oops" }));
+    assert.is(thrown.code, "ERR_RPC_REMOTE");
+    assert.match(thrown.message, /oops/);
+    const unsendable = await asyncCodeOf(client.asyncCall("returnFunction"));
+    assert.is(unsendable.code, "ERR_RPC_REMOTE");
+    assert.match(unsendable.message, /could not be sent/);
+    assert.is(client.call("add", 1, 2), 3);
+  } finally {
+    client.close();
+  }
+});
+
+errors("an argument that cannot be sent fails at the caller with ERR_RPC_INVALID_ARGUMENT and nothing is sent", async () => {
+  const client = new Client(name);
+  try {
+    const before = client.call<number>("count");
+    assert.is(codeOf(() => client.call("count", () => 1)), "ERR_RPC_INVALID_ARGUMENT");
+    assert.is(codeOf(() => client.call("count", Symbol("s"))), "ERR_RPC_INVALID_ARGUMENT");
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    assert.is(codeOf(() => client.call("count", cyclic)), "ERR_RPC_INVALID_ARGUMENT");
+    const p = client.asyncCall("count", () => 1);
+    assert.instance(p, Promise, "asyncCall never throws synchronously");
+    assert.is((await asyncCodeOf(p)).code, "ERR_RPC_INVALID_ARGUMENT");
+    assert.is(client.call<number>("count"), before + 1, "no bad call reached the server");
+  } finally {
+    client.close();
+  }
+});
+
+errors("a call past its deadline fails with ERR_RPC_TIMEOUT; the late response is dropped", async () => {
+  const client = new Client(name, { timeoutMs: 50 });
+  try {
+    const t0 = Date.now();
+    assert.is(codeOf(() => client.call("delayed", 300, "x")), "ERR_RPC_TIMEOUT");
+    assert.ok(Date.now() - t0 < 250, "the sync call gave up on time");
+    assert.is((await asyncCodeOf(client.asyncCall("never"))).code, "ERR_RPC_TIMEOUT");
+    // A per-call deadline overrides the default.
+    assert.is(await client.withOptions({ timeoutMs: 2000 }).asyncCall("delayed", 100, "ok"), "ok");
+    assert.is(client.withOptions({ timeoutMs: 2000 }).call("delayed", 100, "ok2"), "ok2");
+    await new Promise((r) => setTimeout(r, 350)); // the late response of the first call arrives
+    assert.is(client.call("add", 20, 22), 42, "the connection is still usable");
+  } finally {
+    client.close();
+  }
+});
+
+errors("an AbortSignal rejects a pending asyncCall with ERR_RPC_ABORTED", async () => {
+  const client = new Client(name);
+  try {
+    const ac = new AbortController();
+    const p = client.withOptions({ signal: ac.signal }).asyncCall("delayed", 500, "x");
+    setTimeout(() => ac.abort(), 20);
+    assert.is((await asyncCodeOf(p)).code, "ERR_RPC_ABORTED");
+    const pre = await asyncCodeOf(client.withOptions({ signal: AbortSignal.abort() }).asyncCall("add", 1, 2));
+    assert.is(pre.code, "ERR_RPC_ABORTED");
+    assert.is(await client.asyncCall("add", 1, 2), 3);
+  } finally {
+    client.close();
+  }
+});
+
+errors("a message above maxMessageBytes fails with ERR_RPC_MESSAGE_TOO_LARGE and the connection stays usable", async () => {
+  const client = new Client(name, { maxMessageBytes: 64 * 1024 });
+  try {
+    assert.is(codeOf(() => client.call("length", Buffer.alloc(100 * 1024))), "ERR_RPC_MESSAGE_TOO_LARGE");
+    assert.is((await asyncCodeOf(client.asyncCall("length", Buffer.alloc(100 * 1024)))).code, "ERR_RPC_MESSAGE_TOO_LARGE");
+    // A response above the client's limit.
+    assert.is(codeOf(() => client.call("bytes", 100 * 1024)), "ERR_RPC_MESSAGE_TOO_LARGE");
+    assert.is(client.call("add", 1, 1), 2);
+  } finally {
+    client.close();
+  }
+  // The server's own limit (1 MiB here), for a request and for a result.
+  const roomy = new Client(name);
+  try {
+    assert.is(codeOf(() => roomy.call("length", Buffer.alloc(2 * 1024 * 1024))), "ERR_RPC_MESSAGE_TOO_LARGE");
+    assert.is(codeOf(() => roomy.call("bytes", 2 * 1024 * 1024)), "ERR_RPC_MESSAGE_TOO_LARGE");
+    assert.is(roomy.call("add", 1, 1), 2);
+  } finally {
+    roomy.close();
+  }
+});
+
+errors("with no server, calls fail with ERR_RPC_NOT_CONNECTED", async () => {
+  const client = new Client(uniqueName("absent"));
+  try {
+    assert.is(codeOf(() => client.call("add", 1, 2)), "ERR_RPC_NOT_CONNECTED");
+    assert.is((await asyncCodeOf(client.asyncCall("add", 1, 2))).code, "ERR_RPC_NOT_CONNECTED");
+    const t0 = Date.now();
+    assert.is((await asyncCodeOf(client.waitForConnection(100))).code, "ERR_RPC_NOT_CONNECTED");
+    assert.ok(Date.now() - t0 >= 90);
+  } finally {
+    client.close();
+  }
+});
+
+errors("a second server on a live name fails with ERR_RPC_ADDRESS_IN_USE", async () => {
+  const second = new Server(name);
+  const err = await asyncCodeOf(second.run());
+  assert.is(err.code, "ERR_RPC_ADDRESS_IN_USE");
+  const client = new Client(name);
+  assert.is(client.call("add", 2, 2), 4, "the first server is untouched");
+  client.close();
+});
+
+errors("bad names and options are refused with ERR_RPC_INVALID_ARGUMENT", () => {
+  for (const bad of ["", "noslash", "/", "/a/b", "/../x", "/..", "/sp ace", "/" + "x".repeat(201), 42]) {
+    assert.is(codeOf(() => new Client(bad as string)), "ERR_RPC_INVALID_ARGUMENT", String(bad));
+    assert.is(codeOf(() => new Server(bad as string)), "ERR_RPC_INVALID_ARGUMENT", String(bad));
+  }
+  assert.is(codeOf(() => new Client("/ok", { timeoutMs: -1 })), "ERR_RPC_INVALID_ARGUMENT");
+  assert.is(codeOf(() => new Client("/ok", { ringBytes: 5000 })), "ERR_RPC_INVALID_ARGUMENT");
+  assert.is(codeOf(() => new Server("/ok").bind("", () => 1)), "ERR_RPC_INVALID_ARGUMENT");
+  assert.is(codeOf(() => new Server("/ok").bind("m", 5 as unknown as () => void)), "ERR_RPC_INVALID_ARGUMENT");
+  const client = new Client(name);
+  assert.is(codeOf(() => client.call("x".repeat(300))), "ERR_RPC_INVALID_ARGUMENT");
+  client.close();
+});
+
+errors("a synchronous call to a server on the same thread is refused instead of deadlocking", async () => {
+  const local = uniqueName("local");
+  const server = new Server(local);
+  server.bind("add", (a: number, b: number) => a + b);
+  const done = server.run();
+  const client = new Client(local);
+  try {
+    assert.is(codeOf(() => client.call("add", 1, 2)), "ERR_RPC_INVALID_ARGUMENT");
+    assert.is(await client.asyncCall("add", 1, 2), 3, "asyncCall works in-process");
+  } finally {
+    client.close();
+    await server.close();
+    await done;
+  }
+});
+
+errors.run();

@@ -1,0 +1,170 @@
+// Connecting, closing, dying: who notices, what is freed, what is left in /dev/shm.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { Client, RpcError, Server } from "../src/index.js";
+import { killAll, leftovers, sleep, spawnFixture, spawnServer, uniqueName, until } from "./helpers.js";
+
+const life = suite("lifecycle");
+life.after(killAll);
+
+async function rejection(p: Promise<unknown>): Promise<RpcError> {
+  try {
+    await p;
+  } catch (e) {
+    assert.instance(e, RpcError);
+    return e as RpcError;
+  }
+  throw new Error("expected a rejection");
+}
+
+life("waitForConnection waits for a server that starts later", async () => {
+  const name = uniqueName("late");
+  const client = new Client(name);
+  const waiting = client.waitForConnection(10_000);
+  await sleep(100);
+  const server = await spawnServer(name);
+  try {
+    await waiting;
+    assert.is(client.call("add", 1, 2), 3);
+  } finally {
+    client.close();
+    server.proc.stdin!.end();
+    await server.exited;
+  }
+  assert.equal(leftovers(name), []);
+});
+
+life("close on both sides settles pending calls and leaves nothing in /dev/shm", async () => {
+  const name = uniqueName("close");
+  const server = await spawnServer(name);
+  const client = new Client(name);
+  await client.waitForConnection(2000);
+  assert.equal(leftovers(name), [name.slice(1)], "only the server's name while connected");
+  const pending = client.asyncCall("never");
+  client.close();
+  const err = await rejection(pending);
+  assert.is(err.code, "ERR_RPC_DISCONNECTED");
+  assert.is((await rejection(client.asyncCall("add", 1, 1))).code, "ERR_RPC_NOT_CONNECTED");
+  server.proc.stdin!.end();
+  assert.is(await server.exited, 0);
+  assert.equal(leftovers(name), []);
+});
+
+life("a server that closes fails its clients' pending calls with ERR_RPC_DISCONNECTED", async () => {
+  const name = uniqueName("srvclose");
+  const server = new Server(name);
+  server.bind("never", () => new Promise(() => {}));
+  const done = server.run();
+  const client = new Client(name);
+  await client.waitForConnection(2000);
+  const pending = client.asyncCall("never");
+  await sleep(20);
+  await server.close();
+  await done;
+  const err = await rejection(pending);
+  assert.is(err.code, "ERR_RPC_DISCONNECTED");
+  client.close();
+  assert.equal(leftovers(name), []);
+});
+
+life("kill -9 of the server fails pending calls, sync and async, with ERR_RPC_DISCONNECTED long before their timeout", async () => {
+  const name = uniqueName("kill");
+  const server = await spawnServer(name);
+  const client = new Client(name, { timeoutMs: 20_000 });
+  try {
+    await client.waitForConnection(2000);
+    const pending = [client.asyncCall("never"), client.asyncCall("delayed", 10_000, 1)];
+    await sleep(20);
+    const t0 = Date.now();
+    server.kill("SIGKILL");
+    const errs = await Promise.all(pending.map(rejection));
+    for (const e of errs) assert.is(e.code, "ERR_RPC_DISCONNECTED");
+    assert.ok(Date.now() - t0 < 1000, `noticed in ${Date.now() - t0} ms`);
+  } finally {
+    client.close();
+  }
+  // A synchronous call blocked in the server when it dies.
+  const server2 = await spawnServer(name);
+  const sync = await spawnFixture("sync-caller.js", [name], "calling");
+  await sleep(50);
+  server2.kill("SIGKILL");
+  assert.is(await sync.exited, 0, sync.output());
+  assert.match(sync.output(), /ERR_RPC_DISCONNECTED/);
+  // The dead server's name is reclaimed by the next one, and the client reconnects.
+  const server3 = await spawnServer(name);
+  const again = new Client(name);
+  assert.is(again.call("add", 2, 3), 5);
+  again.close();
+  server3.proc.stdin!.end();
+  await server3.exited;
+  assert.equal(leftovers(name), []);
+});
+
+life("an existing Client reconnects on its next call after a server restart", async () => {
+  const name = uniqueName("restart");
+  const first = await spawnServer(name);
+  const client = new Client(name);
+  try {
+    const pid1 = client.call<number>("pid");
+    first.kill("SIGKILL");
+    await first.exited;
+    await sleep(150);
+    const second = await spawnServer(name);
+    let pid2 = 0;
+    try {
+      pid2 = client.call<number>("pid");
+    } catch (e) {
+      // The first call after the crash may report the old connection's loss.
+      assert.is((e as RpcError).code, "ERR_RPC_DISCONNECTED");
+      pid2 = client.call<number>("pid");
+    }
+    assert.is(pid2, second.pid);
+    assert.is.not(pid1, pid2);
+    second.proc.stdin!.end();
+    await second.exited;
+  } finally {
+    client.close();
+  }
+  assert.equal(leftovers(name), []);
+});
+
+life("the server notices a client killed with -9 and frees its slot and rings", async () => {
+  const name = uniqueName("clientkill");
+  const server = new Server(name, { livenessIntervalMs: 50 });
+  server.bind("never", () => new Promise(() => {}));
+  server.bind("add", (a: number, b: number) => a + b);
+  const done = server.run();
+  try {
+    const kid = await spawnFixture("async-caller.js", [name], "calling");
+    await until(() => server.connections === 1, 2000, "the client to connect");
+    kid.kill("SIGKILL");
+    await kid.exited;
+    await until(() => server.connections === 0, 1000, "the server to notice the dead client");
+    assert.equal(leftovers(name), [name.slice(1)]);
+    const client = new Client(name);
+    assert.is(await client.asyncCall("add", 1, 1), 2, "other clients are served");
+    client.close();
+  } finally {
+    await server.close();
+    await done;
+  }
+  assert.equal(leftovers(name), []);
+});
+
+life("processes that exit without close() leave nothing in /dev/shm", async () => {
+  const name = uniqueName("noclose");
+  const server = await spawnServer(name);
+  const kid = await spawnFixture("sync-caller.js", [name, "exit"], "calling");
+  assert.is(await kid.exited, 0);
+  const client = new Client(name);
+  try {
+    await client.asyncCall("exit"); // the server process exits from inside a handler
+  } catch (e) {
+    assert.is((e as RpcError).code, "ERR_RPC_DISCONNECTED");
+  }
+  assert.is(await server.exited, 0);
+  client.close();
+  assert.equal(leftovers(name), []);
+});
+
+life.run();
