@@ -46,6 +46,8 @@ export class Channel {
   oversizedId = -1;
   /** Why the peer's data was refused, once `poll` returned false with it set. */
   protocolError: string | undefined;
+  /** Set when `poll` gave ring space back on its own (the producer may be waiting for it). */
+  freedRoom = false;
   private delivered = false;
   private deliveredRegion = -1;
 
@@ -82,9 +84,10 @@ export class Channel {
       c.u8.copyWithin(at + head, body, body + bodyLength);
       return;
     }
-    const bytes = Buffer.alloc(total);
+    const bytes = Buffer.allocUnsafe(total);
     bytes.writeUInt32LE(id >>> 0, 0);
     if (extra !== null) bytes.set(extra, 4);
+    bytes.fill(0, 4 + (extra === null ? 0 : extra.length), head);
     bytes.set(c.u8.subarray(body, body + bodyLength), head);
     this.enqueue(type, bytes);
   }
@@ -101,16 +104,25 @@ export class Channel {
     this.flush();
   }
 
-  /** Writes as much of the queue as the ring has room for. True when it is empty. */
+  /** Writes (and commits) as much of the queue as the ring has room for.
+   *  True when it wrote anything: the caller then rings the peer's doorbell. */
   flush(): boolean {
+    const wrote = this.writeQueued();
+    if (wrote) this.writer.commit();
+    return wrote;
+  }
+
+  private writeQueued(): boolean {
     const c = core();
     const w = this.writer;
+    let wrote = false;
     while (this.queueHead < this.queue.length) {
       const m = this.queue[this.queueHead]!;
       const total = m.bytes.length;
       if (total <= w.maxPayload) {
         const at = w.tryClaim(total, m.type);
-        if (at === 0) return false;
+        if (at === 0) return wrote;
+        wrote = true;
         c.u8.set(m.bytes, at);
       } else {
         for (;;) {
@@ -118,7 +130,8 @@ export class Channel {
           const header = first ? P_FRAGMENT_DATA : 0;
           const chunk = Math.min(total - m.sent, w.maxPayload - header);
           const at = w.tryClaim(header + chunk, first ? L.T_FRAGMENT_FIRST : L.T_FRAGMENT_MORE);
-          if (at === 0) return false;
+          if (at === 0) return wrote;
+          wrote = true;
           if (first) {
             c.view.setUint32(at + P_FRAGMENT_TOTAL, total, true);
             c.view.setUint32(at + P_FRAGMENT_TYPE, m.type, true);
@@ -135,7 +148,7 @@ export class Channel {
     }
     this.queue.length = 0;
     this.queueHead = 0;
-    return true;
+    return wrote;
   }
 
   /** Drops everything queued (the connection is gone). */
@@ -217,6 +230,11 @@ export class Channel {
       return true;
     }
     if (r.error !== 0) return this.fail(ringErrorText(r.error));
+    if (this.asmTotal !== 0) {
+      // Mid-message: the producer needs the space of the fragments taken so far.
+      r.release();
+      this.freedRoom = true;
+    }
     return false;
   }
 

@@ -376,10 +376,7 @@ export class Client {
     let lastProgress = start;
     try {
       for (;;) {
-        if (!conn.channel.idle && conn.channel.flush()) {
-          conn.channel.writer.commit();
-          conn.serverBell.ring();
-        }
+        if (!conn.channel.idle && conn.channel.flush()) conn.serverBell.ring();
         if (this.receive(conn) > 0) lastProgress = performance.now();
         if (this.syncDone) break;
         const now = performance.now();
@@ -506,10 +503,7 @@ export class Client {
     const start = performance.now();
     let idleSince = -1;
     for (;;) {
-      if (!conn.channel.idle && conn.channel.flush()) {
-        conn.channel.writer.commit();
-        conn.serverBell.ring();
-      }
+      if (!conn.channel.idle && conn.channel.flush()) conn.serverBell.ring();
       const got = this.receive(conn);
       if (conn.closed) return;
       if (this.pending.size === 0 && conn.channel.idle) return this.stopPump();
@@ -547,12 +541,14 @@ export class Client {
       this.disconnect(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.name} broke the protocol: ${ch.protocolError}`, { maybeExecuted: true }));
       return n;
     }
-    if (n > 0) {
-      ch.release();
+    if (n > 0 || ch.freedRoom) {
+      if (n > 0) ch.release();
+      ch.freedRoom = false;
       conn.serverBell.ring(); // the server may be waiting for room
       if (!conn.accepted) this.checkAccepted(conn);
+      return Math.max(n, 1);
     }
-    return n;
+    return 0;
   }
 
   private handle(type: number, at: number, length: number): void {

@@ -424,7 +424,7 @@ export class Server {
 
   private drain(conn: Connection): number {
     const ch = conn.channel;
-    if (!ch.idle) ch.flush();
+    const wrote = !ch.idle && ch.flush();
     let n = 0;
     while (n < BATCH && ch.poll()) {
       n++;
@@ -454,9 +454,14 @@ export class Server {
     if (n > 0) {
       ch.release();
       ch.writer.commit();
-      conn.bell.ring();
     }
-    return n;
+    if (n > 0 || wrote || ch.freedRoom) {
+      const progress = n + (wrote || ch.freedRoom ? 1 : 0);
+      ch.freedRoom = false;
+      conn.bell.ring();
+      return progress;
+    }
+    return 0;
   }
 
   private dispatch(conn: Connection, at: number, length: number): void {
