@@ -4,7 +4,7 @@ import * as assert from "uvu/assert";
 import { Worker } from "node:worker_threads";
 import { fileURLToPath } from "node:url";
 import { Client } from "../src/index.js";
-import { killAll, spawnFixture, spawnServer, uniqueName, type Child } from "./helpers.js";
+import { killAll, stopServer, spawnFixture, spawnServer, uniqueName, type Child } from "./helpers.js";
 
 const calls = suite("calls");
 const name = uniqueName("calls");
@@ -13,8 +13,8 @@ let server: Child;
 calls.before(async () => {
   server = await spawnServer(name);
 });
-calls.after(() => {
-  server.proc.stdin!.end();
+calls.after(async () => {
+  assert.is(await stopServer(server), 0);
   killAll();
 });
 

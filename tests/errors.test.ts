@@ -2,7 +2,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Client, RpcError, Server } from "../src/index.js";
-import { killAll, spawnServer, uniqueName, type Child } from "./helpers.js";
+import { killAll, stopServer, spawnServer, uniqueName, type Child } from "./helpers.js";
 
 const errors = suite("errors");
 const name = uniqueName("errors");
@@ -11,8 +11,8 @@ let server: Child;
 errors.before(async () => {
   server = await spawnServer(name, { maxMessageBytes: 1024 * 1024 });
 });
-errors.after(() => {
-  server.proc.stdin!.end();
+errors.after(async () => {
+  assert.is(await stopServer(server), 0);
   killAll();
 });
 

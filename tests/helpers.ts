@@ -68,6 +68,15 @@ export function spawnServer(name: string, options: object = {}): Promise<Child> 
   return spawnFixture("server.js", [name, JSON.stringify(options)]);
 }
 
+/** Closes a server fixture gracefully (stdin ends), killing it if it takes over 5 s. */
+export async function stopServer(child: Child): Promise<number | string> {
+  child.proc.stdin!.end();
+  const timer = setTimeout(() => child.kill(), 5000);
+  const code = await child.exited;
+  clearTimeout(timer);
+  return code;
+}
+
 const children = new Set<Child>();
 /** Kills every child still running (call in `after` hooks / finally). */
 export function killAll(): void {
