@@ -65,6 +65,7 @@ class Connection {
     readonly ctl: Segment,
     readonly seg: Segment,
     readonly slotAt: number,
+    readonly nonce: number,
     readonly channel: Channel,
     readonly serverBell: Doorbell,
     readonly bell: Doorbell,
@@ -237,7 +238,7 @@ export class Client {
       const reqRing = seg.offset + L.CLIENT_HEADER_BYTES;
       const resRing = reqRing + L.RING_HEADER_BYTES + cap;
       const channel = new Channel(new RingWriter(reqRing, cap), new RingReader(resRing, cap), this.maxMessageBytes);
-      const conn = new Connection(ctl, seg, slotAt, channel, new Doorbell(ctl, L.CTL_DOORBELL, L.CTL_PARKED), new Doorbell(seg, L.CLI_DOORBELL, L.CLI_PARKED));
+      const conn = new Connection(ctl, seg, slotAt, nonce, channel, new Doorbell(ctl, L.CTL_DOORBELL, L.CTL_PARKED), new Doorbell(seg, L.CLI_DOORBELL, L.CLI_PARKED));
       ctl.store(slotAt + L.SLOT_CLIENT_PID, process.pid);
       ctl.store(slotAt + L.SLOT_NONCE, nonce);
       ctl.store(slotAt + L.SLOT_SEGMENT_SIZE, size);
@@ -273,12 +274,14 @@ export class Client {
   private checkAccepted(conn: Connection): void {
     if (conn.accepted) return;
     const state = conn.ctl.load(conn.slotAt + L.SLOT_STATE);
-    if (state === L.SLOT_ACCEPTED) {
+    // The nonce tells our slot from a later client's, should the server have recycled it.
+    const ours = conn.ctl.load(conn.slotAt + L.SLOT_NONCE) === conn.nonce;
+    if (state === L.SLOT_ACCEPTED && ours) {
       conn.accepted = true;
       onProcessExit.delete(this.exitHook);
       return;
     }
-    if (state !== L.SLOT_REQUESTED) {
+    if (state !== L.SLOT_REQUESTED || !ours) {
       const err = new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `server ${this.name} refused the connection`);
       this.disconnect(err);
       throw err;
@@ -304,7 +307,10 @@ export class Client {
     if (conn && !conn.closed) {
       conn.closed = true;
       onProcessExit.delete(this.exitHook);
-      if (!conn.accepted) conn.seg.unlink();
+      if (!conn.accepted) {
+        conn.seg.unlink();
+        conn.ctl.compareExchange(conn.slotAt + L.SLOT_STATE, L.SLOT_REQUESTED, L.SLOT_FREE);
+      }
       conn.channel.dispose();
       conn.seg.close();
       conn.ctl.close();

@@ -336,7 +336,8 @@ export class Server {
       const at = L.CTL_SLOTS + slot * L.SLOT_BYTES;
       const state = ctl.load(at + L.SLOT_STATE);
       if (state === L.SLOT_FREE || this.bySlot.has(slot)) continue;
-      if (state === L.SLOT_ACCEPTED || !processAlive(ctl.load(at + L.SLOT_CLIENT_PID))) {
+      // ACCEPTED without a connection: we dropped it; REJECTED: the client had a tick to see it.
+      if (state === L.SLOT_ACCEPTED || state === L.SLOT_REJECTED || !processAlive(ctl.load(at + L.SLOT_CLIENT_PID))) {
         ctl.compareExchange(at + L.SLOT_STATE, state, L.SLOT_FREE);
       }
     }
