@@ -1,8 +1,13 @@
 // The seed's client: `npm run client` (or `node dist/examples/client_demo.js`) while the server runs.
-import { Client } from "shmrpc";
+import { Client, RpcError } from "shmrpc";
 
 const client = new Client("/rpc_demo", { timeoutMs: 5000 });
-await client.waitForConnection(2000);
+try {
+  await client.waitForConnection(2000);
+} catch (e) {
+  console.error(`client: ${(e as RpcError).message} (${(e as RpcError).code}); start the server first: npm run server`);
+  process.exit(1);
+}
 
 // Synchronous call.
 const sum = client.call<number>("add", 10, 20);

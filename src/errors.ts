@@ -46,15 +46,16 @@ export class RpcError extends Error {
   override name = "RpcError";
   readonly code: ErrorCode;
   /** Set for ERR_RPC_REMOTE: the handler's error. */
-  readonly remote?: RemoteErrorInfo;
+  declare readonly remote?: RemoteErrorInfo;
   /** For ERR_RPC_DISCONNECTED: false only when the server provably never took the request. */
-  readonly maybeExecuted?: boolean;
+  declare readonly maybeExecuted?: boolean;
 
   constructor(code: ErrorCode, message: string, extra?: { remote?: RemoteErrorInfo; maybeExecuted?: boolean; cause?: unknown }) {
     super(message, extra?.cause === undefined ? undefined : { cause: extra.cause });
     this.code = code;
-    if (extra?.remote) this.remote = extra.remote;
-    if (extra?.maybeExecuted !== undefined) this.maybeExecuted = extra.maybeExecuted;
+    // Set only when meaningful, so that they do not clutter a printed error.
+    if (extra?.remote) Object.defineProperty(this, "remote", { value: extra.remote, enumerable: true });
+    if (extra?.maybeExecuted !== undefined) Object.defineProperty(this, "maybeExecuted", { value: extra.maybeExecuted, enumerable: true });
   }
 }
 

@@ -2,7 +2,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Client, RpcError, Server } from "../src/index.js";
-import { killAll, stopServer, spawnServer, uniqueName, type Child } from "./helpers.js";
+import { killAll, rejection, stopServer, spawnServer, uniqueName, type Child } from "./helpers.js";
 
 const errors = suite("errors");
 const name = uniqueName("errors");
@@ -26,21 +26,11 @@ function codeOf(fn: () => unknown): string {
   throw new Error("expected a throw");
 }
 
-async function asyncCodeOf(p: Promise<unknown>): Promise<RpcError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.instance(e, RpcError);
-    return e as RpcError;
-  }
-  throw new Error("expected a rejection");
-}
-
 errors("an unknown method fails with ERR_RPC_METHOD_NOT_FOUND", async () => {
   const client = new Client(name);
   try {
     assert.is(codeOf(() => client.call("nope")), "ERR_RPC_METHOD_NOT_FOUND");
-    assert.is((await asyncCodeOf(client.asyncCall("nope"))).code, "ERR_RPC_METHOD_NOT_FOUND");
+    assert.is((await rejection(client.asyncCall("nope"))).code, "ERR_RPC_METHOD_NOT_FOUND");
     assert.is(client.call("add", 1, 1), 2, "the connection is still usable");
   } finally {
     client.close();
@@ -62,7 +52,7 @@ errors("a handler's exception reaches the caller as ERR_RPC_REMOTE with name, me
     assert.is(err?.remote?.message, "bad input");
     assert.is(err?.remote?.code, "E_FIXTURE");
     assert.match(err?.remote?.stack ?? "", /fixtures/);
-    const later = await asyncCodeOf(client.asyncCall("failLater", "later"));
+    const later = await rejection(client.asyncCall("failLater", "later"));
     assert.is(later.code, "ERR_RPC_REMOTE");
     assert.is(later.remote?.name, "RangeError");
   } finally {
@@ -73,10 +63,10 @@ errors("a handler's exception reaches the caller as ERR_RPC_REMOTE with name, me
 errors("a thrown non-Error value and an unsendable return value are reported, and the server goes on", async () => {
   const client = new Client(name);
   try {
-    const thrown = await asyncCodeOf(client.asyncCall("throwValue", { why: "oops" }));
+    const thrown = await rejection(client.asyncCall("throwValue", { why: "oops" }));
     assert.is(thrown.code, "ERR_RPC_REMOTE");
     assert.match(thrown.message, /oops/);
-    const unsendable = await asyncCodeOf(client.asyncCall("returnFunction"));
+    const unsendable = await rejection(client.asyncCall("returnFunction"));
     assert.is(unsendable.code, "ERR_RPC_REMOTE");
     assert.match(unsendable.message, /could not be sent/);
     assert.is(client.call("add", 1, 2), 3);
@@ -96,7 +86,7 @@ errors("an argument that cannot be sent fails at the caller with ERR_RPC_INVALID
     assert.is(codeOf(() => client.call("count", cyclic)), "ERR_RPC_INVALID_ARGUMENT");
     const p = client.asyncCall("count", () => 1);
     assert.instance(p, Promise, "asyncCall never throws synchronously");
-    assert.is((await asyncCodeOf(p)).code, "ERR_RPC_INVALID_ARGUMENT");
+    assert.is((await rejection(p)).code, "ERR_RPC_INVALID_ARGUMENT");
     assert.is(client.call<number>("count"), before + 1, "no bad call reached the server");
   } finally {
     client.close();
@@ -109,7 +99,7 @@ errors("a call past its deadline fails with ERR_RPC_TIMEOUT; the late response i
     const t0 = Date.now();
     assert.is(codeOf(() => client.call("delayed", 300, "x")), "ERR_RPC_TIMEOUT");
     assert.ok(Date.now() - t0 < 250, "the sync call gave up on time");
-    assert.is((await asyncCodeOf(client.asyncCall("never"))).code, "ERR_RPC_TIMEOUT");
+    assert.is((await rejection(client.asyncCall("never"))).code, "ERR_RPC_TIMEOUT");
     // A per-call deadline overrides the default.
     assert.is(await client.withOptions({ timeoutMs: 2000 }).asyncCall("delayed", 100, "ok"), "ok");
     assert.is(client.withOptions({ timeoutMs: 2000 }).call("delayed", 100, "ok2"), "ok2");
@@ -126,8 +116,8 @@ errors("an AbortSignal rejects a pending asyncCall with ERR_RPC_ABORTED", async 
     const ac = new AbortController();
     const p = client.withOptions({ signal: ac.signal }).asyncCall("delayed", 500, "x");
     setTimeout(() => ac.abort(), 20);
-    assert.is((await asyncCodeOf(p)).code, "ERR_RPC_ABORTED");
-    const pre = await asyncCodeOf(client.withOptions({ signal: AbortSignal.abort() }).asyncCall("add", 1, 2));
+    assert.is((await rejection(p)).code, "ERR_RPC_ABORTED");
+    const pre = await rejection(client.withOptions({ signal: AbortSignal.abort() }).asyncCall("add", 1, 2));
     assert.is(pre.code, "ERR_RPC_ABORTED");
     assert.is(await client.asyncCall("add", 1, 2), 3);
   } finally {
@@ -139,7 +129,7 @@ errors("a message above maxMessageBytes fails with ERR_RPC_MESSAGE_TOO_LARGE and
   const client = new Client(name, { maxMessageBytes: 64 * 1024 });
   try {
     assert.is(codeOf(() => client.call("length", Buffer.alloc(100 * 1024))), "ERR_RPC_MESSAGE_TOO_LARGE");
-    assert.is((await asyncCodeOf(client.asyncCall("length", Buffer.alloc(100 * 1024)))).code, "ERR_RPC_MESSAGE_TOO_LARGE");
+    assert.is((await rejection(client.asyncCall("length", Buffer.alloc(100 * 1024)))).code, "ERR_RPC_MESSAGE_TOO_LARGE");
     // A response above the client's limit.
     assert.is(codeOf(() => client.call("bytes", 100 * 1024)), "ERR_RPC_MESSAGE_TOO_LARGE");
     assert.is(client.call("add", 1, 1), 2);
@@ -161,9 +151,9 @@ errors("with no server, calls fail with ERR_RPC_NOT_CONNECTED", async () => {
   const client = new Client(uniqueName("absent"));
   try {
     assert.is(codeOf(() => client.call("add", 1, 2)), "ERR_RPC_NOT_CONNECTED");
-    assert.is((await asyncCodeOf(client.asyncCall("add", 1, 2))).code, "ERR_RPC_NOT_CONNECTED");
+    assert.is((await rejection(client.asyncCall("add", 1, 2))).code, "ERR_RPC_NOT_CONNECTED");
     const t0 = Date.now();
-    assert.is((await asyncCodeOf(client.waitForConnection(100))).code, "ERR_RPC_NOT_CONNECTED");
+    assert.is((await rejection(client.waitForConnection(100))).code, "ERR_RPC_NOT_CONNECTED");
     assert.ok(Date.now() - t0 >= 90);
   } finally {
     client.close();
@@ -172,7 +162,7 @@ errors("with no server, calls fail with ERR_RPC_NOT_CONNECTED", async () => {
 
 errors("a second server on a live name fails with ERR_RPC_ADDRESS_IN_USE", async () => {
   const second = new Server(name);
-  const err = await asyncCodeOf(second.run());
+  const err = await rejection(second.run());
   assert.is(err.code, "ERR_RPC_ADDRESS_IN_USE");
   const client = new Client(name);
   assert.is(client.call("add", 2, 2), 4, "the first server is untouched");

@@ -1,5 +1,7 @@
 // Shared by the cross-process suites: spawning fixtures, unique names, /dev/shm checks.
 import { spawn, type ChildProcess } from "node:child_process";
+import * as assert from "uvu/assert";
+import { RpcError } from "../src/index.js";
 import { readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
@@ -93,4 +95,15 @@ export async function until(check: () => boolean, timeoutMs = 5000, what = "cond
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await sleep(5);
   }
+}
+
+/** The RpcError `p` rejects with (fails the test if it resolves or rejects with something else). */
+export async function rejection(p: Promise<unknown>): Promise<RpcError> {
+  try {
+    await p;
+  } catch (e) {
+    assert.instance(e, RpcError);
+    return e as RpcError;
+  }
+  throw new Error("expected a rejection");
 }

@@ -3,20 +3,10 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { statSync } from "node:fs";
 import { Client, RpcError, Server } from "../src/index.js";
-import { killAll, leftovers, sleep, spawnFixture, spawnServer, uniqueName, until } from "./helpers.js";
+import { killAll, rejection, leftovers, sleep, spawnFixture, spawnServer, uniqueName, until } from "./helpers.js";
 
 const life = suite("lifecycle");
 life.after(killAll);
-
-async function rejection(p: Promise<unknown>): Promise<RpcError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.instance(e, RpcError);
-    return e as RpcError;
-  }
-  throw new Error("expected a rejection");
-}
 
 life("waitForConnection waits for a server that starts later", async () => {
   const name = uniqueName("late");
