@@ -1,8 +1,13 @@
 // Every failure is an RpcError with a code; the connection survives the recoverable ones.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { spawn } from "node:child_process";
+import { join } from "node:path";
 import { Client, RpcError, Server } from "../src/index.js";
-import { killAll, rejection, stopServer, spawnServer, uniqueName, type Child } from "./helpers.js";
+import { native } from "../src/native.js";
+import { core } from "../src/core/wasm.js";
+import { L } from "../src/core/layout.js";
+import { FIXTURES, until, killAll, rejection, stopServer, spawnServer, uniqueName, type Child } from "./helpers.js";
 
 const errors = suite("errors");
 const name = uniqueName("errors");
@@ -197,6 +202,85 @@ errors("a synchronous call to a server on the same thread is refused instead of 
     await server.close();
     await done;
   }
+});
+
+errors("a server with no free slot refuses more clients with ERR_RPC_SERVER_FULL", async () => {
+  const clients: Client[] = [];
+  try {
+    let full: RpcError | undefined;
+    for (let i = 0; i < 300 && !full; i++) {
+      const c = new Client(name, { ringBytes: 4096 });
+      clients.push(c);
+      try {
+        await c.waitForConnection(5000);
+      } catch (e) {
+        full = e as RpcError;
+      }
+    }
+    assert.is(full?.code, "ERR_RPC_SERVER_FULL");
+    assert.is(clients.length, 257, "256 slots");
+  } finally {
+    for (const c of clients) c.close();
+  }
+  // The slots come back once their clients leave.
+  await until(() => {
+    const c = new Client(name);
+    try {
+      return c.call("add", 1, 1) === 2;
+    } catch {
+      return false;
+    } finally {
+      c.close();
+    }
+  }, 3000, "a slot to be free again");
+});
+
+errors("a peer of another protocol version fails with ERR_RPC_PROTOCOL naming both versions", async () => {
+  const fake = uniqueName("version");
+  const fd = native.shmCreate(fake, 65536);
+  try {
+    native.lock(fd);
+    const c = core();
+    const at = c.alloc(65536);
+    native.mapShared(c.u8, at, 65536, fd);
+    c.view.setUint32(at + L.SEG_MAGIC, L.MAGIC_LO, true);
+    c.view.setUint32(at + L.SEG_MAGIC + 4, L.MAGIC_HI, true);
+    c.view.setUint32(at + L.SEG_VERSION, 99, true);
+    native.unmapShared(c.u8, at, 65536);
+    c.release(at, 65536);
+    const client = new Client(fake);
+    let err: RpcError | undefined;
+    try {
+      client.call("add", 1, 2);
+    } catch (e) {
+      err = e as RpcError;
+    }
+    client.close();
+    assert.is(err?.code, "ERR_RPC_PROTOCOL");
+    assert.match(err!.message, /99/);
+    assert.match(err!.message, new RegExp(`this client ${L.PROTOCOL_VERSION}`));
+  } finally {
+    native.closeFd(fd);
+    native.shmUnlink(fake);
+  }
+});
+
+errors("a process of another user is refused with ERR_RPC_ACCESS_DENIED", async () => {
+  if (process.getuid?.() !== 0) {
+    console.log("  (skipped: switching to another uid needs root)");
+    return;
+  }
+  const kid = spawn(process.execPath, [join(FIXTURES, "try-call.js"), name, "add", "[1,2]"], { uid: 65534, gid: 65534 });
+  let out = "";
+  kid.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  kid.stderr.on("data", (d: Buffer) => (out += d.toString()));
+  await new Promise((r) => kid.on("exit", r));
+  if (!/^(error|result) /m.test(out)) {
+    // The checkout itself is not readable by that user (a private CI folder, say).
+    console.log(`  (skipped: uid 65534 cannot run the fixture: ${out.split("\n")[0]})`);
+    return;
+  }
+  assert.match(out, /error ERR_RPC_ACCESS_DENIED/);
 });
 
 errors.run();
