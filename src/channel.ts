@@ -151,6 +151,15 @@ export class Channel {
     return wrote;
   }
 
+  /** True when the next queued record would fit in the ring now. */
+  canFlush(): boolean {
+    const m = this.queue[this.queueHead];
+    if (m === undefined) return false;
+    const left = m.bytes.length - m.sent;
+    const next = m.bytes.length <= this.writer.maxPayload ? left : Math.min(this.writer.maxPayload, left + (m.sent === 0 ? P_FRAGMENT_DATA : 0));
+    return this.writer.hasRoom(next);
+  }
+
   /** Drops everything queued (the connection is gone). */
   clearQueue(): void {
     this.queue.length = 0;

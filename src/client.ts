@@ -393,7 +393,7 @@ export class Client {
         if (this.syncDone) break;
         if (this.busyPoll || now - lastProgress < this.spinMs) continue;
         const seq = conn.bell.park();
-        if (conn.channel.reader.empty() && (conn.channel.idle || !conn.channel.writer.hasRoom(0))) {
+        if (conn.channel.reader.empty() && !conn.channel.canFlush()) {
           conn.bell.sleep(seq, Math.min(deadline - now, LIVENESS_MS));
         }
         conn.bell.unpark();
@@ -519,7 +519,7 @@ export class Client {
       if (got > 0 || now - start >= TURN_MS) break; // let the resolved promises run
       if (!this.busyPoll && now - idleSince >= this.spinMs) {
         const seq = conn.bell.park();
-        if (conn.channel.reader.empty() && (conn.channel.idle || !conn.channel.writer.hasRoom(0))) {
+        if (conn.channel.reader.empty() && !conn.channel.canFlush()) {
           this.parked = true;
           this.waiter!.arm(core().u8, conn.bell.address, seq, Infinity);
           return;

@@ -403,7 +403,7 @@ export class Server {
     if (this.ctl!.load(L.CTL_CONNECT_COUNTER) !== this.seenConnects) return true;
     for (const conn of this.conns) {
       if (!conn.channel.reader.empty()) return true;
-      if (!conn.channel.idle && conn.channel.writer.hasRoom(0)) return true;
+      if (conn.channel.canFlush()) return true;
     }
     return false;
   }
