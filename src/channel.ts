@@ -10,7 +10,6 @@
 import { core } from "./core/wasm.js";
 import { L } from "./core/layout.js";
 import { RingReader, RingWriter, ringErrorText } from "./core/ring.js";
-import { native } from "./native.js";
 import { bodyOffset, P_FRAGMENT_DATA, P_FRAGMENT_TOTAL, P_FRAGMENT_TYPE } from "./protocol.js";
 
 /** `Channel.type` of a message that was too big to accept. */
@@ -21,8 +20,6 @@ interface Queued {
   bytes: Buffer;
   sent: number; // bytes already written (fragments)
 }
-
-const BIG_REGION = 1 << 20;
 
 export class Channel {
   private readonly queue: Queued[] = [];
@@ -252,7 +249,7 @@ export class Channel {
     if (!this.delivered) return;
     this.delivered = false;
     if (this.deliveredRegion >= 0) {
-      this.freeRegion(this.deliveredRegion, this.length);
+      core().release(this.deliveredRegion, this.length);
       this.deliveredRegion = -1;
     } else if (this.type !== OVERSIZED) {
       this.reader.advance();
@@ -269,20 +266,10 @@ export class Channel {
     return false;
   }
 
-  private freeRegion(region: number, bytes: number): void {
-    const c = core();
-    // Give big regions' pages back to the OS: anonymous zero pages replace them.
-    if (bytes >= BIG_REGION) {
-      const mapped = Math.ceil(bytes / 65536) * 65536;
-      native.unmapShared(c.u8, region, mapped);
-    }
-    c.release(region, bytes);
-  }
-
   /** Frees private memory; the rings belong to the segment. */
   dispose(): void {
     if (this.delivered) this.consumed();
-    if (this.asmRegion >= 0) this.freeRegion(this.asmRegion, this.asmTotal);
+    if (this.asmRegion >= 0) core().release(this.asmRegion, this.asmTotal);
     this.asmRegion = -1;
     this.asmTotal = 0;
     this.clearQueue();

@@ -57,6 +57,7 @@ interface Pending {
 const LIVENESS_MS = 50;
 const TURN_MS = 2;
 const CONNECT_POLL_MS = 5;
+const SCRATCH_KEEP_BYTES = 4 << 20;
 
 class Connection {
   closed = false;
@@ -180,6 +181,8 @@ export class Client {
     }
     this.waiter?.close();
     this.waiter = undefined;
+    this.encoder.dispose();
+    this.decoder.dispose();
   }
 
   // ------------------------------------------------------------ connection
@@ -351,12 +354,14 @@ export class Client {
 
   /** Encodes and sends a request; returns its id. Throws before sending anything on bad input. */
   private send(method: string, args: unknown[]): number {
+    if (this.closed) throw this.closedError();
     const name = this.nameBytes(method);
     const length = this.encoder.encode(args, this.maxMessageBytes, "args");
     const conn = this.connection();
     const id = this.nextId;
     this.nextId = (this.nextId + 1) >>> 0 || 1;
     conn.channel.send(L.T_REQUEST, id, name, this.encoder.start, length);
+    this.encoder.shrink(length, SCRATCH_KEEP_BYTES);
     conn.channel.writer.commit();
     conn.serverBell.ring();
     return id;

@@ -40,6 +40,7 @@ const TURN_MS = 2;
 /** Records taken from one client before looking at the others. */
 const BATCH = 256;
 const MAX_CLIENT_SEGMENT = 1 << 30;
+const SCRATCH_KEEP_BYTES = 4 << 20;
 
 class Connection {
   closed = false;
@@ -146,6 +147,8 @@ export class Server {
     }
     this.releaseName();
     this.waiter?.close();
+    this.encoder?.dispose();
+    this.decoder?.dispose();
     if (this.liveness) clearInterval(this.liveness);
     localServers.delete(this.name);
     onProcessExit.delete(this.exitHook);
@@ -530,6 +533,7 @@ export class Server {
       return;
     }
     conn.channel.send(L.T_RESPONSE, id, null, this.encoder!.start, length);
+    this.encoder!.shrink(length, SCRATCH_KEEP_BYTES);
     if (!conn.channel.idle) this.schedule();
   }
 

@@ -1,7 +1,8 @@
 // Connecting, closing, dying: who notices, what is freed, what is left in /dev/shm.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { statSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
+import { core } from "../src/core/wasm.js";
 import { Client, RpcError, Server } from "../src/index.js";
 import { killAll, rejection, leftovers, sleep, spawnFixture, spawnServer, uniqueName, until } from "./helpers.js";
 
@@ -158,6 +159,36 @@ life("processes that exit without close() leave nothing in /dev/shm", async () =
   }
   assert.is(await server.exited, 0);
   client.close();
+  assert.equal(leftovers(name), []);
+});
+
+life("clients that come and go leak no slot, memory, file descriptor or name", async () => {
+  const name = uniqueName("churn");
+  const server = new Server(name, { livenessIntervalMs: 50 });
+  server.bind("echo", (x: unknown) => x);
+  const done = server.run();
+  const fds = () => readdirSync("/proc/self/fd").length;
+  const memory = () => core().memory.buffer.byteLength;
+  const cycle = async (n: number) => {
+    for (let i = 0; i < n; i++) {
+      const client = new Client(name, { ringBytes: 65536 });
+      assert.is(await client.asyncCall("echo", i), i);
+      if (i % 10 === 0) assert.is((await client.asyncCall<Buffer>("echo", Buffer.alloc(300_000))).length, 300_000);
+      client.close();
+    }
+    await until(() => server.connections === 0, 2000, "the server to drop its clients");
+  };
+  try {
+    await cycle(50);
+    const [fds0, mem0] = [fds(), memory()];
+    await cycle(400);
+    assert.is(fds(), fds0, "open file descriptors");
+    assert.is(memory(), mem0, "WebAssembly memory");
+    assert.equal(leftovers(name), [name.slice(1)]);
+  } finally {
+    await server.close();
+    await done;
+  }
   assert.equal(leftovers(name), []);
 });
 

@@ -186,6 +186,12 @@ export class Encoder {
     }
   }
 
+  /** After a small message, gives back scratch that a big one grew past `keepBytes`
+   *  (steady big traffic keeps its scratch; a burst does not pin memory forever). */
+  shrink(lastLength: number, keepBytes: number): void {
+    if (this.capacity > keepBytes && lastLength * 4 < this.capacity) this.dispose();
+  }
+
   /** Returns the scratch region to the core (the next `encode` allocates again). */
   dispose(): void {
     if (this.capacity === 0) return;

@@ -4,6 +4,9 @@ import { native } from "../native.js";
 import { core, WASM_PAGE } from "./wasm.js";
 import { RpcError, ErrorCodes } from "../errors.js";
 
+// Big private regions (reassembly buffers, grown scratch) give their pages back when freed.
+core().discardPages = (offset, bytes) => native.unmapShared(core().u8, offset, bytes);
+
 export class Segment {
   private closed = false;
 

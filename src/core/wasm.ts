@@ -20,6 +20,8 @@ export type CoreExports = Awaited<ReturnType<typeof Instantiate>>;
 export const WASM_PAGE = 65536;
 const MAX_PAGES = 32768; // 2 GiB: keeps every offset a positive int32 in JS
 const FIRST_REGION_PAGE = 1;
+/** Freed regions at least this big give their memory back to the OS. */
+const DISCARD_BYTES = 1 << 20;
 
 function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -113,10 +115,15 @@ export class Core {
     return (this.pages - want) * WASM_PAGE;
   }
 
+  /** Set by the native layer: gives a region's pages back to the OS (fresh zero
+   *  pages take their place). Without it, freed pages stay resident for reuse. */
+  discardPages: ((offset: number, bytes: number) => void) | undefined;
+
   /** Returns a region from `alloc`. Shared mappings must have been undone first. */
   release(offset: number, bytes: number): void {
     const start = offset / WASM_PAGE;
     const count = Math.max(1, Math.ceil(bytes / WASM_PAGE));
+    if (count * WASM_PAGE >= DISCARD_BYTES) this.discardPages?.(offset, count * WASM_PAGE);
     let i = 0;
     while (i < this.free.length && this.free[i]![0] < start) i++;
     this.free.splice(i, 0, [start, count]);
