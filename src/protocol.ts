@@ -45,8 +45,9 @@
 // (server: control segment; client: its own segment). A side that found nothing
 // to do increments its parked counter, re-checks its rings, then sleeps in
 // futex_wait on the doorbell. A producer that published a record (or freed room)
-// and sees the peer's parked counter non-zero increments the doorbell and
-// futex-wakes it. Sequentially consistent atomics on both sides make a lost
+// and sees the peer's parked counter non-zero swaps it to zero; the one producer
+// that cleared it increments the doorbell and futex-wakes all sleepers (a burst
+// of requests costs one system call, not one each). Sequentially consistent atomics on both sides make a lost
 // wake-up impossible (see assembly/ring.ts).
 
 import { RpcError, ErrorCodes, type ErrorCode } from "./errors.js";

@@ -17,9 +17,11 @@ export class Doorbell {
     return this.seg.offset + this.bellAt;
   }
 
-  /** Producer side: wakes the owner if it is parked. Call after publishing. */
+  /** Producer side: wakes the owner if it is parked. Call after publishing.
+   *  The first producer to see it parked clears the mark and pays the system call;
+   *  the others see 0 and skip it (the owner drains everything once awake). */
   ring(): void {
-    if (this.seg.load(this.parkedAt) !== 0) this.wake();
+    if (this.seg.load(this.parkedAt) !== 0 && this.seg.exchange(this.parkedAt, 0) !== 0) this.wake();
   }
 
   /** Wakes the owner whether or not it says it is parked. */
@@ -36,8 +38,12 @@ export class Doorbell {
     return seq;
   }
 
+  /** Withdraws one park (a producer that rang may already have cleared them all). */
   unpark(): void {
-    this.seg.add(this.parkedAt, -1);
+    for (;;) {
+      const parked = this.seg.load(this.parkedAt);
+      if (parked === 0 || this.seg.compareExchange(this.parkedAt, parked, parked - 1) === parked) return;
+    }
   }
 
   /** Blocks this thread until rung, or for at most `timeoutMs`. */

@@ -82,6 +82,9 @@ export class Segment {
   add(at: number, value: number): number {
     return Atomics.add(core().i32, (this.offset + at) >>> 2, value) >>> 0;
   }
+  exchange(at: number, value: number): number {
+    return Atomics.exchange(core().i32, (this.offset + at) >>> 2, value | 0) >>> 0;
+  }
   compareExchange(at: number, expected: number, value: number): number {
     return Atomics.compareExchange(core().i32, (this.offset + at) >>> 2, expected | 0, value | 0) >>> 0;
   }
