@@ -17,6 +17,7 @@ import {
 } from "./protocol.js";
 import { localServers, onProcessExit, systemError } from "./lifecycle.js";
 import { positive } from "./options.js";
+import { Deadlines, type Timed } from "./deadlines.js";
 
 export interface ClientOptions {
   /** Default deadline of each call, in milliseconds (default 30 000). */
@@ -45,10 +46,12 @@ export interface BoundCalls {
   asyncCall<T = unknown>(method: string, ...args: unknown[]): Promise<T>;
 }
 
-interface Pending {
+interface Pending extends Timed {
+  id: number;
+  method: string;
+  timeoutMs: number;
   resolve(value: unknown): void;
   reject(err: RpcError): void;
-  timer: NodeJS.Timeout | undefined;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
 }
@@ -86,6 +89,7 @@ export class Client {
   private readonly encoder = new Encoder(core());
   private readonly decoder = new Decoder(core());
   private readonly pending = new Map<number, Pending>();
+  private readonly deadlines = new Deadlines<Pending>((p) => this.expire(p), () => this.pending.size);
   private readonly methodNames = new Map<string, Uint8Array>();
   private nextId = 1;
   private waiter: Waiter | undefined;
@@ -324,6 +328,7 @@ export class Client {
     }
     const pending = [...this.pending.values()];
     this.pending.clear();
+    this.deadlines.clear();
     for (const p of pending) this.settle(p, undefined, err);
     this.stopPump();
   }
@@ -430,13 +435,11 @@ export class Client {
       return Promise.reject(e);
     }
     return new Promise<unknown>((resolve, reject) => {
-      const p: Pending = { resolve, reject, timer: undefined, signal, onAbort: undefined };
-      p.timer = setTimeout(() => {
-        if (this.pending.delete(id)) {
-          this.settle(p, undefined, new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `call to "${method}" on ${this.name} timed out after ${timeoutMs} ms`));
-        }
-      }, timeoutMs);
-      p.timer.unref();
+      const p: Pending = {
+        id, method, timeoutMs, resolve, reject, signal, onAbort: undefined,
+        deadline: performance.now() + timeoutMs, done: false,
+      };
+      this.deadlines.add(p, timeoutMs);
       if (signal) {
         p.onAbort = () => {
           if (this.pending.delete(id)) {
@@ -450,8 +453,14 @@ export class Client {
     });
   }
 
+  private expire(p: Pending): void {
+    if (this.pending.get(p.id) !== p) return;
+    this.pending.delete(p.id);
+    this.settle(p, undefined, new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `call to "${p.method}" on ${this.name} timed out after ${p.timeoutMs} ms`));
+  }
+
   private settle(p: Pending, value: unknown, err: RpcError | undefined): void {
-    if (p.timer) clearTimeout(p.timer);
+    p.done = true;
     if (p.signal && p.onAbort) p.signal.removeEventListener("abort", p.onAbort);
     if (err) p.reject(err);
     else p.resolve(value);

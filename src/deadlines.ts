@@ -1,0 +1,94 @@
+// Deadlines of many pending calls on one timer, instead of a setTimeout each.
+// Calls with the same timeout expire in the order they were made, so each
+// distinct timeout gets a FIFO; one unref'd timer is armed for the earliest head.
+// Settled entries are skipped lazily, and swept out when they pile up.
+
+export interface Timed {
+  /** performance.now() at which the entry expires. */
+  deadline: number;
+  /** Set when the entry settled some other way: it is then skipped. */
+  done: boolean;
+}
+
+class Fifo<T> {
+  items: T[] = [];
+  head = 0;
+}
+
+export class Deadlines<T extends Timed> {
+  private readonly fifos = new Map<number, Fifo<T>>();
+  private timer: NodeJS.Timeout | undefined;
+  private armedFor = Infinity;
+  private added = 0;
+
+  constructor(
+    private readonly expire: (entry: T) => void,
+    /** How many entries are still pending, to decide when to sweep. */
+    private readonly live: () => number,
+  ) {}
+
+  add(entry: T, timeoutMs: number): void {
+    let fifo = this.fifos.get(timeoutMs);
+    if (fifo === undefined) this.fifos.set(timeoutMs, (fifo = new Fifo<T>()));
+    fifo.items.push(entry);
+    if (entry.deadline < this.armedFor) this.arm(entry.deadline);
+    if (++this.added >= 4096) {
+      this.added = 0;
+      this.sweepIfBloated();
+    }
+  }
+
+  /** Drops every entry (their owner settled them all). */
+  clear(): void {
+    this.fifos.clear();
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.armedFor = Infinity;
+  }
+
+  private arm(deadline: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.armedFor = deadline;
+    this.timer = setTimeout(this.fire, Math.max(0, deadline - performance.now()));
+    this.timer.unref();
+  }
+
+  private readonly fire = (): void => {
+    this.timer = undefined;
+    this.armedFor = Infinity;
+    const now = performance.now();
+    let next = Infinity;
+    for (const [timeoutMs, fifo] of this.fifos) {
+      const items = fifo.items;
+      let head = fifo.head;
+      while (head < items.length) {
+        const entry = items[head]!;
+        if (!entry.done && entry.deadline > now) break;
+        items[head++] = undefined as unknown as T;
+        if (!entry.done) this.expire(entry);
+      }
+      if (head === items.length) {
+        this.fifos.delete(timeoutMs);
+        continue;
+      }
+      if (head > 1024 && head * 2 > items.length) {
+        fifo.items = items.slice(head);
+        head = 0;
+      }
+      fifo.head = head;
+      next = Math.min(next, fifo.items[head]!.deadline);
+    }
+    if (next !== Infinity) this.arm(next);
+  };
+
+  /** Settled entries stay queued until their deadline; sweep them when they dominate. */
+  private sweepIfBloated(): void {
+    let queued = 0;
+    for (const fifo of this.fifos.values()) queued += fifo.items.length - fifo.head;
+    if (queued <= 2 * this.live() + 4096) return;
+    for (const fifo of this.fifos.values()) {
+      fifo.items = fifo.items.slice(fifo.head).filter((e) => !e.done);
+      fifo.head = 0;
+    }
+  }
+}

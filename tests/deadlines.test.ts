@@ -1,0 +1,56 @@
+// The one-timer deadline queue behind asyncCall's timeouts.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { Deadlines, type Timed } from "../src/deadlines.js";
+import { sleep } from "./helpers.js";
+
+interface Entry extends Timed {
+  name: string;
+}
+
+function entry(name: string, timeoutMs: number): Entry {
+  return { name, deadline: performance.now() + timeoutMs, done: false };
+}
+
+test("entries of different timeouts expire in deadline order, each after its own deadline", async () => {
+  const expired: string[] = [];
+  const late: number[] = [];
+  const q = new Deadlines<Entry>((e) => {
+    expired.push(e.name);
+    late.push(performance.now() - e.deadline);
+  }, () => 10);
+  q.add(entry("a60", 60), 60);
+  q.add(entry("b20", 20), 20);
+  q.add(entry("c40", 40), 40);
+  q.add(entry("d20", 20), 20);
+  await sleep(120);
+  assert.equal(expired, ["b20", "d20", "c40", "a60"]);
+  for (const l of late) assert.ok(l >= 0, "never early");
+});
+
+test("settled entries never expire", async () => {
+  const expired: string[] = [];
+  const q = new Deadlines<Entry>((e) => expired.push(e.name), () => 1);
+  const a = entry("a", 10);
+  q.add(a, 10);
+  q.add(entry("b", 10), 10);
+  a.done = true;
+  await sleep(40);
+  assert.equal(expired, ["b"]);
+});
+
+test("settled entries are swept long before their deadline when they pile up", () => {
+  const q = new Deadlines<Entry>(() => {}, () => 0);
+  const all: Entry[] = [];
+  for (let i = 0; i < 100_000; i++) {
+    const e = entry(String(i), 60_000);
+    e.done = true;
+    all.push(e);
+    q.add(e, 60_000);
+  }
+  const fifo = (q as unknown as { fifos: Map<number, { items: Entry[]; head: number }> }).fifos.get(60_000)!;
+  assert.ok(fifo.items.length - fifo.head < 10_000, `${fifo.items.length - fifo.head} entries still queued`);
+  q.clear();
+});
+
+test.run();
