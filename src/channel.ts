@@ -12,13 +12,19 @@ import { L } from "./core/layout.js";
 import { RingReader, RingWriter, ringErrorText } from "./core/ring.js";
 import { bodyOffset, P_FRAGMENT_DATA, P_FRAGMENT_TOTAL, P_FRAGMENT_TYPE } from "./protocol.js";
 
+/** A bigger spare reassembly region is given back after a smaller message. */
+const SPARE_KEEP_BYTES = 4 << 20;
+
 /** `Channel.type` of a message that was too big to accept. */
 export const OVERSIZED = -1;
 
+/** A message waiting for ring space: `bytes` is what is still unsent of a payload
+ *  of `total` bytes (a message already partly sent as fragments keeps only its tail). */
 interface Queued {
   type: number;
+  total: number;
   bytes: Buffer;
-  sent: number; // bytes already written (fragments)
+  done: number; // of `bytes`, already written
 }
 
 export class Channel {
@@ -46,6 +52,10 @@ export class Channel {
   /** Set when `poll` gave ring space back on its own (the producer may be waiting for it). */
   freedRoom = false;
   private delivered = false;
+  // The last reassembly region, kept for the next big message (a fresh one costs
+  // page faults on every message); given back after a burst of big ones.
+  private spare = -1;
+  private spareBytes = 0;
   private deliveredRegion = -1;
 
   constructor(
@@ -61,90 +71,102 @@ export class Channel {
     return this.queueHead === this.queue.length;
   }
 
-  /** Claims a record for a payload of `bytes` if it can go straight into the ring
-   *  (nothing queued ahead of it, fits a record, room now). Returns its offset or 0. */
-  claim(type: number, bytes: number): number {
-    if (!this.idle || bytes > this.writer.maxPayload) return 0;
-    return this.writer.tryClaim(bytes, type);
-  }
-
   /** Sends the payload [id u32][extra][pad to 8][body: `bodyLength` bytes of linear
-   *  memory at `body`]: straight into the ring when it can, else through the queue (a copy). */
+   *  memory at `body`]. The header is written just before `body`, so the caller must
+   *  leave HEADROOM bytes free there (the encoder's headroom). Whatever does not fit
+   *  the ring now is copied to the queue and sent by `flush`. */
   send(type: number, id: number, extra: Uint8Array | null, body: number, bodyLength: number): void {
     const c = core();
-    const head = bodyOffset(4 + (extra === null ? 0 : extra.length));
-    const total = head + bodyLength;
-    const at = this.claim(type, total);
-    if (at !== 0) {
-      c.view.setUint32(at, id, true);
-      if (extra !== null) c.u8.set(extra, at + 4);
-      c.u8.copyWithin(at + head, body, body + bodyLength);
-      return;
-    }
-    const bytes = Buffer.allocUnsafe(total);
-    bytes.writeUInt32LE(id >>> 0, 0);
-    if (extra !== null) bytes.set(extra, 4);
-    bytes.fill(0, 4 + (extra === null ? 0 : extra.length), head);
-    bytes.set(c.u8.subarray(body, body + bodyLength), head);
-    this.enqueue(type, bytes);
+    const extraLength = extra === null ? 0 : extra.length;
+    const head = bodyOffset(4 + extraLength);
+    const at = body - head;
+    c.view.setUint32(at, id, true);
+    if (extra !== null) c.u8.set(extra, at + 4);
+    c.u8.fill(0, at + 4 + extraLength, body);
+    this.sendPayload(type, at, head + bodyLength);
   }
 
   /** Sends a record with no payload (GOODBYE). */
   sendEmpty(type: number): void {
-    if (this.claim(type, 0) === 0) this.enqueue(type, Buffer.alloc(0));
+    this.sendPayload(type, 0, 0);
   }
 
-  /** Queues a payload that could not be claimed; `flush` sends it. */
-  enqueue(type: number, bytes: Buffer): void {
-    this.queue.push({ type, bytes, sent: 0 });
+  /** Sends `total` bytes of linear memory at `at` as one message. */
+  private sendPayload(type: number, at: number, total: number): void {
+    const c = core();
+    let sent = 0;
+    if (this.idle) {
+      if (total <= this.writer.maxPayload) {
+        const dst = this.writer.tryClaim(total, type);
+        if (dst !== 0) {
+          c.u8.copyWithin(dst, at, at + total);
+          return;
+        }
+      } else {
+        sent = this.writeFragments(type, total, 0, c.u8, at, total);
+      }
+    }
+    if (sent === total) return;
+    const bytes = Buffer.allocUnsafe(total - sent);
+    bytes.set(c.u8.subarray(at + sent, at + total));
+    this.queue.push({ type, total, bytes, done: 0 });
     this.queuedBytes += bytes.length;
-    this.flush();
+  }
+
+  /** Writes fragments of a message of `total` bytes, of which `sent` are already out,
+   *  taking the next `count` bytes from src[from...]. Returns the new `sent`. */
+  private writeFragments(type: number, total: number, sent: number, src: Uint8Array, from: number, count: number): number {
+    const c = core();
+    const w = this.writer;
+    const stop = sent + count;
+    while (sent < stop) {
+      const first = sent === 0;
+      const header = first ? P_FRAGMENT_DATA : 0;
+      const chunk = Math.min(stop - sent, w.maxPayload - header);
+      const at = w.tryClaim(header + chunk, first ? L.T_FRAGMENT_FIRST : L.T_FRAGMENT_MORE);
+      if (at === 0) break;
+      if (first) {
+        c.view.setUint32(at + P_FRAGMENT_TOTAL, total, true);
+        c.view.setUint32(at + P_FRAGMENT_TYPE, type, true);
+      }
+      if (src === c.u8) c.u8.copyWithin(at + header, from, from + chunk);
+      else c.u8.set(src.subarray(from, from + chunk), at + header);
+      from += chunk;
+      sent += chunk;
+      // Let the consumer start on what is there while we produce the rest.
+      w.commit();
+    }
+    return sent;
   }
 
   /** Writes (and commits) as much of the queue as the ring has room for.
    *  True when it wrote anything: the caller then rings the peer's doorbell. */
   flush(): boolean {
-    const wrote = this.writeQueued();
-    if (wrote) this.writer.commit();
-    return wrote;
-  }
-
-  private writeQueued(): boolean {
-    const c = core();
     const w = this.writer;
     let wrote = false;
     while (this.queueHead < this.queue.length) {
       const m = this.queue[this.queueHead]!;
-      const total = m.bytes.length;
-      if (total <= w.maxPayload) {
-        const at = w.tryClaim(total, m.type);
-        if (at === 0) return wrote;
-        wrote = true;
-        c.u8.set(m.bytes, at);
+      const left = m.bytes.length - m.done;
+      if (m.total <= w.maxPayload) {
+        const at = w.tryClaim(m.total, m.type);
+        if (at === 0) break;
+        core().u8.set(m.bytes, at);
       } else {
-        for (;;) {
-          const first = m.sent === 0;
-          const header = first ? P_FRAGMENT_DATA : 0;
-          const chunk = Math.min(total - m.sent, w.maxPayload - header);
-          const at = w.tryClaim(header + chunk, first ? L.T_FRAGMENT_FIRST : L.T_FRAGMENT_MORE);
-          if (at === 0) return wrote;
-          wrote = true;
-          if (first) {
-            c.view.setUint32(at + P_FRAGMENT_TOTAL, total, true);
-            c.view.setUint32(at + P_FRAGMENT_TYPE, m.type, true);
-          }
-          c.u8.set(m.bytes.subarray(m.sent, m.sent + chunk), at + header);
-          m.sent += chunk;
-          if (m.sent === total) break;
-          // Let the consumer start on what is there while we produce the rest.
-          w.commit();
-        }
+        const sentBefore = m.total - left;
+        const sent = this.writeFragments(m.type, m.total, sentBefore, m.bytes, m.done, left);
+        if (sent > sentBefore) wrote = true;
+        m.done += sent - sentBefore;
+        if (sent < m.total) break;
       }
-      this.queuedBytes -= total;
+      wrote = true;
+      this.queuedBytes -= m.bytes.length;
       this.queue[this.queueHead++] = undefined as unknown as Queued;
     }
-    this.queue.length = 0;
-    this.queueHead = 0;
+    if (this.queueHead === this.queue.length) {
+      this.queue.length = 0;
+      this.queueHead = 0;
+    }
+    if (wrote) w.commit();
     return wrote;
   }
 
@@ -152,9 +174,10 @@ export class Channel {
   canFlush(): boolean {
     const m = this.queue[this.queueHead];
     if (m === undefined) return false;
-    const left = m.bytes.length - m.sent;
-    const next = m.bytes.length <= this.writer.maxPayload ? left : Math.min(this.writer.maxPayload, left + (m.sent === 0 ? P_FRAGMENT_DATA : 0));
-    return this.writer.hasRoom(next);
+    if (m.total <= this.writer.maxPayload) return this.writer.hasRoom(m.total);
+    const left = m.bytes.length - m.done;
+    const first = left === m.total;
+    return this.writer.hasRoom(Math.min(this.writer.maxPayload, left + (first ? P_FRAGMENT_DATA : 0)));
   }
 
   /** Drops everything queued (the connection is gone). */
@@ -189,7 +212,7 @@ export class Channel {
         this.asmSkip = total > this.maxMessageBytes;
         this.asmId = chunk >= 4 ? c.view.getUint32(at + P_FRAGMENT_DATA, true) : -1;
         if (!this.asmSkip) {
-          this.asmRegion = c.alloc(total);
+          this.asmRegion = this.takeRegion(total);
           c.u8.copyWithin(this.asmRegion, at + P_FRAGMENT_DATA, at + length);
         }
         r.advance();
@@ -249,11 +272,32 @@ export class Channel {
     if (!this.delivered) return;
     this.delivered = false;
     if (this.deliveredRegion >= 0) {
-      core().release(this.deliveredRegion, this.length);
+      this.keepRegion(this.deliveredRegion, this.length);
       this.deliveredRegion = -1;
     } else if (this.type !== OVERSIZED) {
       this.reader.advance();
     }
+  }
+
+  private takeRegion(bytes: number): number {
+    if (this.spare >= 0 && this.spareBytes >= bytes) {
+      const region = this.spare;
+      this.spare = -1;
+      return region;
+    }
+    if (this.spare >= 0) core().release(this.spare, this.spareBytes);
+    this.spare = -1;
+    const region = core().alloc(bytes);
+    this.spareBytes = Math.ceil(bytes / 65536) * 65536;
+    return region;
+  }
+
+  private keepRegion(region: number, used: number): void {
+    if (this.spareBytes > SPARE_KEEP_BYTES && used * 4 < this.spareBytes) {
+      core().release(region, this.spareBytes);
+      return;
+    }
+    this.spare = region;
   }
 
   /** Publishes the consumed space to the producer (once per batch). */
@@ -269,8 +313,10 @@ export class Channel {
   /** Frees private memory; the rings belong to the segment. */
   dispose(): void {
     if (this.delivered) this.consumed();
-    if (this.asmRegion >= 0) core().release(this.asmRegion, this.asmTotal);
+    if (this.asmRegion >= 0) core().release(this.asmRegion, this.spareBytes); // the region in use is spareBytes long
     this.asmRegion = -1;
+    if (this.spare >= 0) core().release(this.spare, this.spareBytes);
+    this.spare = -1;
     this.asmTotal = 0;
     this.clearQueue();
     this.writer.dispose();

@@ -13,7 +13,7 @@ import { Decoder } from "./codec/decode.js";
 import { RpcError, ErrorCodes, type RemoteErrorInfo } from "./errors.js";
 import {
   validateName, clientSegmentName, codeOfKind, ErrorKind, METHOD_NAME_MAX_BYTES,
-  P_ERROR_DETAILS, P_ERROR_KIND, P_ID, P_RESPONSE_BODY, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RING_BYTES, DEFAULT_TIMEOUT_MS,
+  P_ERROR_DETAILS, P_ERROR_KIND, P_ID, P_RESPONSE_BODY, HEADROOM, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RING_BYTES, DEFAULT_TIMEOUT_MS,
 } from "./protocol.js";
 import { localServers, onProcessExit, systemError } from "./lifecycle.js";
 import { positive } from "./options.js";
@@ -361,11 +361,11 @@ export class Client {
   private send(method: string, args: unknown[]): number {
     if (this.closed) throw this.closedError();
     const name = this.nameBytes(method);
-    const length = this.encoder.encode(args, this.maxMessageBytes, "args");
+    const length = this.encoder.encode(args, this.maxMessageBytes, "args", HEADROOM);
     const conn = this.connection();
     const id = this.nextId;
     this.nextId = (this.nextId + 1) >>> 0 || 1;
-    conn.channel.send(L.T_REQUEST, id, name, this.encoder.start, length);
+    conn.channel.send(L.T_REQUEST, id, name, this.encoder.start + HEADROOM, length);
     this.encoder.shrink(length, SCRATCH_KEEP_BYTES);
     conn.channel.writer.commit();
     conn.serverBell.ring();

@@ -86,6 +86,8 @@ export function bodyOffset(headerBytes: number): number {
   return (headerBytes + 7) & ~7;
 }
 export const P_RESPONSE_BODY = 8;
+/** Room the encoder leaves in front of a value for the longest header (a request's). */
+export const HEADROOM = bodyOffset(P_NAME + METHOD_NAME_MAX_BYTES);
 export const P_ERROR_DETAILS = 8;
 export const P_FRAGMENT_TOTAL = 0;
 export const P_FRAGMENT_TYPE = 4;

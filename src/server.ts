@@ -14,7 +14,7 @@ import { Decoder } from "./codec/decode.js";
 import { RpcError, ErrorCodes } from "./errors.js";
 import {
   validateName, clientSegmentName, clientSegmentPrefix, ErrorKind, METHOD_NAME_MAX_BYTES,
-  P_ID, P_NAME, P_NAME_LENGTH, DEFAULT_MAX_MESSAGE_BYTES, bodyOffset,
+  P_ID, P_NAME, P_NAME_LENGTH, DEFAULT_MAX_MESSAGE_BYTES, bodyOffset, HEADROOM,
 } from "./protocol.js";
 import { localServers, onProcessExit, systemError } from "./lifecycle.js";
 import { positive } from "./options.js";
@@ -523,7 +523,7 @@ export class Server {
   private sendResult(conn: Connection, id: number, value: unknown): void {
     let length: number;
     try {
-      length = this.encoder!.encode(value, this.maxMessageBytes, "result");
+      length = this.encoder!.encode(value, this.maxMessageBytes, "result", HEADROOM);
     } catch (e) {
       if (e instanceof RpcError && e.code === ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE) {
         this.sendError(conn, id, ErrorKind.MESSAGE_TOO_LARGE, "Error", `the result is too large: ${e.message}`);
@@ -532,7 +532,7 @@ export class Server {
       }
       return;
     }
-    conn.channel.send(L.T_RESPONSE, id, null, this.encoder!.start, length);
+    conn.channel.send(L.T_RESPONSE, id, null, this.encoder!.start + HEADROOM, length);
     this.encoder!.shrink(length, SCRATCH_KEEP_BYTES);
     if (!conn.channel.idle) this.schedule();
   }
@@ -551,11 +551,11 @@ export class Server {
     if (code !== undefined) details.code = code;
     let length: number;
     try {
-      length = this.encoder!.encode(details, this.maxMessageBytes);
+      length = this.encoder!.encode(details, this.maxMessageBytes, "error", HEADROOM);
     } catch {
-      length = this.encoder!.encode({ name: "Error", message: String(message).slice(0, 4096), stack: "" }, this.maxMessageBytes);
+      length = this.encoder!.encode({ name: "Error", message: String(message).slice(0, 4096), stack: "" }, this.maxMessageBytes, "error", HEADROOM);
     }
-    conn.channel.send(L.T_ERROR, id, KIND_BYTES[kind]!, this.encoder!.start, length);
+    conn.channel.send(L.T_ERROR, id, KIND_BYTES[kind]!, this.encoder!.start + HEADROOM, length);
   }
 
   private protocolError(conn: Connection, why: string): void {

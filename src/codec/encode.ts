@@ -163,16 +163,19 @@ export class Encoder {
    * to `maxBytes`; a value whose encoding is longer throws ERR_RPC_MESSAGE_TOO_LARGE.
    * `what` names the value in error messages ("args" gives "args[1].cb").
    * Growing the scratch may grow the memory: re-read the core's views after a call.
+   * With `headroom`, the bytes start at `this.start + headroom`, leaving room for a
+   * header in front (so the whole message is contiguous and copied once).
    */
-  encode(value: unknown, maxBytes: number, what = "value"): number {
+  encode(value: unknown, maxBytes: number, what = "value", headroom = 0): number {
     if (this.capacity === 0) {
       this.capacity = SCRATCH_INITIAL;
       this.start = this.core.alloc(SCRATCH_INITIAL);
     }
     for (;;) {
-      const room = Math.max(0, Math.min(this.capacity, maxBytes));
-      const end = this.encodeInto(value, this.start, this.start + room, what);
-      if (end >= 0) return end - this.start;
+      const room = Math.max(0, Math.min(this.capacity - headroom, maxBytes));
+      const from = this.start + headroom;
+      const end = this.encodeInto(value, from, from + room, what);
+      if (end >= 0) return end - from;
       if (room >= maxBytes || this.needed > maxBytes) {
         const atLeast = Math.max(this.needed, room + 1);
         throw new RpcError(
@@ -181,8 +184,8 @@ export class Encoder {
         );
       }
       let grown = this.capacity * 2;
-      while (grown < this.needed) grown *= 2;
-      this.grow(Math.min(grown, maxBytes));
+      while (grown < this.needed + headroom) grown *= 2;
+      this.grow(Math.min(grown, maxBytes + headroom));
     }
   }
 
