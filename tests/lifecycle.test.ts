@@ -4,7 +4,7 @@ import * as assert from "uvu/assert";
 import { readdirSync, statSync } from "node:fs";
 import { core } from "../src/core/wasm.js";
 import { Client, RpcError, Server } from "../src/index.js";
-import { killAll, rejection, leftovers, sleep, spawnFixture, spawnServer, uniqueName, until } from "./helpers.js";
+import { killAll, rejection, stopServer, leftovers, sleep, spawnFixture, spawnServer, uniqueName, until } from "./helpers.js";
 
 const life = suite("lifecycle");
 life.after(killAll);
@@ -188,6 +188,21 @@ life("clients that come and go leak no slot, memory, file descriptor or name", a
   } finally {
     await server.close();
     await done;
+  }
+  assert.equal(leftovers(name), []);
+});
+
+life("a client that never calls close() does not keep its process alive", async () => {
+  const name = uniqueName("open");
+  const server = await spawnServer(name);
+  try {
+    const t0 = Date.now();
+    const kid = await spawnFixture("no-close.js", [name]);
+    assert.match(kid.output(), /ready 3 5/);
+    assert.is(await kid.exited, 0);
+    assert.ok(Date.now() - t0 < 5000, `exited after ${Date.now() - t0} ms`);
+  } finally {
+    await stopServer(server);
   }
   assert.equal(leftovers(name), []);
 });
