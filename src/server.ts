@@ -19,7 +19,7 @@ import {
 import { localServers, onProcessExit, systemError } from "./lifecycle.js";
 import { positive } from "./options.js";
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// `any` parameters: handlers declare their own argument types (the values are checked by the codec, not by TypeScript).
 export type Handler = (...args: any[]) => unknown;
 
 export interface ServerOptions {
