@@ -19,7 +19,7 @@ import {
 import { localServers, onProcessExit, systemError } from "./lifecycle.js";
 import { positive } from "./options.js";
 
-// `any` parameters: handlers declare their own argument types (the values are checked by the codec, not by TypeScript).
+// `any` parameters, so that handlers can declare their own argument types; nothing checks them at run time.
 export type Handler = (...args: any[]) => unknown;
 
 export interface ServerOptions {
