@@ -18,6 +18,7 @@ import {
 import { localServers, onProcessExit, systemError } from "./lifecycle.js";
 import { positive } from "./options.js";
 import { Deadlines, type Timed } from "./deadlines.js";
+import { PendingTable } from "./pending.js";
 
 export interface ClientOptions {
   /** Default deadline of each call, in milliseconds (default 30 000). */
@@ -88,7 +89,7 @@ export class Client {
   private closed = false;
   private readonly encoder = new Encoder(core());
   private readonly decoder = new Decoder(core());
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending = new PendingTable<Pending>();
   private readonly deadlines = new Deadlines<Pending>((p) => this.expire(p), () => this.pending.size);
   private readonly methodNames = new Map<string, Uint8Array>();
   private nextId = 1;
@@ -326,8 +327,7 @@ export class Client {
       this.syncDone = true;
       this.syncError = err;
     }
-    const pending = [...this.pending.values()];
-    this.pending.clear();
+    const pending = this.pending.drain();
     this.deadlines.clear();
     for (const p of pending) this.settle(p, undefined, err);
     this.stopPump();
@@ -448,7 +448,7 @@ export class Client {
         };
         signal.addEventListener("abort", p.onAbort, { once: true });
       }
-      this.pending.set(id, p);
+      this.pending.set(p);
       this.schedulePump();
     });
   }
@@ -587,7 +587,7 @@ export class Client {
       return;
     }
     const id = c.view.getUint32(at + P_ID, true);
-    if (id !== this.syncId && !this.pending.has(id)) return; // timed out or aborted: drop it
+    if (id !== this.syncId && this.pending.get(id) === undefined) return; // timed out or aborted: drop it
     try {
       if (type === L.T_RESPONSE) {
         this.deliver(id, this.decoder.decode(at + P_RESPONSE_BODY, at + length), undefined);
