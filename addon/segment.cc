@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <set>
 
 namespace shmrpc {
 
@@ -19,6 +20,21 @@ namespace {
 
 // glibc's shm_open works on this directory; link and list need it by path.
 constexpr const char kShmDir[] = "/dev/shm";
+
+// The fds this environment (main thread or worker) opened and has not closed.
+// A worker may be terminated without running JS exit handlers; closing its fds
+// then drops its liveness locks, so the peers notice it is gone.
+using OpenFds = std::set<int>;
+
+OpenFds& Fds(const Napi::CallbackInfo& info) {
+  return *static_cast<OpenFds*>(info.Data());
+}
+
+void CloseAll(void* data) {
+  auto* fds = static_cast<OpenFds*>(data);
+  for (int fd : *fds) close(fd);
+  delete fds;
+}
 
 // shmCreate(name, size, mode = 0o600): number (fd)
 Napi::Value ShmCreate(const Napi::CallbackInfo& info) {
@@ -46,6 +62,7 @@ Napi::Value ShmCreate(const Napi::CallbackInfo& info) {
     shm_unlink(name.c_str());  // we created it: leave nothing half-made
     throw SysError(env, err, failed, name);
   }
+  Fds(info).insert(fd);
   return Napi::Number::New(env, fd);
 }
 
@@ -63,6 +80,7 @@ Napi::Value ShmOpen(const Napi::CallbackInfo& info) {
     throw SysError(env, err, "fstat", name);
   }
   Napi::Object result = Napi::Object::New(env);
+  Fds(info).insert(fd);
   result.Set("fd", Napi::Number::New(env, fd));
   result.Set("size", Napi::Number::New(env, static_cast<double>(st.st_size)));
   return result;
@@ -172,6 +190,7 @@ Napi::Value IsLocked(const Napi::CallbackInfo& info) {
 Napi::Value CloseFd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0);
+  Fds(info).erase(fd);
   // On Linux the fd is released even when close reports EINTR: no retry.
   if (close(fd) != 0 && errno != EINTR) {
     throw SysError(env, errno, "close", "fd " + std::to_string(fd));
@@ -230,14 +249,16 @@ Napi::Value UnmapShared(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitSegment(Napi::Env env, Napi::Object exports) {
-  exports.Set("shmCreate", Napi::Function::New(env, ShmCreate, "shmCreate"));
-  exports.Set("shmOpen", Napi::Function::New(env, ShmOpen, "shmOpen"));
+  auto* fds = new OpenFds();
+  NAPI_THROW_IF_FAILED_VOID(env, napi_add_env_cleanup_hook(env, CloseAll, fds));
+  exports.Set("shmCreate", Napi::Function::New(env, ShmCreate, "shmCreate", fds));
+  exports.Set("shmOpen", Napi::Function::New(env, ShmOpen, "shmOpen", fds));
   exports.Set("shmUnlink", Napi::Function::New(env, ShmUnlink, "shmUnlink"));
   exports.Set("shmLink", Napi::Function::New(env, ShmLink, "shmLink"));
   exports.Set("shmList", Napi::Function::New(env, ShmList, "shmList"));
   exports.Set("lock", Napi::Function::New(env, Lock, "lock"));
   exports.Set("isLocked", Napi::Function::New(env, IsLocked, "isLocked"));
-  exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
+  exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd", fds));
   exports.Set("mapShared", Napi::Function::New(env, MapShared, "mapShared"));
   exports.Set("unmapShared",
               Napi::Function::New(env, UnmapShared, "unmapShared"));

@@ -267,14 +267,13 @@ export class Client {
     }
   }
 
+  /** The process (or worker thread) is exiting without close(): say goodbye and
+   *  free everything, so the server drops us at once and nothing is left behind. */
   private readonly exitHook = (): void => {
-    const conn = this.conn;
-    if (conn && !conn.accepted) {
-      try {
-        conn.seg.unlink();
-      } catch {
-        // Exiting anyway.
-      }
+    try {
+      this.close();
+    } catch {
+      // Exiting anyway.
     }
   };
 
@@ -286,7 +285,6 @@ export class Client {
     const ours = conn.ctl.load(conn.slotAt + L.SLOT_NONCE) === conn.nonce;
     if (state === L.SLOT_ACCEPTED && ours) {
       conn.accepted = true;
-      onProcessExit.delete(this.exitHook);
       return;
     }
     if (state !== L.SLOT_REQUESTED || !ours) {

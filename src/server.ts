@@ -243,10 +243,11 @@ export class Server {
     this.ctl = undefined;
   }
 
+  /** The process (or worker thread) is exiting without close(): close now (it is
+   *  synchronous), so that clients learn at once and nothing is left behind. */
   private readonly exitHook = (): void => {
-    // The process is exiting without close(): at least leave nothing behind.
     try {
-      native.shmUnlink(this.name);
+      void this.close();
     } catch {
       // Exiting anyway.
     }

@@ -1,6 +1,7 @@
 // Connecting, closing, dying: who notices, what is freed, what is left in /dev/shm.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { Worker } from "node:worker_threads";
 import { readdirSync, statSync } from "node:fs";
 import { core } from "../src/core/wasm.js";
 import { Client, RpcError, Server } from "../src/index.js";
@@ -203,6 +204,28 @@ life("a client that never calls close() does not keep its process alive", async 
     assert.ok(Date.now() - t0 < 5000, `exited after ${Date.now() - t0} ms`);
   } finally {
     await stopServer(server);
+  }
+  assert.equal(leftovers(name), []);
+});
+
+life("a worker thread's client is dropped by the server when the worker ends or is terminated", async () => {
+  const name = uniqueName("worker");
+  const server = new Server(name, { livenessIntervalMs: 50 });
+  server.bind("add", (a: number, b: number) => a + b);
+  const done = server.run();
+  const script = new URL("./fixtures/worker-idle.js", import.meta.url);
+  try {
+    for (const stay of [false, true]) {
+      const w = new Worker(script, { workerData: { name, stay } });
+      const exited = new Promise((r) => w.on("exit", r));
+      assert.is(await new Promise((r) => w.once("message", r)), 3);
+      if (stay) await w.terminate();
+      await exited;
+      await until(() => server.connections === 0, 2000, `the server to drop the worker's client (stay: ${stay})`);
+    }
+  } finally {
+    await server.close();
+    await done;
   }
   assert.equal(leftovers(name), []);
 });
