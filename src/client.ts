@@ -172,6 +172,9 @@ export class Client {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    // Stop the waiter first: it may sleep on a word of the memory unmapped below.
+    this.waiter?.close();
+    this.waiter = undefined;
     const conn = this.conn;
     if (conn) {
       if (!conn.closed) {
@@ -184,8 +187,6 @@ export class Client {
       }
       this.disconnect(new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `client of ${this.name} was closed while the call was pending`, { maybeExecuted: true }));
     }
-    this.waiter?.close();
-    this.waiter = undefined;
     this.encoder.dispose();
     this.decoder.dispose();
   }
@@ -310,6 +311,7 @@ export class Client {
   private disconnect(err: RpcError): void {
     const conn = this.conn;
     this.conn = undefined;
+    this.stopPump(); // before unmapping: the waiter may sleep on our doorbell
     if (conn && !conn.closed) {
       conn.closed = true;
       onProcessExit.delete(this.exitHook);
@@ -328,7 +330,6 @@ export class Client {
     const pending = this.pending.drain();
     this.deadlines.clear();
     for (const p of pending) this.settle(p, undefined, err);
-    this.stopPump();
   }
 
   private closedError(): RpcError {

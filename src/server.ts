@@ -139,6 +139,8 @@ export class Server {
     }
     if (this.state !== "running") return this.stopped;
     this.state = "closing";
+    // Stop the waiter first: it may sleep on a word of the memory unmapped below.
+    this.waiter?.close();
     for (const conn of [...this.conns]) {
       conn.channel.sendEmpty(L.T_GOODBYE);
       conn.channel.writer.commit();
@@ -146,7 +148,6 @@ export class Server {
       this.drop(conn, undefined);
     }
     this.releaseName();
-    this.waiter?.close();
     this.encoder?.dispose();
     this.decoder?.dispose();
     if (this.liveness) clearInterval(this.liveness);
