@@ -476,7 +476,7 @@ export class Server {
     const id = c.view.getUint32(at + P_ID, true);
     const nameLength = c.u8[at + P_NAME_LENGTH]!;
     if (P_NAME + nameLength > length) return this.protocolError(conn, "a method name longer than its request");
-    const method = c.buf.toString("utf8", at + P_NAME, at + P_NAME + nameLength);
+    const method = this.decoder!.utf8(at + P_NAME, at + P_NAME + nameLength);
     const handler = this.methods.get(method);
     if (handler === undefined) {
       this.sendError(conn, id, ErrorKind.METHOD_NOT_FOUND, "Error", `no method "${method}" on ${this.name}`);

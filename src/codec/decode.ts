@@ -52,6 +52,8 @@ export class Decoder {
   private u32: Uint32Array;
   private f64: Float64Array;
   private buf: FastBuffer;
+  /** Private (unshared) bytes that UTF-8 is decoded from: see `utf8`. */
+  private stage: FastBuffer = Buffer.allocUnsafeSlow(4096) as FastBuffer;
   private start = 0;
   private end = 0;
   /** The scan block (private memory) and its first token, as a u32 index. */
@@ -168,15 +170,27 @@ export class Decoder {
     return this.binary(kind - KIND_BINARY, at, at + u32[t + TOK_LEN_U32]!);
   }
 
+  /** Decodes UTF-8 bytes [s, e) of linear memory. The bytes are copied to private
+   *  memory first: V8's UTF-8 decoder measures, then converts, and a peer rewriting
+   *  shared bytes between the two passes could make it write past its output. */
+  utf8(s: number, e: number): string {
+    const len = e - s;
+    if (len > this.stage.length) {
+      this.stage = Buffer.allocUnsafeSlow(Math.max(len, this.stage.length * 2)) as FastBuffer;
+    }
+    this.core.buf.copy(this.stage, 0, s, e); // the current view: memory may have grown
+    return this.stage.utf8Slice(0, len);
+  }
+
   /** The string in bytes [s, e). Short ASCII ones come from a cache or from JS. */
   private string(s: number, e: number): string {
     const len = e - s;
-    if (len > SHORT_STRING) return this.buf.utf8Slice(s, e);
+    if (len > SHORT_STRING) return this.utf8(s, e);
     const u8 = this.u8;
     let h = len;
     for (let i = s; i < e; i++) {
       const c = u8[i]!;
-      if (c >= 0x80) return this.buf.utf8Slice(s, e);
+      if (c >= 0x80) return this.utf8(s, e);
       h = (Math.imul(h, 31) + c) | 0;
     }
     const slot = (h ^ (h >>> 12)) & (CACHE_SIZE - 1);
