@@ -212,9 +212,14 @@ export class Channel {
         this.asmSkip = total > this.maxMessageBytes;
         this.asmId = chunk >= 4 ? c.view.getUint32(at + P_FRAGMENT_DATA, true) : -1;
         if (!this.asmSkip) {
-          this.asmRegion = this.takeRegion(total);
-          c.u8.copyWithin(this.asmRegion, at + P_FRAGMENT_DATA, at + length);
+          try {
+            this.asmRegion = this.takeRegion(total);
+          } catch {
+            // No memory for it now (many big messages at once): refuse it as too large.
+            this.asmSkip = true;
+          }
         }
+        if (!this.asmSkip) c.u8.copyWithin(this.asmRegion, at + P_FRAGMENT_DATA, at + length);
         r.advance();
         continue;
       }
