@@ -549,6 +549,16 @@ export class Client {
 
   /** Takes every complete response from the ring; returns how many. */
   private receive(conn: Connection): number {
+    try {
+      return this.receiveUnguarded(conn);
+    } catch (e) {
+      // Whatever the server's data made go wrong ends this connection, not the process.
+      this.disconnect(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `connection to ${this.name} dropped: ${(e as Error).message}`, { cause: e, maybeExecuted: true }));
+      return 1;
+    }
+  }
+
+  private receiveUnguarded(conn: Connection): number {
     const ch = conn.channel;
     let n = 0;
     while (ch.poll()) {

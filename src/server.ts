@@ -321,7 +321,17 @@ export class Server {
   private drop(conn: Connection, why: RpcError | undefined): void {
     if (conn.closed) return;
     conn.closed = true;
-    if (why) this.onError(why);
+    if (why) {
+      this.onError(why);
+      // Tell the client, if its response ring still works, so its calls fail at once.
+      try {
+        conn.channel.sendEmpty(L.T_GOODBYE);
+        conn.channel.writer.commit();
+        conn.bell.wake();
+      } catch {
+        // Its ring is broken too: it will notice by its deadlines.
+      }
+    }
     const i = this.conns.indexOf(conn);
     if (i >= 0) this.conns.splice(i, 1);
     this.bySlot.delete(conn.slot);
@@ -423,7 +433,13 @@ export class Server {
     let did = 0;
     for (let i = 0; i < this.conns.length; i++) {
       const conn = this.conns[i]!;
-      did += this.drain(conn);
+      try {
+        did += this.drain(conn);
+      } catch (e) {
+        // Whatever a client's data made go wrong costs that client its connection, never the server.
+        this.drop(conn, new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `client ${conn.pid} dropped: ${(e as Error).message}`, { cause: e }));
+        did++;
+      }
     }
     return did;
   }
