@@ -1,8 +1,9 @@
 // One direction pair of a connection, as either side sees it: the ring it writes,
 // the ring it reads, and what makes messages of any size travel through them.
 //  - sending: a message that fits a record goes straight into the ring; a bigger
-//    one, or one that meets a full ring, is copied to an in-order queue and sent
-//    as fragments as room appears (`flush`).
+//    one goes as fragments, straight in while there is room. Whatever meets a full
+//    ring (or a queue ahead of it) is copied to an in-order queue and sent as room
+//    appears (`flush`).
 //  - receiving: fragments are reassembled in private memory; a message above
 //    `maxMessageBytes` is skipped and reported as OVERSIZED with its call id.
 // Everything read from the ring is checked before use (peer input).
@@ -195,6 +196,7 @@ export class Channel {
     if (this.delivered) this.consumed();
     const r = this.reader;
     const c = core();
+    let tookFragments = false;
     while (r.poll()) {
       const type = r.type;
       const at = r.payload;
@@ -221,6 +223,7 @@ export class Channel {
         }
         if (!this.asmSkip) c.u8.copyWithin(this.asmRegion, at + P_FRAGMENT_DATA, at + length);
         r.advance();
+        tookFragments = true;
         continue;
       }
       if (type === L.T_FRAGMENT_MORE) {
@@ -229,6 +232,7 @@ export class Channel {
         if (!this.asmSkip) c.u8.copyWithin(this.asmRegion + this.asmGot, at, at + length);
         this.asmGot += length;
         r.advance();
+        tookFragments = true;
         if (this.asmGot < this.asmTotal) continue;
         // Complete.
         this.delivered = true;
@@ -264,7 +268,7 @@ export class Channel {
       return true;
     }
     if (r.error !== 0) return this.fail(ringErrorText(r.error));
-    if (this.asmTotal !== 0) {
+    if (this.asmTotal !== 0 && tookFragments) {
       // Mid-message: the producer needs the space of the fragments taken so far.
       r.release();
       this.freedRoom = true;
