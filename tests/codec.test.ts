@@ -760,4 +760,21 @@ test("validate accepts what decode accepts", () => {
   assert.is(codeOf(() => decoder.validate(encoder.start, encoder.start + n + 1)), "ERR_RPC_PROTOCOL");
 });
 
+test("a getter that encodes again while its value is being encoded is refused, not corrupting", () => {
+  const value = {
+    get inner() {
+      return encoder.encode("nested", MAX);
+    },
+  };
+  let code = "";
+  try {
+    encoder.encode(value, MAX);
+  } catch (e) {
+    code = (e as RpcError).code;
+  }
+  assert.is(code, "ERR_RPC_INVALID_ARGUMENT");
+  const n = encoder.encode([1, 2], MAX);
+  assert.equal(decoder.decode(encoder.start, encoder.start + n), [1, 2], "the encoder still works");
+});
+
 test.run();

@@ -167,6 +167,22 @@ export class Encoder {
    * header in front (so the whole message is contiguous and copied once).
    */
   encode(value: unknown, maxBytes: number, what = "value", headroom = 0): number {
+    // A getter of the value could call back into this encoder (a call from inside a
+    // getter) and overwrite the scratch being filled: refuse that instead.
+    if (this.busy) {
+      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `cannot encode ${what} while another value is being encoded (a call made from a getter?)`);
+    }
+    this.busy = true;
+    try {
+      return this.encodeToScratch(value, maxBytes, what, headroom);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private busy = false;
+
+  private encodeToScratch(value: unknown, maxBytes: number, what: string, headroom: number): number {
     if (this.capacity === 0) {
       this.capacity = SCRATCH_INITIAL;
       this.start = this.core.alloc(SCRATCH_INITIAL);
