@@ -61,7 +61,6 @@ interface Pending extends Timed {
 const LIVENESS_MS = 50;
 const TURN_MS = 2;
 const CONNECT_POLL_MS = 5;
-const SCRATCH_KEEP_BYTES = 4 << 20;
 
 class Connection {
   closed = false;
@@ -365,7 +364,7 @@ export class Client {
     const id = this.nextId;
     this.nextId = (this.nextId + 1) >>> 0 || 1;
     conn.channel.send(L.T_REQUEST, id, name, this.encoder.start + HEADROOM, length);
-    this.encoder.shrink(length, SCRATCH_KEEP_BYTES);
+    this.encoder.shrink(length);
     conn.channel.writer.commit();
     conn.serverBell.ring();
     return id;

@@ -40,7 +40,6 @@ const TURN_MS = 2;
 /** Records taken from one client before looking at the others. */
 const BATCH = 256;
 const MAX_CLIENT_SEGMENT = 1 << 30;
-const SCRATCH_KEEP_BYTES = 4 << 20;
 
 class Connection {
   closed = false;
@@ -551,7 +550,7 @@ export class Server {
       return;
     }
     conn.channel.send(L.T_RESPONSE, id, null, this.encoder!.start + HEADROOM, length);
-    this.encoder!.shrink(length, SCRATCH_KEEP_BYTES);
+    this.encoder!.shrink(length);
     if (!conn.channel.idle) this.schedule();
   }
 

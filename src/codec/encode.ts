@@ -114,6 +114,9 @@ function className(v: object): string {
   return "non-plain object";
 }
 
+/** Scratch kept between messages at most, unless big messages keep coming. */
+const SCRATCH_KEEP = 4 << 20;
+
 export class Encoder {
   /** Where `encode` leaves its bytes (valid until the next `encode`). */
   start = 0;
@@ -205,10 +208,10 @@ export class Encoder {
     }
   }
 
-  /** After a small message, gives back scratch that a big one grew past `keepBytes`
+  /** After a small message, gives back scratch that a big one grew past SCRATCH_KEEP
    *  (steady big traffic keeps its scratch; a burst does not pin memory forever). */
-  shrink(lastLength: number, keepBytes: number): void {
-    if (this.capacity > keepBytes && lastLength * 4 < this.capacity) this.dispose();
+  shrink(lastLength: number): void {
+    if (this.capacity > SCRATCH_KEEP && lastLength * 4 < this.capacity) this.dispose();
   }
 
   /** Returns the scratch region to the core (the next `encode` allocates again). */

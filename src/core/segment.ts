@@ -68,7 +68,7 @@ export class Segment {
     this.closed = true;
     const c = core();
     native.unmapShared(c.u8, this.offset, this.size);
-    c.release(this.offset, this.size);
+    c.release(this.offset, this.size, false); // its pages were just replaced
     native.closeFd(this.fd);
   }
 

@@ -119,11 +119,12 @@ export class Core {
    *  pages take their place). Without it, freed pages stay resident for reuse. */
   discardPages: ((offset: number, bytes: number) => void) | undefined;
 
-  /** Returns a region from `alloc`. Shared mappings must have been undone first. */
-  release(offset: number, bytes: number): void {
+  /** Returns a region from `alloc`. Shared mappings must have been undone first.
+   *  Big regions give their pages back, unless the caller already replaced them. */
+  release(offset: number, bytes: number, discard = true): void {
     const start = offset / WASM_PAGE;
     const count = Math.max(1, Math.ceil(bytes / WASM_PAGE));
-    if (count * WASM_PAGE >= DISCARD_BYTES) this.discardPages?.(offset, count * WASM_PAGE);
+    if (discard && count * WASM_PAGE >= DISCARD_BYTES) this.discardPages?.(offset, count * WASM_PAGE);
     let i = 0;
     while (i < this.free.length && this.free[i]![0] < start) i++;
     this.free.splice(i, 0, [start, count]);
