@@ -44,6 +44,17 @@ function newMemory(pages = 4): { memory: WasmMemory; u8: Uint8Array } {
   return { memory, u8: new Uint8Array(memory.buffer) };
 }
 
+/** A new page of shared memory, mapped at WASM_PAGE of a fresh memory here; a child
+ *  maps it with `mapSharedPage(at)` (see spawnNode), given `NAME` in its environment. */
+function sharedPage(): { name: string; u8: Uint8Array } {
+  const name = newName();
+  const { u8 } = newMemory();
+  const fd = native.shmCreate(name, PAGE);
+  native.mapShared(u8, WASM_PAGE, PAGE, fd);
+  native.closeFd(fd);
+  return { name, u8 };
+}
+
 function thrown(fn: () => unknown): NativeError {
   try {
     fn();
@@ -72,6 +83,13 @@ const PRELUDE = `
 const n = require(process.env.SHMRPC_ADDON);
 const out = (s) => process.stdout.write(s + "\\n");
 const newMemory = (pages = 4) => new WebAssembly.Memory({ initial: pages, maximum: 65536, shared: true });
+// Maps the page named by $NAME at \`at\` of a fresh memory; returns a view of that memory.
+const mapSharedPage = (at) => {
+  const u8 = new Uint8Array(newMemory().buffer);
+  const { fd } = n.shmOpen(process.env.NAME);
+  n.mapShared(u8, at, 4096, fd);
+  return u8;
+};
 `;
 
 interface Child {
@@ -490,15 +508,9 @@ test("futexWait returns 1 when the word differs and 2 after the timeout", () => 
 });
 
 test("futexWait returns 0 when another process wakes it with futexWake", async () => {
-  const name = newName();
-  const { u8 } = newMemory();
-  const fd = native.shmCreate(name, PAGE);
-  native.mapShared(u8, WASM_PAGE, PAGE, fd);
-  native.closeFd(fd);
+  const { name, u8 } = sharedPage();
   const child = spawnNode(`
-    const u8 = new Uint8Array(newMemory().buffer);
-    const { fd } = n.shmOpen(process.env.NAME);
-    n.mapShared(u8, 3 * 65536, 4096, fd);
+    const u8 = mapSharedPage(3 * 65536);
     out("ready");
     // Wake until someone was there: the parent may not be asleep yet.
     const timer = setInterval(() => {
@@ -519,15 +531,9 @@ test("futexWait returns 0 when another process wakes it with futexWake", async (
 });
 
 test("futexWake wakes a waiter in another process and reports the count", async () => {
-  const name = newName();
-  const { u8 } = newMemory();
-  const fd = native.shmCreate(name, PAGE);
-  native.mapShared(u8, WASM_PAGE, PAGE, fd);
-  native.closeFd(fd);
+  const { name, u8 } = sharedPage();
   const child = spawnNode(`
-    const u8 = new Uint8Array(newMemory().buffer);
-    const { fd } = n.shmOpen(process.env.NAME);
-    n.mapShared(u8, 65536, 4096, fd);
+    const u8 = mapSharedPage(65536);
     out("waiting");
     out("result " + n.futexWait(u8, 65536 + 128, 0, 10000));
   `, { env: { NAME: name } });
@@ -588,17 +594,11 @@ test("a Waiter calls back once when another thread wakes the word", async () => 
 });
 
 test("a Waiter calls back when another process wakes a word of a shared object", async () => {
-  const name = newName();
-  const { u8 } = newMemory();
-  const fd = native.shmCreate(name, PAGE);
-  native.mapShared(u8, WASM_PAGE, PAGE, fd);
-  native.closeFd(fd);
+  const { name, u8 } = sharedPage();
   const cb = calls();
   const waiter = new native.Waiter(cb.fn);
   const child = spawnNode(`
-    const u8 = new Uint8Array(newMemory().buffer);
-    const { fd } = n.shmOpen(process.env.NAME);
-    n.mapShared(u8, 65536, 4096, fd);
+    const u8 = mapSharedPage(65536);
     const timer = setInterval(() => {
       if (n.futexWake(u8, 65536 + 4, 1) > 0) { clearInterval(timer); out("woke"); }
     }, 2);
