@@ -7,7 +7,11 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <vector>
 
 #include <cerrno>
 #include <climits>
@@ -83,7 +87,70 @@ Napi::Value ShmOpen(const Napi::CallbackInfo& info) {
   Fds(info).insert(fd);
   result.Set("fd", Napi::Number::New(env, fd));
   result.Set("size", Napi::Number::New(env, static_cast<double>(st.st_size)));
+  // Who created it: the kernel's word, which a peer cannot forge.
+  result.Set("uid", Napi::Number::New(env, st.st_uid));
+  result.Set("gid", Napi::Number::New(env, st.st_gid));
   return result;
+}
+
+// The binary form of a POSIX access ACL (linux/posix_acl_xattr.h).
+constexpr uint32_t kAclVersion = 2;
+constexpr uint16_t kAclUserObj = 0x01, kAclUser = 0x02, kAclGroupObj = 0x04,
+                   kAclGroup = 0x08, kAclMask = 0x10, kAclOther = 0x20;
+constexpr uint16_t kAclReadWrite = 6;
+constexpr uint32_t kAclNoId = UINT32_MAX;
+
+struct AclEntry {
+  uint16_t tag;
+  uint16_t perm;
+  uint32_t id;
+};
+
+std::vector<uint32_t> ArgIds(const Napi::CallbackInfo& info, size_t i,
+                             const char* what) {
+  if (!info[i].IsArray()) {
+    throw Napi::TypeError::New(info.Env(), std::string(what) + " must be an array");
+  }
+  Napi::Array array = info[i].As<Napi::Array>();
+  std::vector<uint32_t> ids;
+  for (uint32_t k = 0; k < array.Length(); k++) {
+    Napi::Value v = array.Get(k);
+    double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+    if (!(d >= 0 && d < kAclNoId) || d != static_cast<uint32_t>(d)) {
+      throw Napi::TypeError::New(info.Env(), std::string(what) + " must hold uids/gids");
+    }
+    ids.push_back(static_cast<uint32_t>(d));
+  }
+  std::sort(ids.begin(), ids.end());  // the kernel wants entries sorted, ids unique
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
+}
+
+// grantAccess(fd, uids, gids): the owner and the given users and groups may
+// read and write the object, nobody else (an access ACL; mode 0600 alone
+// cannot name another user). Throws ENOTSUP/EOPNOTSUPP where the file system
+// has no ACLs.
+Napi::Value GrantAccess(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = static_cast<int>(ArgUInt(info, 0, "fd", INT_MAX));
+  std::vector<uint32_t> uids = ArgIds(info, 1, "uids");
+  std::vector<uint32_t> gids = ArgIds(info, 2, "gids");
+  std::vector<AclEntry> acl;
+  acl.push_back({kAclUserObj, kAclReadWrite, kAclNoId});
+  for (uint32_t uid : uids) acl.push_back({kAclUser, kAclReadWrite, uid});
+  acl.push_back({kAclGroupObj, 0, kAclNoId});
+  for (uint32_t gid : gids) acl.push_back({kAclGroup, kAclReadWrite, gid});
+  acl.push_back({kAclMask, kAclReadWrite, kAclNoId});
+  acl.push_back({kAclOther, 0, kAclNoId});
+
+  std::vector<uint8_t> xattr(4 + 8 * acl.size());
+  uint32_t version = kAclVersion;  // little-endian on every target we build for
+  memcpy(xattr.data(), &version, 4);
+  for (size_t k = 0; k < acl.size(); k++) memcpy(xattr.data() + 4 + 8 * k, &acl[k], 8);
+  if (fsetxattr(fd, "system.posix_acl_access", xattr.data(), xattr.size(), 0) != 0) {
+    throw SysError(env, errno, "fsetxattr", "fd " + std::to_string(fd));
+  }
+  return env.Undefined();
 }
 
 // shmUnlink(name): boolean (false if there was no such object)
@@ -253,6 +320,7 @@ void InitSegment(Napi::Env env, Napi::Object exports) {
   NAPI_THROW_IF_FAILED_VOID(env, napi_add_env_cleanup_hook(env, CloseAll, fds));
   exports.Set("shmCreate", Napi::Function::New(env, ShmCreate, "shmCreate", fds));
   exports.Set("shmOpen", Napi::Function::New(env, ShmOpen, "shmOpen", fds));
+  exports.Set("grantAccess", Napi::Function::New(env, GrantAccess, "grantAccess"));
   exports.Set("shmUnlink", Napi::Function::New(env, ShmUnlink, "shmUnlink"));
   exports.Set("shmLink", Napi::Function::New(env, ShmLink, "shmLink"));
   exports.Set("shmList", Napi::Function::New(env, ShmList, "shmList"));

@@ -72,6 +72,11 @@ export class Channel {
     return this.queueHead === this.queue.length;
   }
 
+  /** Messages waiting in the send queue. */
+  get queuedMessages(): number {
+    return this.queue.length - this.queueHead;
+  }
+
   /** Sends the payload [id u32][extra][pad to 8][body: `bodyLength` bytes of linear
    *  memory at `body`]. The header is written just before `body`, so the caller must
    *  leave HEADROOM bytes free there (the encoder's headroom). Whatever does not fit
@@ -87,8 +92,12 @@ export class Channel {
     this.sendPayload(type, at, head + bodyLength);
   }
 
-  /** Sends a record with no payload (GOODBYE). */
-  sendEmpty(type: number): void {
+  /** Sends a record with no payload (GOODBYE); `onlyIfRoom`: never queue it. */
+  sendEmpty(type: number, onlyIfRoom = false): void {
+    if (onlyIfRoom) {
+      if (this.idle) this.writer.tryClaim(0, type);
+      return;
+    }
     this.sendPayload(type, 0, 0);
   }
 
@@ -252,7 +261,13 @@ export class Channel {
         this.asmRegion = -1;
         return true;
       }
-      if (this.asmTotal !== 0) return this.fail("a message interleaved a fragmented one");
+      if (this.asmTotal !== 0) {
+        if (type !== L.T_GOODBYE) return this.fail("a message interleaved a fragmented one");
+        // The peer left in the middle of a message (dropped its queue): forget the part.
+        this.asmTotal = 0;
+        if (this.asmRegion >= 0) core().release(this.asmRegion, this.spareBytes);
+        this.asmRegion = -1;
+      }
       this.delivered = true;
       if (length > this.maxMessageBytes) {
         this.type = OVERSIZED;

@@ -14,6 +14,7 @@ import { RpcError, ErrorCodes, type RemoteErrorInfo } from "./errors.js";
 import {
   validateName, clientSegmentName, codeOfKind, ErrorKind, METHOD_NAME_MAX_BYTES,
   P_ERROR_DETAILS, P_ERROR_KIND, P_ID, P_RESPONSE_BODY, HEADROOM, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RING_BYTES, DEFAULT_TIMEOUT_MS,
+  tokenHash,
 } from "./protocol.js";
 import { localServers, onProcessExit, systemError } from "./lifecycle.js";
 import { positive } from "./options.js";
@@ -31,6 +32,8 @@ export interface ClientOptions {
   busyPoll?: boolean;
   /** How long to poll for a response before parking (default 50 µs). */
   spinMicros?: number;
+  /** The shared secret the server requires (`ServerOptions.token`), if it does. */
+  token?: string | Uint8Array;
 }
 
 /** Per-call options, through `client.withOptions(...)`. */
@@ -61,6 +64,8 @@ interface Pending extends Timed {
 const LIVENESS_MS = 50;
 const TURN_MS = 2;
 const CONNECT_POLL_MS = 5;
+/** Bigger than any control segment: its real size is checked after its version. */
+const MAX_CONTROL_BYTES = 1 << 24;
 
 class Connection {
   closed = false;
@@ -83,6 +88,7 @@ export class Client {
   private readonly ringBytes: number;
   private readonly busyPoll: boolean;
   private readonly spinMs: number;
+  private readonly tokenHash: Buffer | undefined;
 
   private conn: Connection | undefined;
   private closed = false;
@@ -115,6 +121,7 @@ export class Client {
     this.ringBytes = ring;
     this.busyPoll = options.busyPoll === true;
     this.spinMs = positive(options.spinMicros, 50, "spinMicros", true) / 1000;
+    this.tokenHash = options.token === undefined ? undefined : tokenHash(options.token, "token");
   }
 
   /** True while connected to a live server. */
@@ -184,7 +191,8 @@ export class Client {
           conn.serverBell.wake();
         }
       }
-      this.disconnect(new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `client of ${this.name} was closed while the call was pending`, { maybeExecuted: true }));
+      // The server still takes what we sent before the goodbye: any of it may run.
+      this.disconnect(new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `client of ${this.name} was closed while the call was pending`), false);
     }
     this.encoder.dispose();
     this.decoder.dispose();
@@ -200,7 +208,7 @@ export class Client {
     this.conn = undefined;
     let ctl: Segment;
     try {
-      ctl = Segment.open(this.name, L.CONTROL_BYTES, L.CONTROL_BYTES);
+      ctl = Segment.open(this.name, MAX_CONTROL_BYTES);
     } catch (e) {
       throw systemError(e, `no server on ${this.name}`);
     }
@@ -212,7 +220,11 @@ export class Client {
       }
       const version = ctl.load(L.SEG_VERSION);
       if (version !== L.PROTOCOL_VERSION) {
-        throw new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.name} speaks protocol version ${version}, this client ${L.PROTOCOL_VERSION}`);
+        throw new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.name} speaks protocol version ${version}, this client version ${L.PROTOCOL_VERSION}`);
+      }
+      const slots = ctl.load(L.CTL_SLOT_COUNT);
+      if (ctl.size !== L.CONTROL_BYTES || ctl.load(L.SEG_SIZE) !== L.CONTROL_BYTES || slots !== L.SLOT_COUNT) {
+        throw new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.name} has a different layout (control segment of ${ctl.size} bytes, ${slots} slots; expected ${L.CONTROL_BYTES} and ${L.SLOT_COUNT})`);
       }
       if (!ctl.isLocked()) throw new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `the server of ${this.name} is gone`);
       for (let slot = 0; slot < L.SLOT_COUNT; slot++) {
@@ -235,6 +247,12 @@ export class Client {
         }
       }
       seg.lock();
+      // A server of another user cannot open a 0600 object: let that one user in.
+      if (ctl.uid !== seg.uid) seg.grantAccess([ctl.uid], []);
+      if (this.tokenHash) {
+        core().u8.set(this.tokenHash, seg.offset + L.CLI_TOKEN_HASH);
+        seg.store(L.CLI_TOKEN_PRESENT, 1);
+      }
       seg.store(L.SEG_VERSION, L.PROTOCOL_VERSION);
       seg.store(L.SEG_SIZE, size);
       seg.store(L.CLI_REQ_CAPACITY, cap);
@@ -285,13 +303,32 @@ export class Client {
     const ours = conn.ctl.load(conn.slotAt + L.SLOT_NONCE) === conn.nonce;
     if (state === L.SLOT_ACCEPTED && ours) {
       conn.accepted = true;
+      if (conn.ctl.uid !== conn.seg.uid) conn.seg.unlink(); // a server of another user cannot (sticky /dev/shm)
       return;
     }
     if (state !== L.SLOT_REQUESTED || !ours) {
-      const err = new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `server ${this.name} refused the connection`);
+      const reason = state === L.SLOT_REJECTED && ours ? conn.ctl.load(conn.slotAt + L.SLOT_REASON) : L.REASON_NONE;
+      if (state === L.SLOT_REJECTED && ours) conn.ctl.compareExchange(conn.slotAt + L.SLOT_STATE, L.SLOT_REJECTED, L.SLOT_FREE);
+      const err = reason === L.REASON_ACCESS
+        ? new RpcError(ErrorCodes.ERR_RPC_ACCESS_DENIED, `server ${this.name} refused the connection: this user, group or token is not allowed`)
+        : reason === L.REASON_VERSION
+          ? new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.name} refused the connection: it speaks another protocol version (${conn.ctl.load(L.SEG_VERSION)}) than this client (${L.PROTOCOL_VERSION})`)
+          : new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `server ${this.name} refused the connection`);
       this.disconnect(err);
       throw err;
     }
+  }
+
+  /** Throws (after failing everything pending) when the server dropped this
+   *  connection without a goodbye getting through (its slot is no longer ours). */
+  private checkStillAccepted(conn: Connection): void {
+    const at = conn.slotAt;
+    if (conn.ctl.load(at + L.SLOT_STATE) === L.SLOT_ACCEPTED && conn.ctl.load(at + L.SLOT_NONCE) === conn.nonce) return;
+    this.receive(conn); // responses it did send still count
+    if (conn.closed) throw new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `connection to ${this.name} ended`);
+    const err = droppedError(this.name, conn.seg.load(L.CLI_DROP_REASON));
+    this.disconnect(err);
+    throw err;
   }
 
   /** Throws (after failing everything pending) when the server died. */
@@ -299,17 +336,24 @@ export class Client {
     if (now - this.lastLivenessCheck < LIVENESS_MS) return;
     this.lastLivenessCheck = now;
     if (!conn.ctl.isLocked()) {
-      const err = new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `the server of ${this.name} is gone`, { maybeExecuted: true });
+      const err = new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `the server of ${this.name} is gone`);
       this.disconnect(err);
       throw err;
     }
-    this.checkAccepted(conn);
+    if (conn.accepted) this.checkStillAccepted(conn);
+    else this.checkAccepted(conn);
   }
 
-  /** Ends the connection: every pending call fails with `err`; memory is freed. */
-  private disconnect(err: RpcError): void {
+  /** Ends the connection: every pending call fails with `err`; memory is freed.
+   *  `exact`: each call's `maybeExecuted` says whether the server took it, from the
+   *  id of the last request it took (requests are taken in id order); otherwise true. */
+  private disconnect(err: RpcError, exact = true): void {
     const conn = this.conn;
     this.conn = undefined;
+    const taken = conn && !conn.closed && exact ? conn.seg.load(L.CLI_TAKEN_ID) : -1;
+    const failure = (id: number): RpcError => new RpcError(err.code, err.message, {
+      cause: err.cause, maybeExecuted: taken < 0 || wasTaken(id, taken),
+    });
     this.stopPump(); // before unmapping: the waiter may sleep on our doorbell
     if (conn && !conn.closed) {
       conn.closed = true;
@@ -324,11 +368,11 @@ export class Client {
     }
     if (this.syncId >= 0 && !this.syncDone) {
       this.syncDone = true;
-      this.syncError = err;
+      this.syncError = failure(this.syncId);
     }
     const pending = this.pending.drain();
     this.deadlines.clear();
-    for (const p of pending) this.settle(p, undefined, err);
+    for (const p of pending) this.settle(p, undefined, failure(p.id));
   }
 
   private closedError(): RpcError {
@@ -395,7 +439,7 @@ export class Client {
         if (this.syncDone) break;
         const now = performance.now();
         if (now >= deadline) {
-          throw new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `call to "${method}" on ${this.name} timed out after ${timeoutMs} ms`);
+          throw new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `call to "${method}" on ${this.name} timed out after ${timeoutMs} ms`, { maybeExecuted: this.mayHaveRun(id) });
         }
         this.checkServer(conn, now);
         if (this.syncDone) break;
@@ -441,7 +485,7 @@ export class Client {
       if (signal) {
         p.onAbort = () => {
           if (this.pending.delete(id)) {
-            this.settle(p, undefined, new RpcError(ErrorCodes.ERR_RPC_ABORTED, `call to "${method}" was aborted`, { cause: signal.reason, maybeExecuted: true }));
+            this.settle(p, undefined, new RpcError(ErrorCodes.ERR_RPC_ABORTED, `call to "${method}" was aborted`, { cause: signal.reason, maybeExecuted: this.mayHaveRun(id) }));
           }
         };
         signal.addEventListener("abort", p.onAbort, { once: true });
@@ -454,7 +498,13 @@ export class Client {
   private expire(p: Pending): void {
     if (this.pending.get(p.id) !== p) return;
     this.pending.delete(p.id);
-    this.settle(p, undefined, new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `call to "${p.method}" on ${this.name} timed out after ${p.timeoutMs} ms`));
+    this.settle(p, undefined, new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `call to "${p.method}" on ${this.name} timed out after ${p.timeoutMs} ms`, { maybeExecuted: this.mayHaveRun(p.id) }));
+  }
+
+  /** Whether the server has taken request `id` from the ring (true when unknown). */
+  private mayHaveRun(id: number): boolean {
+    const conn = this.conn;
+    return conn === undefined || conn.closed || wasTaken(id, conn.seg.load(L.CLI_TAKEN_ID));
   }
 
   private settle(p: Pending, value: unknown, err: RpcError | undefined): void {
@@ -552,7 +602,7 @@ export class Client {
       return this.receiveUnguarded(conn);
     } catch (e) {
       // Whatever the server's data made go wrong ends this connection, not the process.
-      this.disconnect(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `connection to ${this.name} dropped: ${(e as Error).message}`, { cause: e, maybeExecuted: true }));
+      this.disconnect(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `connection to ${this.name} dropped: ${(e as Error).message}`, { cause: e }));
       return 1;
     }
   }
@@ -566,7 +616,7 @@ export class Client {
       if (conn.closed) return n;
     }
     if (ch.protocolError !== undefined) {
-      this.disconnect(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.name} broke the protocol: ${ch.protocolError}`, { maybeExecuted: true }));
+      this.disconnect(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.name} broke the protocol: ${ch.protocolError}`));
       return n;
     }
     if (n > 0 || ch.freedRoom) {
@@ -582,7 +632,7 @@ export class Client {
   private handle(type: number, at: number, length: number): void {
     const c = core();
     if (type === L.T_GOODBYE) {
-      this.disconnect(new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `server ${this.name} closed while the call was pending`, { maybeExecuted: true }));
+      this.disconnect(droppedError(this.name, this.conn!.seg.load(L.CLI_DROP_REASON)));
       return;
     }
     if (type === OVERSIZED) {
@@ -591,7 +641,7 @@ export class Client {
       return;
     }
     if ((type !== L.T_RESPONSE && type !== L.T_ERROR) || length < (type === L.T_ERROR ? P_ERROR_DETAILS : P_RESPONSE_BODY)) {
-      this.disconnect(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.name} sent a malformed record (type ${type})`, { maybeExecuted: true }));
+      this.disconnect(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.name} sent a malformed record (type ${type})`));
       return;
     }
     const id = c.view.getUint32(at + P_ID, true);
@@ -605,7 +655,7 @@ export class Client {
         this.deliver(id, undefined, remoteError(kind, details));
       }
     } catch (e) {
-      this.disconnect(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.name} sent an undecodable response: ${(e as Error).message}`, { maybeExecuted: true }));
+      this.disconnect(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.name} sent an undecodable response: ${(e as Error).message}`));
     }
   }
 
@@ -621,6 +671,23 @@ export class Client {
     this.pending.delete(id);
     this.settle(p, value, err);
   }
+}
+
+/** Ids grow by one per request (wrapping, 0 skipped) and the server takes requests in
+ *  order, so `id` was taken when it is not after `taken` (serial-number arithmetic). */
+function wasTaken(id: number, taken: number): boolean {
+  return taken !== 0 && ((id - taken) | 0) <= 0;
+}
+
+/** The error of calls pending when the server ended this connection, by its reason. */
+function droppedError(name: string, reason: number): RpcError {
+  if (reason === L.REASON_SLOW_CONSUMER) {
+    return new RpcError(ErrorCodes.ERR_RPC_RESOURCE_EXHAUSTED, `server ${name} dropped this client: it left too many responses unread (the server's maxQueuedBytes)`);
+  }
+  if (reason === L.REASON_PROTOCOL) {
+    return new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${name} dropped this client for breaking the protocol`);
+  }
+  return new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `server ${name} closed the connection while the call was pending`);
 }
 
 function remoteError(kind: number, details: unknown): RpcError {

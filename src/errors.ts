@@ -27,7 +27,9 @@ export const ErrorCodes = {
   ERR_RPC_CLOSED: "ERR_RPC_CLOSED",
   /** The server has no free client slot (gRPC RESOURCE_EXHAUSTED). */
   ERR_RPC_SERVER_FULL: "ERR_RPC_SERVER_FULL",
-  /** The operating system refused access to the shared memory (gRPC PERMISSION_DENIED). */
+  /** The server dropped this client for leaving its responses unread past the server's limit (gRPC RESOURCE_EXHAUSTED). */
+  ERR_RPC_RESOURCE_EXHAUSTED: "ERR_RPC_RESOURCE_EXHAUSTED",
+  /** Not allowed: the operating system refused access to the shared memory, or the server refused this user, group or token (gRPC PERMISSION_DENIED). */
   ERR_RPC_ACCESS_DENIED: "ERR_RPC_ACCESS_DENIED",
 } as const;
 
@@ -47,7 +49,8 @@ export class RpcError extends Error {
   readonly code: ErrorCode;
   /** Set for ERR_RPC_REMOTE: the handler's error. */
   declare readonly remote?: RemoteErrorInfo;
-  /** For ERR_RPC_DISCONNECTED: false only when the server provably never took the request. */
+  /** For ERR_RPC_DISCONNECTED (and the other errors of a lost connection) and ERR_RPC_TIMEOUT:
+   *  false only when the server provably never took the request from the ring, so a retry is safe. */
   declare readonly maybeExecuted?: boolean;
 
   constructor(code: ErrorCode, message: string, extra?: { remote?: RemoteErrorInfo; maybeExecuted?: boolean; cause?: unknown }) {

@@ -73,7 +73,10 @@ export interface Native {
    */
   shmCreate(name: string, size: number, mode?: number): number;
   /** Opens an existing object read-write. Throws code "ENOENT" or "EACCES". */
-  shmOpen(name: string): { fd: number; size: number };
+  shmOpen(name: string): { fd: number; size: number; uid: number; gid: number };
+  /** Lets the owner and these users and groups read and write the object, nobody
+   *  else (a POSIX access ACL). Throws (ENOTSUP) where /dev/shm has no ACLs. */
+  grantAccess(fd: number, uids: number[], gids: number[]): void;
   /** Removes a name: true if removed, false if there was none. */
   shmUnlink(name: string): boolean;
   /**

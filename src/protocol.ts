@@ -50,6 +50,7 @@
 // of requests costs one system call, not one each). Sequentially consistent atomics on both sides make a lost
 // wake-up impossible (see assembly/ring.ts).
 
+import { createHash } from "node:crypto";
 import { RpcError, ErrorCodes, type ErrorCode } from "./errors.js";
 
 export const NAME_MAX_LENGTH = 200;
@@ -116,3 +117,12 @@ export function codeOfKind(kind: number): ErrorCode | undefined {
 export const DEFAULT_RING_BYTES = 2 * 1024 * 1024;
 export const DEFAULT_MAX_MESSAGE_BYTES = 128 * 1024 * 1024;
 export const DEFAULT_TIMEOUT_MS = 30_000;
+
+/** The SHA-256 of a token: what a client presents and a server compares (equal lengths, so constant time). */
+export function tokenHash(token: unknown, what: string): Buffer {
+  if ((typeof token !== "string" && !(token instanceof Uint8Array)) || token.length === 0) {
+    throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `option ${what} must be a non-empty string or Uint8Array`);
+  }
+  return createHash("sha256").update(token).digest();
+}
+

@@ -1,7 +1,7 @@
 // The serving side: owns the name, accepts clients, runs handlers, answers.
 
 import { inspect } from "node:util";
-import { randomInt } from "node:crypto";
+import { randomInt, timingSafeEqual } from "node:crypto";
 import { native, type Waiter } from "./native.js";
 import { core } from "./core/wasm.js";
 import { L } from "./core/layout.js";
@@ -14,7 +14,7 @@ import { Decoder } from "./codec/decode.js";
 import { RpcError, ErrorCodes } from "./errors.js";
 import {
   validateName, clientSegmentName, clientSegmentPrefix, ErrorKind, METHOD_NAME_MAX_BYTES,
-  P_ID, P_NAME, P_NAME_LENGTH, DEFAULT_MAX_MESSAGE_BYTES, bodyOffset, HEADROOM,
+  P_ID, P_NAME, P_NAME_LENGTH, DEFAULT_MAX_MESSAGE_BYTES, bodyOffset, HEADROOM, tokenHash,
 } from "./protocol.js";
 import { localServers, onProcessExit, systemError } from "./lifecycle.js";
 import { positive } from "./options.js";
@@ -31,8 +31,21 @@ export interface ServerOptions {
   spinMicros?: number;
   /** How often to check that connected clients are still alive (default 250 ms). */
   livenessIntervalMs?: number;
-  /** Called with connection-level problems (a client broke the protocol); default: console.warn. */
+  /** Called with connection-level problems (a client broke the protocol, was refused or
+   *  dropped, a handler's promise rejection went unhandled); default: console.warn. */
   onError?: (err: RpcError) => void;
+  /** Responses a client may leave unread (queued beyond its full ring) before the server
+   *  drops it with ERR_RPC_RESOURCE_EXHAUSTED (default 64 MiB; one message of any size is always allowed). */
+  maxQueuedBytes?: number;
+  /** Other users (uids) allowed to connect; by default only the server's own user can. */
+  allowUsers?: number[];
+  /** Groups (gids) whose members may connect (the client process's effective group). */
+  allowGroups?: number[];
+  /** A shared secret every client must present (`ClientOptions.token`); compared in constant time. */
+  token?: string | Uint8Array;
+  /** Report a rejection no one handled (say, a promise a handler forgot) through `onError`
+   *  instead of letting Node end the process, while the server runs (default true). */
+  catchUnhandledRejections?: boolean;
 }
 
 /** Longest a serving turn keeps the event loop before yielding to other I/O. */
@@ -40,18 +53,24 @@ const TURN_MS = 2;
 /** Records taken from one client before looking at the others. */
 const BATCH = 256;
 const MAX_CLIENT_SEGMENT = 1 << 30;
+/** How long a refused client may take to read why before its slot is reused. */
+const REJECTED_GRACE_MS = 10_000;
 
 class Connection {
   closed = false;
   /** Handlers of this connection that returned a promise not yet settled. */
   inflight = 0;
+  /** Where the id of the last request taken goes (an i32 index in linear memory). */
+  readonly takenIndex: number;
   constructor(
     readonly slot: number,
     readonly pid: number,
     readonly seg: Segment,
     readonly channel: Channel,
     readonly bell: Doorbell,
-  ) {}
+  ) {
+    this.takenIndex = (seg.offset + L.CLI_TAKEN_ID) >>> 2;
+  }
 }
 
 const KIND_BYTES: Record<number, Uint8Array> = Object.fromEntries(
@@ -66,6 +85,11 @@ export class Server {
   private readonly spinMs: number;
   private readonly livenessMs: number;
   private readonly onError: (err: RpcError) => void;
+  private readonly maxQueuedBytes: number;
+  private readonly allowUsers: Set<number>;
+  private readonly allowGroups: Set<number>;
+  private readonly tokenHash: Buffer | undefined;
+  private readonly catchRejections: boolean;
 
   private state: "idle" | "running" | "closing" | "closed" = "idle";
   private ctl: Segment | undefined;
@@ -73,6 +97,8 @@ export class Server {
   private readonly conns: Connection[] = [];
   private readonly bySlot = new Map<number, Connection>();
   private seenConnects = -1;
+  /** When each slot was seen REJECTED (its client frees it after reading why). */
+  private readonly rejectedAt = new Map<number, number>();
   private encoder: Encoder | undefined;
   private decoder: Decoder | undefined;
   private waiter: Waiter | undefined;
@@ -89,7 +115,12 @@ export class Server {
     this.busyPoll = options.busyPoll === true;
     this.spinMs = positive(options.spinMicros, 50, "spinMicros", true) / 1000;
     this.livenessMs = positive(options.livenessIntervalMs, 250, "livenessIntervalMs");
-    this.onError = options.onError ?? ((err) => console.warn(`shmrpc server ${this.name}: ${err.message}`));
+    this.onError = options.onError ?? ((err) => console.warn(`shmrpc server ${this.name}: ${err.code}: ${err.message}`));
+    this.maxQueuedBytes = positive(options.maxQueuedBytes, 64 << 20, "maxQueuedBytes");
+    this.allowUsers = new Set(ids(options.allowUsers, "allowUsers"));
+    this.allowGroups = new Set(ids(options.allowGroups, "allowGroups"));
+    this.tokenHash = options.token === undefined ? undefined : tokenHash(options.token, "token");
+    this.catchRejections = options.catchUnhandledRejections !== false;
   }
 
   /** Registers `handler` under `method` (replacing any previous one). */
@@ -125,6 +156,7 @@ export class Server {
     this.liveness.unref();
     localServers.add(this.name);
     onProcessExit.add(this.exitHook);
+    if (this.catchRejections) process.on("unhandledRejection", this.onUnhandledRejection);
     this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
     this.schedule();
     return this.stopped;
@@ -140,21 +172,22 @@ export class Server {
     this.state = "closing";
     // Stop the waiter first: it may sleep on a word of the memory unmapped below.
     this.waiter?.close();
-    for (const conn of [...this.conns]) {
-      conn.channel.sendEmpty(L.T_GOODBYE);
-      conn.channel.writer.commit();
-      conn.bell.wake();
-      this.drop(conn, undefined);
-    }
+    for (const conn of [...this.conns]) this.drop(conn, undefined, L.REASON_CLOSED);
     this.releaseName();
     this.encoder?.dispose();
     this.decoder?.dispose();
     if (this.liveness) clearInterval(this.liveness);
     localServers.delete(this.name);
     onProcessExit.delete(this.exitHook);
+    process.off("unhandledRejection", this.onUnhandledRejection);
     this.state = "closed";
     this.resolveStopped?.();
   }
+
+  private readonly onUnhandledRejection = (reason: unknown): void => {
+    const what = reason instanceof Error ? reason.stack ?? reason.message : inspect(reason, { depth: 2, breakLength: Infinity });
+    this.onError(new RpcError(ErrorCodes.ERR_RPC_REMOTE, `a promise rejection nobody handled (the server keeps running): ${what}`, { cause: reason }));
+  };
 
   /** Number of connected clients. */
   get connections(): number {
@@ -174,6 +207,13 @@ export class Server {
     }
     try {
       if (!seg.lock()) throw new Error("cannot lock a fresh segment");
+      if (this.allowUsers.size > 0 || this.allowGroups.size > 0) {
+        try {
+          seg.grantAccess([...this.allowUsers], [...this.allowGroups]);
+        } catch (e) {
+          throw systemError(e, `cannot let other users reach ${this.name} (does /dev/shm support POSIX ACLs?)`);
+        }
+      }
       seg.store(L.SEG_VERSION, L.PROTOCOL_VERSION);
       seg.store(L.SEG_SIZE, ctlBytes);
       seg.store(L.CTL_SERVER_PID, process.pid);
@@ -275,15 +315,16 @@ export class Server {
     let channel: Channel | undefined;
     try {
       seg = Segment.open(name, MAX_CLIENT_SEGMENT, size);
-      const reqCap = seg.load(L.CLI_REQ_CAPACITY);
-      const resCap = seg.load(L.CLI_RES_CAPACITY);
       if (seg.load(L.SEG_MAGIC) !== L.MAGIC_LO || seg.load(L.SEG_MAGIC + 4) !== L.MAGIC_HI) {
         throw new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `client segment ${name} has a bad magic number`);
       }
       const version = seg.load(L.SEG_VERSION);
       if (version !== L.PROTOCOL_VERSION) {
-        throw new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `client speaks protocol version ${version}, this server ${L.PROTOCOL_VERSION}`);
+        throw refusal(L.REASON_VERSION, `client ${pid} speaks protocol version ${version}, this server version ${L.PROTOCOL_VERSION}`);
       }
+      this.checkAllowed(seg, pid);
+      const reqCap = seg.load(L.CLI_REQ_CAPACITY);
+      const resCap = seg.load(L.CLI_RES_CAPACITY);
       if (L.CLIENT_HEADER_BYTES + 2 * L.RING_HEADER_BYTES + reqCap + resCap > size) {
         throw new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `client segment ${name} is smaller than its rings`);
       }
@@ -298,13 +339,20 @@ export class Server {
         throw e;
       }
       channel = new Channel(writer, reader, this.maxMessageBytes);
-      seg.unlink(); // both sides hold it now: nothing stays in /dev/shm
+      seg.store(L.CLI_TAKEN_ID, 0);
+      seg.store(L.CLI_DROP_REASON, L.REASON_NONE);
+      // Both sides hold it now: nothing stays in /dev/shm. (A client of another user
+      // unlinks it itself once accepted: /dev/shm is sticky, its name is not ours to remove.)
+      unlinkIfAllowed(seg);
       if (ctl.compareExchange(at + L.SLOT_STATE, L.SLOT_REQUESTED, L.SLOT_ACCEPTED) !== L.SLOT_REQUESTED) {
         throw new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, "the client left before it was accepted");
       }
     } catch (e) {
       channel?.dispose();
       seg?.close();
+      const reason = (e as { reason?: number }).reason ??
+        ((e as RpcError).code === ErrorCodes.ERR_RPC_ACCESS_DENIED || (e as NodeJS.ErrnoException).code === "EACCES" ? L.REASON_ACCESS : L.REASON_PROTOCOL);
+      ctl.store(at + L.SLOT_REASON, reason); // read by the client once it sees REJECTED
       if (ctl.compareExchange(at + L.SLOT_STATE, L.SLOT_REQUESTED, L.SLOT_REJECTED) === L.SLOT_REQUESTED) {
         this.report(e, `refused client ${pid}`);
       }
@@ -316,20 +364,41 @@ export class Server {
     conn.bell.wake();
   }
 
-  /** Forgets a connection and frees its slot and memory. */
-  private drop(conn: Connection, why: RpcError | undefined): void {
+  /** Throws a refusal unless the segment's creator may connect: our own user, an
+   *  allowed user or group (the kernel's record of who created it, which no client
+   *  can forge), and with the right token when one is required. */
+  private checkAllowed(seg: Segment, pid: number): void {
+    if (seg.uid !== process.geteuid!() && !this.allowUsers.has(seg.uid) && !this.allowGroups.has(seg.gid)) {
+      throw refusal(L.REASON_ACCESS, `refused client ${pid}: user ${seg.uid} (group ${seg.gid}) is not allowed`);
+    }
+    if (this.tokenHash === undefined) return;
+    // Copied out once, then compared in constant time.
+    const present = seg.load(L.CLI_TOKEN_PRESENT) === 1;
+    const at = seg.offset + L.CLI_TOKEN_HASH;
+    const presented = Buffer.from(core().u8.slice(at, at + L.TOKEN_HASH_BYTES));
+    if (!timingSafeEqual(presented, this.tokenHash) || !present) {
+      throw refusal(L.REASON_ACCESS, `refused client ${pid}: ${present ? "wrong" : "no"} token`);
+    }
+  }
+
+  /** Forgets a connection and frees its slot and memory. `why` (reported) and
+   *  `reason` (left in the client's segment) say why the server ends it, if it does. */
+  private drop(conn: Connection, why: RpcError | undefined, reason = L.REASON_NONE): void {
     if (conn.closed) return;
     conn.closed = true;
-    if (why) {
-      this.onError(why);
-      // Tell the client, if its response ring still works, so its calls fail at once.
+    if (why) this.onError(why);
+    if (reason !== L.REASON_NONE) {
+      conn.seg.store(L.CLI_DROP_REASON, reason);
+      // Tell the client, if its response ring has room, so its calls fail at once;
+      // otherwise it learns from its slot at its next liveness check.
       try {
-        conn.channel.sendEmpty(L.T_GOODBYE);
+        conn.channel.clearQueue();
+        conn.channel.sendEmpty(L.T_GOODBYE, true);
         conn.channel.writer.commit();
-        conn.bell.wake();
       } catch {
-        // Its ring is broken too: it will notice by its deadlines.
+        // Its ring is broken: the slot tells it.
       }
+      conn.bell.wake();
     }
     const i = this.conns.indexOf(conn);
     if (i >= 0) this.conns.splice(i, 1);
@@ -346,11 +415,20 @@ export class Server {
     }
     // Slots claimed or refused by clients that died before finishing the handshake.
     const ctl = this.ctl!;
+    const now = performance.now();
     for (let slot = 0; slot < L.SLOT_COUNT; slot++) {
       const at = L.CTL_SLOTS + slot * L.SLOT_BYTES;
       const state = ctl.load(at + L.SLOT_STATE);
+      if (state !== L.SLOT_REJECTED) this.rejectedAt.delete(slot);
       if (state === L.SLOT_FREE || this.bySlot.has(slot)) continue;
-      // ACCEPTED without a connection: we dropped it; REJECTED: the client had a tick to see it.
+      // ACCEPTED without a connection: we dropped it. REJECTED: the client frees it once
+      // it has read the reason; we do only if it died or never looked (a long grace).
+      if (state === L.SLOT_REJECTED) {
+        const since = this.rejectedAt.get(slot) ?? now;
+        this.rejectedAt.set(slot, since);
+        if (now - since < REJECTED_GRACE_MS && processAlive(ctl.load(at + L.SLOT_CLIENT_PID))) continue;
+        this.rejectedAt.delete(slot);
+      }
       if (state === L.SLOT_ACCEPTED || state === L.SLOT_REJECTED || !processAlive(ctl.load(at + L.SLOT_CLIENT_PID))) {
         ctl.compareExchange(at + L.SLOT_STATE, state, L.SLOT_FREE);
       }
@@ -416,8 +494,8 @@ export class Server {
   private hasWork(): boolean {
     if (this.ctl!.load(L.CTL_CONNECT_COUNTER) !== this.seenConnects) return true;
     for (const conn of this.conns) {
-      if (!conn.channel.reader.empty()) return true;
-      if (conn.channel.canFlush()) return true;
+      // A client whose responses wait for room is not read from (see drain).
+      if (conn.channel.idle ? !conn.channel.reader.empty() : conn.channel.canFlush()) return true;
     }
     return false;
   }
@@ -436,7 +514,7 @@ export class Server {
         did += this.drain(conn);
       } catch (e) {
         // Whatever a client's data made go wrong costs that client its connection, never the server.
-        this.drop(conn, new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `client ${conn.pid} dropped: ${(e as Error).message}`, { cause: e }));
+        this.drop(conn, new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `client ${conn.pid} dropped: ${(e as Error).message}`, { cause: e }), L.REASON_PROTOCOL);
         did++;
       }
     }
@@ -447,7 +525,9 @@ export class Server {
     const ch = conn.channel;
     const wrote = !ch.idle && ch.flush();
     let n = 0;
-    while (n < BATCH && ch.poll()) {
+    // Backpressure: while responses wait for room in the client's ring, take no new
+    // requests (its request ring fills and its own sends wait at its side).
+    while (n < BATCH && ch.idle && ch.poll()) {
       n++;
       const type = ch.type;
       if (type === L.T_REQUEST) {
@@ -463,13 +543,14 @@ export class Server {
         this.drop(conn, undefined);
         return n;
       } else {
-        this.drop(conn, new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `client ${conn.pid} sent a record of type ${type}`));
+        this.protocolError(conn, `a record of type ${type}`);
         return n;
       }
       if (conn.closed) return n;
+      if (!ch.idle && this.overQueued(conn)) return n;
     }
     if (ch.protocolError !== undefined) {
-      this.drop(conn, new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `client ${conn.pid} broke the protocol: ${ch.protocolError}`));
+      this.protocolError(conn, ch.protocolError);
       return n;
     }
     if (n > 0) {
@@ -489,6 +570,8 @@ export class Server {
     const c = core();
     if (length < P_NAME) return this.protocolError(conn, "a request shorter than its header");
     const id = c.view.getUint32(at + P_ID, true);
+    // Before anything runs: the client learns from it whether a lost call may have run.
+    c.u32[conn.takenIndex] = id;
     const nameLength = c.u8[at + P_NAME_LENGTH]!;
     if (P_NAME + nameLength > length) return this.protocolError(conn, "a method name longer than its request");
     const method = this.decoder!.utf8(at + P_NAME, at + P_NAME + nameLength);
@@ -532,6 +615,7 @@ export class Server {
     if (conn.closed || this.state !== "running") return;
     if (thrown) this.sendThrown(conn, id, value);
     else this.sendResult(conn, id, value);
+    if (!conn.channel.idle && this.overQueued(conn)) return;
     conn.channel.writer.commit();
     conn.bell.ring();
     if (!conn.channel.idle) this.schedule();
@@ -575,13 +659,46 @@ export class Server {
     conn.channel.send(L.T_ERROR, id, KIND_BYTES[kind]!, this.encoder!.start + HEADROOM, length);
   }
 
+  /** Drops a client that left more responses unread than allowed (true if it did). */
+  private overQueued(conn: Connection): boolean {
+    const ch = conn.channel;
+    if (ch.queuedBytes <= this.maxQueuedBytes || ch.queuedMessages <= 1) return false;
+    this.drop(conn, new RpcError(ErrorCodes.ERR_RPC_RESOURCE_EXHAUSTED,
+      `client ${conn.pid} dropped: it left ${ch.queuedBytes} bytes of responses unread (maxQueuedBytes ${this.maxQueuedBytes})`), L.REASON_SLOW_CONSUMER);
+    return true;
+  }
+
   private protocolError(conn: Connection, why: string): void {
-    this.drop(conn, new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `client ${conn.pid} broke the protocol: ${why}`));
+    this.drop(conn, new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `client ${conn.pid} broke the protocol: ${why}`), L.REASON_PROTOCOL);
   }
 
   private report(e: unknown, context: string): void {
     const err = e instanceof RpcError ? e : new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `${context}: ${(e as Error).message}`, { cause: e });
     this.onError(err);
+  }
+}
+
+/** An error that refuses a client, with the reason the client will read. */
+function refusal(reason: number, message: string): RpcError {
+  const err = new RpcError(reason === L.REASON_ACCESS ? ErrorCodes.ERR_RPC_ACCESS_DENIED : ErrorCodes.ERR_RPC_PROTOCOL, message);
+  Object.defineProperty(err, "reason", { value: reason });
+  return err;
+}
+
+function ids(list: unknown, what: string): number[] {
+  if (list === undefined) return [];
+  if (!Array.isArray(list) || !list.every((id) => Number.isInteger(id) && id >= 0 && id < 2 ** 32 - 1)) {
+    throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `option ${what} must be an array of numeric ids`);
+  }
+  return list as number[];
+}
+
+function unlinkIfAllowed(seg: Segment): void {
+  try {
+    seg.unlink();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== "EACCES" && code !== "EPERM") throw e;
   }
 }
 

@@ -7,6 +7,7 @@ import { Client, RpcError, Server } from "../src/index.js";
 import { native } from "../src/native.js";
 import { core } from "../src/core/wasm.js";
 import { L } from "../src/core/layout.js";
+import { Segment } from "../src/core/segment.js";
 import { FIXTURES, until, killAll, rejection, stopServer, spawnServer, uniqueName, type Child } from "./helpers.js";
 
 const errors = suite("errors");
@@ -78,6 +79,15 @@ errors("a thrown non-Error value and an unsendable return value are reported, an
   } finally {
     client.close();
   }
+});
+
+errors("a rejection a handler left unhandled is reported and the server goes on", async () => {
+  const client = new Client(name);
+  assert.is(await client.asyncCall("forget"), "forgotten");
+  await until(() => /ERR_RPC_REMOTE: a promise rejection nobody handled/.test(server.output()), 3000, "the report");
+  assert.is(await client.asyncCall("add", 2, 2), 4);
+  assert.is(server.proc.exitCode, null);
+  client.close();
 });
 
 errors("an argument that cannot be sent fails at the caller with ERR_RPC_INVALID_ARGUMENT and nothing is sent", async () => {
@@ -258,10 +268,47 @@ errors("a peer of another protocol version fails with ERR_RPC_PROTOCOL naming bo
     client.close();
     assert.is(err?.code, "ERR_RPC_PROTOCOL");
     assert.match(err!.message, /99/);
-    assert.match(err!.message, new RegExp(`this client ${L.PROTOCOL_VERSION}`));
+    assert.match(err!.message, new RegExp(`this client version ${L.PROTOCOL_VERSION}`));
   } finally {
     native.closeFd(fd);
     native.shmUnlink(fake);
+  }
+});
+
+errors("a client of another protocol version is refused at once, with the reason in its slot", async () => {
+  const name = uniqueName("old-client");
+  const reported: RpcError[] = [];
+  const server = new Server(name, { onError: (e) => reported.push(e) });
+  void server.run();
+  const ctl = Segment.open(name, L.CONTROL_BYTES);
+  const nonce = 0x1234abcd;
+  const seg = Segment.create(`${name}@${nonce.toString(16)}`, 65536 * 4);
+  try {
+    // What an older client would write: a version-1 segment, registered in slot 0.
+    seg.lock();
+    seg.store(L.SEG_VERSION, 1);
+    seg.store(L.SEG_SIZE, seg.size);
+    seg.store(L.SEG_MAGIC + 4, L.MAGIC_HI);
+    seg.store(L.SEG_MAGIC, L.MAGIC_LO);
+    const at = L.CTL_SLOTS;
+    assert.is(ctl.compareExchange(at + L.SLOT_STATE, L.SLOT_FREE, L.SLOT_CLAIMED), L.SLOT_FREE);
+    ctl.store(at + L.SLOT_CLIENT_PID, process.pid);
+    ctl.store(at + L.SLOT_NONCE, nonce);
+    ctl.store(at + L.SLOT_SEGMENT_SIZE, seg.size);
+    ctl.store(at + L.SLOT_STATE, L.SLOT_REQUESTED);
+    ctl.add(L.CTL_CONNECT_COUNTER, 1);
+    native.futexWake(core().u8, ctl.offset + L.CTL_DOORBELL, 1);
+    await until(() => ctl.load(at + L.SLOT_STATE) === L.SLOT_REJECTED, 3000, "the refusal");
+    assert.is(ctl.load(at + L.SLOT_REASON), L.REASON_VERSION);
+    assert.is(reported[0]?.code, "ERR_RPC_PROTOCOL");
+    assert.match(reported[0]!.message, /version 1\b/);
+    assert.match(reported[0]!.message, new RegExp(`version ${L.PROTOCOL_VERSION}\\b`));
+    assert.is(server.connections, 0);
+  } finally {
+    seg.unlink();
+    seg.close();
+    ctl.close();
+    await server.close();
   }
 });
 

@@ -30,8 +30,8 @@ export interface Child {
 }
 
 /** Spawns `node <fixture> ...args`, resolving once it printed a line starting with `readyPrefix`. */
-export function spawnFixture(fixture: string, args: string[], readyPrefix = "ready", timeoutMs = 10_000): Promise<Child> {
-  const proc = spawn(process.execPath, [join(FIXTURES, fixture), ...args], { stdio: ["pipe", "pipe", "pipe"] });
+export function spawnFixture(fixture: string, args: string[], readyPrefix = "ready", timeoutMs = 10_000, ids: { uid?: number; gid?: number } = {}): Promise<Child> {
+  const proc = spawn(process.execPath, [join(FIXTURES, fixture), ...args], { stdio: ["pipe", "pipe", "pipe"], ...ids });
   let out = "";
   const exited = new Promise<number | string>((resolve) => proc.on("exit", (code, signal) => resolve(code ?? signal ?? -1)));
   const child: Child = {

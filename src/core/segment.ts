@@ -16,25 +16,28 @@ export class Segment {
     /** Byte offset of the mapping in linear memory. */
     readonly offset: number,
     readonly size: number,
+    /** The creator's user and group, as the kernel records them. */
+    readonly uid: number,
+    readonly gid: number,
   ) {}
 
   /** Creates a new object (mode 0600 unless given) and maps it. */
   static create(name: string, size: number, mode = 0o600): Segment {
     const fd = native.shmCreate(name, size, mode);
-    return Segment.map(name, fd, size);
+    return Segment.map(name, fd, size, process.geteuid!(), process.getegid!());
   }
 
   /** Opens an existing object and maps it. `expectSize`, if given, must match. */
   static open(name: string, maxSize: number, expectSize?: number): Segment {
-    const { fd, size } = native.shmOpen(name);
+    const { fd, size, uid, gid } = native.shmOpen(name);
     if (size <= 0 || size > maxSize || size % WASM_PAGE !== 0 || (expectSize !== undefined && size !== expectSize)) {
       native.closeFd(fd);
       throw new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `shared memory ${name} has an unexpected size (${size} bytes)`);
     }
-    return Segment.map(name, fd, size);
+    return Segment.map(name, fd, size, uid, gid);
   }
 
-  private static map(name: string, fd: number, size: number): Segment {
+  private static map(name: string, fd: number, size: number, uid: number, gid: number): Segment {
     const c = core();
     let offset = -1;
     try {
@@ -45,7 +48,7 @@ export class Segment {
       native.closeFd(fd);
       throw e;
     }
-    return new Segment(name, fd, offset, size);
+    return new Segment(name, fd, offset, size, uid, gid);
   }
 
   /** Takes this process's liveness lock on the object (held until close or death). */
@@ -56,6 +59,11 @@ export class Segment {
   /** True when some process holds the liveness lock. */
   isLocked(): boolean {
     return native.isLocked(this.fd);
+  }
+
+  /** Lets these users and groups (besides the owner) read and write it. */
+  grantAccess(uids: number[], gids: number[]): void {
+    native.grantAccess(this.fd, uids, gids);
   }
 
   unlink(): void {

@@ -1,0 +1,81 @@
+// err.maybeExecuted: false only when the server provably never took the request from
+// the ring (the server records the id of each request it takes before running it).
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { Client } from "../src/index.js";
+import { uniqueName, spawnServer, stopServer, killAll, rejection, sleep } from "./helpers.js";
+
+const retry = suite("retry-safety");
+retry.after(() => killAll());
+
+retry("kill -9 of the server: the call it was running may have run, those behind it in the ring did not", async () => {
+  const name = uniqueName("retry");
+  const server = await spawnServer(name);
+  const client = new Client(name, { timeoutMs: 30_000 });
+  try {
+    await client.waitForConnection(5000);
+    const running = client.asyncCall("block", 20_000); // holds the server's thread
+    await sleep(300);
+    const queued = Array.from({ length: 5 }, (_, i) => client.asyncCall("add", i, 1));
+    await sleep(100);
+    const killedAt = Date.now();
+    server.kill("SIGKILL");
+    const first = await rejection(running);
+    const rest = await Promise.all(queued.map((p) => rejection(p)));
+    assert.ok(Date.now() - killedAt < 1000, "noticed without waiting for the timeout");
+    assert.is(first.code, "ERR_RPC_DISCONNECTED");
+    assert.is(first.maybeExecuted, true);
+    for (const err of rest) {
+      assert.is(err.code, "ERR_RPC_DISCONNECTED");
+      assert.is(err.maybeExecuted, false);
+    }
+  } finally {
+    client.close();
+  }
+});
+
+retry("a timeout says whether the server had taken the call", async () => {
+  const name = uniqueName("retry-timeout");
+  const server = await spawnServer(name);
+  const client = new Client(name, { timeoutMs: 30_000 });
+  try {
+    await client.waitForConnection(5000);
+    const never = await rejection(client.withOptions({ timeoutMs: 200 }).asyncCall("never"));
+    assert.is(never.code, "ERR_RPC_TIMEOUT");
+    assert.is(never.maybeExecuted, true, "taken and running");
+    const blocked = client.asyncCall("block", 1500);
+    await sleep(200);
+    let syncErr;
+    try {
+      client.withOptions({ timeoutMs: 300 }).call("add", 1, 2);
+    } catch (e) {
+      syncErr = e as { code: string; maybeExecuted: boolean };
+    }
+    assert.is(syncErr?.code, "ERR_RPC_TIMEOUT");
+    assert.is(syncErr?.maybeExecuted, false, "still waiting behind the blocked handler");
+    assert.is(await blocked, 1500);
+  } finally {
+    client.close();
+    await stopServer(server);
+  }
+});
+
+retry("a server that closes fails the calls it took and never answered as maybe executed", async () => {
+  const name = uniqueName("retry-close");
+  const server = await spawnServer(name);
+  const client = new Client(name, { timeoutMs: 30_000 });
+  try {
+    await client.waitForConnection(5000);
+    const running = client.asyncCall("never"); // taken: its handler never settles
+    await sleep(100);
+    server.proc.stdin!.end(); // the fixture's close()
+    const err = await rejection(running);
+    assert.is(err.code, "ERR_RPC_DISCONNECTED");
+    assert.is(err.maybeExecuted, true);
+  } finally {
+    client.close();
+    await server.exited;
+  }
+});
+
+retry.run();
