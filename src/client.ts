@@ -320,13 +320,15 @@ export class Client {
   }
 
   /** Throws (after failing everything pending) when the server dropped this
-   *  connection without a goodbye getting through (its slot is no longer ours). */
+   *  connection without a goodbye getting through (its ring was full). The reason
+   *  is in our own segment, which other clients cannot write (the shared slot table
+   *  would let them fake a drop). */
   private checkStillAccepted(conn: Connection): void {
-    const at = conn.slotAt;
-    if (conn.ctl.load(at + L.SLOT_STATE) === L.SLOT_ACCEPTED && conn.ctl.load(at + L.SLOT_NONCE) === conn.nonce) return;
+    const reason = conn.seg.load(L.CLI_DROP_REASON);
+    if (reason === L.REASON_NONE) return;
     this.receive(conn); // responses it did send still count
     if (conn.closed) throw new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `connection to ${this.name} ended`);
-    const err = droppedError(this.name, conn.seg.load(L.CLI_DROP_REASON));
+    const err = droppedError(this.name, reason);
     this.disconnect(err);
     throw err;
   }

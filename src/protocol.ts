@@ -1,4 +1,4 @@
-// The wire protocol of shmrpc, version 1: everything a client in another language
+// The wire protocol of shmrpc, version 2 (L.PROTOCOL_VERSION): everything a client in another language
 // needs, next to assembly/layout.ts (offsets) and assembly/codec.ts (value encoding).
 //
 // NAMES. A server is named like a POSIX shared-memory object: "/" then 1..200 of
@@ -16,17 +16,34 @@
 //     (magic last), then link()s it to "<name>": the name appears fully formed.
 //     An existing "<name>" whose lock is free belongs to a dead server and is
 //     removed first; one whose lock is held means ERR_RPC_ADDRESS_IN_USE.
-//  2. A client maps the control segment, checks magic and version, and claims a
-//     slot with a compare-and-swap FREE -> CLAIMED. It creates its segment (header,
-//     two rings), takes its lock, fills the slot (pid, nonce, segment size), sets
-//     the slot REQUESTED, bumps the connect counter and rings the server's doorbell.
-//     It may write requests at once: the server reads them once it has accepted.
+//  2. A client maps the control segment, checks magic, version, size and slot count
+//     (a mismatch is ERR_RPC_PROTOCOL naming both versions), and claims a slot with a
+//     compare-and-swap FREE -> CLAIMED. It creates its segment (header, two rings;
+//     mode 0600, plus an ACL entry for the server's user if that is another one),
+//     takes its lock, writes the SHA-256 of its token if it has one, fills the slot
+//     (pid, nonce, segment size), sets the slot REQUESTED, bumps the connect counter
+//     and rings the server's doorbell. It may write requests at once: the server
+//     reads them once it has accepted.
 //  3. The server, seeing the counter change, opens "<name>@<nonce>", checks its
-//     header against the slot, maps it, unlinks the name (both sides hold it open
-//     now, so nothing is left in /dev/shm), sets the slot ACCEPTED (or REJECTED)
-//     and rings the client's doorbell.
+//     header against the slot, its version, its creator (uid/gid from the kernel:
+//     the server's own user, or one allowed by option) and its token, maps it,
+//     unlinks the name (both sides hold it open now, so nothing is left in
+//     /dev/shm; a client of another user unlinks its own), sets the slot ACCEPTED,
+//     or writes a REASON_* into the slot and sets it REJECTED, and rings the
+//     client's doorbell. A refused client reads the reason and frees the slot.
 //  4. Either side may send GOODBYE; the server frees the slot when the client said
-//     goodbye or died.
+//     goodbye or died. When the server ends a connection itself (close, a broken
+//     protocol, responses left unread past maxQueuedBytes) it first writes a
+//     REASON_* at +512 of the client's segment, so that a client whose ring is too
+//     full for the GOODBYE still learns why.
+//
+// RETRY SAFETY. Before running a request the server stores its id at +384 of the
+// client's segment. Ids grow by one per request and requests are taken in order,
+// so after a lost connection (or a timeout) a call was never run when its id is
+// after that one: the client reports this as err.maybeExecuted = false.
+//
+// BACKPRESSURE. While responses to a client wait for room in its ring, the server
+// takes no more of its requests.
 //
 // RECORDS (assembly/ring.ts): [length u32][type u32][payload]. Payloads, all
 // little-endian, start with the call id so that every message can be matched:
