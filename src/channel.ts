@@ -114,9 +114,9 @@ export class Channel {
         }
       } else {
         sent = this.writeFragments(type, total, 0, c.u8, at, total);
+        if (sent === total) return;
       }
     }
-    if (sent === total) return;
     const bytes = Buffer.allocUnsafe(total - sent);
     bytes.set(c.u8.subarray(at + sent, at + total));
     this.queue.push({ type, total, bytes, done: 0 });
@@ -188,6 +188,13 @@ export class Channel {
     const left = m.bytes.length - m.done;
     const first = left === m.total;
     return this.writer.hasRoom(Math.min(this.writer.maxPayload, left + (first ? P_FRAGMENT_DATA : 0)));
+  }
+
+  /** Why the peer's side of the ring we write is unusable (it moved its counter
+   *  where it cannot be), or undefined. */
+  get writeError(): string | undefined {
+    const e = this.writer.error;
+    return e === 0 ? undefined : ringErrorText(e);
   }
 
   /** Drops everything queued (the connection is gone). */

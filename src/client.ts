@@ -204,7 +204,19 @@ export class Client {
    *  the server to accept: requests may be written at once). */
   private connection(): Connection {
     if (this.closed) throw this.closedError();
-    if (this.conn && !this.conn.closed) return this.conn;
+    if (this.conn && !this.conn.closed) {
+      // An idle client may hold the connection of a server that died or closed since:
+      // look (at most every LIVENESS_MS), so that the next call goes to a new one.
+      const now = performance.now();
+      if (now - this.lastLivenessCheck >= LIVENESS_MS) {
+        try {
+          this.checkServer(this.conn, now);
+        } catch (e) {
+          if ((e as RpcError).code !== ErrorCodes.ERR_RPC_DISCONNECTED) throw e;
+        }
+      }
+      if (this.conn && !this.conn.closed) return this.conn;
+    }
     this.conn = undefined;
     let ctl: Segment;
     try {
@@ -617,8 +629,9 @@ export class Client {
       this.handle(ch.type, ch.payload, ch.length);
       if (conn.closed) return n;
     }
-    if (ch.protocolError !== undefined) {
-      this.disconnect(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.name} broke the protocol: ${ch.protocolError}`));
+    const broken = ch.protocolError ?? ch.writeError;
+    if (broken !== undefined) {
+      this.disconnect(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.name} broke the protocol: ${broken}`));
       return n;
     }
     if (n > 0 || ch.freedRoom) {

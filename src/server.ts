@@ -523,6 +523,10 @@ export class Server {
 
   private drain(conn: Connection): number {
     const ch = conn.channel;
+    if (ch.writeError !== undefined) {
+      this.protocolError(conn, ch.writeError);
+      return 1;
+    }
     const wrote = !ch.idle && ch.flush();
     let n = 0;
     // Backpressure: while responses wait for room in the client's ring, take no new
@@ -615,7 +619,7 @@ export class Server {
     if (conn.closed || this.state !== "running") return;
     if (thrown) this.sendThrown(conn, id, value);
     else this.sendResult(conn, id, value);
-    if (!conn.channel.idle && this.overQueued(conn)) return;
+    if (!conn.channel.idle && (this.overQueued(conn) || this.brokenRing(conn))) return;
     conn.channel.writer.commit();
     conn.bell.ring();
     if (!conn.channel.idle) this.schedule();
@@ -665,6 +669,14 @@ export class Server {
     if (ch.queuedBytes <= this.maxQueuedBytes || ch.queuedMessages <= 1) return false;
     this.drop(conn, new RpcError(ErrorCodes.ERR_RPC_RESOURCE_EXHAUSTED,
       `client ${conn.pid} dropped: it left ${ch.queuedBytes} bytes of responses unread (maxQueuedBytes ${this.maxQueuedBytes})`), L.REASON_SLOW_CONSUMER);
+    return true;
+  }
+
+  /** Drops a client that corrupted its response ring's counter (true if it did). */
+  private brokenRing(conn: Connection): boolean {
+    const why = conn.channel.writeError;
+    if (why === undefined) return false;
+    this.protocolError(conn, why);
     return true;
   }
 
