@@ -53,6 +53,8 @@ const TURN_MS = 2;
 /** Records taken from one client before looking at the others. */
 const BATCH = 256;
 const MAX_CLIENT_SEGMENT = 1 << 30;
+/** How often a client that is sending has its liveness lock checked. */
+const ALIVE_CHECK_MS = 1;
 /** How long a refused client may take to read why before its slot is reused. */
 const REJECTED_GRACE_MS = 10_000;
 
@@ -60,6 +62,8 @@ class Connection {
   closed = false;
   /** Handlers of this connection that returned a promise not yet settled. */
   inflight = 0;
+  /** When its liveness lock was last seen held (performance.now()). */
+  aliveAt = 0;
   /** Where the id of the last request taken goes (an i32 index in linear memory). */
   readonly takenIndex: number;
   constructor(
@@ -508,10 +512,11 @@ export class Server {
       this.acceptPending();
     }
     let did = 0;
+    const now = performance.now();
     for (let i = 0; i < this.conns.length; i++) {
       const conn = this.conns[i]!;
       try {
-        did += this.drain(conn);
+        did += this.drain(conn, now);
       } catch (e) {
         // Whatever a client's data made go wrong costs that client its connection, never the server.
         this.drop(conn, new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `client ${conn.pid} dropped: ${(e as Error).message}`, { cause: e }), L.REASON_PROTOCOL);
@@ -521,11 +526,20 @@ export class Server {
     return did;
   }
 
-  private drain(conn: Connection): number {
+  private drain(conn: Connection, now: number): number {
     const ch = conn.channel;
     if (ch.writeError !== undefined) {
       this.protocolError(conn, ch.writeError);
       return 1;
+    }
+    // Requests of a client that died are not run: while it sends, look at its lock
+    // (a system call) every millisecond, not only at the liveness interval.
+    if (now - conn.aliveAt >= ALIVE_CHECK_MS && !ch.reader.empty()) {
+      conn.aliveAt = now;
+      if (!conn.seg.isLocked()) {
+        this.drop(conn, undefined);
+        return 1;
+      }
     }
     const wrote = !ch.idle && ch.flush();
     let n = 0;
