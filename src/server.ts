@@ -532,15 +532,7 @@ export class Server {
       this.protocolError(conn, ch.writeError);
       return 1;
     }
-    // Requests of a client that died are not run: while it sends, look at its lock
-    // (a system call) every millisecond, not only at the liveness interval.
-    if (now - conn.aliveAt >= ALIVE_CHECK_MS && !ch.reader.empty()) {
-      conn.aliveAt = now;
-      if (!conn.seg.isLocked()) {
-        this.drop(conn, undefined);
-        return 1;
-      }
-    }
+    if (!ch.reader.empty() && this.died(conn, now)) return 1;
     const wrote = !ch.idle && ch.flush();
     let n = 0;
     // Backpressure: while responses wait for room in the client's ring, take no new
@@ -566,6 +558,8 @@ export class Server {
       }
       if (conn.closed) return n;
       if (!ch.idle && this.overQueued(conn)) return n;
+      // A long handler may have outlived its client: look again every few requests.
+      if ((n & 15) === 0 && this.died(conn, performance.now())) return n;
     }
     if (ch.protocolError !== undefined) {
       this.protocolError(conn, ch.protocolError);
@@ -675,6 +669,17 @@ export class Server {
       length = this.encoder!.encode({ name: "Error", message: String(message).slice(0, 4096), stack: "" }, this.maxMessageBytes, "error", HEADROOM);
     }
     conn.channel.send(L.T_ERROR, id, KIND_BYTES[kind]!, this.encoder!.start + HEADROOM, length);
+  }
+
+  /** Requests of a client that died are not run: while it sends, its lock (a system
+   *  call) is looked at every millisecond, not only at the liveness interval.
+   *  Drops the connection and returns true when the client is gone. */
+  private died(conn: Connection, now: number): boolean {
+    if (now - conn.aliveAt < ALIVE_CHECK_MS) return false;
+    conn.aliveAt = now;
+    if (conn.seg.isLocked()) return false;
+    this.drop(conn, undefined);
+    return true;
   }
 
   /** Drops a client that left more responses unread than allowed (true if it did). */

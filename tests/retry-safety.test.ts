@@ -3,7 +3,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Client } from "../src/index.js";
-import { uniqueName, spawnServer, stopServer, killAll, rejection, sleep } from "./helpers.js";
+import { uniqueName, spawnServer, spawnFixture, stopServer, killAll, rejection, sleep } from "./helpers.js";
 
 const retry = suite("retry-safety");
 retry.after(() => killAll());
@@ -75,6 +75,25 @@ retry("a server that closes fails the calls it took and never answered as maybe 
   } finally {
     client.close();
     await server.exited;
+  }
+});
+
+retry("requests a client left in its ring when it died are not run (at most 15 after a handler that blocked the server)", async () => {
+  const name = uniqueName("dead-sender");
+  const server = await spawnServer(name);
+  const client = new Client(name, { timeoutMs: 30_000 });
+  try {
+    const caller = await spawnFixture("burst-caller.js", [name], "sent");
+    await sleep(200); // the server is inside "block"; 200 "count" requests wait in the ring
+    caller.kill("SIGKILL");
+    await caller.exited;
+    // After "block" returns, the server looks at the client's lock within 16 requests
+    // (a clock read per request would cost more than the rest of the dispatch).
+    const ran = (await client.asyncCall<number>("count")) - 1;
+    assert.ok(ran <= 15, `${ran} of the dead client's 200 requests ran`);
+  } finally {
+    client.close();
+    await stopServer(server);
   }
 });
 
