@@ -26,7 +26,7 @@ const only = onlyArg ? new Set(onlyArg.slice(7).split(",")) : undefined;
 
 const config = quick
   ? { latencyCalls: 3_000, latencyWarmup: 500, wakeCalls: 40, wakeIdleMs: 5, throughputMs: 200, throughputWarmupMs: 50, loadgenMs: 300, payloadMs: 100, payloadMinCalls: 1, idleMs: 500, idleSettleMs: 100, stepTimeoutMs: 15_000 }
-  : { latencyCalls: 200_000, latencyWarmup: 20_000, wakeCalls: 1_000, wakeIdleMs: 5, throughputMs: 2_000, throughputWarmupMs: 300, loadgenMs: 2_000, payloadMs: 1_500, payloadMinCalls: 3, idleMs: 5_000, idleSettleMs: 500, stepTimeoutMs: 240_000 };
+  : { latencyCalls: 200_000, latencyWarmup: 20_000, wakeCalls: 1_000, wakeIdleMs: 5, throughputMs: 2_000, throughputWarmupMs: 300, loadgenMs: 2_000, payloadMs: 1_500, payloadMinCalls: 3, idleMs: 5_000, idleSettleMs: 500, stepTimeoutMs: 600_000 };
 
 const PAYLOADS: Array<[string, () => string | Buffer]> = [
   ["1KiB-string", () => "x".repeat(1024)],
