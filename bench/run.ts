@@ -5,7 +5,7 @@ import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { floorSpin, floorWake } from "./floor/floor.js";
 import { atExit, spawnTracked, stopChild, type Child } from "./lib/children.js";
-import { clockTicks, machine } from "./lib/machine.js";
+import { clockTicks, currentLoad, machine } from "./lib/machine.js";
 import { markdown, terminalTable } from "./lib/report.js";
 import type { NotAvailable, RunResults, SystemResults } from "./lib/results.js";
 import { distribution } from "./lib/stats.js";
@@ -188,6 +188,7 @@ for (const peer of peers) {
   results.systems.push(await measure(peer));
 }
 if (!only || only.has("floor")) results.systems.push(await measureFloor());
+results.machine.loadAverageEnd = currentLoad();
 results.durationSeconds = Math.round((performance.now() - started) / 100) / 10;
 results.targets = evaluateTargets(results);
 

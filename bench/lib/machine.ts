@@ -9,7 +9,9 @@ export interface Machine {
   node: string;
   memoryGiB: number;
   date: string;
+  /** 1, 5 and 15 minute load averages when the run started, and when it ended. */
   loadAverage: number[];
+  loadAverageEnd?: number[];
 }
 
 export function machine(): Machine {
@@ -21,8 +23,12 @@ export function machine(): Machine {
     node: process.version,
     memoryGiB: Math.round(totalmem() / 2 ** 30),
     date: new Date().toISOString(),
-    loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
+    loadAverage: currentLoad(),
   };
+}
+
+export function currentLoad(): number[] {
+  return loadavg().map((x) => Math.round(x * 100) / 100);
 }
 
 export function describeMachine(m: Machine): string {

@@ -52,7 +52,8 @@ function panel(x0: number, title: string, series: Array<{ label: string; color: 
     if (x > maxX + 1e-9) continue;
     const X = px(x).toFixed(1);
     out.push(`<line x1="${X}" x2="${X}" y1="${TOP}" y2="${TOP + PANEL_H}" stroke="#eee"/>`);
-    out.push(`<text x="${X}" y="${TOP + PANEL_H + 16}" text-anchor="middle" font-size="11">${label}</text>`);
+    const anchor = x > maxX - 0.15 ? "end" : "middle"; // the last tick's label stays inside the panel
+    out.push(`<text x="${X}" y="${TOP + PANEL_H + 16}" text-anchor="${anchor}" font-size="11">${label}</text>`);
   }
   out.push(`<text x="${x0 + PANEL_W / 2}" y="${TOP + PANEL_H + 34}" text-anchor="middle" font-size="12">percentile (%)</text>`);
   const cy = TOP + PANEL_H / 2;

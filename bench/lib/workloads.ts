@@ -4,6 +4,8 @@ import { readFileSync } from "node:fs";
 import type { PeerClient } from "../peers/peer.js";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** Lets the event loop run (Ctrl-C, children's output) between synchronous calls, outside the timed part. */
+const breathe = () => new Promise<void>((r) => setImmediate(r));
 
 /** Round trips of add(i, 1), in µs: synchronous if the peer has it, else awaited one at a time. */
 export async function latency(client: PeerClient, calls: number, warmup: number): Promise<Float64Array> {
@@ -11,8 +13,12 @@ export async function latency(client: PeerClient, calls: number, warmup: number)
   let bad = 0;
   const sync = client.addSync;
   if (sync) {
-    for (let i = 0; i < warmup; i++) sync(i, 1);
+    for (let i = 0; i < warmup; i++) {
+      if ((i & 1023) === 1023) await breathe();
+      sync(i, 1);
+    }
     for (let i = 0; i < calls; i++) {
+      if ((i & 1023) === 1023) await breathe();
       const t0 = performance.now();
       const r = sync(i, 1);
       us[i] = (performance.now() - t0) * 1000;
