@@ -25,8 +25,8 @@ const onlyArg = argv.find((a) => a.startsWith("--only="));
 const only = onlyArg ? new Set(onlyArg.slice(7).split(",")) : undefined;
 
 const config = quick
-  ? { latencyCalls: 3_000, latencyWarmup: 500, wakeCalls: 40, wakeIdleMs: 5, throughputMs: 200, throughputWarmupMs: 50, loadgenMs: 300, payloadMs: 100, payloadMinCalls: 1, idleMs: 500, idleSettleMs: 100, stepTimeoutMs: 15_000 }
-  : { latencyCalls: 200_000, latencyWarmup: 20_000, wakeCalls: 1_000, wakeIdleMs: 5, throughputMs: 2_000, throughputWarmupMs: 300, loadgenMs: 2_000, payloadMs: 1_500, payloadMinCalls: 3, idleMs: 5_000, idleSettleMs: 500, stepTimeoutMs: 600_000 };
+  ? { latencyCalls: 3_000, latencyWarmup: 500, latencyMaxMs: 1_000, wakeCalls: 40, wakeIdleMs: 5, throughputMs: 200, throughputWarmupMs: 50, loadgenMs: 300, payloadMs: 100, payloadMinCalls: 1, idleMs: 500, idleSettleMs: 100, stepTimeoutMs: 15_000 }
+  : { latencyCalls: 200_000, latencyWarmup: 20_000, latencyMaxMs: 3_600_000, wakeCalls: 1_000, wakeIdleMs: 5, throughputMs: 2_000, throughputWarmupMs: 300, loadgenMs: 2_000, payloadMs: 1_500, payloadMinCalls: 3, idleMs: 5_000, idleSettleMs: 500, stepTimeoutMs: 600_000 };
 
 const PAYLOADS: Array<[string, () => string | Buffer]> = [
   ["1KiB-string", () => "x".repeat(1024)],
@@ -85,7 +85,7 @@ async function multiProcess(peer: Peer, server: PeerServer): Promise<Rate> {
 async function measure(peer: Peer): Promise<SystemResults> {
   const sys: SystemResults = { id: peer.id, label: peer.label, throughput: {}, payloads: {} };
   const steps: Array<[string, (server: PeerServer, client: PeerClient) => Promise<void>]> = [
-    ["latency", async (_, c) => void (sys.latency = distribution(await latency(c, config.latencyCalls, config.latencyWarmup)))],
+    ["latency", async (_, c) => void (sys.latency = distribution(await latency(c, config.latencyCalls, config.latencyWarmup, config.latencyMaxMs)))],
     ["wake", async (_, c) => void (sys.wake = distribution(await wake(c, config.wakeCalls, config.wakeIdleMs)))],
     ...(["1", "16", "256"] as const).map(
       (w): [string, (s: PeerServer, c: PeerClient) => Promise<void>] => [

@@ -7,34 +7,34 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** Lets the event loop run (Ctrl-C, children's output) between synchronous calls, outside the timed part. */
 const breathe = () => new Promise<void>((r) => setImmediate(r));
 
-/** Round trips of add(i, 1), in µs: synchronous if the peer has it, else awaited one at a time. */
-export async function latency(client: PeerClient, calls: number, warmup: number): Promise<Float64Array> {
+/**
+ * Round trips of add(i, 1), in µs: synchronous if the peer has it, else awaited one at a time.
+ * Stops early, with fewer samples, once `maxMs` has passed (warm-up: a tenth of it).
+ */
+export async function latency(client: PeerClient, calls: number, warmup: number, maxMs = Infinity): Promise<Float64Array> {
   const us = new Float64Array(calls);
   let bad = 0;
+  let n = 0;
   const sync = client.addSync;
-  if (sync) {
-    for (let i = 0; i < warmup; i++) {
-      if ((i & 1023) === 1023) await breathe();
-      sync(i, 1);
+  let end = performance.now() + maxMs / 10;
+  for (let i = 0; i < warmup && performance.now() < end; i++) {
+    if ((i & 1023) === 1023) await breathe();
+    if (sync) sync(i, 1);
+    else await client.add(i, 1);
+  }
+  end = performance.now() + maxMs;
+  for (; n < calls; n++) {
+    if ((n & 1023) === 1023) {
+      if (performance.now() > end) break;
+      await breathe();
     }
-    for (let i = 0; i < calls; i++) {
-      if ((i & 1023) === 1023) await breathe();
-      const t0 = performance.now();
-      const r = sync(i, 1);
-      us[i] = (performance.now() - t0) * 1000;
-      if (r !== i + 1) bad++;
-    }
-  } else {
-    for (let i = 0; i < warmup; i++) await client.add(i, 1);
-    for (let i = 0; i < calls; i++) {
-      const t0 = performance.now();
-      const r = await client.add(i, 1);
-      us[i] = (performance.now() - t0) * 1000;
-      if (r !== i + 1) bad++;
-    }
+    const t0 = performance.now();
+    const r = sync ? sync(n, 1) : await client.add(n, 1);
+    us[n] = (performance.now() - t0) * 1000;
+    if (r !== n + 1) bad++;
   }
   if (bad > 0) throw new Error(`${bad} wrong sums`);
-  return us;
+  return us.subarray(0, n);
 }
 
 /** Round trips of add after `idleMs` of silence each (the server has parked), in µs. */
