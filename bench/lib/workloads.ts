@@ -103,7 +103,7 @@ export interface PayloadRate {
 /** Echoes `payload` one call at a time (synchronously if the peer can) for about `budgetMs`. */
 export async function payload(client: PeerClient, payload: string | Buffer, budgetMs: number, minCalls: number): Promise<PayloadRate> {
   const bytes = typeof payload === "string" ? Buffer.byteLength(payload) : payload.length;
-  const size = typeof payload === "string" ? payload.length : payload.length;
+  const size = payload.length; // what the reply's length must be: characters or bytes
   const sync = client.echoSync;
   const once = async (): Promise<void> => {
     const r = sync ? sync(payload) : await client.echo(payload);
