@@ -1,7 +1,8 @@
 // npm run bench [-- --quick] [-- --only=shmrpc,socket]: measures shmrpc and its peers on the
 // same workloads in one run, prints the table, and writes bench/results/latest.{json,md}
 // and bench/results/latency.svg. See bench/README.md for the method.
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+// `node dist/bench/run.js --render` only rewrites latest.md and latency.svg from latest.json.
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { floorSpin, floorWake } from "./floor/floor.js";
 import { atExit, spawnTracked, stopChild, type Child } from "./lib/children.js";
@@ -170,6 +171,15 @@ async function measureFloor(): Promise<SystemResults> {
     sys.wake = { na: reason(e) };
   }
   return sys;
+}
+
+if (argv.includes("--render")) {
+  const saved = JSON.parse(readFileSync(`${RESULTS}latest.json`, "utf8")) as RunResults;
+  saved.targets = evaluateTargets(saved);
+  writeFileSync(`${RESULTS}latest.md`, markdown(saved));
+  writeFileSync(`${RESULTS}latency.svg`, latencySvg(saved));
+  console.log(terminalTable(saved));
+  process.exit(0);
 }
 
 const TICKS = clockTicks();

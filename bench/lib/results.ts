@@ -139,7 +139,7 @@ export function formatValue(x: number, unit: string): string {
 }
 
 export function formatRatio(r: number): string {
-  return r >= 100 ? `×${r.toFixed(0)}` : r >= 10 ? `×${r.toFixed(1)}` : `×${r.toFixed(2)}`;
+  return r >= 100 ? `×${r.toFixed(0)}` : r >= 10 ? `×${r.toFixed(1)}` : r >= 0.1 ? `×${r.toFixed(2)}` : `×${Number(r.toPrecision(2))}`;
 }
 
 export interface Cell {
