@@ -1,0 +1,76 @@
+// The run's results as a terminal table and as Markdown (bench/results/latest.md).
+import { describeMachine } from "./machine.js";
+import { grid, sections, type RunResults } from "./results.js";
+
+const RATIO_NOTE = "×N after a value: shmrpc (default mode) is N times better (faster, or less CPU) than that system; below 1, worse.";
+
+/** The number of `reason` among a section's footnotes (added if new). */
+function footnote(notes: string[], reason: string): number {
+  const i = notes.indexOf(reason);
+  return i >= 0 ? i + 1 : notes.push(reason);
+}
+
+export function terminalTable(results: RunResults): string {
+  const out: string[] = [`shmrpc bench${results.quick ? " (--quick)" : ""}: ${describeMachine(results.machine)}`, RATIO_NOTE, ""];
+  const labelWidth = Math.max(...results.systems.map((s) => s.label.length)) + 2;
+  for (const section of sections) {
+    out.push(`${section.title} [${section.unit}]`);
+    const cells = grid(results, section);
+    const notes: string[] = [];
+    const texts = cells.map((row) => row.map((c) => (c.na !== undefined ? `n/a [${footnote(notes, c.na)}]` : c.ratio ? `${c.value} ${c.ratio}` : c.value)));
+    const widths = section.columns.map((col, i) => Math.max(col.header.length, ...texts.map((row) => row[i]!.length)) + 2);
+    out.push("".padEnd(labelWidth) + section.columns.map((c, i) => c.header.padStart(widths[i]!)).join(""));
+    results.systems.forEach((s, r) => {
+      if (cells[r]!.every((c) => c.value === "")) return;
+      out.push(s.label.padEnd(labelWidth) + texts[r]!.map((t, i) => t.padStart(widths[i]!)).join(""));
+    });
+    notes.forEach((n, i) => out.push(`  [${i + 1}] n/a: ${n}`));
+    out.push("");
+  }
+  out.push("Targets (issue 4):");
+  for (const t of results.targets) {
+    const mark = t.met === null ? " n/a " : t.met ? " met " : "MISSED";
+    const value = t.value === null ? "n/a" : `${fmt(t.value)} ${t.unit}`;
+    const threshold = t.threshold === null ? "" : `, threshold ${fmt(t.threshold)}`;
+    out.push(`  [${mark}] ${t.target}: ${value}${threshold}${t.note ? ` (${t.note})` : ""}`);
+  }
+  return out.join("\n");
+}
+
+function fmt(x: number): string {
+  return Math.abs(x) >= 1000 ? x.toExponential(2) : Number(x.toPrecision(3)).toString();
+}
+
+export function markdown(results: RunResults): string {
+  const m = results.machine;
+  const out: string[] = [
+    `Measured by \`npm run bench\`${results.quick ? " -- --quick" : ""} on ${m.date.slice(0, 10)}: ${m.cpu}, ${m.cores} cores, ${m.kernel}, Node ${m.node}` +
+      ` (load average ${m.loadAverage[0]} at start: the machine was shared, so compare ratios within this run, not absolute figures).`,
+    "",
+    RATIO_NOTE,
+    "",
+  ];
+  for (const section of sections) {
+    out.push(`**${section.title}** (${section.unit})`, "");
+    const cells = grid(results, section);
+    const notes: string[] = [];
+    out.push(`| system | ${section.columns.map((c) => c.header).join(" | ")} |`);
+    out.push(`|---|${section.columns.map(() => "--:").join("|")}|`);
+    results.systems.forEach((s, r) => {
+      if (cells[r]!.every((c) => c.value === "")) return;
+      const text = cells[r]!.map((c) => (c.na !== undefined ? `n/a [${footnote(notes, c.na)}]` : c.ratio ? `${c.value} (${c.ratio})` : c.value));
+      out.push(`| ${s.label} | ${text.join(" | ")} |`);
+    });
+    if (notes.length > 0) out.push("", notes.map((n, i) => `[${i + 1}] n/a: ${n}`).join("; "));
+    out.push("");
+  }
+  out.push("**Targets of issue 4**", "", "| target | value | threshold | met |", "|---|--:|--:|:-:|");
+  for (const t of results.targets) {
+    const value = t.value === null ? "n/a" : `${fmt(t.value)} ${t.unit}`;
+    const threshold = t.threshold === null ? "" : fmt(t.threshold);
+    const met = t.met === null ? "n/a" : t.met ? "yes" : "**no**";
+    out.push(`| ${t.target}${t.note ? ` (${t.note})` : ""} | ${value} | ${threshold} | ${met} |`);
+  }
+  out.push("");
+  return out.join("\n");
+}

@@ -1,0 +1,41 @@
+// The speed issue 4 asks of shmrpc, evaluated on one run's figures (ratios within the run).
+import { isNa, type RunResults, type SystemResults, type Target } from "./results.js";
+
+function find(results: RunResults, id: string): SystemResults | undefined {
+  return results.systems.find((s) => s.id === id);
+}
+
+function num<T>(x: T | { na: string } | undefined, pick: (t: T) => number): number | null {
+  return x === undefined || isNa(x) ? null : pick(x);
+}
+
+/** value must be ≤ (or ≥) threshold; null when either side is missing. */
+function check(target: string, unit: string, value: number | null, threshold: number | null, op: "<=" | ">=" | "<", note?: string): Target {
+  const met = value === null || threshold === null ? null : op === "<=" ? value <= threshold : op === "<" ? value < threshold : value >= threshold;
+  return { target, value, threshold, unit, met, ...(note ? { note } : {}) };
+}
+
+export function evaluateTargets(results: RunResults): Target[] {
+  const sys = (id: string) => find(results, id);
+  const p50 = (id: string) => num(sys(id)?.latency, (d) => d.p50);
+  const rate = (id: string, k: string) => num(sys(id)?.throughput[k], (r) => r.perSecond);
+  const mib = (id: string) => num(sys(id)?.payloads["1MiB"], (r) => r.bytesPerSecond);
+  const div = (a: number | null, b: number | null) => (a === null || b === null || b === 0 ? null : a / b);
+  const floor = p50("floor");
+  const shm = p50("shmrpc");
+  const busy = p50("shmrpc-busypoll");
+  const wakeP50 = num(sys("shmrpc")?.wake, (d) => d.p50);
+  return [
+    check("sync add p50, busy-poll ≤ 2 × C floor", "× floor", div(busy, floor), 2, "<="),
+    check("sync add p50, default ≤ 3 × C floor", "× floor", div(shm, floor), 3, "<="),
+    check("sync add p50 ≥ 25 × faster than unix socket JSON-RPC", "×", div(p50("socket"), shm), 25, ">="),
+    check("sync add p50 ≥ 25 × faster than process.send json", "×", div(p50("ipc-json"), shm), 25, ">="),
+    check("sync add p50 ≥ 25 × faster than process.send advanced", "×", div(p50("ipc-advanced"), shm), 25, ">="),
+    check("wake-up p50 < unix socket round trip p50", "µs", wakeP50, p50("socket"), "<"),
+    check("asyncCall 256 in flight ≥ 2,000,000 calls/s", "calls/s", rate("shmrpc", "256"), 2e6, ">="),
+    check("asyncCall 256 in flight ≥ 10 × unix socket", "×", div(rate("shmrpc", "256"), rate("socket", "256")), 10, ">="),
+    check("1 MiB echo ≥ 2 GB/s each way", "GB/s", mib("shmrpc") === null ? null : mib("shmrpc")! / 1e9, 2, ">="),
+    check("1 MiB echo ≥ 10 × unix socket", "×", div(mib("shmrpc"), mib("socket")), 10, ">="),
+    check("idle server CPU < 1%", "%", num(sys("shmrpc")?.idle, (i) => i.percent), 1, "<"),
+  ];
+}

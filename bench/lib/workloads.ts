@@ -1,0 +1,140 @@
+// The five workloads, each on one PeerClient. Times are taken with performance.now()
+// around each call (its own cost, ~40 ns, is inside every figure, shmrpc's too).
+import { readFileSync } from "node:fs";
+import type { PeerClient } from "../peers/peer.js";
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** Lets the event loop run (Ctrl-C, children's output) between synchronous calls, outside the timed part. */
+const breathe = () => new Promise<void>((r) => setImmediate(r));
+
+/**
+ * Round trips of add(i, 1), in µs: synchronous if the peer has it, else awaited one at a time.
+ * Stops early, with fewer samples, once `maxMs` has passed (warm-up: a tenth of it).
+ */
+export async function latency(client: PeerClient, calls: number, warmup: number, maxMs = Infinity): Promise<Float64Array> {
+  const us = new Float64Array(calls);
+  let bad = 0;
+  let n = 0;
+  const sync = client.addSync;
+  let end = performance.now() + maxMs / 10;
+  for (let i = 0; i < warmup && performance.now() < end; i++) {
+    if ((i & 1023) === 1023) await breathe();
+    if (sync) sync(i, 1);
+    else await client.add(i, 1);
+  }
+  end = performance.now() + maxMs;
+  for (; n < calls; n++) {
+    // Outside the timed part: the time limit every 64 calls, the event loop every 1024.
+    if ((n & 63) === 63 && performance.now() > end) break;
+    if ((n & 1023) === 1023) await breathe();
+    const t0 = performance.now();
+    const r = sync ? sync(n, 1) : await client.add(n, 1);
+    us[n] = (performance.now() - t0) * 1000;
+    if (r !== n + 1) bad++;
+  }
+  if (bad > 0) throw new Error(`${bad} wrong sums`);
+  return us.subarray(0, n);
+}
+
+/** Round trips of add after `idleMs` of silence each (the server has parked), in µs. */
+export async function wake(client: PeerClient, calls: number, idleMs: number): Promise<Float64Array> {
+  const us = new Float64Array(calls);
+  const sync = client.addSync;
+  for (let i = 0; i < calls; i++) {
+    await sleep(idleMs);
+    const t0 = performance.now();
+    if (sync) sync(i, 1);
+    else await client.add(i, 1);
+    us[i] = (performance.now() - t0) * 1000;
+  }
+  return us;
+}
+
+export interface Rate {
+  calls: number;
+  seconds: number;
+  perSecond: number;
+}
+
+/**
+ * Async add calls with `window` in flight: each completion issues the next call.
+ * Counts the calls completed until `durationMs` has passed (the drain after is not counted).
+ */
+export function throughput(client: PeerClient, window: number, durationMs: number): Promise<Rate> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const end = t0 + durationMs;
+    let done = 0;
+    let inFlight = 0;
+    let issued = 0;
+    let result: Rate | undefined;
+    let failed = false;
+    const onError = (err: unknown): void => {
+      if (!failed) reject(err);
+      failed = true;
+    };
+    const onDone = (): void => {
+      done++;
+      inFlight--;
+      if (result === undefined && (done & 63) === 0) {
+        const now = performance.now();
+        if (now >= end) result = { calls: done, seconds: (now - t0) / 1000, perSecond: done / ((now - t0) / 1000) };
+      }
+      if (result === undefined) issue();
+      else if (inFlight === 0 && !failed) resolve(result);
+    };
+    const issue = (): void => {
+      inFlight++;
+      client.add(issued++, 1).then(onDone, onError);
+    };
+    for (let i = 0; i < window; i++) issue();
+  });
+}
+
+export interface PayloadRate {
+  bytes: number;
+  calls: number;
+  seconds: number;
+  /** Payload bytes per second in each direction. */
+  bytesPerSecond: number;
+}
+
+/** Echoes `payload` one call at a time (synchronously if the peer can) for about `budgetMs`. */
+export async function payload(client: PeerClient, payload: string | Buffer, budgetMs: number, minCalls: number): Promise<PayloadRate> {
+  const bytes = typeof payload === "string" ? Buffer.byteLength(payload) : payload.length;
+  const size = payload.length; // what the reply's length must be: characters or bytes
+  const sync = client.echoSync;
+  const once = async (): Promise<void> => {
+    const r = sync ? sync(payload) : await client.echo(payload);
+    if (r.length !== size) throw new Error(`echo returned ${r.length} instead of ${size}`);
+  };
+  await once(); // warm-up
+  const t0 = performance.now();
+  let calls = 0;
+  let now = t0;
+  while (calls < minCalls || now - t0 < budgetMs) {
+    await once();
+    calls++;
+    now = performance.now();
+  }
+  const seconds = (now - t0) / 1000;
+  return { bytes, calls, seconds, bytesPerSecond: (bytes * calls) / seconds };
+}
+
+/** CPU time (user + system) of a process, in clock ticks. */
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // After the command: state is field 3, utime 14, stime 15 (1-based, man 5 proc).
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+/** CPU% of process `pid` over `ms` while nothing is asked of it. */
+export async function idleCpu(pid: number, ms: number, ticksPerSecond: number): Promise<{ percent: number; seconds: number; ticks: number }> {
+  const before = cpuTicks(pid);
+  const t0 = performance.now();
+  await sleep(ms);
+  const ticks = cpuTicks(pid) - before;
+  const seconds = (performance.now() - t0) / 1000;
+  return { percent: (100 * ticks) / ticksPerSecond / seconds, seconds, ticks };
+}

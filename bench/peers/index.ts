@@ -1,0 +1,16 @@
+// Every system the bench measures, in table order, and how another process connects to each.
+import { shmrpcPeer, connectShmrpc } from "./shmrpc.js";
+import { socketPeer, connectSocket } from "./socket.js";
+import { ipcPeer } from "./ipc.js";
+import { grpcPeer, connectGrpc } from "./grpc.js";
+import { portPeer } from "./port.js";
+import type { Peer, PeerClient } from "./peer.js";
+
+export const peers: Peer[] = [shmrpcPeer(false), shmrpcPeer(true), socketPeer, ipcPeer("json"), ipcPeer("advanced"), grpcPeer, portPeer];
+
+export const connectors: Record<string, (args: string[]) => Promise<PeerClient>> = {
+  shmrpc: connectShmrpc,
+  "shmrpc-busypoll": connectShmrpc,
+  socket: connectSocket,
+  grpc: connectGrpc,
+};

@@ -1,0 +1,43 @@
+// shmrpc itself, in its default mode (spin 50 µs, then park) or in busy-poll mode.
+import { fileURLToPath } from "node:url";
+import { Client } from "../../src/index.js";
+import { spawnTracked, stopChild } from "../lib/children.js";
+import type { Peer, PeerClient, PeerServer } from "./peer.js";
+
+const SERVER = fileURLToPath(new URL("./shmrpc-server.js", import.meta.url));
+let counter = 0;
+
+/** Server names of this bench run: /dev/shm is checked for them at exit. */
+export const NAME_PREFIX = `/shmrpc-bench-${process.pid}-`;
+
+export async function connectShmrpc(args: string[]): Promise<PeerClient> {
+  const [name, busy] = args;
+  const client = new Client(name!, { busyPoll: busy === "1" });
+  await client.waitForConnection(30_000);
+  return {
+    addSync: (a, b) => client.call<number>("add", a, b),
+    echoSync: (x) => client.call("echo", x),
+    add: (a, b) => client.asyncCall<number>("add", a, b),
+    echo: (x) => client.asyncCall("echo", x),
+    close: () => client.close(),
+  };
+}
+
+export function shmrpcPeer(busyPoll: boolean): Peer {
+  return {
+    id: busyPoll ? "shmrpc-busypoll" : "shmrpc",
+    label: busyPoll ? "shmrpc busy-poll" : "shmrpc",
+    async start(): Promise<PeerServer> {
+      const name = `${NAME_PREFIX}${++counter}`;
+      const args = [name, busyPoll ? "1" : "0"];
+      const child = spawnTracked(SERVER, args);
+      await child.line("ready");
+      return {
+        pid: child.pid,
+        loadgen: args,
+        connect: () => connectShmrpc(args),
+        stop: () => stopChild(child),
+      };
+    },
+  };
+}
