@@ -216,3 +216,107 @@ attacks("the steady client saw no error from the first call to the last", async 
 });
 
 attacks.run();
+
+// ------------------------------------------------------------------ hostile servers
+
+const servers = suite("hostile server processes");
+const sctx = { name: "", server: undefined as Child | undefined };
+servers.before(async () => {
+  sctx.name = uniqueName("hostilesrv");
+  sctx.server = await spawnFixture("hostile-server.js", [sctx.name]);
+});
+servers.after(async () => {
+  if (sctx.server) await stopServer(sctx.server);
+  killAll();
+});
+
+/** Sends a command line to the hostile server and waits for its answer line. */
+async function command(line: string, answer: string): Promise<void> {
+  const server = sctx.server!;
+  const count = () => server.output().split("\n").filter((l) => l === answer).length;
+  const before = count();
+  server.proc.stdin!.write(line + "\n");
+  await until(() => count() > before, 5000, `the hostile server to answer "${answer}"`);
+}
+
+const KNOWN = ["ERR_RPC_PROTOCOL", "ERR_RPC_DISCONNECTED", "ERR_RPC_TIMEOUT", "ERR_RPC_NOT_CONNECTED", "ERR_RPC_SERVER_FULL"];
+
+/** The error a call fails with, for either kind of call. */
+async function failure(client: Client, sync: boolean): Promise<RpcError> {
+  if (!sync) return rejection(client.asyncCall("add", 2, 2));
+  try {
+    client.call("add", 2, 2);
+  } catch (e) {
+    assert.instance(e, RpcError);
+    return e as RpcError;
+  }
+  throw new Error("expected the call to fail");
+}
+
+const GARBAGE: Record<string, string> = {
+  "random-bytes": "ERR_RPC_PROTOCOL",
+  "tail-beyond-ring": "ERR_RPC_PROTOCOL",
+  "tail-unaligned": "ERR_RPC_PROTOCOL",
+  "length-larger-than-ring": "ERR_RPC_PROTOCOL",
+  "length-too-short": "ERR_RPC_PROTOCOL",
+  "type-request": "ERR_RPC_PROTOCOL",
+  "type-unknown": "ERR_RPC_PROTOCOL",
+  "response-too-short": "ERR_RPC_PROTOCOL",
+  "response-count-4-gib": "ERR_RPC_PROTOCOL",
+  "response-truncated": "ERR_RPC_PROTOCOL",
+  "error-undecodable": "ERR_RPC_PROTOCOL",
+  "fragment-of-4-gib-then-response": "ERR_RPC_PROTOCOL",
+  "fragment-more-alone": "ERR_RPC_PROTOCOL",
+  "goodbye-with-garbage": "ERR_RPC_DISCONNECTED",
+};
+
+for (const [mode, code] of Object.entries(GARBAGE)) {
+  for (const sync of [false, true]) {
+    servers(`a server writing ${mode} into the response ring fails the client's ${sync ? "sync" : "async"} call with ${code}; the client reconnects`, async () => {
+      const client = new Client(sctx.name, { timeoutMs: 3000 });
+      try {
+        assert.is(await client.asyncCall("add", 1, 1), 2);
+        await command(`arm ${mode}`, `armed ${mode}`);
+        const err = await failure(client, sync);
+        if (mode === "random-bytes") assert.ok(KNOWN.includes(err.code), err.code); // random bytes may, rarely, look like something else
+        else assert.is(err.code, code, err.message);
+        // The client is still usable: its next calls connect afresh.
+        assert.is(sync ? client.call("add", 3, 3) : await client.asyncCall("add", 3, 3), 6);
+      } finally {
+        client.close();
+      }
+    });
+  }
+}
+
+for (const mode of ["slots-random", "all-random"]) {
+  servers(`garbage in the control segment (${mode}) fails new clients' calls with an RpcError, on time`, async () => {
+    const old = new Client(sctx.name, { timeoutMs: 2000 });
+    try {
+      assert.is(await old.asyncCall("add", 1, 1), 2);
+      await command(`ctl ${mode}`, `done ${mode}`);
+      const started = Date.now();
+      const fresh = new Client(sctx.name, { timeoutMs: 2000 });
+      try {
+        for (let i = 0; i < 3; i++) {
+          // Either answered (the server may still accept it) or refused with a known code.
+          await fresh.asyncCall("add", 1, 1).then(
+            (v) => assert.is(v, 2),
+            (e: unknown) => assert.ok(e instanceof RpcError && KNOWN.includes(e.code), String(e)),
+          );
+          await old.asyncCall("add", 1, 1).then(
+            (v) => assert.is(v, 2),
+            (e: unknown) => assert.ok(e instanceof RpcError && KNOWN.includes(e.code), String(e)),
+          );
+        }
+        assert.ok(Date.now() - started < 30_000, "no call waited past its deadline by much");
+      } finally {
+        fresh.close();
+      }
+    } finally {
+      old.close();
+    }
+  });
+}
+
+servers.run();
