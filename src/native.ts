@@ -137,8 +137,9 @@ function packageRoot(): string {
   }
 }
 
-/** The absolute path of the addon file. */
-export const addonPath: string = join(packageRoot(), "build", "Release", "shmrpc.node");
+/** The absolute path of the addon file. SHMRPC_ADDON loads another build of it
+ *  (`npm run test:asan` points it at the sanitized one in build-asan/). */
+export const addonPath: string = process.env.SHMRPC_ADDON || join(packageRoot(), "build", "Release", "shmrpc.node");
 
 function load(): Native {
   if (!existsSync(addonPath)) {

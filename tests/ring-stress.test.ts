@@ -1,7 +1,8 @@
 // The SPSC ring under real concurrency: a producer thread and a consumer thread on one
 // shared WebAssembly.Memory, random sizes and batches, wrap-around at every offset,
 // every record checked against the sequence both sides derive from the same seed.
-// `RING_STRESS_COUNT` raises the count (the long form: 10 000 000).
+// `RING_STRESS_COUNT` sets the count; the long form (SHMRPC_LONG=1, `npm run test:long`)
+// runs 10 000 000.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Worker } from "node:worker_threads";
@@ -9,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { ROOT } from "../src/core/wasm.js";
 
-const COUNT = Number(process.env.RING_STRESS_COUNT ?? 1_000_000);
+const COUNT = Number(process.env.RING_STRESS_COUNT ?? (process.env.SHMRPC_LONG === "1" ? 10_000_000 : 1_000_000));
 
 test(`${COUNT} records of random sizes cross between two threads intact and in order`, async () => {
   const memory = new WebAssembly.Memory({ initial: 16, maximum: 32768, shared: true });
@@ -37,7 +38,7 @@ test(`${COUNT} records of random sizes cross between two threads intact and in o
     await producer.worker.terminate();
     await consumer.worker.terminate();
   }
-  assert.ok(Date.now() - started < 120_000);
+  assert.ok(Date.now() - started < (COUNT / 1_000_000) * 120_000);
 });
 
 test.run();
