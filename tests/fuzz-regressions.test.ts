@@ -15,10 +15,8 @@ const CAP = L.RING_MIN_CAPACITY;
 // tryClaim found the ring full and wrote nothing: the GOODBYE is dropped instead of queued,
 // so a server closing (or dropping a client) whose response ring is full never tells that
 // client, nor a closing client a server whose request ring is full.
-// Fix (src/channel.ts, sendPayload): return early only from the fragment branch
-// (`sent = this.writeFragments(...); if (sent === total) return;`) and drop the shared
-// `if (sent === total) return;`, so that an unwritten record of any size is queued.
-test.skip("an empty message (GOODBYE) that meets a full ring is queued and arrives once there is room", () => {
+// Fixed in src/channel.ts (sendPayload returns early only from the fragment branch).
+test("an empty message (GOODBYE) that meets a full ring is queued and arrives once there is room", () => {
   const region = c.alloc(3 * 65536);
   const ring = region;
   const other = region + 65536;

@@ -148,14 +148,9 @@ for (const mode of MODES) {
   });
 }
 
-// SKIPPED, a known bug (src/channel.ts, src/server.ts): the server, as the producer of
-// the response ring, does detect the impossible head (ringTryClaim/ringHasRoom set
-// E_RING_COUNTER in the writer's handle) but nothing reads `writer.error`: tryClaim just
-// returns 0 as if the ring were full, so the offender's responses queue forever and it is
-// never dropped. Fix: in Channel.flush/sendPayload/canFlush, when `this.writer.error !== 0`
-// set `protocolError` (via fail(ringErrorText(...))), and have Server.drain (and
-// Client.receive) treat it like a reader error. Remove `.skip` once fixed.
-attacks.skip("a client whose response-ring head points past what the server wrote is dropped with ERR_RPC_PROTOCOL", async () => {
+// The server, as the producer of the response ring, finds the impossible head when it
+// next claims room (E_RING_COUNTER in its writer) and drops the client.
+attacks("a client whose response-ring head points past what the server wrote is dropped with ERR_RPC_PROTOCOL", async () => {
   const bad = await spawnFixture("hostile-client.js", [ctx.name, "response-head-beyond"], "attacked");
   try {
     const mine = () => ctx.errors.filter((e) => e.message.includes(`client ${bad.pid} `));
