@@ -491,7 +491,7 @@ export class Server {
     const id = c.view.getUint32(at + P_ID, true);
     const nameLength = c.u8[at + P_NAME_LENGTH]!;
     if (P_NAME + nameLength > length) return this.protocolError(conn, "a method name longer than its request");
-    const method = this.decoder!.utf8(at + P_NAME, at + P_NAME + nameLength);
+    const method = this.decoder!.name(at + P_NAME, at + P_NAME + nameLength);
     const handler = this.methods.get(method);
     if (handler === undefined) {
       this.sendError(conn, id, ErrorKind.METHOD_NOT_FOUND, "Error", `no method "${method}" on ${this.name}`);
@@ -508,7 +508,14 @@ export class Server {
     if (!Array.isArray(args)) return this.protocolError(conn, "arguments that are not an array");
     let result: unknown;
     try {
-      result = handler(...args);
+      // Small arities without a spread (it costs an iteration of the array).
+      switch (args.length) {
+        case 0: result = handler(); break;
+        case 1: result = handler(args[0]); break;
+        case 2: result = handler(args[0], args[1]); break;
+        case 3: result = handler(args[0], args[1], args[2]); break;
+        default: result = handler(...args);
+      }
     } catch (e) {
       this.sendThrown(conn, id, e);
       return;

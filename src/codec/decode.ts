@@ -34,6 +34,8 @@ interface FastBuffer extends Buffer {
 const fromCharCode = String.fromCharCode;
 /** Short ASCII strings seen lately (mostly object keys), by a hash of their bytes. */
 const SHORT_STRING = 16;
+/** Method names up to this many ASCII bytes are cached the same way. */
+const NAME_CACHED = 64;
 const CACHE_SIZE = 4096;
 const defineProperty = Object.defineProperty;
 
@@ -182,10 +184,17 @@ export class Decoder {
     return this.stage.utf8Slice(0, len);
   }
 
+  /** A method name in bytes [s, e): names of up to 64 ASCII bytes come from the cache,
+   *  so a server's dispatch allocates no string for the names it keeps seeing. */
+  name(s: number, e: number): string {
+    this.u8 = this.core.u8; // outside a decode: the memory may have grown since
+    return this.string(s, e, NAME_CACHED);
+  }
+
   /** The string in bytes [s, e). Short ASCII ones come from a cache or from JS. */
-  private string(s: number, e: number): string {
+  private string(s: number, e: number, cached = SHORT_STRING): string {
     const len = e - s;
-    if (len > SHORT_STRING) return this.utf8(s, e);
+    if (len > cached) return this.utf8(s, e);
     const u8 = this.u8;
     let h = len;
     for (let i = s; i < e; i++) {
