@@ -373,10 +373,8 @@ export class Client {
     return bytes;
   }
 
-  /** Encodes and sends a request; returns its id. Throws before sending anything on bad input.
-   *  `now`: publish it at once (a synchronous call); otherwise requests made in one run of
-   *  JavaScript are published together, by one commit and one ring, from a microtask. */
-  private send(method: string, args: unknown[], now: boolean): number {
+  /** Encodes and sends a request; returns its id. Throws before sending anything on bad input. */
+  private send(method: string, args: unknown[]): number {
     if (this.closed) throw this.closedError();
     const name = this.nameBytes(method);
     const length = this.encoder.encode(args, this.maxMessageBytes, "args", HEADROOM);
@@ -385,26 +383,10 @@ export class Client {
     this.nextId = (this.nextId + 1) >>> 0 || 1;
     conn.channel.send(L.T_REQUEST, id, name, this.encoder.start + HEADROOM, length);
     this.encoder.shrink(length);
-    if (now) {
-      conn.channel.writer.commit();
-      conn.serverBell.ring();
-    } else if (!this.publishQueued) {
-      this.publishQueued = true;
-      queueMicrotask(this.publish);
-    }
-    return id;
-  }
-
-  private publishQueued = false;
-
-  /** Publishes the requests written since the last commit and wakes the server. */
-  private readonly publish = (): void => {
-    this.publishQueued = false;
-    const conn = this.conn;
-    if (conn === undefined || conn.closed) return;
     conn.channel.writer.commit();
     conn.serverBell.ring();
-  };
+    return id;
+  }
 
   // ------------------------------------------------------------ synchronous calls
 
@@ -415,7 +397,7 @@ export class Client {
     if (this.syncId >= 0) {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "a synchronous call is already in progress on this client");
     }
-    const id = this.send(method, args, true);
+    const id = this.send(method, args);
     const conn = this.conn!;
     this.syncId = id;
     this.syncDone = false;
@@ -477,7 +459,7 @@ export class Client {
     }
     let id: number;
     try {
-      id = this.send(method, args, false);
+      id = this.send(method, args);
     } catch (e) {
       return Promise.reject(e);
     }
