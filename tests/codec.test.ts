@@ -707,6 +707,43 @@ test("a decode window outside memory is ERR_RPC_PROTOCOL", () => {
   assert.is(codeOf(() => decoder.decode(region, region)), "ERR_RPC_PROTOCOL"); // empty: no value
 });
 
+test("small messages decode the same on the JS fast path as through the core, or fail the same way", () => {
+  const slow = new Decoder(c);
+  slow.fastPath = false;
+  const outcome = (d: Decoder, bytes: ArrayLike<number>): unknown => {
+    c.u8.set(bytes, region);
+    try {
+      return { value: d.decode(region, region + bytes.length) };
+    } catch (e) {
+      return { code: (e as RpcError).code };
+    }
+  };
+  const check = (bytes: number[]): void => {
+    const fast = outcome(decoder, bytes) as { value?: unknown };
+    const ref = outcome(slow, bytes) as { value?: unknown };
+    assert.equal(fast, ref, `bytes ${bytes.map((b) => b.toString(16)).join(" ")}`);
+    if (typeof ref.value === "number") assert.ok(Object.is(fast.value, ref.value), "-0 and NaN too");
+  };
+  for (let a = 0; a < 256; a++) {
+    check([a]);
+    for (let b = 0; b < 256; b++) check([a, b]);
+  }
+  // Arrays of scalars, whole, truncated and with trailing bytes (seeded).
+  let seed = 12345;
+  const rand = (n: number): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
+  const scalars = [[0], [127], [0xf0], [0xff], [0xc0], [0xc1], [0xc2], [0xc3], [0xc4, 0x80], [0xc5, 0x00, 0x80],
+    [0xc6, 0xff, 0xff, 0xff, 0x7f], [0xc7, 0, 0, 0xc0, 0x7f], [0xc8, 0, 0, 0, 0, 0, 0, 0xf0, 0x7f], [0xc8, 0, 0, 0, 0, 0, 0, 0, 0x80]];
+  for (let i = 0; i < 20000; i++) {
+    const n = rand(16);
+    const bytes = [0x80 | n];
+    for (let k = 0; k < n; k++) bytes.push(...scalars[rand(scalars.length)]!);
+    const cut = rand(4) === 0 ? rand(bytes.length + 1) : bytes.length;
+    check(rand(8) === 0 ? [...bytes, rand(256)] : bytes.slice(0, Math.max(1, cut)));
+  }
+  assert.equal(decodeBytes([0x82, 0xc6, 0x40, 0x0d, 0x03, 0x00, 0x01]), [200000, 1]);
+  slow.dispose();
+});
+
 test("validate accepts what decode accepts", () => {
   const n = encoder.encode({ ok: [1, 2, 3] }, MAX);
   decoder.validate(encoder.start, encoder.start + n);

@@ -1,4 +1,4 @@
-import { Client } from "../../dist/src/index.js";
+const { Client } = await import(process.env.SHMRPC_DIST ?? "../../dist/src/index.js");
 const c = new Client("/rpc_probe");
 await c.waitForConnection(2000);
 const s = [];

@@ -22,7 +22,8 @@ import {
   E_TRAILING, KIND_ARRAY, KIND_BIGINT_NEG, KIND_BIGINT_POS, KIND_BINARY, KIND_CONTAINER, KIND_DATE,
   KIND_FALSE, KIND_MAP, KIND_NULL, KIND_NUMBER, KIND_OBJECT, KIND_SET, KIND_STRING, KIND_TRUE,
   KIND_UNDEFINED, SCAN_BYTES, SCAN_CAPACITY, SCAN_TOKENS, TOK_AT_U32, TOK_KIND_U32, TOK_LEN_U32,
-  TOK_NUM_F64, TOKEN_U32, corrupt,
+  TOK_NUM_F64, TOKEN_U32, corrupt, TAG_FIXARRAY, TAG_UNDEFINED, TAG_NULL, TAG_FALSE, TAG_TRUE,
+  TAG_INT8, TAG_INT16, TAG_INT32, TAG_FLOAT32, TAG_FLOAT64, TAG_NEGFIXINT, FIXCOUNT_MAX,
 } from "./wire.js";
 
 /** Node's Buffer methods that skip argument checks (present on every Buffer). */
@@ -32,8 +33,14 @@ interface FastBuffer extends Buffer {
 }
 
 const fromCharCode = String.fromCharCode;
+/** What `scalar` returns for anything it does not decode itself. */
+const NOT_SCALAR = Symbol("not a scalar");
+/** Messages up to this long are tried on the JS fast path first. */
+const FAST_BYTES = 64;
 /** Short ASCII strings seen lately (mostly object keys), by a hash of their bytes. */
 const SHORT_STRING = 16;
+/** Method names up to this many ASCII bytes are cached the same way. */
+const NAME_CACHED = 64;
 const CACHE_SIZE = 4096;
 const defineProperty = Object.defineProperty;
 
@@ -95,11 +102,64 @@ export class Decoder {
       this.tokens = (this.block + SCAN_TOKENS) >>> 2;
     }
     this.window(start, end);
+    if (end - start <= FAST_BYTES && this.fastPath) {
+      const v = this.small(start, end);
+      if (v !== NOT_SCALAR) return v;
+    }
     const n = this.scanStart(this.block, start, end, SCAN_CAPACITY);
     if (n === 0) throw this.fail();
     this.t = this.tokens;
     this.tEnd = this.tokens + TOKEN_U32 * n;
     return this.value();
+  }
+
+  /** Tests turn this off to compare the JS fast path with the core's decoding. */
+  fastPath = true;
+
+  /** The commonest small messages, decoded from JS with each byte read once: a number
+   *  or constant, or a fixarray of them that fills [start, end) exactly. NOT_SCALAR for
+   *  anything else (the general path then decodes it, with all its checks). */
+  private small(start: number, end: number): unknown {
+    const tag = this.u8[start]!;
+    if ((tag & 0xf0) !== TAG_FIXARRAY) {
+      const v = this.scalar(start, end);
+      return this.scalarEnd === end ? v : NOT_SCALAR;
+    }
+    const n = tag & FIXCOUNT_MAX;
+    if (end - start - 1 < n) return NOT_SCALAR;
+    const a = new Array<unknown>(n);
+    let p = start + 1;
+    for (let i = 0; i < n; i++) {
+      const v = this.scalar(p, end);
+      if (v === NOT_SCALAR) return NOT_SCALAR;
+      a[i] = v;
+      p = this.scalarEnd;
+    }
+    return p === end ? a : NOT_SCALAR;
+  }
+
+  /** Where the value read by the last `scalar` ends. */
+  private scalarEnd = 0;
+
+  /** The number or constant at `p` (ending by `end`), or NOT_SCALAR. */
+  private scalar(p: number, end: number): unknown {
+    const tag = this.u8[p]!;
+    this.scalarEnd = p + 1;
+    if (tag < TAG_FIXARRAY) return tag;
+    if (tag >= TAG_NEGFIXINT) return tag - 256;
+    const view = this.core.view;
+    switch (tag) {
+      case TAG_UNDEFINED: return undefined;
+      case TAG_NULL: return null;
+      case TAG_FALSE: return false;
+      case TAG_TRUE: return true;
+      case TAG_INT8: return p + 2 <= end ? ((this.scalarEnd = p + 2), view.getInt8(p + 1)) : NOT_SCALAR;
+      case TAG_INT16: return p + 3 <= end ? ((this.scalarEnd = p + 3), view.getInt16(p + 1, true)) : NOT_SCALAR;
+      case TAG_INT32: return p + 5 <= end ? ((this.scalarEnd = p + 5), view.getInt32(p + 1, true)) : NOT_SCALAR;
+      case TAG_FLOAT32: return p + 5 <= end ? ((this.scalarEnd = p + 5), view.getFloat32(p + 1, true)) : NOT_SCALAR;
+      case TAG_FLOAT64: return p + 9 <= end ? ((this.scalarEnd = p + 9), view.getFloat64(p + 1, true)) : NOT_SCALAR;
+    }
+    return NOT_SCALAR;
   }
 
   /** Checks that [start, end) holds exactly one well-formed value, without building it. */
@@ -182,10 +242,17 @@ export class Decoder {
     return this.stage.utf8Slice(0, len);
   }
 
+  /** A method name in bytes [s, e): names of up to 64 ASCII bytes come from the cache,
+   *  so a server's dispatch allocates no string for the names it keeps seeing. */
+  name(s: number, e: number): string {
+    this.u8 = this.core.u8; // outside a decode: the memory may have grown since
+    return this.string(s, e, NAME_CACHED);
+  }
+
   /** The string in bytes [s, e). Short ASCII ones come from a cache or from JS. */
-  private string(s: number, e: number): string {
+  private string(s: number, e: number, cached = SHORT_STRING): string {
     const len = e - s;
-    if (len > SHORT_STRING) return this.utf8(s, e);
+    if (len > cached) return this.utf8(s, e);
     const u8 = this.u8;
     let h = len;
     for (let i = s; i < e; i++) {

@@ -14,6 +14,12 @@ export const TAG_UNDEFINED = x.TAG_UNDEFINED.value;
 export const TAG_NULL = x.TAG_NULL.value;
 export const TAG_FALSE = x.TAG_FALSE.value;
 export const TAG_TRUE = x.TAG_TRUE.value;
+export const TAG_INT8 = x.TAG_INT8.value;
+export const TAG_INT16 = x.TAG_INT16.value;
+export const TAG_INT32 = x.TAG_INT32.value;
+export const TAG_FLOAT32 = x.TAG_FLOAT32.value;
+export const TAG_FLOAT64 = x.TAG_FLOAT64.value;
+export const TAG_NEGFIXINT = x.TAG_NEGFIXINT.value;
 
 export const FIXINT_MAX = x.CODEC_FIXINT_MAX.value;
 export const NEGFIXINT_MIN = x.CODEC_NEGFIXINT_MIN.value;
