@@ -3,6 +3,8 @@
 // wait lists), so processes sharing a segment need the kernel's futex.
 #include "shmrpc.h"
 
+#include <sched.h>
+
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -178,7 +180,16 @@ void FutexWakePrivate(std::atomic<uint32_t>* word, int count) {
   Futex(word, FUTEX_WAKE_PRIVATE, static_cast<uint32_t>(count), nullptr, 0);
 }
 
+// yieldCpu(): gives the CPU to another runnable thread on it, if any. A spinning
+// side calls it so that a peer sharing its core gets to answer (pure spinning
+// there costs the peer's whole time slice, milliseconds).
+Napi::Value YieldCpuJs(const Napi::CallbackInfo& info) {
+  sched_yield();
+  return info.Env().Undefined();
+}
+
 void InitFutex(Napi::Env env, Napi::Object exports) {
+  exports.Set("yieldCpu", Napi::Function::New(env, YieldCpuJs, "yieldCpu"));
   exports.Set("futexWait", Napi::Function::New(env, FutexWaitJs, "futexWait"));
   exports.Set("futexWake", Napi::Function::New(env, FutexWakeJs, "futexWake"));
   exports.Set("pageSize", Napi::Function::New(env, PageSizeJs, "pageSize"));

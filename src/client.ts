@@ -5,7 +5,7 @@ import { native, type Waiter } from "./native.js";
 import { core } from "./core/wasm.js";
 import { L } from "./core/layout.js";
 import { Segment, roundToPages } from "./core/segment.js";
-import { Doorbell } from "./core/doorbell.js";
+import { Doorbell, YIELD_AFTER_MS } from "./core/doorbell.js";
 import { RingReader, RingWriter } from "./core/ring.js";
 import { Channel, OVERSIZED } from "./channel.js";
 import { Encoder } from "./codec/encode.js";
@@ -488,7 +488,10 @@ export class Client {
         }
         this.checkServer(conn, now);
         if (this.syncDone) break;
-        if (this.busyPoll || now - lastProgress < this.spinMs) continue;
+        if (this.busyPoll || now - lastProgress < this.spinMs) {
+          if (now - lastProgress >= YIELD_AFTER_MS) native.yieldCpu();
+          continue;
+        }
         const seq = conn.bell.park();
         if (conn.channel.reader.empty() && !conn.channel.canFlush()) {
           conn.bell.sleep(seq, Math.min(deadline - now, LIVENESS_MS));
@@ -619,18 +622,21 @@ export class Client {
     let start = -1;
     let idleSince = -1;
     let quiet = 0;
+    let yielding = false;
     for (;;) {
       if (!conn.channel.idle && conn.channel.flush()) conn.serverBell.ring();
       const got = this.receive(conn);
       if (conn.closed) return;
       if (this.pending.size === 0 && conn.channel.idle) return this.stopPump();
       if (got > 0) break; // let the resolved promises run
+      if (yielding) native.yieldCpu();
       // Idle: read the clock only every few polls (a reading costs about as much as a poll).
       if (start >= 0 && ++quiet < IDLE_POLLS_PER_CLOCK) continue;
       quiet = 0;
       const now = performance.now();
       if (start < 0) start = now;
       if (idleSince < 0) idleSince = now;
+      yielding = now - idleSince >= YIELD_AFTER_MS;
       if (now - start >= TURN_MS) break;
       if (!this.busyPoll && now - idleSince >= this.spinMs) {
         const seq = conn.bell.park();

@@ -121,6 +121,9 @@ export interface Native {
   futexWake(mem: Uint8Array, offset: number, count: number): number;
   /** The OS page size (4096 on x86-64). */
   pageSize(): number;
+  /** sched_yield(2): lets another runnable thread on this CPU run (a spinning side's
+   *  peer may share the core). */
+  yieldCpu(): void;
   /** See {@link Waiter}. */
   Waiter: new (callback: () => void) => Waiter;
 }

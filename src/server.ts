@@ -6,7 +6,7 @@ import { native, type Waiter } from "./native.js";
 import { core } from "./core/wasm.js";
 import { L } from "./core/layout.js";
 import { Segment } from "./core/segment.js";
-import { Doorbell } from "./core/doorbell.js";
+import { Doorbell, YIELD_AFTER_MS } from "./core/doorbell.js";
 import { RingReader, RingWriter } from "./core/ring.js";
 import { Channel, OVERSIZED } from "./channel.js";
 import { Encoder } from "./codec/encode.js";
@@ -468,9 +468,12 @@ export class Server {
     const start = performance.now();
     let idleSince = -1;
     let quiet = 0;
+    let yielding = false;
     for (;;) {
       const did = this.pollOnce();
       if (this.state !== "running") return;
+      if (did > 0) yielding = false;
+      else if (yielding) native.yieldCpu();
       // While idle, read the clock only every few polls (a reading costs about as much
       // as a poll), so a request that arrives is seen sooner; spin and turn overrun by
       // a few polls at most.
@@ -479,6 +482,7 @@ export class Server {
       const now = performance.now();
       if (did > 0) idleSince = -1;
       else if (idleSince < 0) idleSince = now;
+      else yielding = now - idleSince >= YIELD_AFTER_MS;
       // Yield: handlers' promises settle in microtasks, other I/O needs the loop.
       if (now - start >= TURN_MS || (idleSince >= 0 && this.inflight > 0)) break;
       if (idleSince >= 0 && !this.busyPoll && now - idleSince >= this.spinMs) {
