@@ -15,6 +15,10 @@ import { bodyOffset, P_FRAGMENT_DATA, P_FRAGMENT_TOTAL, P_FRAGMENT_TYPE } from "
 
 /** A bigger spare reassembly region is given back after a smaller message. */
 const SPARE_KEEP_BYTES = 4 << 20;
+/** A fragmented message's region starts at most this big (or twice its first
+ *  fragment) and doubles as its bytes arrive: a peer that announces a huge message
+ *  and sends nothing more holds little memory. */
+const FIRST_REGION_BYTES = 1 << 20;
 
 /** `Channel.type` of a message that was too big to accept. */
 export const OVERSIZED = -1;
@@ -231,7 +235,7 @@ export class Channel {
         this.asmId = chunk >= 4 ? c.view.getUint32(at + P_FRAGMENT_DATA, true) : -1;
         if (!this.asmSkip) {
           try {
-            this.asmRegion = this.takeRegion(total);
+            this.asmRegion = this.takeRegion(total, Math.max(FIRST_REGION_BYTES, 2 * chunk));
           } catch {
             // No memory for it now (many big messages at once): refuse it as too large.
             this.asmSkip = true;
@@ -245,6 +249,7 @@ export class Channel {
       if (type === L.T_FRAGMENT_MORE) {
         if (this.asmTotal === 0) return this.fail("a fragment continued no message");
         if (length === 0 || length > this.asmTotal - this.asmGot) return this.fail("a fragment overflows its message");
+        if (!this.asmSkip && this.asmGot + length > this.spareBytes) this.growRegion(this.asmGot + length);
         if (!this.asmSkip) c.u8.copyWithin(this.asmRegion + this.asmGot, at, at + length);
         this.asmGot += length;
         r.advance();
@@ -310,7 +315,10 @@ export class Channel {
     }
   }
 
-  private takeRegion(bytes: number): number {
+  /** A region for a message of `total` bytes: the spare one if it is big enough for
+   *  the first `first` bytes, else a new one of that size (see growRegion). */
+  private takeRegion(total: number, first: number): number {
+    const bytes = Math.min(total, first);
     if (this.spare >= 0 && this.spareBytes >= bytes) {
       const region = this.spare;
       this.spare = -1;
@@ -321,6 +329,26 @@ export class Channel {
     const region = core().alloc(bytes);
     this.spareBytes = Math.ceil(bytes / 65536) * 65536;
     return region;
+  }
+
+  /** Makes the region of the message being reassembled hold `needed` bytes (doubling,
+   *  up to its total); without memory for it, the message is skipped as too large. */
+  private growRegion(needed: number): void {
+    const c = core();
+    const bytes = Math.ceil(Math.min(this.asmTotal, Math.max(needed, 2 * this.spareBytes)) / 65536) * 65536;
+    let region: number;
+    try {
+      region = c.alloc(bytes);
+    } catch {
+      c.release(this.asmRegion, this.spareBytes);
+      this.asmRegion = -1;
+      this.asmSkip = true;
+      return;
+    }
+    c.u8.copyWithin(region, this.asmRegion, this.asmRegion + this.asmGot);
+    c.release(this.asmRegion, this.spareBytes);
+    this.asmRegion = region;
+    this.spareBytes = bytes;
   }
 
   private keepRegion(region: number, used: number): void {

@@ -51,3 +51,31 @@ test("an empty message (GOODBYE) that meets a full ring is queued and arrives on
 });
 
 test.run();
+
+// Found in review of the hostile tests: a first fragment that announced a huge message
+// made the receiver reserve all of it at once, so a few peers announcing and never
+// sending could use up the WebAssembly memory. The region now grows as bytes arrive.
+test("a first fragment announcing a huge message reserves memory only for what arrives", () => {
+  const region = c.alloc(2 * 65536);
+  const ring = region;
+  const other = region + 65536 / 2;
+  c.exports.ringFormat(ring);
+  c.exports.ringFormat(other);
+  const writer = new RingWriter(ring, CAP);
+  const receiver = new Channel(new RingWriter(other, CAP), new RingReader(ring, CAP), 1 << 30);
+  try {
+    const before = c.memory.buffer.byteLength;
+    const at = writer.tryClaim(8 + 64, L.T_FRAGMENT_FIRST);
+    c.view.setUint32(at, 512 << 20, true); // 512 MiB announced
+    c.view.setUint32(at + 4, L.T_REQUEST, true);
+    writer.commit();
+    assert.not.ok(receiver.poll(), "nothing complete yet");
+    assert.is(receiver.protocolError, undefined);
+    const grown = c.memory.buffer.byteLength - before;
+    assert.ok(grown <= 2 << 20, `the memory grew by ${grown} bytes`);
+  } finally {
+    receiver.dispose();
+    writer.dispose();
+    c.release(region, 2 * 65536);
+  }
+});
