@@ -57,8 +57,9 @@ const IDLE_POLLS_PER_CLOCK = 8;
 const MAX_CLIENT_SEGMENT = 1 << 30;
 /** How often a client that is sending has its liveness lock checked. */
 const ALIVE_CHECK_MS = 1;
-/** How long a refused client may take to read why before its slot is reused. */
-const REJECTED_GRACE_MS = 10_000;
+/** How long a slot may stay CLAIMED or REJECTED by a live client (filling it in, or
+ *  reading why it was refused) before it is reused anyway. */
+const STUCK_GRACE_MS = 10_000;
 
 class Connection {
   closed = false;
@@ -103,8 +104,8 @@ export class Server {
   private readonly conns: Connection[] = [];
   private readonly bySlot = new Map<number, Connection>();
   private seenConnects = -1;
-  /** When each slot was seen REJECTED (its client frees it after reading why). */
-  private readonly rejectedAt = new Map<number, number>();
+  /** Since when each slot has been REJECTED or CLAIMED (see checkLiveness). */
+  private readonly stuckSince = new Map<number, number>();
   private encoder: Encoder | undefined;
   private decoder: Decoder | undefined;
   private waiter: Waiter | undefined;
@@ -422,23 +423,28 @@ export class Server {
     // Slots claimed or refused by clients that died before finishing the handshake.
     const ctl = this.ctl!;
     const now = performance.now();
+    let deadClients = false;
     for (let slot = 0; slot < L.SLOT_COUNT; slot++) {
       const at = L.CTL_SLOTS + slot * L.SLOT_BYTES;
       const state = ctl.load(at + L.SLOT_STATE);
-      if (state !== L.SLOT_REJECTED) this.rejectedAt.delete(slot);
+      if (state !== L.SLOT_REJECTED && state !== L.SLOT_CLAIMED) this.stuckSince.delete(slot);
       if (state === L.SLOT_FREE || this.bySlot.has(slot)) continue;
+      const pid = ctl.load(at + L.SLOT_CLIENT_PID);
       // ACCEPTED without a connection: we dropped it. REJECTED: the client frees it once
-      // it has read the reason; we do only if it died or never looked (a long grace).
-      if (state === L.SLOT_REJECTED) {
-        const since = this.rejectedAt.get(slot) ?? now;
-        this.rejectedAt.set(slot, since);
-        if (now - since < REJECTED_GRACE_MS && processAlive(ctl.load(at + L.SLOT_CLIENT_PID))) continue;
-        this.rejectedAt.delete(slot);
+      // it has read the reason. CLAIMED: the client is filling it in (its pid may not be
+      // there yet). Those two we free only if the client died, or after a long grace.
+      if (state === L.SLOT_REJECTED || state === L.SLOT_CLAIMED) {
+        const since = this.stuckSince.get(slot) ?? now;
+        this.stuckSince.set(slot, since);
+        if (now - since < STUCK_GRACE_MS && (pid === 0 || processAlive(pid))) continue;
+        this.stuckSince.delete(slot);
+      } else if (state !== L.SLOT_ACCEPTED && processAlive(pid)) {
+        continue; // REQUESTED by a live client: accepted on the next pass
       }
-      if (state === L.SLOT_ACCEPTED || state === L.SLOT_REJECTED || !processAlive(ctl.load(at + L.SLOT_CLIENT_PID))) {
-        ctl.compareExchange(at + L.SLOT_STATE, state, L.SLOT_FREE);
-      }
+      if (ctl.compareExchange(at + L.SLOT_STATE, state, L.SLOT_FREE) === state && state !== L.SLOT_ACCEPTED) deadClients = true;
     }
+    // A client that died mid-handshake may have left its segment's name behind.
+    if (deadClients) this.removeStaleClientSegments();
     this.schedule();
   }
 
