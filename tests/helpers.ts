@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import * as assert from "uvu/assert";
 import { RpcError } from "../src/index.js";
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 
@@ -106,4 +106,71 @@ export async function rejection(p: Promise<unknown>): Promise<RpcError> {
     return e as RpcError;
   }
   throw new Error("expected a rejection");
+}
+
+/** `npm run test:long` sets SHMRPC_LONG=1: the full forms of the long tests instead of short ones. */
+export const LONG = process.env.SHMRPC_LONG === "1";
+
+/** `long` under `npm run test:long`, `short` under `npm test`. */
+export function scale<T>(long: T, short: T): T {
+  return LONG ? long : short;
+}
+
+/** Wall-clock milliseconds with sub-millisecond precision, comparable between processes. */
+export function wallNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** Open file descriptors and resident memory of a process, from /proc. */
+export function procStats(pid: number): { fds: number; rssKiB: number } {
+  const fds = readdirSync(`/proc/${pid}/fd`).length;
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return { fds, rssKiB: Number(m?.[1] ?? NaN) };
+}
+
+/** Waits for a complete output line of `child` starting with `prefix` (after
+ *  character `from` of its output); returns the rest of that line. */
+export async function expectLine(child: Child, prefix: string, from = 0, timeoutMs = 10_000): Promise<string> {
+  let found: string | undefined;
+  const check = (): boolean => {
+    const text = child.output().slice(from);
+    const lines = text.split("\n");
+    lines.pop(); // the last one is incomplete
+    const line = lines.find((l) => l.startsWith(prefix));
+    if (line !== undefined) found = line.slice(prefix.length).trim();
+    return found !== undefined;
+  };
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`no line "${prefix}..." within ${timeoutMs} ms; output:\n${child.output().slice(from)}`);
+    if (child.proc.exitCode !== null || child.proc.signalCode !== null) {
+      if (!check()) throw new Error(`exited before printing "${prefix}..."; output:\n${child.output().slice(from)}`);
+      break;
+    }
+    await sleep(3);
+  }
+  return found!;
+}
+
+/** Waits for `count` complete output lines of `child` starting with `prefix` (after character
+ *  `from` of its output); returns the rest of each. */
+export async function expectLines(child: Child, prefix: string, count: number, from = 0, timeoutMs = 10_000): Promise<string[]> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const lines = child.output().slice(from).split("\n");
+    lines.pop();
+    const found = lines.filter((l) => l.startsWith(prefix)).map((l) => l.slice(prefix.length).trim());
+    if (found.length >= count) return found.slice(0, count);
+    if (Date.now() > end || child.proc.exitCode !== null || child.proc.signalCode !== null) {
+      throw new Error(`expected ${count} lines "${prefix}..." within ${timeoutMs} ms; output:\n${child.output().slice(from)}`);
+    }
+    await sleep(3);
+  }
+}
+
+/** Sends one command line to a fixture that reads stdin; returns its reply line (after `prefix`). */
+export function ask(child: Child, line: string, prefix: string, timeoutMs = 10_000): Promise<string> {
+  const from = child.output().length;
+  child.proc.stdin!.write(line + "\n");
+  return expectLine(child, prefix, from, timeoutMs);
 }
