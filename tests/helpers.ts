@@ -174,3 +174,32 @@ export function ask(child: Child, line: string, prefix: string, timeoutMs = 10_0
   child.proc.stdin!.write(line + "\n");
   return expectLine(child, prefix, from, timeoutMs);
 }
+
+/** What `probe-server.js` answers to "stats". */
+export interface ServerStats {
+  connections: number;
+  slotsInUse: number;
+  calls: Record<string, number>;
+  fds: number;
+  rssKiB: number;
+  memory: { anonKiB: number; fileKiB: number; shmemKiB: number; heapUsedKiB: number; externalKiB: number; wasmKiB: number };
+  drops: number[];
+}
+
+export async function serverStats(server: Child): Promise<ServerStats> {
+  return JSON.parse(await ask(server, "stats", "stats")) as ServerStats;
+}
+
+/** A probe server's stats, with connections settled, show nothing leaked since `base`:
+ *  the exact measures (open fds, slots in use, WebAssembly memory) are unchanged, the V8
+ *  heap after a GC grew < 10 % + 1 MiB, and RSS grew < 10 % plus 16 MiB (the process's C heap grows
+ *  in steps like that once or twice under a new load, then stays flat: 200 client kills took
+ *  it from 60 to 92 MiB within the first 60 kills, then not a MiB more). */
+export function assertNoServerLeak(base: ServerStats, last: ServerStats): void {
+  assert.is(last.fds, base.fds, "the server's open file descriptors");
+  assert.is(last.slotsInUse, last.connections, "slots in use = connections");
+  assert.is(last.memory.wasmKiB, base.memory.wasmKiB, "the server's WebAssembly memory");
+  assert.ok(last.memory.heapUsedKiB < base.memory.heapUsedKiB * 1.1 + 1024,
+    `the server's heap grew from ${base.memory.heapUsedKiB} to ${last.memory.heapUsedKiB} KiB`);
+  assert.ok(last.rssKiB < base.rssKiB * 1.1 + 16 * 1024, `the server's RSS grew from ${base.rssKiB} to ${last.rssKiB} KiB`);
+}
