@@ -12,7 +12,7 @@ death.after(killAll);
 
 const stats = serverStats;
 
-const KILLS = scale(200, 10);
+const KILLS = scale(200, 8);
 const PER_ROUND = 2;
 const NOTICE_MS = 1000;
 /** Sync handlers of 0.1 ms each: more than the server can run before it notices the death.
@@ -86,7 +86,7 @@ death("kill -9 of clients with hundreds of calls in flight: noticed within 1 s, 
     assert.ok(notice < NOTICE_MS, `the server noticed dead clients ${notice.toFixed(0)} ms after kill -9`);
     const before = ids.map((id) => s.calls[id] ?? 0);
     ranBeforeNotice.push(...before);
-    await sleep(300);
+    await sleep(200);
     const after = await stats(server);
     assert.equal(ids.map((id) => after.calls[id] ?? 0), before, "no handler ran for a dead client after the server noticed");
   };

@@ -8,6 +8,8 @@ const left = suite("leftovers");
 left.after(killAll);
 
 const ROUNDS = scale(5, 1);
+/** Clients per scenario (each a process: their start dominates the short form's time). */
+const CLIENTS = scale(3, 2);
 const startServer = (name: string) => spawnFixture("probe-server.js", [name]);
 const startClient = (name: string) => spawnFixture("peer-client.js", [name, JSON.stringify({ timeoutMs: 60_000 })]);
 const clientSegments = (name: string) => leftovers(name).filter((f) => f.includes("@"));
@@ -38,7 +40,7 @@ left("server killed -9 with clients connected and calling; then the clients kill
   const name = uniqueName("left-srv");
   for (let round = 0; round < ROUNDS; round++) {
     const server = await startServer(name);
-    const clients = await Promise.all([startClient(name), startClient(name), startClient(name)]);
+    const clients = await Promise.all(Array.from({ length: CLIENTS + 1 }, () => startClient(name)));
     for (const c of clients) assert.is(await ask(c, "wait 10000", "waited"), "ok");
     await ask(clients[0]!, "async 200 never [1]", "sent");
     await ask(clients[1]!, "async 200 workAsync [2,60000]", "sent");
@@ -59,7 +61,7 @@ left("clients killed -9 mid-handshake, with their server then resumed and killed
   for (let round = 0; round < ROUNDS; round++) {
     for (const resume of [true, false]) {
       const server = await startServer(name);
-      const clients = await midHandshake(name, server, 3);
+      const clients = await midHandshake(name, server, CLIENTS);
       await end(clients);
       if (resume) {
         server.kill("SIGCONT");
@@ -76,7 +78,7 @@ left("clients killed -9 mid-handshake, with their server then resumed and killed
 left("clients killed -9 mid-handshake while their server lives on: their slots are freed, and a restart leaves nothing", async () => {
   const name = uniqueName("left-hs2");
   const server = await startServer(name);
-  const clients = await midHandshake(name, server, 3);
+  const clients = await midHandshake(name, server, CLIENTS);
   await end(clients);
   server.kill("SIGCONT");
   await sleep(400); // at least one liveness interval (250 ms): the dead clients' slots are freed
@@ -101,7 +103,7 @@ left.skip("clients killed -9 mid-handshake while their server lives on: once it 
     // A short liveness interval: its timer is overdue when the server resumes, which makes
     // the liveness check likelier to see the dead clients before accept() does.
     const server = await spawnFixture("probe-server.js", [name, JSON.stringify({ livenessIntervalMs: 20 })]);
-    const clients = await midHandshake(name, server, 3);
+    const clients = await midHandshake(name, server, CLIENTS);
     await end(clients);
     server.kill("SIGCONT");
     await sleep(400);
@@ -113,7 +115,7 @@ left.skip("clients killed -9 mid-handshake while their server lives on: once it 
 left("server killed -9 while live clients are mid-handshake: they clean up their own segments", async () => {
   const name = uniqueName("left-hs3");
   const server = await startServer(name);
-  const clients = await midHandshake(name, server, 3);
+  const clients = await midHandshake(name, server, CLIENTS);
   const from = clients.map((c) => c.output().length);
   server.kill("SIGKILL");
   await server.exited;
@@ -128,14 +130,12 @@ left("server and clients killed -9 together in the middle of traffic", async () 
   const name = uniqueName("left-both");
   for (let round = 0; round < ROUNDS; round++) {
     const server = await startServer(name);
-    const clients = await Promise.all([1, 2, 3].map((k) =>
+    const clients = await Promise.all(Array.from({ length: CLIENTS }, (_, k) => k + 1).map((k) =>
       spawnFixture("load-client.js", [name, String(k), "1000000", "32"], "started", 30_000)));
-    const idle = await startClient(name);
-    assert.is(await ask(idle, "wait 10000", "waited"), "ok");
-    const handshaking = await midHandshake(name, server, 2);
+    const handshaking = await midHandshake(name, server, CLIENTS);
     server.kill("SIGCONT");
     await sleep(30 + round * 20);
-    await end([server, ...clients, idle, ...handshaking]);
+    await end([server, ...clients, ...handshaking]);
     await restartAndClose(name);
     assert.equal(leftovers(name), []);
   }

@@ -104,7 +104,9 @@ load(`a ${SOAK_MS / 1000} s soak of clients coming and going (some by kill -9): 
       `heap ${(base.memory.heapUsedKiB / 1024).toFixed(1)}/${(last.memory.heapUsedKiB / 1024).toFixed(1)} MiB, WASM ${base.memory.wasmKiB >> 10}/${last.memory.wasmKiB >> 10} MiB`);
     assert.equal(failures, []);
     assert.ok(killed > 0 && finished > 0, "clients both finished and were killed");
-    assertNoServerLeak(base, last);
+    // The WebAssembly memory keeps its high-water mark (the most clients and large messages
+    // at once), which a short warm-up may not reach: 10 % + two more clients' segments.
+    assertNoServerLeak(base, last, Math.round(base.memory.wasmKiB * 0.1) + 8 * 1024);
     assert.equal(leftovers(name), [name.slice(1)]);
     assert.is(await ask(server, "close", "closed"), "");
   } finally {
