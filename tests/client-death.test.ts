@@ -108,7 +108,7 @@ death("kill -9 of clients with hundreds of calls in flight: noticed within 1 s, 
     await steady.stop();
     console.log(`  ${k} clients killed: noticed after ${Math.min(...notices).toFixed(0)}..${Math.max(...notices).toFixed(0)} ms; ` +
       `handlers run per victim before notice ${Math.min(...ranBeforeNotice)}..${Math.max(...ranBeforeNotice)} of ${RUNNING + BACKLOG}; ` +
-      `server fds ${base.fds} -> ${last.fds}, RSS ${(base.rssKiB / 1024).toFixed(1)} -> ${(last.rssKiB / 1024).toFixed(1)} MiB, ` +
+      `server fds ${base.fds} -> ${last.fds}, RSS ${(base.rssKiB / 1024).toFixed(1)} -> ${(last.rssKiB / 1024).toFixed(1)} MiB (outside the V8 heap ${((base.rssKiB - base.memory.heapTotalKiB) / 1024).toFixed(1)} -> ${((last.rssKiB - last.memory.heapTotalKiB) / 1024).toFixed(1)}), ` +
       `heap ${(base.memory.heapUsedKiB / 1024).toFixed(1)} -> ${(last.memory.heapUsedKiB / 1024).toFixed(1)} MiB, WASM ${base.memory.wasmKiB >> 10} -> ${last.memory.wasmKiB >> 10} MiB; ` +
       `steady client: ${steady.calls} calls, ${steady.failures.length} failures` + (rss.length ? `; RSS every 20 kills: ${rss.map((r) => (r / 1024).toFixed(1)).join(" ")} MiB` : ""));
     assert.equal(steady.failures, [], "the other client's calls");

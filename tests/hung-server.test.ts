@@ -43,6 +43,7 @@ hung("calls to a SIGSTOPped server fail with ERR_RPC_TIMEOUT on time; after SIGC
       });
       // One that outlives the stop: it is answered once the server resumes.
       const patient = client.withOptions({ timeoutMs: 20_000 }).asyncCall("echoTagged", 1, `patient ${round}`, round);
+      patient.catch(() => {}); // awaited below; if an assertion fails first, close() rejects it
       // A synchronous call blocks this thread until its own deadline, then throws.
       const s0 = performance.now();
       const syncErr = syncFailure(() => client.withOptions({ timeoutMs: 300 }).call("echoTagged", 1, "sync", 0));

@@ -100,7 +100,7 @@ load(`a ${SOAK_MS / 1000} s soak of clients coming and going (some by kill -9): 
     await churn(SOAK_MS * 0.7);
     const last = await idle();
     console.log(`  ${spawned} clients (${killed} killed -9, ${finished} finished), idle server before/after: ` +
-      `fds ${base.fds}/${last.fds}, RSS ${(base.rssKiB / 1024).toFixed(1)}/${(last.rssKiB / 1024).toFixed(1)} MiB, ` +
+      `fds ${base.fds}/${last.fds}, RSS ${(base.rssKiB / 1024).toFixed(1)}/${(last.rssKiB / 1024).toFixed(1)} MiB (outside the V8 heap ${((base.rssKiB - base.memory.heapTotalKiB) / 1024).toFixed(1)}/${((last.rssKiB - last.memory.heapTotalKiB) / 1024).toFixed(1)}), ` +
       `heap ${(base.memory.heapUsedKiB / 1024).toFixed(1)}/${(last.memory.heapUsedKiB / 1024).toFixed(1)} MiB, WASM ${base.memory.wasmKiB >> 10}/${last.memory.wasmKiB >> 10} MiB`);
     assert.equal(failures, []);
     assert.ok(killed > 0 && finished > 0, "clients both finished and were killed");
