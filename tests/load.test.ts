@@ -105,8 +105,11 @@ load(`a ${SOAK_MS / 1000} s soak of clients coming and going (some by kill -9): 
     assert.equal(failures, []);
     assert.ok(killed > 0 && finished > 0, "clients both finished and were killed");
     // The WebAssembly memory keeps its high-water mark (the most clients and large messages
-    // at once), which a short warm-up may not reach: 10 % + two more clients' segments.
-    assertNoServerLeak(base, last, Math.round(base.memory.wasmKiB * 0.1) + 8 * 1024);
+    // at once), which a short warm-up may not reach: 10 % + two more clients' segments. Which
+    // of its pages are resident depends on which regions the last clients touched (small
+    // freed regions keep theirs), so the RSS outside the V8 heap moves by up to ~10 MiB
+    // between idle points (60 s soaks: 63.3 -> 62.6 and 53.2 -> 62.8 MiB): 16 MiB of slack.
+    assertNoServerLeak(base, last, Math.round(base.memory.wasmKiB * 0.1) + 8 * 1024, 16 * 1024);
     assert.equal(leftovers(name), [name.slice(1)]);
     assert.is(await ask(server, "close", "closed"), "");
   } finally {
