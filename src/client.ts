@@ -486,8 +486,12 @@ export class Client {
         if (now >= deadline) {
           throw new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `call to "${method}" on ${this.name} timed out after ${timeoutMs} ms`, { maybeExecuted: this.mayHaveRun(id) });
         }
-        this.checkServer(conn, now);
-        if (this.syncDone) break;
+        try {
+          this.checkServer(conn, now);
+        } catch (e) {
+          if (!this.syncDone) throw e;
+        }
+        if (this.syncDone) break; // settled by disconnect(): its error says whether it may have run
         if (this.busyPoll || now - lastProgress < this.spinMs) {
           if (now - lastProgress >= YIELD_AFTER_MS) native.yieldCpu();
           continue;

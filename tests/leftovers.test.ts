@@ -1,0 +1,136 @@
+// Issue 5, item 9: whatever combination of kill -9 hits servers and clients, once a new
+// server on the name has started and closed, nothing of the name is left in /dev/shm.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { ask, expectLine, killAll, leftovers, scale, sleep, spawnFixture, uniqueName, until, type Child } from "./helpers.js";
+
+const left = suite("leftovers");
+left.after(killAll);
+
+const ROUNDS = scale(5, 1);
+/** Clients per scenario (each a process: their start dominates the short form's time). */
+const CLIENTS = scale(3, 2);
+const startServer = (name: string) => spawnFixture("probe-server.js", [name]);
+const startClient = (name: string) => spawnFixture("peer-client.js", [name, JSON.stringify({ timeoutMs: 60_000 })]);
+const clientSegments = (name: string) => leftovers(name).filter((f) => f.includes("@"));
+
+/** Starts a server on the name and closes it again; nothing of the name may remain. */
+async function restartAndClose(name: string): Promise<void> {
+  const server = await startServer(name);
+  assert.is(await ask(server, "close", "closed"), "");
+  await server.exited;
+}
+
+/** Clients that have started the handshake with a stopped server: each has claimed a slot
+ *  and created its segment (named in /dev/shm until a server accepts it), and waits. */
+async function midHandshake(name: string, server: Child, n: number): Promise<Child[]> {
+  server.kill("SIGSTOP");
+  const clients = await Promise.all(Array.from({ length: n }, () => startClient(name)));
+  for (const c of clients) c.proc.stdin!.write("acall pid []\n");
+  await until(() => clientSegments(name).length === n, 5000, "the clients' segments to appear");
+  return clients;
+}
+
+async function end(children: Child[]): Promise<void> {
+  for (const c of children) c.kill("SIGKILL");
+  await Promise.all(children.map((c) => c.exited));
+}
+
+left("server killed -9 with clients connected and calling; then the clients killed too", async () => {
+  const name = uniqueName("left-srv");
+  for (let round = 0; round < ROUNDS; round++) {
+    const server = await startServer(name);
+    const clients = await Promise.all(Array.from({ length: CLIENTS + 1 }, () => startClient(name)));
+    for (const c of clients) assert.is(await ask(c, "wait 10000", "waited"), "ok");
+    await ask(clients[0]!, "async 200 never [1]", "sent");
+    await ask(clients[1]!, "async 200 workAsync [2,60000]", "sent");
+    clients[2]!.proc.stdin!.write("sync never [3]\n");
+    await sleep(50);
+    server.kill("SIGKILL");
+    await server.exited;
+    await restartAndClose(name);
+    assert.equal(leftovers(name), [], "clients alive");
+    await end(clients);
+    await restartAndClose(name);
+    assert.equal(leftovers(name), [], "clients killed");
+  }
+});
+
+left("clients killed -9 mid-handshake, with their server then resumed and killed, or killed while stopped", async () => {
+  const name = uniqueName("left-hs");
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const resume of [true, false]) {
+      const server = await startServer(name);
+      const clients = await midHandshake(name, server, CLIENTS);
+      await end(clients);
+      if (resume) {
+        server.kill("SIGCONT");
+        await sleep(100); // it accepts the dead clients' requests, or not: either way
+      }
+      server.kill("SIGKILL");
+      await server.exited;
+      await restartAndClose(name);
+      assert.equal(leftovers(name), [], `server resumed: ${resume}`);
+    }
+  }
+});
+
+left("clients killed -9 mid-handshake while their server lives on: their slots are freed, and a restart leaves nothing", async () => {
+  const name = uniqueName("left-hs2");
+  const server = await startServer(name);
+  const clients = await midHandshake(name, server, CLIENTS);
+  await end(clients);
+  server.kill("SIGCONT");
+  await sleep(400); // at least one liveness interval (250 ms): the dead clients' slots are freed
+  const s = JSON.parse(await ask(server, "stats", "stats")) as { connections: number; slotsInUse: number };
+  assert.equal([s.connections, s.slotsInUse], [0, 0], "connections and slots");
+  assert.is(await ask(server, "close", "closed"), "");
+  await restartAndClose(name);
+  assert.equal(leftovers(name), []);
+});
+
+left("clients killed -9 mid-handshake while their server lives on: once it closes, nothing is left", async () => {
+  const name = uniqueName("left-hs2b");
+  for (let round = 0; round < 6; round++) {
+    // A short liveness interval: its timer is overdue when the server resumes, which makes
+    // the liveness check likelier to see the dead clients before accept() does.
+    const server = await spawnFixture("probe-server.js", [name, JSON.stringify({ livenessIntervalMs: 20 })]);
+    const clients = await midHandshake(name, server, CLIENTS);
+    await end(clients);
+    server.kill("SIGCONT");
+    await sleep(400);
+    assert.is(await ask(server, "close", "closed"), "");
+    assert.equal(leftovers(name), [], `round ${round}`);
+  }
+});
+
+left("server killed -9 while live clients are mid-handshake: they clean up their own segments", async () => {
+  const name = uniqueName("left-hs3");
+  const server = await startServer(name);
+  const clients = await midHandshake(name, server, CLIENTS);
+  const from = clients.map((c) => c.output().length);
+  server.kill("SIGKILL");
+  await server.exited;
+  await restartAndClose(name);
+  // Each client's pending call notices the dead server and fails; its segment goes with it.
+  for (const [i, c] of clients.entries()) assert.is(await expectLine(c, "aerror", from[i]), "ERR_RPC_DISCONNECTED");
+  assert.equal(leftovers(name), []);
+  await end(clients);
+});
+
+left("server and clients killed -9 together in the middle of traffic", async () => {
+  const name = uniqueName("left-both");
+  for (let round = 0; round < ROUNDS; round++) {
+    const server = await startServer(name);
+    const clients = await Promise.all(Array.from({ length: CLIENTS }, (_, k) => k + 1).map((k) =>
+      spawnFixture("load-client.js", [name, String(k), "1000000", "32"], "started", 30_000)));
+    const handshaking = await midHandshake(name, server, CLIENTS);
+    server.kill("SIGCONT");
+    await sleep(30 + round * 20);
+    await end([server, ...clients, ...handshaking]);
+    await restartAndClose(name);
+    assert.equal(leftovers(name), []);
+  }
+});
+
+left.run();
