@@ -261,6 +261,7 @@ export class Client {
         const at = L.CTL_SLOTS + slot * L.SLOT_BYTES;
         if (ctl.compareExchange(at + L.SLOT_STATE, L.SLOT_FREE, L.SLOT_CLAIMED) === L.SLOT_FREE) {
           slotAt = at;
+          ctl.store(at + L.SLOT_CLIENT_PID, process.pid); // at once: if we die now, the server can tell
           break;
         }
       }

@@ -180,6 +180,7 @@ export class Server {
     // Stop the waiter first: it may sleep on a word of the memory unmapped below.
     this.waiter?.close();
     for (const conn of [...this.conns]) this.drop(conn, undefined, L.REASON_CLOSED);
+    this.removeStaleClientSegments(); // of clients that died mid-handshake
     this.releaseName();
     this.encoder?.dispose();
     this.decoder?.dispose();
