@@ -121,6 +121,17 @@ export class Client {
   private scheduled = false;
   private liveness: NodeJS.Timeout | undefined;
   private lastLivenessCheck = 0;
+  /** Whether the next call should first look at the server (see `connection`). */
+  private checkDue = false;
+  private dueTimer: NodeJS.Timeout | undefined;
+  private readonly markCheckDue = (): void => {
+    this.checkDue = true;
+  };
+  private armCheck(): void {
+    this.checkDue = false;
+    clearTimeout(this.dueTimer);
+    this.dueTimer = setTimeout(this.markCheckDue, LIVENESS_MS).unref();
+  }
 
   // The synchronous call in progress, if any.
   private syncId = -1;
@@ -196,6 +207,7 @@ export class Client {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.dueTimer);
     // Stop the waiter first: it may sleep on a word of the memory unmapped below.
     this.waiter?.close();
     this.waiter = undefined;
@@ -224,11 +236,14 @@ export class Client {
     if (this.closed) throw this.closedError();
     if (this.conn && !this.conn.closed) {
       // An idle client may hold the connection of a server that died or closed since:
-      // look (at most every LIVENESS_MS), so that the next call goes to a new one.
-      const now = performance.now();
-      if (now - this.lastLivenessCheck >= LIVENESS_MS) {
+      // look before its next call, so that the call goes to a new one. "Idle" is known
+      // without a clock read per call: a timer that only runs when the event loop is
+      // free marks the check due.
+      if (this.checkDue) {
+        this.armCheck();
+        this.lastLivenessCheck = 0;
         try {
-          this.checkServer(this.conn, now);
+          this.checkServer(this.conn, performance.now());
         } catch (e) {
           if ((e as RpcError).code !== ErrorCodes.ERR_RPC_DISCONNECTED) throw e;
         }
@@ -304,6 +319,7 @@ export class Client {
       conn.serverBell.wake();
       onProcessExit.add(this.exitHook);
       this.conn = conn;
+      this.armCheck();
       return conn;
     } catch (e) {
       if (seg) {

@@ -473,11 +473,12 @@ export class Server {
     this.scheduled = false;
     if (this.state !== "running") return;
     const start = performance.now();
+    let now = start; // the last clock reading: pollOnce's liveness checks need no fresher one
     let idleSince = -1;
     let quiet = 0;
     let yielding = false;
     for (;;) {
-      const did = this.pollOnce();
+      const did = this.pollOnce(now);
       if (this.state !== "running") return;
       if (did > 0) yielding = false;
       else if (yielding) native.yieldCpu();
@@ -486,7 +487,7 @@ export class Server {
       // a few polls at most.
       if (did === 0 && idleSince >= 0 && this.inflight === 0 && ++quiet < IDLE_POLLS_PER_CLOCK) continue;
       quiet = 0;
-      const now = performance.now();
+      now = performance.now();
       if (did > 0) idleSince = -1;
       else if (idleSince < 0) idleSince = now;
       else yielding = now - idleSince >= YIELD_AFTER_MS;
@@ -524,14 +525,13 @@ export class Server {
   }
 
   /** One pass over everything; returns how many records it handled. */
-  private pollOnce(): number {
+  private pollOnce(now: number): number {
     const connects = this.ctl!.load(L.CTL_CONNECT_COUNTER);
     if (connects !== this.seenConnects) {
       this.seenConnects = connects;
       this.acceptPending();
     }
     let did = 0;
-    const now = performance.now();
     for (let i = 0; i < this.conns.length; i++) {
       const conn = this.conns[i]!;
       try {
