@@ -398,13 +398,13 @@ export class Server {
     if (reason !== L.REASON_NONE) {
       conn.seg.store(L.CLI_DROP_REASON, reason);
       // Tell the client, if its response ring has room, so its calls fail at once;
-      // otherwise it learns from its slot at its next liveness check.
+      // otherwise it finds the reason in its segment at its next liveness check.
       try {
         conn.channel.clearQueue();
         conn.channel.sendEmpty(L.T_GOODBYE, true);
         conn.channel.writer.commit();
       } catch {
-        // Its ring is broken: the slot tells it.
+        // Its ring is broken: the reason in its segment tells it.
       }
       conn.bell.wake();
     }
