@@ -2,8 +2,8 @@
 // the ring (the server records the id of each request it takes before running it).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { Client } from "../src/index.js";
-import { uniqueName, spawnServer, spawnFixture, stopServer, killAll, rejection, sleep } from "./helpers.js";
+import { Client, Server } from "../src/index.js";
+import { uniqueName, spawnServer, spawnFixture, stopServer, killAll, rejection, sleep, leftovers } from "./helpers.js";
 
 const retry = suite("retry-safety");
 retry.after(() => killAll());
@@ -31,7 +31,12 @@ retry("kill -9 of the server: the call it was running may have run, those behind
     }
   } finally {
     client.close();
+    // The dead server's name stays until a new server claims it: claim it and leave.
+    const next = new Server(name);
+    void next.run();
+    await next.close();
   }
+  assert.equal(leftovers(name), []);
 });
 
 retry("a timeout says whether the server had taken the call", async () => {
