@@ -551,7 +551,7 @@ export class Server {
       this.protocolError(conn, ch.writeError);
       return 1;
     }
-    if (!ch.reader.empty() && this.died(conn, now)) return 1;
+    if (this.died(conn, now)) return 1;
     const wrote = !ch.idle && ch.flush();
     let n = 0;
     // Backpressure: while responses wait for room in the client's ring, take no new
@@ -701,7 +701,8 @@ export class Server {
    *  call) is looked at every millisecond, not only at the liveness interval.
    *  Drops the connection and returns true when the client is gone. */
   private died(conn: Connection, now: number): boolean {
-    if (now - conn.aliveAt < ALIVE_CHECK_MS) return false;
+    // The clock first: most passes end here, without a call into the core.
+    if (now - conn.aliveAt < ALIVE_CHECK_MS || conn.channel.reader.empty()) return false;
     conn.aliveAt = now;
     if (conn.seg.isLocked()) return false;
     this.drop(conn, undefined);
