@@ -172,14 +172,24 @@ Napi::Value Waiter::ArmJs(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// disarm(): the pending arm's callback will not run. Does not wait for the
-// thread; the next arm() or close() does if it must.
+// disarm(): the pending arm's callback will not run. With futex_waitv the
+// kick is exact and the thread leaves at once, so disarm does not wait for
+// it. Without it a kick can be lost, and a caller may unmap the word right
+// after disarming: a thread still asleep there would sleep on a word nobody
+// can wake any more, and the next arm() would kick the new mapping in vain
+// forever. So the fallback waits until the thread has left its wait.
 Napi::Value Waiter::DisarmJs(const Napi::CallbackInfo& info) {
   live_gen_ = 0;
   Unpin();
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   has_arm_ = false;
-  if (busy_) Kick();
+  if (busy_) {
+    if (HaveFutexWaitv()) {
+      Kick();
+    } else {
+      WaitIdle(lock);
+    }
+  }
   return info.Env().Undefined();
 }
 

@@ -309,12 +309,11 @@ function readSized(tag: u32, pos: u32, p: u32, end: u32, depth: u32): u32 {
 /** Reads an object key at `pos`: like codecRead, but only a string is accepted
  *  (E_KEY otherwise). */
 export function codecReadKey(pos: u32, end: u32): u32 {
-  if (pos >= end) return fail(E_SHORT, pos);
-  const tag = <u32>load<u8>(pos);
-  if ((tag >= TAG_FIXSTR && tag < TAG_UNDEFINED) || tag == TAG_STR8 || tag == TAG_STR32) {
-    return codecRead(pos, end, 0);
-  }
-  return fail(E_KEY, pos);
+  // The tag is read once, by codecRead: checking it here first and reading it again
+  // there would let a peer that rewrites it in between pass a container as a key.
+  const kind = codecRead(pos, end, 0);
+  if (kind == 0) return 0;
+  return kind == KIND_STRING ? kind : fail(E_KEY, pos);
 }
 
 /** Validates the whole value at `pos` (at nesting `depth`) without building it.
