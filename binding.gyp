@@ -5,7 +5,8 @@
       "sources": [
         "addon/binding.cc",
         "addon/futex.cc",
-        "addon/segment.cc",
+        "addon/mapping.cc",
+        "addon/socket.cc",
         "addon/util.cc",
         "addon/waiter.cc"
       ],

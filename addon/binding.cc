@@ -3,7 +3,8 @@
 #include "shmrpc.h"
 
 static Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
-  shmrpc::InitSegment(env, exports);
+  shmrpc::InitMapping(env, exports);
+  shmrpc::InitSocket(env, exports);
   shmrpc::InitFutex(env, exports);
   shmrpc::InitWaiter(env, exports);
   return exports;

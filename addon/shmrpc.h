@@ -1,11 +1,11 @@
 // Shared declarations of the shmrpc addon: argument checks, errno errors and
-// the futex primitives. The addon holds no RPC logic: it maps POSIX shared
+// the futex primitives. The addon holds no RPC logic: it maps shared
 // memory into a WebAssembly.Memory and lets threads and processes sleep on
 // and wake 32-bit words in it.
 #pragma once
 
 #if !defined(__linux__)
-#error "shmrpc's addon needs Linux (futex, /dev/shm, MAP_FIXED over WebAssembly memory)"
+#error "shmrpc's addon needs Linux (futex, memfd, SO_PEERCRED, MAP_FIXED over WebAssembly memory)"
 #endif
 
 #include <napi.h>
@@ -23,7 +23,7 @@ namespace shmrpc {
 // A JS Error for a failed system call, shaped like Node's own system errors:
 // message "syscall(target): ECODE (description)", and err.code, err.errno
 // (negative, as in Node and util.getSystemErrorName), err.syscall, and
-// err.path when the target is a shared-memory name.
+// err.path when the target is a path.
 Napi::Error SysError(Napi::Env env, int err, const char* syscall,
                      const std::string& target = std::string());
 
@@ -31,12 +31,6 @@ Napi::Error SysError(Napi::Env env, int err, const char* syscall,
 const char* ErrnoName(int err);
 
 // --- arguments (util.cc) ----------------------------------------------------
-
-// A shared-memory name: "/" followed by 1..255 characters, none of them '/'
-// or NUL, and not "." or "..". Names are also used as paths under /dev/shm,
-// so anything else is refused before it reaches the kernel.
-std::string ArgShmName(const Napi::CallbackInfo& info, size_t i,
-                       const char* what);
 
 // A non-negative integral JS number no larger than max.
 uint64_t ArgUInt(const Napi::CallbackInfo& info, size_t i, const char* what,
@@ -116,7 +110,8 @@ void FutexWakePrivate(std::atomic<uint32_t>* word, int count);
 
 // --- module parts -----------------------------------------------------------
 
-void InitSegment(Napi::Env env, Napi::Object exports);
+void InitMapping(Napi::Env env, Napi::Object exports);
+void InitSocket(Napi::Env env, Napi::Object exports);
 void InitFutex(Napi::Env env, Napi::Object exports);
 void InitWaiter(Napi::Env env, Napi::Object exports);
 

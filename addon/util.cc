@@ -90,26 +90,6 @@ Napi::Error SysError(Napi::Env env, int err, const char* syscall,
   return error;
 }
 
-std::string ArgShmName(const Napi::CallbackInfo& info, size_t i,
-                       const char* what) {
-  Napi::Env env = info.Env();
-  if (!info[i].IsString()) {
-    throw Napi::TypeError::New(env, std::string(what) + " must be a string");
-  }
-  std::string name = info[i].As<Napi::String>().Utf8Value();
-  bool ok = name.size() >= 2 && name.size() <= 256 && name[0] == '/' &&
-            name.find('/', 1) == std::string::npos &&
-            name.find('\0') == std::string::npos && name != "/." &&
-            name != "/..";
-  if (!ok) {
-    throw Napi::TypeError::New(
-        env, std::string(what) + " must be '/' followed by 1 to 255 characters, " +
-                 "without '/' or NUL, and not '.' or '..' (got \"" + name +
-                 "\")");
-  }
-  return name;
-}
-
 uint64_t ArgUInt(const Napi::CallbackInfo& info, size_t i, const char* what,
                  uint64_t max) {
   Napi::Env env = info.Env();

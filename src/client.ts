@@ -1,22 +1,26 @@
-// The calling side: connects on first use, sends requests, matches responses by id.
+// The calling side: connects on first use (src/connection/connector.ts), sends
+// requests, matches responses by id.
 
-import { randomInt } from "node:crypto";
+import { EventEmitter } from "node:events";
 import { native, type Waiter } from "./native.js";
 import { core } from "./core/wasm.js";
 import { L } from "./core/layout.js";
-import { Segment, roundToPages } from "./core/segment.js";
-import { Doorbell, YIELD_AFTER_MS } from "./core/doorbell.js";
+import type { Segment } from "./core/segment.js";
+import { Doorbell, SocketBell, YIELD_AFTER_MS } from "./core/doorbell.js";
 import { RingReader, RingWriter } from "./core/ring.js";
 import { Channel, OVERSIZED } from "./channel.js";
 import { Encoder } from "./codec/encode.js";
 import { Decoder } from "./codec/decode.js";
 import { RpcError, ErrorCodes, type RemoteErrorInfo } from "./errors.js";
 import {
-  validateName, clientSegmentName, codeOfKind, ErrorKind, METHOD_NAME_MAX_BYTES,
+  validateName, codeOfKind, ErrorKind, METHOD_NAME_MAX_BYTES,
   P_ERROR_DETAILS, P_ERROR_KIND, P_ID, P_RESPONSE_BODY, HEADROOM, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RING_BYTES, DEFAULT_TIMEOUT_MS,
   tokenHash,
 } from "./protocol.js";
-import { localServers, onProcessExit, systemError } from "./lifecycle.js";
+import { localServers, onProcessExit } from "./lifecycle.js";
+import { connectAsync, connectSync, type Connected, type ConnectorOptions } from "./connection/connector.js";
+import { READABLE, type Link } from "./connection/link.js";
+import { socketPathOf, validateSocketPath } from "./connection/paths.js";
 import { positive } from "./options.js";
 import { Deadlines, type Timed } from "./deadlines.js";
 import { PendingTable } from "./pending.js";
@@ -32,8 +36,14 @@ export interface ClientOptions {
   busyPoll?: boolean;
   /** How long to poll for a response before parking (default 50 µs). */
   spinMicros?: number;
-  /** The shared secret the server requires (`ServerOptions.token`), if it does. */
+  /** The shared secret the server requires (`ServerOptions.token`), if it does; proven
+   *  by an HMAC over fresh nonces, never sent. */
   token?: string | Uint8Array;
+  /** Where the server listens, if not in this user's runtime directory (`ServerOptions.socketPath`). */
+  socketPath?: string;
+  /** The user the server must run as (default: this process's own user). A client talks
+   *  to no other: a server of another user that took the name learns nothing. */
+  serverUid?: number;
 }
 
 /** Per-call options, through `client.withOptions(...)`. */
@@ -81,25 +91,24 @@ const TURN_MS = 2;
 const QUICK_POLLS = 64;
 /** Idle polls per reading of the clock while pumping responses. */
 const IDLE_POLLS_PER_CLOCK = 8;
-const CONNECT_POLL_MS = 5;
-/** Bigger than any control segment: its real size is checked after its version. */
-const MAX_CONTROL_BYTES = 1 << 24;
+/** waitForConnection's retries while no server listens: from the first delay,
+ *  doubling, to the last. */
+const CONNECT_RETRY_FIRST_MS = 5;
+const CONNECT_RETRY_MAX_MS = 100;
 
 class Connection {
   closed = false;
-  accepted = false;
   constructor(
-    readonly ctl: Segment,
+    readonly link: Link,
     readonly seg: Segment,
-    readonly slotAt: number,
-    readonly nonce: number,
     readonly channel: Channel,
-    readonly serverBell: Doorbell,
+    readonly serverBell: SocketBell,
     readonly bell: Doorbell,
+    readonly serverPid: number,
   ) {}
 }
 
-export class Client {
+export class Client extends EventEmitter {
   readonly name: string;
   private readonly timeoutMs: number;
   private readonly maxMessageBytes: number;
@@ -107,8 +116,12 @@ export class Client {
   private readonly busyPoll: boolean;
   private readonly spinMs: number;
   private readonly tokenHash: Buffer | undefined;
+  private readonly socketPath: string | undefined;
+  private readonly serverUid: number;
 
   private conn: Connection | undefined;
+  /** The handshake in progress from the event loop, if any. */
+  private connecting: Promise<Connection> | undefined;
   private closed = false;
   private readonly encoder = new Encoder(core());
   private readonly decoder = new Decoder(core());
@@ -140,6 +153,7 @@ export class Client {
   private syncError: RpcError | undefined;
 
   constructor(name: string, options: ClientOptions = {}) {
+    super();
     this.name = validateName(name);
     this.timeoutMs = positive(options.timeoutMs, DEFAULT_TIMEOUT_MS, "timeoutMs");
     this.maxMessageBytes = positive(options.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES, "maxMessageBytes");
@@ -151,32 +165,39 @@ export class Client {
     this.busyPoll = options.busyPoll === true;
     this.spinMs = positive(options.spinMicros, 50, "spinMicros", true) / 1000;
     this.tokenHash = options.token === undefined ? undefined : tokenHash(options.token, "token");
+    this.socketPath = validateSocketPath(options.socketPath, "socketPath");
+    const serverUid = options.serverUid ?? process.geteuid!();
+    if (!Number.isInteger(serverUid) || serverUid < 0 || serverUid >= 2 ** 32 - 1) {
+      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "option serverUid must be a numeric user id");
+    }
+    this.serverUid = serverUid;
   }
 
   /** True while connected to a live server. */
   get connected(): boolean {
-    return this.conn !== undefined && !this.conn.closed && this.conn.accepted;
+    return this.conn !== undefined && !this.conn.closed;
   }
 
   /** Resolves once a server serves the name and has accepted this client; rejects
-   *  with ERR_RPC_NOT_CONNECTED if none did within `timeoutMs` (default: forever). */
+   *  with ERR_RPC_NOT_CONNECTED if none did within `timeoutMs` (default: forever).
+   *  While no server listens it tries again, backing off from 5 to 100 ms; a refusal
+   *  (access, budgets, version) rejects at once with its own code. */
   waitForConnection(timeoutMs = Infinity): Promise<void> {
     const deadline = performance.now() + timeoutMs;
+    let delay = CONNECT_RETRY_FIRST_MS;
     return new Promise<void>((resolve, reject) => {
       const attempt = (): void => {
         if (this.closed) return reject(this.closedError());
-        try {
-          const conn = this.connection();
-          this.checkAccepted(conn);
-          if (conn.accepted) return resolve();
-        } catch (e) {
-          const err = e as RpcError;
-          if (err.code !== ErrorCodes.ERR_RPC_NOT_CONNECTED && err.code !== ErrorCodes.ERR_RPC_DISCONNECTED) return reject(err);
-        }
-        if (performance.now() >= deadline) {
-          return reject(new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `no server accepted a connection on ${this.name} within ${timeoutMs} ms`));
-        }
-        setTimeout(attempt, CONNECT_POLL_MS);
+        const left = deadline - performance.now();
+        this.connectFromLoop(Math.max(1, Math.min(left, this.timeoutMs))).then(() => resolve(), (e: RpcError) => {
+          const retry = e.code === ErrorCodes.ERR_RPC_NOT_CONNECTED || e.code === ErrorCodes.ERR_RPC_DISCONNECTED || e.code === ErrorCodes.ERR_RPC_TIMEOUT;
+          if (!retry || this.closed) return reject(this.closed ? this.closedError() : e);
+          if (performance.now() + delay >= deadline) {
+            return reject(new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `no server accepted a connection on ${this.name} within ${timeoutMs} ms`, { cause: e }));
+          }
+          setTimeout(attempt, delay);
+          delay = Math.min(delay * 2, CONNECT_RETRY_MAX_MS);
+        });
       };
       attempt();
     });
@@ -214,12 +235,10 @@ export class Client {
     const conn = this.conn;
     if (conn) {
       if (!conn.closed) {
-        // Leave before being accepted, or say goodbye in-band after our requests.
-        if (conn.ctl.compareExchange(conn.slotAt + L.SLOT_STATE, L.SLOT_REQUESTED, L.SLOT_FREE) !== L.SLOT_REQUESTED) {
-          conn.channel.sendEmpty(L.T_GOODBYE);
-          conn.channel.writer.commit();
-          conn.serverBell.wake();
-        }
+        // Say goodbye in-band after our requests (closing the socket says it too).
+        conn.channel.sendEmpty(L.T_GOODBYE);
+        conn.channel.writer.commit();
+        conn.serverBell.wake();
       }
       // The server still takes what we sent before the goodbye: any of it may run.
       this.disconnect(new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `client of ${this.name} was closed while the call was pending`), false);
@@ -230,106 +249,105 @@ export class Client {
 
   // ------------------------------------------------------------ connection
 
-  /** The current connection, starting one if there is none (does not wait for
-   *  the server to accept: requests may be written at once). */
-  private connection(): Connection {
+  /** The current connection, or undefined when there is none. An idle client may hold
+   *  the connection of a server that died or closed since: it looks before its next
+   *  call, so that the call goes to a new one. "Idle" is known without a clock read per
+   *  call: a timer that only runs when the event loop is free marks the check due. */
+  private connection(): Connection | undefined {
     if (this.closed) throw this.closedError();
-    if (this.conn && !this.conn.closed) {
-      // An idle client may hold the connection of a server that died or closed since:
-      // look before its next call, so that the call goes to a new one. "Idle" is known
-      // without a clock read per call: a timer that only runs when the event loop is
-      // free marks the check due.
-      if (this.checkDue) {
-        this.armCheck();
-        this.lastLivenessCheck = 0;
-        try {
-          this.checkServer(this.conn, performance.now());
-        } catch (e) {
-          if ((e as RpcError).code !== ErrorCodes.ERR_RPC_DISCONNECTED) throw e;
-        }
-      }
-      if (this.conn && !this.conn.closed) return this.conn;
-    }
-    this.conn = undefined;
-    let ctl: Segment;
-    try {
-      ctl = Segment.open(this.name, MAX_CONTROL_BYTES);
-    } catch (e) {
-      throw systemError(e, `no server on ${this.name}`);
-    }
-    let seg: Segment | undefined;
-    let slotAt = -1;
-    try {
-      if (ctl.load(L.SEG_MAGIC) !== L.MAGIC_LO || ctl.load(L.SEG_MAGIC + 4) !== L.MAGIC_HI) {
-        throw new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `${this.name} is not (yet) a shmrpc server`);
-      }
-      const version = ctl.load(L.SEG_VERSION);
-      if (version !== L.PROTOCOL_VERSION) {
-        throw new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.name} speaks protocol version ${version}, this client version ${L.PROTOCOL_VERSION}`);
-      }
-      const slots = ctl.load(L.CTL_SLOT_COUNT);
-      if (ctl.size !== L.CONTROL_BYTES || ctl.load(L.SEG_SIZE) !== L.CONTROL_BYTES || slots !== L.SLOT_COUNT) {
-        throw new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.name} has a different layout (control segment of ${ctl.size} bytes, ${slots} slots; expected ${L.CONTROL_BYTES} and ${L.SLOT_COUNT})`);
-      }
-      if (!ctl.isLocked()) throw new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `the server of ${this.name} is gone`);
-      for (let slot = 0; slot < L.SLOT_COUNT; slot++) {
-        const at = L.CTL_SLOTS + slot * L.SLOT_BYTES;
-        if (ctl.compareExchange(at + L.SLOT_STATE, L.SLOT_FREE, L.SLOT_CLAIMED) === L.SLOT_FREE) {
-          slotAt = at;
-          ctl.store(at + L.SLOT_CLIENT_PID, process.pid); // at once: if we die now, the server can tell
-          break;
-        }
-      }
-      if (slotAt < 0) throw new RpcError(ErrorCodes.ERR_RPC_SERVER_FULL, `server ${this.name} has no free client slot`);
-      const cap = this.ringBytes;
-      const size = roundToPages(L.CLIENT_HEADER_BYTES + 2 * (L.RING_HEADER_BYTES + cap));
-      let nonce = 0;
-      for (let attempt = 0; seg === undefined; attempt++) {
-        nonce = randomInt(2 ** 32);
-        try {
-          seg = Segment.create(clientSegmentName(this.name, nonce), size);
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== "EEXIST" || attempt > 8) throw systemError(e, "cannot create the client's shared memory");
-        }
-      }
-      seg.lock();
-      // A server of another user cannot open a 0600 object: let that one user in.
-      if (ctl.uid !== seg.uid) seg.grantAccess([ctl.uid], []);
-      if (this.tokenHash) {
-        core().u8.set(this.tokenHash, seg.offset + L.CLI_TOKEN_HASH);
-        seg.store(L.CLI_TOKEN_PRESENT, 1);
-      }
-      seg.store(L.SEG_VERSION, L.PROTOCOL_VERSION);
-      seg.store(L.SEG_SIZE, size);
-      seg.store(L.CLI_REQ_CAPACITY, cap);
-      seg.store(L.CLI_RES_CAPACITY, cap);
-      seg.store(L.CLI_PID, process.pid);
-      seg.store(L.CLI_NONCE, nonce);
-      seg.store(L.SEG_MAGIC + 4, L.MAGIC_HI);
-      seg.store(L.SEG_MAGIC, L.MAGIC_LO);
-      const reqRing = seg.offset + L.CLIENT_HEADER_BYTES;
-      const resRing = reqRing + L.RING_HEADER_BYTES + cap;
-      const channel = new Channel(new RingWriter(reqRing, cap), new RingReader(resRing, cap), this.maxMessageBytes);
-      const conn = new Connection(ctl, seg, slotAt, nonce, channel, new Doorbell(ctl, L.CTL_DOORBELL, L.CTL_PARKED), new Doorbell(seg, L.CLI_DOORBELL, L.CLI_PARKED));
-      ctl.store(slotAt + L.SLOT_CLIENT_PID, process.pid);
-      ctl.store(slotAt + L.SLOT_NONCE, nonce);
-      ctl.store(slotAt + L.SLOT_SEGMENT_SIZE, size);
-      ctl.store(slotAt + L.SLOT_STATE, L.SLOT_REQUESTED);
-      ctl.add(L.CTL_CONNECT_COUNTER, 1);
-      conn.serverBell.wake();
-      onProcessExit.add(this.exitHook);
-      this.conn = conn;
+    const conn = this.conn;
+    if (conn === undefined || conn.closed) return undefined;
+    if (this.checkDue) {
       this.armCheck();
-      return conn;
-    } catch (e) {
-      if (seg) {
-        seg.unlink();
-        seg.close();
+      this.lastLivenessCheck = 0;
+      try {
+        this.checkServer(conn, performance.now());
+      } catch (e) {
+        if ((e as RpcError).code !== ErrorCodes.ERR_RPC_DISCONNECTED) throw e;
       }
-      if (slotAt >= 0) ctl.store(slotAt + L.SLOT_STATE, L.SLOT_FREE);
-      ctl.close();
-      throw e;
+      if (conn.closed) return undefined;
     }
+    return conn;
+  }
+
+  private connectorOptions(): ConnectorOptions {
+    return {
+      name: this.name,
+      path: socketPathOf(this.name, this.socketPath),
+      serverUid: this.serverUid,
+      ringBytes: this.ringBytes,
+      tokenKey: this.tokenHash,
+    };
+  }
+
+  /** Connects now, blocking this thread for at most `timeoutMs` (a synchronous call's
+   *  first use). */
+  private connectNow(timeoutMs: number): Connection {
+    if (this.connecting) {
+      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `a connection to ${this.name} is being made from the event loop; await client.waitForConnection() before a synchronous call`);
+    }
+    return this.adopt(connectSync(this.connectorOptions(), timeoutMs));
+  }
+
+  /** Connects from the event loop (one handshake at a time, shared by every caller). */
+  private connectFromLoop(timeoutMs: number): Promise<Connection> {
+    if (this.closed) return Promise.reject(this.closedError());
+    const conn = this.connection();
+    if (conn) return Promise.resolve(conn);
+    this.connecting ??= connectAsync(this.connectorOptions(), timeoutMs).then(
+      (made) => {
+        this.connecting = undefined;
+        return this.adopt(made);
+      },
+      (e: unknown) => {
+        this.connecting = undefined;
+        throw e;
+      },
+    );
+    return this.connecting;
+  }
+
+  /** Takes a connection the handshake made. */
+  private adopt(made: Connected): Connection {
+    if (this.closed) {
+      made.seg.close();
+      made.link.close();
+      throw this.closedError();
+    }
+    const seg = made.seg;
+    const reqRing = seg.offset + L.CONN_HEADER_BYTES;
+    const resRing = reqRing + L.RING_HEADER_BYTES + made.requestRing;
+    let channel: Channel;
+    try {
+      channel = new Channel(new RingWriter(reqRing, made.requestRing), new RingReader(resRing, made.responseRing), this.maxMessageBytes);
+    } catch (e) {
+      seg.close();
+      made.link.close();
+      throw new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.name} handed over unusable rings: ${(e as Error).message}`);
+    }
+    const conn = new Connection(
+      made.link, seg, channel,
+      new SocketBell(seg, L.CONN_SERVER_PARKED, made.link.fd),
+      new Doorbell(seg, L.CONN_CLIENT_DOORBELL, L.CONN_CLIENT_PARKED),
+      made.serverPid,
+    );
+    made.link.onEvent = (events) => this.onSocketEvent(conn, events);
+    made.link.watch();
+    onProcessExit.add(this.exitHook);
+    this.conn = conn;
+    this.armCheck();
+    this.emit("connect", { pid: made.serverPid, uid: this.serverUid });
+    return conn;
+  }
+
+  /** The server's socket: it sends nothing after the handshake, so this is its hang-up
+   *  (death or close). */
+  private onSocketEvent(conn: Connection, events: number): void {
+    if (conn.closed) return;
+    if ((events & READABLE) !== 0 && native.drainPackets(conn.link.fd) >= 0) return;
+    this.receive(conn); // responses it did send still count
+    if (conn.closed) return;
+    this.disconnect(droppedError(this.name, conn.seg.load(L.CONN_DROP_REASON)));
   }
 
   /** The process (or worker thread) is exiting without close(): say goodbye and
@@ -342,36 +360,11 @@ export class Client {
     }
   };
 
-  /** Updates `conn.accepted`; throws if the server refused us or is gone. */
-  private checkAccepted(conn: Connection): void {
-    if (conn.accepted) return;
-    const state = conn.ctl.load(conn.slotAt + L.SLOT_STATE);
-    // The nonce tells our slot from a later client's, should the server have recycled it.
-    const ours = conn.ctl.load(conn.slotAt + L.SLOT_NONCE) === conn.nonce;
-    if (state === L.SLOT_ACCEPTED && ours) {
-      conn.accepted = true;
-      if (conn.ctl.uid !== conn.seg.uid) conn.seg.unlink(); // a server of another user cannot (sticky /dev/shm)
-      return;
-    }
-    if (state !== L.SLOT_REQUESTED || !ours) {
-      const reason = state === L.SLOT_REJECTED && ours ? conn.ctl.load(conn.slotAt + L.SLOT_REASON) : L.REASON_NONE;
-      if (state === L.SLOT_REJECTED && ours) conn.ctl.compareExchange(conn.slotAt + L.SLOT_STATE, L.SLOT_REJECTED, L.SLOT_FREE);
-      const err = reason === L.REASON_ACCESS
-        ? new RpcError(ErrorCodes.ERR_RPC_ACCESS_DENIED, `server ${this.name} refused the connection: this user, group or token is not allowed`)
-        : reason === L.REASON_VERSION
-          ? new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.name} refused the connection: it speaks another protocol version (${conn.ctl.load(L.SEG_VERSION)}) than this client (${L.PROTOCOL_VERSION})`)
-          : new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `server ${this.name} refused the connection`);
-      this.disconnect(err);
-      throw err;
-    }
-  }
-
   /** Throws (after failing everything pending) when the server dropped this
    *  connection without a goodbye getting through (its ring was full). The reason
-   *  is in our own segment, which other clients cannot write (the shared slot table
-   *  would let them fake a drop). */
+   *  is in our own connection's memory. */
   private checkStillAccepted(conn: Connection): void {
-    const reason = conn.seg.load(L.CLI_DROP_REASON);
+    const reason = conn.seg.load(L.CONN_DROP_REASON);
     if (reason === L.REASON_NONE) return;
     this.receive(conn); // responses it did send still count
     if (conn.closed) throw new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `connection to ${this.name} ended`);
@@ -380,17 +373,19 @@ export class Client {
     throw err;
   }
 
-  /** Throws (after failing everything pending) when the server died. */
+  /** Throws (after failing everything pending) when the server died or left: its
+   *  socket hung up. At most once per LIVENESS_MS. */
   private checkServer(conn: Connection, now: number): void {
     if (now - this.lastLivenessCheck < LIVENESS_MS) return;
     this.lastLivenessCheck = now;
-    if (!conn.ctl.isLocked()) {
-      const err = new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `the server of ${this.name} is gone`);
+    if (conn.link.peerGone()) {
+      this.receive(conn);
+      if (conn.closed) throw new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `connection to ${this.name} ended`);
+      const err = droppedError(this.name, conn.seg.load(L.CONN_DROP_REASON));
       this.disconnect(err);
       throw err;
     }
-    if (conn.accepted) this.checkStillAccepted(conn);
-    else this.checkAccepted(conn);
+    this.checkStillAccepted(conn);
   }
 
   /** Ends the connection: every pending call fails with `err`; memory is freed.
@@ -399,7 +394,7 @@ export class Client {
   private disconnect(err: RpcError, exact = true): void {
     const conn = this.conn;
     this.conn = undefined;
-    const taken = conn && !conn.closed && exact ? conn.seg.load(L.CLI_TAKEN_ID) : -1;
+    const taken = conn && !conn.closed && exact ? conn.seg.load(L.CONN_TAKEN_ID) : -1;
     const failure = (id: number): RpcError => new RpcError(err.code, err.message, {
       cause: err.cause, maybeExecuted: taken < 0 || wasTaken(id, taken),
     });
@@ -407,13 +402,10 @@ export class Client {
     if (conn && !conn.closed) {
       conn.closed = true;
       onProcessExit.delete(this.exitHook);
-      if (!conn.accepted) {
-        conn.seg.unlink();
-        conn.ctl.compareExchange(conn.slotAt + L.SLOT_STATE, L.SLOT_REQUESTED, L.SLOT_FREE);
-      }
+      conn.link.close();
       conn.channel.dispose();
       conn.seg.close();
-      conn.ctl.close();
+      this.emit("disconnect", { pid: conn.serverPid, uid: this.serverUid, reason: err.message });
     }
     if (this.syncId >= 0 && !this.syncDone) {
       this.syncDone = true;
@@ -448,12 +440,15 @@ export class Client {
     return bytes;
   }
 
-  /** Encodes and sends a request; returns its id. Throws before sending anything on bad input. */
-  private send(method: string, args: unknown[]): number {
+  /** Encodes and sends a request on the current connection (made now, blocking, when
+   *  `connectWithin` is given and there is none); returns its id. Throws before sending
+   *  anything on bad input. */
+  private send(method: string, args: unknown[], connectWithin?: number): number {
     if (this.closed) throw this.closedError();
     const name = this.nameBytes(method);
     const length = this.encoder.encode(args, this.maxMessageBytes, "args", HEADROOM);
-    const conn = this.connection();
+    const conn = this.connection() ?? (connectWithin === undefined ? undefined : this.connectNow(connectWithin));
+    if (conn === undefined) throw new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `client of ${this.name} is not connected`);
     const id = this.nextId;
     this.nextId = (this.nextId + 1) >>> 0 || 1;
     conn.channel.send(L.T_REQUEST, id, name, this.encoder.start + HEADROOM, length);
@@ -472,7 +467,7 @@ export class Client {
     if (this.syncId >= 0) {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "a synchronous call is already in progress on this client");
     }
-    const id = this.send(method, args);
+    const id = this.send(method, args, timeoutMs);
     const conn = this.conn!;
     this.syncId = id;
     this.syncDone = false;
@@ -541,6 +536,11 @@ export class Client {
     }
     let id: number;
     try {
+      if (this.connection() === undefined) {
+        // The first call (or the first since the server went): connect from the event
+        // loop, then send. Calls made meanwhile wait on the same handshake, in order.
+        return this.connectFromLoop(timeoutMs).then(() => this.callAsync(method, args, timeoutMs, signal));
+      }
       id = this.send(method, args);
     } catch (e) {
       return Promise.reject(e);
@@ -576,7 +576,7 @@ export class Client {
   /** Whether the server has taken request `id` from the ring (true when unknown). */
   private mayHaveRun(id: number): boolean {
     const conn = this.conn;
-    return conn === undefined || conn.closed || wasTaken(id, conn.seg.load(L.CLI_TAKEN_ID));
+    return conn === undefined || conn.closed || wasTaken(id, conn.seg.load(L.CONN_TAKEN_ID));
   }
 
   private settle(p: Pending, value: unknown, err: RpcError | undefined): void {
@@ -704,7 +704,6 @@ export class Client {
       if (n > 0) ch.release();
       ch.freedRoom = false;
       conn.serverBell.ring(); // the server may be waiting for room
-      if (!conn.accepted) this.checkAccepted(conn);
       return Math.max(n, 1);
     }
     return 0;
@@ -713,7 +712,7 @@ export class Client {
   private handle(type: number, at: number, length: number): void {
     const c = core();
     if (type === L.T_GOODBYE) {
-      this.disconnect(droppedError(this.name, this.conn!.seg.load(L.CLI_DROP_REASON)));
+      this.disconnect(droppedError(this.name, this.conn!.seg.load(L.CONN_DROP_REASON)));
       return;
     }
     if (type === OVERSIZED) {
@@ -768,7 +767,10 @@ function droppedError(name: string, reason: number): RpcError {
   if (reason === L.REASON_PROTOCOL) {
     return new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${name} dropped this client for breaking the protocol`);
   }
-  return new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `server ${name} closed the connection while the call was pending`);
+  if (reason === L.REASON_CLOSED) {
+    return new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `server ${name} closed the connection while the call was pending`);
+  }
+  return new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `the server of ${name} is gone`);
 }
 
 function remoteError(kind: number, details: unknown): RpcError {

@@ -25,11 +25,11 @@ export const ErrorCodes = {
   ERR_RPC_ABORTED: "ERR_RPC_ABORTED",
   /** The Client or Server was closed by its owner before or during the call. */
   ERR_RPC_CLOSED: "ERR_RPC_CLOSED",
-  /** The server has no free client slot (gRPC RESOURCE_EXHAUSTED). */
+  /** The server has its maximum of connections, `maxConnections` (gRPC RESOURCE_EXHAUSTED). */
   ERR_RPC_SERVER_FULL: "ERR_RPC_SERVER_FULL",
-  /** The server dropped this client for leaving its responses unread past the server's limit (gRPC RESOURCE_EXHAUSTED). */
+  /** Over one of the server's budgets: it refused the connection (rings over `maxRingBytes`, memory over `maxMappedBytes`, no memory for the rings) or dropped this client for leaving its responses unread past `maxQueuedBytes`; the message names the limit (gRPC RESOURCE_EXHAUSTED). */
   ERR_RPC_RESOURCE_EXHAUSTED: "ERR_RPC_RESOURCE_EXHAUSTED",
-  /** Not allowed: the operating system refused access to the shared memory, or the server refused this user, group or token (gRPC PERMISSION_DENIED). */
+  /** Not allowed: the server refused this user, group or token, the server runs as another user than `serverUid`, or the operating system refused access to the socket (gRPC PERMISSION_DENIED). */
   ERR_RPC_ACCESS_DENIED: "ERR_RPC_ACCESS_DENIED",
 } as const;
 

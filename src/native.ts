@@ -1,14 +1,15 @@
 // The only module that loads the native addon (build/Release/shmrpc.node).
-// The addon maps POSIX shared memory into a WebAssembly.Memory and gives
-// cross-process futex wait/wake; it holds no RPC logic.
+// The addon makes Unix sockets and sealed memfds, maps shared memory into a
+// WebAssembly.Memory and gives cross-process futex wait/wake and event-loop
+// watching of fds; it holds no RPC logic.
 //
 // Offsets are WASM addresses: byte offsets from the start of the memory's
 // buffer. `mem` is always a Uint8Array over the whole shared buffer,
 // `new Uint8Array(memory.buffer)`; a range must lie inside that view.
 // System-call failures throw an Error shaped like Node's system errors:
-// message "shm_open(/name): EACCES (Permission denied)", `code` ("EACCES"),
-// `errno` (negative, as in Node: `util.getSystemErrorName(err.errno)`),
-// `syscall`, and `path` when a shared-memory name is involved.
+// message "connect(/path): ENOENT (No such file or directory)", `code`
+// ("ENOENT"), `errno` (negative, as in Node: `util.getSystemErrorName(err.errno)`),
+// `syscall`, and `path` when a path is involved.
 
 import { createRequire } from "node:module";
 import { existsSync } from "node:fs";
@@ -21,12 +22,38 @@ export interface NativeError extends Error {
   code: string;
   /** The errno value, negated (Node's convention). */
   errno: number;
-  /** The failing call, e.g. "shm_open". */
+  /** The failing call, e.g. "connect". */
   syscall: string;
-  /** The shared-memory name involved, if any. */
+  /** The path involved, if any. */
   path?: string;
-  /** For shmLink: the new name. */
-  dest?: string;
+}
+
+/** poll(2) event bits, as pollFd takes and returns them. */
+export const Poll = { IN: 0x1, OUT: 0x4, ERR: 0x8, HUP: 0x10, RDHUP: 0x2000 } as const;
+
+/** Seal bits of a memfd (F_GET_SEALS). */
+export const Seal = { SEAL: 0x1, SHRINK: 0x2, GROW: 0x4, WRITE: 0x8 } as const;
+
+/** A message from recvPacket. */
+export interface Packet {
+  /** Bytes received; 0 means the peer closed. */
+  bytes: number;
+  /** File descriptors it carried (now open in this process). */
+  fds: number[];
+  /** The message or its fds did not fit (the kernel dropped the rest). */
+  truncated: boolean;
+}
+
+/**
+ * Runs `callback(events)` from the event loop while `fd` is readable (events
+ * bit 1) or its peer hung up (bit 4). Created started and unref'd.
+ */
+export interface FdWatcher {
+  /** Keeps the event loop alive while open. */
+  ref(): void;
+  unref(): void;
+  /** Stops watching (before the fd is closed). Idempotent. */
+  close(): void;
 }
 
 /** What futexWait returns (and why a Waiter's wait ended). */
@@ -65,38 +92,38 @@ export interface Waiter {
 }
 
 export interface Native {
-  /**
-   * Creates a new shared-memory object (O_EXCL) of `size` bytes with exactly
-   * `mode` (default 0o600, the umask is not applied) and returns its fd
-   * (close-on-exec). Throws code "EEXIST" if the name exists. Names are "/"
-   * and 1..255 characters without "/" (TypeError otherwise).
-   */
-  shmCreate(name: string, size: number, mode?: number): number;
-  /** Opens an existing object read-write. Throws code "ENOENT" or "EACCES". */
-  shmOpen(name: string): { fd: number; size: number; uid: number; gid: number };
-  /** Lets the owner and these users and groups read and write the object, nobody
-   *  else (a POSIX access ACL). Throws (ENOTSUP) where /dev/shm has no ACLs. */
-  grantAccess(fd: number, uids: number[], gids: number[]): void;
-  /** Removes a name: true if removed, false if there was none. */
-  shmUnlink(name: string): boolean;
-  /**
-   * Gives the object `from` a second name `to`, atomically (link(2) in
-   * /dev/shm): publishes a fully initialised object. Throws code "EEXIST"
-   * if `to` exists, "ENOENT" if `from` does not.
-   */
-  shmLink(from: string, to: string): void;
-  /** Names (with the leading "/") in /dev/shm that start with `prefix` (which starts with "/"). */
-  shmList(prefix: string): string[];
-  /**
-   * Takes the liveness lock (an open-file-description write lock, F_OFD_SETLK)
-   * through this fd: true if taken, false if another open holds it. It dies
-   * with its holder, even on SIGKILL, so it marks a live owner.
-   */
-  lock(fd: number): boolean;
-  /** True when another open of the object holds the liveness lock (F_OFD_GETLK; takes nothing). */
-  isLocked(fd: number): boolean;
-  /** Closes an fd from shmCreate/shmOpen (mappings stay valid). */
+  /** Binds a SOCK_SEQPACKET Unix socket at `path` (EADDRINUSE if it exists), sets
+   *  its mode and listens; returns its fd (non-blocking, close-on-exec). */
+  listenUnix(path: string, backlog: number, mode: number): number;
+  /** Connects to the socket at `path`: an fd, or throws ENOENT, ECONNREFUSED,
+   *  EACCES, or EAGAIN when the listener's backlog is full. */
+  connectUnix(path: string): number;
+  /** Accepts one waiting connection: its fd, or -1 when none is waiting. */
+  acceptUnix(fd: number): number;
+  /** The peer's pid, uid and gid, from the kernel (SO_PEERCRED). */
+  peerCred(fd: number): { pid: number; uid: number; gid: number };
+  /** Sends one message, with `fds` as SCM_RIGHTS: false if the socket is full.
+   *  Throws EPIPE/ECONNRESET when the peer is gone. */
+  sendPacket(fd: number, bytes: Uint8Array, fds?: number[]): boolean;
+  /** Receives one message into `buffer`: null when none is waiting. */
+  recvPacket(fd: number, buffer: Uint8Array): Packet | null;
+  /** Reads and drops waiting messages (wake-ups): how many, or -1 when the peer closed. */
+  drainPackets(fd: number): number;
+  /** poll(2) on one fd for `events` ({@link Poll}): the revents, 0 on timeout. */
+  pollFd(fd: number, events: number, timeoutMs: number): number;
+  /** A new memfd of `size` bytes, its pages reserved (fallocate: ENOSPC/ENOMEM
+   *  when the memory budget is full) and sealed against shrinking, growing and sealing. */
+  memfdCreate(name: string, size: number): number;
+  /** Size, seals ({@link Seal}; -1 when not sealable) and whether it is a regular file. */
+  memfdInfo(fd: number): { size: number; seals: number; regular: boolean };
+  /** Opens (creating 0600, never through a symlink, only if this user owns it) the
+   *  file at `path` and takes an open-file-description write lock on it: the fd, or
+   *  -1 while another open holds the lock. The lock dies with its holder. */
+  lockPath(path: string): number;
+  /** Closes an fd the addon made or received (mappings stay valid). */
   closeFd(fd: number): void;
+  /** How many fds the addon holds open for this thread (for leak checks). */
+  openFds(): number;
   /**
    * Maps the object's first `length` bytes over mem[offset, offset + length)
    * (MAP_SHARED | MAP_FIXED), in place: WASM code then reads and writes the
@@ -126,6 +153,8 @@ export interface Native {
   yieldCpu(): void;
   /** See {@link Waiter}. */
   Waiter: new (callback: () => void) => Waiter;
+  /** See {@link FdWatcher}. */
+  FdWatcher: new (fd: number, callback: (events: number) => void) => FdWatcher;
 }
 
 // The package root is the nearest directory up from this file with both

@@ -1,46 +1,53 @@
-// The wire protocol of shmrpc, version 2 (L.PROTOCOL_VERSION): everything a client in another language
-// needs, next to assembly/layout.ts (offsets) and assembly/codec.ts (value encoding).
+// The wire protocol of shmrpc, version 3 (L.PROTOCOL_VERSION): everything a client in another language
+// needs, next to assembly/layout.ts (offsets of the shared memory), src/connection/handshake.ts
+// (the handshake's message layouts) and assembly/codec.ts (value encoding).
 //
-// NAMES. A server is named like a POSIX shared-memory object: "/" then 1..200 of
-// [A-Za-z0-9._-] ("/rpc_demo"). The server's control segment is that object; a
-// client's segment is "<name>@<nonce as 8 hex digits>". "@" cannot appear in a
-// user's name, so no user name ever collides with a client segment.
+// NAMES. A server is named "/" then 1..200 of [A-Za-z0-9._-] ("/rpc_demo"). It listens on a
+// Unix socket (SOCK_SEQPACKET) at "<dir>/<name without the slash>.sock", where <dir> is
+// $XDG_RUNTIME_DIR/shmrpc or /tmp/shmrpc-<uid>: a directory of the server's user, mode
+// 0700, checked before use, so no other user can create, replace or squat on the name.
+// (A name too long for a socket address becomes "h-<40 hex digits of its SHA-256>.sock".)
+// The option socketPath, given to both sides, puts it elsewhere, for serving other users.
 //
-// LIVENESS. The server holds an open-file-description lock (F_OFD_SETLK) on its
-// control segment, and each client one on its own segment, for as long as they
-// live: the kernel drops them when a process dies, even by kill -9, so a peer
-// tests the other with F_OFD_GETLK and never trusts a pid.
+// OWNERSHIP. The server holds an open-file-description lock on "<socket path>.lock"
+// for its life; the kernel drops it when the process dies, even by kill -9. Only the
+// holder of the lock replaces the socket file, so a dead server's socket is reclaimed
+// and two servers starting at once cannot both win: the other gets ERR_RPC_ADDRESS_IN_USE.
 //
-// HANDSHAKE.
-//  1. The server creates "<name>@tmp<pid>", takes its lock, writes the header
-//     (magic last), then link()s it to "<name>": the name appears fully formed.
-//     An existing "<name>" whose lock is free belongs to a dead server and is
-//     removed first; one whose lock is held means ERR_RPC_ADDRESS_IN_USE.
-//  2. A client maps the control segment, checks magic, version, size and slot count
-//     (a mismatch is ERR_RPC_PROTOCOL naming both versions), and claims a slot with a
-//     compare-and-swap FREE -> CLAIMED. It creates its segment (header, two rings;
-//     mode 0600, plus an ACL entry for the server's user if that is another one),
-//     takes its lock, writes the SHA-256 of its token if it has one, fills the slot
-//     (pid, nonce, segment size), sets the slot REQUESTED, bumps the connect counter
-//     and rings the server's doorbell. It may write requests at once: the server
-//     reads them once it has accepted.
-//  3. The server, seeing the counter change, opens "<name>@<nonce>", checks its
-//     header against the slot, its version, its creator (uid/gid from the kernel:
-//     the server's own user, or one allowed by option) and its token, maps it,
-//     unlinks the name (both sides hold it open now, so nothing is left in
-//     /dev/shm; a client of another user unlinks its own), sets the slot ACCEPTED,
-//     or writes a REASON_* into the slot and sets it REJECTED, and rings the
-//     client's doorbell. A refused client reads the reason and frees the slot.
-//  4. Either side may send GOODBYE; the server frees the slot when the client said
-//     goodbye or died. When the server ends a connection itself (close, a broken
-//     protocol, responses left unread past maxQueuedBytes) it first writes a
-//     REASON_* at +512 of the client's segment, so that a client whose ring is too
-//     full for the GOODBYE still learns why.
+// HANDSHAKE (each message one packet; layouts in src/connection/handshake.ts).
+//  1. The client connects and reads the server's credentials from the kernel
+//     (SO_PEERCRED): unless the server runs as its own user (or the uid given as
+//     serverUid), it hangs up having sent nothing.
+//  2. The server reads the client's pid, uid and gid the same way and refuses
+//     (REFUSE, reason ACCESS) users and groups it does not allow, before reading a byte.
+//  3. Client: HELLO (version, ring size, whether it holds a token, a fresh 32-byte nonce).
+//  4. A server that requires a token answers CHALLENGE: its own fresh nonce and
+//     HMAC-SHA256(key, "shmrpc server proof" | client nonce | server nonce), where key is
+//     the SHA-256 of the token. The client checks that proof, then sends AUTH with
+//     HMAC-SHA256(key, "shmrpc client proof" | server nonce | client nonce). Neither side
+//     sends the token or anything that would let a recording be replayed: the nonces are new
+//     on every connection.
+//  5. The server checks the version and its budgets (maxRingBytes, maxMappedBytes,
+//     maxConnections), creates the connection's memory as a memfd, reserves its pages
+//     (fallocate), seals it (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL), writes its header
+//     and sends ACCEPT with the fd (SCM_RIGHTS). Or REFUSE with a REASON_* and a text.
+//  6. The client checks the fd's seals and size, maps it, and calls at once.
+// A handshake must finish within handshakeTimeoutMs (default 5 s); the server holds at
+// most maxConnections connections and handshakes together.
 //
-// RETRY SAFETY. Before running a request the server stores its id at +384 of the
-// client's segment. Ids grow by one per request and requests are taken in order,
-// so after a lost connection (or a timeout) a call was never run when its id is
-// after that one: the client reports this as err.maybeExecuted = false.
+// LIVENESS. Each side keeps the socket for the connection's life. Its hang-up is the
+// peer's death or close: the event loop reports it; a side busy in a loop (a serving
+// turn, a blocked synchronous call) polls the socket at a bounded interval.
+//
+// ENDING. Either side may send GOODBYE in the ring and then close the socket. When the
+// server ends a connection itself (close, a broken protocol, responses left unread past
+// maxQueuedBytes) it first writes a REASON_* at CONN_DROP_REASON of the connection's
+// memory, so that a client whose ring is too full for the GOODBYE still learns why.
+//
+// RETRY SAFETY. Before running a request the server stores its id at CONN_TAKEN_ID.
+// Ids grow by one per request and requests are taken in order, so after a lost
+// connection (or a timeout) a call was never run when its id is after that one: the
+// client reports this as err.maybeExecuted = false.
 //
 // BACKPRESSURE. While responses to a client wait for room in its ring, the server
 // takes no more of its requests.
@@ -58,14 +65,15 @@
 //   GOODBYE   []                  the sender closes; nothing follows
 // A message whose payload exceeds a quarter of the ring travels as fragments.
 //
-// WAKING. Each side has a doorbell word and a parked counter in shared memory
-// (server: control segment; client: its own segment). A side that found nothing
-// to do increments its parked counter, re-checks its rings, then sleeps in
-// futex_wait on the doorbell. A producer that published a record (or freed room)
-// and sees the peer's parked counter non-zero swaps it to zero; the one producer
-// that cleared it increments the doorbell and futex-wakes all sleepers (a burst
-// of requests costs one system call, not one each). Sequentially consistent atomics on both sides make a lost
-// wake-up impossible (see assembly/ring.ts).
+// WAKING. The client parks on a futex: it increments CONN_CLIENT_PARKED, re-checks its
+// ring, then sleeps on CONN_CLIENT_DOORBELL. The server, having published, swaps the
+// parked word to zero when it is not, and if it cleared it bumps the doorbell and
+// futex-wakes. The server parks in its event loop: it sets CONN_SERVER_PARKED in every
+// connection's memory, re-checks every ring, and returns to the loop; a client that
+// published and swaps that word from non-zero to zero sends one byte on its socket,
+// which wakes the loop. No word is shared between two connections: a client that plays
+// with its own words can only delay its own calls. Sequentially consistent atomics on
+// both sides make a lost wake-up impossible (see assembly/ring.ts).
 
 import { createHash } from "node:crypto";
 import { RpcError, ErrorCodes, type ErrorCode } from "./errors.js";
@@ -82,14 +90,6 @@ export function validateName(name: unknown): string {
     );
   }
   return name;
-}
-
-export function clientSegmentName(server: string, nonce: number): string {
-  return `${server}@${(nonce >>> 0).toString(16).padStart(8, "0")}`;
-}
-
-export function clientSegmentPrefix(server: string): string {
-  return `${server}@`;
 }
 
 export const METHOD_NAME_MAX_BYTES = 255;
@@ -134,8 +134,14 @@ export function codeOfKind(kind: number): ErrorCode | undefined {
 export const DEFAULT_RING_BYTES = 2 * 1024 * 1024;
 export const DEFAULT_MAX_MESSAGE_BYTES = 128 * 1024 * 1024;
 export const DEFAULT_TIMEOUT_MS = 30_000;
+/** Server budgets: the largest ring one client may ask for, the shared memory all
+ *  connections may take together (half the 2 GiB WebAssembly memory: the rest holds
+ *  reassembled big messages and queues), and connections at once. */
+export const DEFAULT_MAX_RING_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_MAX_MAPPED_BYTES = 1024 * 1024 * 1024;
+export const DEFAULT_MAX_CONNECTIONS = 1024;
 
-/** The SHA-256 of a token: what a client presents and a server compares (equal lengths, so constant time). */
+/** The SHA-256 of a token: the key of both sides' HMAC proofs in the handshake. */
 export function tokenHash(token: unknown, what: string): Buffer {
   if ((typeof token !== "string" && !(token instanceof Uint8Array)) || token.length === 0) {
     throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `option ${what} must be a non-empty string or Uint8Array`);

@@ -1,22 +1,27 @@
-// The serving side: owns the name, accepts clients, runs handlers, answers.
+// The serving side: owns the name, accepts clients (src/connection/listener.ts),
+// runs handlers, answers.
 
+import { EventEmitter } from "node:events";
 import { inspect } from "node:util";
-import { randomInt, timingSafeEqual } from "node:crypto";
-import { native, type Waiter } from "./native.js";
 import { core } from "./core/wasm.js";
 import { L } from "./core/layout.js";
-import { Segment } from "./core/segment.js";
+import type { Segment } from "./core/segment.js";
 import { Doorbell, YIELD_AFTER_MS } from "./core/doorbell.js";
 import { RingReader, RingWriter } from "./core/ring.js";
+import { native } from "./native.js";
 import { Channel, OVERSIZED } from "./channel.js";
 import { Encoder } from "./codec/encode.js";
 import { Decoder } from "./codec/decode.js";
 import { RpcError, ErrorCodes } from "./errors.js";
 import {
-  validateName, clientSegmentName, clientSegmentPrefix, ErrorKind, METHOD_NAME_MAX_BYTES,
-  P_ID, P_NAME, P_NAME_LENGTH, DEFAULT_MAX_MESSAGE_BYTES, bodyOffset, HEADROOM, tokenHash,
+  validateName, ErrorKind, METHOD_NAME_MAX_BYTES, P_ID, P_NAME, P_NAME_LENGTH, DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_MAX_RING_BYTES, DEFAULT_MAX_MAPPED_BYTES, DEFAULT_MAX_CONNECTIONS, bodyOffset, HEADROOM, tokenHash,
 } from "./protocol.js";
-import { localServers, onProcessExit, systemError } from "./lifecycle.js";
+import { Listener, type Established } from "./connection/listener.js";
+import type { Link } from "./connection/link.js";
+import { READABLE } from "./connection/link.js";
+import { validateSocketPath } from "./connection/paths.js";
+import { localServers, onProcessExit } from "./lifecycle.js";
 import { positive } from "./options.js";
 
 // `any` parameters, so that handlers can declare their own argument types; nothing checks them at run time.
@@ -29,23 +34,42 @@ export interface ServerOptions {
   busyPoll?: boolean;
   /** How long to keep polling after the last message before parking (default 50 µs). */
   spinMicros?: number;
-  /** How often to check that connected clients are still alive (default 250 ms). */
-  livenessIntervalMs?: number;
   /** Called with connection-level problems (a client broke the protocol, was refused or
    *  dropped, a handler's promise rejection went unhandled); default: console.warn. */
   onError?: (err: RpcError) => void;
   /** Responses a client may leave unread (queued beyond its full ring) before the server
    *  drops it with ERR_RPC_RESOURCE_EXHAUSTED (default 64 MiB; one message of any size is always allowed). */
   maxQueuedBytes?: number;
-  /** Other users (uids) allowed to connect; by default only the server's own user can. */
+  /** Other users (uids) allowed to connect; by default only the server's own user can.
+   *  Needs `socketPath` in a directory they can reach. */
   allowUsers?: number[];
   /** Groups (gids) whose members may connect (the client process's effective group). */
   allowGroups?: number[];
-  /** A shared secret every client must present (`ClientOptions.token`); compared in constant time. */
+  /** A shared secret every client must prove it knows (`ClientOptions.token`), by an HMAC
+   *  over fresh nonces: never sent, never replayable. */
   token?: string | Uint8Array;
   /** Report a rejection no one handled (say, a promise a handler forgot) through `onError`
    *  instead of letting Node end the process, while the server runs (default true). */
   catchUnhandledRejections?: boolean;
+  /** Where to listen, instead of the per-user runtime directory (for serving other users). */
+  socketPath?: string;
+  /** Largest ring a client may ask for, in bytes (default 64 MiB). */
+  maxRingBytes?: number;
+  /** Shared memory all connections together may take, in bytes (default 1 GiB). */
+  maxMappedBytes?: number;
+  /** Connections served at once, handshakes included (default 1024). */
+  maxConnections?: number;
+  /** How long a client may take to finish its handshake (default 5000 ms). */
+  handshakeTimeoutMs?: number;
+}
+
+/** What `connect` and `disconnect` events carry. */
+export interface PeerInfo {
+  pid: number;
+  uid: number;
+  gid: number;
+  /** For `disconnect`: why the connection ended. */
+  reason?: string;
 }
 
 /** Longest a serving turn keeps the event loop before yielding to other I/O. */
@@ -54,29 +78,28 @@ const TURN_MS = 2;
 const BATCH = 256;
 /** Idle polls per reading of the clock in a serving turn. */
 const IDLE_POLLS_PER_CLOCK = 8;
-const MAX_CLIENT_SEGMENT = 1 << 30;
-/** How often a client that is sending has its liveness lock checked. */
+/** How often a client that is sending has its socket checked for a hang-up while the
+ *  server is too busy to return to the event loop. */
 const ALIVE_CHECK_MS = 1;
-/** How long a slot may stay CLAIMED or REJECTED by a live client (filling it in, or
- *  reading why it was refused) before it is reused anyway. */
-const STUCK_GRACE_MS = 10_000;
 
 class Connection {
   closed = false;
   /** Handlers of this connection that returned a promise not yet settled. */
   inflight = 0;
-  /** When its liveness lock was last seen held (performance.now()). */
+  /** When its socket was last seen open (performance.now()). */
   aliveAt = 0;
   /** Where the id of the last request taken goes (an i32 index in linear memory). */
   readonly takenIndex: number;
   constructor(
-    readonly slot: number,
+    readonly link: Link,
     readonly pid: number,
+    readonly uid: number,
+    readonly gid: number,
     readonly seg: Segment,
     readonly channel: Channel,
     readonly bell: Doorbell,
   ) {
-    this.takenIndex = (seg.offset + L.CLI_TAKEN_ID) >>> 2;
+    this.takenIndex = (seg.offset + L.CONN_TAKEN_ID) >>> 2;
   }
 }
 
@@ -84,50 +107,63 @@ const KIND_BYTES: Record<number, Uint8Array> = Object.fromEntries(
   Object.values(ErrorKind).map((k) => [k, Uint8Array.of(k)]),
 );
 
-export class Server {
+export class Server extends EventEmitter {
   readonly name: string;
   private readonly methods = new Map<string, Handler>();
   private readonly maxMessageBytes: number;
   private readonly busyPoll: boolean;
   private readonly spinMs: number;
-  private readonly livenessMs: number;
   private readonly onError: (err: RpcError) => void;
   private readonly maxQueuedBytes: number;
-  private readonly allowUsers: Set<number>;
-  private readonly allowGroups: Set<number>;
-  private readonly tokenHash: Buffer | undefined;
   private readonly catchRejections: boolean;
+  private readonly listener: Listener;
 
   private state: "idle" | "running" | "closing" | "closed" = "idle";
-  private ctl: Segment | undefined;
-  private bell: Doorbell | undefined;
   private readonly conns: Connection[] = [];
-  private readonly bySlot = new Map<number, Connection>();
-  private seenConnects = -1;
-  /** Since when each slot has been REJECTED or CLAIMED (see checkLiveness). */
-  private readonly stuckSince = new Map<number, number>();
+  private mappedBytes = 0;
   private encoder: Encoder | undefined;
   private decoder: Decoder | undefined;
-  private waiter: Waiter | undefined;
   private parked = false;
   private scheduled = false;
   private inflight = 0;
-  private liveness: NodeJS.Timeout | undefined;
   private stopped: Promise<void> | undefined;
   private resolveStopped: (() => void) | undefined;
 
   constructor(name: string, options: ServerOptions = {}) {
+    super();
     this.name = validateName(name);
     this.maxMessageBytes = positive(options.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES, "maxMessageBytes");
     this.busyPoll = options.busyPoll === true;
     this.spinMs = positive(options.spinMicros, 50, "spinMicros", true) / 1000;
-    this.livenessMs = positive(options.livenessIntervalMs, 250, "livenessIntervalMs");
     this.onError = options.onError ?? ((err) => console.warn(`shmrpc server ${this.name}: ${err.code}: ${err.message}`));
     this.maxQueuedBytes = positive(options.maxQueuedBytes, 64 << 20, "maxQueuedBytes");
-    this.allowUsers = new Set(ids(options.allowUsers, "allowUsers"));
-    this.allowGroups = new Set(ids(options.allowGroups, "allowGroups"));
-    this.tokenHash = options.token === undefined ? undefined : tokenHash(options.token, "token");
+    const allowUsers = new Set(ids(options.allowUsers, "allowUsers"));
+    const allowGroups = new Set(ids(options.allowGroups, "allowGroups"));
+    const socketPath = validateSocketPath(options.socketPath, "socketPath");
+    if ((allowUsers.size > 0 || allowGroups.size > 0) && socketPath === undefined) {
+      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "options allowUsers and allowGroups need a socketPath that those users can reach (the default directory is private to this user)");
+    }
     this.catchRejections = options.catchUnhandledRejections !== false;
+    this.listener = new Listener({
+      name: this.name,
+      socketPath,
+      allowUsers,
+      allowGroups,
+      tokenKey: options.token === undefined ? undefined : tokenHash(options.token, "token"),
+      maxRingBytes: positive(options.maxRingBytes, DEFAULT_MAX_RING_BYTES, "maxRingBytes"),
+      maxMappedBytes: positive(options.maxMappedBytes, DEFAULT_MAX_MAPPED_BYTES, "maxMappedBytes"),
+      maxConnections: positive(options.maxConnections, DEFAULT_MAX_CONNECTIONS, "maxConnections"),
+      handshakeTimeoutMs: positive(options.handshakeTimeoutMs, 5000, "handshakeTimeoutMs"),
+    }, {
+      established: (c) => this.accept(c),
+      refused: (err) => this.onError(err),
+      usage: () => ({ mappedBytes: this.mappedBytes, connections: this.conns.length }),
+    });
+  }
+
+  /** The Unix socket clients connect to. */
+  get socketPath(): string {
+    return this.listener.path;
   }
 
   /** Registers `handler` under `method` (replacing any previous one). */
@@ -149,27 +185,23 @@ export class Server {
       return Promise.reject(new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `server ${this.name} was already started`));
     }
     try {
-      this.claimName();
+      this.listener.claim();
     } catch (e) {
       this.state = "closed";
       return Promise.reject(e);
     }
+    this.listener.ref(); // a running server keeps its process alive
     this.state = "running";
     this.encoder = new Encoder(core());
     this.decoder = new Decoder(core());
-    this.waiter = new native.Waiter(this.onWake);
-    this.waiter.ref(); // a running server keeps its process alive
-    this.liveness = setInterval(() => this.checkLiveness(), this.livenessMs);
-    this.liveness.unref();
     localServers.add(this.name);
     onProcessExit.add(this.exitHook);
     if (this.catchRejections) process.on("unhandledRejection", this.onUnhandledRejection);
     this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
-    this.schedule();
     return this.stopped;
   }
 
-  /** Says goodbye to every client, frees all shared memory and unlinks the name. */
+  /** Says goodbye to every client, frees all shared memory and releases the name. */
   async close(): Promise<void> {
     if (this.state === "idle") {
       this.state = "closed";
@@ -177,14 +209,10 @@ export class Server {
     }
     if (this.state !== "running") return this.stopped;
     this.state = "closing";
-    // Stop the waiter first: it may sleep on a word of the memory unmapped below.
-    this.waiter?.close();
-    for (const conn of [...this.conns]) this.drop(conn, undefined, L.REASON_CLOSED);
-    this.removeStaleClientSegments(); // of clients that died mid-handshake
-    this.releaseName();
+    this.listener.close();
+    for (const conn of [...this.conns]) this.drop(conn, undefined, L.REASON_CLOSED, "the server closed");
     this.encoder?.dispose();
     this.decoder?.dispose();
-    if (this.liveness) clearInterval(this.liveness);
     localServers.delete(this.name);
     onProcessExit.delete(this.exitHook);
     process.off("unhandledRejection", this.onUnhandledRejection);
@@ -202,97 +230,8 @@ export class Server {
     return this.conns.length;
   }
 
-  // ------------------------------------------------------------- name claim
-
-  private claimName(): void {
-    const ctlBytes = L.CONTROL_BYTES;
-    const tmp = `${this.name}@tmp${process.pid}.${randomInt(2 ** 32)}`;
-    let seg: Segment;
-    try {
-      seg = Segment.create(tmp, ctlBytes);
-    } catch (e) {
-      throw systemError(e, `cannot create shared memory for ${this.name}`);
-    }
-    try {
-      if (!seg.lock()) throw new Error("cannot lock a fresh segment");
-      if (this.allowUsers.size > 0 || this.allowGroups.size > 0) {
-        try {
-          seg.grantAccess([...this.allowUsers], [...this.allowGroups]);
-        } catch (e) {
-          throw systemError(e, `cannot let other users reach ${this.name} (does /dev/shm support POSIX ACLs?)`);
-        }
-      }
-      seg.store(L.SEG_VERSION, L.PROTOCOL_VERSION);
-      seg.store(L.SEG_SIZE, ctlBytes);
-      seg.store(L.CTL_SERVER_PID, process.pid);
-      seg.store(L.CTL_SLOT_COUNT, L.SLOT_COUNT);
-      seg.store(L.CTL_SERVER_NONCE, randomInt(2 ** 32));
-      seg.store(L.SEG_MAGIC + 4, L.MAGIC_HI);
-      seg.store(L.SEG_MAGIC, L.MAGIC_LO); // last: the header is complete
-      for (let attempt = 0; ; attempt++) {
-        try {
-          native.shmLink(tmp, this.name);
-          break;
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== "EEXIST" || attempt > 3) throw systemError(e, `cannot publish ${this.name}`);
-          this.reclaimStale();
-        }
-      }
-    } catch (e) {
-      seg.unlink();
-      seg.close();
-      throw e;
-    }
-    native.shmUnlink(tmp);
-    this.ctl = seg; // known by its public name from here on (releaseName unlinks that)
-    this.bell = new Doorbell(seg, L.CTL_DOORBELL, L.CTL_PARKED);
-    this.removeStaleClientSegments();
-  }
-
-  /** An existing name: in use if its server is alive, else a leftover to remove. */
-  private reclaimStale(): void {
-    let old: { fd: number; size: number };
-    try {
-      old = native.shmOpen(this.name);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ENOENT") return; // gone meanwhile: retry
-      throw systemError(e, `cannot inspect ${this.name}`);
-    }
-    try {
-      if (native.isLocked(old.fd)) {
-        throw new RpcError(ErrorCodes.ERR_RPC_ADDRESS_IN_USE, `a live server already serves ${this.name}`);
-      }
-      native.shmUnlink(this.name);
-    } finally {
-      native.closeFd(old.fd);
-    }
-  }
-
-  /** Client segments nobody holds any more (their owners died before we took them). */
-  private removeStaleClientSegments(): void {
-    for (const name of native.shmList(clientSegmentPrefix(this.name))) {
-      try {
-        const { fd } = native.shmOpen(name);
-        try {
-          if (!native.isLocked(fd)) native.shmUnlink(name);
-        } finally {
-          native.closeFd(fd);
-        }
-      } catch {
-        // Vanished or not ours to open: leave it.
-      }
-    }
-  }
-
-  private releaseName(): void {
-    if (!this.ctl) return;
-    native.shmUnlink(this.name);
-    this.ctl.close();
-    this.ctl = undefined;
-  }
-
   /** The process (or worker thread) is exiting without close(): close now (it is
-   *  synchronous), so that clients learn at once and nothing is left behind. */
+   *  synchronous), so that clients learn at once. */
   private readonly exitHook = (): void => {
     try {
       void this.close();
@@ -301,173 +240,88 @@ export class Server {
     }
   };
 
-  // ------------------------------------------------------------- accepting
+  // ------------------------------------------------------------- connections
 
-  private acceptPending(): void {
-    const ctl = this.ctl!;
-    for (let slot = 0; slot < L.SLOT_COUNT; slot++) {
-      const at = L.CTL_SLOTS + slot * L.SLOT_BYTES;
-      if (ctl.load(at + L.SLOT_STATE) !== L.SLOT_REQUESTED || this.bySlot.has(slot)) continue;
-      this.accept(slot, at);
-    }
-  }
-
-  private accept(slot: number, at: number): void {
-    const ctl = this.ctl!;
-    // Read each peer-written field once.
-    const pid = ctl.load(at + L.SLOT_CLIENT_PID);
-    const nonce = ctl.load(at + L.SLOT_NONCE);
-    const size = ctl.load(at + L.SLOT_SEGMENT_SIZE);
-    const name = clientSegmentName(this.name, nonce);
-    let seg: Segment | undefined;
-    let channel: Channel | undefined;
+  private accept(c: Established): void {
+    const seg = c.seg;
+    let channel: Channel;
     try {
-      seg = Segment.open(name, MAX_CLIENT_SEGMENT, size);
-      if (seg.load(L.SEG_MAGIC) !== L.MAGIC_LO || seg.load(L.SEG_MAGIC + 4) !== L.MAGIC_HI) {
-        throw new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `client segment ${name} has a bad magic number`);
-      }
-      const version = seg.load(L.SEG_VERSION);
-      if (version !== L.PROTOCOL_VERSION) {
-        throw refusal(L.REASON_VERSION, `client ${pid} speaks protocol version ${version}, this server version ${L.PROTOCOL_VERSION}`);
-      }
-      this.checkAllowed(seg, pid);
-      const reqCap = seg.load(L.CLI_REQ_CAPACITY);
-      const resCap = seg.load(L.CLI_RES_CAPACITY);
-      if (L.CLIENT_HEADER_BYTES + 2 * L.RING_HEADER_BYTES + reqCap + resCap > size) {
-        throw new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `client segment ${name} is smaller than its rings`);
-      }
-      const reqRing = seg.offset + L.CLIENT_HEADER_BYTES;
-      const resRing = reqRing + L.RING_HEADER_BYTES + reqCap;
-      const writer = new RingWriter(resRing, resCap);
+      if (this.state !== "running") throw new Error("closing");
+      const reqRing = seg.offset + L.CONN_HEADER_BYTES;
+      const resRing = reqRing + L.RING_HEADER_BYTES + c.requestRing;
+      const writer = new RingWriter(resRing, c.responseRing);
       let reader: RingReader;
       try {
-        reader = new RingReader(reqRing, reqCap);
+        reader = new RingReader(reqRing, c.requestRing);
       } catch (e) {
         writer.dispose();
         throw e;
       }
       channel = new Channel(writer, reader, this.maxMessageBytes);
-      seg.store(L.CLI_TAKEN_ID, 0);
-      seg.store(L.CLI_DROP_REASON, L.REASON_NONE);
-      // Both sides hold it now: nothing stays in /dev/shm. (A client of another user
-      // unlinks it itself once accepted: /dev/shm is sticky, its name is not ours to remove.)
-      unlinkIfAllowed(seg);
-      if (ctl.compareExchange(at + L.SLOT_STATE, L.SLOT_REQUESTED, L.SLOT_ACCEPTED) !== L.SLOT_REQUESTED) {
-        throw new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, "the client left before it was accepted");
-      }
-    } catch (e) {
-      channel?.dispose();
-      seg?.close();
-      const reason = (e as { reason?: number }).reason ??
-        ((e as RpcError).code === ErrorCodes.ERR_RPC_ACCESS_DENIED || (e as NodeJS.ErrnoException).code === "EACCES" ? L.REASON_ACCESS : L.REASON_PROTOCOL);
-      ctl.store(at + L.SLOT_REASON, reason); // read by the client once it sees REJECTED
-      if (ctl.compareExchange(at + L.SLOT_STATE, L.SLOT_REQUESTED, L.SLOT_REJECTED) === L.SLOT_REQUESTED) {
-        this.report(e, `refused client ${pid}`);
-      }
+    } catch {
+      seg.close();
+      c.link.close();
       return;
     }
-    const conn = new Connection(slot, pid, seg, channel, new Doorbell(seg, L.CLI_DOORBELL, L.CLI_PARKED));
+    const conn = new Connection(c.link, c.pid, c.uid, c.gid, seg, channel, new Doorbell(seg, L.CONN_CLIENT_DOORBELL, L.CONN_CLIENT_PARKED));
     this.conns.push(conn);
-    this.bySlot.set(slot, conn);
-    conn.bell.wake();
+    this.mappedBytes += seg.size;
+    c.link.onEvent = (events) => this.onSocketEvent(conn, events);
+    if (this.parked) seg.store(L.CONN_SERVER_PARKED, 1);
+    this.emit("connect", { pid: conn.pid, uid: conn.uid, gid: conn.gid } satisfies PeerInfo);
+    this.schedule();
   }
 
-  /** Throws a refusal unless the segment's creator may connect: our own user, an
-   *  allowed user or group (the kernel's record of who created it, which no client
-   *  can forge), and with the right token when one is required. */
-  private checkAllowed(seg: Segment, pid: number): void {
-    if (seg.uid !== process.geteuid!() && !this.allowUsers.has(seg.uid) && !this.allowGroups.has(seg.gid)) {
-      throw refusal(L.REASON_ACCESS, `refused client ${pid}: user ${seg.uid} (group ${seg.gid}) is not allowed`);
+  /** The client's socket: wake-ups, or its hang-up (its death or close). */
+  private onSocketEvent(conn: Connection, events: number): void {
+    if (conn.closed) return;
+    const got = (events & READABLE) !== 0 ? native.drainPackets(conn.link.fd) : -1;
+    if (got < 0) {
+      this.drop(conn, undefined, L.REASON_NONE, "the client closed or died");
+      return;
     }
-    if (this.tokenHash === undefined) return;
-    // Copied out once, then compared in constant time.
-    const present = seg.load(L.CLI_TOKEN_PRESENT) === 1;
-    const at = seg.offset + L.CLI_TOKEN_HASH;
-    const presented = Buffer.from(core().u8.slice(at, at + L.TOKEN_HASH_BYTES));
-    if (!timingSafeEqual(presented, this.tokenHash) || !present) {
-      throw refusal(L.REASON_ACCESS, `refused client ${pid}: ${present ? "wrong" : "no"} token`);
+    if (this.parked) {
+      this.unpark();
+      this.turn();
     }
   }
 
-  /** Forgets a connection and frees its slot and memory. `why` (reported) and
-   *  `reason` (left in the client's segment) say why the server ends it, if it does. */
-  private drop(conn: Connection, why: RpcError | undefined, reason = L.REASON_NONE): void {
+  /** Forgets a connection and frees its memory. `why` (reported) and `reason` (left in
+   *  the client's memory) say why the server ends it, if it does. */
+  private drop(conn: Connection, why: RpcError | undefined, reason = L.REASON_NONE, text = why?.message ?? ""): void {
     if (conn.closed) return;
     conn.closed = true;
     if (why) this.onError(why);
     if (reason !== L.REASON_NONE) {
-      conn.seg.store(L.CLI_DROP_REASON, reason);
-      // Tell the client, if its response ring has room, so its calls fail at once;
-      // otherwise it finds the reason in its segment at its next liveness check.
+      conn.seg.store(L.CONN_DROP_REASON, reason);
+      // Tell the client in-band too, if its response ring has room, so its calls fail
+      // at once even before it sees the socket close.
       try {
         conn.channel.clearQueue();
         conn.channel.sendEmpty(L.T_GOODBYE, true);
         conn.channel.writer.commit();
       } catch {
-        // Its ring is broken: the reason in its segment tells it.
+        // Its ring is broken: the reason in its memory tells it.
       }
       conn.bell.wake();
     }
     const i = this.conns.indexOf(conn);
     if (i >= 0) this.conns.splice(i, 1);
-    this.bySlot.delete(conn.slot);
+    this.mappedBytes -= conn.seg.size;
+    conn.link.close();
     conn.channel.dispose();
     conn.seg.close();
-    if (this.ctl) this.ctl.store(L.CTL_SLOTS + conn.slot * L.SLOT_BYTES + L.SLOT_STATE, L.SLOT_FREE);
-  }
-
-  private checkLiveness(): void {
-    if (this.state !== "running") return;
-    for (const conn of [...this.conns]) {
-      if (!conn.seg.isLocked()) this.drop(conn, undefined); // the client died
-    }
-    // Slots claimed or refused by clients that died before finishing the handshake.
-    const ctl = this.ctl!;
-    const now = performance.now();
-    let deadClients = false;
-    for (let slot = 0; slot < L.SLOT_COUNT; slot++) {
-      const at = L.CTL_SLOTS + slot * L.SLOT_BYTES;
-      const state = ctl.load(at + L.SLOT_STATE);
-      if (state !== L.SLOT_REJECTED && state !== L.SLOT_CLAIMED) this.stuckSince.delete(slot);
-      if (state === L.SLOT_FREE || this.bySlot.has(slot)) continue;
-      const pid = ctl.load(at + L.SLOT_CLIENT_PID);
-      // ACCEPTED without a connection: we dropped it. REJECTED: the client frees it once
-      // it has read the reason. CLAIMED: the client is filling it in (its pid may not be
-      // there yet). Those two we free only if the client died, or after a long grace.
-      if (state === L.SLOT_REJECTED || state === L.SLOT_CLAIMED) {
-        const since = this.stuckSince.get(slot) ?? now;
-        this.stuckSince.set(slot, since);
-        if (now - since < STUCK_GRACE_MS && (pid === 0 || processAlive(pid))) continue;
-        this.stuckSince.delete(slot);
-      } else if (state !== L.SLOT_ACCEPTED && processAlive(pid)) {
-        continue; // REQUESTED by a live client: accepted on the next pass
-      }
-      if (ctl.compareExchange(at + L.SLOT_STATE, state, L.SLOT_FREE) === state && state !== L.SLOT_ACCEPTED) deadClients = true;
-    }
-    // A client that died mid-handshake may have left its segment's name behind.
-    if (deadClients) this.removeStaleClientSegments();
-    this.schedule();
+    this.emit("disconnect", { pid: conn.pid, uid: conn.uid, gid: conn.gid, reason: text } satisfies PeerInfo);
   }
 
   // ------------------------------------------------------------- serving
 
   private schedule(): void {
     if (this.scheduled || this.state !== "running") return;
-    if (this.parked) {
-      this.parked = false;
-      this.waiter!.disarm();
-      this.bell!.unpark();
-    }
+    if (this.parked) this.unpark();
     this.scheduled = true;
     setImmediate(this.turn);
   }
-
-  private readonly onWake = (): void => {
-    if (!this.parked) return;
-    this.parked = false;
-    this.bell!.unpark();
-    this.turn();
-  };
 
   private readonly turn = (): void => {
     this.scheduled = false;
@@ -502,21 +356,26 @@ export class Server {
     setImmediate(this.turn);
   };
 
-  /** Goes to sleep on the doorbell; false when work turned up meanwhile. */
+  /** Parks in the event loop: tells every client that it must wake us through its
+   *  socket, then looks once more; false when work turned up meanwhile. (A client
+   *  publishes, then reads our word; we set our word, then read its ring: with
+   *  sequentially consistent atomics on both sides one of us sees the other.) */
   private park(): boolean {
-    const bell = this.bell!;
-    const seq = bell.park();
+    for (const conn of this.conns) conn.seg.store(L.CONN_SERVER_PARKED, 1);
     if (this.hasWork()) {
-      bell.unpark();
+      this.unpark();
       return false;
     }
     this.parked = true;
-    this.waiter!.arm(core().u8, bell.address, seq, Infinity);
     return true;
   }
 
+  private unpark(): void {
+    this.parked = false;
+    for (const conn of this.conns) conn.seg.store(L.CONN_SERVER_PARKED, 0);
+  }
+
   private hasWork(): boolean {
-    if (this.ctl!.load(L.CTL_CONNECT_COUNTER) !== this.seenConnects) return true;
     for (const conn of this.conns) {
       // A client whose responses wait for room is not read from (see drain).
       if (conn.channel.idle ? !conn.channel.reader.empty() : conn.channel.canFlush()) return true;
@@ -526,11 +385,6 @@ export class Server {
 
   /** One pass over everything; returns how many records it handled. */
   private pollOnce(now: number): number {
-    const connects = this.ctl!.load(L.CTL_CONNECT_COUNTER);
-    if (connects !== this.seenConnects) {
-      this.seenConnects = connects;
-      this.acceptPending();
-    }
     let did = 0;
     for (let i = 0; i < this.conns.length; i++) {
       const conn = this.conns[i]!;
@@ -569,7 +423,7 @@ export class Server {
       } else if (type === L.T_GOODBYE) {
         ch.consumed();
         ch.release();
-        this.drop(conn, undefined);
+        this.drop(conn, undefined, L.REASON_NONE, "the client said goodbye");
         return n;
       } else {
         this.protocolError(conn, `a record of type ${type}`);
@@ -697,15 +551,16 @@ export class Server {
     conn.channel.send(L.T_ERROR, id, KIND_BYTES[kind]!, this.encoder!.start + HEADROOM, length);
   }
 
-  /** Requests of a client that died are not run: while it sends, its lock (a system
-   *  call) is looked at every millisecond, not only at the liveness interval.
-   *  Drops the connection and returns true when the client is gone. */
+  /** Requests of a client that died are not run. The event loop reports a hang-up, but
+   *  a busy server may not return to it for a while: while a client sends, its socket
+   *  is also polled (a system call) every millisecond. Drops the connection and
+   *  returns true when the client is gone. */
   private died(conn: Connection, now: number): boolean {
     // The clock first: most passes end here, without a call into the core.
     if (now - conn.aliveAt < ALIVE_CHECK_MS || conn.channel.reader.empty()) return false;
     conn.aliveAt = now;
-    if (conn.seg.isLocked()) return false;
-    this.drop(conn, undefined);
+    if (!conn.link.peerGone()) return false;
+    this.drop(conn, undefined, L.REASON_NONE, "the client closed or died");
     return true;
   }
 
@@ -729,18 +584,6 @@ export class Server {
   private protocolError(conn: Connection, why: string): void {
     this.drop(conn, new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `client ${conn.pid} broke the protocol: ${why}`), L.REASON_PROTOCOL);
   }
-
-  private report(e: unknown, context: string): void {
-    const err = e instanceof RpcError ? e : new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `${context}: ${(e as Error).message}`, { cause: e });
-    this.onError(err);
-  }
-}
-
-/** An error that refuses a client, with the reason the client will read. */
-function refusal(reason: number, message: string): RpcError {
-  const err = new RpcError(reason === L.REASON_ACCESS ? ErrorCodes.ERR_RPC_ACCESS_DENIED : ErrorCodes.ERR_RPC_PROTOCOL, message);
-  Object.defineProperty(err, "reason", { value: reason });
-  return err;
 }
 
 function ids(list: unknown, what: string): number[] {
@@ -749,23 +592,4 @@ function ids(list: unknown, what: string): number[] {
     throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `option ${what} must be an array of numeric ids`);
   }
   return list as number[];
-}
-
-function unlinkIfAllowed(seg: Segment): void {
-  try {
-    seg.unlink();
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== "EACCES" && code !== "EPERM") throw e;
-  }
-}
-
-function processAlive(pid: number): boolean {
-  if (pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
 }

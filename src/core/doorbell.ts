@@ -1,4 +1,5 @@
-// Park/wake across processes: a doorbell word and a parked counter in shared memory.
+// Park/wake across processes. A client parks on a doorbell word (a futex) of its
+// connection's memory; a server parks in its event loop and is woken through a socket.
 // The protocol (and why no wake-up is lost) is described in src/protocol.ts, WAKING.
 
 import { native } from "../native.js";
@@ -54,5 +55,32 @@ export class Doorbell {
   /** Blocks this thread until rung, or for at most `timeoutMs`. */
   sleep(seq: number, timeoutMs: number): void {
     native.futexWait(core().u8, this.address, seq, timeoutMs);
+  }
+}
+
+const WAKE = Uint8Array.of(1);
+
+/** The client's way to wake a parked server: a message on the connection's socket,
+ *  which wakes the server's event loop. The server waits on all its sockets at once
+ *  (epoll), so it shares no word with any client: a client that plays with its
+ *  "parked" word only delays its own calls. */
+export class SocketBell {
+  constructor(
+    private readonly seg: Segment,
+    private readonly parkedAt: number,
+    private readonly fd: number,
+  ) {}
+
+  /** Wakes the server if it said it parked. Call after publishing. */
+  ring(): void {
+    if (this.seg.load(this.parkedAt) !== 0 && this.seg.exchange(this.parkedAt, 0) !== 0) this.wake();
+  }
+
+  wake(): void {
+    try {
+      native.sendPacket(this.fd, WAKE); // false (socket full): a wake-up is already waiting
+    } catch {
+      // The server is gone: the socket's hang-up tells the client.
+    }
   }
 }

@@ -1,43 +1,58 @@
-// A POSIX shared-memory object mapped in place into this thread's WebAssembly memory.
+// The shared memory of one connection: a sealed memfd mapped in place into this
+// thread's WebAssembly memory. The server creates it; the client adopts the fd the
+// server passed, after checking that no one can resize it under us.
 
-import { native } from "../native.js";
+import { native, Seal } from "../native.js";
 import { core, WASM_PAGE } from "./wasm.js";
 import { RpcError, ErrorCodes } from "../errors.js";
 
 // Big private regions (reassembly buffers, grown scratch) give their pages back when freed.
 core().discardPages = (offset, bytes) => native.unmapShared(core().u8, offset, bytes);
 
+/** The seals a region must carry before we map it: a peer that could shrink it would
+ *  make our next access to a missing page a SIGBUS, one that could grow it would eat
+ *  the memory budget. */
+const REQUIRED_SEALS = Seal.SHRINK | Seal.GROW | Seal.SEAL;
+
 export class Segment {
   private closed = false;
 
   private constructor(
-    readonly name: string,
-    readonly fd: number,
     /** Byte offset of the mapping in linear memory. */
     readonly offset: number,
     readonly size: number,
-    /** The creator's user and group, as the kernel records them. */
-    readonly uid: number,
-    readonly gid: number,
   ) {}
 
-  /** Creates a new object (mode 0600 unless given) and maps it. */
-  static create(name: string, size: number, mode = 0o600): Segment {
-    const fd = native.shmCreate(name, size, mode);
-    return Segment.map(name, fd, size, process.geteuid!(), process.getegid!());
-  }
-
-  /** Opens an existing object and maps it. `expectSize`, if given, must match. */
-  static open(name: string, maxSize: number, expectSize?: number): Segment {
-    const { fd, size, uid, gid } = native.shmOpen(name);
-    if (size <= 0 || size > maxSize || size % WASM_PAGE !== 0 || (expectSize !== undefined && size !== expectSize)) {
+  /** A new region of `size` bytes, reserved and sealed; returns it and its fd (the
+   *  caller passes the fd on, then closes it: the mapping keeps the memory). */
+  static create(label: string, size: number): { segment: Segment; fd: number } {
+    const fd = native.memfdCreate(label, size);
+    try {
+      return { segment: Segment.map(fd, size), fd };
+    } catch (e) {
       native.closeFd(fd);
-      throw new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `shared memory ${name} has an unexpected size (${size} bytes)`);
+      throw e;
     }
-    return Segment.map(name, fd, size, uid, gid);
   }
 
-  private static map(name: string, fd: number, size: number, uid: number, gid: number): Segment {
+  /** Maps a region received from a peer: it must be a sealed memfd of exactly
+   *  `size` bytes. Closes `fd` in every case. */
+  static adopt(fd: number, size: number): Segment {
+    try {
+      const info = native.memfdInfo(fd);
+      if (!info.regular || info.seals < 0 || (info.seals & REQUIRED_SEALS) !== REQUIRED_SEALS) {
+        throw new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `the peer's shared memory is not sealed against resizing (seals ${info.seals})`);
+      }
+      if (info.size !== size || size <= 0 || size % WASM_PAGE !== 0) {
+        throw new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `the peer's shared memory has ${info.size} bytes, expected ${size}`);
+      }
+      return Segment.map(fd, size);
+    } finally {
+      native.closeFd(fd);
+    }
+  }
+
+  private static map(fd: number, size: number): Segment {
     const c = core();
     let offset = -1;
     try {
@@ -45,42 +60,24 @@ export class Segment {
       native.mapShared(c.u8, offset, size, fd);
     } catch (e) {
       if (offset >= 0) c.release(offset, size);
-      native.closeFd(fd);
+      if (e instanceof RangeError && /out of WebAssembly memory/.test(e.message)) {
+        throw new RpcError(ErrorCodes.ERR_RPC_RESOURCE_EXHAUSTED, e.message, { cause: e });
+      }
       throw e;
     }
-    return new Segment(name, fd, offset, size, uid, gid);
+    return new Segment(offset, size);
   }
 
-  /** Takes this process's liveness lock on the object (held until close or death). */
-  lock(): boolean {
-    return native.lock(this.fd);
-  }
-
-  /** True when some process holds the liveness lock. */
-  isLocked(): boolean {
-    return native.isLocked(this.fd);
-  }
-
-  /** Lets these users and groups (besides the owner) read and write it. */
-  grantAccess(uids: number[], gids: number[]): void {
-    native.grantAccess(this.fd, uids, gids);
-  }
-
-  unlink(): void {
-    native.shmUnlink(this.name);
-  }
-
-  /** Unmaps (anonymous zero pages take its place) and closes; idempotent. */
+  /** Unmaps (anonymous zero pages take its place); idempotent. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     const c = core();
     native.unmapShared(c.u8, this.offset, this.size);
     c.release(this.offset, this.size, false); // its pages were just replaced
-    native.closeFd(this.fd);
   }
 
-  // Word access: `at` is a byte offset inside the segment, 4-byte aligned.
+  // Word access: `at` is a byte offset inside the region, 4-byte aligned.
   load(at: number): number {
     return Atomics.load(core().i32, (this.offset + at) >>> 2) >>> 0;
   }

@@ -1,0 +1,193 @@
+// The client's side of connecting: connects to the server's socket, checks who is
+// listening (the kernel's credentials: a server of this user unless told otherwise),
+// runs the handshake, and maps the sealed memory the server hands over. Nothing is
+// sent before the server's user is known, so a server of another user that took a
+// name never learns anything from a client that did not name it. Driven either
+// synchronously (a blocking call's first use) or from the event loop.
+
+import { native, Poll } from "../native.js";
+import { L } from "../core/layout.js";
+import { Segment, roundToPages } from "../core/segment.js";
+import { RpcError, ErrorCodes } from "../errors.js";
+import { Link, READABLE } from "./link.js";
+import { connectionError } from "./listener.js";
+import {
+  Msg, MAX_MESSAGE_BYTES, HELLO_HAS_TOKEN, parseMessage, helloMessage, authMessage,
+  newNonce, serverProof, clientProof, sameProof, type Refuse,
+} from "./handshake.js";
+
+export interface ConnectorOptions {
+  name: string;
+  path: string;
+  /** The user the server must run as (default: this process's own). */
+  serverUid: number;
+  ringBytes: number;
+  tokenKey: Buffer | undefined;
+}
+
+export interface Connected {
+  link: Link;
+  seg: Segment;
+  requestRing: number;
+  responseRing: number;
+  serverPid: number;
+}
+
+export class Connector {
+  readonly link: Link;
+  private readonly nonce = newNonce();
+  private readonly buffer = Buffer.alloc(MAX_MESSAGE_BYTES + 1);
+  private done = false;
+
+  /** Connects and says hello; throws ERR_RPC_NOT_CONNECTED when no server listens. */
+  constructor(private readonly o: ConnectorOptions) {
+    let fd: number;
+    try {
+      fd = native.connectUnix(o.path);
+    } catch (e) {
+      throw connectionError(e, `no server on ${o.name} (${o.path})`);
+    }
+    this.link = new Link(fd);
+    try {
+      const cred = native.peerCred(fd);
+      if (cred.uid !== o.serverUid) {
+        throw new RpcError(
+          ErrorCodes.ERR_RPC_ACCESS_DENIED,
+          `the server on ${o.path} runs as uid ${cred.uid}, not ${o.serverUid}: not talking to it (pass the option serverUid to trust another user's server)`,
+        );
+      }
+      const flags = o.tokenKey ? HELLO_HAS_TOKEN : 0;
+      if (!this.link.send(helloMessage(o.ringBytes, flags, this.nonce))) throw new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `server ${o.name} is not reading its socket`);
+    } catch (e) {
+      this.link.close();
+      throw connectionError(e, `cannot connect to ${o.name}`);
+    }
+  }
+
+  get fd(): number {
+    return this.link.fd;
+  }
+
+  /** Handles the messages that arrived: the connection once accepted, undefined while
+   *  more must come. Throws (and closes) when refused or when the server misbehaves. */
+  step(): Connected | undefined {
+    try {
+      for (;;) {
+        const packet = native.recvPacket(this.link.fd, this.buffer);
+        if (packet === null) return undefined;
+        try {
+          if (packet.bytes === 0) throw new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `server ${this.o.name} closed the connection during the handshake`);
+          if (packet.truncated) throw this.broken("an oversized handshake message");
+          const m = parseMessage(this.buffer, packet.bytes);
+          if (typeof m === "string") throw this.broken(m);
+          if (m.type === Msg.REFUSE) throw refusedError(this.o.name, m.refuse);
+          if (m.type === Msg.CHALLENGE) {
+            const key = this.o.tokenKey;
+            if (key === undefined) throw new RpcError(ErrorCodes.ERR_RPC_ACCESS_DENIED, `server ${this.o.name} requires a token (option token)`);
+            if (!sameProof(m.challenge.proof, serverProof(key, this.nonce, m.challenge.nonce))) {
+              throw new RpcError(ErrorCodes.ERR_RPC_ACCESS_DENIED, `server ${this.o.name} could not prove that it knows the token`);
+            }
+            this.link.send(authMessage(clientProof(key, this.nonce, m.challenge.nonce)));
+            continue;
+          }
+          if (m.type !== Msg.ACCEPT) throw this.broken(`message type ${m.type} out of turn`);
+          if (packet.fds.length !== 1) throw this.broken(`an ACCEPT with ${packet.fds.length} fds`);
+          const fd = packet.fds.pop()!;
+          const a = m.accept;
+          const expected = roundToPages(L.CONN_HEADER_BYTES + 2 * L.RING_HEADER_BYTES + a.requestRing + a.responseRing);
+          if (a.version !== L.PROTOCOL_VERSION || a.requestRing !== this.o.ringBytes || a.responseRing !== this.o.ringBytes || a.size !== expected) {
+            native.closeFd(fd);
+            throw this.broken(`an ACCEPT for other rings (version ${a.version}, ${a.requestRing}/${a.responseRing} bytes in ${a.size})`);
+          }
+          const seg = Segment.adopt(fd, a.size);
+          if (
+            seg.load(L.SEG_MAGIC) !== L.MAGIC_LO || seg.load(L.SEG_MAGIC + 4) !== L.MAGIC_HI || seg.load(L.SEG_VERSION) !== L.PROTOCOL_VERSION ||
+            seg.load(L.SEG_SIZE) !== a.size || seg.load(L.CONN_REQ_CAPACITY) !== a.requestRing || seg.load(L.CONN_RES_CAPACITY) !== a.responseRing
+          ) {
+            seg.close();
+            throw this.broken("shared memory whose header does not match its ACCEPT");
+          }
+          this.done = true;
+          return { link: this.link, seg, requestRing: a.requestRing, responseRing: a.responseRing, serverPid: a.pid };
+        } finally {
+          for (const fd of packet.fds) native.closeFd(fd);
+        }
+      }
+    } catch (e) {
+      this.abandon();
+      throw connectionError(e, `cannot connect to ${this.o.name}`);
+    }
+  }
+
+  /** Gives up: closes the socket unless the connection was made. */
+  abandon(): void {
+    if (!this.done) this.link.close();
+  }
+
+  private broken(why: string): RpcError {
+    return new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.o.name} broke the handshake: ${why}`);
+  }
+}
+
+/** Connects, blocking this thread for at most `timeoutMs`. */
+export function connectSync(o: ConnectorOptions, timeoutMs: number): Connected {
+  const c = new Connector(o);
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const done = c.step();
+    if (done) return done;
+    const left = deadline - performance.now();
+    if (left <= 0) {
+      c.abandon();
+      throw new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `server ${o.name} did not finish the handshake within ${timeoutMs} ms`, { maybeExecuted: false });
+    }
+    native.pollFd(c.fd, Poll.IN | Poll.RDHUP, left);
+  }
+}
+
+/** Connects from the event loop; rejects after `timeoutMs`. */
+export function connectAsync(o: ConnectorOptions, timeoutMs: number): Promise<Connected> {
+  let c: Connector;
+  try {
+    c = new Connector(o);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  return new Promise<Connected>((resolve, reject) => {
+    const link = c.link;
+    const finish = (err: unknown, done?: Connected): void => {
+      clearTimeout(timer);
+      link.unwatch();
+      link.onEvent = () => {};
+      if (done) resolve(done);
+      else reject(err);
+    };
+    const timer = setTimeout(() => {
+      c.abandon();
+      finish(new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `server ${o.name} did not finish the handshake within ${timeoutMs} ms`, { maybeExecuted: false }));
+    }, Math.min(timeoutMs, 2 ** 31 - 1));
+    link.onEvent = (events) => {
+      try {
+        const done = c.step();
+        if (done) return finish(undefined, done);
+        if ((events & READABLE) === 0) throw new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `server ${o.name} hung up during the handshake`);
+      } catch (e) {
+        c.abandon();
+        finish(e);
+      }
+    };
+    link.watch();
+  });
+}
+
+function refusedError(name: string, r: Refuse): RpcError {
+  const text = `server ${name} refused the connection: ${r.text}`;
+  if (r.reason === L.REASON_ACCESS) return new RpcError(ErrorCodes.ERR_RPC_ACCESS_DENIED, text);
+  if (r.reason === L.REASON_RESOURCE) return new RpcError(ErrorCodes.ERR_RPC_RESOURCE_EXHAUSTED, text);
+  if (r.reason === L.REASON_FULL) return new RpcError(ErrorCodes.ERR_RPC_SERVER_FULL, text);
+  if (r.reason === L.REASON_VERSION) {
+    return new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${name} speaks protocol version ${r.version}, this client version ${L.PROTOCOL_VERSION}: ${r.text}`);
+  }
+  if (r.reason === L.REASON_CLOSED) return new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, text);
+  return new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, text);
+}

@@ -1,0 +1,313 @@
+// The server's side of connecting: owns the name (a lock file and a listening Unix
+// socket), accepts connections, learns each peer's credentials from the kernel, runs
+// the handshake (version, budgets, token challenge), and hands each accepted client
+// its own sealed memory. A peer that says nothing, sends garbage or floods the
+// socket costs only itself: handshakes are bounded in number and in time, and none
+// of them blocks another or the serving loop.
+
+import { unlinkSync } from "node:fs";
+import { native } from "../native.js";
+import { L } from "../core/layout.js";
+import { Segment, roundToPages } from "../core/segment.js";
+import { RpcError, ErrorCodes } from "../errors.js";
+import { Link, READABLE } from "./link.js";
+import { socketPathOf } from "./paths.js";
+import {
+  Msg, MAX_MESSAGE_BYTES, HELLO_HAS_TOKEN, parseMessage, challengeMessage, acceptMessage, refuseMessage,
+  newNonce, serverProof, clientProof, sameProof, type Hello,
+} from "./handshake.js";
+
+export interface ListenerOptions {
+  name: string;
+  socketPath: string | undefined;
+  allowUsers: ReadonlySet<number>;
+  allowGroups: ReadonlySet<number>;
+  /** HMAC key derived from the token, when one is required. */
+  tokenKey: Buffer | undefined;
+  maxRingBytes: number;
+  maxMappedBytes: number;
+  maxConnections: number;
+  handshakeTimeoutMs: number;
+}
+
+/** A client that finished the handshake: its socket, who it is, and its memory. */
+export interface Established {
+  link: Link;
+  pid: number;
+  uid: number;
+  gid: number;
+  seg: Segment;
+  requestRing: number;
+  responseRing: number;
+}
+
+export interface ListenerEvents {
+  established(client: Established): void;
+  /** A client refused or dropped during its handshake. */
+  refused(err: RpcError): void;
+  /** Bytes of connection memory mapped now, and connections open now. */
+  usage(): { mappedBytes: number; connections: number };
+}
+
+/** Connections accepted per event-loop turn, so that a flood of connects cannot keep
+ *  the loop from serving. */
+const ACCEPTS_PER_TURN = 64;
+
+class Handshake {
+  stage: "hello" | "auth" = "hello";
+  hello: Hello | undefined;
+  serverNonce: Buffer | undefined;
+  timer: NodeJS.Timeout | undefined;
+  constructor(
+    readonly link: Link,
+    readonly pid: number,
+    readonly uid: number,
+    readonly gid: number,
+  ) {}
+}
+
+export class Listener {
+  readonly path: string;
+  private lockFd = -1;
+  private listenFd = -1;
+  private listenLink: Link | undefined;
+  private readonly handshakes = new Set<Handshake>();
+  private readonly buffer = Buffer.alloc(MAX_MESSAGE_BYTES + 1);
+  private closed = false;
+
+  constructor(
+    private readonly o: ListenerOptions,
+    private readonly events: ListenerEvents,
+  ) {
+    this.path = socketPathOf(o.name, o.socketPath);
+  }
+
+  /** Takes the name: ERR_RPC_ADDRESS_IN_USE while a live server holds it. A server
+   *  that died (even by kill -9) left its lock free; its socket file is replaced. */
+  claim(): void {
+    const lockPath = this.path + ".lock";
+    let lockFd: number;
+    try {
+      lockFd = native.lockPath(lockPath);
+    } catch (e) {
+      throw connectionError(e, `cannot take the name ${this.o.name} (${lockPath})`);
+    }
+    if (lockFd < 0) throw new RpcError(ErrorCodes.ERR_RPC_ADDRESS_IN_USE, `a live server already serves ${this.o.name} (${this.path})`);
+    try {
+      try {
+        unlinkSync(this.path); // a dead server's socket: only the lock holder replaces it
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      }
+      const shared = this.o.allowUsers.size > 0 || this.o.allowGroups.size > 0;
+      // Others connect only where allowed; the kernel's credentials decide the rest.
+      this.listenFd = native.listenUnix(this.path, 511, shared ? 0o666 : 0o600);
+    } catch (e) {
+      native.closeFd(lockFd);
+      throw connectionError(e, `cannot listen on ${this.path}`);
+    }
+    this.lockFd = lockFd;
+    this.listenLink = new Link(this.listenFd);
+    this.listenLink.onEvent = () => this.acceptSome();
+    this.listenLink.watch();
+  }
+
+  /** Keeps the process alive while serving. */
+  ref(): void {
+    this.listenLink?.ref();
+  }
+
+  /** Stops listening, drops unfinished handshakes, releases the name. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const h of [...this.handshakes]) this.end(h);
+    if (this.listenLink) {
+      // Unlink before closing: a new server that takes the lock next finds no socket.
+      for (const path of [this.path, this.path + ".lock"]) {
+        try {
+          unlinkSync(path);
+        } catch {
+          // Already gone.
+        }
+      }
+      this.listenLink.close();
+      this.listenLink = undefined;
+    }
+    if (this.lockFd >= 0) native.closeFd(this.lockFd);
+    this.lockFd = -1;
+  }
+
+  /** Handshakes in progress (for tests and stats). */
+  get pending(): number {
+    return this.handshakes.size;
+  }
+
+  private acceptSome(): void {
+    for (let i = 0; i < ACCEPTS_PER_TURN && !this.closed; i++) {
+      let fd: number;
+      try {
+        fd = native.acceptUnix(this.listenFd);
+      } catch (e) {
+        // EMFILE and the like: refuse this turn, try again on the next event.
+        this.events.refused(connectionError(e, `cannot accept a connection on ${this.path}`));
+        return;
+      }
+      if (fd < 0) return;
+      this.start(fd);
+    }
+  }
+
+  private start(fd: number): void {
+    const link = new Link(fd);
+    let cred: { pid: number; uid: number; gid: number };
+    try {
+      cred = native.peerCred(fd);
+    } catch {
+      link.close();
+      return;
+    }
+    const h = new Handshake(link, cred.pid, cred.uid, cred.gid);
+    const { connections } = this.events.usage();
+    if (!this.allowed(cred.uid, cred.gid)) {
+      return this.refuse(h, L.REASON_ACCESS, `user ${cred.uid} (group ${cred.gid}) is not allowed`);
+    }
+    if (connections + this.handshakes.size >= this.o.maxConnections) {
+      return this.refuse(h, L.REASON_FULL, `the server has its maximum of ${this.o.maxConnections} connections (option maxConnections)`);
+    }
+    this.handshakes.add(h);
+    h.timer = setTimeout(() => this.refuse(h, L.REASON_PROTOCOL, `no handshake within ${this.o.handshakeTimeoutMs} ms`), this.o.handshakeTimeoutMs).unref();
+    link.onEvent = (events) => this.onHandshakeEvent(h, events);
+    link.watch();
+  }
+
+  private allowed(uid: number, gid: number): boolean {
+    return uid === process.geteuid!() || this.o.allowUsers.has(uid) || this.o.allowGroups.has(gid);
+  }
+
+  private onHandshakeEvent(h: Handshake, events: number): void {
+    if (h.link.isClosed) return;
+    if ((events & READABLE) === 0) return this.end(h); // hung up
+    let packet;
+    try {
+      packet = native.recvPacket(h.link.fd, this.buffer);
+    } catch {
+      return this.end(h);
+    }
+    if (packet === null) return;
+    for (const fd of packet.fds) native.closeFd(fd); // a client never passes fds
+    if (packet.bytes === 0) return this.end(h);
+    if (packet.truncated || packet.fds.length > 0) return this.refuse(h, L.REASON_PROTOCOL, "an oversized handshake message, or one carrying fds");
+    const m = parseMessage(this.buffer, packet.bytes);
+    if (typeof m === "string") return this.refuse(h, L.REASON_PROTOCOL, m);
+    if (h.stage === "hello" && m.type === Msg.HELLO) return this.onHello(h, m.hello);
+    if (h.stage === "auth" && m.type === Msg.AUTH) {
+      const expected = clientProof(this.o.tokenKey!, h.hello!.nonce, h.serverNonce!);
+      if (!sameProof(m.proof, expected)) return this.refuse(h, L.REASON_ACCESS, "wrong token");
+      return this.establish(h);
+    }
+    return this.refuse(h, L.REASON_PROTOCOL, `message type ${m.type} out of turn`);
+  }
+
+  private onHello(h: Handshake, hello: Hello): void {
+    if (hello.version !== L.PROTOCOL_VERSION) {
+      return this.refuse(h, L.REASON_VERSION, `the client speaks protocol version ${hello.version}, this server version ${L.PROTOCOL_VERSION}`);
+    }
+    const ring = hello.ringBytes;
+    if (ring < L.RING_MIN_CAPACITY || ring > L.RING_MAX_CAPACITY || (ring & (ring - 1)) !== 0) {
+      return this.refuse(h, L.REASON_PROTOCOL, `ring size ${ring} is not a power of two between ${L.RING_MIN_CAPACITY} and ${L.RING_MAX_CAPACITY}`);
+    }
+    if (ring > this.o.maxRingBytes) {
+      return this.refuse(h, L.REASON_RESOURCE, `rings of ${ring} bytes are over the server's maxRingBytes (${this.o.maxRingBytes})`);
+    }
+    h.hello = hello;
+    if (this.o.tokenKey === undefined) return this.establish(h);
+    if ((hello.flags & HELLO_HAS_TOKEN) === 0) return this.refuse(h, L.REASON_ACCESS, "the server requires a token");
+    h.stage = "auth";
+    h.serverNonce = newNonce();
+    this.send(h, challengeMessage(h.serverNonce, serverProof(this.o.tokenKey, hello.nonce, h.serverNonce)));
+  }
+
+  private establish(h: Handshake): void {
+    const ring = h.hello!.ringBytes;
+    const size = roundToPages(L.CONN_HEADER_BYTES + 2 * (L.RING_HEADER_BYTES + ring));
+    const { mappedBytes } = this.events.usage();
+    if (mappedBytes + size > this.o.maxMappedBytes) {
+      return this.refuse(h, L.REASON_RESOURCE, `a connection of ${size} bytes would take the server's shared memory over maxMappedBytes (${mappedBytes} of ${this.o.maxMappedBytes} in use)`);
+    }
+    let made: { segment: Segment; fd: number };
+    try {
+      made = Segment.create(`shmrpc:${this.o.name}`, size);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const why = code === "ENOSPC" || code === "ENOMEM" ? "no memory left for its rings" : (e as Error).message;
+      return this.refuse(h, L.REASON_RESOURCE, `cannot make the connection's shared memory (${size} bytes): ${why}`);
+    }
+    const seg = made.segment;
+    seg.store(L.SEG_VERSION, L.PROTOCOL_VERSION);
+    seg.store(L.SEG_SIZE, size);
+    seg.store(L.CONN_REQ_CAPACITY, ring);
+    seg.store(L.CONN_RES_CAPACITY, ring);
+    seg.store(L.SEG_MAGIC + 4, L.MAGIC_HI);
+    seg.store(L.SEG_MAGIC, L.MAGIC_LO);
+    let sent = false;
+    try {
+      sent = h.link.send(acceptMessage({ size, requestRing: ring, responseRing: ring, pid: process.pid }), [made.fd]);
+    } catch {
+      // The client left.
+    } finally {
+      native.closeFd(made.fd); // the client has its own now; our mapping keeps the memory
+    }
+    if (!sent) {
+      seg.close();
+      return this.end(h);
+    }
+    this.forget(h);
+    this.events.established({ link: h.link, pid: h.pid, uid: h.uid, gid: h.gid, seg, requestRing: ring, responseRing: ring });
+  }
+
+  private send(h: Handshake, message: Buffer): void {
+    try {
+      if (!h.link.send(message)) this.end(h); // a fresh socket is never full: a peer playing games
+    } catch {
+      this.end(h);
+    }
+  }
+
+  /** Tells the client why (if it still listens), reports, and closes. */
+  private refuse(h: Handshake, reason: number, why: string): void {
+    if (h.link.isClosed) return;
+    try {
+      h.link.send(refuseMessage(reason, why));
+    } catch {
+      // Gone already.
+    }
+    const code = reason === L.REASON_ACCESS ? ErrorCodes.ERR_RPC_ACCESS_DENIED
+      : reason === L.REASON_RESOURCE ? ErrorCodes.ERR_RPC_RESOURCE_EXHAUSTED
+      : reason === L.REASON_FULL ? ErrorCodes.ERR_RPC_SERVER_FULL : ErrorCodes.ERR_RPC_PROTOCOL;
+    this.end(h);
+    this.events.refused(new RpcError(code, `refused client ${h.pid} (uid ${h.uid}): ${why}`));
+  }
+
+  private forget(h: Handshake): void {
+    clearTimeout(h.timer);
+    this.handshakes.delete(h);
+  }
+
+  private end(h: Handshake): void {
+    this.forget(h);
+    h.link.close();
+  }
+}
+
+/** Maps a system error of connecting to an RpcError. */
+export function connectionError(e: unknown, context: string): RpcError {
+  if (e instanceof RpcError) return e;
+  const code = (e as NodeJS.ErrnoException).code;
+  const message = `${context}: ${(e as Error).message}`;
+  if (code === "EACCES" || code === "EPERM" || code === "ELOOP") return new RpcError(ErrorCodes.ERR_RPC_ACCESS_DENIED, message, { cause: e });
+  if (code === "ENOENT" || code === "ECONNREFUSED" || code === "EAGAIN" || code === "ENOTDIR") return new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, message, { cause: e });
+  if (code === "EADDRINUSE") return new RpcError(ErrorCodes.ERR_RPC_ADDRESS_IN_USE, message, { cause: e });
+  if (code === "EMFILE" || code === "ENFILE" || code === "ENOMEM" || code === "ENOSPC") return new RpcError(ErrorCodes.ERR_RPC_RESOURCE_EXHAUSTED, message, { cause: e });
+  return new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, message, { cause: e });
+}
