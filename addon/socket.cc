@@ -471,7 +471,7 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
     Napi::HandleScope scope(env);
     int what = status < 0 ? 4 : ((events & UV_READABLE) ? 1 : 0) | ((events & UV_DISCONNECT) ? 4 : 0);
     try {
-      self->callback_.MakeCallback(env.Undefined(), {Napi::Number::New(env, what)}, *self->context_);
+      self->callback_.MakeCallback(self->Value(), {Napi::Number::New(env, what)}, *self->context_);
     } catch (const Napi::Error& e) {
       napi_fatal_exception(env, e.Value());
     }

@@ -18,7 +18,7 @@ import {
   tokenHash,
 } from "./protocol.js";
 import { localServers, onProcessExit } from "./lifecycle.js";
-import { connectAsync, connectSync, type Connected, type ConnectorOptions } from "./connection/connector.js";
+import { Handshaking, connectSync, type Connected, type ConnectorOptions } from "./connection/connector.js";
 import { READABLE, type Link } from "./connection/link.js";
 import { socketPathOf, validateSocketPath } from "./connection/paths.js";
 import { positive } from "./options.js";
@@ -120,7 +120,8 @@ export class Client extends EventEmitter {
   private readonly serverUid: number;
 
   private conn: Connection | undefined;
-  /** The handshake in progress from the event loop, if any. */
+  /** The handshake in progress from the event loop, if any, and its outcome. */
+  private handshake: Handshaking | undefined;
   private connecting: Promise<Connection> | undefined;
   private closed = false;
   private readonly encoder = new Encoder(core());
@@ -283,10 +284,11 @@ export class Client extends EventEmitter {
   /** Connects now, blocking this thread for at most `timeoutMs` (a synchronous call's
    *  first use). */
   private connectNow(timeoutMs: number): Connection {
-    if (this.connecting) {
-      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `a connection to ${this.name} is being made from the event loop; await client.waitForConnection() before a synchronous call`);
-    }
-    return this.adopt(connectSync(this.connectorOptions(), timeoutMs));
+    // A handshake begun from the event loop is finished here, not begun again: the
+    // asyncCalls waiting on it then go out on this connection.
+    const h = this.handshake;
+    this.handshake = undefined;
+    return this.adopt(h ? h.completeSync(timeoutMs) : connectSync(this.connectorOptions(), timeoutMs));
   }
 
   /** Connects from the event loop (one handshake at a time, shared by every caller). */
@@ -294,17 +296,30 @@ export class Client extends EventEmitter {
     if (this.closed) return Promise.reject(this.closedError());
     const conn = this.connection();
     if (conn) return Promise.resolve(conn);
-    this.connecting ??= connectAsync(this.connectorOptions(), timeoutMs).then(
+    if (this.connecting) return this.connecting;
+    let h: Handshaking;
+    try {
+      h = new Handshaking(this.connectorOptions(), timeoutMs);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    this.handshake = h;
+    const connecting = h.promise.then(
       (made) => {
-        this.connecting = undefined;
-        return this.adopt(made);
+        if (this.connecting === connecting) this.connecting = undefined;
+        if (this.handshake === h) this.handshake = undefined;
+        // A synchronous call may have finished and adopted it already.
+        return this.conn !== undefined && this.conn.link === made.link ? this.conn : this.adopt(made);
       },
       (e: unknown) => {
-        this.connecting = undefined;
+        if (this.connecting === connecting) this.connecting = undefined;
+        if (this.handshake === h) this.handshake = undefined;
         throw e;
       },
     );
-    return this.connecting;
+    connecting.catch(() => {}); // each caller handles the failure on its own chain
+    this.connecting = connecting;
+    return connecting;
   }
 
   /** Takes a connection the handshake made. */

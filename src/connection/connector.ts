@@ -131,7 +131,10 @@ export class Connector {
 
 /** Connects, blocking this thread for at most `timeoutMs`. */
 export function connectSync(o: ConnectorOptions, timeoutMs: number): Connected {
-  const c = new Connector(o);
+  return finish(new Connector(o), o.name, timeoutMs);
+}
+
+function finish(c: Connector, name: string, timeoutMs: number): Connected {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     const done = c.step();
@@ -139,45 +142,68 @@ export function connectSync(o: ConnectorOptions, timeoutMs: number): Connected {
     const left = deadline - performance.now();
     if (left <= 0) {
       c.abandon();
-      throw new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `server ${o.name} did not finish the handshake within ${timeoutMs} ms`, { maybeExecuted: false });
+      throw new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `server ${name} did not finish the handshake within ${timeoutMs} ms`, { maybeExecuted: false });
     }
     native.pollFd(c.fd, Poll.IN | Poll.RDHUP, left);
   }
 }
 
-/** Connects from the event loop; rejects after `timeoutMs`. */
-export function connectAsync(o: ConnectorOptions, timeoutMs: number): Promise<Connected> {
-  let c: Connector;
-  try {
-    c = new Connector(o);
-  } catch (e) {
-    return Promise.reject(e);
-  }
-  return new Promise<Connected>((resolve, reject) => {
-    const link = c.link;
-    const finish = (err: unknown, done?: Connected): void => {
-      clearTimeout(timer);
-      link.unwatch();
-      link.onEvent = () => {};
-      if (done) resolve(done);
-      else reject(err);
-    };
-    const timer = setTimeout(() => {
-      c.abandon();
-      finish(new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `server ${o.name} did not finish the handshake within ${timeoutMs} ms`, { maybeExecuted: false }));
+/** A handshake driven from the event loop, which a synchronous caller may take over
+ *  (`completeSync`) when it cannot wait for the loop. */
+export class Handshaking {
+  readonly promise: Promise<Connected>;
+  private resolve!: (made: Connected) => void;
+  private reject!: (err: unknown) => void;
+  private readonly c: Connector;
+  private readonly timer: NodeJS.Timeout;
+  private settled = false;
+
+  /** Connects and says hello (throws when no server listens); rejects after `timeoutMs`. */
+  constructor(private readonly o: ConnectorOptions, timeoutMs: number) {
+    this.c = new Connector(o);
+    this.promise = new Promise<Connected>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    this.timer = setTimeout(() => {
+      this.c.abandon();
+      this.settle(new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `server ${o.name} did not finish the handshake within ${timeoutMs} ms`, { maybeExecuted: false }));
     }, Math.min(timeoutMs, 2 ** 31 - 1));
-    link.onEvent = (events) => {
+    this.c.link.onEvent = (events) => {
       try {
-        const done = c.step();
-        if (done) return finish(undefined, done);
+        const done = this.c.step();
+        if (done) return this.settle(undefined, done);
         if ((events & READABLE) === 0) throw new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `server ${o.name} hung up during the handshake`);
       } catch (e) {
-        c.abandon();
-        finish(e);
+        this.c.abandon();
+        this.settle(e);
       }
     };
-    link.watch();
-  });
+    this.c.link.watch();
+  }
+
+  /** Finishes the handshake now, blocking this thread for at most `timeoutMs`. */
+  completeSync(timeoutMs: number): Connected {
+    this.c.link.unwatch();
+    try {
+      const made = finish(this.c, this.o.name, timeoutMs);
+      this.settle(undefined, made);
+      return made;
+    } catch (e) {
+      this.settle(e);
+      throw e;
+    }
+  }
+
+  private settle(err: unknown, made?: Connected): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.timer);
+    this.c.link.unwatch();
+    this.c.link.onEvent = () => {};
+    if (made) this.resolve(made);
+    else this.reject(err);
+  }
 }
 
 function refusedError(name: string, r: Refuse): RpcError {
