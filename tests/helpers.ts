@@ -1,7 +1,8 @@
 // Shared by the cross-process suites: spawning fixtures, unique names, /dev/shm checks.
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import * as assert from "uvu/assert";
 import { RpcError } from "../src/index.js";
+import { runtimeDir } from "../src/connection/paths.js";
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
@@ -14,10 +15,16 @@ export function uniqueName(tag = "t"): string {
   return `/shmrpc-test-${tag}-${process.pid}-${++counter}`;
 }
 
-/** /dev/shm entries that belong to the server name (its own and its clients'). */
+/** What a server name left behind: anything of shmrpc in /dev/shm (there must never be
+ *  any: connections share unnamed memfds) and the name's socket and lock files in the
+ *  runtime directory (removed by close; a server killed with -9 leaves them until the
+ *  next server of the name reclaims them). */
 export function leftovers(name: string): string[] {
   const base = name.slice(1);
-  return readdirSync("/dev/shm").filter((f) => f === base || f.startsWith(base + "@"));
+  const shm = readdirSync("/dev/shm").filter((f) => f === base || f.startsWith(base + "@") || f.startsWith(base + "."));
+  const dir = runtimeDir();
+  const files = readdirSync(dir).filter((f) => f === `${base}.sock` || f === `${base}.sock.lock`).sort().map((f) => `${dir}/${f}`);
+  return [...shm.map((f) => `/dev/shm/${f}`), ...files];
 }
 
 export interface Child {
@@ -89,9 +96,9 @@ process.on("exit", killAll);
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Polls `check` until it returns true, or fails after `timeoutMs`. */
-export async function until(check: () => boolean, timeoutMs = 5000, what = "condition"): Promise<void> {
+export async function until(check: () => boolean | Promise<boolean>, timeoutMs = 5000, what = "condition"): Promise<void> {
   const end = Date.now() + timeoutMs;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await sleep(5);
   }
@@ -178,7 +185,8 @@ export function ask(child: Child, line: string, prefix: string, timeoutMs = 10_0
 /** What `probe-server.js` answers to "stats". */
 export interface ServerStats {
   connections: number;
-  slotsInUse: number;
+  socketsHeld: number;
+  handshakes: number;
   calls: Record<string, number>;
   fds: number;
   rssKiB: number;
@@ -191,7 +199,7 @@ export async function serverStats(server: Child): Promise<ServerStats> {
 }
 
 /** A probe server's stats, with connections settled, show nothing leaked since `base`:
- *  - exact: open fds, slots in use (= connections), WebAssembly memory (unless given a slack:
+ *  - exact: open fds, sockets held (= 2 + connections + handshakes), WebAssembly memory (unless given a slack:
  *    it keeps its high-water mark of connections and large messages at once);
  *  - the V8 heap in use after a GC grew < 10 % + 1 MiB;
  *  - the RSS outside the V8 heap (RSS - heapTotal) grew < 10 % (+ the WebAssembly growth).
@@ -203,7 +211,7 @@ export const SANITIZED = process.env.SHMRPC_SANITIZED === "1";
 
 export function assertNoServerLeak(base: ServerStats, last: ServerStats, wasmSlackKiB = 0, rssSlackKiB = 0): void {
   assert.is(last.fds, base.fds, "the server's open file descriptors");
-  assert.is(last.slotsInUse, last.connections, "slots in use = connections");
+  assert.is(last.socketsHeld, 2 + last.connections + last.handshakes, "sockets held = lock + listener + one per connection");
   const wasmGrowth = last.memory.wasmKiB - base.memory.wasmKiB;
   if (wasmSlackKiB === 0) assert.is(wasmGrowth, 0, "the server's WebAssembly memory grew (KiB)");
   assert.ok(wasmGrowth <= wasmSlackKiB, `the server's WebAssembly memory grew from ${base.memory.wasmKiB} to ${last.memory.wasmKiB} KiB`);
@@ -214,4 +222,21 @@ export function assertNoServerLeak(base: ServerStats, last: ServerStats, wasmSla
   const native = (s: ServerStats) => s.rssKiB - s.memory.heapTotalKiB;
   assert.ok(native(last) < native(base) * 1.1 + Math.max(0, wasmGrowth) + rssSlackKiB,
     `the server's RSS outside the V8 heap grew from ${native(base)} to ${native(last)} KiB`);
+}
+
+/** What `leftovers` finds while a server of `name` runs: its socket and its lock file. */
+export function servingFiles(name: string): string[] {
+  const dir = runtimeDir();
+  return [`${dir}${name}.sock`, `${dir}${name}.sock.lock`];
+}
+
+/** Connections waiting in the accept queue of the listening socket at `path` (ss's Recv-Q
+ *  of a listener), or -1 when it is not listening. */
+export function acceptBacklog(path: string): number {
+  const out = execFileSync("ss", ["-xlH"], { encoding: "utf8" });
+  for (const line of out.split("\n")) {
+    const cols = line.trim().split(/\s+/);
+    if (cols.includes(path)) return Number(cols[2]);
+  }
+  return -1;
 }

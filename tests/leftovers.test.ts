@@ -1,8 +1,10 @@
 // Issue 5, item 9: whatever combination of kill -9 hits servers and clients, once a new
-// server on the name has started and closed, nothing of the name is left in /dev/shm.
+// server on the name has started and closed, nothing of the name is left: never anything
+// in /dev/shm (connections share unnamed memfds), and no socket or lock file.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { ask, expectLine, killAll, leftovers, scale, sleep, spawnFixture, uniqueName, until, type Child } from "./helpers.js";
+import { acceptBacklog, ask, expectLine, killAll, leftovers, scale, sleep, spawnFixture, uniqueName, until, type Child } from "./helpers.js";
+import { socketPathOf } from "../src/connection/paths.js";
 
 const left = suite("leftovers");
 left.after(killAll);
@@ -12,7 +14,6 @@ const ROUNDS = scale(5, 1);
 const CLIENTS = scale(3, 2);
 const startServer = (name: string) => spawnFixture("probe-server.js", [name]);
 const startClient = (name: string) => spawnFixture("peer-client.js", [name, JSON.stringify({ timeoutMs: 60_000 })]);
-const clientSegments = (name: string) => leftovers(name).filter((f) => f.includes("@"));
 
 /** Starts a server on the name and closes it again; nothing of the name may remain. */
 async function restartAndClose(name: string): Promise<void> {
@@ -21,13 +22,14 @@ async function restartAndClose(name: string): Promise<void> {
   await server.exited;
 }
 
-/** Clients that have started the handshake with a stopped server: each has claimed a slot
- *  and created its segment (named in /dev/shm until a server accepts it), and waits. */
+/** Clients that have started the handshake with a stopped server: each has connected and
+ *  said hello, and waits in the server's accept queue. */
 async function midHandshake(name: string, server: Child, n: number): Promise<Child[]> {
   server.kill("SIGSTOP");
   const clients = await Promise.all(Array.from({ length: n }, () => startClient(name)));
+  const before = acceptBacklog(socketPathOf(name, undefined));
   for (const c of clients) c.proc.stdin!.write("acall pid []\n");
-  await until(() => clientSegments(name).length === n, 5000, "the clients' segments to appear");
+  await until(() => acceptBacklog(socketPathOf(name, undefined)) === before + n, 5000, "the clients to wait in the accept queue");
   return clients;
 }
 
@@ -75,15 +77,19 @@ left("clients killed -9 mid-handshake, with their server then resumed and killed
   }
 });
 
-left("clients killed -9 mid-handshake while their server lives on: their slots are freed, and a restart leaves nothing", async () => {
+left("clients killed -9 mid-handshake while their server lives on: their sockets are freed, and a restart leaves nothing", async () => {
   const name = uniqueName("left-hs2");
   const server = await startServer(name);
   const clients = await midHandshake(name, server, CLIENTS);
   await end(clients);
   server.kill("SIGCONT");
-  await sleep(400); // at least one liveness interval (250 ms): the dead clients' slots are freed
-  const s = JSON.parse(await ask(server, "stats", "stats")) as { connections: number; slotsInUse: number };
-  assert.equal([s.connections, s.slotsInUse], [0, 0], "connections and slots");
+  // The server accepts the dead clients' queued connections, finds them hung up, and closes them.
+  let s = { connections: -1, socketsHeld: -1, handshakes: -1 };
+  await until(async () => {
+    s = JSON.parse(await ask(server, "stats", "stats")) as typeof s;
+    return s.connections === 0 && s.handshakes === 0 && s.socketsHeld === 2;
+  }, 5000, "the dead clients' sockets to be closed");
+  assert.equal([s.connections, s.handshakes, s.socketsHeld], [0, 0, 2], "connections, handshakes, sockets");
   assert.is(await ask(server, "close", "closed"), "");
   await restartAndClose(name);
   assert.equal(leftovers(name), []);
@@ -92,9 +98,7 @@ left("clients killed -9 mid-handshake while their server lives on: their slots a
 left("clients killed -9 mid-handshake while their server lives on: once it closes, nothing is left", async () => {
   const name = uniqueName("left-hs2b");
   for (let round = 0; round < 6; round++) {
-    // A short liveness interval: its timer is overdue when the server resumes, which makes
-    // the liveness check likelier to see the dead clients before accept() does.
-    const server = await spawnFixture("probe-server.js", [name, JSON.stringify({ livenessIntervalMs: 20 })]);
+    const server = await startServer(name);
     const clients = await midHandshake(name, server, CLIENTS);
     await end(clients);
     server.kill("SIGCONT");
@@ -104,7 +108,7 @@ left("clients killed -9 mid-handshake while their server lives on: once it close
   }
 });
 
-left("server killed -9 while live clients are mid-handshake: they clean up their own segments", async () => {
+left("server killed -9 while live clients are mid-handshake: their calls fail and nothing is left", async () => {
   const name = uniqueName("left-hs3");
   const server = await startServer(name);
   const clients = await midHandshake(name, server, CLIENTS);
@@ -112,8 +116,8 @@ left("server killed -9 while live clients are mid-handshake: they clean up their
   server.kill("SIGKILL");
   await server.exited;
   await restartAndClose(name);
-  // Each client's pending call notices the dead server and fails; its segment goes with it.
-  for (const [i, c] of clients.entries()) assert.is(await expectLine(c, "aerror", from[i]), "ERR_RPC_DISCONNECTED");
+  // Each client's pending call notices the dead server (its socket hung up) and fails.
+  for (const [i, c] of clients.entries()) assert.match(await expectLine(c, "aerror", from[i]), /^ERR_RPC_(DISCONNECTED|NOT_CONNECTED)$/);
   assert.equal(leftovers(name), []);
   await end(clients);
 });
