@@ -288,7 +288,11 @@ export class Client extends EventEmitter {
     // asyncCalls waiting on it then go out on this connection.
     const h = this.handshake;
     this.handshake = undefined;
-    return this.adopt(h ? h.completeSync(timeoutMs) : connectSync(this.connectorOptions(), timeoutMs));
+    try {
+      return this.adopt(h ? h.completeSync(timeoutMs) : connectSync(this.connectorOptions(), timeoutMs));
+    } catch (e) {
+      return notSent(e);
+    }
   }
 
   /** Connects from the event loop (one handshake at a time, shared by every caller). */
@@ -554,7 +558,7 @@ export class Client extends EventEmitter {
       if (this.connection() === undefined) {
         // The first call (or the first since the server went): connect from the event
         // loop, then send. Calls made meanwhile wait on the same handshake, in order.
-        return this.connectFromLoop(timeoutMs).then(() => this.callAsync(method, args, timeoutMs, signal));
+        return this.connectFromLoop(timeoutMs).then(() => this.callAsync(method, args, timeoutMs, signal), notSent);
       }
       id = this.send(method, args);
     } catch (e) {
@@ -766,6 +770,14 @@ export class Client extends EventEmitter {
     this.pending.delete(id);
     this.settle(p, value, err);
   }
+}
+
+/** A failure to connect: the call was never sent, so it never ran. */
+function notSent(e: unknown): never {
+  if (e instanceof RpcError && e.maybeExecuted === undefined) {
+    throw new RpcError(e.code, e.message, { cause: e.cause, maybeExecuted: false });
+  }
+  throw e;
 }
 
 /** Ids grow by one per request (wrapping, 0 skipped) and the server takes requests in

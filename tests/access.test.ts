@@ -1,9 +1,12 @@
-// Who may connect: the server's own user by default; other users and groups by
-// option (a POSIX ACL on the shared memory, and the kernel's record of who created
-// a client's segment); a shared token, compared in constant time.
+// Who may connect, and to whom. A server listens in a directory only its user can
+// enter; to serve other users it listens at an explicit socketPath, and the kernel's
+// credentials (SO_PEERCRED) decide: its own user, allowUsers, allowGroups. A client
+// talks only to a server of its own user unless it names another (serverUid). A token
+// is proven by HMAC over fresh nonces, never sent.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn } from "node:child_process";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Client, Server, RpcError } from "../src/index.js";
 import { FIXTURES, uniqueName, rejection, spawnFixture, stopServer, killAll, leftovers } from "./helpers.js";
@@ -15,9 +18,16 @@ const NOBODY = 65534;
 const OTHER = 65533;
 const isRoot = process.getuid?.() === 0;
 
+/** A directory every user can enter, for explicit socket paths. */
+function sharedDir(): string {
+  const dir = mkdtempSync("/tmp/shmrpc-access-");
+  chmodSync(dir, 0o755);
+  return dir;
+}
+
 /** Runs try-call as `uid`; undefined when that user cannot run the checkout's code. */
-async function callAs(uid: number, name: string, options: object = {}): Promise<string | undefined> {
-  const kid = spawn(process.execPath, [join(FIXTURES, "try-call.js"), name, "add", "[1,2]", JSON.stringify(options)], { uid, gid: uid });
+async function callAs(uid: number, name: string, options: object = {}, method = "add"): Promise<string | undefined> {
+  const kid = spawn(process.execPath, [join(FIXTURES, "try-call.js"), name, method, "[1,2]", JSON.stringify(options)], { uid, gid: uid });
   let out = "";
   kid.stdout.on("data", (d: Buffer) => (out += d.toString()));
   kid.stderr.on("data", (d: Buffer) => (out += d.toString()));
@@ -32,70 +42,99 @@ function needsRoot(): boolean {
   return isRoot;
 }
 
-async function serving(options: ConstructorParameters<typeof Server>[1]): Promise<{ server: Server; name: string; errors: RpcError[] }> {
+async function serving(options: ConstructorParameters<typeof Server>[1]): Promise<{ server: Server; name: string; errors: RpcError[]; calls: () => number }> {
   const name = uniqueName("access");
   const errors: RpcError[] = [];
+  let calls = 0;
   const server = new Server(name, { ...options, onError: (e) => errors.push(e) });
-  server.bind("add", (a: number, b: number) => a + b);
+  server.bind("add", (a: number, b: number) => (calls++, a + b));
   void server.run();
-  return { server, name, errors };
+  return { server, name, errors, calls: () => calls };
 }
 
-access("another user is refused by default, and let in by allowUsers", async () => {
+access("another user cannot reach a server in its owner's runtime directory", async () => {
   if (!needsRoot()) return;
-  const closed = await serving({});
-  const refused = await callAs(NOBODY, closed.name);
-  await closed.server.close();
-  if (refused === undefined) return;
-  assert.is(refused, "error ERR_RPC_ACCESS_DENIED");
+  const { server, name } = await serving({});
+  try {
+    // Its own runtime directory has no such server; the owner's is closed to it.
+    const own = await callAs(NOBODY, name);
+    if (own === undefined) return;
+    assert.is(own, "error ERR_RPC_NOT_CONNECTED");
+    assert.is(await callAs(NOBODY, name, { socketPath: server.socketPath, serverUid: 0 }), "error ERR_RPC_ACCESS_DENIED");
+  } finally {
+    await server.close();
+  }
+  assert.equal(leftovers(name), []);
+});
 
-  const open = await serving({ allowUsers: [NOBODY] });
-  assert.is(await callAs(NOBODY, open.name), "result 3");
-  assert.is(await callAs(OTHER, open.name), "error ERR_RPC_ACCESS_DENIED", "only the user named");
-  await open.server.close();
-  assert.equal(leftovers(open.name), []);
+access("at a shared socket path another user is refused unless allowUsers names it", async () => {
+  if (!needsRoot()) return;
+  const dir = sharedDir();
+  try {
+    const closed = await serving({ socketPath: join(dir, "closed.sock") });
+    const refused = await callAs(NOBODY, closed.name, { socketPath: closed.server.socketPath, serverUid: 0 });
+    await closed.server.close();
+    if (refused === undefined) return;
+    assert.is(refused, "error ERR_RPC_ACCESS_DENIED", "the socket itself is the owner's only");
+
+    const open = await serving({ socketPath: join(dir, "open.sock"), allowUsers: [NOBODY] });
+    assert.is(await callAs(NOBODY, open.name, { socketPath: open.server.socketPath, serverUid: 0 }), "result 3");
+    assert.is(await callAs(OTHER, open.name, { socketPath: open.server.socketPath, serverUid: 0 }), "error ERR_RPC_ACCESS_DENIED", "only the user named");
+    assert.ok(open.errors.some((e) => e.code === "ERR_RPC_ACCESS_DENIED" && /uid 65533/.test(e.message)), "the refusal is reported with the kernel's uid");
+    assert.is(open.calls(), 1, "the refused user's call never ran");
+    await open.server.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 access("allowGroups lets in the members of a group", async () => {
   if (!needsRoot()) return;
-  const open = await serving({ allowGroups: [NOBODY] });
-  const result = await callAs(NOBODY, open.name);
-  if (result !== undefined) assert.is(result, "result 3");
-  await open.server.close();
-});
-
-access("a server of another user reaches a client's memory through the client's ACL, and checks its creator", async () => {
-  if (!needsRoot()) return;
-  // The server runs as nobody; this process (root) is the client.
-  for (const [allow, expect] of [[[0], "ok"], [[], "ERR_RPC_ACCESS_DENIED"]] as const) {
-    const name = uniqueName("access-srv");
-    let server;
-    try {
-      server = await spawnFixtureAs(NOBODY, name, { allowUsers: allow });
-    } catch (e) {
-      console.log(`  (skipped: uid ${NOBODY} cannot run the server fixture: ${(e as Error).message.split("\n")[0]})`);
-      return;
-    }
-    const client = new Client(name, { timeoutMs: 5000 });
-    if (expect === "ok") {
-      assert.is(await client.asyncCall("add", 2, 3), 5);
-    } else {
-      const err = await rejection(client.asyncCall("add", 2, 3));
-      assert.is(err.code, expect);
-      assert.is(err.maybeExecuted, false, "a refused call never ran");
-    }
-    client.close();
-    assert.is(await stopServer(server), 0);
-    assert.equal(leftovers(name), []);
+  const dir = sharedDir();
+  try {
+    const open = await serving({ socketPath: join(dir, "g.sock"), allowGroups: [NOBODY] });
+    const result = await callAs(NOBODY, open.name, { socketPath: open.server.socketPath, serverUid: 0 });
+    if (result !== undefined) assert.is(result, "result 3");
+    await open.server.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
-function spawnFixtureAs(uid: number, name: string, options: object) {
-  return spawnFixture("server.js", [name, JSON.stringify(options)], "ready", 10_000, { uid, gid: uid });
-}
+access("a client talks to a server of another user only when it names that user (serverUid)", async () => {
+  if (!needsRoot()) return;
+  const dir = sharedDir();
+  chmodSync(dir, 0o1777); // the other user creates its socket here
+  const name = uniqueName("access-srv");
+  const socketPath = join(dir, "other.sock");
+  let server;
+  try {
+    server = await spawnFixture("server.js", [name, JSON.stringify({ socketPath, allowUsers: [0] })], "ready", 10_000, { uid: NOBODY, gid: NOBODY });
+  } catch (e) {
+    console.log(`  (skipped: uid ${NOBODY} cannot run the server fixture: ${(e as Error).message.split("\n")[0]})`);
+    rmSync(dir, { recursive: true, force: true });
+    return;
+  }
+  try {
+    // An impostor for all this client knows: it hangs up before saying anything.
+    const wary = new Client(name, { socketPath, timeoutMs: 5000 });
+    const err = await rejection(wary.asyncCall("count"));
+    assert.is(err.code, "ERR_RPC_ACCESS_DENIED");
+    assert.is(err.maybeExecuted, false);
+    assert.match(err.message, /uid 65534/);
+    wary.close();
+    const trusting = new Client(name, { socketPath, serverUid: NOBODY, timeoutMs: 5000 });
+    assert.is(await trusting.asyncCall("count"), 1, "the server never received the wary client's call");
+    trusting.close();
+    assert.is(await stopServer(server), 0);
+  } finally {
+    server.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 access("a server with a token refuses clients without it or with another one", async () => {
-  const { server, name, errors } = await serving({ token: "s3cret" });
+  const { server, name, errors, calls } = await serving({ token: "s3cret" });
   try {
     for (const token of [undefined, "wrong", "s3cret!"]) {
       const client = new Client(name, token === undefined ? {} : { token });
@@ -107,14 +146,34 @@ access("a server with a token refuses clients without it or with another one", a
     const good = new Client(name, { token: Buffer.from("s3cret") }); // bytes or string alike
     assert.is(await good.asyncCall("add", 1, 2), 3);
     good.close();
-    assert.ok(errors.length >= 3 && errors.every((e) => e.code === "ERR_RPC_ACCESS_DENIED"), "each refusal is reported");
+    assert.is(calls(), 1, "no refused call ran");
+    // A client with the wrong token already hangs up at the server's proof: only the
+    // client without a token reaches the server's own refusal.
+    assert.ok(errors.length >= 1 && errors.every((e) => e.code === "ERR_RPC_ACCESS_DENIED"), "the server's refusals are reported");
+  } finally {
+    await server.close();
+  }
+});
+
+access("a client with a token refuses a server that cannot prove it knows the token", async () => {
+  const { server, name } = await serving({ token: "theirs" });
+  try {
+    const client = new Client(name, { token: "ours" });
+    const err = await rejection(client.asyncCall("add", 1, 2));
+    assert.is(err.code, "ERR_RPC_ACCESS_DENIED");
+    assert.match(err.message, /prove/);
+    client.close();
   } finally {
     await server.close();
   }
 });
 
 access("bad access options are refused with ERR_RPC_INVALID_ARGUMENT", () => {
-  for (const options of [{ allowUsers: [-1] }, { allowUsers: "0" }, { allowGroups: [1.5] }, { token: "" }, { token: 42 }]) {
+  for (const options of [
+    { allowUsers: [-1], socketPath: "/tmp/x.sock" }, { allowUsers: "0", socketPath: "/tmp/x.sock" }, { allowGroups: [1.5], socketPath: "/tmp/x.sock" },
+    { token: "" }, { token: 42 }, { allowUsers: [1] }, { socketPath: "relative.sock" }, { socketPath: "/" + "x".repeat(200) },
+    { maxRingBytes: 0 }, { maxMappedBytes: -1 }, { maxConnections: Number.NaN }, { handshakeTimeoutMs: "5" },
+  ]) {
     try {
       new Server(uniqueName("bad"), options as never);
       assert.unreachable(JSON.stringify(options));
@@ -122,11 +181,13 @@ access("bad access options are refused with ERR_RPC_INVALID_ARGUMENT", () => {
       assert.is((e as RpcError).code, "ERR_RPC_INVALID_ARGUMENT", JSON.stringify(options));
     }
   }
-  try {
-    new Client(uniqueName("bad"), { token: "" });
-    assert.unreachable();
-  } catch (e) {
-    assert.is((e as RpcError).code, "ERR_RPC_INVALID_ARGUMENT");
+  for (const options of [{ token: "" }, { serverUid: -1 }, { serverUid: "0" }, { socketPath: 7 }]) {
+    try {
+      new Client(uniqueName("bad"), options as never);
+      assert.unreachable(JSON.stringify(options));
+    } catch (e) {
+      assert.is((e as RpcError).code, "ERR_RPC_INVALID_ARGUMENT", JSON.stringify(options));
+    }
   }
 });
 

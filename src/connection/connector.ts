@@ -57,7 +57,14 @@ export class Connector {
         );
       }
       const flags = o.tokenKey ? HELLO_HAS_TOKEN : 0;
-      if (!this.link.send(helloMessage(o.ringBytes, flags, this.nonce))) throw new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `server ${o.name} is not reading its socket`);
+      try {
+        if (!this.link.send(helloMessage(o.ringBytes, flags, this.nonce))) throw new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `server ${o.name} is not reading its socket`);
+      } catch (e) {
+        // A server that refused us at once (credentials, connection count) may have
+        // hung up already: its REFUSE waits to be read by step().
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== "EPIPE" && code !== "ECONNRESET") throw e;
+      }
     } catch (e) {
       this.link.close();
       throw connectionError(e, `cannot connect to ${o.name}`);
