@@ -193,10 +193,11 @@ export class Client extends EventEmitter {
         this.connectFromLoop(Math.max(1, Math.min(left, this.timeoutMs))).then(() => resolve(), (e: RpcError) => {
           const retry = e.code === ErrorCodes.ERR_RPC_NOT_CONNECTED || e.code === ErrorCodes.ERR_RPC_DISCONNECTED || e.code === ErrorCodes.ERR_RPC_TIMEOUT;
           if (!retry || this.closed) return reject(this.closed ? this.closedError() : e);
-          if (performance.now() + delay >= deadline) {
+          const now = performance.now();
+          if (now >= deadline) {
             return reject(new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `no server accepted a connection on ${this.name} within ${timeoutMs} ms`, { cause: e }));
           }
-          setTimeout(attempt, delay);
+          setTimeout(attempt, Math.min(delay, deadline - now)); // one last try at the deadline
           delay = Math.min(delay * 2, CONNECT_RETRY_MAX_MS);
         });
       };

@@ -5,9 +5,9 @@ import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { Client, RpcError, Server } from "../src/index.js";
 import { native } from "../src/native.js";
-import { core } from "../src/core/wasm.js";
+import { rmSync } from "node:fs";
 import { L } from "../src/core/layout.js";
-import { Segment } from "../src/core/segment.js";
+import { socketPathOf } from "../src/connection/paths.js";
 import { FIXTURES, until, killAll, rejection, stopServer, spawnServer, uniqueName, type Child } from "./helpers.js";
 
 const errors = suite("errors");
@@ -214,110 +214,118 @@ errors("a synchronous call to a server on the same thread is refused instead of 
   }
 });
 
-errors("a server with no free slot refuses more clients with ERR_RPC_SERVER_FULL", async () => {
+errors("a server at its maxConnections refuses more clients with ERR_RPC_SERVER_FULL, at once", async () => {
+  const full = uniqueName("full");
+  const small = await spawnServer(full, { maxConnections: 4 });
   const clients: Client[] = [];
   try {
-    let full: RpcError | undefined;
-    for (let i = 0; i < 300 && !full; i++) {
-      const c = new Client(name, { ringBytes: 4096 });
+    for (let i = 0; i < 4; i++) {
+      const c = new Client(full, { ringBytes: 4096 });
       clients.push(c);
-      try {
-        await c.waitForConnection(5000);
-      } catch (e) {
-        full = e as RpcError;
-      }
+      await c.waitForConnection(5000);
     }
-    assert.is(full?.code, "ERR_RPC_SERVER_FULL");
-    assert.is(clients.length, 257, "256 slots");
+    const extra = new Client(full, { ringBytes: 4096 });
+    clients.push(extra);
+    const t0 = performance.now();
+    const err = await rejection(extra.waitForConnection(60_000));
+    assert.is(err.code, "ERR_RPC_SERVER_FULL");
+    assert.match(err.message, /maxConnections/);
+    assert.ok(performance.now() - t0 < 30_000, "a refusal is not retried until the deadline");
+    assert.is(codeOf(() => new Client(full).call("add", 1, 1)), "ERR_RPC_SERVER_FULL", "a synchronous call is refused too");
+    // A place comes back once a client leaves.
+    clients.shift()!.close();
+    await until(() => {
+      const c = new Client(full);
+      try {
+        return c.call("add", 1, 1) === 2;
+      } catch {
+        return false;
+      } finally {
+        c.close();
+      }
+    }, 5000, "a place to be free again");
   } finally {
     for (const c of clients) c.close();
+    assert.is(await stopServer(small), 0);
   }
-  // The slots come back once their clients leave.
-  await until(() => {
-    const c = new Client(name);
-    try {
-      return c.call("add", 1, 1) === 2;
-    } catch {
-      return false;
-    } finally {
-      c.close();
-    }
-  }, 3000, "a slot to be free again");
 });
 
-errors("a peer of another protocol version fails with ERR_RPC_PROTOCOL naming both versions", async () => {
+errors("a server of another protocol version fails the call with ERR_RPC_PROTOCOL naming both versions", async () => {
+  // A stand-in for a future server: it answers every HELLO with a version refusal.
   const fake = uniqueName("version");
-  const fd = native.shmCreate(fake, 65536);
+  const path = socketPathOf(fake, undefined);
+  const listener = native.listenUnix(path, 8, 0o600);
+  const buf = Buffer.alloc(600);
+  const watcher = new native.FdWatcher(listener, () => {
+    const fd = native.acceptUnix(listener);
+    if (fd < 0) return;
+    void until(() => native.recvPacket(fd, buf) !== null, 3000).then(() => {
+      const text = Buffer.from("speak version 99");
+      const refuse = Buffer.alloc(16 + text.length);
+      refuse[0] = 5; // REFUSE
+      refuse.writeUInt32LE(99, 4);
+      refuse.writeUInt32LE(L.REASON_VERSION, 8);
+      refuse.writeUInt32LE(text.length, 12);
+      text.copy(refuse, 16);
+      native.sendPacket(fd, refuse);
+      native.closeFd(fd);
+    });
+  });
+  watcher.ref();
+  const client = new Client(fake);
   try {
-    native.lock(fd);
-    const c = core();
-    const at = c.alloc(65536);
-    native.mapShared(c.u8, at, 65536, fd);
-    c.view.setUint32(at + L.SEG_MAGIC, L.MAGIC_LO, true);
-    c.view.setUint32(at + L.SEG_MAGIC + 4, L.MAGIC_HI, true);
-    c.view.setUint32(at + L.SEG_VERSION, 99, true);
-    native.unmapShared(c.u8, at, 65536);
-    c.release(at, 65536);
-    const client = new Client(fake);
-    let err: RpcError | undefined;
-    try {
-      client.call("add", 1, 2);
-    } catch (e) {
-      err = e as RpcError;
-    }
-    client.close();
-    assert.is(err?.code, "ERR_RPC_PROTOCOL");
-    assert.match(err!.message, /99/);
-    assert.match(err!.message, new RegExp(`this client version ${L.PROTOCOL_VERSION}`));
+    const err = await rejection(client.asyncCall("add", 1, 2));
+    assert.is(err.code, "ERR_RPC_PROTOCOL");
+    assert.match(err.message, /version 99/);
+    assert.match(err.message, new RegExp(`this client version ${L.PROTOCOL_VERSION}`));
+    assert.is(err.maybeExecuted, false);
   } finally {
-    native.closeFd(fd);
-    native.shmUnlink(fake);
+    client.close();
+    watcher.close();
+    native.closeFd(listener);
+    rmSync(path, { force: true });
   }
 });
 
-errors("a client of another protocol version is refused at once, with the reason in its slot", async () => {
+errors("a client of another protocol version is refused at once, with the reason", async () => {
   const name = uniqueName("old-client");
   const reported: RpcError[] = [];
   const server = new Server(name, { onError: (e) => reported.push(e) });
   void server.run();
-  const ctl = Segment.open(name, L.CONTROL_BYTES);
-  const nonce = 0x1234abcd;
-  const seg = Segment.create(`${name}@${nonce.toString(16)}`, 65536 * 4);
+  const fd = native.connectUnix(server.socketPath);
   try {
-    // What an older client would write: a version-1 segment, registered in slot 0.
-    seg.lock();
-    seg.store(L.SEG_VERSION, 1);
-    seg.store(L.SEG_SIZE, seg.size);
-    seg.store(L.SEG_MAGIC + 4, L.MAGIC_HI);
-    seg.store(L.SEG_MAGIC, L.MAGIC_LO);
-    const at = L.CTL_SLOTS;
-    assert.is(ctl.compareExchange(at + L.SLOT_STATE, L.SLOT_FREE, L.SLOT_CLAIMED), L.SLOT_FREE);
-    ctl.store(at + L.SLOT_CLIENT_PID, process.pid);
-    ctl.store(at + L.SLOT_NONCE, nonce);
-    ctl.store(at + L.SLOT_SEGMENT_SIZE, seg.size);
-    ctl.store(at + L.SLOT_STATE, L.SLOT_REQUESTED);
-    ctl.add(L.CTL_CONNECT_COUNTER, 1);
-    native.futexWake(core().u8, ctl.offset + L.CTL_DOORBELL, 1);
-    await until(() => ctl.load(at + L.SLOT_STATE) === L.SLOT_REJECTED, 3000, "the refusal");
-    assert.is(ctl.load(at + L.SLOT_REASON), L.REASON_VERSION);
+    // What an older client would say: a HELLO of version 1.
+    const hello = Buffer.alloc(52);
+    hello[0] = 1; // HELLO
+    hello.writeUInt32LE(0x524d4853, 4);
+    hello.writeUInt32LE(1, 8);
+    hello.writeUInt32LE(65536, 12);
+    native.sendPacket(fd, hello);
+    const buf = Buffer.alloc(600);
+    let got: { bytes: number } | null = null;
+    await until(() => (got = native.recvPacket(fd, buf)) !== null, 3000, "the refusal");
+    assert.is(buf[0], 5, "a REFUSE");
+    assert.is(buf.readUInt32LE(4), L.PROTOCOL_VERSION, "carrying the server's version");
+    assert.is(buf.readUInt32LE(8), L.REASON_VERSION);
+    assert.ok(got!.bytes > 16);
+    await until(() => reported.length > 0, 3000, "the report");
     assert.is(reported[0]?.code, "ERR_RPC_PROTOCOL");
     assert.match(reported[0]!.message, /version 1\b/);
     assert.match(reported[0]!.message, new RegExp(`version ${L.PROTOCOL_VERSION}\\b`));
     assert.is(server.connections, 0);
   } finally {
-    seg.unlink();
-    seg.close();
-    ctl.close();
+    native.closeFd(fd);
     await server.close();
   }
 });
 
-errors("a process of another user is refused with ERR_RPC_ACCESS_DENIED", async () => {
+errors("a process of another user cannot reach the server's socket: ERR_RPC_ACCESS_DENIED", async () => {
   if (process.getuid?.() !== 0) {
     console.log("  (skipped: switching to another uid needs root)");
     return;
   }
-  const kid = spawn(process.execPath, [join(FIXTURES, "try-call.js"), name, "add", "[1,2]"], { uid: 65534, gid: 65534 });
+  const options = JSON.stringify({ socketPath: socketPathOf(name, undefined), serverUid: 0 });
+  const kid = spawn(process.execPath, [join(FIXTURES, "try-call.js"), name, "add", "[1,2]", options], { uid: 65534, gid: 65534 });
   let out = "";
   kid.stdout.on("data", (d: Buffer) => (out += d.toString()));
   kid.stderr.on("data", (d: Buffer) => (out += d.toString()));
