@@ -218,13 +218,31 @@ Napi::Value RecvPacket(const Napi::CallbackInfo& info) {
   msg.msg_control = control;
   msg.msg_controllen = sizeof control;
   ssize_t n;
-  do {
+  bool reset = false;
+  for (;;) {
     n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
+    if (n >= 0 || errno == EINTR) {
+      if (n >= 0) break;
+      continue;
+    }
+    // A peer that closed with our messages unread leaves ECONNRESET pending, and the
+    // kernel reports it before the messages the peer sent first (a refusal, say):
+    // reading again, the error consumed, gets those; only then is it closed.
+    if (errno == ECONNRESET && !reset) {
+      reset = true;
+      continue;
+    }
+    break;
+  }
   if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return env.Null();
-    if (errno == ECONNRESET) n = 0;  // as good as closed
-    else throw SysError(env, errno, "recvmsg", "fd " + std::to_string(fd));
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (!reset) return env.Null();
+      n = 0;  // reset and nothing left: closed
+    } else if (errno == ECONNRESET) {
+      n = 0;  // as good as closed
+    } else {
+      throw SysError(env, errno, "recvmsg", "fd " + std::to_string(fd));
+    }
   }
   Napi::Array fds = Napi::Array::New(env);
   uint32_t count = 0;
@@ -265,7 +283,7 @@ Napi::Value DrainPackets(const Napi::CallbackInfo& info) {
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      if (errno == ECONNRESET) return Napi::Number::New(env, -1);
+      if (errno == ECONNRESET) return Napi::Number::New(env, -1);  // the peer closed
       throw SysError(env, errno, "recvmsg", "fd " + std::to_string(fd));
     }
     for (cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm != nullptr; cm = CMSG_NXTHDR(&msg, cm)) {
