@@ -10,30 +10,50 @@ import { RpcError, ErrorCodes } from "../errors.js";
 /** sun_path holds 108 bytes with its NUL. */
 const SOCKET_PATH_MAX = 107;
 
-/** The directory of this user's servers: $XDG_RUNTIME_DIR/shmrpc, or /tmp/shmrpc-<uid>.
- *  Created 0700 if missing; refused unless it is a real directory of this user that
- *  nobody else may enter or write. */
+/** The directory of this user's servers, the first of: $XDG_RUNTIME_DIR/shmrpc (when
+ *  XDG_RUNTIME_DIR is a private directory of this user, as systemd makes it),
+ *  /tmp/shmrpc-<uid>, $HOME/.shmrpc-run. Each is created 0700 if missing and used only
+ *  if it is a real directory of this user that nobody else may enter or write. Server
+ *  and client walk the same list, so another user who created /tmp/shmrpc-<uid> first
+ *  moves both to the home directory: it can neither hold the name nor keep the server
+ *  from starting. */
 export function runtimeDir(): string {
   const uid = process.geteuid!();
+  const candidates: string[] = [];
   const xdg = process.env.XDG_RUNTIME_DIR;
-  const dir = xdg && xdg.startsWith("/") && ownedPrivateDir(xdg, uid) ? join(xdg, "shmrpc") : `/tmp/shmrpc-${uid}`;
-  try {
-    mkdirSync(dir, { mode: 0o700 });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "EEXIST") {
-      throw new RpcError(ErrorCodes.ERR_RPC_ACCESS_DENIED, `cannot create the directory of shmrpc's sockets ${dir}: ${(e as Error).message}`, { cause: e });
+  if (xdg && xdg.startsWith("/") && ownedPrivateDir(xdg, uid)) candidates.push(join(xdg, "shmrpc"));
+  candidates.push(`/tmp/shmrpc-${uid}`);
+  const home = process.env.HOME;
+  if (home && home.startsWith("/") && ownedDir(home, uid)) candidates.push(join(home, ".shmrpc-run"));
+  const refused: string[] = [];
+  for (const dir of candidates) {
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") {
+        refused.push(`${dir}: ${(e as Error).message}`);
+        continue;
+      }
     }
-  }
-  const st = lstatSync(dir);
-  if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o077) !== 0) {
-    throw new RpcError(
-      ErrorCodes.ERR_RPC_ACCESS_DENIED,
-      `refusing to use ${dir} for shmrpc's sockets: it must be a directory of uid ${uid} with mode 0700 ` +
-        `(it is ${st.isSymbolicLink() ? "a symbolic link" : st.isDirectory() ? "a directory" : "not a directory"} of uid ${st.uid}, mode 0${(st.mode & 0o777).toString(8)}); ` +
-        "another user may have created it: remove it, or set XDG_RUNTIME_DIR",
+    const st = lstatSync(dir);
+    if (st.isDirectory() && st.uid === uid && (st.mode & 0o077) === 0) return dir;
+    refused.push(
+      `${dir} is ${st.isSymbolicLink() ? "a symbolic link" : st.isDirectory() ? "a directory" : "not a directory"} of uid ${st.uid}, mode 0${(st.mode & 0o777).toString(8)}`,
     );
   }
-  return dir;
+  throw new RpcError(
+    ErrorCodes.ERR_RPC_ACCESS_DENIED,
+    `no private directory of uid ${uid} for shmrpc's sockets (${refused.join("; ")}): set XDG_RUNTIME_DIR to one, or use the option socketPath`,
+  );
+}
+
+function ownedDir(path: string, uid: number): boolean {
+  try {
+    const st = lstatSync(path);
+    return st.isDirectory() && st.uid === uid;
+  } catch {
+    return false;
+  }
 }
 
 function ownedPrivateDir(path: string, uid: number): boolean {

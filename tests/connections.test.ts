@@ -1,0 +1,397 @@
+// The connection layer under attack: memory that cannot be resized under anyone,
+// garbage that costs only its writer, squatting and impersonation by another user,
+// replayed handshakes, floods of connections, budgets, and nothing in /dev/shm, ever.
+// Attacks on a process's memory go through /proc/<pid>/map_files (the memfds are
+// closed once mapped, so /proc/<pid>/fd has nothing to offer).
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { closeSync, ftruncateSync, fstatSync, openSync, readdirSync, readlinkSync, writeSync, mkdtempSync, chmodSync, rmSync, writeFileSync, mkdirSync, lstatSync } from "node:fs";
+import { createHmac, createHash, randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+import { Client, RpcError, Server } from "../src/index.js";
+import { native } from "../src/native.js";
+import { L } from "../src/core/layout.js";
+import { runtimeDir } from "../src/connection/paths.js";
+import { ask, killAll, rejection, spawnFixture, spawnServer, stopServer, uniqueName, until, type Child } from "./helpers.js";
+
+const conns = suite("connections");
+conns.after(killAll);
+
+const isRoot = process.getuid?.() === 0;
+const shmBefore = new Set(readdirSync("/dev/shm"));
+
+/** The shmrpc memfd mappings of process `pid`, as openable paths. */
+function memfdMappings(pid: number | "self"): string[] {
+  const dir = `/proc/${pid}/map_files`;
+  const found: string[] = [];
+  for (const entry of readdirSync(dir)) {
+    try {
+      if (readlinkSync(join(dir, entry)).startsWith("/memfd:shmrpc:")) found.push(join(dir, entry));
+    } catch {
+      // Unmapped meanwhile.
+    }
+  }
+  return found;
+}
+
+/** Tries to shrink each mapping's file to 0 and to grow it by a page: every attempt
+ *  must be refused by the kernel (the seals). Returns how many files were tried. */
+function resizeAll(paths: string[]): number {
+  for (const path of paths) {
+    const fd = openSync(path, "r+");
+    try {
+      const size = fstatSync(fd).size;
+      for (const to of [0, size - 4096, size + 4096]) {
+        let code = "";
+        try {
+          ftruncateSync(fd, to);
+        } catch (e) {
+          code = (e as NodeJS.ErrnoException).code ?? "";
+        }
+        assert.is(code, "EPERM", `ftruncate(${path}, ${to})`);
+      }
+      assert.is(fstatSync(fd).size, size, "the size is unchanged");
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return paths.length;
+}
+
+function needsRoot(what: string): boolean {
+  if (!isRoot) console.log(`  (skipped: ${what} needs root)`);
+  return isRoot;
+}
+
+conns("no process can shrink or grow a connection's memory: the server's, the client's, in-process or not", async () => {
+  if (!needsRoot("opening another process's map_files")) return;
+  const name = uniqueName("seal");
+  const server = await spawnServer(name);
+  const steady = await spawnFixture("steady-client.js", [name]);
+  const victim = new Client(name);
+  try {
+    assert.is(await victim.asyncCall("add", 1, 2), 3);
+    const ours = memfdMappings("self");
+    assert.ok(resizeAll(ours) >= 1, "this client's memory was tried");
+    const theirs = memfdMappings(server.pid);
+    assert.ok(resizeAll(theirs) >= 2, "the server's memory of both clients was tried");
+    // All alive and served; a new client connects.
+    assert.is(victim.call("add", 2, 2), 4);
+    assert.is(await victim.asyncCall("add", 3, 3), 6);
+    const fresh = new Client(name);
+    assert.is(fresh.call("add", 4, 4), 8);
+    fresh.close();
+    assert.is(server.proc.exitCode, null, "the server lives");
+  } finally {
+    victim.close();
+    steady.proc.stdin!.end();
+    await steady.exited;
+    await stopServer(server);
+  }
+  const done = steady.output().split("\n").find((l) => l.startsWith("done "))!;
+  assert.is(Number(done.split(" ")[2]), 0, `the steady client saw no error: ${done}`);
+});
+
+conns("random bytes over the whole of a client's memory for a second cost only that client", async () => {
+  if (!needsRoot("opening another process's map_files")) return;
+  const name = uniqueName("scribble");
+  const server = await spawnServer(name);
+  const steady = await spawnFixture("steady-client.js", [name]);
+  const vandal = await spawnFixture("peer-client.js", [name, JSON.stringify({ timeoutMs: 2000, ringBytes: 65536 })]);
+  try {
+    assert.is(await ask(vandal, "acall add [1,1]", "aresult"), "2");
+    const paths = memfdMappings(vandal.pid);
+    assert.ok(paths.length >= 1);
+    const fds = paths.map((p) => openSync(p, "r+"));
+    const end = Date.now() + 1000;
+    let writes = 0;
+    while (Date.now() < end) {
+      for (const fd of fds) {
+        const size = fstatSync(fd).size;
+        const chunk = randomBytes(4096);
+        writeSync(fd, chunk, 0, chunk.length, Math.floor(Math.random() * (size / 4096)) * 4096);
+        writes++;
+      }
+      if (writes % 64 === 0) await new Promise((r) => setImmediate(r));
+    }
+    for (const fd of fds) closeSync(fd);
+    // The vandal's own calls may fail (or even succeed); the others' never do.
+    const fresh = new Client(name);
+    assert.is(await fresh.asyncCall("add", 5, 5), 10, "a new client connects afterwards");
+    fresh.close();
+    assert.is(server.proc.exitCode, null, "the server lives");
+  } finally {
+    vandal.kill();
+    steady.proc.stdin!.end();
+    await steady.exited;
+    await stopServer(server);
+  }
+  const done = steady.output().split("\n").find((l) => l.startsWith("done "))!;
+  assert.is(Number(done.split(" ")[2]), 0, `the steady client saw no error: ${done}`);
+});
+
+conns("another user can neither take a name nor squat on the runtime directory", async () => {
+  if (!needsRoot("switching to another uid")) return;
+  const name = uniqueName("squat");
+  const path = join(runtimeDir(), name.slice(1) + ".sock");
+  // Before the server starts: the directory is closed to others.
+  const before = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c", `: > '${path}.lock'; : > '${path}'`], { encoding: "utf8" });
+  assert.ok(before.status !== 0 && /Permission denied/.test(before.stderr), before.stderr);
+  const server = new Server(name);
+  server.bind("add", (a: number, b: number) => a + b);
+  const done = server.run();
+  try {
+    const after = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c", `rm -f '${path}'; : > '${path}'`], { encoding: "utf8" });
+    assert.ok(after.status !== 0, "nor after it started");
+    const client = new Client(name);
+    assert.is(await client.asyncCall("add", 1, 2), 3);
+    client.close();
+  } finally {
+    await server.close();
+    await done;
+  }
+});
+
+conns("a squatted /tmp directory moves servers and clients alike to the home directory", async () => {
+  if (!needsRoot("switching to another uid")) return;
+  // A user whose /tmp directory does not exist yet, squatted by another user first.
+  const uid = 40000 + (process.pid % 10000);
+  const home = mkdtempSync("/tmp/shmrpc-home-");
+  chmodSync(home, 0o700);
+  spawnSync("chown", [`${uid}:${uid}`, home]);
+  const squatted = `/tmp/shmrpc-${uid}`;
+  rmSync(squatted, { recursive: true, force: true });
+  mkdirSync(squatted, { mode: 0o777 });
+  chmodSync(squatted, 0o777);
+  spawnSync("chown", ["65534:65534", squatted]);
+  try {
+    const script = join(home, "run.mjs");
+    writeFileSync(script, `
+      const { Server, Client } = await import(${JSON.stringify(new URL("../src/index.js", import.meta.url).href)});
+      const s = new Server("/home-test"); s.bind("add", (a, b) => a + b); void s.run();
+      const c = new Client("/home-test"); console.log("result", await c.asyncCall("add", 20, 22), s.socketPath);
+      c.close(); await s.close();
+    `);
+    chmodSync(script, 0o644);
+    spawnSync("chown", [`${uid}:${uid}`, script]);
+    const run = spawnSync(process.execPath, [script], { uid, gid: uid, env: { HOME: home, PATH: process.env.PATH }, encoding: "utf8", timeout: 20_000 });
+    if (/EACCES|permission denied/i.test(run.stderr) && !/result/.test(run.stdout)) {
+      console.log(`  (skipped: uid ${uid} cannot run the checkout's code: ${run.stderr.split("\n")[0]})`);
+      return;
+    }
+    assert.match(run.stdout, new RegExp(`result 42 ${home}/.shmrpc-run/home-test.sock`), run.stdout + run.stderr);
+    assert.is(lstatSync(squatted).uid, 65534, "the squatter's directory was left alone");
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+    rmSync(squatted, { recursive: true, force: true });
+  }
+});
+
+conns("a replayed handshake is refused: the proofs are bound to fresh nonces", async () => {
+  const name = uniqueName("replay");
+  const errors: RpcError[] = [];
+  const server = new Server(name, { token: "s3cret", onError: (e) => errors.push(e) });
+  server.bind("add", (a: number, b: number) => a + b);
+  const done = server.run();
+  const key = createHash("sha256").update("s3cret").digest();
+  const buf = Buffer.alloc(600);
+  const hello = (nonce: Buffer): Buffer => {
+    const b = Buffer.alloc(52);
+    b[0] = 1;
+    b.writeUInt32LE(0x524d4853, 4);
+    b.writeUInt32LE(L.PROTOCOL_VERSION, 8);
+    b.writeUInt32LE(65536, 12);
+    b.writeUInt32LE(1, 16);
+    nonce.copy(b, 20);
+    return b;
+  };
+  const receive = async (fd: number): Promise<{ bytes: number; fds: number[] }> => {
+    let got: { bytes: number; fds: number[] } | null = null;
+    await until(() => (got = native.recvPacket(fd, buf)) !== null, 3000, "the server's answer");
+    return got!;
+  };
+  const clientNonce = randomBytes(32);
+  const fds: number[] = [];
+  try {
+    // A real exchange, recorded.
+    const a = native.connectUnix(server.socketPath);
+    fds.push(a);
+    native.sendPacket(a, hello(clientNonce));
+    await receive(a);
+    assert.is(buf[0], 2, "a CHALLENGE");
+    const serverNonce = Buffer.from(buf.subarray(8, 40));
+    const auth = Buffer.alloc(36);
+    auth[0] = 3;
+    createHmac("sha256", key).update("shmrpc client proof").update(serverNonce).update(clientNonce).digest().copy(auth, 4);
+    native.sendPacket(a, auth);
+    const accepted = await receive(a);
+    assert.is(buf[0], 4, "an ACCEPT");
+    assert.is(accepted.fds.length, 1, "with the memory");
+    for (const fd of accepted.fds) native.closeFd(fd);
+    // The same HELLO and AUTH again: the server's nonce is new, the old proof is worthless.
+    const b = native.connectUnix(server.socketPath);
+    fds.push(b);
+    native.sendPacket(b, hello(clientNonce));
+    await receive(b);
+    assert.is(buf[0], 2);
+    assert.not.equal(Buffer.from(buf.subarray(8, 40)), serverNonce, "a fresh server nonce");
+    native.sendPacket(b, auth);
+    const refused = await receive(b);
+    assert.is(buf[0], 5, "a REFUSE");
+    assert.is(buf.readUInt32LE(8), L.REASON_ACCESS);
+    assert.is(refused.fds.length, 0, "and no memory");
+    await until(() => errors.some((e) => e.code === "ERR_RPC_ACCESS_DENIED"), 3000, "the refusal to be reported");
+  } finally {
+    for (const fd of fds) native.closeFd(fd);
+    await server.close();
+    await done;
+  }
+});
+
+conns("1,000 connections dropped without a word and 200 half-finished handshakes cost a steady client nothing and leak no fd", async () => {
+  const name = uniqueName("flood");
+  const server = await spawnFixture("probe-server.js", [name, JSON.stringify({ handshakeTimeoutMs: 1000 })]);
+  const steady = await spawnFixture("steady-client.js", [name]);
+  const path = join(runtimeDir(), name.slice(1) + ".sock");
+  const held: number[] = [];
+  try {
+    for (let i = 0; i < 1000; i++) {
+      try {
+        native.closeFd(native.connectUnix(path));
+      } catch (e) {
+        // A full accept queue (EAGAIN) is the server's backlog doing its job: try again.
+        if ((e as NodeJS.ErrnoException).code !== "EAGAIN") throw e;
+        await new Promise((r) => setTimeout(r, 1));
+        i--;
+      }
+      if (i % 100 === 0) await new Promise((r) => setImmediate(r));
+    }
+    for (let i = 0; i < 200; i++) {
+      let fd: number;
+      try {
+        fd = native.connectUnix(path);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EAGAIN") throw e;
+        await new Promise((r) => setTimeout(r, 1));
+        i--;
+        continue;
+      }
+      held.push(fd);
+      if (i % 2 === 0) native.sendPacket(fd, Buffer.from([1, 0, 0, 0, 7])); // a garbled HELLO: refused
+    }
+    const fresh = new Client(name);
+    assert.is(await fresh.asyncCall("pid"), server.pid, "a new client gets through meanwhile");
+    fresh.close();
+    // The silent ones time out (1 s here); every socket of the flood is closed.
+    await until(async () => {
+      const s = JSON.parse(await ask(server, "stats", "stats")) as { connections: number; socketsHeld: number; handshakes: number };
+      return s.handshakes === 0 && s.socketsHeld === 2 + s.connections;
+    }, 15_000, "the server to close every socket of the flood");
+    const s = JSON.parse(await ask(server, "stats", "stats")) as { connections: number; socketsHeld: number };
+    assert.is(s.connections, 1, "only the steady client is connected");
+  } finally {
+    for (const fd of held) native.closeFd(fd);
+    steady.proc.stdin!.end();
+    await steady.exited;
+    await ask(server, "close", "closed").catch(() => server.kill());
+  }
+  const done = steady.output().split("\n").find((l) => l.startsWith("done "))!;
+  assert.is(Number(done.split(" ")[2]), 0, `the steady client saw no error: ${done}`);
+});
+
+conns("budgets refuse a connection with ERR_RPC_RESOURCE_EXHAUSTED naming the limit, and kill nothing", async () => {
+  const name = uniqueName("budget");
+  const server = await spawnServer(name, { maxRingBytes: 1 << 20, maxMappedBytes: 8 << 20 });
+  const clients: Client[] = [];
+  try {
+    const big = new Client(name, { ringBytes: 4 << 20 });
+    clients.push(big);
+    const t0 = performance.now();
+    const err = await rejection(big.waitForConnection(30_000));
+    assert.is(err.code, "ERR_RPC_RESOURCE_EXHAUSTED");
+    assert.match(err.message, /maxRingBytes/);
+    assert.ok(performance.now() - t0 < 10_000, "refused at once, not retried to the deadline");
+    // 1 MiB rings: about 2 MiB each, so the 8 MiB budget holds three.
+    let refused: RpcError | undefined;
+    for (let i = 0; i < 6 && !refused; i++) {
+      const c = new Client(name, { ringBytes: 1 << 20 });
+      clients.push(c);
+      refused = await c.asyncCall("add", i, 1).then(() => undefined, (e: RpcError) => e);
+    }
+    assert.ok(refused, "the budget ran out");
+    assert.is(refused!.code, "ERR_RPC_RESOURCE_EXHAUSTED");
+    assert.match(refused!.message, /maxMappedBytes/);
+    assert.is(refused!.maybeExecuted, false);
+    assert.is(clients[1]!.call("add", 1, 1), 2, "the clients within budget are served");
+    assert.is(server.proc.exitCode, null, "the server lives");
+    const sync = new Client(name, { ringBytes: 1 << 20 });
+    clients.push(sync);
+    try {
+      sync.call("add", 1, 1);
+      assert.unreachable("over budget");
+    } catch (e) {
+      assert.is((e as RpcError).code, "ERR_RPC_RESOURCE_EXHAUSTED", "a synchronous call is refused alike");
+    }
+  } finally {
+    for (const c of clients) c.close();
+    await stopServer(server);
+  }
+});
+
+conns("rings too big for any WebAssembly memory are refused before connecting", () => {
+  for (const ringBytes of [512 << 20, 1 << 30]) {
+    try {
+      new Client(uniqueName("huge"), { ringBytes });
+      assert.unreachable(String(ringBytes));
+    } catch (e) {
+      assert.is((e as RpcError).code, "ERR_RPC_INVALID_ARGUMENT");
+    }
+  }
+});
+
+conns("a server that is not shmrpc (a socket that says nothing) makes a call fail on time, not hang", async () => {
+  const name = uniqueName("mute");
+  const path = join(runtimeDir(), name.slice(1) + ".sock");
+  const listener = native.listenUnix(path, 8, 0o600);
+  const client = new Client(name, { timeoutMs: 300 });
+  try {
+    const err = await rejection(client.asyncCall("add", 1, 1));
+    assert.is(err.code, "ERR_RPC_TIMEOUT");
+    assert.is(err.maybeExecuted, false);
+    try {
+      client.call("add", 1, 1);
+      assert.unreachable();
+    } catch (e) {
+      assert.is((e as RpcError).code, "ERR_RPC_TIMEOUT");
+    }
+  } finally {
+    client.close();
+    native.closeFd(listener);
+    rmSync(path, { force: true });
+  }
+});
+
+conns("two servers racing for one name: exactly one wins, the other gets ERR_RPC_ADDRESS_IN_USE", async () => {
+  for (let round = 0; round < 5; round++) {
+    const name = uniqueName("race");
+    // The fixture prints "ready" before run() settles: the loser exits with the error.
+    const both = await Promise.all([0, 1].map(() => spawnServer(name)));
+    await Promise.race(both.map((c) => c.exited));
+    const down = both.filter((c) => c.proc.exitCode !== null);
+    const up = both.filter((c) => c.proc.exitCode === null);
+    assert.is(up.length, 1, `round ${round}: one server`);
+    assert.match(down[0]!.output(), /ERR_RPC_ADDRESS_IN_USE/);
+    const client = new Client(name);
+    assert.is(client.call("pid"), up[0]!.pid);
+    client.close();
+    await stopServer(up[0]!);
+  }
+});
+
+conns("nothing of shmrpc ever appears in /dev/shm", () => {
+  const added = readdirSync("/dev/shm").filter((f) => !shmBefore.has(f) && f.includes(`-${process.pid}-`));
+  assert.equal(added, []);
+});
+
+conns.run();
