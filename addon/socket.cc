@@ -217,14 +217,31 @@ Napi::Value RecvPacket(const Napi::CallbackInfo& info) {
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
   msg.msg_control = control;
   msg.msg_controllen = sizeof control;
+  // ECONNRESET: the peer closed with messages of ours unread. The kernel reports
+  // it once, and before the messages still queued for us, which the peer sent
+  // before closing (a server's REFUSE, say): read on, so that they arrive first,
+  // then bytes 0.
+  bool reset = false;
   ssize_t n;
-  do {
+  for (;;) {
     n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
+    if (n >= 0) break;
+    if (errno == EINTR) continue;
+    if (errno == ECONNRESET && !reset) {
+      reset = true;
+      continue;
+    }
+    break;
+  }
   if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return env.Null();
-    if (errno == ECONNRESET) n = 0;  // as good as closed
-    else throw SysError(env, errno, "recvmsg", "fd " + std::to_string(fd));
+    if ((errno == EAGAIN || errno == EWOULDBLOCK) && !reset) return env.Null();
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNRESET) {
+      throw SysError(env, errno, "recvmsg", "fd " + std::to_string(fd));
+    }
+    // As good as closed. A failed recvmsg wrote no control data: parse none.
+    n = 0;
+    msg.msg_controllen = 0;
+    msg.msg_flags = 0;
   }
   Napi::Array fds = Napi::Array::New(env);
   uint32_t count = 0;
