@@ -408,6 +408,27 @@ test("recvPacket returns null when nothing waits and bytes 0 once the peer has c
   }
 });
 
+test("messages sent before the peer closed arrive before bytes 0, also when it closed with ours unread", () => {
+  const [a, b] = socketPair();
+  const fd = native.memfdCreate("shmrpc-test", PAGE);
+  let got = -1;
+  try {
+    native.sendPacket(a, Uint8Array.of(7), [fd]); // a's last word (a refusal, say)
+    native.sendPacket(b, Uint8Array.of(1)); // never read by a
+    native.closeFd(a); // with unread messages: b's next recvmsg fails with ECONNRESET
+    const buffer = new Uint8Array(16);
+    const p = native.recvPacket(b, buffer);
+    assert.ok(p !== null);
+    got = p.fds[0] ?? -1;
+    assert.equal(p, { bytes: 1, fds: [got], truncated: false });
+    assert.is(buffer[0], 7);
+    assert.is(native.memfdInfo(got).size, PAGE);
+    assert.equal(native.recvPacket(b, buffer), { bytes: 0, fds: [], truncated: false });
+  } finally {
+    closeAll(got, fd, b);
+  }
+});
+
 test("drainPackets counts the waiting messages, closes the fds they carried, and returns -1 on hang-up", () => {
   const [a, b] = socketPair();
   const fd = native.memfdCreate("shmrpc-test", PAGE);
