@@ -217,17 +217,16 @@ Napi::Value RecvPacket(const Napi::CallbackInfo& info) {
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
   msg.msg_control = control;
   msg.msg_controllen = sizeof control;
-  ssize_t n;
+  // ECONNRESET: the peer closed with messages of ours unread. The kernel reports
+  // it once, and before the messages still queued for us, which the peer sent
+  // before closing (a server's REFUSE, say): read on, so that they arrive first,
+  // then bytes 0.
   bool reset = false;
+  ssize_t n;
   for (;;) {
     n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-    if (n >= 0 || errno == EINTR) {
-      if (n >= 0) break;
-      continue;
-    }
-    // A peer that closed with our messages unread leaves ECONNRESET pending, and the
-    // kernel reports it before the messages the peer sent first (a refusal, say):
-    // reading again, the error consumed, gets those; only then is it closed.
+    if (n >= 0) break;
+    if (errno == EINTR) continue;
     if (errno == ECONNRESET && !reset) {
       reset = true;
       continue;
@@ -235,14 +234,14 @@ Napi::Value RecvPacket(const Napi::CallbackInfo& info) {
     break;
   }
   if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      if (!reset) return env.Null();
-      n = 0;  // reset and nothing left: closed
-    } else if (errno == ECONNRESET) {
-      n = 0;  // as good as closed
-    } else {
+    if ((errno == EAGAIN || errno == EWOULDBLOCK) && !reset) return env.Null();
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNRESET) {
       throw SysError(env, errno, "recvmsg", "fd " + std::to_string(fd));
     }
+    // As good as closed. A failed recvmsg wrote no control data: parse none.
+    n = 0;
+    msg.msg_controllen = 0;
+    msg.msg_flags = 0;
   }
   Napi::Array fds = Napi::Array::New(env);
   uint32_t count = 0;
@@ -283,7 +282,7 @@ Napi::Value DrainPackets(const Napi::CallbackInfo& info) {
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      if (errno == ECONNRESET) return Napi::Number::New(env, -1);  // the peer closed
+      if (errno == ECONNRESET) return Napi::Number::New(env, -1);
       throw SysError(env, errno, "recvmsg", "fd " + std::to_string(fd));
     }
     for (cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm != nullptr; cm = CMSG_NXTHDR(&msg, cm)) {

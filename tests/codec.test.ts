@@ -701,6 +701,103 @@ test("bytes changing under the decoder never yield anything but values or ERR_RP
   }
 });
 
+// Issue point 8a: codecReadKey checked a key's tag and then codecRead loaded it again,
+// so a peer rewriting it in between passed a container as a key. The scanner then
+// made a key token of it whose bytes start `count` bytes before the container's
+// header (before the message here), and the validator stopped inside the message.
+// Here the tag flips between a fixstr of 15 bytes and a fixarray of 15 fixints over
+// the very same bytes: both are well-formed but for the key rule, so with the bug the
+// scan succeeds and the decoder reads a key out of the guard bytes.
+test("a key tag flipped between a string and a container while decoding gives the string key or E_KEY, and nothing outside the window", async () => {
+  const GUARD = 64;
+  const area = region + REGION_BYTES / 2;
+  const start = area + GUARD;
+  const KEY = "k".repeat(15); // 0x6b: also a fixint
+  const message = [0x91, 0xaf, ...Buffer.from(KEY), 0x01]; // { kkk…: 1 }
+  const end = start + message.length;
+  const tagAt = start + 1;
+  c.u8.fill(0x5a, area, start);
+  c.u8.set(message, start);
+  c.u8.fill(0x5a, end, end + GUARD);
+  const stop = region + 8;
+  c.i32[stop >> 2] = 0;
+  const block = c.alloc(x.SCAN_BYTES.value);
+  const tokens = block + x.SCAN_TOKENS.value;
+  const worker = new Worker(
+    `const { workerData, parentPort } = require("node:worker_threads");
+     const u8 = new Uint8Array(workerData.memory.buffer);
+     const stop = new Int32Array(workerData.memory.buffer, workerData.stop, 1);
+     parentPort.postMessage("go");
+     for (let k = 0; ; k++) {
+       u8[workerData.tagAt] = k & 1 ? 0xaf : 0x8f;
+       if ((k & 1023) === 0 && Atomics.load(stop, 0)) break;
+     }`,
+    { eval: true, workerData: { memory: c.memory, tagAt, stop } },
+  );
+  const seen = { decoded: 0, refused: 0, skipped: 0, skipRefused: 0, scanned: 0, scanRefused: 0 };
+  try {
+    await new Promise((resolve) => worker.once("message", resolve));
+    const t0 = performance.now();
+    while (performance.now() - t0 < 1500 || (seen.decoded < 100 || seen.refused < 100) && performance.now() - t0 < 10_000) {
+      // The decoder (codecScan, then the tokens).
+      try {
+        const v = decoder.decode(start, end) as Record<string, unknown>;
+        if (Object.keys(v).length !== 1 || v[KEY] !== 1) throw new Error(`decoded ${JSON.stringify(v)}`);
+        seen.decoded++;
+      } catch (e) {
+        if (!(e instanceof RpcError)) throw e;
+        assert.is(e.code, "ERR_RPC_PROTOCOL");
+        assert.is(x.codecError(), x.E_KEY.value);
+        assert.is(x.codecErrorAt(), tagAt);
+        seen.refused++;
+      }
+      // The validator (codecSkip): the whole message, or E_KEY at the key.
+      const after = x.codecSkip(start, end, 0);
+      if (after === 0) {
+        assert.is(x.codecError(), x.E_KEY.value);
+        seen.skipRefused++;
+      } else {
+        assert.is(after, end, "codecSkip stopped inside the message");
+        seen.skipped++;
+      }
+      // The scanner's tokens: the key is a string whose bytes lie inside the window.
+      const n = x.codecScanStart(block, start, end, x.SCAN_CAPACITY.value);
+      if (n === 0) {
+        assert.is(x.codecError(), x.E_KEY.value);
+        seen.scanRefused++;
+      } else {
+        const key = tokens + x.TOKEN_BYTES.value;
+        const kind = c.u32[(key + x.TOK_KIND.value) >> 2]!;
+        const at = c.u32[(key + x.TOK_AT.value) >> 2]!;
+        const len = c.u32[(key + x.TOK_LEN.value) >> 2]!;
+        assert.is(n, 3);
+        assert.is(kind, x.KIND_STRING.value, "a key token that is not a string");
+        assert.ok(at === tagAt + 1 && len === 15, `key bytes [${at - start}, ${at - start + len}) of the window`);
+        seen.scanned++;
+      }
+    }
+  } finally {
+    Atomics.store(c.i32, stop >> 2, 1);
+    await worker.terminate();
+    c.release(block, x.SCAN_BYTES.value);
+  }
+  for (let i = area; i < start; i++) if (c.u8[i] !== 0x5a) throw new Error(`guard byte ${i - start} changed`);
+  for (let i = end; i < end + GUARD; i++) if (c.u8[i] !== 0x5a) throw new Error(`guard byte +${i - end} changed`);
+  // Both forms of the tag were met by each path, so the race really ran.
+  for (const [what, count] of Object.entries(seen)) assert.ok(count > 0, `${what}: ${JSON.stringify(seen)}`);
+});
+
+test("an object key with a container tag is E_KEY for the scanner and for codecSkip", () => {
+  for (const keyTag of [0x81, 0x91, 0xcb, 0xcc, 0xcd, 0xce, 0xcf]) {
+    const bytes = [0x91, keyTag, 0, 0, 0, 0, 1, 1]; // fix forms: 1 element; u32 forms: a count of 0
+    c.u8.set(bytes, region);
+    assert.is(codeOf(() => decoder.decode(region, region + bytes.length)), "ERR_RPC_PROTOCOL");
+    assert.is(x.codecError(), x.E_KEY.value, keyTag.toString(16));
+    assert.is(x.codecSkip(region, region + bytes.length, 0), 0);
+    assert.is(x.codecError(), x.E_KEY.value, keyTag.toString(16));
+  }
+});
+
 test("a decode window outside memory is ERR_RPC_PROTOCOL", () => {
   assert.is(codeOf(() => decoder.decode(10, 5)), "ERR_RPC_PROTOCOL");
   assert.is(codeOf(() => decoder.decode(1, c.u8.length + 1)), "ERR_RPC_PROTOCOL");

@@ -1,33 +1,29 @@
-// Tests of the native addon: shared-memory objects, mapping them into
-// WebAssembly memory, futex wait/wake across threads and processes, and the
-// Waiter's thread. Other processes are `node -e` children that load the
-// addon directly; each is killed in a finally and spawned with a timeout.
+// Tests of the native addon: sealed memfds, Unix sequenced-packet sockets (with
+// fds passed as SCM_RIGHTS and the peer's credentials), liveness locks, the
+// FdWatcher, mapping memfds into WebAssembly memory, futex wait/wake across
+// threads and processes, and the Waiter's thread. Other processes are
+// `node -e` children that load the addon directly; each is spawned with a
+// timeout and killed in a finally.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn, type ChildProcess } from "node:child_process";
-import { constants as osConstants } from "node:os";
-import { statSync } from "node:fs";
+import { constants as osConstants, tmpdir } from "node:os";
+import { chownSync, closeSync, ftruncateSync, fstatSync, mkdtempSync, openSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { Worker } from "node:worker_threads";
-import { addonPath, FutexResult, native, type NativeError } from "../src/native.js";
+import { addonPath, FutexResult, native, Poll, Seal, type NativeError } from "../src/native.js";
 
-const PREFIX = `/shmrpc-test-${process.pid}-`;
 const PAGE = 4096;
 const WASM_PAGE = 65536;
+/** What the addon holds open before any test: the last test checks it is back to this. */
+const FDS_AT_START = native.openFds();
+/** Sockets and lock files live here; removed at the end. */
+const DIR = mkdtempSync(join(tmpdir(), "shmrpc-native-"));
 let counter = 0;
-const live = new Set<string>();
 
-function newName(): string {
-  const name = `${PREFIX}${counter++}`;
-  live.add(name);
-  return name;
-}
-
-function remove(...names: string[]): void {
-  for (const name of names) {
-    native.shmUnlink(name);
-    live.delete(name);
-  }
+function newPath(tag: string): string {
+  return join(DIR, `${tag}-${counter++}`);
 }
 
 // The tsconfig's lib (ES2022) has no WebAssembly types: just what is used here.
@@ -44,15 +40,33 @@ function newMemory(pages = 4): { memory: WasmMemory; u8: Uint8Array } {
   return { memory, u8: new Uint8Array(memory.buffer) };
 }
 
-/** A new page of shared memory, mapped at WASM_PAGE of a fresh memory here; a child
- *  maps it with `mapSharedPage(at)` (see spawnNode), given `NAME` in its environment. */
-function sharedPage(): { name: string; u8: Uint8Array } {
-  const name = newName();
+/** A new one-page memfd, mapped at WASM_PAGE of a fresh memory here. A child maps it
+ *  with `mapSharedPage(at)` (see PRELUDE) given `env` in its environment, which names
+ *  the fd through /proc. The caller closes `fd`. */
+function sharedPage(): { fd: number; u8: Uint8Array; env: Record<string, string> } {
   const { u8 } = newMemory();
-  const fd = native.shmCreate(name, PAGE);
+  const fd = native.memfdCreate("shmrpc-test", PAGE);
   native.mapShared(u8, WASM_PAGE, PAGE, fd);
-  native.closeFd(fd);
-  return { name, u8 };
+  return { fd, u8, env: { MEMFD: `/proc/${process.pid}/fd/${fd}` } };
+}
+
+/** A connected pair of sockets: [the connecting end, the accepted end]. The caller closes both. */
+function socketPair(): [number, number] {
+  const path = newPath("pair");
+  const listener = native.listenUnix(path, 4, 0o600);
+  try {
+    const a = native.connectUnix(path);
+    const b = native.acceptUnix(listener);
+    assert.ok(b >= 0, "the connection waits to be accepted");
+    return [a, b];
+  } finally {
+    native.closeFd(listener);
+    rmSync(path, { force: true });
+  }
+}
+
+function closeAll(...fds: number[]): void {
+  for (const fd of fds) if (fd >= 0) native.closeFd(fd);
 }
 
 function thrown(fn: () => unknown): NativeError {
@@ -78,16 +92,31 @@ function timeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   ]);
 }
 
+/** Resolves once `cond()` holds, checking on every event-loop turn (at least every ms). */
+function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+  return timeout(
+    new Promise<void>((resolve) => {
+      const check = () => (cond() ? resolve() : setTimeout(check, 1));
+      check();
+    }),
+    ms,
+    what,
+  );
+}
+
 // What every child script starts with.
 const PRELUDE = `
 const n = require(process.env.SHMRPC_ADDON);
+const fs = require("node:fs");
 const out = (s) => process.stdout.write(s + "\\n");
 const newMemory = (pages = 4) => new WebAssembly.Memory({ initial: pages, maximum: 65536, shared: true });
-// Maps the page named by $NAME at \`at\` of a fresh memory; returns a view of that memory.
+// Maps the memfd named by $MEMFD (/proc/<parent>/fd/<fd>) at \`at\` of a fresh memory;
+// returns a view of that memory.
 const mapSharedPage = (at) => {
-  const u8 = new Uint8Array(newMemory().buffer);
-  const { fd } = n.shmOpen(process.env.NAME);
+  const u8 = new Uint8Array(newMemory(8).buffer);
+  const fd = fs.openSync(process.env.MEMFD, "r+");
   n.mapShared(u8, at, 4096, fd);
+  fs.closeSync(fd);
   return u8;
 };
 `;
@@ -148,220 +177,524 @@ function spawnNode(script: string, opts: { env?: Record<string, string>; args?: 
   };
 }
 
-// --- shared-memory objects ---------------------------------------------------
+// --- memfds -------------------------------------------------------------------
 
 test("pageSize returns the OS page size", () => {
   assert.is(native.pageSize(), PAGE);
 });
 
-test("shmCreate makes an object of the given size with exactly the given mode, whatever the umask", () => {
-  const a = newName();
-  const b = newName();
-  const old = process.umask(0o077);
-  try {
-    const fd = native.shmCreate(a, 3 * PAGE, 0o644);
-    native.closeFd(fd);
-    process.umask(0o000);
-    native.closeFd(native.shmCreate(b, 100));
-    const sa = statSync(`/dev/shm${a}`);
-    const sb = statSync(`/dev/shm${b}`);
-    assert.is(sa.mode & 0o777, 0o644, "the umask must not narrow the mode");
-    assert.is(sa.size, 3 * PAGE);
-    assert.is(sb.mode & 0o777, 0o600, "the default mode is 0600, and the umask must not widen it");
-    assert.is(sb.size, 100);
-  } finally {
-    process.umask(old);
-    remove(a, b);
-  }
-});
-
-test("shmCreate of an existing name throws EEXIST shaped like a Node system error", () => {
-  const name = newName();
-  try {
-    native.closeFd(native.shmCreate(name, PAGE));
-    const err = thrown(() => native.shmCreate(name, PAGE));
-    assert.instance(err, Error);
-    assert.is(err.code, "EEXIST");
-    assert.is(err.errno, -osConstants.errno.EEXIST);
-    assert.is(err.syscall, "shm_open");
-    assert.is(err.path, name);
-    assert.is(err.message, `shm_open(${name}): EEXIST (File exists)`);
-  } finally {
-    remove(name);
-  }
-});
-
-test("shmOpen returns the fd and size, and throws ENOENT for a missing name", () => {
-  const name = newName();
-  try {
-    native.closeFd(native.shmCreate(name, 5 * PAGE));
-    const { fd, size } = native.shmOpen(name);
-    assert.ok(Number.isInteger(fd) && fd > 2);
-    assert.is(size, 5 * PAGE);
-    native.closeFd(fd);
-    remove(name);
-    const err = thrown(() => native.shmOpen(name));
-    assert.is(err.code, "ENOENT");
-    assert.is(err.errno, -osConstants.errno.ENOENT);
-    assert.is(err.message, `shm_open(${name}): ENOENT (No such file or directory)`);
-  } finally {
-    native.shmUnlink(name);
-    live.delete(name);
-  }
-});
-
-test("shmOpen throws EACCES for an object the caller may not open", () => {
-  const name = newName();
-  try {
-    if (process.getuid!() === 0) {
-      // Root bypasses permission bits: drop them for the one call (the real
-      // uid stays 0, so they come back).
-      native.closeFd(native.shmCreate(name, PAGE, 0o600));
-      process.seteuid!(65534);
-      let err: NativeError;
-      try {
-        err = thrown(() => native.shmOpen(name));
-      } finally {
-        process.seteuid!(0);
-      }
-      assert.is(err.code, "EACCES");
-      assert.is(err.errno, -osConstants.errno.EACCES);
-      assert.is(err.message, `shm_open(${name}): EACCES (Permission denied)`);
-    } else {
-      native.closeFd(native.shmCreate(name, PAGE, 0o000));
-      assert.is(thrown(() => native.shmOpen(name)).code, "EACCES");
+test("memfdCreate makes a regular file of exactly the size asked, sealed against shrinking, growing and further seals", () => {
+  for (const size of [PAGE, 3 * PAGE, 100]) {
+    const fd = native.memfdCreate("shmrpc-test", size);
+    try {
+      assert.ok(Number.isInteger(fd) && fd > 2);
+      const info = native.memfdInfo(fd);
+      assert.is(info.size, size);
+      assert.is(info.regular, true);
+      const want = Seal.SHRINK | Seal.GROW | Seal.SEAL;
+      assert.is(info.seals & want, want, `seals ${info.seals}`);
+      assert.is(info.seals & Seal.WRITE, 0, "still writable");
+      assert.ok(fstatSync(fd).blocks * 512 >= size, "its pages are reserved");
+    } finally {
+      native.closeFd(fd);
     }
-  } finally {
-    remove(name);
   }
-});
-
-test("shmUnlink returns true when it removed the name and false when there was none", () => {
-  const name = newName();
-  native.closeFd(native.shmCreate(name, PAGE));
-  assert.is(native.shmUnlink(name), true);
-  assert.is(native.shmUnlink(name), false);
-  live.delete(name);
-});
-
-test("shmLink publishes the same object under a second name and never replaces one", () => {
-  const from = newName();
-  const to = newName();
-  const { u8 } = newMemory();
+  // Not a memfd: not sealable.
+  const file = openSync(newPath("plain"), "w+");
   try {
-    const fd = native.shmCreate(from, PAGE);
-    native.mapShared(u8, WASM_PAGE, PAGE, fd);
+    assert.is(native.memfdInfo(file).seals, -1);
+    assert.is(native.memfdInfo(file).regular, true);
+  } finally {
+    closeSync(file);
+  }
+  assert.instance(thrown(() => native.memfdCreate("shmrpc-test", -1)), RangeError);
+  assert.instance(thrown(() => native.memfdCreate(42 as unknown as string, PAGE)), TypeError);
+});
+
+test("ftruncate of a sealed memfd, to 0 or past its size, throws EPERM and changes nothing", () => {
+  const fd = native.memfdCreate("shmrpc-test", 2 * PAGE);
+  // A second open file description of the same memfd, as a peer would get it.
+  const other = openSync(`/proc/self/fd/${fd}`, "r+");
+  try {
+    const code = (fn: () => void) => {
+      try {
+        fn();
+      } catch (e) {
+        return (e as NodeJS.ErrnoException).code;
+      }
+      return "no error";
+    };
+    assert.is(code(() => ftruncateSync(other, 0)), "EPERM");
+    assert.is(code(() => ftruncateSync(other, 2 * PAGE + 4096)), "EPERM");
+    assert.is(code(() => ftruncateSync(other, PAGE)), "EPERM");
+    assert.is(native.memfdInfo(fd).size, 2 * PAGE);
+    assert.is(fstatSync(other).size, 2 * PAGE);
+  } finally {
+    closeSync(other);
     native.closeFd(fd);
-    u8[WASM_PAGE] = 99;
-    native.shmLink(from, to);
-    assert.is(statSync(`/dev/shm${to}`).ino, statSync(`/dev/shm${from}`).ino);
-    const err = thrown(() => native.shmLink(from, to));
-    assert.is(err.code, "EEXIST");
-    assert.is(err.syscall, "link");
-    assert.is(err.path, from);
-    assert.is(err.dest, to);
-    remove(from);
-    assert.is(thrown(() => native.shmLink(from, newName())).code, "ENOENT");
-    const opened = native.shmOpen(to);
-    native.mapShared(u8, 2 * WASM_PAGE, PAGE, opened.fd);
-    native.closeFd(opened.fd);
-    assert.is(u8[2 * WASM_PAGE], 99, "the second name opens the same object");
-  } finally {
-    remove(from, to);
   }
 });
 
-test("shmList lists the names that start with a prefix", () => {
-  const names = [newName(), newName(), newName()];
+test("closeFd of a closed fd throws EBADF shaped like a Node system error", () => {
+  const fd = native.memfdCreate("shmrpc-test", PAGE);
+  native.closeFd(fd);
+  const err = thrown(() => native.closeFd(fd));
+  assert.instance(err, Error);
+  assert.is(err.code, "EBADF");
+  assert.is(err.errno, -osConstants.errno.EBADF);
+  assert.is(err.syscall, "close");
+});
+
+// --- sockets --------------------------------------------------------------------
+
+test("listenUnix makes a socket file of the given mode that connectUnix reaches and acceptUnix accepts", () => {
+  const path = newPath("listen");
+  const listener = native.listenUnix(path, 4, 0o640);
+  let a = -1;
+  let b = -1;
   try {
-    for (const name of names) native.closeFd(native.shmCreate(name, PAGE));
-    const listed = native.shmList(PREFIX).sort();
-    assert.equal(listed, [...names].sort());
-    assert.equal(native.shmList(`${PREFIX}nothing-`), []);
+    const st = statSync(path);
+    assert.ok(st.isSocket());
+    assert.is(st.mode & 0o777, 0o640);
+    assert.is(native.acceptUnix(listener), -1, "nobody waits yet");
+    a = native.connectUnix(path);
+    b = native.acceptUnix(listener);
+    assert.ok(b >= 0 && b !== a && b !== listener);
+    assert.is(native.acceptUnix(listener), -1, "one connection, accepted once");
+    const err = thrown(() => native.listenUnix(path, 4, 0o600));
+    assert.is(err.code, "EADDRINUSE");
+    assert.is(err.path, path);
   } finally {
-    remove(...names);
+    closeAll(a, b, listener);
+    rmSync(path, { force: true });
   }
 });
 
-test("invalid names throw TypeError before reaching the kernel", () => {
-  for (const bad of ["", "/", "noslash", "/a/b", "/.", "/..", "/a\0b", `/${"x".repeat(256)}`]) {
-    assert.instance(thrown(() => native.shmCreate(bad, PAGE)), TypeError, JSON.stringify(bad));
-    assert.instance(thrown(() => native.shmOpen(bad)), TypeError, JSON.stringify(bad));
-  }
-  assert.instance(thrown(() => native.shmLink("/a", "/../../etc/x")), TypeError);
-  assert.instance(thrown(() => native.shmList("../")), TypeError);
-  assert.instance(thrown(() => native.shmCreate(newName(), -1)), RangeError);
-  assert.instance(thrown(() => native.shmCreate(newName(), PAGE, 0o1000)), RangeError);
-});
-
-test("closeFd of a closed fd throws EBADF", () => {
-  const name = newName();
+test("peerCred gives this process's pid, uid and gid at both ends", () => {
+  const [a, b] = socketPair();
   try {
-    const fd = native.shmCreate(name, PAGE);
-    native.closeFd(fd);
-    assert.is(thrown(() => native.closeFd(fd)).code, "EBADF");
+    const me = { pid: process.pid, uid: process.getuid!(), gid: process.getgid!() };
+    assert.equal(native.peerCred(a), me);
+    assert.equal(native.peerCred(b), me);
   } finally {
-    remove(name);
+    closeAll(a, b);
+  }
+});
+
+test("peerCred gives another process's pid", async () => {
+  const path = newPath("cred");
+  const listener = native.listenUnix(path, 4, 0o600);
+  const child = spawnNode(`
+    const fd = n.connectUnix(process.env.SOCK);
+    out("connected");
+    setInterval(() => {}, 1000);
+  `, { env: { SOCK: path } });
+  let conn = -1;
+  try {
+    assert.is(await child.line(), "connected", child.stderr());
+    conn = native.acceptUnix(listener);
+    assert.ok(conn >= 0);
+    const cred = native.peerCred(conn);
+    assert.is(cred.pid, child.proc.pid);
+    assert.is(cred.uid, process.getuid!());
+  } finally {
+    child.kill();
+    closeAll(conn, listener);
+  }
+});
+
+test("connectUnix throws ENOENT for a missing path and ECONNREFUSED for a socket file nobody listens on", () => {
+  const missing = newPath("missing");
+  let err = thrown(() => native.connectUnix(missing));
+  assert.is(err.code, "ENOENT");
+  assert.is(err.errno, -osConstants.errno.ENOENT);
+  assert.is(err.syscall, "connect");
+  assert.is(err.path, missing);
+  const stale = newPath("stale");
+  native.closeFd(native.listenUnix(stale, 4, 0o600)); // the file stays, the listener is gone
+  assert.ok(statSync(stale).isSocket());
+  err = thrown(() => native.connectUnix(stale));
+  assert.is(err.code, "ECONNREFUSED");
+  assert.is(err.errno, -osConstants.errno.ECONNREFUSED);
+  assert.instance(thrown(() => native.connectUnix("x".repeat(200))), RangeError);
+});
+
+test("sendPacket and recvPacket keep message boundaries", () => {
+  const [a, b] = socketPair();
+  try {
+    const sizes = [1, 100, 3000, 7];
+    for (const [i, size] of sizes.entries()) {
+      assert.is(native.sendPacket(a, new Uint8Array(size).fill(i + 1)), true);
+    }
+    const buffer = new Uint8Array(8192);
+    for (const [i, size] of sizes.entries()) {
+      buffer.fill(0);
+      const p = native.recvPacket(b, buffer);
+      assert.ok(p !== null);
+      assert.equal(p, { bytes: size, fds: [], truncated: false });
+      assert.ok(buffer.subarray(0, size).every((x) => x === i + 1));
+      assert.is(buffer[size], 0, "nothing of the next message");
+    }
+    assert.is(native.recvPacket(b, buffer), null);
+    // A message longer than the buffer is cut, and the rest is dropped, not read next.
+    native.sendPacket(b, new Uint8Array(10).fill(9));
+    native.sendPacket(b, Uint8Array.of(5));
+    const small = new Uint8Array(4);
+    assert.equal(native.recvPacket(a, small), { bytes: 4, fds: [], truncated: true });
+    assert.equal(native.recvPacket(a, small), { bytes: 1, fds: [], truncated: false });
+    assert.is(small[0], 5);
+  } finally {
+    closeAll(a, b);
+  }
+});
+
+test("sendPacket returns false when the socket is full", () => {
+  const [a, b] = socketPair();
+  try {
+    let sent = 0;
+    while (native.sendPacket(a, new Uint8Array(1024))) if (++sent > 100_000) break;
+    assert.ok(sent > 0 && sent <= 100_000, `sent ${sent}`);
+    assert.is(native.pollFd(a, Poll.OUT, 0) & Poll.OUT, 0, "not writable");
+    assert.is(native.drainPackets(b) > 0, true);
+    assert.is(native.sendPacket(a, new Uint8Array(1024)), true, "room again");
+  } finally {
+    closeAll(a, b);
+  }
+});
+
+test("a memfd sent with sendPacket arrives as a new fd that maps the same memory", () => {
+  const [a, b] = socketPair();
+  const fd = native.memfdCreate("shmrpc-test", 2 * PAGE);
+  const one = newMemory();
+  const two = newMemory();
+  let got = -1;
+  try {
+    native.mapShared(one.u8, WASM_PAGE, 2 * PAGE, fd);
+    one.u8[WASM_PAGE + 5] = 42;
+    assert.is(native.sendPacket(a, Uint8Array.of(1, 2, 3), [fd]), true);
+    const before = native.openFds();
+    const p = native.recvPacket(b, new Uint8Array(16));
+    assert.ok(p !== null);
+    assert.is(p.bytes, 3);
+    assert.is(p.truncated, false);
+    assert.is(p.fds.length, 1);
+    got = p.fds[0]!;
+    assert.is.not(got, fd);
+    assert.is(native.openFds(), before + 1, "the received fd is tracked");
+    assert.equal(native.memfdInfo(got), native.memfdInfo(fd));
+    native.mapShared(two.u8, 3 * WASM_PAGE, 2 * PAGE, got);
+    assert.is(two.u8[3 * WASM_PAGE + 5], 42, "sees the sender's writes");
+    two.u8[3 * WASM_PAGE + PAGE] = 7;
+    assert.is(one.u8[WASM_PAGE + PAGE], 7, "and the sender sees the receiver's");
+    assert.instance(thrown(() => native.sendPacket(a, Uint8Array.of(1), [fd, fd, fd, fd, fd])), RangeError);
+  } finally {
+    closeAll(got, fd, a, b);
+  }
+});
+
+test("recvPacket returns null when nothing waits and bytes 0 once the peer has closed", () => {
+  const [a, b] = socketPair();
+  try {
+    const buffer = new Uint8Array(64);
+    assert.is(native.recvPacket(b, buffer), null);
+    native.sendPacket(a, Uint8Array.of(1));
+    native.closeFd(a);
+    assert.equal(native.recvPacket(b, buffer), { bytes: 1, fds: [], truncated: false }, "what was sent before the close");
+    assert.equal(native.recvPacket(b, buffer), { bytes: 0, fds: [], truncated: false });
+    assert.equal(native.recvPacket(b, buffer), { bytes: 0, fds: [], truncated: false }, "and again");
+    assert.is(thrown(() => native.sendPacket(b, Uint8Array.of(1))).code, "EPIPE");
+  } finally {
+    native.closeFd(b);
+  }
+});
+
+test("messages sent before the peer closed arrive before bytes 0, also when it closed with ours unread", () => {
+  const [a, b] = socketPair();
+  const fd = native.memfdCreate("shmrpc-test", PAGE);
+  let got = -1;
+  try {
+    native.sendPacket(a, Uint8Array.of(7), [fd]); // a's last word (a refusal, say)
+    native.sendPacket(b, Uint8Array.of(1)); // never read by a
+    native.closeFd(a); // with unread messages: b's next recvmsg fails with ECONNRESET
+    const buffer = new Uint8Array(16);
+    const p = native.recvPacket(b, buffer);
+    assert.ok(p !== null);
+    got = p.fds[0] ?? -1;
+    assert.equal(p, { bytes: 1, fds: [got], truncated: false });
+    assert.is(buffer[0], 7);
+    assert.is(native.memfdInfo(got).size, PAGE);
+    assert.equal(native.recvPacket(b, buffer), { bytes: 0, fds: [], truncated: false });
+  } finally {
+    closeAll(got, fd, b);
+  }
+});
+
+test("drainPackets counts the waiting messages, closes the fds they carried, and returns -1 on hang-up", () => {
+  const [a, b] = socketPair();
+  const fd = native.memfdCreate("shmrpc-test", PAGE);
+  try {
+    assert.is(native.drainPackets(b), 0);
+    native.sendPacket(a, Uint8Array.of(1));
+    native.sendPacket(a, new Uint8Array(100), [fd]);
+    native.sendPacket(a, Uint8Array.of(3));
+    const before = native.openFds();
+    assert.is(native.drainPackets(b), 3);
+    assert.is(native.openFds(), before, "the carried fd was not kept");
+    assert.is(native.drainPackets(b), 0);
+    native.sendPacket(a, Uint8Array.of(4));
+    native.closeFd(a);
+    assert.is(native.drainPackets(b), -1);
+    assert.is(native.drainPackets(b), -1);
+  } finally {
+    closeAll(fd, b);
+  }
+});
+
+test("pollFd returns 0 on timeout, IN when a message waits and RDHUP and HUP after the peer closes", () => {
+  const [a, b] = socketPair();
+  try {
+    const all = Poll.IN | Poll.RDHUP;
+    assert.is(native.pollFd(b, all, 0), 0);
+    const t = performance.now();
+    assert.is(native.pollFd(b, all, 30), 0);
+    assert.ok(performance.now() - t >= 29, "waited for the timeout");
+    assert.is(native.pollFd(a, Poll.OUT, 0), Poll.OUT);
+    native.sendPacket(a, Uint8Array.of(1));
+    assert.is(native.pollFd(b, all, 1000), Poll.IN);
+    native.closeFd(a);
+    const revents = native.pollFd(b, all, 1000);
+    assert.is(revents & Poll.RDHUP, Poll.RDHUP, `revents ${revents}`);
+    assert.is(revents & Poll.HUP, Poll.HUP, `revents ${revents}`);
+  } finally {
+    native.closeFd(b);
+  }
+});
+
+test("pollFd sees another process close its end when it is killed", async () => {
+  const path = newPath("kill");
+  const listener = native.listenUnix(path, 4, 0o600);
+  const child = spawnNode(`
+    n.connectUnix(process.env.SOCK);
+    out("connected");
+    setInterval(() => {}, 1000);
+  `, { env: { SOCK: path } });
+  let conn = -1;
+  try {
+    assert.is(await child.line(), "connected", child.stderr());
+    conn = native.acceptUnix(listener);
+    assert.is(native.pollFd(conn, Poll.IN | Poll.RDHUP, 0), 0);
+    child.proc.kill("SIGKILL");
+    await child.exit;
+    assert.is(native.pollFd(conn, Poll.IN | Poll.RDHUP, 5000) & Poll.RDHUP, Poll.RDHUP);
+    assert.is(native.drainPackets(conn), -1);
+  } finally {
+    child.kill();
+    closeAll(conn, listener);
   }
 });
 
 // --- locks --------------------------------------------------------------------
 
-test("lock is exclusive between two opens in one process until the holder closes", () => {
-  const name = newName();
+test("a second lockPath on the same path returns -1 while the first fd is open, and succeeds after closeFd", () => {
+  const path = newPath("lock");
+  const first = native.lockPath(path);
+  let second = -1;
   try {
-    const a = native.shmCreate(name, PAGE);
-    const b = native.shmOpen(name).fd;
-    assert.is(native.isLocked(b), false);
-    assert.is(native.lock(a), true);
-    assert.is(native.lock(a), true, "taking it again through the same open is fine");
-    assert.is(native.isLocked(a), false, "one's own lock never conflicts");
-    assert.is(native.isLocked(b), true);
-    assert.is(native.lock(b), false);
-    native.closeFd(a);
-    assert.is(native.isLocked(b), false);
-    assert.is(native.lock(b), true);
-    native.closeFd(b);
+    assert.ok(first >= 0);
+    const st = statSync(path);
+    assert.ok(st.isFile());
+    assert.is(st.mode & 0o077, 0, "no access for others");
+    assert.is(native.lockPath(path), -1);
+    assert.is(native.lockPath(path), -1, "still");
+    native.closeFd(first);
+    second = native.lockPath(path);
+    assert.ok(second >= 0);
   } finally {
-    remove(name);
+    closeAll(second);
   }
 });
 
-test("a lock held by a child process blocks lock until the child is killed with SIGKILL", async () => {
-  const name = newName();
-  native.closeFd(native.shmCreate(name, PAGE));
+test("lockPath refuses a symlink and a file of another user", () => {
+  const target = newPath("target");
+  writeFileSync(target, "");
+  const link = newPath("link");
+  symlinkSync(target, link);
+  const err = thrown(() => native.lockPath(link));
+  assert.ok(err.code === "ELOOP" || err.code === "EPERM", `code ${err.code}`);
+  assert.is(err.path, link);
+  const dangling = newPath("dangling");
+  symlinkSync(newPath("nowhere"), dangling);
+  const err2 = thrown(() => native.lockPath(dangling));
+  assert.ok(err2.code === "ELOOP" || err2.code === "EPERM", `code ${err2.code}`);
+  if (process.getuid!() === 0) {
+    const theirs = newPath("theirs");
+    writeFileSync(theirs, "", { mode: 0o666 });
+    chownSync(theirs, 65534, 65534);
+    const err3 = thrown(() => native.lockPath(theirs));
+    assert.is(err3.code, "EPERM");
+    assert.is(err3.path, theirs);
+  }
+});
+
+test("a lock held by a child process is released when the child is killed with SIGKILL", async () => {
+  const path = newPath("childlock");
   const child = spawnNode(`
-    const { fd } = n.shmOpen(process.env.NAME);
-    out(n.lock(fd) ? "locked" : "busy");
+    out(n.lockPath(process.env.LOCK) >= 0 ? "locked" : "busy");
     setInterval(() => {}, 1000);
-  `, { env: { NAME: name } });
-  const fd = native.shmOpen(name).fd;
+  `, { env: { LOCK: path } });
+  let fd = -1;
   try {
-    assert.is(await child.line(), "locked");
-    assert.is(native.isLocked(fd), true);
-    assert.is(native.lock(fd), false);
+    assert.is(await child.line(), "locked", child.stderr());
+    assert.is(native.lockPath(path), -1);
     child.proc.kill("SIGKILL");
     assert.is((await child.exit).signal, "SIGKILL");
-    assert.is(native.isLocked(fd), false);
-    assert.is(native.lock(fd), true);
+    fd = native.lockPath(path);
+    assert.ok(fd >= 0);
   } finally {
     child.kill();
-    native.closeFd(fd);
-    remove(name);
+    closeAll(fd);
+  }
+});
+
+// --- FdWatcher --------------------------------------------------------------------
+
+test("an FdWatcher calls back with bit 1, from the event loop, while its fd is readable", async () => {
+  const [a, b] = socketPair();
+  const [c, d] = socketPair();
+  const seen: number[] = [];
+  let inSend = false;
+  let calledInSend = false;
+  let received = 0;
+  const watcher = new native.FdWatcher(b, (events) => {
+    if (inSend) calledInSend = true;
+    seen.push(events);
+    // Level-triggered: called again until the message is read.
+    if (seen.length === 2) received = native.drainPackets(b);
+  });
+  // A readable witness: once it has been called a few times, so could the watcher have been.
+  let witnessed = 0;
+  const witness = new native.FdWatcher(d, () => witnessed++);
+  try {
+    watcher.ref();
+    witness.ref();
+    native.sendPacket(c, Uint8Array.of(1));
+    await until(() => witnessed >= 3, 5000, "the witness watcher");
+    witness.close();
+    assert.equal(seen, [], "not called while its fd is not readable");
+    inSend = true;
+    native.sendPacket(a, Uint8Array.of(1));
+    inSend = false;
+    await until(() => received === 1, 5000, "two callbacks");
+    assert.is(calledInSend, false, "not from inside sendPacket");
+    assert.equal(seen.slice(0, 2), [1, 1]);
+  } finally {
+    watcher.close();
+    witness.close();
+    closeAll(a, b, c, d);
+  }
+});
+
+test("an FdWatcher reports a hang-up with bit 4, or with bit 1 and a recvPacket of 0 bytes", async () => {
+  const [a, b] = socketPair();
+  let hangUp = false;
+  let events = 0;
+  const watcher = new native.FdWatcher(b, (e) => {
+    events |= e;
+    if (e & 4) hangUp = true;
+    else if (e & 1 && native.recvPacket(b, new Uint8Array(8))?.bytes === 0) hangUp = true;
+    if (hangUp) watcher.close(); // from inside its own callback
+  });
+  try {
+    watcher.ref();
+    native.closeFd(a);
+    await until(() => hangUp, 5000, "the hang-up");
+    assert.ok(events & 4 || events & 1, `events ${events}`);
+  } finally {
+    watcher.close();
+    native.closeFd(b);
+  }
+});
+
+test("an FdWatcher calls back no more after close()", async () => {
+  const [a, b] = socketPair();
+  const [c, d] = socketPair();
+  let closedCalls = 0;
+  let sentinel = 0;
+  const watcher = new native.FdWatcher(b, () => closedCalls++);
+  // Its fd becomes readable at the same time: once it has been called a few times, the
+  // event loop has had as many chances to call the closed watcher.
+  const witness = new native.FdWatcher(d, () => sentinel++);
+  try {
+    witness.ref();
+    watcher.close();
+    watcher.close(); // idempotent
+    watcher.ref();
+    watcher.unref();
+    native.sendPacket(a, Uint8Array.of(1));
+    native.sendPacket(c, Uint8Array.of(1));
+    await until(() => sentinel >= 5, 5000, "the witness watcher");
+    assert.is(closedCalls, 0);
+    assert.is(native.pollFd(b, Poll.IN, 0), Poll.IN, "its fd was readable all along");
+  } finally {
+    witness.close();
+    closeAll(a, b, c, d);
+  }
+  assert.throws(() => new native.FdWatcher(b, 42 as unknown as () => void), TypeError);
+});
+
+test("an exception thrown by an FdWatcher callback is an uncaught exception", async () => {
+  const child = spawnNode(`
+    process.on("uncaughtException", (e) => { out("uncaught " + e.message); process.exit(0); });
+    const path = require("node:path").join(require("node:os").tmpdir(), "shmrpc-native-uncaught-" + process.pid);
+    const l = n.listenUnix(path, 4, 0o600);
+    const a = n.connectUnix(path);
+    const b = n.acceptUnix(l);
+    fs.rmSync(path);
+    const w = new n.FdWatcher(b, () => { throw new Error("boom"); });
+    w.ref();
+    n.sendPacket(a, Uint8Array.of(1));
+  `);
+  try {
+    assert.is(await child.line(), "uncaught boom", child.stderr());
+    assert.is((await child.exit).code, 0);
+  } finally {
+    child.kill();
+  }
+});
+
+test("an unref'd FdWatcher does not keep the process alive, a ref'd one does", async () => {
+  const child = spawnNode(`
+    const path = require("node:path").join(require("node:os").tmpdir(), "shmrpc-native-ref-" + process.pid);
+    const l = n.listenUnix(path, 4, 0o600);
+    const a = n.connectUnix(path), b = n.acceptUnix(l);
+    const c = n.connectUnix(path), d = n.acceptUnix(l);
+    fs.rmSync(path);
+    new n.FdWatcher(b, () => out("never"));            // unref'd, never readable
+    const w = new n.FdWatcher(d, () => { out("called"); w.close(); });
+    w.ref();
+    setTimeout(() => n.sendPacket(c, Uint8Array.of(1)), 150).unref(); // only w keeps us here
+    process.on("exit", () => out("exit"));
+  `);
+  try {
+    const t = performance.now();
+    assert.is(await child.line(), "called", child.stderr());
+    assert.is(await child.line(), "exit");
+    assert.is((await child.exit).code, 0);
+    assert.ok(performance.now() - t < 5000);
+  } finally {
+    child.kill();
   }
 });
 
 // --- mapping --------------------------------------------------------------------
 
-test("one object mapped into two WebAssembly memories is shared by both", () => {
-  const name = newName();
+test("one memfd mapped into two WebAssembly memories is shared by both", () => {
   const a = newMemory();
   const b = newMemory(8);
+  const fd = native.memfdCreate("shmrpc-test", 2 * PAGE);
   try {
-    const fd = native.shmCreate(name, 2 * PAGE);
     native.mapShared(a.u8, WASM_PAGE, 2 * PAGE, fd);
     native.mapShared(b.u8, 5 * WASM_PAGE + PAGE, 2 * PAGE, fd);
-    native.closeFd(fd);
     a.u8[WASM_PAGE] = 1;
     a.u8[WASM_PAGE + 2 * PAGE - 1] = 2;
     assert.is(b.u8[5 * WASM_PAGE + PAGE], 1);
@@ -373,42 +706,65 @@ test("one object mapped into two WebAssembly memories is shared by both", () => 
     a.u8[WASM_PAGE + 2 * PAGE] = 7;
     assert.is(b.u8[5 * WASM_PAGE + 3 * PAGE], 0);
   } finally {
-    remove(name);
+    native.closeFd(fd);
   }
 });
 
 test("writes by another process through its own mapping are seen here", async () => {
-  const name = newName();
-  const { u8 } = newMemory();
-  const fd = native.shmCreate(name, PAGE);
-  native.mapShared(u8, 2 * WASM_PAGE, PAGE, fd);
-  native.closeFd(fd);
-  u8[2 * WASM_PAGE + 10] = 33;
+  const { fd, u8, env } = sharedPage();
+  u8[WASM_PAGE + 10] = 33;
   const child = spawnNode(`
-    const m = newMemory(8);
-    const u8 = new Uint8Array(m.buffer);
-    const { fd } = n.shmOpen(process.env.NAME);
-    n.mapShared(u8, 7 * 65536, 4096, fd);
-    n.closeFd(fd);
+    const u8 = mapSharedPage(7 * 65536);
     const seen = u8[7 * 65536 + 10];
     for (let i = 0; i < 10; i++) u8[7 * 65536 + i] = 200 + i;
     out("wrote " + seen);
-  `, { env: { NAME: name } });
+  `, { env });
   try {
-    assert.is(await child.line(), "wrote 33");
-    assert.equal([...u8.subarray(2 * WASM_PAGE, 2 * WASM_PAGE + 10)], [200, 201, 202, 203, 204, 205, 206, 207, 208, 209]);
+    assert.is(await child.line(), "wrote 33", child.stderr());
+    assert.equal([...u8.subarray(WASM_PAGE, WASM_PAGE + 10)], [200, 201, 202, 203, 204, 205, 206, 207, 208, 209]);
     assert.is((await child.exit).code, 0);
   } finally {
     child.kill();
-    remove(name);
+    native.closeFd(fd);
   }
 });
 
-test("unmapShared leaves zeroed, writable private memory and the object keeps its data", () => {
-  const name = newName();
+test("a memfd sent to another process over a Unix socket maps there and shares writes both ways", async () => {
+  const path = newPath("pass");
+  const listener = native.listenUnix(path, 4, 0o600);
+  const fd = native.memfdCreate("shmrpc-test", PAGE);
   const { u8 } = newMemory();
+  native.mapShared(u8, WASM_PAGE, PAGE, fd);
+  u8[WASM_PAGE] = 11;
+  const child = spawnNode(`
+    const s = n.connectUnix(process.env.SOCK);
+    if (!(n.pollFd(s, 1, 10000) & 1)) throw new Error("nothing came");
+    const p = n.recvPacket(s, new Uint8Array(16));
+    const info = n.memfdInfo(p.fds[0]);
+    const u8 = new Uint8Array(newMemory().buffer);
+    n.mapShared(u8, 2 * 65536, 4096, p.fds[0]);
+    n.closeFd(p.fds[0]);
+    u8[2 * 65536 + 1] = 22;
+    out(p.bytes + " " + p.fds.length + " " + info.size + " " + info.seals + " " + u8[2 * 65536]);
+  `, { env: { SOCK: path } });
+  let conn = -1;
   try {
-    const fd = native.shmCreate(name, 2 * PAGE);
+    await until(() => (conn = native.acceptUnix(listener)) >= 0, 10_000, "the child to connect");
+    assert.is(native.sendPacket(conn, Uint8Array.of(1, 2), [fd]), true);
+    const seals = Seal.SHRINK | Seal.GROW | Seal.SEAL;
+    assert.is(await child.line(), `2 1 ${PAGE} ${seals} 11`, child.stderr());
+    assert.is(u8[WASM_PAGE + 1], 22);
+    assert.is((await child.exit).code, 0);
+  } finally {
+    child.kill();
+    closeAll(conn, fd, listener);
+  }
+});
+
+test("unmapShared leaves zeroed, writable private memory and the memfd keeps its data", () => {
+  const { u8 } = newMemory();
+  const fd = native.memfdCreate("shmrpc-test", 2 * PAGE);
+  try {
     native.mapShared(u8, WASM_PAGE, 2 * PAGE, fd);
     u8.fill(5, WASM_PAGE, WASM_PAGE + 2 * PAGE);
     native.unmapShared(u8, WASM_PAGE, 2 * PAGE);
@@ -416,24 +772,21 @@ test("unmapShared leaves zeroed, writable private memory and the object keeps it
     u8[WASM_PAGE] = 8;
     assert.is(u8[WASM_PAGE], 8);
     native.mapShared(u8, 2 * WASM_PAGE, 2 * PAGE, fd);
-    native.closeFd(fd);
-    assert.is(u8[2 * WASM_PAGE], 5, "the object still holds what was written");
+    assert.is(u8[2 * WASM_PAGE], 5, "the memfd still holds what was written");
     u8[2 * WASM_PAGE] = 6;
     assert.is(u8[WASM_PAGE], 8, "the unmapped region is no longer shared");
   } finally {
-    remove(name);
+    native.closeFd(fd);
   }
 });
 
 test("mappings survive memory.grow", () => {
-  const name = newName();
   const a = newMemory(2);
   const b = newMemory(2);
+  const fd = native.memfdCreate("shmrpc-test", PAGE);
   try {
-    const fd = native.shmCreate(name, PAGE);
     native.mapShared(a.u8, WASM_PAGE, PAGE, fd);
     native.mapShared(b.u8, WASM_PAGE, PAGE, fd);
-    native.closeFd(fd);
     a.u8[WASM_PAGE] = 1;
     a.memory.grow(30);
     b.memory.grow(1);
@@ -446,14 +799,13 @@ test("mappings survive memory.grow", () => {
     a2[31 * WASM_PAGE] = 3; // the new pages work too
     assert.is(a2[31 * WASM_PAGE], 3);
   } finally {
-    remove(name);
+    native.closeFd(fd);
   }
 });
 
 test("invalid regions and memories throw RangeError or TypeError", () => {
-  const name = newName();
   const { u8 } = newMemory(2);
-  const fd = native.shmCreate(name, 4 * PAGE);
+  const fd = native.memfdCreate("shmrpc-test", 4 * PAGE);
   try {
     const range = (fn: () => unknown) => assert.instance(thrown(fn), RangeError);
     range(() => native.mapShared(u8, 100, PAGE, fd));
@@ -464,7 +816,7 @@ test("invalid regions and memories throw RangeError or TypeError", () => {
     range(() => native.mapShared(u8, -PAGE, PAGE, fd));
     range(() => native.mapShared(u8, 1.5, PAGE, fd));
     range(() => native.mapShared(u8, 2 ** 53, PAGE, fd));
-    range(() => native.mapShared(u8, 0, 8 * PAGE, fd)); // larger than the object
+    range(() => native.mapShared(u8, 0, 8 * PAGE, fd)); // larger than the memfd
     range(() => native.unmapShared(u8, 2 * WASM_PAGE, PAGE));
     range(() => native.unmapShared(u8, 3, PAGE));
     range(() => native.futexWait(u8, 2, 0, 0)); // not 4-byte aligned
@@ -483,7 +835,6 @@ test("invalid regions and memories throw RangeError or TypeError", () => {
     assert.ok(u8.every((x) => x === 0));
   } finally {
     native.closeFd(fd);
-    remove(name);
   }
 });
 
@@ -507,8 +858,8 @@ test("futexWait returns 1 when the word differs and 2 after the timeout", () => 
   assert.is(native.futexWake(u8, 16, 1), 0, "nobody waits");
 });
 
-test("futexWait returns 0 when another process wakes it with futexWake", async () => {
-  const { name, u8 } = sharedPage();
+test("futexWait returns 0 when another process wakes it with futexWake on a memfd", async () => {
+  const { fd, u8, env } = sharedPage();
   const child = spawnNode(`
     const u8 = mapSharedPage(3 * 65536);
     out("ready");
@@ -517,28 +868,28 @@ test("futexWait returns 0 when another process wakes it with futexWake", async (
       const woken = n.futexWake(u8, 3 * 65536 + 64, 1);
       if (woken > 0) { clearInterval(timer); out("woke " + woken); }
     }, 5);
-  `, { env: { NAME: name } });
+  `, { env });
   try {
-    assert.is(await child.line(), "ready");
+    assert.is(await child.line(), "ready", child.stderr());
     const t = performance.now();
     assert.is(native.futexWait(u8, WASM_PAGE + 64, 0, 10_000), FutexResult.Woken);
     assert.ok(performance.now() - t < 5000);
     assert.is(await child.line(), "woke 1");
   } finally {
     child.kill();
-    remove(name);
+    native.closeFd(fd);
   }
 });
 
 test("futexWake wakes a waiter in another process and reports the count", async () => {
-  const { name, u8 } = sharedPage();
+  const { fd, u8, env } = sharedPage();
   const child = spawnNode(`
     const u8 = mapSharedPage(65536);
     out("waiting");
     out("result " + n.futexWait(u8, 65536 + 128, 0, 10000));
-  `, { env: { NAME: name } });
+  `, { env });
   try {
-    assert.is(await child.line(), "waiting");
+    assert.is(await child.line(), "waiting", child.stderr());
     let woken = 0;
     for (let i = 0; i < 1000 && woken === 0; i++) {
       woken = native.futexWake(u8, WASM_PAGE + 128, Infinity);
@@ -548,7 +899,7 @@ test("futexWake wakes a waiter in another process and reports the count", async 
     assert.is(await child.line(), "result 0");
   } finally {
     child.kill();
-    remove(name);
+    native.closeFd(fd);
   }
 });
 
@@ -593,8 +944,8 @@ test("a Waiter calls back once when another thread wakes the word", async () => 
   }
 });
 
-test("a Waiter calls back when another process wakes a word of a shared object", async () => {
-  const { name, u8 } = sharedPage();
+test("a Waiter calls back when another process wakes a word of a memfd", async () => {
+  const { fd, u8, env } = sharedPage();
   const cb = calls();
   const waiter = new native.Waiter(cb.fn);
   const child = spawnNode(`
@@ -602,7 +953,7 @@ test("a Waiter calls back when another process wakes a word of a shared object",
     const timer = setInterval(() => {
       if (n.futexWake(u8, 65536 + 4, 1) > 0) { clearInterval(timer); out("woke"); }
     }, 2);
-  `, { env: { NAME: name } });
+  `, { env });
   try {
     waiter.ref();
     const called = cb.next(10_000);
@@ -613,7 +964,7 @@ test("a Waiter calls back when another process wakes a word of a shared object",
   } finally {
     waiter.close();
     child.kill();
-    remove(name);
+    native.closeFd(fd);
   }
 });
 
@@ -877,13 +1228,71 @@ test("Waiters work the same without futex_waitv (the fallback for kernels before
   }
 });
 
-test("nothing is left in /dev/shm", () => {
-  for (const name of live) native.shmUnlink(name);
-  assert.equal(native.shmList(PREFIX), []);
+// Issue point 8b. Without futex_waitv, a cancel is a futexWake on the armed word, and
+// one that lands just before the thread enters the kernel is lost. disarm() used not
+// to wait for the thread: it could stay asleep on the memfd's page after the caller
+// unmapped it, and the next arm(), kicking the private page now at that address,
+// waited for it forever. The moment of disarm is swept across the thread's way into
+// the kernel. A regression hangs the child, which the test sees as a pause in its
+// progress. Against disarm as it was before the fix this failed in 5 of 6 runs (and
+// a standalone loop hung in 8 of 8, within 1400 rounds); a run can miss the window,
+// probably when the JS thread and the Waiter's thread share a core.
+test("without futex_waitv, disarm then unmapShared then arm on the same offset returns at once and the Waiter still works", async () => {
+  const child = spawnNode(`
+    const AT = 65536;
+    const fd = n.memfdCreate("shmrpc-test", 4096);
+    const u8 = new Uint8Array(newMemory(2).buffer);
+    let count = 0, resolve = () => {};
+    const w = new n.Waiter(() => { count++; resolve(); });
+    w.ref();
+    const called = () => new Promise((r) => (resolve = r));
+    let worst = 0;
+    (async () => {
+      const rounds = Number(process.env.ROUNDS);
+      for (let i = 0; i < rounds; i++) {
+        n.mapShared(u8, AT, 4096, fd);                   // the memfd's word holds 0
+        w.arm(u8, AT, 0, Infinity);                      // the thread goes to sleep on it
+        // Disarm at a different moment each round, 0 to 100 µs after arm: the thread
+        // is on its way from the condition variable into the kernel somewhere in there.
+        const until = performance.now() + ((i * 7919) % 200) / 2000;
+        while (performance.now() < until);
+        w.disarm();
+        n.unmapShared(u8, AT, 4096);                      // a private zero page now
+        const p = called();
+        const t = performance.now();
+        w.arm(u8, AT, 1, Infinity);                      // not equal: calls back at once
+        worst = Math.max(worst, performance.now() - t);
+        await p;
+        if (i % 500 === 499) out("round " + (i + 1));
+      }
+      // The Waiter still sleeps and wakes on the new (private) word.
+      const p = called();
+      w.arm(u8, AT, 0, Infinity);
+      const timer = setInterval(() => n.futexWake(u8, AT, 1), 2);
+      await p;
+      clearInterval(timer);
+      w.close();
+      n.closeFd(fd);
+      out("ok " + count + " " + (worst < 1000 ? "prompt" : "slow " + worst + " ms"));
+    })();
+  `, { env: { SHMRPC_NO_FUTEX_WAITV: "1", ROUNDS: "10000" }, timeoutMs: 120_000 });
+  try {
+    // A hang shows as no progress for a while (a good run makes 500 rounds in well under a second).
+    let line = await child.line(10_000);
+    while (line.startsWith("round ")) line = await child.line(10_000);
+    assert.is(line, "ok 10001 prompt", child.stderr());
+    assert.is((await child.exit).code, 0, child.stderr());
+  } finally {
+    child.kill();
+  }
+});
+
+test("the addon holds no more fds than before the tests", async () => {
+  assert.is(native.openFds(), FDS_AT_START);
 });
 
 test.after(() => {
-  for (const name of live) native.shmUnlink(name);
+  rmSync(DIR, { recursive: true, force: true });
 });
 
 test.run();
