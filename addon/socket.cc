@@ -159,6 +159,8 @@ Napi::Value SendPacket(const Napi::CallbackInfo& info) {
     throw Napi::TypeError::New(env, "bytes must be a Uint8Array");
   }
   Napi::Uint8Array bytes = info[1].As<Napi::Uint8Array>();
+  // An empty message reads as a hang-up at the other end (recvmsg returns 0).
+  if (bytes.ByteLength() == 0) throw Napi::RangeError::New(env, "a message must not be empty");
   std::vector<int> pass;
   if (info.Length() > 2 && !info[2].IsUndefined()) {
     if (!info[2].IsArray()) throw Napi::TypeError::New(env, "fds must be an array");
@@ -269,7 +271,7 @@ Napi::Value DrainPackets(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0);
   int count = 0;
-  for (; count < 64; count++) {
+  while (count < 64) {
     char byte[16];
     iovec iov{byte, sizeof byte};
     msghdr msg{};
@@ -295,6 +297,7 @@ Napi::Value DrainPackets(const Napi::CallbackInfo& info) {
       }
     }
     if (n == 0) return Napi::Number::New(env, -1);
+    count++;
   }
   return Napi::Number::New(env, count);
 }
@@ -334,6 +337,7 @@ Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
   if (!info[0].IsString()) throw Napi::TypeError::New(env, "name must be a string");
   std::string name = info[0].As<Napi::String>().Utf8Value();
   uint64_t size = ArgUInt(info, 1, "size", INT64_MAX);
+  if (size == 0) throw Napi::RangeError::New(env, "size must be positive");
   int fd = memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd < 0) throw SysError(env, errno, "memfd_create", name);
   const char* failed = nullptr;
@@ -386,12 +390,12 @@ Napi::Value LockPath(const Napi::CallbackInfo& info) {
   if (!info[0].IsString()) throw Napi::TypeError::New(env, "path must be a string");
   std::string path = info[0].As<Napi::String>().Utf8Value();
   for (int attempt = 0; attempt < 16; attempt++) {
-    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0600);
     if (fd < 0) throw SysError(env, errno, "open", path);
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
       close(fd);
-      throw SysError(env, EPERM, "open (not a regular file of this user)", path);
+      throw SysError(env, EPERM, "open", path);  // not a regular file of this user
     }
     struct flock fl;
     memset(&fl, 0, sizeof fl);

@@ -90,7 +90,8 @@ export class Listener {
     try {
       lockFd = native.lockPath(lockPath);
     } catch (e) {
-      throw connectionError(e, `cannot take the name ${this.o.name} (${lockPath})`);
+      const hint = (e as NodeJS.ErrnoException).code === "EPERM" || (e as NodeJS.ErrnoException).code === "ELOOP" ? ": it is not a regular file of this user (another user may have created it)" : "";
+      throw connectionError(e, `cannot take the name ${this.o.name} (${lockPath}${hint})`);
     }
     if (lockFd < 0) throw new RpcError(ErrorCodes.ERR_RPC_ADDRESS_IN_USE, `a live server already serves ${this.o.name} (${this.path})`);
     try {
