@@ -21,13 +21,19 @@ export class ContractViolation extends Error {
 
 /** Issues as plain data that travels: path segments become their keys, symbols strings. */
 export function plainIssues(issues: ReadonlyArray<StandardSchemaV1.Issue>): ValidationIssue[] {
-  return issues.map((issue) => ({
-    message: String(issue.message),
-    path: (issue.path ?? []).map((seg) => {
+  // Plain loops, not map(): libraries hand out array subclasses (arktype's ArkErrors and
+  // paths) whose map() builds another of their kind.
+  const out: ValidationIssue[] = [];
+  for (let i = 0; i < issues.length; i++) {
+    const issue = issues[i]!;
+    const path: Array<string | number> = [];
+    for (const seg of issue.path ?? []) {
       const key = typeof seg === "object" && seg !== null ? seg.key : seg;
-      return typeof key === "number" ? key : String(key);
-    }),
-  }));
+      path.push(typeof key === "number" ? key : String(key));
+    }
+    out.push({ message: String(issue.message), path });
+  }
+  return out;
 }
 
 /** `args[0].name`, `result.mean`: where the first issue is. */
