@@ -674,9 +674,7 @@ export class Server {
     }
     if (!Array.isArray(args)) return this.protocolError(conn, "arguments that are not an array");
     const handler = ep.handler;
-    // contracts: counting (see TIMING in src/contracts/stats.ts)
-    ep.requests++;
-    const t0 = performance.now();
+    const t0 = ep.start(); // contracts: counting (see TIMING in src/contracts/stats.ts)
     let result: unknown;
     try {
       // Small arities without a spread (it costs an iteration of the array).
@@ -688,8 +686,7 @@ export class Server {
         default: result = handler(...args);
       }
     } catch (e) {
-      ep.timeMs += performance.now() - t0; // contracts: counting
-      ep.timed++;
+      ep.stop(t0); // contracts: counting
       ep.fail(e);
       this.sendThrown(conn, id, e);
       return;
@@ -698,14 +695,14 @@ export class Server {
       conn.inflight++;
       this.inflight++;
       ep.inflight++; // contracts: counting
+      ep.async = true;
       Promise.resolve(result as PromiseLike<unknown>).then(
         (value) => this.settleLater(conn, id, value, false, ep, t0),
         (err) => this.settleLater(conn, id, err, true, ep, t0),
       );
       return;
     }
-    ep.timeMs += performance.now() - t0; // contracts: counting
-    ep.timed++;
+    ep.stop(t0); // contracts: counting
     const unsent = this.sendResult(conn, id, result);
     if (unsent !== undefined) ep.fail(unsent); // contracts: counting
   }
@@ -716,8 +713,7 @@ export class Server {
     this.inflight--;
     // contracts: counting, whether or not the caller is still there
     ep.inflight--;
-    ep.timeMs += performance.now() - t0;
-    ep.timed++;
+    ep.stop(t0);
     if (thrown) ep.fail(value);
     if (conn.closed || this.state !== "running") return;
     if (thrown) this.sendThrown(conn, id, value);

@@ -4,6 +4,7 @@
 
 import { inspect } from "node:util";
 import type { MethodSpec } from "./types.js";
+import { TIMING_SAMPLE } from "./stats.js";
 
 type Handler = (...args: any[]) => unknown;
 
@@ -19,6 +20,8 @@ export class Endpoint {
   timed = 0;
   /** Calls whose promise has not settled yet. */
   inflight = 0;
+  /** Once a call returned a promise, every call is timed (see TIMING in stats.ts). */
+  async = false;
 
   constructor(
     readonly name: string,
@@ -26,6 +29,18 @@ export class Endpoint {
     /** The contract entry, or undefined for a method registered with bind(). */
     readonly spec: MethodSpec | undefined,
   ) {}
+
+  /** Counts a call about to run; returns its start time, or -1 when it is not timed. */
+  start(): number {
+    return (this.requests++ & (TIMING_SAMPLE - 1)) === 0 || this.async ? performance.now() : -1;
+  }
+
+  /** Adds the time of a call `start()` timed. */
+  stop(t0: number): void {
+    if (t0 < 0) return;
+    this.timeMs += performance.now() - t0;
+    this.timed++;
+  }
 
   /** Counts a failure: `why` is what was thrown or rejected, or a message. */
   fail(why: unknown): void {

@@ -38,6 +38,15 @@ export interface ServiceStats {
   connections: ConnectionStats[];
 }
 
+// TIMING. A clock reading (performance.now()) costs 75-95 ns on the development machine, and
+// a call needs two: about 8 % of a 2 µs synchronous add round trip, over the 5 % the
+// counting may cost. So a method whose calls have all been synchronous has one call in
+// TIMING_SAMPLE timed, and its processing_time is the average of those times the number of
+// calls. Once a method's handler has returned a promise, every call of it is timed (the
+// promise costs far more than the clock), so async handlers' times are exact.
+// num_requests, num_errors and in_flight always count every call.
+export const TIMING_SAMPLE = 16;
+
 /** Methods whose names start with this are the server's own (see src/protocol.ts). */
 export const RESERVED_PREFIX = "$";
 
