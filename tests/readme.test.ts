@@ -33,7 +33,10 @@ readme("the contract example runs and prints what the README shows", async () =>
     // spawnFixture runs files of tests/fixtures: the example's path from there.
     server = await spawnFixture(relative(FIXTURES, join(examples, "calc_server.js")), [name], "serving");
     const out = await new Promise<string>((resolve, reject) => {
-      const p = spawn(process.execPath, [join(examples, "calc_client.js"), name], { stdio: ["ignore", "pipe", "inherit"] });
+      const p = spawn(process.execPath, [join(examples, "calc_client.js"), name], {
+        stdio: ["ignore", "pipe", "inherit"],
+        env: { ...process.env, FORCE_COLOR: "0", NO_COLOR: "1" }, // the test runner forces colours
+      });
       let text = "";
       const timer = setTimeout(() => p.kill("SIGKILL"), 20_000);
       p.stdout.on("data", (d: Buffer) => (text += d.toString()));
