@@ -10,7 +10,7 @@ import { RingReader, RingWriter } from "./core/ring.js";
 import { Channel, OVERSIZED } from "./channel.js";
 import { Encoder } from "./codec/encode.js";
 import { Decoder } from "./codec/decode.js";
-import { RpcError, ErrorCodes, type RemoteErrorInfo, type SchemaIssue } from "./errors.js";
+import { RpcError, ErrorCodes, type RemoteErrorInfo } from "./errors.js";
 import {
   validateName, clientSegmentName, codeOfKind, ErrorKind, METHOD_NAME_MAX_BYTES,
   P_ERROR_DETAILS, P_ERROR_KIND, P_ID, P_RESPONSE_BODY, HEADROOM, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RING_BYTES, DEFAULT_TIMEOUT_MS,
@@ -22,6 +22,7 @@ import { Deadlines, type Timed } from "./deadlines.js";
 import { PendingTable } from "./pending.js";
 // contracts: typed proxies, describe() and stats() live in src/contracts/
 import { makeProxy, type Calls } from "./contracts/proxy.js";
+import { receivedIssues } from "./contracts/validate.js";
 import type { Contract, ContractSpec, Proxy, ProxyOptions } from "./contracts/types.js";
 import type { ServiceDescription } from "./contracts/describe.js";
 import type { ServiceStats } from "./contracts/stats.js";
@@ -812,6 +813,7 @@ function remoteError(kind: number, details: unknown): RpcError {
   const code = codeOfKind(kind) ?? ErrorCodes.ERR_RPC_REMOTE;
   if (kind === ErrorKind.REMOTE) return new RpcError(code, info.message, { remote: info });
   // contracts: a contract's schema rejected the arguments or the result
-  if (Array.isArray(d.issues)) return new RpcError(code, info.message, { issues: d.issues as SchemaIssue[] });
+  const issues = receivedIssues(d.issues);
+  if (issues !== undefined) return new RpcError(code, info.message, { issues });
   return new RpcError(code, info.message);
 }

@@ -121,3 +121,14 @@ function checked(r: Result, method: string, what: "arguments" | "result"): unkno
   if (!r.issues) return r.value;
   throw violationError(what === "arguments" ? argumentsViolation(method, r.issues) : resultViolation(method, r.issues));
 }
+
+/** Issues as they arrived from a server: kept only in the documented shape (the client
+ *  does not take a peer's data for granted). */
+export function receivedIssues(data: unknown): ValidationIssue[] | undefined {
+  if (!Array.isArray(data)) return undefined;
+  return data.map((issue: unknown) => {
+    const i = (issue !== null && typeof issue === "object" ? issue : {}) as { message?: unknown; path?: unknown };
+    const path = Array.isArray(i.path) ? i.path.filter((k): k is string | number => typeof k === "string" || typeof k === "number") : [];
+    return { message: String(i.message), path };
+  });
+}
