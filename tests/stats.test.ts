@@ -56,8 +56,10 @@ stats("after a known mix of calls, each method's requests, errors and time are c
     assert.match(unsendable.last_error, /could not be sent/);
     const add = endpoint(s, "add");
     assert.equal([add.num_requests, add.num_errors], [2, 1]);
-    assert.match(add.last_error, /invalid arguments to "add"/);
-    assert.equal([endpoint(s, "broken").num_requests, endpoint(s, "broken").num_errors], [1, 1]);
+    assert.match(add.last_error, /^ERR_RPC_INVALID_ARGUMENT: invalid arguments to "add"/);
+    const broken = endpoint(s, "broken");
+    assert.equal([broken.num_requests, broken.num_errors], [1, 1]);
+    assert.match(broken.last_error, /^ERR_RPC_INVALID_RESULT: invalid result of "broken"/);
     // Margin: a timer never fires early by more than its 1 ms granularity; late by at most
     // the whole wall time the three calls took as seen by this process (a busy machine).
     const sleep = endpoint(s, "sleep");

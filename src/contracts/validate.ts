@@ -16,6 +16,8 @@ type Result = StandardSchemaV1.Result<unknown>;
 export class ContractViolation extends Error {
   constructor(readonly kind: number, message: string, readonly issues: ValidationIssue[]) {
     super(message);
+    // What stats() shows as last_error: "ERR_RPC_INVALID_ARGUMENT: invalid arguments to ..."
+    this.name = kind === ErrorKind.INVALID_RESULT ? ErrorCodes.ERR_RPC_INVALID_RESULT : ErrorCodes.ERR_RPC_INVALID_ARGUMENT;
   }
 }
 
