@@ -24,6 +24,13 @@ import { socketPathOf, validateSocketPath } from "./connection/paths.js";
 import { positive } from "./options.js";
 import { Deadlines, type Timed } from "./deadlines.js";
 import { PendingTable } from "./pending.js";
+// contracts: typed proxies, describe() and stats() live in src/contracts/
+import { makeProxy, type Calls } from "./contracts/proxy.js";
+import { receivedIssues } from "./contracts/validate.js";
+import type { Contract, ContractSpec, Proxy, ProxyOptions } from "./contracts/types.js";
+import type { ServiceDescription } from "./contracts/describe.js";
+import type { ServiceStats } from "./contracts/stats.js";
+import { DESCRIBE_METHOD, STATS_METHOD } from "./protocol.js";
 
 export interface ClientOptions {
   /** Default deadline of each call, in milliseconds (default 30 000). */
@@ -225,6 +232,30 @@ export class Client extends EventEmitter {
       asyncCall: <T>(method: string, ...args: unknown[]) => this.callAsync(method, args, timeoutMs, signal) as Promise<T>,
     };
   }
+
+  // contracts: the typed API, delegating to src/contracts/
+  /** One typed function per method of `contract`: `api.add(1, 2)` is a Promise, or with
+   *  `{ sync: true }` the value itself; `{ validate: true }` also checks on this side. */
+  proxy<S extends ContractSpec>(contract: Contract<S>, options?: ProxyOptions & { sync?: false }): Proxy<S, false>;
+  proxy<S extends ContractSpec>(contract: Contract<S>, options: ProxyOptions & { sync: true }): Proxy<S, true>;
+  proxy<S extends ContractSpec>(contract: Contract<S>, options: ProxyOptions = {}): Proxy<S, boolean> {
+    const calls: Calls = {
+      sync: (method, args) => this.callSync(method, args, this.timeoutMs),
+      async: (method, args) => this.callAsync(method, args, this.timeoutMs, undefined),
+    };
+    return makeProxy(contract, calls, options);
+  }
+
+  /** What the server serves: its methods, with JSON Schema for contract methods. */
+  describe(): Promise<ServiceDescription> {
+    return this.callAsync(DESCRIBE_METHOD, [], this.timeoutMs, undefined) as Promise<ServiceDescription>;
+  }
+
+  /** The server's counters (server.stats()), asked over this connection. */
+  stats(): Promise<ServiceStats> {
+    return this.callAsync(STATS_METHOD, [], this.timeoutMs, undefined) as Promise<ServiceStats>;
+  }
+  // contracts: end
 
   /** Says goodbye, settles every pending call with ERR_RPC_DISCONNECTED and frees all shared memory. */
   close(): void {
@@ -811,5 +842,8 @@ function remoteError(kind: number, details: unknown): RpcError {
   if (typeof d.code === "string") info.code = d.code;
   const code = codeOfKind(kind) ?? ErrorCodes.ERR_RPC_REMOTE;
   if (kind === ErrorKind.REMOTE) return new RpcError(code, info.message, { remote: info });
+  // contracts: a contract's schema rejected the arguments or the result
+  const issues = receivedIssues(d.issues);
+  if (issues !== undefined) return new RpcError(code, info.message, { issues });
   return new RpcError(code, info.message);
 }

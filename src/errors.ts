@@ -9,8 +9,11 @@ export const ErrorCodes = {
   ERR_RPC_METHOD_NOT_FOUND: "ERR_RPC_METHOD_NOT_FOUND",
   /** The handler threw or rejected; `err.remote` holds its name, message and stack (gRPC UNKNOWN). */
   ERR_RPC_REMOTE: "ERR_RPC_REMOTE",
-  /** Bad input at the caller (a value that cannot be sent, a bad name or option); nothing was sent (gRPC INVALID_ARGUMENT). */
+  /** Bad input at the caller (a value that cannot be sent, a bad name or option); nothing was sent. Also
+   *  arguments that break a contract's schema, with `err.issues`; the handler did not run (gRPC INVALID_ARGUMENT). */
   ERR_RPC_INVALID_ARGUMENT: "ERR_RPC_INVALID_ARGUMENT",
+  /** The handler's result broke its contract's result schema; `err.issues` says how (gRPC INTERNAL). */
+  ERR_RPC_INVALID_RESULT: "ERR_RPC_INVALID_RESULT",
   /** The encoded message is above `maxMessageBytes` (gRPC RESOURCE_EXHAUSTED). */
   ERR_RPC_MESSAGE_TOO_LARGE: "ERR_RPC_MESSAGE_TOO_LARGE",
   /** The peer went away or closed while the call was pending (gRPC UNAVAILABLE). */
@@ -44,6 +47,12 @@ export interface RemoteErrorInfo {
   code?: string;
 }
 
+/** A value that broke a contract's schema, as the schema library reported it. */
+export interface SchemaIssue {
+  message: string;
+  path: Array<string | number>;
+}
+
 export class RpcError extends Error {
   override name = "RpcError";
   readonly code: ErrorCode;
@@ -52,13 +61,16 @@ export class RpcError extends Error {
   /** For ERR_RPC_DISCONNECTED (and the other errors of a lost connection) and ERR_RPC_TIMEOUT:
    *  false only when the server provably never took the request from the ring, so a retry is safe. */
   declare readonly maybeExecuted?: boolean;
+  /** For ERR_RPC_INVALID_ARGUMENT and ERR_RPC_INVALID_RESULT of a contract method: what the schema found. */
+  declare readonly issues?: SchemaIssue[];
 
-  constructor(code: ErrorCode, message: string, extra?: { remote?: RemoteErrorInfo; maybeExecuted?: boolean; cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, extra?: { remote?: RemoteErrorInfo; maybeExecuted?: boolean; cause?: unknown; issues?: SchemaIssue[] }) {
     super(message, extra?.cause === undefined ? undefined : { cause: extra.cause });
     this.code = code;
     // Set only when meaningful, so that they do not clutter a printed error.
     if (extra?.remote) Object.defineProperty(this, "remote", { value: extra.remote, enumerable: true });
     if (extra?.maybeExecuted !== undefined) Object.defineProperty(this, "maybeExecuted", { value: extra.maybeExecuted, enumerable: true });
+    if (extra?.issues) Object.defineProperty(this, "issues", { value: extra.issues, enumerable: true });
   }
 }
 

@@ -4,4 +4,10 @@ export type { Handler, ServerOptions } from "./server.js";
 export { Client } from "./client.js";
 export type { ClientOptions, CallOptions, BoundCalls } from "./client.js";
 export { RpcError, ErrorCodes } from "./errors.js";
-export type { ErrorCode, RemoteErrorInfo } from "./errors.js";
+export type { ErrorCode, RemoteErrorInfo, SchemaIssue } from "./errors.js";
+// contracts: typed methods, validation, describe() and stats()
+export { defineContract } from "./contracts/index.js";
+export type {
+  Contract, ContractSpec, MethodSpec, Handlers, Proxy, ProxyOptions, CallArgs, CallResult, HandlerArgs, HandlerResult,
+  ServiceDescription, MethodDescription, ServiceStats, EndpointStats, ConnectionStats,
+} from "./contracts/index.js";

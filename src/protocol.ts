@@ -57,6 +57,8 @@
 //   REQUEST   [id u32][name length u8][method name, UTF-8][pad][arguments: one encoded array]
 //   RESPONSE  [id u32][pad][result: one encoded value]
 //   ERROR     [id u32][kind u8][pad][details: one encoded value, see ErrorKind]
+//             details = { name, message, stack, code? , issues? }; issues (INVALID_ARGUMENT
+//             and INVALID_RESULT of a contract method) = [{ message, path: (string|number)[] }]
 // The encoded value always starts 8-byte aligned in the payload (pad = 0..7
 // bytes of any content), so binary data inside it is aligned for fast copies.
 //   FRAGMENT_FIRST [total u32][inner type u32][first bytes of the inner payload]
@@ -64,6 +66,12 @@
 //                                  interleaves: the producer finishes a message first)
 //   GOODBYE   []                  the sender closes; nothing follows
 // A message whose payload exceeds a quarter of the ring travels as fragments.
+//
+// RESERVED METHODS. Method names starting with "$" belong to shmrpc: bind() and
+// implement() refuse them, and the server answers these itself, as ordinary requests:
+//   "$shmrpc.describe" ()  -> { name, version, pid, uid, started, methods: [{ name, args,
+//                             result, idempotent, description }] } (src/contracts/describe.ts)
+//   "$shmrpc.stats"    ()  -> a NATS ADR-32 stats response plus connections (src/contracts/stats.ts)
 //
 // WAKING. The client parks on a futex: it increments CONN_CLIENT_PARKED, re-checks its
 // ring, then sleeps on CONN_CLIENT_DOORBELL. The server, having published, swaps the
@@ -117,13 +125,20 @@ export const ErrorKind = {
   METHOD_NOT_FOUND: 2,
   MESSAGE_TOO_LARGE: 3,
   INVALID_ARGUMENT: 4,
+  /** A handler's result broke its contract's result schema (details carry issues). */
+  INVALID_RESULT: 5,
 } as const;
+
+/** The requests a server answers itself (see RESERVED METHODS above). */
+export const DESCRIBE_METHOD = "$shmrpc.describe";
+export const STATS_METHOD = "$shmrpc.stats";
 
 const KIND_TO_CODE: Record<number, ErrorCode> = {
   [ErrorKind.REMOTE]: ErrorCodes.ERR_RPC_REMOTE,
   [ErrorKind.METHOD_NOT_FOUND]: ErrorCodes.ERR_RPC_METHOD_NOT_FOUND,
   [ErrorKind.MESSAGE_TOO_LARGE]: ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE,
   [ErrorKind.INVALID_ARGUMENT]: ErrorCodes.ERR_RPC_INVALID_ARGUMENT,
+  [ErrorKind.INVALID_RESULT]: ErrorCodes.ERR_RPC_INVALID_RESULT,
 };
 
 export function codeOfKind(kind: number): ErrorCode | undefined {

@@ -3,6 +3,7 @@
 
 import { EventEmitter } from "node:events";
 import { inspect } from "node:util";
+import { randomBytes } from "node:crypto";
 import { core } from "./core/wasm.js";
 import { L } from "./core/layout.js";
 import type { Segment } from "./core/segment.js";
@@ -23,6 +24,14 @@ import { READABLE } from "./connection/link.js";
 import { validateSocketPath } from "./connection/paths.js";
 import { localServers, onProcessExit } from "./lifecycle.js";
 import { positive } from "./options.js";
+// contracts: typed methods, validation, describe() and stats() live in src/contracts/
+import { Endpoint } from "./contracts/endpoint.js";
+import { contractEndpoints, refuseReserved } from "./contracts/implement.js";
+import { ContractViolation } from "./contracts/validate.js";
+import { describeService, type ServiceDescription } from "./contracts/describe.js";
+import { serviceStats, type ConnectionStats, type ServiceStats } from "./contracts/stats.js";
+import type { Contract, ContractSpec, Handlers } from "./contracts/types.js";
+import { DESCRIBE_METHOD, STATS_METHOD } from "./protocol.js";
 
 // `any` parameters, so that handlers can declare their own argument types; nothing checks them at run time.
 export type Handler = (...args: any[]) => unknown;
@@ -109,7 +118,11 @@ const KIND_BYTES: Record<number, Uint8Array> = Object.fromEntries(
 
 export class Server extends EventEmitter {
   readonly name: string;
-  private readonly methods = new Map<string, Handler>();
+  // contracts: an Endpoint (handler, contract entry, counters) per method, not a bare handler
+  private readonly methods = new Map<string, Endpoint>();
+  // contracts: what describe() and stats() report
+  private readonly started = new Date();
+  private readonly instanceId = randomBytes(11).toString("hex");
   private readonly maxMessageBytes: number;
   private readonly busyPoll: boolean;
   private readonly spinMs: number;
@@ -144,6 +157,9 @@ export class Server extends EventEmitter {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "options allowUsers and allowGroups need a socketPath that those users can reach (the default directory is private to this user)");
     }
     this.catchRejections = options.catchUnhandledRejections !== false;
+    // contracts: the reserved requests, answered by the server itself (bind refuses "$" names)
+    this.methods.set(DESCRIBE_METHOD, new Endpoint(DESCRIBE_METHOD, () => this.describe(), undefined));
+    this.methods.set(STATS_METHOD, new Endpoint(STATS_METHOD, () => this.stats(), undefined));
     this.listener = new Listener({
       name: this.name,
       socketPath,
@@ -174,9 +190,47 @@ export class Server extends EventEmitter {
     if (typeof handler !== "function") {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `handler for "${method}" must be a function`);
     }
-    this.methods.set(method, handler);
+    refuseReserved(method); // contracts: "$" names are the server's own
+    this.methods.set(method, new Endpoint(method, handler, undefined)); // contracts: Endpoint
     return this;
   }
+
+  // contracts: the typed API, delegating to src/contracts/
+  /** Registers a handler for every method of `contract`; each call's arguments and result
+   *  are validated against its schemas. Mixes with bind(). */
+  implement<S extends ContractSpec>(contract: Contract<S>, handlers: Handlers<S>): this {
+    const endpoints = contractEndpoints(contract, handlers);
+    for (const ep of endpoints) {
+      if (Buffer.byteLength(ep.name) > METHOD_NAME_MAX_BYTES || ep.name.length === 0) {
+        throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `method name must be a non-empty string of at most ${METHOD_NAME_MAX_BYTES} UTF-8 bytes`);
+      }
+    }
+    for (const ep of endpoints) this.methods.set(ep.name, ep);
+    return this;
+  }
+
+  /** What this server serves (what `client.describe()` receives). */
+  describe(): ServiceDescription {
+    return describeService(this.name, L.PROTOCOL_VERSION, this.started, this.methods.values());
+  }
+
+  /** Counters per method and per connection, in the shape of a NATS service-stats response. */
+  stats(): ServiceStats {
+    return serviceStats(this.name, this.instanceId, this.started, this.methods.values(), this.connectionStats());
+  }
+
+  /** contracts: what stats() shows of each connected client. */
+  private connectionStats(): ConnectionStats[] {
+    return this.conns.map((conn) => ({
+      pid: conn.pid,
+      uid: conn.uid,
+      in_flight: conn.inflight,
+      request_ring: { used: conn.channel.reader.used(), capacity: conn.channel.reader.capacity },
+      response_ring: { used: conn.channel.writer.used(), capacity: conn.channel.writer.capacity },
+      bytes_queued: conn.channel.queuedBytes,
+    }));
+  }
+  // contracts: end
 
   /** Claims the name (before returning) and serves until `close()`; the promise
    *  resolves once close has finished, or rejects if the name cannot be claimed. */
@@ -460,8 +514,8 @@ export class Server extends EventEmitter {
     const nameLength = c.u8[at + P_NAME_LENGTH]!;
     if (P_NAME + nameLength > length) return this.protocolError(conn, "a method name longer than its request");
     const method = this.decoder!.name(at + P_NAME, at + P_NAME + nameLength);
-    const handler = this.methods.get(method);
-    if (handler === undefined) {
+    const ep = this.methods.get(method); // contracts: Endpoint
+    if (ep === undefined) {
       this.sendError(conn, id, ErrorKind.METHOD_NOT_FOUND, "Error", `no method "${method}" on ${this.name}`);
       return;
     }
@@ -474,6 +528,8 @@ export class Server extends EventEmitter {
       return this.protocolError(conn, `undecodable arguments (${(e as Error).message})`);
     }
     if (!Array.isArray(args)) return this.protocolError(conn, "arguments that are not an array");
+    const handler = ep.handler;
+    const t0 = ep.start(); // contracts: counting (see TIMING in src/contracts/stats.ts)
     let result: unknown;
     try {
       // Small arities without a spread (it costs an iteration of the array).
@@ -485,52 +541,73 @@ export class Server extends EventEmitter {
         default: result = handler(...args);
       }
     } catch (e) {
+      ep.stop(t0); // contracts: counting
+      ep.fail(e);
       this.sendThrown(conn, id, e);
       return;
     }
     if (result !== null && typeof result === "object" && typeof (result as PromiseLike<unknown>).then === "function") {
       conn.inflight++;
       this.inflight++;
+      ep.inflight++; // contracts: counting
+      ep.async = true;
       Promise.resolve(result as PromiseLike<unknown>).then(
-        (value) => this.settleLater(conn, id, value, false),
-        (err) => this.settleLater(conn, id, err, true),
+        (value) => this.settleLater(conn, id, value, false, ep, t0),
+        (err) => this.settleLater(conn, id, err, true, ep, t0),
       );
       return;
     }
-    this.sendResult(conn, id, result);
+    ep.stop(t0); // contracts: counting
+    const unsent = this.sendResult(conn, id, result);
+    if (unsent !== undefined) ep.fail(unsent); // contracts: counting
   }
 
   /** A handler's promise settled: answer at once (outside a drain batch). */
-  private settleLater(conn: Connection, id: number, value: unknown, thrown: boolean): void {
+  private settleLater(conn: Connection, id: number, value: unknown, thrown: boolean, ep: Endpoint, t0: number): void {
     conn.inflight--;
     this.inflight--;
+    // contracts: counting, whether or not the caller is still there
+    ep.inflight--;
+    ep.stop(t0);
+    if (thrown) ep.fail(value);
     if (conn.closed || this.state !== "running") return;
     if (thrown) this.sendThrown(conn, id, value);
-    else this.sendResult(conn, id, value);
+    else {
+      const unsent = this.sendResult(conn, id, value);
+      if (unsent !== undefined) ep.fail(unsent); // contracts: counting
+    }
     if (!conn.channel.idle && (this.overQueued(conn) || this.brokenRing(conn))) return;
     conn.channel.writer.commit();
     conn.bell.ring();
     if (!conn.channel.idle) this.schedule();
   }
 
-  private sendResult(conn: Connection, id: number, value: unknown): void {
+  /** Sends a handler's value; returns undefined, or (contracts: for the counters) why it could not. */
+  private sendResult(conn: Connection, id: number, value: unknown): string | undefined {
     let length: number;
     try {
       length = this.encoder!.encode(value, this.maxMessageBytes, "result", HEADROOM);
     } catch (e) {
+      let why: string;
       if (e instanceof RpcError && e.code === ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE) {
-        this.sendError(conn, id, ErrorKind.MESSAGE_TOO_LARGE, "Error", `the result is too large: ${e.message}`);
+        this.sendError(conn, id, ErrorKind.MESSAGE_TOO_LARGE, "Error", why = `the result is too large: ${e.message}`);
       } else {
-        this.sendError(conn, id, ErrorKind.REMOTE, "RpcError", `the handler's return value could not be sent: ${(e as Error).message}`);
+        this.sendError(conn, id, ErrorKind.REMOTE, "RpcError", why = `the handler's return value could not be sent: ${(e as Error).message}`);
       }
-      return;
+      return why;
     }
     conn.channel.send(L.T_RESPONSE, id, null, this.encoder!.start + HEADROOM, length);
     this.encoder!.shrink(length);
     if (!conn.channel.idle) this.schedule();
+    return undefined;
   }
 
   private sendThrown(conn: Connection, id: number, thrown: unknown): void {
+    // contracts: a value that broke a contract's schema travels as its kind, with the issues
+    if (thrown instanceof ContractViolation) {
+      this.sendError(conn, id, thrown.kind, "RpcError", thrown.message, "", undefined, thrown.issues);
+      return;
+    }
     if (thrown instanceof Error) {
       const code = (thrown as { code?: unknown }).code;
       this.sendError(conn, id, ErrorKind.REMOTE, thrown.name, thrown.message, thrown.stack ?? "", typeof code === "string" ? code : undefined);
@@ -539,9 +616,10 @@ export class Server extends EventEmitter {
     }
   }
 
-  private sendError(conn: Connection, id: number, kind: number, name: string, message: string, stack = "", code?: string): void {
+  private sendError(conn: Connection, id: number, kind: number, name: string, message: string, stack = "", code?: string, issues?: unknown[]): void {
     const details: Record<string, unknown> = { name: String(name), message: String(message), stack: String(stack) };
     if (code !== undefined) details.code = code;
+    if (issues !== undefined) details.issues = issues; // contracts
     let length: number;
     try {
       length = this.encoder!.encode(details, this.maxMessageBytes, "error", HEADROOM);

@@ -1,16 +1,19 @@
 // Every system the bench measures, in table order, and how another process connects to each.
 import { shmrpcPeer, connectShmrpc } from "./shmrpc.js";
+import { shmrpcContractPeer, connectShmrpcContract } from "./shmrpc-contract.js";
 import { socketPeer, connectSocket } from "./socket.js";
 import { ipcPeer } from "./ipc.js";
 import { grpcPeer, connectGrpc } from "./grpc.js";
 import { portPeer } from "./port.js";
 import type { Peer, PeerClient } from "./peer.js";
 
-export const peers: Peer[] = [shmrpcPeer(false), shmrpcPeer(true), socketPeer, ipcPeer("json"), ipcPeer("advanced"), grpcPeer, portPeer];
+export const peers: Peer[] = [shmrpcPeer(false), shmrpcContractPeer("zod"), shmrpcContractPeer("valibot"), shmrpcPeer(true), socketPeer, ipcPeer("json"), ipcPeer("advanced"), grpcPeer, portPeer];
 
 export const connectors: Record<string, (args: string[]) => Promise<PeerClient>> = {
   shmrpc: connectShmrpc,
   "shmrpc-busypoll": connectShmrpc,
+  "shmrpc-zod": connectShmrpcContract,
+  "shmrpc-valibot": connectShmrpcContract,
   socket: connectSocket,
   grpc: connectGrpc,
 };

@@ -34,6 +34,14 @@ abstract class RingHandle {
     return this.c.u32[(this.handle + L.H_ERROR) >>> 2]!;
   }
 
+  /** Bytes written and not yet read, for statistics only: a plain read of both shared
+   *  counters (either may be a moment old), clamped to the capacity (the peer writes one). */
+  used(): number {
+    const u32 = this.c.u32;
+    const used = (u32[(this.ring + L.RING_TAIL) >>> 2]! - u32[(this.ring + L.RING_HEAD) >>> 2]!) >>> 0;
+    return Math.min(used, this.capacity);
+  }
+
   dispose(): void {
     this.c.releaseHandle(this.handle);
   }

@@ -1,0 +1,56 @@
+// One method a server serves: its handler, its contract entry (none for bind), and the
+// counters behind server.stats(). The server's dispatch updates the counters: plain
+// number fields, no allocation per call.
+
+import { inspect } from "node:util";
+import type { MethodSpec } from "./types.js";
+import { TIMING_SAMPLE } from "./stats.js";
+
+type Handler = (...args: any[]) => unknown;
+
+export class Endpoint {
+  /** Calls that reached the handler (or its validation). */
+  requests = 0;
+  /** Calls that ended in a throw, a rejection, a validation failure or an unsendable result. */
+  errors = 0;
+  lastError = "";
+  /** Handler time of the timed calls, in milliseconds (performance.now()), async ones until settled. */
+  timeMs = 0;
+  /** Calls whose time is in timeMs (see TIMING in stats.ts). */
+  timed = 0;
+  /** Calls whose promise has not settled yet. */
+  inflight = 0;
+  /** Once a call returned a promise, every call is timed (see TIMING in stats.ts). */
+  async = false;
+
+  constructor(
+    readonly name: string,
+    readonly handler: Handler,
+    /** The contract entry, or undefined for a method registered with bind(). */
+    readonly spec: MethodSpec | undefined,
+  ) {}
+
+  /** Counts a call about to run; returns its start time, or -1 when it is not timed. */
+  start(): number {
+    return (this.requests++ & (TIMING_SAMPLE - 1)) === 0 || this.async ? performance.now() : -1;
+  }
+
+  /** Adds the time of a call `start()` timed. */
+  stop(t0: number): void {
+    if (t0 < 0) return;
+    this.timeMs += performance.now() - t0;
+    this.timed++;
+  }
+
+  /** Counts a failure: `why` is what was thrown or rejected, or a message. */
+  fail(why: unknown): void {
+    this.errors++;
+    this.lastError = errorText(why);
+  }
+}
+
+function errorText(why: unknown): string {
+  if (typeof why === "string") return why;
+  if (why instanceof Error) return `${why.name}: ${why.message}`;
+  return `a non-Error value was thrown: ${inspect(why, { depth: 2, breakLength: Infinity })}`;
+}

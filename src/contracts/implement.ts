@@ -1,0 +1,31 @@
+// server.implement(contract, handlers): the endpoints of a contract, each running its
+// handler behind validation (validate.ts).
+
+import { RpcError, ErrorCodes } from "../errors.js";
+import { isContract } from "./define.js";
+import { Endpoint } from "./endpoint.js";
+import { contractHandler } from "./validate.js";
+import { RESERVED_PREFIX } from "./stats.js";
+import type { Contract, ContractSpec, Handlers } from "./types.js";
+
+/** Throws ERR_RPC_INVALID_ARGUMENT for a name reserved to the server itself. */
+export function refuseReserved(method: string): void {
+  if (method.startsWith(RESERVED_PREFIX)) {
+    throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `method names starting with "${RESERVED_PREFIX}" are reserved to shmrpc ("${method}")`);
+  }
+}
+
+/** One endpoint per method of the contract; every handler must be there. */
+export function contractEndpoints<S extends ContractSpec>(contract: Contract<S>, handlers: Handlers<S>): Endpoint[] {
+  if (!isContract(contract)) throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "implement() takes a contract made by defineContract");
+  const endpoints: Endpoint[] = [];
+  for (const [method, spec] of Object.entries(contract.methods)) {
+    const handler = (handlers as Record<string, unknown>)[method];
+    if (typeof handler !== "function") {
+      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `implement(): no handler for contract method "${method}"`);
+    }
+    refuseReserved(method);
+    endpoints.push(new Endpoint(method, contractHandler(method, spec, handler as (...args: any[]) => unknown), spec));
+  }
+  return endpoints;
+}

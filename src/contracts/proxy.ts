@@ -1,0 +1,36 @@
+// client.proxy(contract): one typed function per method of the contract.
+
+import { RpcError, ErrorCodes } from "../errors.js";
+import { isContract } from "./define.js";
+import { validateAsync, validateSync } from "./validate.js";
+import type { Contract, ContractSpec, Proxy, ProxyOptions } from "./types.js";
+
+/** How a proxy reaches the server (the Client's call paths, with its default options). */
+export interface Calls {
+  sync(method: string, args: unknown[]): unknown;
+  async(method: string, args: unknown[]): Promise<unknown>;
+}
+
+export function makeProxy<S extends ContractSpec>(contract: Contract<S>, calls: Calls, options: ProxyOptions = {}): Proxy<S, boolean> {
+  if (!isContract(contract)) throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "proxy() takes a contract made by defineContract");
+  const proxy: Record<string, (...args: unknown[]) => unknown> = Object.create(null);
+  for (const [method, spec] of Object.entries(contract.methods)) {
+    const result = spec.result;
+    if (!options.validate) {
+      proxy[method] = options.sync ? (...args) => calls.sync(method, args) : (...args) => calls.async(method, args);
+    } else if (options.sync) {
+      proxy[method] = (...args) => {
+        validateSync(spec.args, args, method, "arguments");
+        const value = calls.sync(method, args);
+        return result === undefined ? value : validateSync(result, value, method, "result");
+      };
+    } else {
+      proxy[method] = async (...args) => {
+        await validateAsync(spec.args, args, method, "arguments");
+        const value = await calls.async(method, args);
+        return result === undefined ? value : validateAsync(result, value, method, "result");
+      };
+    }
+  }
+  return Object.freeze(proxy) as Proxy<S, boolean>;
+}

@@ -1,0 +1,63 @@
+// The types of a contract: what defineContract takes, what implement() checks each
+// handler against, and what proxy() gives the caller. Any Standard Schema v1 library
+// (zod 4, valibot 1, arktype 2, ...) describes the values.
+
+import type { StandardSchemaV1 } from "@standard-schema/spec";
+
+/** A schema of the arguments: validates an array, the tuple of a call's arguments. */
+export type ArgsSchema = StandardSchemaV1<any, readonly unknown[]>;
+
+/** One method of a contract. */
+export interface MethodSpec {
+  /** The arguments, a tuple schema (`z.tuple([...])`, `v.tuple([...])`, `type([...])`). */
+  readonly args: ArgsSchema;
+  /** The result; without one, any value the handler returns is sent unchecked. */
+  readonly result?: StandardSchemaV1 | undefined;
+  /** Safe to call twice: shown by describe() (the library itself never retries). */
+  readonly idempotent?: boolean | undefined;
+  /** Shown by describe(). */
+  readonly description?: string | undefined;
+}
+
+export type ContractSpec = Record<string, MethodSpec>;
+
+declare const CONTRACT: unique symbol;
+
+/** What defineContract returns: the spec, branded. */
+export interface Contract<S extends ContractSpec = ContractSpec> {
+  readonly methods: S;
+  readonly [CONTRACT]: true;
+}
+
+type In<T> = T extends StandardSchemaV1 ? StandardSchemaV1.InferInput<T> : unknown;
+type Out<T> = T extends StandardSchemaV1 ? StandardSchemaV1.InferOutput<T> : unknown;
+type Tuple<T> = T extends readonly unknown[] ? T : never;
+
+/** What a caller passes (the schema's input). */
+export type CallArgs<M extends MethodSpec> = Tuple<In<M["args"]>>;
+/** What a handler receives (the schema's output, after validation). */
+export type HandlerArgs<M extends MethodSpec> = Tuple<Out<M["args"]>>;
+/** What a handler may return (the result schema's input). */
+export type HandlerResult<M extends MethodSpec> = M["result"] extends StandardSchemaV1 ? In<M["result"]> : unknown;
+/** What a caller receives (the result schema's output). */
+export type CallResult<M extends MethodSpec> = M["result"] extends StandardSchemaV1 ? Out<M["result"]> : unknown;
+
+/** One handler per method of the contract, each checked against its entry. */
+export type Handlers<S extends ContractSpec> = {
+  readonly [K in keyof S]: (...args: HandlerArgs<S[K]>) => HandlerResult<S[K]> | PromiseLike<HandlerResult<S[K]>>;
+};
+
+export interface ProxyOptions {
+  /** Synchronous calls (`client.call`) instead of Promises. */
+  sync?: boolean;
+  /** Also check arguments before sending and results on arrival (the server always checks). */
+  validate?: boolean;
+}
+
+/** The typed calls of a contract, from `client.proxy(contract, options)`. */
+export type Proxy<S extends ContractSpec, Sync extends boolean = false> = {
+  readonly [K in keyof S]: (...args: CallArgs<S[K]>) => Sync extends true ? CallResult<S[K]> : Promise<CallResult<S[K]>>;
+};
+
+/** A validation problem, as the schema library reported it (path made of plain keys). */
+export type { SchemaIssue as ValidationIssue } from "../errors.js";
