@@ -1,4 +1,5 @@
-// The only module that loads the native addon (build/Release/shmrpc.node).
+// The only module that loads the native addon (a local build in build/Release,
+// else the prebuild the package ships in prebuilds/; see findAddon).
 // The addon maps POSIX shared memory into a WebAssembly.Memory and gives
 // cross-process futex wait/wake; it holds no RPC logic.
 //
@@ -140,18 +141,44 @@ function packageRoot(): string {
   }
 }
 
-/** The absolute path of the addon file. SHMRPC_ADDON loads another build of it
- *  (`npm run test:asan` points it at the sanitized one in build-asan/). */
-export const addonPath: string = process.env.SHMRPC_ADDON || join(packageRoot(), "build", "Release", "shmrpc.node");
+const require = createRequire(import.meta.url);
+
+/**
+ * The addon file node-gyp-build picks: a local build (build/Release, as in a
+ * checkout or after `npm rebuild shmrpc`) first, else the prebuild shipped in the
+ * package for this platform (prebuilds/linux-x64/shmrpc.glibc.node, ...).
+ * Undefined when neither fits. SHMRPC_ADDON loads another build instead
+ * (`npm run test:asan` points it at the sanitized one in build-asan/).
+ */
+function findAddon(root: string): string | undefined {
+  if (process.env.SHMRPC_ADDON) return process.env.SHMRPC_ADDON;
+  const nodeGypBuild = require("node-gyp-build") as { path(dir: string): string };
+  try {
+    return nodeGypBuild.path(root);
+  } catch {
+    return undefined; // "No native build was found for ...": explained below
+  }
+}
+
+const root = packageRoot();
+const found = findAddon(root);
+
+/** The absolute path of the addon file (see findAddon; "" when there is none). */
+export const addonPath: string = found ?? "";
 
 function load(): Native {
-  if (!existsSync(addonPath)) {
+  if (found === undefined || !existsSync(found)) {
+    const where = `${process.platform}-${process.arch}${process.platform === "linux" ? (existsSync("/etc/alpine-release") ? " (musl)" : " (glibc)") : ""}`;
     throw new Error(
-      `shmrpc: the native addon is not built (${addonPath} is missing). ` +
-        "Run `npm rebuild shmrpc` (or `npm run build:addon` in a checkout).",
+      `shmrpc: no native addon for ${where}: the package ships prebuilt addons for linux-x64 and linux-arm64 (glibc) ` +
+        `in ${join(root, "prebuilds")}, and nothing is built in ${join(root, "build", "Release")}` +
+        (found !== undefined ? ` (SHMRPC_ADDON=${found} does not exist)` : "") +
+        ". Build it here: install a C++ toolchain (g++, make, python3), then run `npm rebuild shmrpc` " +
+        "(or `npm run build:addon` in a checkout). If your npm blocks dependencies' install scripts, " +
+        "allow shmrpc's first (`allowScripts` in your package.json) so that later installs build it too.",
     );
   }
-  return createRequire(import.meta.url)(addonPath) as Native;
+  return require(found) as Native;
 }
 
 export const native: Native = load();
