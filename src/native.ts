@@ -166,19 +166,32 @@ const found = findAddon(root);
 /** The absolute path of the addon file (see findAddon; "" when there is none). */
 export const addonPath: string = found ?? "";
 
+const BUILD_IT =
+  "Build it for this system: install a C++ toolchain (g++, make, python3), then run `npm rebuild shmrpc` " +
+  "(`npm run build:addon` in a checkout). If your npm blocks dependencies' install scripts, allow shmrpc's " +
+  "(`allowScripts` in your package.json) so that later installs build it too.";
+
 function load(): Native {
   if (found === undefined || !existsSync(found)) {
     const where = `${process.platform}-${process.arch}${process.platform === "linux" ? (existsSync("/etc/alpine-release") ? " (musl)" : " (glibc)") : ""}`;
     throw new Error(
-      `shmrpc: no native addon for ${where}: the package ships prebuilt addons for linux-x64 and linux-arm64 (glibc) ` +
+      `shmrpc: no native addon for ${where}. The package ships prebuilt addons for linux-x64 and linux-arm64 (glibc) ` +
         `in ${join(root, "prebuilds")}, and nothing is built in ${join(root, "build", "Release")}` +
         (found !== undefined ? ` (SHMRPC_ADDON=${found} does not exist)` : "") +
-        ". Build it here: install a C++ toolchain (g++, make, python3), then run `npm rebuild shmrpc` " +
-        "(or `npm run build:addon` in a checkout). If your npm blocks dependencies' install scripts, " +
-        "allow shmrpc's first (`allowScripts` in your package.json) so that later installs build it too.",
+        `. ${BUILD_IT}`,
     );
   }
-  return require(found) as Native;
+  try {
+    return require(found) as Native;
+  } catch (err) {
+    if (!found.startsWith(join(root, "prebuilds"))) throw err;
+    const why = String((err as Error).message).split("\n")[0];
+    throw new Error(
+      `shmrpc: the prebuilt addon ${found} does not load here (${why}). It needs glibc >= 2.34 and the ` +
+        `libstdc++ of GCC >= 12 (Debian 12, Ubuntu 22.04, RHEL 9 and later). ${BUILD_IT}`,
+      { cause: err },
+    );
+  }
 }
 
 export const native: Native = load();
