@@ -75,6 +75,22 @@ test("installed with install scripts blocked and no compiler on PATH, it loads t
   assert.ok(statSync(join(pkg, "prebuilds", `linux-${process.arch}`, "shmrpc.glibc.node")).isFile());
 });
 
+test("installed with its install script allowed and no compiler on PATH, the install script finds the prebuild and builds nothing", () => {
+  const app = join(TMP, "app-scripts");
+  mkdirSync(app);
+  writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app-scripts", version: "1.0.0", private: true, allowScripts: { shmrpc: true } }));
+  // npm runs install scripts through sh; sh is all this PATH adds to node.
+  const bin = join(TMP, "bin-sh");
+  mkdirSync(bin);
+  symlinkSync(process.execPath, join(bin, "node"));
+  symlinkSync("/bin/sh", join(bin, "sh"));
+  const env = { ...bare, PATH: bin };
+  ok(run(process.execPath, [NPM_CLI, "install", "--foreground-scripts", "--prefer-offline", "--no-audit", "--no-fund", tarball], { cwd: app, env, timeoutMs: 180_000 }), "npm install");
+  assert.not.ok(existsSync(join(app, "node_modules", "shmrpc", "build")), "nothing was built");
+  const out = ok(run(process.execPath, ["--input-type=module", "-e", 'import { Client } from "shmrpc"; console.log(typeof Client)'], { cwd: app, env }), "import");
+  assert.is(out.trim(), "function");
+});
+
 // A server in one module system, a client in the other, in two processes.
 const SERVER = (load: string) => `${load}
 const server = new Server(process.argv[2]);
@@ -105,7 +121,8 @@ async function serveAndCall(serverFile: string, clientFile: string): Promise<voi
   let out = "";
   server.stdout!.on("data", (d: Buffer) => (out += d.toString()));
   server.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | string>((resolve) => server.on("exit", (code, signal) => resolve(code ?? signal ?? -1)));
+  // "close", not "exit": the output is all read only then.
+  const exited = new Promise<number | string>((resolve) => server.on("close", (code, signal) => resolve(code ?? signal ?? -1)));
   const timer = setTimeout(() => server.kill("SIGKILL"), 60_000);
   try {
     // The client waits for the server itself (waitForConnection), so no readiness wait is needed here.
