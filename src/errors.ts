@@ -2,6 +2,10 @@
 // Codes never change meaning once released; tests assert on `err.code`, never on text.
 // gRPC equivalents are noted where the semantics match.
 
+/**
+ * Every `err.code` an {@link RpcError} can carry, one entry per code. A code never changes
+ * meaning once released; compare `err.code` with these, never the message text.
+ */
 export const ErrorCodes = {
   /** The call's deadline passed before a response arrived (gRPC DEADLINE_EXCEEDED). */
   ERR_RPC_TIMEOUT: "ERR_RPC_TIMEOUT",
@@ -36,12 +40,16 @@ export const ErrorCodes = {
   ERR_RPC_ACCESS_DENIED: "ERR_RPC_ACCESS_DENIED",
 } as const;
 
+/** One of the {@link ErrorCodes}: the type of {@link RpcError.code}. */
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
 /** What a handler threw, as seen by the caller. */
 export interface RemoteErrorInfo {
+  /** The thrown error's `name` ("Error", "TypeError", ...). */
   name: string;
+  /** The thrown error's `message`. */
   message: string;
+  /** The thrown error's stack, as formatted in the server's process. */
   stack: string;
   /** The thrown error's own `code`, when it had a string one. */
   code?: string;
@@ -53,8 +61,14 @@ export interface SchemaIssue {
   path: Array<string | number>;
 }
 
+/**
+ * The error every shmrpc call and constructor throws or rejects with. Tell failures apart by
+ * {@link RpcError.code | code}; the message is for people and may change.
+ */
 export class RpcError extends Error {
+  /** Always "RpcError". */
   override name = "RpcError";
+  /** What went wrong: one of {@link ErrorCodes}. */
   readonly code: ErrorCode;
   /** Set for ERR_RPC_REMOTE: the handler's error. */
   declare readonly remote?: RemoteErrorInfo;

@@ -1,4 +1,5 @@
-// The only module that loads the native addon (build/Release/shmrpc.node).
+// The only module that loads the native addon (a local build in build/Release,
+// else the prebuild the package ships in prebuilds/; see findAddon).
 // The addon makes Unix sockets and sealed memfds, maps shared memory into a
 // WebAssembly.Memory and gives cross-process futex wait/wake and event-loop
 // watching of fds; it holds no RPC logic.
@@ -169,18 +170,57 @@ function packageRoot(): string {
   }
 }
 
-/** The absolute path of the addon file. SHMRPC_ADDON loads another build of it
- *  (`npm run test:asan` points it at the sanitized one in build-asan/). */
-export const addonPath: string = process.env.SHMRPC_ADDON || join(packageRoot(), "build", "Release", "shmrpc.node");
+const require = createRequire(import.meta.url);
+
+/**
+ * The addon file node-gyp-build picks: a local build (build/Release, as in a
+ * checkout or after `npm rebuild shmrpc`) first, else the prebuild shipped in the
+ * package for this platform (prebuilds/linux-x64/shmrpc.glibc.node, ...).
+ * Undefined when neither fits. SHMRPC_ADDON loads another build instead
+ * (`npm run test:asan` points it at the sanitized one in build-asan/).
+ */
+function findAddon(root: string): string | undefined {
+  if (process.env.SHMRPC_ADDON) return process.env.SHMRPC_ADDON;
+  const nodeGypBuild = require("node-gyp-build") as { path(dir: string): string };
+  try {
+    return nodeGypBuild.path(root);
+  } catch {
+    return undefined; // "No native build was found for ...": explained below
+  }
+}
+
+const root = packageRoot();
+const found = findAddon(root);
+
+/** The absolute path of the addon file (see findAddon; "" when there is none). */
+export const addonPath: string = found ?? "";
+
+const BUILD_IT =
+  "Build it for this system: install a C++ toolchain (g++, make, python3), then run `npm rebuild shmrpc` " +
+  "(`npm run build:addon` in a checkout). If your npm blocks dependencies' install scripts, allow shmrpc's " +
+  "(`allowScripts` in your package.json) so that later installs build it too.";
 
 function load(): Native {
-  if (!existsSync(addonPath)) {
+  if (found === undefined || !existsSync(found)) {
+    const where = `${process.platform}-${process.arch}${process.platform === "linux" ? (existsSync("/etc/alpine-release") ? " (musl)" : " (glibc)") : ""}`;
     throw new Error(
-      `shmrpc: the native addon is not built (${addonPath} is missing). ` +
-        "Run `npm rebuild shmrpc` (or `npm run build:addon` in a checkout).",
+      `shmrpc: no native addon for ${where}. The package ships prebuilt addons for linux-x64 and linux-arm64 (glibc) ` +
+        `in ${join(root, "prebuilds")}, and nothing is built in ${join(root, "build", "Release")}` +
+        (found !== undefined ? ` (SHMRPC_ADDON=${found} does not exist)` : "") +
+        `. ${BUILD_IT}`,
     );
   }
-  return createRequire(import.meta.url)(addonPath) as Native;
+  try {
+    return require(found) as Native;
+  } catch (err) {
+    if (!found.startsWith(join(root, "prebuilds"))) throw err;
+    const why = String((err as Error).message).split("\n")[0];
+    throw new Error(
+      `shmrpc: the prebuilt addon ${found} does not load here (${why}). It needs glibc >= 2.34 and the ` +
+        `libstdc++ of GCC >= 12 (Debian 12, Ubuntu 22.04, RHEL 9 and later). ${BUILD_IT}`,
+      { cause: err },
+    );
+  }
 }
 
 export const native: Native = load();

@@ -10,12 +10,15 @@
 // singleton is per thread in Node.
 
 import { readFileSync } from "node:fs";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { existsSync } from "node:fs";
-import type { instantiate as Instantiate } from "../../wasm/shmrpc.js";
+// AssemblyScript's bindings (wasm/shmrpc.js), made synchronous at build time by
+// scripts/sync-bindings.mjs; "#core-bindings" is mapped in package.json "imports",
+// so the same specifier works from src/ (types) and dist/src/ (run time).
+import { instantiate } from "#core-bindings";
 
-export type CoreExports = Awaited<ReturnType<typeof Instantiate>>;
+export type CoreExports = ReturnType<typeof instantiate>;
 
 export const WASM_PAGE = 65536;
 const MAX_PAGES = 32768; // 2 GiB: keeps every offset a positive int32 in JS
@@ -26,7 +29,7 @@ const DISCARD_BYTES = 1 << 20;
 function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
-    if (existsSync(join(dir, "package.json")) && existsSync(join(dir, "assembly"))) return dir;
+    if (existsSync(join(dir, "package.json")) && existsSync(join(dir, "wasm", "shmrpc.js"))) return dir;
     const up = dirname(dir);
     if (up === dir) throw new Error("shmrpc: cannot find the package root from " + import.meta.url);
     dir = up;
@@ -35,15 +38,17 @@ function packageRoot(): string {
 
 export const ROOT = packageRoot();
 
-async function load(): Promise<{ exports: CoreExports; memory: WebAssembly.Memory }> {
+// Synchronous on purpose: no top-level await on the load path, so the package
+// can be require()d as well as imported (the module is 8 KiB; compiling and
+// instantiating it synchronously takes about 3 ms).
+function load(): { exports: CoreExports; memory: WebAssembly.Memory } {
   const wasmPath = join(ROOT, "wasm", "shmrpc.wasm");
   if (!existsSync(wasmPath)) {
-    throw new Error(`shmrpc: the WebAssembly core is not built (${wasmPath} is missing). Run \`npm rebuild shmrpc\` (or \`npm run build:wasm\` in a checkout).`);
+    throw new Error(`shmrpc: the WebAssembly core is not built (${wasmPath} is missing). Reinstall shmrpc (the package ships it), or run \`npm run build:wasm\` in a checkout.`);
   }
   const memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
   const module = new WebAssembly.Module(readFileSync(wasmPath));
-  const bindings = (await import(pathToFileURL(join(ROOT, "wasm", "shmrpc.js")).href)) as { instantiate: typeof Instantiate };
-  const exports = await bindings.instantiate(module, {
+  const exports = instantiate(module, {
     env: {
       memory,
       abort(_msg: number, _file: number, line: number, column: number) {
@@ -54,7 +59,7 @@ async function load(): Promise<{ exports: CoreExports; memory: WebAssembly.Memor
   return { exports, memory };
 }
 
-const loaded = await load();
+const loaded = load();
 
 /** Typed views over the whole linear memory; replaced when the memory grows. */
 export class Core {

@@ -1,0 +1,207 @@
+// The package as users get it: `npm pack` (which builds the prebuilt addon at
+// prepack), installed into a scratch project with install scripts blocked and
+// no compiler on PATH, then used from an ES module, a CommonJS module and
+// TypeScript. One tarball and one install serve every test (uvu runs them in
+// order); it all lives in a temp dir, removed at the end.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { spawn, spawnSync, type SpawnSyncReturns } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { uniqueName } from "./helpers.js";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const TMP = mkdtempSync(join(tmpdir(), "shmrpc-package-"));
+const APP = join(TMP, "app");
+// A PATH with node and nothing else: no g++, cc, make or python, so nothing can be built.
+const BIN = join(TMP, "bin");
+const NPM_CLI = process.env.npm_execpath?.endsWith("npm-cli.js")
+  ? process.env.npm_execpath
+  : join(dirname(process.execPath), "..", "lib", "node_modules", "npm", "bin", "npm-cli.js");
+// The architectures packed: this machine's, and arm64 too where its cross compiler is installed
+// (`npm run build:prebuilds` builds both by default; a release needs both).
+const CROSS = process.arch === "x64" && spawnSync("aarch64-linux-gnu-g++", ["--version"]).status === 0;
+const ARCHS = CROSS ? ["x64", "arm64"] : [process.arch];
+
+mkdirSync(APP);
+mkdirSync(BIN);
+symlinkSync(process.execPath, join(BIN, "node"));
+const bare: NodeJS.ProcessEnv = { ...process.env, PATH: BIN };
+for (const k of Object.keys(bare)) if (k.startsWith("npm_")) delete bare[k]; // not the outer `npm test`'s settings
+
+function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): SpawnSyncReturns<string> {
+  const r = spawnSync(cmd, args, { cwd: opts.cwd ?? APP, env: opts.env ?? bare, encoding: "utf8", timeout: opts.timeoutMs ?? 120_000 });
+  if (r.error) throw r.error;
+  return r;
+}
+function ok(r: SpawnSyncReturns<string>, what: string): string {
+  assert.is(r.status, 0, `${what} exited with ${r.status ?? r.signal}:\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+let tarball = "";
+
+test("npm pack builds the prebuilt addon and ships what a user needs, and nothing else", () => {
+  // The real pack, lifecycle scripts and all (prepack builds the prebuilds, prepare the JS and WASM).
+  const out = ok(
+    run(process.execPath, [NPM_CLI, "pack", "--json", "--pack-destination", TMP], { cwd: ROOT, env: { ...process.env, SHMRPC_PREBUILD_ARCHS: ARCHS.join(" ") }, timeoutMs: 180_000 }),
+    "npm pack",
+  );
+  const info = JSON.parse(out.slice(out.lastIndexOf("\n[\n") + 1))[0] as { filename: string; files: { path: string }[] };
+  tarball = join(TMP, info.filename);
+  assert.ok(existsSync(tarball), tarball);
+  assert.not.ok(existsSync(join(ROOT, "prebuilds")), "postpack leaves no prebuilds/ in the checkout");
+  const files = info.files.map((f) => f.path).sort();
+
+  for (const arch of ARCHS) assert.ok(files.includes(`prebuilds/linux-${arch}/shmrpc.glibc.node`), `the ${arch} prebuild is in the tarball`);
+  for (const f of ["package.json", "README.md", "dist/src/index.js", "dist/src/index.d.ts", "wasm/shmrpc.wasm", "wasm/shmrpc.js", "wasm/shmrpc.d.ts", "binding.gyp", "addon/shmrpc.h"]) {
+    assert.ok(files.includes(f), `${f} is in the tarball`);
+  }
+  const unwanted = files.filter((f) => !/^(package\.json|README\.md|binding\.gyp|addon\/[^/]+\.(cc|h)|dist\/src\/.+\.(js|d\.ts)|wasm\/shmrpc\.(wasm|js|d\.ts)|prebuilds\/linux-[a-z0-9]+\/shmrpc\.glibc\.node)$/.test(f));
+  assert.equal(unwanted, [], "nothing else (tests, benches, sources, maps) is shipped");
+});
+
+test("installed with install scripts blocked and no compiler on PATH, it loads the prebuilt addon", () => {
+  assert.is(spawnSync("g++", ["--version"], { env: bare }).error?.message.includes("ENOENT"), true, "g++ is hidden");
+  assert.is(spawnSync("make", ["--version"], { env: bare }).error?.message.includes("ENOENT"), true, "make is hidden");
+  writeFileSync(join(APP, "package.json"), JSON.stringify({ name: "app", version: "1.0.0", private: true }));
+  ok(run(process.execPath, [NPM_CLI, "install", "--ignore-scripts", "--prefer-offline", "--no-audit", "--no-fund", tarball], { timeoutMs: 180_000 }), "npm install");
+  const pkg = join(APP, "node_modules", "shmrpc");
+  assert.not.ok(existsSync(join(pkg, "build")), "nothing was built");
+  const out = ok(run(process.execPath, ["-e", 'const { Server } = require("shmrpc"); console.log(typeof Server)']), "require");
+  assert.is(out.trim(), "function");
+  assert.ok(statSync(join(pkg, "prebuilds", `linux-${process.arch}`, "shmrpc.glibc.node")).isFile());
+});
+
+test("installed with its install script allowed and no compiler on PATH, the install script finds the prebuild and builds nothing", () => {
+  const app = join(TMP, "app-scripts");
+  mkdirSync(app);
+  writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app-scripts", version: "1.0.0", private: true, allowScripts: { shmrpc: true } }));
+  // npm runs install scripts through sh; sh is all this PATH adds to node.
+  const bin = join(TMP, "bin-sh");
+  mkdirSync(bin);
+  symlinkSync(process.execPath, join(bin, "node"));
+  symlinkSync("/bin/sh", join(bin, "sh"));
+  const env = { ...bare, PATH: bin };
+  ok(run(process.execPath, [NPM_CLI, "install", "--foreground-scripts", "--prefer-offline", "--no-audit", "--no-fund", tarball], { cwd: app, env, timeoutMs: 180_000 }), "npm install");
+  assert.not.ok(existsSync(join(app, "node_modules", "shmrpc", "build")), "nothing was built");
+  const out = ok(run(process.execPath, ["--input-type=module", "-e", 'import { Client } from "shmrpc"; console.log(typeof Client)'], { cwd: app, env }), "import");
+  assert.is(out.trim(), "function");
+});
+
+// A server in one module system, a client in the other, in two processes.
+const SERVER = (load: string) => `${load}
+const server = new Server(process.argv[2]);
+server.bind("add", (a, b) => a + b);
+server.bind("stop", () => { setImmediate(() => void server.close()); return "bye"; });
+const done = server.run();
+console.log("ready");
+done.then(() => console.log("closed"));
+`;
+const CLIENT = (load: string) => `${load}
+(async () => {
+  const client = new Client(process.argv[2], { timeoutMs: 10000 });
+  await client.waitForConnection(10000);
+  const sum = client.call("add", 2, 3);
+  const later = await client.asyncCall("add", 10, 20);
+  let code = "";
+  try { client.call("nope"); } catch (err) { code = err instanceof RpcError ? err.code : String(err); }
+  console.log(JSON.stringify({ sum, later, code, stop: await client.asyncCall("stop") }));
+  client.close();
+})().catch((err) => { console.error(err); process.exit(1); });
+`;
+const ESM = 'import { Server, Client, RpcError } from "shmrpc";';
+const CJS = 'const { Server, Client, RpcError } = require("shmrpc");';
+
+async function serveAndCall(serverFile: string, clientFile: string): Promise<void> {
+  const name = uniqueName("pkg");
+  const server = spawn(process.execPath, [serverFile, name], { cwd: APP, env: bare, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  server.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  server.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  // "close", not "exit": the output is all read only then.
+  const exited = new Promise<number | string>((resolve) => server.on("close", (code, signal) => resolve(code ?? signal ?? -1)));
+  const timer = setTimeout(() => server.kill("SIGKILL"), 60_000);
+  try {
+    // The client waits for the server itself (waitForConnection), so no readiness wait is needed here.
+    const client = run(process.execPath, [clientFile, name], { timeoutMs: 60_000 });
+    assert.is(client.status, 0, `client failed:\n${client.stdout}\n${client.stderr}\nserver:\n${out}`);
+    assert.equal(JSON.parse(client.stdout), { sum: 5, later: 30, code: "ERR_RPC_METHOD_NOT_FOUND", stop: "bye" });
+    assert.is(await exited, 0, `server output:\n${out}`);
+    assert.ok(out.includes("closed"), out);
+  } finally {
+    clearTimeout(timer);
+    server.kill("SIGKILL");
+  }
+}
+
+test("an ES module server answers a CommonJS client", async () => {
+  writeFileSync(join(APP, "server.mjs"), SERVER(ESM));
+  writeFileSync(join(APP, "client.cjs"), CLIENT(CJS));
+  await serveAndCall("server.mjs", "client.cjs");
+});
+
+test("a CommonJS server answers an ES module client", async () => {
+  writeFileSync(join(APP, "server.cjs"), SERVER(CJS));
+  writeFileSync(join(APP, "client.mjs"), CLIENT(ESM));
+  await serveAndCall("server.cjs", "client.mjs");
+});
+
+test("TypeScript type-checks a consumer against the installed types, through import and require", () => {
+  const body = `
+const server = new Server("/typed", { maxMessageBytes: 1 << 20 });
+server.bind("add", (a: number, b: number) => a + b);
+const client = new Client("/typed", { timeoutMs: 100 });
+const n: number = client.call<number>("add", 1, 2);
+const p: Promise<string> = client.asyncCall<string>("add", 1, 2);
+const code: ErrorCode = ErrorCodes.ERR_RPC_TIMEOUT;
+const e = new RpcError(code, "x");
+export const used = [n, p, e.code satisfies ErrorCode, e.maybeExecuted];
+// @ts-expect-error: a name is a string (fails as "unused" if the types were missing or any)
+new Server(42);
+// @ts-expect-error: not an option
+new Client("/typed", { timeoutMS: 5 });
+`;
+  writeFileSync(join(APP, "esm.mts"), `import { Server, Client, RpcError, ErrorCodes, type ErrorCode } from "shmrpc";\n${body}`);
+  writeFileSync(join(APP, "cjs.cts"), `import shmrpc = require("shmrpc");\nconst { Server, Client, RpcError, ErrorCodes } = shmrpc;\ntype ErrorCode = shmrpc.ErrorCode;\n${body}`);
+  writeFileSync(
+    join(APP, "tsconfig.json"),
+    JSON.stringify({
+      compilerOptions: {
+        module: "nodenext",
+        moduleResolution: "nodenext",
+        target: "es2022",
+        strict: true,
+        noEmit: true,
+        skipLibCheck: false, // check the package's own .d.ts files too
+        types: ["node"],
+        typeRoots: [join(ROOT, "node_modules", "@types")],
+      },
+      files: ["esm.mts", "cjs.cts"],
+    }),
+  );
+  ok(run(process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.json"]), "tsc");
+});
+
+test("with no prebuild that fits and nothing built, the error says how to build the addon", () => {
+  const empty = join(TMP, "no-prebuilds");
+  mkdirSync(empty);
+  // node-gyp-build looks for builds and prebuilds in $SHMRPC_PREBUILD instead of the package.
+  const r = run(process.execPath, ["-e", 'require("shmrpc")'], { env: { ...bare, SHMRPC_PREBUILD: empty } });
+  assert.is.not(r.status, 0);
+  assert.ok(r.stderr.includes("npm rebuild shmrpc"), r.stderr);
+  assert.equal(readdirSync(empty), []);
+});
+
+test("the API reference builds with every export, option and error code documented", () => {
+  ok(run(process.execPath, [join(ROOT, "node_modules", "typedoc", "bin", "typedoc"), "--out", join(TMP, "api")], { cwd: ROOT, env: process.env }), "typedoc");
+  assert.ok(existsSync(join(TMP, "api", "index.html")));
+});
+
+test.after(() => {
+  rmSync(TMP, { recursive: true, force: true });
+});
+
+test.run();
