@@ -32,6 +32,7 @@ import type { ServiceDescription } from "./contracts/describe.js";
 import type { ServiceStats } from "./contracts/stats.js";
 import { DESCRIBE_METHOD, STATS_METHOD } from "./protocol.js";
 
+/** Options of {@link Client}; every one has a default. */
 export interface ClientOptions {
   /** Default deadline of each call, in milliseconds (default 30 000). */
   timeoutMs?: number;
@@ -63,7 +64,9 @@ export interface CallOptions {
 
 /** The calls of a Client with options bound; see `Client.withOptions`. */
 export interface BoundCalls {
+  /** As {@link Client.call}, with the bound options. */
   call<T = unknown>(method: string, ...args: unknown[]): T;
+  /** As {@link Client.asyncCall}, with the bound options. */
   asyncCall<T = unknown>(method: string, ...args: unknown[]): Promise<T>;
 }
 
@@ -115,7 +118,13 @@ class Connection {
   ) {}
 }
 
+/**
+ * Calls the methods of the server of a name: `call` (blocking) or `asyncCall` (a
+ * Promise), or typed through `proxy(contract)`. Connects on first use; emits `connect`
+ * and `disconnect` with the server's {@link PeerInfo}.
+ */
 export class Client extends EventEmitter {
+  /** The server's name, as given ("/calc"). */
   readonly name: string;
   private readonly timeoutMs: number;
   private readonly maxMessageBytes: number;

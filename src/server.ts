@@ -33,9 +33,12 @@ import { serviceStats, type ConnectionStats, type ServiceStats } from "./contrac
 import type { Contract, ContractSpec, Handlers } from "./contracts/types.js";
 import { DESCRIBE_METHOD, STATS_METHOD } from "./protocol.js";
 
-// `any` parameters, so that handlers can declare their own argument types; nothing checks them at run time.
+/** A method's implementation: takes the call's arguments, returns a value or a Promise.
+ *  (`any` parameters, so that handlers can declare their own argument types; nothing
+ *  checks them at run time unless the method comes from a contract.) */
 export type Handler = (...args: any[]) => unknown;
 
+/** Options of {@link Server}; every one has a default. */
 export interface ServerOptions {
   /** Largest message accepted or sent, encoded (default 128 MiB). */
   maxMessageBytes?: number;
@@ -72,11 +75,15 @@ export interface ServerOptions {
   handshakeTimeoutMs?: number;
 }
 
-/** What `connect` and `disconnect` events carry. */
+/** What `connect` and `disconnect` events carry: the peer as the kernel reported it
+ *  when it connected (SO_PEERCRED), not as it described itself. */
 export interface PeerInfo {
+  /** The peer's process id. */
   pid: number;
+  /** Its user id. */
   uid: number;
-  gid: number;
+  /** Its group id (the server's side only knows it for clients). */
+  gid?: number;
   /** For `disconnect`: why the connection ended. */
   reason?: string;
 }
@@ -116,7 +123,12 @@ const KIND_BYTES: Record<number, Uint8Array> = Object.fromEntries(
   Object.values(ErrorKind).map((k) => [k, Uint8Array.of(k)]),
 );
 
+/**
+ * Serves named methods to clients on this host. `bind` or `implement` methods, then
+ * `run()`. Emits `connect` and `disconnect` with a {@link PeerInfo} for each client.
+ */
 export class Server extends EventEmitter {
+  /** The server's name, as given ("/calc"). */
   readonly name: string;
   // contracts: an Endpoint (handler, contract entry, counters) per method, not a bare handler
   private readonly methods = new Map<string, Endpoint>();
