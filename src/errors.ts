@@ -57,7 +57,10 @@ export interface RemoteErrorInfo {
 
 /** A value that broke a contract's schema, as the schema library reported it. */
 export interface SchemaIssue {
+  /** The schema library's message, as it wrote it. */
   message: string;
+  /** Where in the value: keys and indexes from its root (for arguments, the first is the argument's index);
+   *  empty when the whole value is at fault. */
   path: Array<string | number>;
 }
 

@@ -5,22 +5,35 @@ import type { StandardSchemaV1, StandardJSONSchemaV1 } from "@standard-schema/sp
 import type { Endpoint } from "./endpoint.js";
 import { RESERVED_PREFIX } from "./stats.js";
 
+/** One method a server serves, in {@link ServiceDescription.methods}. */
 export interface MethodDescription {
+  /** The method's name, as callers call it. */
   name: string;
-  /** JSON Schema of the argument tuple; null for bind() methods or a library without Standard JSON Schema. */
+  /** JSON Schema of the argument tuple (the schema's input side); null for bind() methods, a library without
+   *  Standard JSON Schema, or a schema JSON Schema cannot express (a transform, a custom check). */
   args: Record<string, unknown> | null;
+  /** JSON Schema of the result (the schema's output side, what callers receive); null as for `args`, and
+   *  for a method without a result schema. */
   result: Record<string, unknown> | null;
+  /** The contract's `idempotent` flag; false when unset and for bind() methods. */
   idempotent: boolean;
+  /** The contract's `description`; "" when unset and for bind() methods. */
   description: string;
 }
 
+/** What a server serves: what `server.describe()` returns and `client.describe()` receives. */
 export interface ServiceDescription {
+  /** The server's name, as given ("/calc"). */
   name: string;
   /** The shmrpc wire protocol version the server speaks. */
   version: number;
+  /** The server's process id. */
   pid: number;
+  /** The user id the server runs as; -1 where the platform has none (no `process.getuid`). */
   uid: number;
+  /** When the Server object was made, ISO 8601 (RFC 3339) in UTC. */
   started: string;
+  /** The methods served, in the order they were registered; the server's own (`$`-prefixed) ones are left out. */
   methods: MethodDescription[];
 }
 

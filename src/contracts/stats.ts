@@ -5,36 +5,65 @@ import type { Endpoint } from "./endpoint.js";
 
 /** What the server knows of one connected client (Server.connectionStats()). */
 export interface ConnectionStats {
+  /** The client's process id, as the kernel reported it when the client connected (SO_PEERCRED). */
   pid: number;
-  /** The client's user, from the kernel's record of who created its segment. */
+  /** The client's user id, as the kernel reported it when the client connected (SO_PEERCRED). */
   uid: number;
   /** Calls of this client whose handler's promise has not settled. */
   in_flight: number;
-  /** Bytes written and not yet read in each ring, and its capacity. */
-  request_ring: { used: number; capacity: number };
-  response_ring: { used: number; capacity: number };
+  /** The ring of requests, client to server. */
+  request_ring: {
+    /** Bytes the client wrote that the server has not read yet (a snapshot, may be a moment old). */
+    used: number;
+    /** The ring's size in bytes. */
+    capacity: number;
+  };
+  /** The ring of responses, server to client. */
+  response_ring: {
+    /** Bytes the server wrote that the client has not read yet (a snapshot, may be a moment old). */
+    used: number;
+    /** The ring's size in bytes. */
+    capacity: number;
+  };
   /** Responses waiting at the server for room in the response ring. */
   bytes_queued: number;
 }
 
+/** The counters of one method (an ADR-32 endpoint), in {@link ServiceStats.endpoints}. */
 export interface EndpointStats {
+  /** The method's name. */
   name: string;
+  /** Calls that reached the handler (or its argument validation), in-flight ones included. */
   num_requests: number;
+  /** Calls that ended in a throw, a rejection, a failed validation (arguments or result) or a result that
+   *  could not be sent. */
   num_errors: number;
+  /** The latest failure, as "Name: message" for an Error; "" until the first one. */
   last_error: string;
-  /** Total handler time in nanoseconds (async handlers until their promise settled). */
+  /** Total handler time of the settled calls, in nanoseconds (async handlers until their promise settled).
+   *  For a method whose calls have all been synchronous, one call in 16 is timed and this is estimated
+   *  from those, so that timing costs little. */
   processing_time: number;
+  /** Mean handler time of a timed call, in nanoseconds; 0 before any call was timed. */
   average_processing_time: number;
+  /** Calls whose handler returned a promise that has not settled yet. */
   in_flight: number;
 }
 
+/** What `server.stats()` returns and `client.stats()` receives: a NATS service-stats response (ADR-32),
+ *  times in nanoseconds, plus each connected client. */
 export interface ServiceStats {
+  /** The ADR-32 message type, always this value. */
   type: "io.nats.micro.v1.stats_response";
+  /** The server's name, as given ("/calc"). */
   name: string;
+  /** A random id of this Server object (22 hex digits), new for each one: tells restarts apart. */
   id: string;
   /** When the server was made, ISO 8601 (RFC 3339) in UTC. */
   started: string;
+  /** One entry per method, in the order they were registered; the server's own (`$`-prefixed) ones are left out. */
   endpoints: EndpointStats[];
+  /** One entry per connected client. */
   connections: ConnectionStats[];
 }
 

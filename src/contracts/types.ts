@@ -4,7 +4,10 @@
 
 import type { StandardSchemaV1 } from "@standard-schema/spec";
 
-/** A schema of the arguments: validates an array, the tuple of a call's arguments. */
+/**
+ * A schema of the arguments: validates an array, the tuple of a call's arguments.
+ * @inline
+ */
 export type ArgsSchema = StandardSchemaV1<any, readonly unknown[]>;
 
 /** One method of a contract. */
@@ -19,34 +22,50 @@ export interface MethodSpec {
   readonly description?: string | undefined;
 }
 
+/** The methods of a contract: its method names, each with its {@link MethodSpec}. */
 export type ContractSpec = Record<string, MethodSpec>;
 
 declare const CONTRACT: unique symbol;
 
 /** What defineContract returns: the spec, branded. */
 export interface Contract<S extends ContractSpec = ContractSpec> {
+  /** The spec given to defineContract, frozen. */
   readonly methods: S;
+  /**
+   * Type-only brand (no such property at run time): only defineContract makes a Contract.
+   * @internal
+   */
   readonly [CONTRACT]: true;
 }
 
-type In<T> = T extends StandardSchemaV1 ? StandardSchemaV1.InferInput<T> : unknown;
-type Out<T> = T extends StandardSchemaV1 ? StandardSchemaV1.InferOutput<T> : unknown;
-type Tuple<T> = T extends readonly unknown[] ? T : never;
+// CallArgs, HandlerArgs, HandlerResult and CallResult spell out their helpers (a schema's
+// input or output type, kept only when it is a tuple) instead of naming unexported helper
+// aliases, which the API reference would have to show. `X extends infer T ? ... : never`
+// names X so that the next conditional distributes over a union, as a generic helper would.
 
-/** What a caller passes (the schema's input). */
-export type CallArgs<M extends MethodSpec> = Tuple<In<M["args"]>>;
-/** What a handler receives (the schema's output, after validation). */
-export type HandlerArgs<M extends MethodSpec> = Tuple<Out<M["args"]>>;
-/** What a handler may return (the result schema's input). */
-export type HandlerResult<M extends MethodSpec> = M["result"] extends StandardSchemaV1 ? In<M["result"]> : unknown;
-/** What a caller receives (the result schema's output). */
-export type CallResult<M extends MethodSpec> = M["result"] extends StandardSchemaV1 ? Out<M["result"]> : unknown;
+/** What a caller passes (the argument schema's input, a tuple). */
+export type CallArgs<M extends MethodSpec> = M["args"] extends infer S
+  ? (S extends StandardSchemaV1 ? StandardSchemaV1.InferInput<S> : unknown) extends infer A
+    ? A extends readonly unknown[] ? A : never
+    : never
+  : never;
+/** What a handler receives (the argument schema's output, after validation, a tuple). */
+export type HandlerArgs<M extends MethodSpec> = M["args"] extends infer S
+  ? (S extends StandardSchemaV1 ? StandardSchemaV1.InferOutput<S> : unknown) extends infer A
+    ? A extends readonly unknown[] ? A : never
+    : never
+  : never;
+/** What a handler may return (the result schema's input); unknown without a result schema. */
+export type HandlerResult<M extends MethodSpec> = M["result"] extends StandardSchemaV1 ? StandardSchemaV1.InferInput<M["result"]> : unknown;
+/** What a caller receives (the result schema's output); unknown without a result schema. */
+export type CallResult<M extends MethodSpec> = M["result"] extends StandardSchemaV1 ? StandardSchemaV1.InferOutput<M["result"]> : unknown;
 
 /** One handler per method of the contract, each checked against its entry. */
 export type Handlers<S extends ContractSpec> = {
   readonly [K in keyof S]: (...args: HandlerArgs<S[K]>) => HandlerResult<S[K]> | PromiseLike<HandlerResult<S[K]>>;
 };
 
+/** The options of `client.proxy(contract, options)`. */
 export interface ProxyOptions {
   /** Synchronous calls (`client.call`) instead of Promises. */
   sync?: boolean;
