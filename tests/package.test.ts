@@ -32,7 +32,7 @@ const bare: NodeJS.ProcessEnv = { ...process.env, PATH: BIN };
 for (const k of Object.keys(bare)) if (k.startsWith("npm_")) delete bare[k]; // not the outer `npm test`'s settings
 
 function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): SpawnSyncReturns<string> {
-  const r = spawnSync(cmd, args, { cwd: opts.cwd ?? APP, env: opts.env ?? bare, encoding: "utf8", timeout: opts.timeoutMs ?? 120_000 });
+  const r = spawnSync(cmd, args, { cwd: opts.cwd ?? APP, env: opts.env ?? bare, encoding: "utf8", timeout: opts.timeoutMs ?? 300_000 });
   if (r.error) throw r.error;
   return r;
 }
@@ -46,7 +46,7 @@ let tarball = "";
 test("npm pack builds the prebuilt addon and ships what a user needs, and nothing else", () => {
   // The real pack, lifecycle scripts and all (prepack builds the prebuilds, prepare the JS and WASM).
   const out = ok(
-    run(process.execPath, [NPM_CLI, "pack", "--json", "--pack-destination", TMP], { cwd: ROOT, env: { ...process.env, SHMRPC_PREBUILD_ARCHS: ARCHS.join(" ") }, timeoutMs: 180_000 }),
+    run(process.execPath, [NPM_CLI, "pack", "--json", "--pack-destination", TMP], { cwd: ROOT, env: { ...process.env, SHMRPC_PREBUILD_ARCHS: ARCHS.join(" ") }, timeoutMs: 600_000 }),
     "npm pack",
   );
   const info = JSON.parse(out.slice(out.lastIndexOf("\n[\n") + 1))[0] as { filename: string; files: { path: string }[] };
@@ -67,7 +67,7 @@ test("installed with install scripts blocked and no compiler on PATH, it loads t
   assert.is(spawnSync("g++", ["--version"], { env: bare }).error?.message.includes("ENOENT"), true, "g++ is hidden");
   assert.is(spawnSync("make", ["--version"], { env: bare }).error?.message.includes("ENOENT"), true, "make is hidden");
   writeFileSync(join(APP, "package.json"), JSON.stringify({ name: "app", version: "1.0.0", private: true }));
-  ok(run(process.execPath, [NPM_CLI, "install", "--ignore-scripts", "--prefer-offline", "--no-audit", "--no-fund", tarball], { timeoutMs: 180_000 }), "npm install");
+  ok(run(process.execPath, [NPM_CLI, "install", "--ignore-scripts", "--prefer-offline", "--no-audit", "--no-fund", tarball], { timeoutMs: 600_000 }), "npm install");
   const pkg = join(APP, "node_modules", "shmrpc");
   assert.not.ok(existsSync(join(pkg, "build")), "nothing was built");
   const out = ok(run(process.execPath, ["-e", 'const { Server } = require("shmrpc"); console.log(typeof Server)']), "require");
@@ -85,7 +85,7 @@ test("installed with its install script allowed and no compiler on PATH, the ins
   symlinkSync(process.execPath, join(bin, "node"));
   symlinkSync("/bin/sh", join(bin, "sh"));
   const env = { ...bare, PATH: bin };
-  ok(run(process.execPath, [NPM_CLI, "install", "--foreground-scripts", "--prefer-offline", "--no-audit", "--no-fund", tarball], { cwd: app, env, timeoutMs: 180_000 }), "npm install");
+  ok(run(process.execPath, [NPM_CLI, "install", "--foreground-scripts", "--prefer-offline", "--no-audit", "--no-fund", tarball], { cwd: app, env, timeoutMs: 600_000 }), "npm install");
   assert.not.ok(existsSync(join(app, "node_modules", "shmrpc", "build")), "nothing was built");
   const out = ok(run(process.execPath, ["--input-type=module", "-e", 'import { Client } from "shmrpc"; console.log(typeof Client)'], { cwd: app, env }), "import");
   assert.is(out.trim(), "function");

@@ -53,7 +53,25 @@ waiting("a request wakes a parked server at once, not at a timer's next tick", a
   }
 });
 
+/** The longest gap between 5 ms ticks of an idle event loop over `ms`: what the machine's
+ *  own scheduling costs this process now, whatever shmrpc does. */
+async function idleGap(ms: number): Promise<number> {
+  let worst = 0;
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    worst = Math.max(worst, now - last);
+    last = now;
+  }, 5);
+  await sleep(ms);
+  clearInterval(timer);
+  return worst;
+}
+
 waiting("a busy server keeps its event loop free for its own timers and I/O", async () => {
+  // On a busy machine this process may wait for a CPU whatever it does: the margin is
+  // 100 ms plus three times the worst gap of an idle loop measured just before.
+  const calibration = await idleGap(1000);
   const name = uniqueName("busy");
   const server = new Server(name, { busyPoll: true });
   server.bind("add", (a: number, b: number) => a + b);
@@ -72,7 +90,8 @@ waiting("a busy server keeps its event loop free for its own timers and I/O", as
     const kids = await Promise.all([1, 2].map((k) => spawnFixture("client.js", [name, String(k), "3000"], "done", 30_000)));
     for (const kid of kids) assert.is(await kid.exited, 0, kid.output());
     assert.ok(ticks > 10, `the timer ran ${ticks} times`);
-    assert.ok(worst < (SANITIZED ? 300 : 100), `the longest gap between 5 ms ticks was ${worst.toFixed(1)} ms`);
+    const margin = (SANITIZED ? 300 : 100) + 3 * calibration;
+    assert.ok(worst < margin, `the longest gap between 5 ms ticks was ${worst.toFixed(1)} ms (margin ${margin.toFixed(1)} ms; an idle loop's worst gap ${calibration.toFixed(1)} ms)`);
   } finally {
     clearInterval(timer);
     await server.close();
