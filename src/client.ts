@@ -836,7 +836,7 @@ function droppedError(name: string, reason: number): RpcError {
     return new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${name} dropped this client for breaking the protocol`);
   }
   if (reason === L.REASON_CLOSED) {
-    return new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `server ${name} closed the connection while the call was pending`);
+    return new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `server ${name} closed the connection`);
   }
   return new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `the server of ${name} is gone`);
 }
