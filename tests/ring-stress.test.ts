@@ -38,7 +38,8 @@ test(`${COUNT} records of random sizes cross between two threads intact and in o
     await producer.worker.terminate();
     await consumer.worker.terminate();
   }
-  assert.ok(Date.now() - started < (COUNT / 1_000_000) * 120_000);
+  // A bound against a stuck ring, not a speed test: generous for a busy machine.
+  assert.ok(Date.now() - started < (COUNT / 1_000_000) * 300_000);
 });
 
 test.run();
