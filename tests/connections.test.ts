@@ -339,6 +339,49 @@ conns("budgets refuse a connection with ERR_RPC_RESOURCE_EXHAUSTED naming the li
   }
 });
 
+conns("a server that hands over memory it could still resize (an unsealed file) is refused with ERR_RPC_PROTOCOL", async () => {
+  // A stand-in server: answers HELLO with an ACCEPT carrying a plain file of the right size.
+  const name = uniqueName("unsealed");
+  const path = join(runtimeDir(), name.slice(1) + ".sock");
+  const ring = 65536;
+  const size = Math.ceil((L.CONN_HEADER_BYTES + 2 * (L.RING_HEADER_BYTES + ring)) / 65536) * 65536;
+  const file = join(mkdtempSync("/tmp/shmrpc-unsealed-"), "mem");
+  writeFileSync(file, Buffer.alloc(size));
+  const fileFd = openSync(file, "r+");
+  const listener = native.listenUnix(path, 8, 0o600);
+  const buf = Buffer.alloc(600);
+  const watcher = new native.FdWatcher(listener, () => {
+    const fd = native.acceptUnix(listener);
+    if (fd < 0) return;
+    void until(() => native.recvPacket(fd, buf) !== null, 3000).then(() => {
+      const accept = Buffer.alloc(24);
+      accept[0] = 4; // ACCEPT
+      accept.writeUInt32LE(L.PROTOCOL_VERSION, 4);
+      accept.writeUInt32LE(size, 8);
+      accept.writeUInt32LE(ring, 12);
+      accept.writeUInt32LE(ring, 16);
+      accept.writeUInt32LE(process.pid, 20);
+      native.sendPacket(fd, accept, [fileFd]);
+      native.closeFd(fd);
+    });
+  });
+  watcher.ref();
+  const client = new Client(name, { ringBytes: ring, timeoutMs: 3000 });
+  try {
+    const err = await rejection(client.asyncCall("add", 1, 1));
+    assert.is(err.code, "ERR_RPC_PROTOCOL");
+    assert.match(err.message, /not sealed/);
+    assert.is(err.maybeExecuted, false);
+  } finally {
+    client.close();
+    watcher.close();
+    native.closeFd(listener);
+    closeSync(fileFd);
+    rmSync(path, { force: true });
+    rmSync(file, { force: true });
+  }
+});
+
 conns("rings too big for any WebAssembly memory are refused before connecting", () => {
   for (const ringBytes of [512 << 20, 1 << 30]) {
     try {
