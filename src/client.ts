@@ -6,7 +6,8 @@ import { native, type Waiter } from "./native.js";
 import { core } from "./core/wasm.js";
 import { L } from "./core/layout.js";
 import type { Segment } from "./core/segment.js";
-import { Doorbell, SocketBell, YIELD_AFTER_MS } from "./core/doorbell.js";
+import { Doorbell, SocketBell } from "./core/doorbell.js";
+import { Spin, IDLE_POLLS_PER_CLOCK, QUICK_POLLS } from "./core/spin.js";
 import { RingReader, RingWriter } from "./core/ring.js";
 import { Channel, OVERSIZED } from "./channel.js";
 import { Encoder } from "./codec/encode.js";
@@ -97,10 +98,6 @@ function takeResolvers(resolve: (value: unknown) => void, reject: (err: RpcError
 /** Check the server's liveness at least this often while a call waits. */
 const LIVENESS_MS = 50;
 const TURN_MS = 2;
-/** Polls for a synchronous call's response before the clock is first read. */
-const QUICK_POLLS = 64;
-/** Idle polls per reading of the clock while pumping responses. */
-const IDLE_POLLS_PER_CLOCK = 8;
 /** waitForConnection's retries while no server listens: from the first delay,
  *  doubling, to the last. */
 const CONNECT_RETRY_FIRST_MS = 5;
@@ -129,11 +126,12 @@ export class Client extends EventEmitter {
   private readonly timeoutMs: number;
   private readonly maxMessageBytes: number;
   private readonly ringBytes: number;
-  private readonly busyPoll: boolean;
-  private readonly spinMs: number;
   private readonly tokenHash: Buffer | undefined;
   private readonly socketPath: string | undefined;
   private readonly serverUid: number;
+  /** When a synchronous call, and the pump of asyncCalls, spin, yield or park. */
+  private readonly syncSpin: Spin;
+  private readonly pumpSpin: Spin;
 
   private conn: Connection | undefined;
   /** The handshake in progress from the event loop, if any, and its outcome. */
@@ -179,8 +177,11 @@ export class Client extends EventEmitter {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `option ringBytes must be a power of two between ${L.RING_MIN_CAPACITY} and ${L.RING_MAX_CAPACITY}`);
     }
     this.ringBytes = ring;
-    this.busyPoll = options.busyPoll === true;
-    this.spinMs = positive(options.spinMicros, 50, "spinMicros", true) / 1000;
+    const busyPoll = options.busyPoll === true;
+    const spinMs = positive(options.spinMicros, 50, "spinMicros", true) / 1000;
+    // A synchronous call reads the clock on every poll once past its quick polls.
+    this.syncSpin = new Spin(spinMs, busyPoll, 1);
+    this.pumpSpin = new Spin(spinMs, busyPoll, IDLE_POLLS_PER_CLOCK);
     this.tokenHash = options.token === undefined ? undefined : tokenHash(options.token, "token");
     this.socketPath = validateSocketPath(options.socketPath, "socketPath");
     const serverUid = options.serverUid ?? process.geteuid!();
@@ -536,25 +537,17 @@ export class Client extends EventEmitter {
     // The first polls go without the clock (a reading costs about as much as a poll), and
     // most responses are in by then. The deadline counts from the first reading, a
     // microsecond or two after the send: it can be that much late, never early.
-    let quickPolls = QUICK_POLLS;
+    const spin = this.syncSpin;
+    spin.begin(QUICK_POLLS);
     let deadline = -1;
-    let lastProgress = 0;
     try {
       for (;;) {
         if (!conn.channel.idle && conn.channel.flush()) conn.serverBell.ring();
         const got = this.receive(conn);
         if (this.syncDone) break;
-        if (quickPolls > 0) {
-          quickPolls--;
-          continue;
-        }
+        if (!spin.due(got)) continue;
         const now = performance.now();
-        if (deadline < 0) {
-          deadline = now + timeoutMs;
-          lastProgress = now;
-        } else if (got > 0) {
-          lastProgress = now;
-        }
+        if (deadline < 0) deadline = now + timeoutMs;
         if (now >= deadline) {
           throw new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `call to "${method}" on ${this.name} timed out after ${timeoutMs} ms`, { maybeExecuted: this.mayHaveRun(id) });
         }
@@ -564,10 +557,9 @@ export class Client extends EventEmitter {
           if (!this.syncDone) throw e;
         }
         if (this.syncDone) break; // settled by disconnect(): its error says whether it may have run
-        if (this.busyPoll || now - lastProgress < this.spinMs) {
-          if (now - lastProgress >= YIELD_AFTER_MS) native.yieldCpu();
-          continue;
-        }
+        if (!spin.tick(now)) continue;
+        // Park: sleep on the doorbell (the idle stretch goes on: after a wake-up without
+        // the response it sleeps again at once).
         const seq = conn.bell.park();
         if (conn.channel.reader.empty() && !conn.channel.canFlush()) {
           conn.bell.sleep(seq, Math.min(deadline - now, LIVENESS_MS));
@@ -700,26 +692,20 @@ export class Client extends EventEmitter {
     this.scheduled = false;
     const conn = this.conn;
     if (!conn || conn.closed) return this.stopPump();
+    const spin = this.pumpSpin;
+    spin.begin();
     let start = -1;
-    let idleSince = -1;
-    let quiet = 0;
-    let yielding = false;
     for (;;) {
       if (!conn.channel.idle && conn.channel.flush()) conn.serverBell.ring();
       const got = this.receive(conn);
       if (conn.closed) return;
       if (this.pending.size === 0 && conn.channel.idle) return this.stopPump();
       if (got > 0) break; // let the resolved promises run
-      if (yielding) native.yieldCpu();
-      // Idle: read the clock only every few polls (a reading costs about as much as a poll).
-      if (start >= 0 && ++quiet < IDLE_POLLS_PER_CLOCK) continue;
-      quiet = 0;
+      if (!spin.due(0)) continue;
       const now = performance.now();
       if (start < 0) start = now;
-      if (idleSince < 0) idleSince = now;
-      yielding = now - idleSince >= YIELD_AFTER_MS;
       if (now - start >= TURN_MS) break;
-      if (!this.busyPoll && now - idleSince >= this.spinMs) {
+      if (spin.tick(now)) {
         const seq = conn.bell.park();
         if (conn.channel.reader.empty() && !conn.channel.canFlush()) {
           this.parked = true;
@@ -727,7 +713,7 @@ export class Client extends EventEmitter {
           return;
         }
         conn.bell.unpark();
-        idleSince = -1;
+        spin.rest();
       }
     }
     this.scheduled = true;

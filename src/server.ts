@@ -7,7 +7,8 @@ import { randomBytes } from "node:crypto";
 import { core } from "./core/wasm.js";
 import { L } from "./core/layout.js";
 import type { Segment } from "./core/segment.js";
-import { Doorbell, YIELD_AFTER_MS } from "./core/doorbell.js";
+import { Doorbell } from "./core/doorbell.js";
+import { Spin, IDLE_POLLS_PER_CLOCK } from "./core/spin.js";
 import { RingReader, RingWriter } from "./core/ring.js";
 import { native } from "./native.js";
 import { Channel, OVERSIZED } from "./channel.js";
@@ -92,8 +93,6 @@ export interface PeerInfo {
 const TURN_MS = 2;
 /** Records taken from one client before looking at the others. */
 const BATCH = 256;
-/** Idle polls per reading of the clock in a serving turn. */
-const IDLE_POLLS_PER_CLOCK = 8;
 /** How often a client that is sending has its socket checked for a hang-up while the
  *  server is too busy to return to the event loop. */
 const ALIVE_CHECK_MS = 1;
@@ -136,12 +135,12 @@ export class Server extends EventEmitter {
   private readonly started = new Date();
   private readonly instanceId = randomBytes(11).toString("hex");
   private readonly maxMessageBytes: number;
-  private readonly busyPoll: boolean;
-  private readonly spinMs: number;
   private readonly onError: (err: RpcError) => void;
   private readonly maxQueuedBytes: number;
   private readonly catchRejections: boolean;
   private readonly listener: Listener;
+  /** When a serving turn spins, yields or parks. */
+  private readonly spin: Spin;
 
   private state: "idle" | "running" | "closing" | "closed" = "idle";
   private readonly conns: Connection[] = [];
@@ -158,8 +157,9 @@ export class Server extends EventEmitter {
     super();
     this.name = validateName(name);
     this.maxMessageBytes = positive(options.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES, "maxMessageBytes");
-    this.busyPoll = options.busyPoll === true;
-    this.spinMs = positive(options.spinMicros, 50, "spinMicros", true) / 1000;
+    const busyPoll = options.busyPoll === true;
+    const spinMs = positive(options.spinMicros, 50, "spinMicros", true) / 1000;
+    this.spin = new Spin(spinMs, busyPoll, IDLE_POLLS_PER_CLOCK);
     this.onError = options.onError ?? ((err) => console.warn(`shmrpc server ${this.name}: ${err.code}: ${err.message}`));
     this.maxQueuedBytes = positive(options.maxQueuedBytes, 64 << 20, "maxQueuedBytes");
     const allowUsers = new Set(ids(options.allowUsers, "allowUsers"));
@@ -392,30 +392,23 @@ export class Server extends EventEmitter {
   private readonly turn = (): void => {
     this.scheduled = false;
     if (this.state !== "running") return;
+    const spin = this.spin;
+    spin.begin();
     const start = performance.now();
     let now = start; // the last clock reading: pollOnce's liveness checks need no fresher one
-    let idleSince = -1;
-    let quiet = 0;
-    let yielding = false;
     for (;;) {
       const did = this.pollOnce(now);
       if (this.state !== "running") return;
-      if (did > 0) yielding = false;
-      else if (yielding) native.yieldCpu();
-      // While idle, read the clock only every few polls (a reading costs about as much
-      // as a poll), so a request that arrives is seen sooner; spin and turn overrun by
-      // a few polls at most.
-      if (did === 0 && idleSince >= 0 && this.inflight === 0 && ++quiet < IDLE_POLLS_PER_CLOCK) continue;
-      quiet = 0;
-      now = performance.now();
-      if (did > 0) idleSince = -1;
-      else if (idleSince < 0) idleSince = now;
-      else yielding = now - idleSince >= YIELD_AFTER_MS;
       // Yield: handlers' promises settle in microtasks, other I/O needs the loop.
-      if (now - start >= TURN_MS || (idleSince >= 0 && this.inflight > 0)) break;
-      if (idleSince >= 0 && !this.busyPoll && now - idleSince >= this.spinMs) {
+      if (did === 0 && this.inflight > 0) break;
+      // While idle the clock is read only every few polls, so a request that arrives is
+      // seen sooner; spin and turn overrun by a few polls at most.
+      if (!spin.due(did)) continue;
+      now = performance.now();
+      if (now - start >= TURN_MS) break;
+      if (spin.tick(now)) {
         if (this.park()) return;
-        idleSince = -1;
+        spin.rest();
       }
     }
     this.scheduled = true;
