@@ -15,9 +15,9 @@ import { Decoder } from "./codec/decode.js";
 import { RpcError, ErrorCodes, type RemoteErrorInfo } from "./errors.js";
 import {
   validateName, codeOfKind, ErrorKind, METHOD_NAME_MAX_BYTES,
-  P_ERROR_DETAILS, P_ERROR_KIND, P_ID, P_RESPONSE_BODY, HEADROOM, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RING_BYTES, DEFAULT_TIMEOUT_MS,
-  tokenHash,
+  DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RING_BYTES, DEFAULT_TIMEOUT_MS, tokenHash,
 } from "./protocol.js";
+import { P_ERROR_DETAILS, P_ERROR_KIND, P_ID, P_RESPONSE_BODY, HEADROOM, requestExtra } from "./frames.js";
 import { localServers, onProcessExit } from "./lifecycle.js";
 import { Handshaking, connectSync, type Connected, type ConnectorOptions } from "./connection/connector.js";
 import { READABLE, type Link } from "./connection/link.js";
@@ -493,9 +493,7 @@ export class Client extends EventEmitter {
       if (utf8.length > METHOD_NAME_MAX_BYTES) {
         throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `method name is longer than ${METHOD_NAME_MAX_BYTES} UTF-8 bytes`);
       }
-      bytes = new Uint8Array(1 + utf8.length);
-      bytes[0] = utf8.length;
-      bytes.set(utf8, 1);
+      bytes = requestExtra(utf8);
       if (this.methodNames.size < 4096) this.methodNames.set(method, bytes);
     }
     return bytes;

@@ -16,9 +16,10 @@ import { Encoder } from "./codec/encode.js";
 import { Decoder } from "./codec/decode.js";
 import { RpcError, ErrorCodes } from "./errors.js";
 import {
-  validateName, ErrorKind, METHOD_NAME_MAX_BYTES, P_ID, P_NAME, P_NAME_LENGTH, DEFAULT_MAX_MESSAGE_BYTES,
-  DEFAULT_MAX_RING_BYTES, DEFAULT_MAX_MAPPED_BYTES, DEFAULT_MAX_CONNECTIONS, bodyOffset, HEADROOM, tokenHash,
+  validateName, ErrorKind, METHOD_NAME_MAX_BYTES, DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_MAX_RING_BYTES, DEFAULT_MAX_MAPPED_BYTES, DEFAULT_MAX_CONNECTIONS, tokenHash,
 } from "./protocol.js";
+import { P_ID, P_NAME, P_NAME_LENGTH, bodyOffset, HEADROOM, errorExtra } from "./frames.js";
 import { Listener, type Established } from "./connection/listener.js";
 import type { Link } from "./connection/link.js";
 import { READABLE } from "./connection/link.js";
@@ -117,10 +118,6 @@ class Connection {
     this.takenIndex = (seg.offset + L.CONN_TAKEN_ID) >>> 2;
   }
 }
-
-const KIND_BYTES: Record<number, Uint8Array> = Object.fromEntries(
-  Object.values(ErrorKind).map((k) => [k, Uint8Array.of(k)]),
-);
 
 /**
  * Serves named methods to clients on this host. `bind` or `implement` methods, then
@@ -631,7 +628,7 @@ export class Server extends EventEmitter {
     } catch {
       length = this.encoder!.encode({ name: "Error", message: String(message).slice(0, 4096), stack: "" }, this.maxMessageBytes, "error", HEADROOM);
     }
-    conn.channel.send(L.T_ERROR, id, KIND_BYTES[kind]!, this.encoder!.start + HEADROOM, length);
+    conn.channel.send(L.T_ERROR, id, errorExtra(kind), this.encoder!.start + HEADROOM, length);
   }
 
   /** Requests of a client that died are not run. The event loop reports a hang-up, but
