@@ -11,7 +11,7 @@
 import { core } from "./core/wasm.js";
 import { L } from "./core/layout.js";
 import { RingReader, RingWriter, ringErrorText } from "./core/ring.js";
-import { bodyOffset, P_FRAGMENT_DATA, P_FRAGMENT_TOTAL, P_FRAGMENT_TYPE } from "./protocol.js";
+import { P_FRAGMENT_DATA, P_FRAGMENT_TOTAL, P_FRAGMENT_TYPE, writeHeader, writeFragmentHeader } from "./frames.js";
 
 /** A bigger spare reassembly region is given back after a smaller message. */
 const SPARE_KEEP_BYTES = 4 << 20;
@@ -82,18 +82,12 @@ export class Channel {
   }
 
   /** Sends the payload [id u32][extra][pad to 8][body: `bodyLength` bytes of linear
-   *  memory at `body`]. The header is written just before `body`, so the caller must
-   *  leave HEADROOM bytes free there (the encoder's headroom). Whatever does not fit
-   *  the ring now is copied to the queue and sent by `flush`. */
+   *  memory at `body`]. The header is written just before `body` (src/frames.ts), so the
+   *  caller must leave HEADROOM bytes free there (the encoder's headroom). Whatever does
+   *  not fit the ring now is copied to the queue and sent by `flush`. */
   send(type: number, id: number, extra: Uint8Array | null, body: number, bodyLength: number): void {
-    const c = core();
-    const extraLength = extra === null ? 0 : extra.length;
-    const head = bodyOffset(4 + extraLength);
-    const at = body - head;
-    c.view.setUint32(at, id, true);
-    if (extra !== null) c.u8.set(extra, at + 4);
-    c.u8.fill(0, at + 4 + extraLength, body);
-    this.sendPayload(type, at, head + bodyLength);
+    const at = writeHeader(core(), body, id, extra);
+    this.sendPayload(type, at, body - at + bodyLength);
   }
 
   /** Sends a record with no payload (GOODBYE); `onlyIfRoom`: never queue it. */
@@ -140,8 +134,7 @@ export class Channel {
       const at = w.tryClaim(header + chunk, first ? L.T_FRAGMENT_FIRST : L.T_FRAGMENT_MORE);
       if (at === 0) break;
       if (first) {
-        c.view.setUint32(at + P_FRAGMENT_TOTAL, total, true);
-        c.view.setUint32(at + P_FRAGMENT_TYPE, type, true);
+        writeFragmentHeader(c, at, total, type);
       }
       if (src === c.u8) c.u8.copyWithin(at + header, from, from + chunk);
       else c.u8.set(src.subarray(from, from + chunk), at + header);

@@ -1,32 +1,32 @@
-// The calling side: connects on first use (src/connection/connector.ts), sends
-// requests, matches responses by id.
+// The calling side's public object: options, connecting (src/connection/connector.ts)
+// and the connection's life, sending requests, and the call API. Waiting for and
+// receiving responses are the call paths' (src/calls/).
 
 import { EventEmitter } from "node:events";
-import { native, type Waiter } from "./native.js";
+import { native } from "./native.js";
 import { core } from "./core/wasm.js";
 import { L } from "./core/layout.js";
-import type { Segment } from "./core/segment.js";
-import { Doorbell, SocketBell, YIELD_AFTER_MS } from "./core/doorbell.js";
+import { Doorbell, SocketBell } from "./core/doorbell.js";
 import { RingReader, RingWriter } from "./core/ring.js";
-import { Channel, OVERSIZED } from "./channel.js";
+import { Channel } from "./channel.js";
 import { Encoder } from "./codec/encode.js";
 import { Decoder } from "./codec/decode.js";
-import { RpcError, ErrorCodes, type RemoteErrorInfo } from "./errors.js";
+import { RpcError, ErrorCodes } from "./errors.js";
 import {
-  validateName, codeOfKind, ErrorKind, METHOD_NAME_MAX_BYTES,
-  P_ERROR_DETAILS, P_ERROR_KIND, P_ID, P_RESPONSE_BODY, HEADROOM, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RING_BYTES, DEFAULT_TIMEOUT_MS,
-  tokenHash,
+  validateName, METHOD_NAME_MAX_BYTES, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RING_BYTES, DEFAULT_TIMEOUT_MS, tokenHash,
 } from "./protocol.js";
+import { HEADROOM, requestExtra } from "./frames.js";
 import { localServers, onProcessExit } from "./lifecycle.js";
 import { Handshaking, connectSync, type Connected, type ConnectorOptions } from "./connection/connector.js";
-import { READABLE, type Link } from "./connection/link.js";
+import { READABLE } from "./connection/link.js";
 import { socketPathOf, validateSocketPath } from "./connection/paths.js";
 import { positive } from "./options.js";
-import { Deadlines, type Timed } from "./deadlines.js";
-import { PendingTable } from "./pending.js";
+import { Connection, LIVENESS_MS, droppedError, wasTaken, type CallHost } from "./calls/connection.js";
+import { Receiver } from "./calls/receive.js";
+import { SyncCall } from "./calls/sync.js";
+import { AsyncCalls } from "./calls/async.js";
 // contracts: typed proxies, describe() and stats() live in src/contracts/
 import { makeProxy, type Calls } from "./contracts/proxy.js";
-import { receivedIssues } from "./contracts/validate.js";
 import type { Contract, ContractSpec, Proxy, ProxyOptions } from "./contracts/types.js";
 import type { ServiceDescription } from "./contracts/describe.js";
 import type { ServiceStats } from "./contracts/stats.js";
@@ -70,53 +70,10 @@ export interface BoundCalls {
   asyncCall<T = unknown>(method: string, ...args: unknown[]): Promise<T>;
 }
 
-/** An asyncCall in flight (a class: one shape for every call, and no closure in it). */
-class Pending implements Timed {
-  done = false;
-  onAbort: (() => void) | undefined = undefined;
-  constructor(
-    readonly id: number,
-    readonly method: string,
-    readonly timeoutMs: number,
-    readonly resolve: (value: unknown) => void,
-    readonly reject: (err: RpcError) => void,
-    readonly signal: AbortSignal | undefined,
-    readonly deadline: number,
-  ) {}
-}
-
-// The resolving functions of the Promise being made, taken by one shared executor
-// (Node 20 has no Promise.withResolvers): no closure per call.
-let takenResolve: (value: unknown) => void = () => {};
-let takenReject: (err: RpcError) => void = () => {};
-function takeResolvers(resolve: (value: unknown) => void, reject: (err: RpcError) => void): void {
-  takenResolve = resolve;
-  takenReject = reject;
-}
-
-/** Check the server's liveness at least this often while a call waits. */
-const LIVENESS_MS = 50;
-const TURN_MS = 2;
-/** Polls for a synchronous call's response before the clock is first read. */
-const QUICK_POLLS = 64;
-/** Idle polls per reading of the clock while pumping responses. */
-const IDLE_POLLS_PER_CLOCK = 8;
 /** waitForConnection's retries while no server listens: from the first delay,
  *  doubling, to the last. */
 const CONNECT_RETRY_FIRST_MS = 5;
 const CONNECT_RETRY_MAX_MS = 100;
-
-class Connection {
-  closed = false;
-  constructor(
-    readonly link: Link,
-    readonly seg: Segment,
-    readonly channel: Channel,
-    readonly serverBell: SocketBell,
-    readonly bell: Doorbell,
-    readonly serverPid: number,
-  ) {}
-}
 
 /**
  * Calls the methods of the server of a name: `call` (blocking) or `asyncCall` (a
@@ -129,11 +86,13 @@ export class Client extends EventEmitter {
   private readonly timeoutMs: number;
   private readonly maxMessageBytes: number;
   private readonly ringBytes: number;
-  private readonly busyPoll: boolean;
-  private readonly spinMs: number;
   private readonly tokenHash: Buffer | undefined;
   private readonly socketPath: string | undefined;
   private readonly serverUid: number;
+  // The call paths (src/calls/): responses in, the synchronous call, the asyncCalls.
+  private readonly receiver: Receiver;
+  private readonly sync: SyncCall;
+  private readonly async: AsyncCalls;
 
   private conn: Connection | undefined;
   /** The handshake in progress from the event loop, if any, and its outcome. */
@@ -142,14 +101,8 @@ export class Client extends EventEmitter {
   private closed = false;
   private readonly encoder = new Encoder(core());
   private readonly decoder = new Decoder(core());
-  private readonly pending = new PendingTable<Pending>();
-  private readonly deadlines = new Deadlines<Pending>((p) => this.expire(p), () => this.pending.size);
   private readonly methodNames = new Map<string, Uint8Array>();
   private nextId = 1;
-  private waiter: Waiter | undefined;
-  private parked = false;
-  private scheduled = false;
-  private liveness: NodeJS.Timeout | undefined;
   private lastLivenessCheck = 0;
   /** Whether the next call should first look at the server (see `connection`). */
   private checkDue = false;
@@ -163,12 +116,6 @@ export class Client extends EventEmitter {
     this.dueTimer = setTimeout(this.markCheckDue, LIVENESS_MS).unref();
   }
 
-  // The synchronous call in progress, if any.
-  private syncId = -1;
-  private syncDone = false;
-  private syncValue: unknown;
-  private syncError: RpcError | undefined;
-
   constructor(name: string, options: ClientOptions = {}) {
     super();
     this.name = validateName(name);
@@ -179,8 +126,8 @@ export class Client extends EventEmitter {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `option ringBytes must be a power of two between ${L.RING_MIN_CAPACITY} and ${L.RING_MAX_CAPACITY}`);
     }
     this.ringBytes = ring;
-    this.busyPoll = options.busyPoll === true;
-    this.spinMs = positive(options.spinMicros, 50, "spinMicros", true) / 1000;
+    const busyPoll = options.busyPoll === true;
+    const spinMs = positive(options.spinMicros, 50, "spinMicros", true) / 1000;
     this.tokenHash = options.token === undefined ? undefined : tokenHash(options.token, "token");
     this.socketPath = validateSocketPath(options.socketPath, "socketPath");
     const serverUid = options.serverUid ?? process.geteuid!();
@@ -188,6 +135,19 @@ export class Client extends EventEmitter {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "option serverUid must be a numeric user id");
     }
     this.serverUid = serverUid;
+    const host: CallHost = {
+      name: this.name,
+      current: () => this.conn,
+      checkServer: (conn, now, force) => {
+        if (force) this.lastLivenessCheck = 0;
+        this.checkServer(conn, now);
+      },
+      disconnect: (err) => this.disconnect(err),
+    };
+    this.receiver = new Receiver(host, this.decoder, this.maxMessageBytes);
+    this.sync = new SyncCall(host, this.receiver, spinMs, busyPoll);
+    this.async = new AsyncCalls(host, this.receiver, spinMs, busyPoll);
+    this.receiver.deliverTo(this.sync, this.async);
   }
 
   /** True while connected to a live server. */
@@ -272,8 +232,7 @@ export class Client extends EventEmitter {
     this.closed = true;
     clearTimeout(this.dueTimer);
     // Stop the waiter first: it may sleep on a word of the memory unmapped below.
-    this.waiter?.close();
-    this.waiter = undefined;
+    this.async.close();
     const conn = this.conn;
     if (conn) {
       if (!conn.closed) {
@@ -405,7 +364,7 @@ export class Client extends EventEmitter {
   private onSocketEvent(conn: Connection, events: number): void {
     if (conn.closed) return;
     if ((events & READABLE) !== 0 && native.drainPackets(conn.link.fd) >= 0) return;
-    this.receive(conn); // responses it did send still count
+    this.receiver.receive(conn); // responses it did send still count
     if (conn.closed) return;
     this.disconnect(droppedError(this.name, conn.seg.load(L.CONN_DROP_REASON)));
   }
@@ -426,7 +385,7 @@ export class Client extends EventEmitter {
   private checkStillAccepted(conn: Connection): void {
     const reason = conn.seg.load(L.CONN_DROP_REASON);
     if (reason === L.REASON_NONE) return;
-    this.receive(conn); // responses it did send still count
+    this.receiver.receive(conn); // responses it did send still count
     if (conn.closed) throw new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `connection to ${this.name} ended`);
     const err = droppedError(this.name, reason);
     this.disconnect(err);
@@ -439,7 +398,7 @@ export class Client extends EventEmitter {
     if (now - this.lastLivenessCheck < LIVENESS_MS) return;
     this.lastLivenessCheck = now;
     if (conn.link.peerGone()) {
-      this.receive(conn);
+      this.receiver.receive(conn);
       if (conn.closed) throw new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `connection to ${this.name} ended`);
       const err = droppedError(this.name, conn.seg.load(L.CONN_DROP_REASON));
       this.disconnect(err);
@@ -458,7 +417,7 @@ export class Client extends EventEmitter {
     const failure = (id: number): RpcError => new RpcError(err.code, err.message, {
       cause: err.cause, maybeExecuted: taken < 0 || wasTaken(id, taken),
     });
-    this.stopPump(); // before unmapping: the waiter may sleep on our doorbell
+    this.async.stopPump(); // before unmapping: the waiter may sleep on our doorbell
     if (conn && !conn.closed) {
       conn.closed = true;
       onProcessExit.delete(this.exitHook);
@@ -467,13 +426,8 @@ export class Client extends EventEmitter {
       conn.seg.close();
       this.emit("disconnect", { pid: conn.serverPid, uid: this.serverUid, reason: err.message });
     }
-    if (this.syncId >= 0 && !this.syncDone) {
-      this.syncDone = true;
-      this.syncError = failure(this.syncId);
-    }
-    const pending = this.pending.drain();
-    this.deadlines.clear();
-    for (const p of pending) this.settle(p, undefined, failure(p.id));
+    this.sync.fail(failure);
+    this.async.failAll(failure);
   }
 
   private closedError(): RpcError {
@@ -492,9 +446,7 @@ export class Client extends EventEmitter {
       if (utf8.length > METHOD_NAME_MAX_BYTES) {
         throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `method name is longer than ${METHOD_NAME_MAX_BYTES} UTF-8 bytes`);
       }
-      bytes = new Uint8Array(1 + utf8.length);
-      bytes[0] = utf8.length;
-      bytes.set(utf8, 1);
+      bytes = requestExtra(utf8);
       if (this.methodNames.size < 4096) this.methodNames.set(method, bytes);
     }
     return bytes;
@@ -524,68 +476,15 @@ export class Client extends EventEmitter {
     if (localServers.has(this.name)) {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `a synchronous call cannot reach ${this.name}: its server runs on this thread; use asyncCall`);
     }
-    if (this.syncId >= 0) {
+    if (this.sync.busy) {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "a synchronous call is already in progress on this client");
     }
     const id = this.send(method, args, timeoutMs);
-    const conn = this.conn!;
-    this.syncId = id;
-    this.syncDone = false;
-    this.syncValue = undefined;
-    this.syncError = undefined;
-    // The first polls go without the clock (a reading costs about as much as a poll), and
-    // most responses are in by then. The deadline counts from the first reading, a
-    // microsecond or two after the send: it can be that much late, never early.
-    let quickPolls = QUICK_POLLS;
-    let deadline = -1;
-    let lastProgress = 0;
     try {
-      for (;;) {
-        if (!conn.channel.idle && conn.channel.flush()) conn.serverBell.ring();
-        const got = this.receive(conn);
-        if (this.syncDone) break;
-        if (quickPolls > 0) {
-          quickPolls--;
-          continue;
-        }
-        const now = performance.now();
-        if (deadline < 0) {
-          deadline = now + timeoutMs;
-          lastProgress = now;
-        } else if (got > 0) {
-          lastProgress = now;
-        }
-        if (now >= deadline) {
-          throw new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `call to "${method}" on ${this.name} timed out after ${timeoutMs} ms`, { maybeExecuted: this.mayHaveRun(id) });
-        }
-        try {
-          this.checkServer(conn, now);
-        } catch (e) {
-          if (!this.syncDone) throw e;
-        }
-        if (this.syncDone) break; // settled by disconnect(): its error says whether it may have run
-        if (this.busyPoll || now - lastProgress < this.spinMs) {
-          if (now - lastProgress >= YIELD_AFTER_MS) native.yieldCpu();
-          continue;
-        }
-        const seq = conn.bell.park();
-        if (conn.channel.reader.empty() && !conn.channel.canFlush()) {
-          conn.bell.sleep(seq, Math.min(deadline - now, LIVENESS_MS));
-        }
-        conn.bell.unpark();
-      }
+      return this.sync.wait(this.conn!, id, method, timeoutMs);
     } finally {
-      this.syncId = -1;
-      if (this.pending.size > 0) this.schedulePump();
+      if (this.async.pending.size > 0) this.async.schedulePump();
     }
-    if (this.syncError) {
-      const err = this.syncError;
-      this.syncError = undefined;
-      throw err;
-    }
-    const value = this.syncValue;
-    this.syncValue = undefined;
-    return value;
   }
 
   // ------------------------------------------------------------ asynchronous calls
@@ -605,211 +504,7 @@ export class Client extends EventEmitter {
     } catch (e) {
       return Promise.reject(e);
     }
-    const promise = new Promise<unknown>(takeResolvers);
-    const p = new Pending(id, method, timeoutMs, takenResolve, takenReject, signal, performance.now() + timeoutMs);
-    try {
-      this.deadlines.add(p, timeoutMs);
-      if (signal) this.watchAbort(p, signal);
-      this.pending.set(p);
-      this.schedulePump();
-    } catch (e) {
-      p.reject(e as RpcError); // as the executor did: asyncCall never throws
-    }
-    return promise;
-  }
-
-  private watchAbort(p: Pending, signal: AbortSignal): void {
-    p.onAbort = () => {
-      if (this.pending.delete(p.id)) {
-        this.settle(p, undefined, new RpcError(ErrorCodes.ERR_RPC_ABORTED, `call to "${p.method}" was aborted`, { cause: signal.reason, maybeExecuted: this.mayHaveRun(p.id) }));
-      }
-    };
-    signal.addEventListener("abort", p.onAbort, { once: true });
-  }
-
-  private expire(p: Pending): void {
-    if (this.pending.get(p.id) !== p) return;
-    this.pending.delete(p.id);
-    this.settle(p, undefined, new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `call to "${p.method}" on ${this.name} timed out after ${p.timeoutMs} ms`, { maybeExecuted: this.mayHaveRun(p.id) }));
-  }
-
-  /** Whether the server has taken request `id` from the ring (true when unknown). */
-  private mayHaveRun(id: number): boolean {
-    const conn = this.conn;
-    return conn === undefined || conn.closed || wasTaken(id, conn.seg.load(L.CONN_TAKEN_ID));
-  }
-
-  private settle(p: Pending, value: unknown, err: RpcError | undefined): void {
-    p.done = true;
-    if (p.signal && p.onAbort) p.signal.removeEventListener("abort", p.onAbort);
-    if (err) p.reject(err);
-    else p.resolve(value);
-  }
-
-  // The pump reads responses for asyncCall: spin briefly, then park on the
-  // doorbell through the addon's waiter thread, which wakes the event loop.
-
-  private schedulePump(): void {
-    if (this.scheduled || this.closed) return;
-    if (this.parked) {
-      this.parked = false;
-      this.waiter!.disarm();
-      this.conn?.bell.unpark();
-    }
-    this.scheduled = true;
-    this.waiter ??= new native.Waiter(this.onWake);
-    this.waiter.ref(); // pending calls keep the process alive
-    if (!this.liveness) {
-      this.liveness = setInterval(this.livenessTick, LIVENESS_MS * 2);
-      this.liveness.unref();
-    }
-    setImmediate(this.pumpTurn);
-  }
-
-  private stopPump(): void {
-    if (this.parked) {
-      this.parked = false;
-      this.waiter?.disarm();
-    }
-    this.waiter?.unref();
-    if (this.liveness) {
-      clearInterval(this.liveness);
-      this.liveness = undefined;
-    }
-  }
-
-  private readonly livenessTick = (): void => {
-    const conn = this.conn;
-    if (!conn || conn.closed) return;
-    try {
-      this.lastLivenessCheck = 0;
-      this.checkServer(conn, performance.now());
-    } catch {
-      // disconnect() has already failed the pending calls.
-    }
-  };
-
-  private readonly onWake = (): void => {
-    if (!this.parked) return;
-    this.parked = false;
-    this.conn?.bell.unpark();
-    this.pumpTurn();
-  };
-
-  private readonly pumpTurn = (): void => {
-    this.scheduled = false;
-    const conn = this.conn;
-    if (!conn || conn.closed) return this.stopPump();
-    let start = -1;
-    let idleSince = -1;
-    let quiet = 0;
-    let yielding = false;
-    for (;;) {
-      if (!conn.channel.idle && conn.channel.flush()) conn.serverBell.ring();
-      const got = this.receive(conn);
-      if (conn.closed) return;
-      if (this.pending.size === 0 && conn.channel.idle) return this.stopPump();
-      if (got > 0) break; // let the resolved promises run
-      if (yielding) native.yieldCpu();
-      // Idle: read the clock only every few polls (a reading costs about as much as a poll).
-      if (start >= 0 && ++quiet < IDLE_POLLS_PER_CLOCK) continue;
-      quiet = 0;
-      const now = performance.now();
-      if (start < 0) start = now;
-      if (idleSince < 0) idleSince = now;
-      yielding = now - idleSince >= YIELD_AFTER_MS;
-      if (now - start >= TURN_MS) break;
-      if (!this.busyPoll && now - idleSince >= this.spinMs) {
-        const seq = conn.bell.park();
-        if (conn.channel.reader.empty() && !conn.channel.canFlush()) {
-          this.parked = true;
-          this.waiter!.arm(core().u8, conn.bell.address, seq, Infinity);
-          return;
-        }
-        conn.bell.unpark();
-        idleSince = -1;
-      }
-    }
-    this.scheduled = true;
-    setImmediate(this.pumpTurn);
-  };
-
-  // ------------------------------------------------------------ receiving
-
-  /** Takes every complete response from the ring; returns how many. */
-  private receive(conn: Connection): number {
-    try {
-      return this.receiveUnguarded(conn);
-    } catch (e) {
-      // Whatever the server's data made go wrong ends this connection, not the process.
-      this.disconnect(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `connection to ${this.name} dropped: ${(e as Error).message}`, { cause: e }));
-      return 1;
-    }
-  }
-
-  private receiveUnguarded(conn: Connection): number {
-    const ch = conn.channel;
-    let n = 0;
-    while (ch.poll()) {
-      n++;
-      this.handle(ch.type, ch.payload, ch.length);
-      if (conn.closed) return n;
-    }
-    const broken = ch.protocolError ?? ch.writeError;
-    if (broken !== undefined) {
-      this.disconnect(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.name} broke the protocol: ${broken}`));
-      return n;
-    }
-    if (n > 0 || ch.freedRoom) {
-      if (n > 0) ch.release();
-      ch.freedRoom = false;
-      conn.serverBell.ring(); // the server may be waiting for room
-      return Math.max(n, 1);
-    }
-    return 0;
-  }
-
-  private handle(type: number, at: number, length: number): void {
-    const c = core();
-    if (type === L.T_GOODBYE) {
-      this.disconnect(droppedError(this.name, this.conn!.seg.load(L.CONN_DROP_REASON)));
-      return;
-    }
-    if (type === OVERSIZED) {
-      const id = this.conn!.channel.oversizedId;
-      this.deliver(id, undefined, new RpcError(ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE, `response of ${length} bytes is over maxMessageBytes (${this.maxMessageBytes})`));
-      return;
-    }
-    if ((type !== L.T_RESPONSE && type !== L.T_ERROR) || length < (type === L.T_ERROR ? P_ERROR_DETAILS : P_RESPONSE_BODY)) {
-      this.disconnect(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.name} sent a malformed record (type ${type})`));
-      return;
-    }
-    const id = c.view.getUint32(at + P_ID, true);
-    if (id !== this.syncId && this.pending.get(id) === undefined) return; // timed out or aborted: drop it
-    try {
-      if (type === L.T_RESPONSE) {
-        this.deliver(id, this.decoder.decode(at + P_RESPONSE_BODY, at + length), undefined);
-      } else {
-        const kind = c.u8[at + P_ERROR_KIND]!;
-        const details = this.decoder.decode(at + P_ERROR_DETAILS, at + length);
-        this.deliver(id, undefined, remoteError(kind, details));
-      }
-    } catch (e) {
-      this.disconnect(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.name} sent an undecodable response: ${(e as Error).message}`));
-    }
-  }
-
-  private deliver(id: number, value: unknown, err: RpcError | undefined): void {
-    if (id === this.syncId) {
-      this.syncDone = true;
-      this.syncValue = value;
-      this.syncError = err;
-      return;
-    }
-    const p = this.pending.get(id);
-    if (p === undefined) return;
-    this.pending.delete(id);
-    this.settle(p, value, err);
+    return this.async.start(id, method, timeoutMs, signal);
   }
 }
 
@@ -819,40 +514,4 @@ function notSent(e: unknown): never {
     throw new RpcError(e.code, e.message, { cause: e.cause, maybeExecuted: false });
   }
   throw e;
-}
-
-/** Ids grow by one per request (wrapping, 0 skipped) and the server takes requests in
- *  order, so `id` was taken when it is not after `taken` (serial-number arithmetic). */
-function wasTaken(id: number, taken: number): boolean {
-  return taken !== 0 && ((id - taken) | 0) <= 0;
-}
-
-/** The error of calls pending when the server ended this connection, by its reason. */
-function droppedError(name: string, reason: number): RpcError {
-  if (reason === L.REASON_SLOW_CONSUMER) {
-    return new RpcError(ErrorCodes.ERR_RPC_RESOURCE_EXHAUSTED, `server ${name} dropped this client: it left too many responses unread (the server's maxQueuedBytes)`);
-  }
-  if (reason === L.REASON_PROTOCOL) {
-    return new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${name} dropped this client for breaking the protocol`);
-  }
-  if (reason === L.REASON_CLOSED) {
-    return new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `server ${name} closed the connection`);
-  }
-  return new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `the server of ${name} is gone`);
-}
-
-function remoteError(kind: number, details: unknown): RpcError {
-  const d = (details !== null && typeof details === "object" ? details : {}) as Record<string, unknown>;
-  const info: RemoteErrorInfo = {
-    name: typeof d.name === "string" ? d.name : "Error",
-    message: typeof d.message === "string" ? d.message : String(d.message),
-    stack: typeof d.stack === "string" ? d.stack : "",
-  };
-  if (typeof d.code === "string") info.code = d.code;
-  const code = codeOfKind(kind) ?? ErrorCodes.ERR_RPC_REMOTE;
-  if (kind === ErrorKind.REMOTE) return new RpcError(code, info.message, { remote: info });
-  // contracts: a contract's schema rejected the arguments or the result
-  const issues = receivedIssues(d.issues);
-  if (issues !== undefined) return new RpcError(code, info.message, { issues });
-  return new RpcError(code, info.message);
 }

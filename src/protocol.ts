@@ -66,6 +66,8 @@
 //                                  interleaves: the producer finishes a message first)
 //   GOODBYE   []                  the sender closes; nothing follows
 // A message whose payload exceeds a quarter of the ring travels as fragments.
+// The payload offsets (P_ID, P_NAME, ...) and the code that writes these headers are in
+// src/frames.ts.
 //
 // RESERVED METHODS. Method names starting with "$" belong to shmrpc: bind() and
 // implement() refuse them, and the server answers these itself, as ordinary requests:
@@ -101,23 +103,6 @@ export function validateName(name: unknown): string {
 }
 
 export const METHOD_NAME_MAX_BYTES = 255;
-
-// Byte offsets inside payloads.
-export const P_ID = 0;
-export const P_NAME_LENGTH = 4;
-export const P_NAME = 5;
-export const P_ERROR_KIND = 4;
-/** Where the encoded value starts after a header of `bytes`. */
-export function bodyOffset(headerBytes: number): number {
-  return (headerBytes + 7) & ~7;
-}
-export const P_RESPONSE_BODY = 8;
-/** Room the encoder leaves in front of a value for the longest header (a request's). */
-export const HEADROOM = bodyOffset(P_NAME + METHOD_NAME_MAX_BYTES);
-export const P_ERROR_DETAILS = 8;
-export const P_FRAGMENT_TOTAL = 0;
-export const P_FRAGMENT_TYPE = 4;
-export const P_FRAGMENT_DATA = 8;
 
 /** The kind byte of an ERROR record, and the error code the caller sees. */
 export const ErrorKind = {

@@ -6,11 +6,6 @@ import { native } from "../native.js";
 import { core } from "./wasm.js";
 import type { Segment } from "./segment.js";
 
-/** A side that has polled this long without progress yields the CPU on each poll
- *  (sched_yield): if its peer shares the core, pure spinning would hold the peer off
- *  for a whole time slice; with a core each, a yield returns at once. */
-export const YIELD_AFTER_MS = 0.003;
-
 export class Doorbell {
   constructor(
     private readonly seg: Segment,

@@ -25,7 +25,7 @@ import { Channel, OVERSIZED } from "../../src/channel.js";
 import { Encoder } from "../../src/codec/encode.js";
 import { Decoder } from "../../src/codec/decode.js";
 import { RpcError } from "../../src/errors.js";
-import { bodyOffset, HEADROOM, P_NAME, P_NAME_LENGTH } from "../../src/protocol.js";
+import { bodyOffset, HEADROOM, P_NAME, P_NAME_LENGTH } from "../../src/frames.js";
 import { same } from "../same.js";
 
 const c = core();

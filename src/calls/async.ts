@@ -1,0 +1,202 @@
+// asyncCalls in flight: their promises, deadlines and abort signals, and the pump that
+// reads their responses from the event loop: it spins briefly, then parks on the
+// doorbell through the addon's waiter thread, which wakes the event loop (the policy
+// is src/core/spin.ts's).
+
+import { native, type Waiter } from "../native.js";
+import { core } from "../core/wasm.js";
+import { Spin, IDLE_POLLS_PER_CLOCK } from "../core/spin.js";
+import { RpcError, ErrorCodes } from "../errors.js";
+import { Deadlines, type Timed } from "../deadlines.js";
+import { PendingTable } from "../pending.js";
+import { LIVENESS_MS, mayHaveRun, type CallHost } from "./connection.js";
+import type { Receiver } from "./receive.js";
+
+/** Longest a pump turn keeps the event loop. */
+const TURN_MS = 2;
+
+/** An asyncCall in flight (a class: one shape for every call, and no closure in it). */
+class Pending implements Timed {
+  done = false;
+  onAbort: (() => void) | undefined = undefined;
+  constructor(
+    readonly id: number,
+    readonly method: string,
+    readonly timeoutMs: number,
+    readonly resolve: (value: unknown) => void,
+    readonly reject: (err: RpcError) => void,
+    readonly signal: AbortSignal | undefined,
+    readonly deadline: number,
+  ) {}
+}
+
+// The resolving functions of the Promise being made, taken by one shared executor
+// (Node 20 has no Promise.withResolvers): no closure per call.
+let takenResolve: (value: unknown) => void = () => {};
+let takenReject: (err: RpcError) => void = () => {};
+function takeResolvers(resolve: (value: unknown) => void, reject: (err: RpcError) => void): void {
+  takenResolve = resolve;
+  takenReject = reject;
+}
+
+export class AsyncCalls {
+  readonly pending = new PendingTable<Pending>();
+  private readonly deadlines = new Deadlines<Pending>((p) => this.expire(p), () => this.pending.size);
+  private readonly spin: Spin;
+  private waiter: Waiter | undefined;
+  private parked = false;
+  private scheduled = false;
+  private closed = false;
+  private liveness: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly host: CallHost,
+    private readonly receiver: Receiver,
+    spinMs: number,
+    busyPoll: boolean,
+  ) {
+    this.spin = new Spin(spinMs, busyPoll, IDLE_POLLS_PER_CLOCK);
+  }
+
+  /** Tracks request `id`, just sent: returns the promise of its result. */
+  start(id: number, method: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<unknown> {
+    const promise = new Promise<unknown>(takeResolvers);
+    const p = new Pending(id, method, timeoutMs, takenResolve, takenReject, signal, performance.now() + timeoutMs);
+    try {
+      this.deadlines.add(p, timeoutMs);
+      if (signal) this.watchAbort(p, signal);
+      this.pending.set(p);
+      this.schedulePump();
+    } catch (e) {
+      p.reject(e as RpcError); // as the executor did: asyncCall never throws
+    }
+    return promise;
+  }
+
+  /** A response arrived (from the Receiver); one nobody waits for any more is dropped. */
+  deliver(id: number, value: unknown, err: RpcError | undefined): void {
+    const p = this.pending.get(id);
+    if (p === undefined) return;
+    this.pending.delete(id);
+    this.settle(p, value, err);
+  }
+
+  /** The connection ended: every call in flight fails with `failure(id)`. */
+  failAll(failure: (id: number) => RpcError): void {
+    const pending = this.pending.drain();
+    this.deadlines.clear();
+    for (const p of pending) this.settle(p, undefined, failure(p.id));
+  }
+
+  /** The client closes: the waiter stops first (it may sleep on a word of the memory
+   *  about to be unmapped). */
+  close(): void {
+    this.closed = true;
+    this.waiter?.close();
+    this.waiter = undefined;
+  }
+
+  private watchAbort(p: Pending, signal: AbortSignal): void {
+    p.onAbort = () => {
+      if (this.pending.delete(p.id)) {
+        this.settle(p, undefined, new RpcError(ErrorCodes.ERR_RPC_ABORTED, `call to "${p.method}" was aborted`, { cause: signal.reason, maybeExecuted: mayHaveRun(this.host.current(), p.id) }));
+      }
+    };
+    signal.addEventListener("abort", p.onAbort, { once: true });
+  }
+
+  private expire(p: Pending): void {
+    if (this.pending.get(p.id) !== p) return;
+    this.pending.delete(p.id);
+    this.settle(p, undefined, new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `call to "${p.method}" on ${this.host.name} timed out after ${p.timeoutMs} ms`, { maybeExecuted: mayHaveRun(this.host.current(), p.id) }));
+  }
+
+  private settle(p: Pending, value: unknown, err: RpcError | undefined): void {
+    p.done = true;
+    if (p.signal && p.onAbort) p.signal.removeEventListener("abort", p.onAbort);
+    if (err) p.reject(err);
+    else p.resolve(value);
+  }
+
+  // ------------------------------------------------------------ the pump
+
+  /** Pumps responses from the next turn of the event loop (calls are in flight). */
+  schedulePump(): void {
+    if (this.scheduled || this.closed) return;
+    if (this.parked) {
+      this.parked = false;
+      this.waiter!.disarm();
+      this.host.current()?.bell.unpark();
+    }
+    this.scheduled = true;
+    this.waiter ??= new native.Waiter(this.onWake);
+    this.waiter.ref(); // pending calls keep the process alive
+    if (!this.liveness) {
+      this.liveness = setInterval(this.livenessTick, LIVENESS_MS * 2);
+      this.liveness.unref();
+    }
+    setImmediate(this.pumpTurn);
+  }
+
+  /** Stops pumping (nothing in flight, or the connection ends). */
+  stopPump(): void {
+    if (this.parked) {
+      this.parked = false;
+      this.waiter?.disarm();
+    }
+    this.waiter?.unref();
+    if (this.liveness) {
+      clearInterval(this.liveness);
+      this.liveness = undefined;
+    }
+  }
+
+  private readonly livenessTick = (): void => {
+    const conn = this.host.current();
+    if (!conn || conn.closed) return;
+    try {
+      this.host.checkServer(conn, performance.now(), true);
+    } catch {
+      // disconnect() has already failed the pending calls.
+    }
+  };
+
+  private readonly onWake = (): void => {
+    if (!this.parked) return;
+    this.parked = false;
+    this.host.current()?.bell.unpark();
+    this.pumpTurn();
+  };
+
+  private readonly pumpTurn = (): void => {
+    this.scheduled = false;
+    const conn = this.host.current();
+    if (!conn || conn.closed) return this.stopPump();
+    const spin = this.spin;
+    spin.begin();
+    let start = -1;
+    for (;;) {
+      if (!conn.channel.idle && conn.channel.flush()) conn.serverBell.ring();
+      const got = this.receiver.receive(conn);
+      if (conn.closed) return;
+      if (this.pending.size === 0 && conn.channel.idle) return this.stopPump();
+      if (got > 0) break; // let the resolved promises run
+      if (!spin.due(0)) continue;
+      const now = performance.now();
+      if (start < 0) start = now;
+      if (now - start >= TURN_MS) break;
+      if (spin.tick(now)) {
+        const seq = conn.bell.park();
+        if (conn.channel.reader.empty() && !conn.channel.canFlush()) {
+          this.parked = true;
+          this.waiter!.arm(core().u8, conn.bell.address, seq, Infinity);
+          return;
+        }
+        conn.bell.unpark();
+        spin.rest();
+      }
+    }
+    this.scheduled = true;
+    setImmediate(this.pumpTurn);
+  };
+}

@@ -1,0 +1,62 @@
+// The client's connection as the call paths see it, and what they share about it:
+// whether the server took a request, and the error of calls it dropped.
+
+import { L } from "../core/layout.js";
+import type { Segment } from "../core/segment.js";
+import type { Doorbell, SocketBell } from "../core/doorbell.js";
+import type { Channel } from "../channel.js";
+import type { Link } from "../connection/link.js";
+import { RpcError, ErrorCodes } from "../errors.js";
+
+export class Connection {
+  closed = false;
+  constructor(
+    readonly link: Link,
+    readonly seg: Segment,
+    readonly channel: Channel,
+    readonly serverBell: SocketBell,
+    readonly bell: Doorbell,
+    readonly serverPid: number,
+  ) {}
+}
+
+/** What the call paths need of their client: its connection, the liveness checks
+ *  (which end it when the server is gone) and the ending itself. */
+export interface CallHost {
+  readonly name: string;
+  /** The current connection, if any. */
+  current(): Connection | undefined;
+  /** Throws (after failing everything pending) when the server died or left; at most
+   *  once per LIVENESS_MS unless `force`. */
+  checkServer(conn: Connection, now: number, force?: boolean): void;
+  /** Ends the connection: every pending call fails with `err`. */
+  disconnect(err: RpcError): void;
+}
+
+/** Check the server's liveness at least this often while a call waits. */
+export const LIVENESS_MS = 50;
+
+/** Ids grow by one per request (wrapping, 0 skipped) and the server takes requests in
+ *  order, so `id` was taken when it is not after `taken` (serial-number arithmetic). */
+export function wasTaken(id: number, taken: number): boolean {
+  return taken !== 0 && ((id - taken) | 0) <= 0;
+}
+
+/** Whether the server has taken request `id` from the ring of `conn` (true when unknown). */
+export function mayHaveRun(conn: Connection | undefined, id: number): boolean {
+  return conn === undefined || conn.closed || wasTaken(id, conn.seg.load(L.CONN_TAKEN_ID));
+}
+
+/** The error of calls pending when the server ended this connection, by its reason. */
+export function droppedError(name: string, reason: number): RpcError {
+  if (reason === L.REASON_SLOW_CONSUMER) {
+    return new RpcError(ErrorCodes.ERR_RPC_RESOURCE_EXHAUSTED, `server ${name} dropped this client: it left too many responses unread (the server's maxQueuedBytes)`);
+  }
+  if (reason === L.REASON_PROTOCOL) {
+    return new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${name} dropped this client for breaking the protocol`);
+  }
+  if (reason === L.REASON_CLOSED) {
+    return new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `server ${name} closed the connection`);
+  }
+  return new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `the server of ${name} is gone`);
+}

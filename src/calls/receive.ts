@@ -1,0 +1,118 @@
+// The client's receiving side: takes responses from the ring, decodes them and hands
+// each to the call waiting for it, the synchronous one (src/calls/sync.ts) or an
+// asyncCall (src/calls/async.ts).
+
+import { core } from "../core/wasm.js";
+import { L } from "../core/layout.js";
+import { OVERSIZED } from "../channel.js";
+import type { Decoder } from "../codec/decode.js";
+import { RpcError, ErrorCodes, type RemoteErrorInfo } from "../errors.js";
+import { codeOfKind, ErrorKind } from "../protocol.js";
+import { P_ERROR_DETAILS, P_ERROR_KIND, P_ID, P_RESPONSE_BODY } from "../frames.js";
+// contracts: a contract's schema issues travel in ERROR details
+import { receivedIssues } from "../contracts/validate.js";
+import { droppedError, type CallHost, type Connection } from "./connection.js";
+import type { SyncCall } from "./sync.js";
+import type { AsyncCalls } from "./async.js";
+
+export class Receiver {
+  private sync!: SyncCall;
+  private async!: AsyncCalls;
+
+  constructor(
+    private readonly host: CallHost,
+    private readonly decoder: Decoder,
+    private readonly maxMessageBytes: number,
+  ) {}
+
+  /** The calls that responses go to. */
+  deliverTo(sync: SyncCall, async: AsyncCalls): void {
+    this.sync = sync;
+    this.async = async;
+  }
+
+  /** Takes every complete response from the ring; returns how many. */
+  receive(conn: Connection): number {
+    try {
+      return this.receiveUnguarded(conn);
+    } catch (e) {
+      // Whatever the server's data made go wrong ends this connection, not the process.
+      this.host.disconnect(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `connection to ${this.host.name} dropped: ${(e as Error).message}`, { cause: e }));
+      return 1;
+    }
+  }
+
+  private receiveUnguarded(conn: Connection): number {
+    const ch = conn.channel;
+    let n = 0;
+    while (ch.poll()) {
+      n++;
+      this.handle(conn, ch.type, ch.payload, ch.length);
+      if (conn.closed) return n;
+    }
+    const broken = ch.protocolError ?? ch.writeError;
+    if (broken !== undefined) {
+      this.host.disconnect(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.host.name} broke the protocol: ${broken}`));
+      return n;
+    }
+    if (n > 0 || ch.freedRoom) {
+      if (n > 0) ch.release();
+      ch.freedRoom = false;
+      conn.serverBell.ring(); // the server may be waiting for room
+      return Math.max(n, 1);
+    }
+    return 0;
+  }
+
+  private handle(conn: Connection, type: number, at: number, length: number): void {
+    const c = core();
+    const name = this.host.name;
+    if (type === L.T_GOODBYE) {
+      this.host.disconnect(droppedError(name, conn.seg.load(L.CONN_DROP_REASON)));
+      return;
+    }
+    if (type === OVERSIZED) {
+      const id = conn.channel.oversizedId;
+      this.deliver(id, undefined, new RpcError(ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE, `response of ${length} bytes is over maxMessageBytes (${this.maxMessageBytes})`));
+      return;
+    }
+    if ((type !== L.T_RESPONSE && type !== L.T_ERROR) || length < (type === L.T_ERROR ? P_ERROR_DETAILS : P_RESPONSE_BODY)) {
+      this.host.disconnect(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${name} sent a malformed record (type ${type})`));
+      return;
+    }
+    const id = c.view.getUint32(at + P_ID, true);
+    if (id !== this.sync.id && this.async.pending.get(id) === undefined) return; // timed out or aborted: drop it
+    try {
+      if (type === L.T_RESPONSE) {
+        this.deliver(id, this.decoder.decode(at + P_RESPONSE_BODY, at + length), undefined);
+      } else {
+        const kind = c.u8[at + P_ERROR_KIND]!;
+        const details = this.decoder.decode(at + P_ERROR_DETAILS, at + length);
+        this.deliver(id, undefined, remoteError(kind, details));
+      }
+    } catch (e) {
+      this.host.disconnect(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${name} sent an undecodable response: ${(e as Error).message}`));
+    }
+  }
+
+  private deliver(id: number, value: unknown, err: RpcError | undefined): void {
+    if (id === this.sync.id) this.sync.settle(value, err);
+    else this.async.deliver(id, value, err);
+  }
+}
+
+function remoteError(kind: number, details: unknown): RpcError {
+  const d = (details !== null && typeof details === "object" ? details : {}) as Record<string, unknown>;
+  const info: RemoteErrorInfo = {
+    name: typeof d.name === "string" ? d.name : "Error",
+    message: typeof d.message === "string" ? d.message : String(d.message),
+    stack: typeof d.stack === "string" ? d.stack : "",
+  };
+  if (typeof d.code === "string") info.code = d.code;
+  const code = codeOfKind(kind) ?? ErrorCodes.ERR_RPC_REMOTE;
+  if (kind === ErrorKind.REMOTE) return new RpcError(code, info.message, { remote: info });
+  // contracts: a contract's schema rejected the arguments or the result
+  const issues = receivedIssues(d.issues);
+  if (issues !== undefined) return new RpcError(code, info.message, { issues });
+  return new RpcError(code, info.message);
+}

@@ -1,0 +1,95 @@
+// The waiting loop's policy, written once: a side that waits for its peer polls (spin),
+// then polls and yields the CPU between polls (yield), then parks. What "park" means is
+// the caller's (the server returns to its event loop, a synchronous call sleeps on its
+// futex, the async pump arms its Waiter); this decides when, from the progress of each
+// poll and from clock readings, which it asks for only every few idle polls (a reading
+// costs about as much as a poll). One instance per loop, reused: no allocation per call
+// and no closure per poll.
+//
+//   spin.begin(quickPolls)
+//   for (;;) {
+//     const got = poll();
+//     if (!spin.due(got)) continue;      // yields here once idle for YIELD_AFTER_MS
+//     const now = performance.now();
+//     ...deadlines, turn length...
+//     if (spin.tick(now)) park();        // idle for spinMs (never with busyPoll)
+//   }
+
+import { native } from "../native.js";
+
+/** A side that has polled this long without progress yields the CPU on each poll
+ *  (sched_yield): if its peer shares the core, pure spinning would hold the peer off
+ *  for a whole time slice; with a core each, a yield returns at once. */
+export const YIELD_AFTER_MS = 0.003;
+/** Idle polls per reading of the clock in a serving turn or the async pump. */
+export const IDLE_POLLS_PER_CLOCK = 8;
+/** Polls for a synchronous call's response before the clock is first read. */
+export const QUICK_POLLS = 64;
+
+export class Spin {
+  /** The first clock reading of the current idle stretch, or -1 (not idle, or not read yet). */
+  private idleSince = -1;
+  /** Idle polls since the last clock reading. */
+  private quiet = 0;
+  /** Polls left that go without the clock (see `begin`). */
+  private quick = 0;
+  private yielding = false;
+  private progressed = false;
+
+  /**
+   * @param spinMs how long to stay idle before parking
+   * @param busyPoll never park (still yield)
+   * @param pollsPerClock idle polls per clock reading (1: every idle poll)
+   */
+  constructor(
+    private readonly spinMs: number,
+    private readonly busyPoll: boolean,
+    private readonly pollsPerClock: number,
+  ) {}
+
+  /** Starts a wait; its first `quickPolls` polls go without the clock whatever they bring. */
+  begin(quickPolls = 0): void {
+    this.idleSince = -1;
+    this.quiet = 0;
+    this.quick = quickPolls;
+    this.yielding = false;
+    this.progressed = false;
+  }
+
+  /** After each poll, with what it did (records handled; 0: nothing). Yields the CPU
+   *  when idle long enough. True: read the clock now and give it to `tick`. */
+  due(progress: number): boolean {
+    if (this.quick > 0) {
+      this.quick--;
+      return false;
+    }
+    if (progress > 0) {
+      this.progressed = true;
+      this.idleSince = -1;
+      this.yielding = false;
+      this.quiet = 0;
+      return true;
+    }
+    this.progressed = false;
+    if (this.yielding) native.yieldCpu();
+    // The first idle poll of a stretch reads the clock, then only every few.
+    if (this.idleSince >= 0 && ++this.quiet < this.pollsPerClock) return false;
+    this.quiet = 0;
+    return true;
+  }
+
+  /** The clock reading `due` asked for: true when the wait should park now (idle for
+   *  spinMs, and not busyPoll). */
+  tick(now: number): boolean {
+    if (this.progressed) return false;
+    if (this.idleSince < 0) this.idleSince = now;
+    const idle = now - this.idleSince;
+    this.yielding = idle >= YIELD_AFTER_MS;
+    return !this.busyPoll && idle >= this.spinMs;
+  }
+
+  /** A park found work after all (or ended): the idle stretch starts again. */
+  rest(): void {
+    this.idleSince = -1;
+  }
+}

@@ -1,0 +1,64 @@
+// Frame headers: where the fields of each record's payload are, and the code that
+// writes them. The records themselves are described in src/protocol.ts (RECORDS); the
+// ring's own [length][type] header is assembly/ring.ts's.
+//
+//   REQUEST        [id u32][name length u8][method name, UTF-8][pad][arguments]
+//   RESPONSE       [id u32][pad][result]
+//   ERROR          [id u32][kind u8][pad][details]
+//   FRAGMENT_FIRST [total u32][inner type u32][first bytes of the inner payload]
+//   FRAGMENT_MORE  [next bytes]
+// The encoded value starts 8-byte aligned in the payload (pad = 0..7 bytes).
+
+import type { Core } from "./core/wasm.js";
+import { METHOD_NAME_MAX_BYTES } from "./protocol.js";
+
+// Byte offsets inside payloads.
+export const P_ID = 0;
+export const P_NAME_LENGTH = 4;
+export const P_NAME = 5;
+export const P_ERROR_KIND = 4;
+/** Where the encoded value starts after a header of `bytes`. */
+export function bodyOffset(headerBytes: number): number {
+  return (headerBytes + 7) & ~7;
+}
+export const P_RESPONSE_BODY = 8;
+/** Room the encoder leaves in front of a value for the longest header (a request's). */
+export const HEADROOM = bodyOffset(P_NAME + METHOD_NAME_MAX_BYTES);
+export const P_ERROR_DETAILS = 8;
+export const P_FRAGMENT_TOTAL = 0;
+export const P_FRAGMENT_TYPE = 4;
+export const P_FRAGMENT_DATA = 8;
+
+/** What follows the id in a REQUEST's header: [name length u8][name], for a method name
+ *  already encoded as UTF-8 (at most METHOD_NAME_MAX_BYTES). */
+export function requestExtra(utf8: Uint8Array): Uint8Array {
+  const bytes = new Uint8Array(1 + utf8.length);
+  bytes[0] = utf8.length;
+  bytes.set(utf8, 1);
+  return bytes;
+}
+
+const KIND_BYTES: Uint8Array[] = [];
+
+/** What follows the id in an ERROR's header: [kind u8] (one shared array per kind). */
+export function errorExtra(kind: number): Uint8Array {
+  return (KIND_BYTES[kind] ??= Uint8Array.of(kind));
+}
+
+/** Writes the header [id u32][extra][pad to 8] just before a body at `body` in linear
+ *  memory (the caller left HEADROOM bytes free there); returns where the payload
+ *  starts. `extra`: null (RESPONSE), requestExtra (REQUEST) or errorExtra (ERROR). */
+export function writeHeader(c: Core, body: number, id: number, extra: Uint8Array | null): number {
+  const extraLength = extra === null ? 0 : extra.length;
+  const at = body - bodyOffset(4 + extraLength);
+  c.view.setUint32(at + P_ID, id, true);
+  if (extra !== null) c.u8.set(extra, at + 4);
+  c.u8.fill(0, at + 4 + extraLength, body);
+  return at;
+}
+
+/** Writes a FRAGMENT_FIRST header at `at`: the inner message's total size and type. */
+export function writeFragmentHeader(c: Core, at: number, total: number, innerType: number): void {
+  c.view.setUint32(at + P_FRAGMENT_TOTAL, total, true);
+  c.view.setUint32(at + P_FRAGMENT_TYPE, innerType, true);
+}

@@ -1,0 +1,30 @@
+// One client connection as the server serves it: its socket, its memory, the channel
+// over its two rings, the doorbell that wakes it, and what the serving loop keeps on it.
+// (The handshake that made it is src/connection/listener.ts's.)
+
+import { L } from "../core/layout.js";
+import type { Segment } from "../core/segment.js";
+import type { Doorbell } from "../core/doorbell.js";
+import type { Channel } from "../channel.js";
+import type { Link } from "../connection/link.js";
+
+export class Connection {
+  closed = false;
+  /** Handlers of this connection that returned a promise not yet settled. */
+  inflight = 0;
+  /** When its socket was last seen open (performance.now()). */
+  aliveAt = 0;
+  /** Where the id of the last request taken goes (an i32 index in linear memory). */
+  readonly takenIndex: number;
+  constructor(
+    readonly link: Link,
+    readonly pid: number,
+    readonly uid: number,
+    readonly gid: number,
+    readonly seg: Segment,
+    readonly channel: Channel,
+    readonly bell: Doorbell,
+  ) {
+    this.takenIndex = (seg.offset + L.CONN_TAKEN_ID) >>> 2;
+  }
+}

@@ -1,0 +1,440 @@
+// The serving engine: the connections a server has accepted, the serving turn (the
+// waiting loop of src/core/spin.ts, parking in the event loop), draining each client's
+// requests, dispatching them to the endpoints, sending results and errors, backpressure,
+// and dropping clients. `Server` (src/server.ts) owns one and delegates to it.
+
+import { inspect } from "node:util";
+import { core } from "../core/wasm.js";
+import { L } from "../core/layout.js";
+import { Doorbell } from "../core/doorbell.js";
+import { RingReader, RingWriter } from "../core/ring.js";
+import type { Spin } from "../core/spin.js";
+import { native } from "../native.js";
+import { Channel, OVERSIZED } from "../channel.js";
+import { Encoder } from "../codec/encode.js";
+import { Decoder } from "../codec/decode.js";
+import { RpcError, ErrorCodes } from "../errors.js";
+import { ErrorKind } from "../protocol.js";
+import { P_ID, P_NAME, P_NAME_LENGTH, bodyOffset, HEADROOM, errorExtra } from "../frames.js";
+import type { Established } from "../connection/listener.js";
+import { READABLE } from "../connection/link.js";
+import type { PeerInfo } from "../server.js";
+// contracts: an Endpoint (handler, contract entry, counters) per method, not a bare handler
+import type { Endpoint } from "../contracts/endpoint.js";
+import { ContractViolation } from "../contracts/validate.js";
+import { Connection } from "./connection.js";
+
+/** Longest a serving turn keeps the event loop before yielding to other I/O. */
+const TURN_MS = 2;
+/** Records taken from one client before looking at the others. */
+const BATCH = 256;
+/** How often a client that is sending has its socket checked for a hang-up while the
+ *  server is too busy to return to the event loop. */
+const ALIVE_CHECK_MS = 1;
+
+/** What the engine tells its server. */
+export interface ServingEvents {
+  /** A connection-level problem (the server's onError). */
+  error(err: RpcError): void;
+  connect(peer: PeerInfo): void;
+  disconnect(peer: PeerInfo): void;
+}
+
+export class Serving {
+  /** The connections served, in the order they came. */
+  readonly conns: Connection[] = [];
+  /** Shared memory of all of them, in bytes (for the listener's budget). */
+  mappedBytes = 0;
+  /** Handlers that returned a promise not yet settled, over all connections. */
+  inflight = 0;
+  private running = false;
+  private encoder: Encoder | undefined;
+  private decoder: Decoder | undefined;
+  private parked = false;
+  private scheduled = false;
+
+  constructor(
+    private readonly name: string,
+    // contracts: Endpoints by method name (the server's, shared)
+    private readonly methods: Map<string, Endpoint>,
+    private readonly maxMessageBytes: number,
+    private readonly maxQueuedBytes: number,
+    private readonly spin: Spin,
+    private readonly events: ServingEvents,
+  ) {}
+
+  /** Starts serving (the name is claimed). */
+  start(): void {
+    this.running = true;
+    this.encoder = new Encoder(core());
+    this.decoder = new Decoder(core());
+  }
+
+  /** Stops: says goodbye to every client and frees everything. */
+  close(): void {
+    this.running = false;
+    for (const conn of [...this.conns]) this.drop(conn, undefined, L.REASON_CLOSED, "the server closed");
+    this.encoder?.dispose();
+    this.decoder?.dispose();
+  }
+
+  accept(c: Established): void {
+    const seg = c.seg;
+    let channel: Channel;
+    try {
+      if (!this.running) throw new Error("closing");
+      const reqRing = seg.offset + L.CONN_HEADER_BYTES;
+      const resRing = reqRing + L.RING_HEADER_BYTES + c.requestRing;
+      const writer = new RingWriter(resRing, c.responseRing);
+      let reader: RingReader;
+      try {
+        reader = new RingReader(reqRing, c.requestRing);
+      } catch (e) {
+        writer.dispose();
+        throw e;
+      }
+      channel = new Channel(writer, reader, this.maxMessageBytes);
+    } catch {
+      seg.close();
+      c.link.close();
+      return;
+    }
+    const conn = new Connection(c.link, c.pid, c.uid, c.gid, seg, channel, new Doorbell(seg, L.CONN_CLIENT_DOORBELL, L.CONN_CLIENT_PARKED));
+    this.conns.push(conn);
+    this.mappedBytes += seg.size;
+    c.link.onEvent = (events) => this.onSocketEvent(conn, events);
+    if (this.parked) seg.store(L.CONN_SERVER_PARKED, 1);
+    this.events.connect({ pid: conn.pid, uid: conn.uid, gid: conn.gid });
+    this.schedule();
+  }
+
+  /** The client's socket: wake-ups, or its hang-up (its death or close). */
+  private onSocketEvent(conn: Connection, events: number): void {
+    if (conn.closed) return;
+    const got = (events & READABLE) !== 0 ? native.drainPackets(conn.link.fd) : -1;
+    if (got < 0) {
+      this.drop(conn, undefined, L.REASON_NONE, "the client closed or died");
+      return;
+    }
+    if (this.parked) {
+      this.unpark();
+      this.turn();
+    }
+  }
+
+  /** Forgets a connection and frees its memory. `why` (reported) and `reason` (left in
+   *  the client's memory) say why the server ends it, if it does. */
+  drop(conn: Connection, why: RpcError | undefined, reason = L.REASON_NONE, text = why?.message ?? ""): void {
+    if (conn.closed) return;
+    conn.closed = true;
+    if (why) this.events.error(why);
+    if (reason !== L.REASON_NONE) {
+      conn.seg.store(L.CONN_DROP_REASON, reason);
+      // Tell the client in-band too, if its response ring has room, so its calls fail
+      // at once even before it sees the socket close.
+      try {
+        conn.channel.clearQueue();
+        conn.channel.sendEmpty(L.T_GOODBYE, true);
+        conn.channel.writer.commit();
+      } catch {
+        // Its ring is broken: the reason in its memory tells it.
+      }
+      conn.bell.wake();
+    }
+    const i = this.conns.indexOf(conn);
+    if (i >= 0) this.conns.splice(i, 1);
+    this.mappedBytes -= conn.seg.size;
+    conn.link.close();
+    conn.channel.dispose();
+    conn.seg.close();
+    this.events.disconnect({ pid: conn.pid, uid: conn.uid, gid: conn.gid, reason: text });
+  }
+
+  // ------------------------------------------------------------- serving
+
+  private schedule(): void {
+    if (this.scheduled || !this.running) return;
+    if (this.parked) this.unpark();
+    this.scheduled = true;
+    setImmediate(this.turn);
+  }
+
+  private readonly turn = (): void => {
+    this.scheduled = false;
+    if (!this.running) return;
+    const spin = this.spin;
+    spin.begin();
+    const start = performance.now();
+    let now = start; // the last clock reading: pollOnce's liveness checks need no fresher one
+    for (;;) {
+      const did = this.pollOnce(now);
+      if (!this.running) return;
+      // Yield: handlers' promises settle in microtasks, other I/O needs the loop.
+      if (did === 0 && this.inflight > 0) break;
+      // While idle the clock is read only every few polls, so a request that arrives is
+      // seen sooner; spin and turn overrun by a few polls at most.
+      if (!spin.due(did)) continue;
+      now = performance.now();
+      if (now - start >= TURN_MS) break;
+      if (spin.tick(now)) {
+        if (this.park()) return;
+        spin.rest();
+      }
+    }
+    this.scheduled = true;
+    setImmediate(this.turn);
+  };
+
+  /** Parks in the event loop: tells every client that it must wake us through its
+   *  socket, then looks once more; false when work turned up meanwhile. (A client
+   *  publishes, then reads our word; we set our word, then read its ring: with
+   *  sequentially consistent atomics on both sides one of us sees the other.) */
+  private park(): boolean {
+    for (const conn of this.conns) conn.seg.store(L.CONN_SERVER_PARKED, 1);
+    if (this.hasWork()) {
+      this.unpark();
+      return false;
+    }
+    this.parked = true;
+    return true;
+  }
+
+  private unpark(): void {
+    this.parked = false;
+    for (const conn of this.conns) conn.seg.store(L.CONN_SERVER_PARKED, 0);
+  }
+
+  private hasWork(): boolean {
+    for (const conn of this.conns) {
+      // A client whose responses wait for room is not read from (see drain).
+      if (conn.channel.idle ? !conn.channel.reader.empty() : conn.channel.canFlush()) return true;
+    }
+    return false;
+  }
+
+  /** One pass over everything; returns how many records it handled. */
+  private pollOnce(now: number): number {
+    let did = 0;
+    for (let i = 0; i < this.conns.length; i++) {
+      const conn = this.conns[i]!;
+      try {
+        did += this.drain(conn, now);
+      } catch (e) {
+        // Whatever a client's data made go wrong costs that client its connection, never the server.
+        this.drop(conn, new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `client ${conn.pid} dropped: ${(e as Error).message}`, { cause: e }), L.REASON_PROTOCOL);
+        did++;
+      }
+    }
+    return did;
+  }
+
+  private drain(conn: Connection, now: number): number {
+    const ch = conn.channel;
+    if (ch.writeError !== undefined) {
+      this.protocolError(conn, ch.writeError);
+      return 1;
+    }
+    if (this.died(conn, now)) return 1;
+    const wrote = !ch.idle && ch.flush();
+    let n = 0;
+    // Backpressure: while responses wait for room in the client's ring, take no new
+    // requests (its request ring fills and its own sends wait at its side).
+    while (n < BATCH && ch.idle && ch.poll()) {
+      n++;
+      const type = ch.type;
+      if (type === L.T_REQUEST) {
+        this.dispatch(conn, ch.payload, ch.length);
+      } else if (type === OVERSIZED) {
+        if (ch.oversizedId >= 0) {
+          this.sendError(conn, ch.oversizedId, ErrorKind.MESSAGE_TOO_LARGE, "Error",
+            `request of ${ch.length} bytes is over the server's maxMessageBytes (${this.maxMessageBytes})`);
+        }
+      } else if (type === L.T_GOODBYE) {
+        ch.consumed();
+        ch.release();
+        this.drop(conn, undefined, L.REASON_NONE, "the client said goodbye");
+        return n;
+      } else {
+        this.protocolError(conn, `a record of type ${type}`);
+        return n;
+      }
+      if (conn.closed) return n;
+      if (!ch.idle && this.overQueued(conn)) return n;
+      // A long handler may have outlived its client: look again every few requests.
+      if ((n & 15) === 0 && this.died(conn, performance.now())) return n;
+    }
+    if (ch.protocolError !== undefined) {
+      this.protocolError(conn, ch.protocolError);
+      return n;
+    }
+    if (n > 0) {
+      ch.release();
+      ch.writer.commit();
+    }
+    if (n > 0 || wrote || ch.freedRoom) {
+      const progress = n + (wrote || ch.freedRoom ? 1 : 0);
+      ch.freedRoom = false;
+      conn.bell.ring();
+      return progress;
+    }
+    return 0;
+  }
+
+  private dispatch(conn: Connection, at: number, length: number): void {
+    const c = core();
+    if (length < P_NAME) return this.protocolError(conn, "a request shorter than its header");
+    const id = c.view.getUint32(at + P_ID, true);
+    // Before anything runs: the client learns from it whether a lost call may have run.
+    c.u32[conn.takenIndex] = id;
+    const nameLength = c.u8[at + P_NAME_LENGTH]!;
+    if (P_NAME + nameLength > length) return this.protocolError(conn, "a method name longer than its request");
+    const method = this.decoder!.name(at + P_NAME, at + P_NAME + nameLength);
+    const ep = this.methods.get(method); // contracts: Endpoint
+    if (ep === undefined) {
+      this.sendError(conn, id, ErrorKind.METHOD_NOT_FOUND, "Error", `no method "${method}" on ${this.name}`);
+      return;
+    }
+    let args: unknown;
+    try {
+      const body = bodyOffset(P_NAME + nameLength);
+      if (body > length) return this.protocolError(conn, "a request without arguments");
+      args = this.decoder!.decode(at + body, at + length);
+    } catch (e) {
+      return this.protocolError(conn, `undecodable arguments (${(e as Error).message})`);
+    }
+    if (!Array.isArray(args)) return this.protocolError(conn, "arguments that are not an array");
+    const handler = ep.handler;
+    const t0 = ep.start(); // contracts: counting (see TIMING in src/contracts/stats.ts)
+    let result: unknown;
+    try {
+      // Small arities without a spread (it costs an iteration of the array).
+      switch (args.length) {
+        case 0: result = handler(); break;
+        case 1: result = handler(args[0]); break;
+        case 2: result = handler(args[0], args[1]); break;
+        case 3: result = handler(args[0], args[1], args[2]); break;
+        default: result = handler(...args);
+      }
+    } catch (e) {
+      ep.stop(t0); // contracts: counting
+      ep.fail(e);
+      this.sendThrown(conn, id, e);
+      return;
+    }
+    if (result !== null && typeof result === "object" && typeof (result as PromiseLike<unknown>).then === "function") {
+      conn.inflight++;
+      this.inflight++;
+      ep.inflight++; // contracts: counting
+      ep.async = true;
+      Promise.resolve(result as PromiseLike<unknown>).then(
+        (value) => this.settleLater(conn, id, value, false, ep, t0),
+        (err) => this.settleLater(conn, id, err, true, ep, t0),
+      );
+      return;
+    }
+    ep.stop(t0); // contracts: counting
+    const unsent = this.sendResult(conn, id, result);
+    if (unsent !== undefined) ep.fail(unsent); // contracts: counting
+  }
+
+  /** A handler's promise settled: answer at once (outside a drain batch). */
+  private settleLater(conn: Connection, id: number, value: unknown, thrown: boolean, ep: Endpoint, t0: number): void {
+    conn.inflight--;
+    this.inflight--;
+    // contracts: counting, whether or not the caller is still there
+    ep.inflight--;
+    ep.stop(t0);
+    if (thrown) ep.fail(value);
+    if (conn.closed || !this.running) return;
+    if (thrown) this.sendThrown(conn, id, value);
+    else {
+      const unsent = this.sendResult(conn, id, value);
+      if (unsent !== undefined) ep.fail(unsent); // contracts: counting
+    }
+    if (!conn.channel.idle && (this.overQueued(conn) || this.brokenRing(conn))) return;
+    conn.channel.writer.commit();
+    conn.bell.ring();
+    if (!conn.channel.idle) this.schedule();
+  }
+
+  /** Sends a handler's value; returns undefined, or (contracts: for the counters) why it could not. */
+  private sendResult(conn: Connection, id: number, value: unknown): string | undefined {
+    let length: number;
+    try {
+      length = this.encoder!.encode(value, this.maxMessageBytes, "result", HEADROOM);
+    } catch (e) {
+      let why: string;
+      if (e instanceof RpcError && e.code === ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE) {
+        this.sendError(conn, id, ErrorKind.MESSAGE_TOO_LARGE, "Error", why = `the result is too large: ${e.message}`);
+      } else {
+        this.sendError(conn, id, ErrorKind.REMOTE, "RpcError", why = `the handler's return value could not be sent: ${(e as Error).message}`);
+      }
+      return why;
+    }
+    conn.channel.send(L.T_RESPONSE, id, null, this.encoder!.start + HEADROOM, length);
+    this.encoder!.shrink(length);
+    if (!conn.channel.idle) this.schedule();
+    return undefined;
+  }
+
+  private sendThrown(conn: Connection, id: number, thrown: unknown): void {
+    // contracts: a value that broke a contract's schema travels as its kind, with the issues
+    if (thrown instanceof ContractViolation) {
+      this.sendError(conn, id, thrown.kind, "RpcError", thrown.message, "", undefined, thrown.issues);
+      return;
+    }
+    if (thrown instanceof Error) {
+      const code = (thrown as { code?: unknown }).code;
+      this.sendError(conn, id, ErrorKind.REMOTE, thrown.name, thrown.message, thrown.stack ?? "", typeof code === "string" ? code : undefined);
+    } else {
+      this.sendError(conn, id, ErrorKind.REMOTE, "Error", `the handler threw a non-Error value: ${inspect(thrown, { depth: 2, breakLength: Infinity })}`);
+    }
+  }
+
+  private sendError(conn: Connection, id: number, kind: number, name: string, message: string, stack = "", code?: string, issues?: unknown[]): void {
+    const details: Record<string, unknown> = { name: String(name), message: String(message), stack: String(stack) };
+    if (code !== undefined) details.code = code;
+    if (issues !== undefined) details.issues = issues; // contracts
+    let length: number;
+    try {
+      length = this.encoder!.encode(details, this.maxMessageBytes, "error", HEADROOM);
+    } catch {
+      length = this.encoder!.encode({ name: "Error", message: String(message).slice(0, 4096), stack: "" }, this.maxMessageBytes, "error", HEADROOM);
+    }
+    conn.channel.send(L.T_ERROR, id, errorExtra(kind), this.encoder!.start + HEADROOM, length);
+  }
+
+  /** Requests of a client that died are not run. The event loop reports a hang-up, but
+   *  a busy server may not return to it for a while: while a client sends, its socket
+   *  is also polled (a system call) every millisecond. Drops the connection and
+   *  returns true when the client is gone. */
+  private died(conn: Connection, now: number): boolean {
+    // The clock first: most passes end here, without a call into the core.
+    if (now - conn.aliveAt < ALIVE_CHECK_MS || conn.channel.reader.empty()) return false;
+    conn.aliveAt = now;
+    if (!conn.link.peerGone()) return false;
+    this.drop(conn, undefined, L.REASON_NONE, "the client closed or died");
+    return true;
+  }
+
+  /** Drops a client that left more responses unread than allowed (true if it did). */
+  private overQueued(conn: Connection): boolean {
+    const ch = conn.channel;
+    if (ch.queuedBytes <= this.maxQueuedBytes || ch.queuedMessages <= 1) return false;
+    this.drop(conn, new RpcError(ErrorCodes.ERR_RPC_RESOURCE_EXHAUSTED,
+      `client ${conn.pid} dropped: it left ${ch.queuedBytes} bytes of responses unread (maxQueuedBytes ${this.maxQueuedBytes})`), L.REASON_SLOW_CONSUMER);
+    return true;
+  }
+
+  /** Drops a client that corrupted its response ring's counter (true if it did). */
+  private brokenRing(conn: Connection): boolean {
+    const why = conn.channel.writeError;
+    if (why === undefined) return false;
+    this.protocolError(conn, why);
+    return true;
+  }
+
+  private protocolError(conn: Connection, why: string): void {
+    this.drop(conn, new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `client ${conn.pid} broke the protocol: ${why}`), L.REASON_PROTOCOL);
+  }
+}
