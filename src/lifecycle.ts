@@ -5,7 +5,7 @@ import { RpcError, ErrorCodes } from "./errors.js";
 /** Names served from this thread: a synchronous call to one of them could never be answered. */
 export const localServers = new Set<string>();
 
-/** Run when the process exits without close(): each removes what it left in /dev/shm. */
+/** Run when the process exits without close(): each says goodbye and frees what it holds. */
 export const onProcessExit = new Set<() => void>();
 
 process.on("exit", () => {

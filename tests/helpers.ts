@@ -1,4 +1,4 @@
-// Shared by the cross-process suites: spawning fixtures, unique names, /dev/shm checks.
+// Shared by the cross-process suites: spawning fixtures, unique names, leftover checks.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import * as assert from "uvu/assert";
 import { RpcError } from "../src/index.js";

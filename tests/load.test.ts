@@ -49,7 +49,7 @@ const SOAK_CLIENTS = scale(8, 3);
 
 load(`a ${SOAK_MS / 1000} s soak of clients coming and going (some by kill -9): the server's fds and RSS stay where they were`, async () => {
   const name = uniqueName("soak");
-  const server = await spawnFixture("probe-server.js", [name, JSON.stringify({ livenessIntervalMs: 100 })]);
+  const server = await spawnFixture("probe-server.js", [name]);
   let k = 0;
   let spawned = 0;
   let killed = 0;

@@ -35,7 +35,7 @@ waiting("an idle server with a connected, silent client uses almost no CPU", asy
 
 waiting("a request wakes a parked server at once, not at a timer's next tick", async () => {
   const name = uniqueName("wake");
-  const server = await spawnServer(name, { livenessIntervalMs: 10_000 });
+  const server = await spawnServer(name);
   const client = new Client(name);
   try {
     await client.waitForConnection(2000);
