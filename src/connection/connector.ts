@@ -136,20 +136,43 @@ export class Connector {
   }
 }
 
-/** Connects, blocking this thread for at most `timeoutMs`. */
-export function connectSync(o: ConnectorOptions, timeoutMs: number): Connected {
-  return finish(new Connector(o), o.name, timeoutMs);
+/** True when connecting failed only because the server's accept queue is full (a
+ *  flood of connections, or a server busy for a moment): worth trying again shortly. */
+function queueFull(e: unknown): boolean {
+  return e instanceof RpcError && (e.cause as NodeJS.ErrnoException | undefined)?.code === "EAGAIN";
 }
 
-function finish(c: Connector, name: string, timeoutMs: number): Connected {
+/** Longest pause between two connects to a full accept queue. */
+const QUEUE_FULL_RETRY_MAX_MS = 50;
+
+/** Connects (trying again while the accept queue is full), blocking until `deadline`. */
+function openSync(o: ConnectorOptions, deadline: number): Connector {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let backoff = 1; ; backoff = Math.min(2 * backoff, QUEUE_FULL_RETRY_MAX_MS)) {
+    try {
+      return new Connector(o);
+    } catch (e) {
+      const left = deadline - performance.now();
+      if (!queueFull(e) || left <= 0) throw e;
+      Atomics.wait(pause, 0, 0, Math.min(backoff, left));
+    }
+  }
+}
+
+/** Connects, blocking this thread for at most `timeoutMs`. */
+export function connectSync(o: ConnectorOptions, timeoutMs: number): Connected {
   const deadline = performance.now() + timeoutMs;
+  return finish(openSync(o, deadline), o.name, deadline);
+}
+
+function finish(c: Connector, name: string, deadline: number): Connected {
   for (;;) {
     const done = c.step();
     if (done) return done;
     const left = deadline - performance.now();
     if (left <= 0) {
       c.abandon();
-      throw new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `server ${name} did not finish the handshake within ${timeoutMs} ms`, { maybeExecuted: false });
+      throw new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `server ${name} did not finish the handshake in time`, { maybeExecuted: false });
     }
     native.pollFd(c.fd, Poll.IN | Poll.RDHUP, left);
   }
@@ -161,39 +184,74 @@ export class Handshaking {
   readonly promise: Promise<Connected>;
   private resolve!: (made: Connected) => void;
   private reject!: (err: unknown) => void;
-  private readonly c: Connector;
+  private c: Connector | undefined;
+  private readonly deadline: number;
   private readonly timer: NodeJS.Timeout;
+  private retry: NodeJS.Timeout | undefined;
+  private backoff = 1;
   private settled = false;
 
-  /** Connects and says hello (throws when no server listens); rejects after `timeoutMs`. */
+  /** Connects and says hello; throws at once when no server listens or it is refused
+   *  outright; rejects after `timeoutMs`. While the server's accept queue is full it
+   *  tries again, backing off from 1 to 50 ms. */
   constructor(private readonly o: ConnectorOptions, timeoutMs: number) {
-    this.c = new Connector(o);
+    this.deadline = performance.now() + timeoutMs;
     this.promise = new Promise<Connected>((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
     });
     this.timer = setTimeout(() => {
-      this.c.abandon();
+      this.c?.abandon();
       this.settle(new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `server ${o.name} did not finish the handshake within ${timeoutMs} ms`, { maybeExecuted: false }));
     }, Math.min(timeoutMs, 2 ** 31 - 1));
-    this.c.link.onEvent = (events) => {
+    try {
+      this.open();
+    } catch (e) {
+      this.settled = true;
+      clearTimeout(this.timer);
+      throw e;
+    }
+  }
+
+  /** One connect: watched from the event loop, or tried again later if the queue is full. */
+  private open(): void {
+    try {
+      this.c = new Connector(this.o);
+    } catch (e) {
+      if (!queueFull(e) || performance.now() + this.backoff >= this.deadline) throw e;
+      this.retry = setTimeout(() => {
+        if (this.settled) return;
+        try {
+          this.open();
+        } catch (err) {
+          this.settle(err);
+        }
+      }, this.backoff);
+      this.backoff = Math.min(2 * this.backoff, QUEUE_FULL_RETRY_MAX_MS);
+      return;
+    }
+    const c = this.c;
+    c.link.onEvent = (events) => {
       try {
-        const done = this.c.step();
+        const done = c.step();
         if (done) return this.settle(undefined, done);
-        if ((events & READABLE) === 0) throw new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `server ${o.name} hung up during the handshake`);
+        if ((events & READABLE) === 0) throw new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `server ${this.o.name} hung up during the handshake`);
       } catch (e) {
-        this.c.abandon();
+        c.abandon();
         this.settle(e);
       }
     };
-    this.c.link.watch();
+    c.link.watch();
   }
 
   /** Finishes the handshake now, blocking this thread for at most `timeoutMs`. */
   completeSync(timeoutMs: number): Connected {
-    this.c.link.unwatch();
+    clearTimeout(this.retry);
+    this.c?.link.unwatch();
+    const deadline = Math.min(this.deadline, performance.now() + timeoutMs);
     try {
-      const made = finish(this.c, this.o.name, timeoutMs);
+      this.c ??= openSync(this.o, deadline);
+      const made = finish(this.c, this.o.name, deadline);
       this.settle(undefined, made);
       return made;
     } catch (e) {
@@ -206,8 +264,11 @@ export class Handshaking {
     if (this.settled) return;
     this.settled = true;
     clearTimeout(this.timer);
-    this.c.link.unwatch();
-    this.c.link.onEvent = () => {};
+    clearTimeout(this.retry);
+    if (this.c) {
+      this.c.link.unwatch();
+      this.c.link.onEvent = () => {};
+    }
     if (made) this.resolve(made);
     else this.reject(err);
   }
