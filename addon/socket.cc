@@ -44,6 +44,20 @@ void CloseAll(void* data) {
 // Most fds a received message may carry; more are closed and reported.
 constexpr int kMaxFds = 4;
 
+// Calls fn with each fd a received message carried (SCM_RIGHTS), now open here.
+template <typename Fn>
+void ForEachPassedFd(msghdr& msg, Fn fn) {
+  for (cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm != nullptr; cm = CMSG_NXTHDR(&msg, cm)) {
+    if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
+    size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t j = 0; j < k; j++) {
+      int got;
+      memcpy(&got, CMSG_DATA(cm) + j * sizeof(int), sizeof got);
+      fn(got);
+    }
+  }
+}
+
 std::string ArgPath(const Napi::CallbackInfo& info, size_t i, sockaddr_un* addr) {
   if (!info[i].IsString()) {
     throw Napi::TypeError::New(info.Env(), "path must be a string");
@@ -247,16 +261,10 @@ Napi::Value RecvPacket(const Napi::CallbackInfo& info) {
   }
   Napi::Array fds = Napi::Array::New(env);
   uint32_t count = 0;
-  for (cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm != nullptr; cm = CMSG_NXTHDR(&msg, cm)) {
-    if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
-    size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t j = 0; j < k; j++) {
-      int got;
-      memcpy(&got, CMSG_DATA(cm) + j * sizeof(int), sizeof got);
-      Fds(info).insert(got);
-      fds.Set(count++, Napi::Number::New(env, got));
-    }
-  }
+  ForEachPassedFd(msg, [&](int got) {
+    Fds(info).insert(got);
+    fds.Set(count++, Napi::Number::New(env, got));
+  });
   Napi::Object result = Napi::Object::New(env);
   result.Set("bytes", Napi::Number::New(env, static_cast<double>(n)));
   result.Set("fds", fds);
@@ -287,15 +295,7 @@ Napi::Value DrainPackets(const Napi::CallbackInfo& info) {
       if (errno == ECONNRESET) return Napi::Number::New(env, -1);
       throw SysError(env, errno, "recvmsg", "fd " + std::to_string(fd));
     }
-    for (cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm != nullptr; cm = CMSG_NXTHDR(&msg, cm)) {
-      if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
-      size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (size_t j = 0; j < k; j++) {
-        int got;
-        memcpy(&got, CMSG_DATA(cm) + j * sizeof(int), sizeof got);
-        close(got);
-      }
-    }
+    ForEachPassedFd(msg, [](int got) { close(got); });
     if (n == 0) return Napi::Number::New(env, -1);
     count++;
   }

@@ -12,13 +12,23 @@ process.on("exit", () => {
   for (const hook of onProcessExit) hook();
 });
 
-/** Maps an addon error (with errno code) to an RpcError. */
+/** Maps an addon error (with errno code) to an RpcError, prefixed with `context`. */
 export function systemError(e: unknown, context: string): RpcError {
   if (e instanceof RpcError) return e;
   const code = (e as NodeJS.ErrnoException).code;
   const message = `${context}: ${(e as Error).message}`;
-  if (code === "EACCES" || code === "EPERM") return new RpcError(ErrorCodes.ERR_RPC_ACCESS_DENIED, message, { cause: e });
-  if (code === "ENOENT") return new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, message, { cause: e });
-  if (code === "EEXIST") return new RpcError(ErrorCodes.ERR_RPC_ADDRESS_IN_USE, message, { cause: e });
-  return new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, message, { cause: e });
+  const as = (c: keyof typeof ErrorCodes) => new RpcError(ErrorCodes[c], message, { cause: e });
+  switch (code) {
+    case "EACCES": case "EPERM": case "ELOOP":
+      return as("ERR_RPC_ACCESS_DENIED");
+    // No server, or one whose accept queue is full (the client tries that again).
+    case "ENOENT": case "ENOTDIR": case "ECONNREFUSED": case "EAGAIN":
+      return as("ERR_RPC_NOT_CONNECTED");
+    case "EEXIST": case "EADDRINUSE":
+      return as("ERR_RPC_ADDRESS_IN_USE");
+    case "EMFILE": case "ENFILE": case "ENOMEM": case "ENOSPC":
+      return as("ERR_RPC_RESOURCE_EXHAUSTED");
+    default:
+      return as("ERR_RPC_PROTOCOL");
+  }
 }

@@ -10,7 +10,7 @@ import { L } from "../core/layout.js";
 import { Segment, roundToPages } from "../core/segment.js";
 import { RpcError, ErrorCodes } from "../errors.js";
 import { Link, READABLE } from "./link.js";
-import { connectionError } from "./listener.js";
+import { systemError } from "../lifecycle.js";
 import {
   Msg, MAX_MESSAGE_BYTES, HELLO_HAS_TOKEN, parseMessage, helloMessage, authMessage,
   newNonce, serverProof, clientProof, sameProof, type Refuse,
@@ -45,7 +45,7 @@ export class Connector {
     try {
       fd = native.connectUnix(o.path);
     } catch (e) {
-      throw connectionError(e, `no server on ${o.name} (${o.path})`);
+      throw systemError(e, `no server on ${o.name} (${o.path})`);
     }
     this.link = new Link(fd);
     try {
@@ -67,7 +67,7 @@ export class Connector {
       }
     } catch (e) {
       this.link.close();
-      throw connectionError(e, `cannot connect to ${o.name}`);
+      throw systemError(e, `cannot connect to ${o.name}`);
     }
   }
 
@@ -122,7 +122,7 @@ export class Connector {
       }
     } catch (e) {
       this.abandon();
-      throw connectionError(e, `cannot connect to ${this.o.name}`);
+      throw systemError(e, `cannot connect to ${this.o.name}`);
     }
   }
 

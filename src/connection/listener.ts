@@ -10,6 +10,7 @@ import { native } from "../native.js";
 import { L } from "../core/layout.js";
 import { Segment, roundToPages } from "../core/segment.js";
 import { RpcError, ErrorCodes } from "../errors.js";
+import { systemError } from "../lifecycle.js";
 import { Link, READABLE } from "./link.js";
 import { socketPathOf } from "./paths.js";
 import {
@@ -91,7 +92,7 @@ export class Listener {
       lockFd = native.lockPath(lockPath);
     } catch (e) {
       const hint = (e as NodeJS.ErrnoException).code === "EPERM" || (e as NodeJS.ErrnoException).code === "ELOOP" ? ": it is not a regular file of this user (another user may have created it)" : "";
-      throw connectionError(e, `cannot take the name ${this.o.name} (${lockPath}${hint})`);
+      throw systemError(e, `cannot take the name ${this.o.name} (${lockPath}${hint})`);
     }
     if (lockFd < 0) throw new RpcError(ErrorCodes.ERR_RPC_ADDRESS_IN_USE, `a live server already serves ${this.o.name} (${this.path})`);
     try {
@@ -105,7 +106,7 @@ export class Listener {
       this.listenFd = native.listenUnix(this.path, 511, shared ? 0o666 : 0o600);
     } catch (e) {
       native.closeFd(lockFd);
-      throw connectionError(e, `cannot listen on ${this.path}`);
+      throw systemError(e, `cannot listen on ${this.path}`);
     }
     this.lockFd = lockFd;
     this.listenLink = new Link(this.listenFd);
@@ -151,7 +152,7 @@ export class Listener {
         fd = native.acceptUnix(this.listenFd);
       } catch (e) {
         // EMFILE and the like: refuse this turn, try again on the next event.
-        this.events.refused(connectionError(e, `cannot accept a connection on ${this.path}`));
+        this.events.refused(systemError(e, `cannot accept a connection on ${this.path}`));
         return;
       }
       if (fd < 0) return;
@@ -299,16 +300,4 @@ export class Listener {
     this.forget(h);
     h.link.close();
   }
-}
-
-/** Maps a system error of connecting to an RpcError. */
-export function connectionError(e: unknown, context: string): RpcError {
-  if (e instanceof RpcError) return e;
-  const code = (e as NodeJS.ErrnoException).code;
-  const message = `${context}: ${(e as Error).message}`;
-  if (code === "EACCES" || code === "EPERM" || code === "ELOOP") return new RpcError(ErrorCodes.ERR_RPC_ACCESS_DENIED, message, { cause: e });
-  if (code === "ENOENT" || code === "ECONNREFUSED" || code === "EAGAIN" || code === "ENOTDIR") return new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, message, { cause: e });
-  if (code === "EADDRINUSE") return new RpcError(ErrorCodes.ERR_RPC_ADDRESS_IN_USE, message, { cause: e });
-  if (code === "EMFILE" || code === "ENFILE" || code === "ENOMEM" || code === "ENOSPC") return new RpcError(ErrorCodes.ERR_RPC_RESOURCE_EXHAUSTED, message, { cause: e });
-  return new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, message, { cause: e });
 }
