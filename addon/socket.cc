@@ -379,9 +379,13 @@ Napi::Value MemfdInfo(const Napi::CallbackInfo& info) {
   return result;
 }
 
-// lockPath(path): fd holding an open-file-description write lock on the
-// regular file at path (created 0600 if missing, never through a symlink,
-// and only if this user owns it), or -1 while another open holds the lock.
+// lockPath(path, shared, mode): fd holding an open-file-description lock on
+// the regular file at path (created with mode, default 0600, if missing; 0644
+// lets other users see with lockState that it is held; never through a symlink,
+// and only if this user owns it), or -1 while another open holds a
+// conflicting lock. A write lock by default; a read lock when `shared` (any
+// number of read locks together, none with a write lock: how replicas of a
+// name share it while a server without replicas excludes them).
 // The lock dies with its holder, even by SIGKILL. A file unlinked and made
 // anew between our open and our lock is detected (the path must still name
 // the inode we locked) and taken again.
@@ -389,8 +393,10 @@ Napi::Value LockPath(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsString()) throw Napi::TypeError::New(env, "path must be a string");
   std::string path = info[0].As<Napi::String>().Utf8Value();
+  bool shared = info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
+  mode_t mode = info.Length() > 2 && info[2].IsNumber() ? (info[2].As<Napi::Number>().Uint32Value() & 0644) : 0600;
   for (int attempt = 0; attempt < 16; attempt++) {
-    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0600);
+    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, mode);
     if (fd < 0) throw SysError(env, errno, "open", path);
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
@@ -399,7 +405,7 @@ Napi::Value LockPath(const Napi::CallbackInfo& info) {
     }
     struct flock fl;
     memset(&fl, 0, sizeof fl);
-    fl.l_type = F_WRLCK;
+    fl.l_type = shared ? F_RDLCK : F_WRLCK;
     fl.l_whence = SEEK_SET;
     int rc;
     do {
@@ -419,6 +425,26 @@ Napi::Value LockPath(const Napi::CallbackInfo& info) {
     close(fd);  // replaced under us: lock the new one
   }
   throw SysError(env, EAGAIN, "lockPath", path);
+}
+
+// lockState(path): who holds a lock on the file at path, without taking one
+// (F_OFD_GETLK), so that looking never makes a starting server fail: 0 nobody,
+// 1 a write lock, 2 read locks, -1 no such file (or not readable by us).
+Napi::Value LockState(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) throw Napi::TypeError::New(env, "path must be a string");
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) return Napi::Number::New(env, -1);
+  struct flock fl;
+  memset(&fl, 0, sizeof fl);
+  fl.l_type = F_WRLCK;  // conflicts with any lock: reports one if there is any
+  fl.l_whence = SEEK_SET;
+  int rc = fcntl(fd, F_OFD_GETLK, &fl);
+  int err = errno;
+  close(fd);
+  if (rc != 0) throw SysError(env, err, "fcntl(F_OFD_GETLK)", path);
+  return Napi::Number::New(env, fl.l_type == F_UNLCK ? 0 : fl.l_type == F_WRLCK ? 1 : 2);
 }
 
 // closeFd(fd)
@@ -565,6 +591,7 @@ void InitSocket(Napi::Env env, Napi::Object exports) {
   fn("memfdCreate", MemfdCreate);
   fn("memfdInfo", MemfdInfo);
   fn("lockPath", LockPath);
+  fn("lockState", LockState);
   fn("closeFd", CloseFd);
   fn("openFds", OpenFdCount);
   exports.Set("FdWatcher", FdWatcher::Define(env));

@@ -3,6 +3,8 @@ export { Server } from "./server.js";
 export type { Handler, ServerOptions, PeerInfo } from "./server.js";
 export { Client } from "./client.js";
 export type { ClientOptions, CallOptions, BoundCalls } from "./client.js";
+export { listServers } from "./connection/discovery.js";
+export type { ServerListing, ListServersOptions } from "./connection/discovery.js";
 export { RpcError, ErrorCodes } from "./errors.js";
 export type { ErrorCode, RemoteErrorInfo, SchemaIssue } from "./errors.js";
 // contracts: typed methods, validation, describe() and stats()

@@ -117,10 +117,15 @@ export interface Native {
   memfdCreate(name: string, size: number): number;
   /** Size, seals ({@link Seal}; -1 when not sealable) and whether it is a regular file. */
   memfdInfo(fd: number): { size: number; seals: number; regular: boolean };
-  /** Opens (creating 0600, never through a symlink, only if this user owns it) the
-   *  file at `path` and takes an open-file-description write lock on it: the fd, or
-   *  -1 while another open holds the lock. The lock dies with its holder. */
-  lockPath(path: string): number;
+  /** Opens (creating it with `mode`, default 0600, at most 0644; never through a
+   *  symlink; only if this user owns it) the
+   *  file at `path` and takes an open-file-description lock on it (a write lock, or a
+   *  read lock when `shared`): the fd, or -1 while another open holds a conflicting
+   *  lock. The lock dies with its holder. */
+  lockPath(path: string, shared?: boolean, mode?: number): number;
+  /** Who holds a lock on the file at `path`, without taking one: 0 nobody, 1 a write
+   *  lock, 2 read locks, -1 no such file (or not readable by this user). */
+  lockState(path: string): number;
   /** Closes an fd the addon made or received (mappings stay valid). */
   closeFd(fd: number): void;
   /** How many fds the addon holds open for this thread (for leak checks). */

@@ -35,6 +35,18 @@
 // A handshake must finish within handshakeTimeoutMs (default 5 s); the server holds at
 // most maxConnections connections and handshakes together.
 //
+// DISCOVERY. Instead of HELLO at step 3, a client may send INFO; a server that allowed
+// it at step 2 answers INFO_REPLY (pid, uid, instance id, name, started, clients,
+// methods, whether it is a replica, whether it requires a token) and hangs up. No token
+// is asked for: what it tells is what `ps` and the runtime directory already show to
+// the users it allows.
+//
+// NAMES. A server without replicas holds a write lock (OFD) on `<name>.sock.lock` and
+// listens on `<name>.sock`. Replicas each hold a read lock on that same file (so that
+// neither kind can join the other, however they race) and a write lock on
+// `<name>.sock.replicas/<instance id>.sock.lock`, listening beside it. A socket whose
+// lock nobody holds is stale, whatever the file system says.
+//
 // LIVENESS. Each side keeps the socket for the connection's life. Its hang-up is the
 // peer's death or close: the event loop reports it; a side busy in a loop (a serving
 // turn, a blocked synchronous call) polls the socket at a bounded interval.

@@ -25,6 +25,9 @@ import { serviceStats, type ConnectionStats, type ServiceStats } from "./contrac
 import type { Contract, ContractSpec, Handlers } from "./contracts/types.js";
 import { DESCRIBE_METHOD, STATS_METHOD } from "./protocol.js";
 
+/** The reserved methods ($describe, $stats) that every server has. */
+const RESERVED_METHODS = 2;
+
 /** A method's implementation: takes the call's arguments, returns a value or a Promise.
  *  (`any` parameters, so that handlers can declare their own argument types; nothing
  *  checks them at run time unless the method comes from a contract.) */
@@ -65,6 +68,10 @@ export interface ServerOptions {
   maxConnections?: number;
   /** How long a client may take to finish its handshake (default 5000 ms). */
   handshakeTimeoutMs?: number;
+  /** Serve the name as one of several replicas, each a process (or Server) of its own,
+   *  among which clients balance their calls (default false: the name is this server's
+   *  alone). Neither kind can join a name the other kind serves: ERR_RPC_ADDRESS_IN_USE. */
+  replica?: boolean;
 }
 
 /** What `connect` and `disconnect` events carry: the peer as the kernel reported it
@@ -91,7 +98,8 @@ export class Server extends EventEmitter {
   private readonly methods = new Map<string, Endpoint>();
   // contracts: what describe() and stats() report
   private readonly started = new Date();
-  private readonly instanceId = randomBytes(11).toString("hex");
+  /** Unique per Server object: names a replica's socket, and shows in stats() and listServers(). */
+  readonly instanceId = randomBytes(11).toString("hex");
   private readonly onError: (err: RpcError) => void;
   private readonly catchRejections: boolean;
   private readonly listener: Listener;
@@ -135,14 +143,17 @@ export class Server extends EventEmitter {
       maxMappedBytes: positive(options.maxMappedBytes, DEFAULT_MAX_MAPPED_BYTES, "maxMappedBytes"),
       maxConnections: positive(options.maxConnections, DEFAULT_MAX_CONNECTIONS, "maxConnections"),
       handshakeTimeoutMs: positive(options.handshakeTimeoutMs, 5000, "handshakeTimeoutMs"),
+      replica: options.replica === true,
+      instanceId: this.instanceId,
     }, {
       established: (c) => this.serving.accept(c),
       refused: (err) => this.onError(err),
       usage: () => ({ mappedBytes: this.serving.mappedBytes, connections: this.serving.conns.length }),
+      info: () => ({ methods: this.methods.size - RESERVED_METHODS, startedAt: this.started.getTime() }),
     });
   }
 
-  /** The Unix socket clients connect to. */
+  /** The Unix socket clients connect to (a replica's own, in the name's replicas directory). */
   get socketPath(): string {
     return this.listener.path;
   }

@@ -11,6 +11,9 @@ export const Msg = {
   AUTH: 3,
   ACCEPT: 4,
   REFUSE: 5,
+  /** Instead of HELLO: "who are you?" (discovery, src/connection/discovery.ts). */
+  INFO: 6,
+  INFO_REPLY: 7,
 } as const;
 
 /** Largest handshake message; a bigger one is a protocol error. */
@@ -28,23 +31,43 @@ export const HELLO_HAS_TOKEN = 1;
 //  ACCEPT    [4][pad 3][version u32][memory size u32][request ring u32][response ring u32]
 //            [server pid u32]                         + the memfd, as SCM_RIGHTS
 //  REFUSE    [5][pad 3][version u32][reason u32][text length u32][text, UTF-8]
+//  INFO      [6][pad 3][magic u32][version u32]
+//  INFO_REPLY[7][pad 3][version u32][pid u32][uid u32][clients u32][methods u32]
+//            [flags u32][id length u16][name length u16][started f64, ms since epoch]
+//            [instance id, ASCII][name, ASCII]
+// INFO came after version 1's first release without changing the version: a server
+// that predates it answers REFUSE, whose version field still tells the prober which
+// protocol the server speaks.
 const HELLO_BYTES = 20 + NONCE_BYTES;
 const CHALLENGE_BYTES = 8 + NONCE_BYTES + MAC_BYTES;
 const AUTH_BYTES = 4 + MAC_BYTES;
 const ACCEPT_BYTES = 24;
 const REFUSE_HEAD = 16;
+const INFO_BYTES = 12;
+const INFO_REPLY_HEAD = 40;
+const INFO_ID_MAX = 64;
+const INFO_NAME_MAX = 201;
+
+export const INFO_REPLICA = 1;
+export const INFO_TOKEN = 2;
 
 export interface Hello { version: number; ringBytes: number; flags: number; nonce: Buffer }
 export interface Challenge { version: number; nonce: Buffer; proof: Buffer }
 export interface Accept { version: number; size: number; requestRing: number; responseRing: number; pid: number }
 export interface Refuse { version: number; reason: number; text: string }
+export interface Info {
+  version: number; pid: number; uid: number; clients: number; methods: number; flags: number;
+  startedAt: number; instanceId: string; name: string;
+}
 
 export type Message =
   | { type: typeof Msg.HELLO; hello: Hello }
   | { type: typeof Msg.CHALLENGE; challenge: Challenge }
   | { type: typeof Msg.AUTH; proof: Buffer }
   | { type: typeof Msg.ACCEPT; accept: Accept }
-  | { type: typeof Msg.REFUSE; refuse: Refuse };
+  | { type: typeof Msg.REFUSE; refuse: Refuse }
+  | { type: typeof Msg.INFO; version: number }
+  | { type: typeof Msg.INFO_REPLY; info: Info };
 
 function head(type: number, bytes: number): Buffer {
   const b = Buffer.alloc(bytes);
@@ -96,6 +119,34 @@ export function refuseMessage(reason: number, text: string): Buffer {
   return b;
 }
 
+export function infoMessage(): Buffer {
+  const b = head(Msg.INFO, INFO_BYTES);
+  b.writeUInt32LE(HELLO_MAGIC, 4);
+  b.writeUInt32LE(L.PROTOCOL_VERSION, 8);
+  return b;
+}
+
+export function infoReplyMessage(i: Omit<Info, "version">): Buffer {
+  const id = Buffer.from(i.instanceId, "latin1");
+  const name = Buffer.from(i.name, "latin1");
+  const b = head(Msg.INFO_REPLY, INFO_REPLY_HEAD + id.length + name.length);
+  b.writeUInt32LE(L.PROTOCOL_VERSION, 4);
+  b.writeUInt32LE(i.pid, 8);
+  b.writeUInt32LE(i.uid, 12);
+  b.writeUInt32LE(i.clients, 16);
+  b.writeUInt32LE(i.methods, 20);
+  b.writeUInt32LE(i.flags, 24);
+  b.writeUInt16LE(id.length, 28);
+  b.writeUInt16LE(name.length, 30);
+  b.writeDoubleLE(i.startedAt, 32);
+  id.copy(b, INFO_REPLY_HEAD);
+  name.copy(b, INFO_REPLY_HEAD + id.length);
+  return b;
+}
+
+const INSTANCE_ID_PATTERN = /^[0-9a-f]{1,64}$/;
+const NAME_TEXT_PATTERN = /^\/[A-Za-z0-9._-]{1,200}$/;
+
 /** Parses `bytes` bytes of `buf`: the message, or a string saying what is wrong. */
 export function parseMessage(buf: Buffer, bytes: number): Message | string {
   if (bytes < 4) return `a message of ${bytes} bytes`;
@@ -141,6 +192,29 @@ export function parseMessage(buf: Buffer, bytes: number): Message | string {
       const length = buf.readUInt32LE(12);
       if (length !== bytes - REFUSE_HEAD) return "a REFUSE whose text length is wrong";
       return { type, refuse: { version: buf.readUInt32LE(4), reason: buf.readUInt32LE(8), text: buf.toString("utf8", REFUSE_HEAD, bytes) } };
+    }
+    case Msg.INFO: {
+      const bad = exact(INFO_BYTES);
+      if (bad) return bad;
+      if (buf.readUInt32LE(4) !== HELLO_MAGIC) return "an INFO without shmrpc's magic number";
+      return { type, version: buf.readUInt32LE(8) };
+    }
+    case Msg.INFO_REPLY: {
+      if (bytes < INFO_REPLY_HEAD) return "a short INFO_REPLY";
+      const idLength = buf.readUInt16LE(28);
+      const nameLength = buf.readUInt16LE(30);
+      if (idLength > INFO_ID_MAX || nameLength > INFO_NAME_MAX || INFO_REPLY_HEAD + idLength + nameLength !== bytes) return "an INFO_REPLY whose lengths are wrong";
+      const instanceId = buf.toString("latin1", INFO_REPLY_HEAD, INFO_REPLY_HEAD + idLength);
+      const name = buf.toString("latin1", INFO_REPLY_HEAD + idLength, bytes);
+      const startedAt = buf.readDoubleLE(32);
+      if (!INSTANCE_ID_PATTERN.test(instanceId) || !NAME_TEXT_PATTERN.test(name) || !Number.isFinite(startedAt)) return "an INFO_REPLY with a malformed name, id or start time";
+      return {
+        type,
+        info: {
+          version: buf.readUInt32LE(4), pid: buf.readUInt32LE(8), uid: buf.readUInt32LE(12), clients: buf.readUInt32LE(16),
+          methods: buf.readUInt32LE(20), flags: buf.readUInt32LE(24), startedAt, instanceId, name,
+        },
+      };
     }
     default:
       return `a message of unknown type ${type}`;

@@ -5,17 +5,18 @@
 // socket costs only itself: handshakes are bounded in number and in time, and none
 // of them blocks another or the serving loop.
 
-import { unlinkSync } from "node:fs";
+import { lstatSync, mkdirSync, readdirSync, unlinkSync } from "node:fs";
+import { join } from "node:path";
 import { native } from "../native.js";
 import { L } from "../core/layout.js";
 import { Segment, roundToPages } from "../core/segment.js";
 import { RpcError, ErrorCodes } from "../errors.js";
 import { systemError } from "../lifecycle.js";
 import { Link, READABLE } from "./link.js";
-import { socketPathOf } from "./paths.js";
+import { socketPathOf, replicaDirOf, replicaSocketPath } from "./paths.js";
 import {
   Msg, MAX_MESSAGE_BYTES, HELLO_HAS_TOKEN, parseMessage, challengeMessage, acceptMessage, refuseMessage,
-  newNonce, serverProof, clientProof, sameProof, type Hello,
+  newNonce, serverProof, clientProof, sameProof, infoReplyMessage, INFO_REPLICA, INFO_TOKEN, type Hello,
 } from "./handshake.js";
 
 export interface ListenerOptions {
@@ -29,6 +30,9 @@ export interface ListenerOptions {
   maxMappedBytes: number;
   maxConnections: number;
   handshakeTimeoutMs: number;
+  /** Serve the name as one of its replicas (`ServerOptions.replica`). */
+  replica: boolean;
+  instanceId: string;
 }
 
 /** A client that finished the handshake: its socket, who it is, and its memory. */
@@ -48,6 +52,8 @@ export interface ListenerEvents {
   refused(err: RpcError): void;
   /** Bytes of connection memory mapped now, and connections open now. */
   usage(): { mappedBytes: number; connections: number };
+  /** What an INFO probe is told: methods served (reserved ones aside), start time. */
+  info(): { methods: number; startedAt: number };
 }
 
 /** Connections accepted per event-loop turn, so that a flood of connects cannot keep
@@ -69,7 +75,12 @@ class Handshake {
 
 export class Listener {
   readonly path: string;
+  /** The name's own socket path, `<name>.sock` (the instance's `path` for a server without replicas). */
+  private readonly namePath: string;
+  private readonly replicaDir: string | undefined;
   private lockFd = -1;
+  /** A replica's read lock on the name (`lockFd` is then its instance's lock). */
+  private nameLockFd = -1;
   private listenFd = -1;
   private listenLink: Link | undefined;
   private readonly handshakes = new Set<Handshake>();
@@ -80,21 +91,64 @@ export class Listener {
     private readonly o: ListenerOptions,
     private readonly events: ListenerEvents,
   ) {
-    this.path = socketPathOf(o.name, o.socketPath);
+    this.namePath = socketPathOf(o.name, o.socketPath);
+    this.replicaDir = o.replica ? replicaDirOf(o.name, o.socketPath) : undefined;
+    this.path = this.replicaDir ? replicaSocketPath(this.replicaDir, o.instanceId) : this.namePath;
   }
 
   /** Takes the name: ERR_RPC_ADDRESS_IN_USE while a live server holds it. A server
    *  that died (even by kill -9) left its lock free; its socket file is replaced. */
   claim(): void {
-    const lockPath = this.path + ".lock";
-    let lockFd: number;
+    if (this.replicaDir !== undefined) return this.claimReplica(this.replicaDir);
+    const lockFd = this.lock(this.path + ".lock", false);
+    if (lockFd < 0) throw new RpcError(ErrorCodes.ERR_RPC_ADDRESS_IN_USE, `a live server already serves ${this.o.name} (${this.path}), alone or as replicas`);
+    this.listen(lockFd);
+  }
+
+  /** Joins the replicas of the name: a read lock on the name (which a server without
+   *  replicas, holding the write lock, excludes, and which excludes it), then the
+   *  instance's own socket in the replicas' directory. */
+  private claimReplica(dir: string): void {
+    const nameLockFd = this.lock(this.namePath + ".lock", true);
+    if (nameLockFd < 0) {
+      throw new RpcError(ErrorCodes.ERR_RPC_ADDRESS_IN_USE, `a live server already serves ${this.o.name} without replica: true (${this.namePath})`);
+    }
     try {
-      lockFd = native.lockPath(lockPath);
+      // No server without replicas can be alive while we hold the read lock: its socket is stale.
+      removeIfPresent(this.namePath);
+      const shared = this.o.allowUsers.size > 0 || this.o.allowGroups.size > 0;
+      try {
+        mkdirSync(dir, { mode: shared ? 0o755 : 0o700 });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      }
+      const st = lstatSync(dir);
+      if (!st.isDirectory() || st.uid !== process.geteuid!()) {
+        throw new RpcError(ErrorCodes.ERR_RPC_ACCESS_DENIED, `${dir} is not a directory of this user: cannot serve replicas of ${this.o.name} there`);
+      }
+      removeStaleReplicas(dir);
+      const lockFd = this.lock(this.path + ".lock", false);
+      if (lockFd < 0) throw new RpcError(ErrorCodes.ERR_RPC_ADDRESS_IN_USE, `instance ${this.o.instanceId} of ${this.o.name} is already served`);
+      this.listen(lockFd);
+    } catch (e) {
+      native.closeFd(nameLockFd);
+      throw e;
+    }
+    this.nameLockFd = nameLockFd;
+  }
+
+  private lock(lockPath: string, shared: boolean): number {
+    try {
+      // At a shared socket path, others may see that the lock is held (listServers).
+      return native.lockPath(lockPath, shared, this.o.socketPath === undefined ? 0o600 : 0o644);
     } catch (e) {
       const hint = (e as NodeJS.ErrnoException).code === "EPERM" || (e as NodeJS.ErrnoException).code === "ELOOP" ? ": it is not a regular file of this user (another user may have created it)" : "";
       throw systemError(e, `cannot take the name ${this.o.name} (${lockPath}${hint})`);
     }
-    if (lockFd < 0) throw new RpcError(ErrorCodes.ERR_RPC_ADDRESS_IN_USE, `a live server already serves ${this.o.name} (${this.path})`);
+  }
+
+  /** Listens on `path`, holding `lockFd` (closed if listening fails). */
+  private listen(lockFd: number): void {
     try {
       try {
         unlinkSync(this.path); // a dead server's socket: only the lock holder replaces it
@@ -138,6 +192,10 @@ export class Listener {
     }
     if (this.lockFd >= 0) native.closeFd(this.lockFd);
     this.lockFd = -1;
+    // A replica leaves the name's lock file and the directory: another replica may hold
+    // the one and be about to listen in the other.
+    if (this.nameLockFd >= 0) native.closeFd(this.nameLockFd);
+    this.nameLockFd = -1;
   }
 
   /** Handshakes in progress (for tests and stats). */
@@ -203,6 +261,7 @@ export class Listener {
     const m = parseMessage(this.buffer, packet.bytes);
     if (typeof m === "string") return this.refuse(h, L.REASON_PROTOCOL, m);
     if (h.stage === "hello" && m.type === Msg.HELLO) return this.onHello(h, m.hello);
+    if (h.stage === "hello" && m.type === Msg.INFO) return this.onInfo(h);
     if (h.stage === "auth" && m.type === Msg.AUTH) {
       const expected = clientProof(this.o.tokenKey!, h.hello!.nonce, h.serverNonce!);
       if (!sameProof(m.proof, expected)) return this.refuse(h, L.REASON_ACCESS, "wrong token");
@@ -228,6 +287,18 @@ export class Listener {
     h.stage = "auth";
     h.serverNonce = newNonce();
     this.send(h, challengeMessage(h.serverNonce, serverProof(this.o.tokenKey, hello.nonce, h.serverNonce)));
+  }
+
+  /** A discovery probe (it passed the credential checks): who we are, then goodbye. */
+  private onInfo(h: Handshake): void {
+    const { methods, startedAt } = this.events.info();
+    const { connections } = this.events.usage();
+    const flags = (this.o.replica ? INFO_REPLICA : 0) | (this.o.tokenKey ? INFO_TOKEN : 0);
+    this.send(h, infoReplyMessage({
+      pid: process.pid, uid: process.geteuid!(), clients: connections, methods, flags, startedAt,
+      instanceId: this.o.instanceId, name: this.o.name,
+    }));
+    this.end(h);
   }
 
   private establish(h: Handshake): void {
@@ -299,5 +370,44 @@ export class Listener {
   private end(h: Handshake): void {
     this.forget(h);
     h.link.close();
+  }
+}
+
+function removeIfPresent(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+  }
+}
+
+/** Removes the sockets of replicas that died without closing (kill -9): proven dead by
+ *  taking their instance lock, which a live replica holds for its whole life. Instance
+ *  ids are never reused, so nobody can be starting on a lock taken here. */
+export function removeStaleReplicas(dir: string): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    if (!entry.endsWith(".sock")) continue;
+    const socket = join(dir, entry);
+    let fd: number;
+    try {
+      fd = native.lockPath(socket + ".lock");
+    } catch {
+      continue; // not ours to judge
+    }
+    if (fd < 0) continue; // alive
+    try {
+      removeIfPresent(socket);
+      removeIfPresent(socket + ".lock");
+    } catch {
+      // Someone else cleaned up first.
+    } finally {
+      native.closeFd(fd);
+    }
   }
 }

@@ -83,3 +83,27 @@ export function validateSocketPath(path: unknown, what: string): string | undefi
   }
   return path;
 }
+
+/** Where replicas of a name keep their sockets: a directory beside the name's socket
+ *  path (`calc.sock.replicas/`), one `<instanceId>.sock` and its `.lock` per live
+ *  replica. One socket per instance, so a client connects to each; the directory is
+ *  found from the name alone. Hashed like the socket when a replica's socket path would
+ *  not fit (an explicit socketPath too long for it is refused when the replica starts). */
+export function replicaDirOf(name: string, explicit: string | undefined): string {
+  const base = socketPathOf(name, explicit);
+  if (explicit !== undefined || base.length + REPLICA_SUFFIX_MAX <= SOCKET_PATH_MAX) return base + REPLICA_DIR_SUFFIX;
+  return join(runtimeDir(), "h-" + createHash("sha256").update(name).digest("hex").slice(0, 40) + REPLICA_DIR_SUFFIX);
+}
+
+export const REPLICA_DIR_SUFFIX = ".replicas";
+/** Instance ids are 22 hex digits (src/server.ts). */
+const REPLICA_SUFFIX_MAX = REPLICA_DIR_SUFFIX.length + 1 + 22 + ".sock".length;
+
+/** The socket path of replica `instanceId` of a name. */
+export function replicaSocketPath(dir: string, instanceId: string): string {
+  const path = join(dir, instanceId + ".sock");
+  if (Buffer.byteLength(path) > SOCKET_PATH_MAX) {
+    throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `the replica socket path ${path} is longer than ${SOCKET_PATH_MAX} bytes: choose a shorter socketPath`);
+  }
+  return path;
+}
