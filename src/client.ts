@@ -274,17 +274,19 @@ export class Client extends EventEmitter {
   private scan(): boolean {
     if (this.closed) return false;
     let live: string[] = [];
-    let base = "";
+    let alone = false;
     try {
-      base = socketPathOf(this.name, this.socketPath);
       // A socket at the name's own path: served alone (or a dead server's socket: the
       // connect says so), exactly as without replicas.
-      if (!isSocket(base)) live = liveReplicaSockets(replicaDirOf(this.name, this.socketPath));
+      alone = isSocket(socketPathOf(this.name, this.socketPath));
+      if (!alone) live = liveReplicaSockets(replicaDirOf(this.name, this.socketPath));
     } catch {
       // No runtime directory: connecting will say why.
     }
     if (live.length === 0) {
-      if (this.replicated && !this.connected) {
+      // Replicas all gone: still a replicated name (calls fail after their attempts, and
+      // the first replica back is found), until a server without replicas takes it.
+      if (this.replicated && alone && !this.connected) {
         this.replicated = false;
         clearInterval(this.rescanTimer);
         this.rescanTimer = undefined;
