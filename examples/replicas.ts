@@ -3,14 +3,14 @@
 // `npm run build && node dist/examples/replicas.js`
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { Client, Server, listServers, type RpcError } from "../src/index.js";
+import { Client, Server, listServers, type RpcError, type RetryInfo } from "../src/index.js";
 
 const NAME = "/calc-replicas-demo";
 
 if (process.argv[2] === "replica") {
   const server = new Server(NAME, { replica: true });
   server.bind("add", async (a: number, b: number) => {
-    await new Promise((r) => setTimeout(r, 10)); // work that takes a moment
+    await new Promise((r) => setTimeout(r, 50)); // work that takes a moment
     return a + b;
   });
   server.bind("pid", () => process.pid);
@@ -46,11 +46,12 @@ if (process.argv[2] === "replica") {
   const idempotent = client.withOptions({ idempotent: true });
   const outcomes = new Map<string, number>();
   const count = (what: string) => outcomes.set(what, (outcomes.get(what) ?? 0) + 1);
+  client.on("retry", (r: RetryInfo) => count(`re-sent after ${r.code} maybeExecuted=${r.maybeExecuted}`));
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < 3000) {
       const i = next++;
-      if (i === 1500) kids[0]!.kill("SIGKILL");
+      if (i === 1500) setTimeout(() => kids[0]!.kill("SIGKILL"), 25); // while its handlers run
       const idem = i % 2 === 0;
       try {
         await (idem ? idempotent : client).asyncCall<number>("add", i, 1);

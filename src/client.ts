@@ -71,6 +71,21 @@ export interface CallOptions {
   idempotent?: boolean;
 }
 
+/** What a Client's `retry` event carries: a call lost on attempt `failedAttempt` is sent
+ *  again after `delayMs` (0: at once, to another replica). */
+export interface RetryInfo {
+  /** The method called. */
+  method: string;
+  /** The attempt that failed (1 for the first). */
+  failedAttempt: number;
+  /** Why it failed. */
+  code: string;
+  /** Whether that attempt may have run (false: provably not; the re-send is transparent). */
+  maybeExecuted: boolean;
+  /** The backoff before the next attempt, in ms. */
+  delayMs: number;
+}
+
 /** One server instance a Client is connected to (see `Client.instances`). */
 export interface InstanceInfo {
   /** Its socket (a replica's own, or the name's). */
@@ -100,7 +115,8 @@ const RESCAN_MS = 250;
 /**
  * Calls the methods of the server of a name: `call` (blocking) or `asyncCall` (a
  * Promise), or typed through `proxy(contract)`. Connects on first use; emits `connect`
- * and `disconnect` with the server's {@link PeerInfo}. A name served by replicas
+ * and `disconnect` with the server's {@link PeerInfo}, and `retry` with a {@link RetryInfo}
+ * before a lost call is sent again. A name served by replicas
  * (`ServerOptions.replica`) gets a connection to each, and each call goes to one of them.
  */
 export class Client extends EventEmitter {
@@ -385,6 +401,14 @@ export class Client extends EventEmitter {
     return this.callSyncAttempts(name, method, args, new Attempts(this.retry, idempotent, performance.now() + timeoutMs));
   }
 
+  /** Emits `retry` (for those who listen) before a lost call is sent again. */
+  private reportRetry(method: string, failedAttempt: number, e: unknown, delayMs: number): void {
+    if (this.listenerCount("retry") === 0) return;
+    const err = e as RpcError;
+    const info: RetryInfo = { method, failedAttempt, code: err.code, maybeExecuted: err.maybeExecuted ?? true, delayMs };
+    this.emit("retry", info);
+  }
+
   /** A synchronous call sent again after a loss, as `attempts` allows. */
   private callSyncAttempts(name: Uint8Array, method: string, args: unknown[], attempts: Attempts): unknown {
     const pause = new Int32Array(new SharedArrayBuffer(4));
@@ -399,6 +423,7 @@ export class Client extends EventEmitter {
         if (route !== undefined && this.replicated && !route.connected) this.drop(route);
         const wait = attempts.next(e, this.otherLive(route));
         if (wait < 0) throw attempts.fail(e);
+        this.reportRetry(method, attempts.count, e, wait);
         if (wait > 0) Atomics.wait(pause, 0, 0, wait);
         avoid = route;
       }
@@ -462,6 +487,7 @@ export class Client extends EventEmitter {
         sent.then(resolve, (e: unknown) => {
           const wait = signal?.aborted ? -1 : attempts.next(e, this.otherLive(used));
           if (wait < 0) return reject(attempts.fail(e));
+          this.reportRetry(method, attempts.count, e, wait);
           if (wait === 0) return attempt(used);
           setTimeout(() => attempt(used), wait);
         });

@@ -2,8 +2,23 @@
 
 import { RpcError, ErrorCodes } from "./errors.js";
 
-/** Names served from this thread: a synchronous call to one of them could never be answered. */
-export const localServers = new Set<string>();
+/** Names served from this thread (counted: replicas of one name may share it): a
+ *  synchronous call to one of them could never be answered. */
+class CountedNames {
+  private readonly counts = new Map<string, number>();
+  add(name: string): void {
+    this.counts.set(name, (this.counts.get(name) ?? 0) + 1);
+  }
+  delete(name: string): void {
+    const n = this.counts.get(name) ?? 0;
+    if (n <= 1) this.counts.delete(name);
+    else this.counts.set(name, n - 1);
+  }
+  has(name: string): boolean {
+    return this.counts.has(name);
+  }
+}
+export const localServers = new CountedNames();
 
 /** Run when the process exits without close(): each says goodbye and frees what it holds. */
 export const onProcessExit = new Set<() => void>();

@@ -78,6 +78,9 @@ discovery("replicas are listed one entry each; a killed replica is gone and its 
     await Promise.all(kids.map((k) => stopServer(k)));
   }
   assert.equal(await listed(name), []);
+  // Closed replicas take their sockets and locks with them; the name's lock file and the
+  // (empty) directory stay for the next replica.
+  assert.equal(readdirSync(replicaDirOf(name, undefined)), []);
 });
 
 discovery("a wedged server costs the listing its probe time, not a hang", async () => {

@@ -5,7 +5,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn } from "node:child_process";
-import { Client, RpcError, ErrorCodes } from "../src/index.js";
+import { Client, RpcError, ErrorCodes, type RetryInfo } from "../src/index.js";
 import { uniqueName, spawnServer, stopServer, killAll, until, scale, type Child } from "./helpers.js";
 
 const failover = suite("failover");
@@ -147,24 +147,31 @@ failover("all replicas gone: ERR_RPC_NOT_CONNECTED after maxAttempts, backing of
 
 failover("a call that was not idempotent and may have run fails with ERR_RPC_DISCONNECTED, maybeExecuted true, attempts 1", async () => {
   const name = uniqueName("fo");
-  const kids = await startReplicas(name, 2);
-  const client = await connectedClient(name, 2);
+  const kids = await startReplicas(name, 3);
+  const client = await connectedClient(name, 3);
   try {
+    const retries: RetryInfo[] = [];
+    client.on("retry", (r: RetryInfo) => retries.push(r));
     const pending = client.asyncCall("never").then(() => undefined, (e: RpcError) => e);
-    const idempotent = client.withOptions({ idempotent: true }).asyncCall<number>("delayed", 200, 7).then((v) => v, (e: RpcError) => e);
-    // Wait until both were taken by their servers (one each, least_outstanding).
-    await until(() => client.instances.every((i) => i.inFlight === 1), 2000, "one call in flight on each");
-    const replacement = await spawnServer(name, { replica: true });
-    kids.push(replacement);
-    await until(() => client.instances.length === 3, 2000, "the third replica connected");
-    kids[0]!.kill("SIGKILL");
-    kids[1]!.kill("SIGKILL");
+    const idempotent = client.withOptions({ idempotent: true }).asyncCall<number>("delayed", 1000, 7).then((v) => v, (e: RpcError) => e);
+    // One call on each of two replicas (least_outstanding), the third free.
+    await until(() => client.instances.filter((i) => i.inFlight === 1).length === 2, 2000, "one call in flight on each of two");
+    const busyInstances = client.instances.filter((i) => i.inFlight === 1);
+    // ...and taken by their servers (their handlers run): asked of each replica directly.
+    for (const i of busyInstances) {
+      const probe = new Client(name, { socketPath: i.socketPath });
+      await until(async () => (await probe.stats()).endpoints.reduce((n, e) => n + e.in_flight, 0) === 1, 5000, "the call taken");
+      probe.close();
+    }
+    const busy = new Set(busyInstances.map((i) => i.pid));
+    for (const k of kids) if (busy.has(k.pid)) k.kill("SIGKILL");
     const err = await pending;
     assert.ok(err);
     assert.is(err!.code, ErrorCodes.ERR_RPC_DISCONNECTED);
     assert.is(err!.maybeExecuted, true);
     assert.is(err!.attempts, 1);
-    assert.is(await idempotent, 7, "the idempotent one was retried on the replacement");
+    assert.is(await idempotent, 7, "the idempotent one was retried on the third replica");
+    assert.equal(retries.map((r) => [r.method, r.failedAttempt, r.code, r.maybeExecuted]), [["delayed", 1, ErrorCodes.ERR_RPC_DISCONNECTED, true]], "one retry event, for it");
   } finally {
     client.close();
     await Promise.all(kids.map(stopServer));
