@@ -398,7 +398,17 @@ export class Client extends EventEmitter {
         if (!notConnected(e) || !this.scan()) throw e;
       }
     }
-    return this.callSyncAttempts(name, method, args, new Attempts(this.retry, idempotent, performance.now() + timeoutMs));
+    const deadline = performance.now() + timeoutMs;
+    // The first attempt goes out without the retry bookkeeping, which only a loss needs.
+    let route: Route | undefined;
+    try {
+      route = this.routeNow(undefined);
+      return route.callSync(name, method, args, timeoutMs);
+    } catch (e) {
+      const attempts = new Attempts(this.retry, idempotent, deadline);
+      attempts.count = 1;
+      return this.retrySync(name, method, args, attempts, route, e);
+    }
   }
 
   /** Emits `retry` (for those who listen) before a lost call is sent again. */
@@ -409,23 +419,26 @@ export class Client extends EventEmitter {
     this.emit("retry", info);
   }
 
-  /** A synchronous call sent again after a loss, as `attempts` allows. */
-  private callSyncAttempts(name: Uint8Array, method: string, args: unknown[], attempts: Attempts): unknown {
-    const pause = new Int32Array(new SharedArrayBuffer(4));
-    let avoid: Route | undefined;
+  /** A synchronous call sent again after attempt `attempts.count` failed with `failure`
+   *  on `failedOn`, as `attempts` allows. */
+  private retrySync(name: Uint8Array, method: string, args: unknown[], attempts: Attempts, failedOn: Route | undefined, failure: unknown): unknown {
+    let pause: Int32Array | undefined;
+    let route = failedOn;
+    let e = failure;
     for (;;) {
+      if (route !== undefined && this.replicated && !route.connected) this.drop(route);
+      const wait = attempts.next(e, this.otherLive(route));
+      if (wait < 0) throw attempts.fail(e);
+      this.reportRetry(method, attempts.count, e, wait);
+      if (wait > 0) Atomics.wait((pause ??= new Int32Array(new SharedArrayBuffer(4))), 0, 0, wait);
+      const avoid = route;
+      route = undefined;
       attempts.count++;
-      let route: Route | undefined;
       try {
         route = this.routeNow(avoid);
         return route.callSync(name, method, args, Math.max(1, attempts.deadline - performance.now()));
-      } catch (e) {
-        if (route !== undefined && this.replicated && !route.connected) this.drop(route);
-        const wait = attempts.next(e, this.otherLive(route));
-        if (wait < 0) throw attempts.fail(e);
-        this.reportRetry(method, attempts.count, e, wait);
-        if (wait > 0) Atomics.wait(pause, 0, 0, wait);
-        avoid = route;
+      } catch (err) {
+        e = err;
       }
     }
   }
