@@ -1,8 +1,10 @@
-// npm run bench [-- --quick] [-- --only=shmrpc,socket]: measures shmrpc and its peers on the
+// npm run bench [-- --quick] [-- --load] [-- --only=shmrpc,socket]: measures shmrpc and its peers on the
 // same workloads in one run, prints the table, and writes bench/results/latest.{json,md}
-// and bench/results/latency.svg. See bench/README.md for the method.
+// and bench/results/latency.svg. See bench/README.md for the method. --load runs everything
+// with a CPU hog per core (a node busy loop, normal priority) and writes latest-load.*.
 // `node dist/bench/run.js --render` only rewrites latest.md and latency.svg from latest.json.
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { floorSpin, floorWake } from "./floor/floor.js";
 import { atExit, spawnTracked, stopChild, type Child } from "./lib/children.js";
@@ -22,6 +24,7 @@ const LOADGEN = fileURLToPath(new URL("./loadgen.js", import.meta.url));
 
 const argv = process.argv.slice(2);
 const quick = argv.includes("--quick");
+const load = argv.includes("--load");
 const onlyArg = argv.find((a) => a.startsWith("--only="));
 const only = onlyArg ? new Set(onlyArg.slice(7).split(",")) : undefined;
 
@@ -174,36 +177,45 @@ async function measureFloor(): Promise<SystemResults> {
 }
 
 if (argv.includes("--render")) {
-  const saved = JSON.parse(readFileSync(`${RESULTS}latest.json`, "utf8")) as RunResults;
+  const suffix = load ? "-load" : "";
+  const saved = JSON.parse(readFileSync(`${RESULTS}latest${suffix}.json`, "utf8")) as RunResults;
   saved.targets = evaluateTargets(saved);
-  writeFileSync(`${RESULTS}latest.md`, markdown(saved));
-  writeFileSync(`${RESULTS}latency.svg`, latencySvg(saved));
+  writeFileSync(`${RESULTS}latest${suffix}.md`, markdown(saved));
+  writeFileSync(`${RESULTS}latency${suffix}.svg`, latencySvg(saved));
   console.log(terminalTable(saved));
   process.exit(0);
+}
+
+/** One busy loop per core at normal priority, for the whole run: a busy host. */
+function startHogs(): Child[] {
+  return Array.from({ length: availableParallelism() }, () => spawnTracked("", ["-e", "for(;;);"], { command: process.execPath }));
 }
 
 const TICKS = clockTicks();
 const started = performance.now();
 const results: RunResults = {
   quick,
+  load,
   machine: machine(),
   config,
   durationSeconds: 0,
   systems: [],
   targets: [],
 };
-log(`shmrpc bench${quick ? " --quick" : ""}: ${peers.length} systems and the C floor`);
+log(`shmrpc bench${quick ? " --quick" : ""}${load ? " --load" : ""}: ${peers.length} systems and the C floor`);
+const hogs = load ? startHogs() : [];
 for (const peer of peers) {
   if (only && !only.has(peer.id)) continue;
   results.systems.push(await measure(peer));
 }
 if (!only || only.has("floor")) results.systems.push(await measureFloor());
 results.machine.loadAverageEnd = currentLoad();
+for (const h of hogs) h.kill();
 results.durationSeconds = Math.round((performance.now() - started) / 100) / 10;
 results.targets = evaluateTargets(results);
 
 mkdirSync(RESULTS, { recursive: true });
-const suffix = only ? "-partial" : quick ? "-quick" : "";
+const suffix = (load ? "-load" : "") + (only ? "-partial" : quick ? "-quick" : "");
 writeFileSync(`${RESULTS}latest${suffix}.json`, JSON.stringify(results, null, 1) + "\n");
 writeFileSync(`${RESULTS}latest${suffix}.md`, markdown(results));
 writeFileSync(`${RESULTS}latency${suffix}.svg`, latencySvg(results));

@@ -11,7 +11,7 @@ function footnote(notes: string[], reason: string): number {
 }
 
 export function terminalTable(results: RunResults): string {
-  const out: string[] = [`shmrpc bench${results.quick ? " (--quick)" : ""}: ${describeMachine(results.machine)}`, RATIO_NOTE, ""];
+  const out: string[] = [`shmrpc bench${results.quick ? " (--quick)" : ""}${results.load ? " (--load: a CPU hog per core)" : ""}: ${describeMachine(results.machine)}`, RATIO_NOTE, ""];
   const labelWidth = Math.max(...results.systems.map((s) => s.label.length)) + 2;
   for (const section of sections) {
     out.push(`${section.title} [${section.unit}]`);
@@ -44,7 +44,7 @@ function fmt(x: number): string {
 export function markdown(results: RunResults): string {
   const m = results.machine;
   const out: string[] = [
-    `Measured by \`npm run bench\`${results.quick ? " -- --quick" : ""} on ${m.date.slice(0, 10)}: ${m.cpu}, ${m.cores} cores, ${m.kernel}, Node ${m.node}` +
+    `Measured by \`npm run bench\`${results.quick ? " -- --quick" : ""}${results.load ? " -- --load (a node busy loop per core, normal priority, all along)" : ""} on ${m.date.slice(0, 10)}: ${m.cpu}, ${m.cores} cores, ${m.kernel}, Node ${m.node}` +
       ` (load average ${m.loadAverage[0]} at start: the machine was shared, so compare ratios within this run, not absolute figures).`,
     "",
     RATIO_NOTE,

@@ -33,6 +33,8 @@ export interface Target {
 
 export interface RunResults {
   quick: boolean;
+  /** Run with a CPU hog per core (--load). */
+  load?: boolean;
   machine: Machine;
   config: Record<string, number>;
   durationSeconds: number;

@@ -25,6 +25,15 @@ export function evaluateTargets(results: RunResults): Target[] {
   const shm = p50("shmrpc");
   const busy = p50("shmrpc-busypoll");
   const wakeP50 = num(sys("shmrpc")?.wake, (d) => d.p50);
+  const p99 = (id: string) => num(sys(id)?.latency, (d) => d.p99);
+  if (results.load) {
+    // A busy host (issue 13): what still holds with a CPU hog per core.
+    return [
+      check("under load: sync add p50 ≥ 10 × faster than unix socket JSON-RPC", "×", div(p50("socket"), shm), 10, ">="),
+      check("under load: sync add p99 < unix socket JSON-RPC p99", "µs", p99("shmrpc"), p99("socket"), "<"),
+      check("under load: asyncCall 256 in flight ≥ 10 × unix socket", "×", div(rate("shmrpc", "256"), rate("socket", "256")), 10, ">="),
+    ];
+  }
   return [
     check("sync add p50, busy-poll ≤ 2 × C floor", "× floor", div(busy, floor), 2, "<="),
     check("sync add p50, default ≤ 3 × C floor", "× floor", div(shm, floor), 3, "<="),
