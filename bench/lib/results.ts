@@ -20,6 +20,10 @@ export interface SystemResults {
   throughput: Record<string, Figure<Rate>>;
   payloads: Record<string, Figure<PayloadRate>>;
   idle?: Figure<{ percent: number; seconds: number; ticks: number }>;
+  /** A new connection to its first answered call, in ms (peers that can connect again). */
+  connect?: Figure<Distribution>;
+  /** Process start to the import of its module done, in ms (median). */
+  importMs?: Figure<number>;
 }
 
 export interface Target {
@@ -107,6 +111,16 @@ export const sections: Section[] = [
         return r === undefined || isNa(r) ? r : r.bytesPerSecond / 1e6;
       },
     })),
+  },
+  {
+    title: "Getting connected: a new client to its first answered add, and process start to import done",
+    unit: "ms",
+    better: "lower",
+    columns: [
+      { header: "connect p50", get: (s) => (s.connect === undefined || isNa(s.connect) ? s.connect : s.connect.p50) },
+      { header: "connect p99", get: (s) => (s.connect === undefined || isNa(s.connect) ? s.connect : s.connect.p99) },
+      { header: "import", get: (s) => s.importMs },
+    ],
   },
   {
     title: "Idle cost: server CPU with one connected silent client",

@@ -138,3 +138,31 @@ export async function idleCpu(pid: number, ms: number, ticksPerSecond: number): 
   const seconds = (performance.now() - t0) / 1000;
   return { percent: (100 * ticks) / ticksPerSecond / seconds, seconds, ticks };
 }
+
+/** A fresh connection to the running server and its first answered call, `times` times
+ *  (each closed before the next): milliseconds from asking for the connection. */
+export async function connectFirstCall(connect: () => Promise<PeerClient>, times: number): Promise<Float64Array> {
+  const samples = new Float64Array(times);
+  for (let i = 0; i < times; i++) {
+    const t0 = performance.now();
+    const client = await connect();
+    const sum = client.addSync ? client.addSync(i, 1) : await client.add(i, 1);
+    samples[i] = performance.now() - t0;
+    if (sum !== i + 1) throw new Error(`add returned ${sum}`);
+    await client.close();
+  }
+  return samples;
+}
+
+/** Milliseconds from the start of a fresh node process to `import(specifier)` done
+ *  (performance.now() counts from the process's time origin), the median of `times`. */
+export async function importTime(specifier: string, times: number): Promise<number> {
+  const { execFileSync } = await import("node:child_process");
+  const code = `await import(${JSON.stringify(specifier)}); console.log(performance.now())`;
+  const runs: number[] = [];
+  for (let i = 0; i < times; i++) {
+    runs.push(Number(execFileSync(process.execPath, ["--input-type=module", "-e", code], { encoding: "utf8" }).trim()));
+  }
+  runs.sort((a, b) => a - b);
+  return runs[runs.length >> 1]!;
+}

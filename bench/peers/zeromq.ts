@@ -67,6 +67,7 @@ export async function connectZeromq(args: string[]): Promise<PeerClient> {
 export const zeromqPeer: Peer = {
   id: "zeromq",
   label: "ZeroMQ DEALER/ROUTER ipc://",
+  module: "zeromq",
   async start(): Promise<PeerServer> {
     const endpoint = `ipc://${join(tempDir(), `zmq-${Date.now()}.sock`)}`;
     const child = spawnTracked(SERVER, [endpoint]);
