@@ -14,7 +14,7 @@ import type { NotAvailable, RunResults, SystemResults } from "./lib/results.js";
 import { distribution } from "./lib/stats.js";
 import { latencySvg } from "./lib/svg.js";
 import { evaluateTargets } from "./lib/targets.js";
-import { connectFirstCall, idleCpu, importTime, latency, payload, throughput, wake, type Rate } from "./lib/workloads.js";
+import { allocFill, connectFirstCall, idleCpu, importTime, latency, payload, throughput, wake, type Rate } from "./lib/workloads.js";
 import { peers } from "./peers/index.js";
 import type { Peer, PeerClient, PeerServer } from "./peers/peer.js";
 import { NAME_PREFIX } from "./peers/shmrpc.js";
@@ -104,7 +104,7 @@ async function measure(peer: Peer): Promise<SystemResults> {
     ...PAYLOADS.map(
       ([key, make]): [string, (s: PeerServer, c: PeerClient) => Promise<void>] => [
         `payload ${key}`,
-        async (_, c) => void (sys.payloads[key] = await payload(c, make(), config.payloadMs, config.payloadMinCalls)),
+        async (s, c) => void (sys.payloads[key] = await payload(c, make(), config.payloadMs, config.payloadMinCalls, s.pid)),
       ],
     ),
     [
@@ -193,6 +193,17 @@ async function measureFloor(): Promise<SystemResults> {
   return sys;
 }
 
+/** The reference row for big messages: one owned Buffer allocated and filled here. */
+function measureAlloc(): SystemResults {
+  const sys: SystemResults = { id: "alloc", label: "Buffer alloc + fill (reference)", throughput: {}, payloads: {} };
+  log("  Buffer alloc + fill: payloads");
+  for (const [key, make] of PAYLOADS) {
+    const x = make();
+    if (typeof x !== "string") sys.payloads[key] = allocFill(x.length, config.payloadMs, config.payloadMinCalls);
+  }
+  return sys;
+}
+
 if (argv.includes("--render")) {
   const suffix = load ? "-load" : "";
   const saved = JSON.parse(readFileSync(`${RESULTS}latest${suffix}.json`, "utf8")) as RunResults;
@@ -226,6 +237,7 @@ for (const peer of peers) {
   results.systems.push(await measure(peer));
 }
 if (!only || only.has("floor")) results.systems.push(await measureFloor());
+if (!only || only.has("alloc")) results.systems.push(measureAlloc());
 results.machine.loadAverageEnd = currentLoad();
 for (const h of hogs) h.kill();
 results.durationSeconds = Math.round((performance.now() - started) / 100) / 10;

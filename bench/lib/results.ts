@@ -113,6 +113,20 @@ export const sections: Section[] = [
     })),
   },
   {
+    title: "Page faults: minor faults per big echo in the client (this process) and the server",
+    unit: "faults",
+    better: "lower",
+    columns: (["1MiB", "16MiB"] as const).flatMap((k) =>
+      (["clientFaults", "serverFaults"] as const).map((side) => ({
+        header: `${k.replace("MiB", " MiB")} ${side === "clientFaults" ? "client" : "server"}`,
+        get: (s: SystemResults) => {
+          const r = s.payloads[k];
+          return r === undefined || isNa(r) ? r : r[side];
+        },
+      })),
+    ),
+  },
+  {
     title: "Getting connected: a new client to its first answered add, and process start to import done",
     unit: "ms",
     better: "lower",

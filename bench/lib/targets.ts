@@ -46,5 +46,12 @@ export function evaluateTargets(results: RunResults): Target[] {
     check("1 MiB echo ≥ 2 GB/s each way", "GB/s", mib("shmrpc") === null ? null : mib("shmrpc")! / 1e9, 2, ">="),
     check("1 MiB echo ≥ 10 × unix socket", "×", div(mib("shmrpc"), mib("socket")), 10, ">="),
     check("idle server CPU < 1%", "%", num(sys("shmrpc")?.idle, (i) => i.percent), 1, "<"),
+    // Issue 13: a big echo costs at most 4 owned Buffer allocations and fills of its size.
+    ...(["1MiB", "16MiB"] as const).map((k) => {
+      const echo = num(sys("shmrpc")?.payloads[k], (r) => r.bytesPerSecond);
+      const alloc = num(sys("alloc")?.payloads[k], (r) => r.bytesPerSecond);
+      return check(`${k.replace("MiB", " MiB")} echo ≤ 4 × one Buffer alloc + fill`, "×", div(alloc, echo), 4, "<=");
+    }),
+    check("1 MiB echo: < 1 page fault per message, client + server", "faults", num(sys("shmrpc")?.payloads["1MiB"], (r) => (r.clientFaults ?? 0) + (r.serverFaults ?? 0)), 1, "<"),
   ];
 }

@@ -97,10 +97,42 @@ export interface PayloadRate {
   seconds: number;
   /** Payload bytes per second in each direction. */
   bytesPerSecond: number;
+  /** Minor page faults per call in this process and in the server's (if it has its own). */
+  clientFaults?: number;
+  serverFaults?: number;
+}
+
+/** Minor page faults of a process so far (man 5 proc: field 10 of /proc/<pid>/stat). */
+function minorFaults(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[7]);
+}
+
+/** Allocating and filling one owned Buffer of `bytes`, the reference for a big echo:
+ *  its time per Buffer expressed as bytes per second, like an echo's rate. */
+export function allocFill(bytes: number, budgetMs: number, minCalls: number): PayloadRate {
+  let sum = 0;
+  const once = (i: number): void => {
+    const b = Buffer.allocUnsafe(bytes);
+    b.fill(i & 0xff);
+    sum += b[bytes - 1]!;
+  };
+  once(0);
+  const f0 = process.resourceUsage().minorPageFault;
+  const t0 = performance.now();
+  let calls = 0;
+  let now = t0;
+  while (calls < minCalls || now - t0 < budgetMs) {
+    once(++calls);
+    now = performance.now();
+  }
+  const seconds = (now - t0) / 1000;
+  if (sum < 0) throw new Error("unreachable"); // keeps the fill observable
+  return { bytes, calls, seconds, bytesPerSecond: (bytes * calls) / seconds, clientFaults: (process.resourceUsage().minorPageFault - f0) / calls };
 }
 
 /** Echoes `payload` one call at a time (synchronously if the peer can) for about `budgetMs`. */
-export async function payload(client: PeerClient, payload: string | Buffer, budgetMs: number, minCalls: number): Promise<PayloadRate> {
+export async function payload(client: PeerClient, payload: string | Buffer, budgetMs: number, minCalls: number, serverPid?: number): Promise<PayloadRate> {
   const bytes = typeof payload === "string" ? Buffer.byteLength(payload) : payload.length;
   const size = payload.length; // what the reply's length must be: characters or bytes
   const sync = client.echoSync;
@@ -109,6 +141,9 @@ export async function payload(client: PeerClient, payload: string | Buffer, budg
     if (r.length !== size) throw new Error(`echo returned ${r.length} instead of ${size}`);
   };
   await once(); // warm-up
+  await once();
+  const f0 = process.resourceUsage().minorPageFault;
+  const s0 = serverPid === undefined ? 0 : minorFaults(serverPid);
   const t0 = performance.now();
   let calls = 0;
   let now = t0;
@@ -118,7 +153,9 @@ export async function payload(client: PeerClient, payload: string | Buffer, budg
     now = performance.now();
   }
   const seconds = (now - t0) / 1000;
-  return { bytes, calls, seconds, bytesPerSecond: (bytes * calls) / seconds };
+  const clientFaults = (process.resourceUsage().minorPageFault - f0) / calls;
+  const serverFaults = serverPid === undefined ? undefined : (minorFaults(serverPid) - s0) / calls;
+  return { bytes, calls, seconds, bytesPerSecond: (bytes * calls) / seconds, clientFaults, ...(serverFaults === undefined ? {} : { serverFaults }) };
 }
 
 /** CPU time (user + system) of a process, in clock ticks. */
