@@ -27,7 +27,7 @@ export function terminalTable(results: RunResults): string {
     notes.forEach((n, i) => out.push(`  [${i + 1}] n/a: ${n}`));
     out.push("");
   }
-  out.push("Targets (issue 4):");
+  out.push(results.load ? "Targets (issue 13, busy host):" : "Targets (issues 4 and 13):");
   for (const t of results.targets) {
     const mark = t.met === null ? " n/a " : t.met ? " met " : "MISSED";
     const value = t.value === null ? "n/a" : `${fmt(t.value)} ${t.unit}`;
@@ -64,7 +64,7 @@ export function markdown(results: RunResults): string {
     if (notes.length > 0) out.push("", notes.map((n, i) => `[${i + 1}] n/a: ${n}`).join("; "));
     out.push("");
   }
-  out.push("**Targets of issue 4**", "", "| target | value | threshold | met |", "|---|--:|--:|:-:|");
+  out.push(results.load ? "**Targets of issue 13 for a busy host**" : "**Targets of issues 4 and 13**", "", "| target | value | threshold | met |", "|---|--:|--:|:-:|");
   for (const t of results.targets) {
     const value = t.value === null ? "n/a" : `${fmt(t.value)} ${t.unit}`;
     const threshold = t.threshold === null ? "" : fmt(t.threshold);
