@@ -1,8 +1,10 @@
-// npm run bench [-- --quick] [-- --only=shmrpc,socket]: measures shmrpc and its peers on the
+// npm run bench [-- --quick] [-- --load] [-- --only=shmrpc,socket]: measures shmrpc and its peers on the
 // same workloads in one run, prints the table, and writes bench/results/latest.{json,md}
-// and bench/results/latency.svg. See bench/README.md for the method.
+// and bench/results/latency.svg. See bench/README.md for the method. --load runs everything
+// with a CPU hog per core (a node busy loop, normal priority) and writes latest-load.*.
 // `node dist/bench/run.js --render` only rewrites latest.md and latency.svg from latest.json.
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { floorSpin, floorWake } from "./floor/floor.js";
 import { atExit, spawnTracked, stopChild, type Child } from "./lib/children.js";
@@ -12,7 +14,7 @@ import type { NotAvailable, RunResults, SystemResults } from "./lib/results.js";
 import { distribution } from "./lib/stats.js";
 import { latencySvg } from "./lib/svg.js";
 import { evaluateTargets } from "./lib/targets.js";
-import { idleCpu, latency, payload, throughput, wake, type Rate } from "./lib/workloads.js";
+import { allocFill, connectFirstCall, idleCpu, importTime, latency, payload, throughput, wake, type Rate } from "./lib/workloads.js";
 import { peers } from "./peers/index.js";
 import type { Peer, PeerClient, PeerServer } from "./peers/peer.js";
 import { NAME_PREFIX } from "./peers/shmrpc.js";
@@ -22,12 +24,13 @@ const LOADGEN = fileURLToPath(new URL("./loadgen.js", import.meta.url));
 
 const argv = process.argv.slice(2);
 const quick = argv.includes("--quick");
+const load = argv.includes("--load");
 const onlyArg = argv.find((a) => a.startsWith("--only="));
 const only = onlyArg ? new Set(onlyArg.slice(7).split(",")) : undefined;
 
 const config = quick
-  ? { latencyCalls: 3_000, latencyWarmup: 500, latencyMaxMs: 1_000, wakeCalls: 40, wakeIdleMs: 5, throughputMs: 200, throughputWarmupMs: 50, loadgenMs: 300, payloadMs: 100, payloadMinCalls: 1, idleMs: 500, idleSettleMs: 100, stepTimeoutMs: 15_000 }
-  : { latencyCalls: 200_000, latencyWarmup: 20_000, latencyMaxMs: 3_600_000, wakeCalls: 1_000, wakeIdleMs: 5, throughputMs: 2_000, throughputWarmupMs: 300, loadgenMs: 2_000, payloadMs: 1_500, payloadMinCalls: 3, idleMs: 5_000, idleSettleMs: 500, stepTimeoutMs: 600_000 };
+  ? { latencyCalls: 3_000, latencyWarmup: 500, latencyMaxMs: 1_000, wakeCalls: 40, wakeIdleMs: 5, throughputMs: 200, throughputWarmupMs: 50, loadgenMs: 300, payloadMs: 100, payloadMinCalls: 1, idleMs: 500, idleSettleMs: 100, connectTimes: 20, importTimes: 3, stepTimeoutMs: 15_000 }
+  : { latencyCalls: 200_000, latencyWarmup: 20_000, latencyMaxMs: 3_600_000, wakeCalls: 1_000, wakeIdleMs: 5, throughputMs: 2_000, throughputWarmupMs: 300, loadgenMs: 2_000, payloadMs: 1_500, payloadMinCalls: 3, idleMs: 5_000, idleSettleMs: 500, connectTimes: 200, importTimes: 10, stepTimeoutMs: 600_000 };
 
 const PAYLOADS: Array<[string, () => string | Buffer]> = [
   ["1KiB-string", () => "x".repeat(1024)],
@@ -101,9 +104,24 @@ async function measure(peer: Peer): Promise<SystemResults> {
     ...PAYLOADS.map(
       ([key, make]): [string, (s: PeerServer, c: PeerClient) => Promise<void>] => [
         `payload ${key}`,
-        async (_, c) => void (sys.payloads[key] = await payload(c, make(), config.payloadMs, config.payloadMinCalls)),
+        async (s, c) => void (sys.payloads[key] = await payload(c, make(), config.payloadMs, config.payloadMinCalls, s.pid)),
       ],
     ),
+    [
+      "connect",
+      async (s) => {
+        if (!s.loadgen) throw new Error("one channel per server process");
+        sys.connect = distribution(await connectFirstCall(() => s.connect(), config.connectTimes));
+      },
+    ],
+    [
+      "import",
+      async () => {
+        if (!peer.module) throw new Error("same module as another row");
+        // Resolved here, so the child finds it whatever its working directory.
+        sys.importMs = await importTime(import.meta.resolve(peer.module), config.importTimes);
+      },
+    ],
     [
       "idle",
       async (s) => {
@@ -117,6 +135,8 @@ async function measure(peer: Peer): Promise<SystemResults> {
     if (step === "latency") sys.latency = na;
     else if (step === "wake") sys.wake = na;
     else if (step === "idle") sys.idle = na;
+    else if (step === "connect") sys.connect = na;
+    else if (step === "import") sys.importMs = na;
     else if (step.startsWith("throughput")) sys.throughput[step.endsWith("processes") ? "4procs" : step.slice(11)] = na;
     else sys.payloads[step.slice(8)] = na;
   };
@@ -173,37 +193,58 @@ async function measureFloor(): Promise<SystemResults> {
   return sys;
 }
 
+/** The reference row for big messages: one owned Buffer allocated and filled here. */
+function measureAlloc(): SystemResults {
+  const sys: SystemResults = { id: "alloc", label: "Buffer alloc + fill (reference)", throughput: {}, payloads: {} };
+  log("  Buffer alloc + fill: payloads");
+  for (const [key, make] of PAYLOADS) {
+    const x = make();
+    if (typeof x !== "string") sys.payloads[key] = allocFill(x.length, config.payloadMs, config.payloadMinCalls);
+  }
+  return sys;
+}
+
 if (argv.includes("--render")) {
-  const saved = JSON.parse(readFileSync(`${RESULTS}latest.json`, "utf8")) as RunResults;
+  const suffix = load ? "-load" : "";
+  const saved = JSON.parse(readFileSync(`${RESULTS}latest${suffix}.json`, "utf8")) as RunResults;
   saved.targets = evaluateTargets(saved);
-  writeFileSync(`${RESULTS}latest.md`, markdown(saved));
-  writeFileSync(`${RESULTS}latency.svg`, latencySvg(saved));
+  writeFileSync(`${RESULTS}latest${suffix}.md`, markdown(saved));
+  writeFileSync(`${RESULTS}latency${suffix}.svg`, latencySvg(saved));
   console.log(terminalTable(saved));
   process.exit(0);
+}
+
+/** One busy loop per core at normal priority, for the whole run: a busy host. */
+function startHogs(): Child[] {
+  return Array.from({ length: availableParallelism() }, () => spawnTracked("", ["-e", "for(;;);"], { command: process.execPath }));
 }
 
 const TICKS = clockTicks();
 const started = performance.now();
 const results: RunResults = {
   quick,
+  load,
   machine: machine(),
   config,
   durationSeconds: 0,
   systems: [],
   targets: [],
 };
-log(`shmrpc bench${quick ? " --quick" : ""}: ${peers.length} systems and the C floor`);
+log(`shmrpc bench${quick ? " --quick" : ""}${load ? " --load" : ""}: ${peers.length} systems and the C floor`);
+const hogs = load ? startHogs() : [];
 for (const peer of peers) {
   if (only && !only.has(peer.id)) continue;
   results.systems.push(await measure(peer));
 }
 if (!only || only.has("floor")) results.systems.push(await measureFloor());
+if (!only || only.has("alloc")) results.systems.push(measureAlloc());
 results.machine.loadAverageEnd = currentLoad();
+for (const h of hogs) h.kill();
 results.durationSeconds = Math.round((performance.now() - started) / 100) / 10;
 results.targets = evaluateTargets(results);
 
 mkdirSync(RESULTS, { recursive: true });
-const suffix = only ? "-partial" : quick ? "-quick" : "";
+const suffix = (load ? "-load" : "") + (only ? "-partial" : quick ? "-quick" : "");
 writeFileSync(`${RESULTS}latest${suffix}.json`, JSON.stringify(results, null, 1) + "\n");
 writeFileSync(`${RESULTS}latest${suffix}.md`, markdown(results));
 writeFileSync(`${RESULTS}latency${suffix}.svg`, latencySvg(results));

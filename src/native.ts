@@ -157,6 +157,9 @@ export interface Native {
   /** sched_yield(2): lets another runnable thread on this CPU run (a spinning side's
    *  peer may share the core). */
   yieldCpu(): void;
+  /** Makes glibc's malloc keep freed blocks of up to 32 MiB for reuse (64 MiB at most
+   *  at its heap's top) rather than give each back to the OS; false without glibc. */
+  keepFreedMemory(): boolean;
   /** See {@link Waiter}. */
   Waiter: new (callback: () => void) => Waiter;
   /** See {@link FdWatcher}. */
@@ -229,3 +232,9 @@ function load(): Native {
 }
 
 export const native: Native = load();
+
+// Big messages decode into fresh Buffers (the caller owns them). With glibc's defaults
+// each is mmap-ed and unmapped again, so every 1 MiB message costs hundreds of page
+// faults on each side; keeping freed memory for reuse removes them (README,
+// "Big messages"). SHMRPC_KEEP_FREED_MEMORY=0 leaves the process's malloc alone.
+if (process.env.SHMRPC_KEEP_FREED_MEMORY !== "0") native.keepFreedMemory();

@@ -4,6 +4,8 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
 import { Client, Server } from "../src/index.js";
+import { Spin, YIELD_AFTER_MS } from "../src/core/spin.js";
+import { native } from "../src/native.js";
 import { killAll, sleep, spawnFixture, spawnServer, stopServer, uniqueName, SANITIZED } from "./helpers.js";
 
 const waiting = suite("waiting");
@@ -89,6 +91,48 @@ waiting("a busy server keeps its event loop free for its own timers and I/O", as
     await server.close();
     await done;
   }
+});
+
+/** Runs an idle wait of `spin` for `ms` (no progress, nothing parks it: spinMs is far
+ *  longer) and counts the sched_yield calls it makes. */
+function yieldsWhileIdle(spin: Spin, ms: number): number {
+  const real = native.yieldCpu;
+  let yields = 0;
+  native.yieldCpu = () => void yields++;
+  try {
+    spin.begin();
+    const end = performance.now() + ms;
+    for (;;) {
+      if (!spin.due(0)) continue;
+      const now = performance.now();
+      if (now >= end) break;
+      assert.is(spin.tick(now), false, "parked before spinMs");
+    }
+  } finally {
+    native.yieldCpu = real;
+  }
+  return yields;
+}
+
+waiting("a side that parks never yields the CPU while it spins (on a busy host a yield costs a time slice); busy-poll yields once idle", () => {
+  const ms = Math.max(5, YIELD_AFTER_MS * 1000);
+  assert.is(yieldsWhileIdle(new Spin(10_000, false, 1), ms), 0, "default mode yielded");
+  assert.ok(yieldsWhileIdle(new Spin(10_000, true, 1), ms) > 0, "busy-poll never yielded");
+});
+
+waiting("a wait told that its peer is parked parks at its first clock reading; otherwise only after spinMs", () => {
+  const spin = new Spin(10_000, false, 1);
+  spin.begin(0, true);
+  assert.ok(spin.due(0));
+  assert.is(spin.tick(performance.now()), true, "peer parked: park at once");
+  spin.begin(0, false);
+  assert.ok(spin.due(0));
+  assert.is(spin.tick(performance.now()), false, "peer running: spin first");
+  // Busy-poll never parks, whatever the peer does.
+  const busy = new Spin(10_000, true, 1);
+  busy.begin(0, true);
+  assert.ok(busy.due(0));
+  assert.is(busy.tick(performance.now()), false, "busy-poll parked");
 });
 
 waiting.run();

@@ -11,7 +11,7 @@ function footnote(notes: string[], reason: string): number {
 }
 
 export function terminalTable(results: RunResults): string {
-  const out: string[] = [`shmrpc bench${results.quick ? " (--quick)" : ""}: ${describeMachine(results.machine)}`, RATIO_NOTE, ""];
+  const out: string[] = [`shmrpc bench${results.quick ? " (--quick)" : ""}${results.load ? " (--load: a CPU hog per core)" : ""}: ${describeMachine(results.machine)}`, RATIO_NOTE, ""];
   const labelWidth = Math.max(...results.systems.map((s) => s.label.length)) + 2;
   for (const section of sections) {
     out.push(`${section.title} [${section.unit}]`);
@@ -27,7 +27,7 @@ export function terminalTable(results: RunResults): string {
     notes.forEach((n, i) => out.push(`  [${i + 1}] n/a: ${n}`));
     out.push("");
   }
-  out.push("Targets (issue 4):");
+  out.push(results.load ? "Targets (issue 13, busy host):" : "Targets (issues 4 and 13):");
   for (const t of results.targets) {
     const mark = t.met === null ? " n/a " : t.met ? " met " : "MISSED";
     const value = t.value === null ? "n/a" : `${fmt(t.value)} ${t.unit}`;
@@ -44,7 +44,7 @@ function fmt(x: number): string {
 export function markdown(results: RunResults): string {
   const m = results.machine;
   const out: string[] = [
-    `Measured by \`npm run bench\`${results.quick ? " -- --quick" : ""} on ${m.date.slice(0, 10)}: ${m.cpu}, ${m.cores} cores, ${m.kernel}, Node ${m.node}` +
+    `Measured by \`npm run bench\`${results.quick ? " -- --quick" : ""}${results.load ? " -- --load (a node busy loop per core, normal priority, all along)" : ""} on ${m.date.slice(0, 10)}: ${m.cpu}, ${m.cores} cores, ${m.kernel}, Node ${m.node}` +
       ` (load average ${m.loadAverage[0]} at start: the machine was shared, so compare ratios within this run, not absolute figures).`,
     "",
     RATIO_NOTE,
@@ -64,7 +64,7 @@ export function markdown(results: RunResults): string {
     if (notes.length > 0) out.push("", notes.map((n, i) => `[${i + 1}] n/a: ${n}`).join("; "));
     out.push("");
   }
-  out.push("**Targets of issue 4**", "", "| target | value | threshold | met |", "|---|--:|--:|:-:|");
+  out.push(results.load ? "**Targets of issue 13 for a busy host**" : "**Targets of issues 4 and 13**", "", "| target | value | threshold | met |", "|---|--:|--:|:-:|");
   for (const t of results.targets) {
     const value = t.value === null ? "n/a" : `${fmt(t.value)} ${t.unit}`;
     const threshold = t.threshold === null ? "" : fmt(t.threshold);

@@ -20,6 +20,10 @@ export interface SystemResults {
   throughput: Record<string, Figure<Rate>>;
   payloads: Record<string, Figure<PayloadRate>>;
   idle?: Figure<{ percent: number; seconds: number; ticks: number }>;
+  /** A new connection to its first answered call, in ms (peers that can connect again). */
+  connect?: Figure<Distribution>;
+  /** Process start to the import of its module done, in ms (median). */
+  importMs?: Figure<number>;
 }
 
 export interface Target {
@@ -33,6 +37,8 @@ export interface Target {
 
 export interface RunResults {
   quick: boolean;
+  /** Run with a CPU hog per core (--load). */
+  load?: boolean;
   machine: Machine;
   config: Record<string, number>;
   durationSeconds: number;
@@ -105,6 +111,30 @@ export const sections: Section[] = [
         return r === undefined || isNa(r) ? r : r.bytesPerSecond / 1e6;
       },
     })),
+  },
+  {
+    title: "Page faults: minor faults per big echo in the client (this process) and the server",
+    unit: "faults",
+    better: "lower",
+    columns: (["1MiB", "16MiB"] as const).flatMap((k) =>
+      (["clientFaults", "serverFaults"] as const).map((side) => ({
+        header: `${k.replace("MiB", " MiB")} ${side === "clientFaults" ? "client" : "server"}`,
+        get: (s: SystemResults) => {
+          const r = s.payloads[k];
+          return r === undefined || isNa(r) ? r : r[side];
+        },
+      })),
+    ),
+  },
+  {
+    title: "Getting connected: a new client to its first answered add, and process start to import done",
+    unit: "ms",
+    better: "lower",
+    columns: [
+      { header: "connect p50", get: (s) => (s.connect === undefined || isNa(s.connect) ? s.connect : s.connect.p50) },
+      { header: "connect p99", get: (s) => (s.connect === undefined || isNa(s.connect) ? s.connect : s.connect.p99) },
+      { header: "import", get: (s) => s.importMs },
+    ],
   },
   {
     title: "Idle cost: server CPU with one connected silent client",

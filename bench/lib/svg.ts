@@ -85,7 +85,7 @@ export function latencySvg(results: RunResults): string {
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="13">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${W / 2}" y="22" text-anchor="middle" font-size="16" font-weight="bold">shmrpc and its peers: add(i32, i32) round-trip latency distribution${results.quick ? " (--quick)" : ""}</text>`,
+    `<text x="${W / 2}" y="22" text-anchor="middle" font-size="16" font-weight="bold">shmrpc and its peers: add(i32, i32) round-trip latency distribution${results.quick ? " (--quick)" : ""}${results.load ? " with a CPU hog per core" : ""}</text>`,
     panel(LEFT[0]!, "hot: one call after another", pick("latency")),
     panel(LEFT[1]!, "wake-up: one call after 5 ms idle", pick("wake")),
     legend,

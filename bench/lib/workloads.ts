@@ -97,10 +97,42 @@ export interface PayloadRate {
   seconds: number;
   /** Payload bytes per second in each direction. */
   bytesPerSecond: number;
+  /** Minor page faults per call in this process and in the server's (if it has its own). */
+  clientFaults?: number;
+  serverFaults?: number;
+}
+
+/** Minor page faults of a process so far (man 5 proc: field 10 of /proc/<pid>/stat). */
+function minorFaults(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[7]);
+}
+
+/** Allocating and filling one owned Buffer of `bytes`, the reference for a big echo:
+ *  its time per Buffer expressed as bytes per second, like an echo's rate. */
+export function allocFill(bytes: number, budgetMs: number, minCalls: number): PayloadRate {
+  let sum = 0;
+  const once = (i: number): void => {
+    const b = Buffer.allocUnsafe(bytes);
+    b.fill(i & 0xff);
+    sum += b[bytes - 1]!;
+  };
+  once(0);
+  const f0 = process.resourceUsage().minorPageFault;
+  const t0 = performance.now();
+  let calls = 0;
+  let now = t0;
+  while (calls < minCalls || now - t0 < budgetMs) {
+    once(++calls);
+    now = performance.now();
+  }
+  const seconds = (now - t0) / 1000;
+  if (sum < 0) throw new Error("unreachable"); // keeps the fill observable
+  return { bytes, calls, seconds, bytesPerSecond: (bytes * calls) / seconds, clientFaults: (process.resourceUsage().minorPageFault - f0) / calls };
 }
 
 /** Echoes `payload` one call at a time (synchronously if the peer can) for about `budgetMs`. */
-export async function payload(client: PeerClient, payload: string | Buffer, budgetMs: number, minCalls: number): Promise<PayloadRate> {
+export async function payload(client: PeerClient, payload: string | Buffer, budgetMs: number, minCalls: number, serverPid?: number): Promise<PayloadRate> {
   const bytes = typeof payload === "string" ? Buffer.byteLength(payload) : payload.length;
   const size = payload.length; // what the reply's length must be: characters or bytes
   const sync = client.echoSync;
@@ -109,6 +141,9 @@ export async function payload(client: PeerClient, payload: string | Buffer, budg
     if (r.length !== size) throw new Error(`echo returned ${r.length} instead of ${size}`);
   };
   await once(); // warm-up
+  await once();
+  const f0 = process.resourceUsage().minorPageFault;
+  const s0 = serverPid === undefined ? 0 : minorFaults(serverPid);
   const t0 = performance.now();
   let calls = 0;
   let now = t0;
@@ -118,7 +153,9 @@ export async function payload(client: PeerClient, payload: string | Buffer, budg
     now = performance.now();
   }
   const seconds = (now - t0) / 1000;
-  return { bytes, calls, seconds, bytesPerSecond: (bytes * calls) / seconds };
+  const clientFaults = (process.resourceUsage().minorPageFault - f0) / calls;
+  const serverFaults = serverPid === undefined ? undefined : (minorFaults(serverPid) - s0) / calls;
+  return { bytes, calls, seconds, bytesPerSecond: (bytes * calls) / seconds, clientFaults, ...(serverFaults === undefined ? {} : { serverFaults }) };
 }
 
 /** CPU time (user + system) of a process, in clock ticks. */
@@ -137,4 +174,32 @@ export async function idleCpu(pid: number, ms: number, ticksPerSecond: number): 
   const ticks = cpuTicks(pid) - before;
   const seconds = (performance.now() - t0) / 1000;
   return { percent: (100 * ticks) / ticksPerSecond / seconds, seconds, ticks };
+}
+
+/** A fresh connection to the running server and its first answered call, `times` times
+ *  (each closed before the next): milliseconds from asking for the connection. */
+export async function connectFirstCall(connect: () => Promise<PeerClient>, times: number): Promise<Float64Array> {
+  const samples = new Float64Array(times);
+  for (let i = 0; i < times; i++) {
+    const t0 = performance.now();
+    const client = await connect();
+    const sum = client.addSync ? client.addSync(i, 1) : await client.add(i, 1);
+    samples[i] = performance.now() - t0;
+    if (sum !== i + 1) throw new Error(`add returned ${sum}`);
+    await client.close();
+  }
+  return samples;
+}
+
+/** Milliseconds from the start of a fresh node process to `import(specifier)` done
+ *  (performance.now() counts from the process's time origin), the median of `times`. */
+export async function importTime(specifier: string, times: number): Promise<number> {
+  const { execFileSync } = await import("node:child_process");
+  const code = `await import(${JSON.stringify(specifier)}); console.log(performance.now())`;
+  const runs: number[] = [];
+  for (let i = 0; i < times; i++) {
+    runs.push(Number(execFileSync(process.execPath, ["--input-type=module", "-e", code], { encoding: "utf8" }).trim()));
+  }
+  runs.sort((a, b) => a - b);
+  return runs[runs.length >> 1]!;
 }

@@ -29,6 +29,7 @@ export async function connectGrpc(args: string[]): Promise<PeerClient> {
 export const grpcPeer: Peer = {
   id: "grpc",
   label: "gRPC (grpc-js, UDS)",
+  module: "@grpc/grpc-js",
   async start(): Promise<PeerServer> {
     const path = join(tempDir(), `grpc-${Date.now()}.sock`);
     const child = spawnTracked(SERVER, [path]);

@@ -5,9 +5,10 @@ import { socketPeer, connectSocket } from "./socket.js";
 import { ipcPeer } from "./ipc.js";
 import { grpcPeer, connectGrpc } from "./grpc.js";
 import { portPeer } from "./port.js";
+import { zeromqPeer, connectZeromq } from "./zeromq.js";
 import type { Peer, PeerClient } from "./peer.js";
 
-export const peers: Peer[] = [shmrpcPeer(false), shmrpcContractPeer("zod"), shmrpcContractPeer("valibot"), shmrpcPeer(true), socketPeer, ipcPeer("json"), ipcPeer("advanced"), grpcPeer, portPeer];
+export const peers: Peer[] = [shmrpcPeer(false), shmrpcContractPeer("zod"), shmrpcContractPeer("valibot"), shmrpcPeer(true), socketPeer, ipcPeer("json"), ipcPeer("advanced"), zeromqPeer, grpcPeer, portPeer];
 
 export const connectors: Record<string, (args: string[]) => Promise<PeerClient>> = {
   shmrpc: connectShmrpc,
@@ -15,5 +16,6 @@ export const connectors: Record<string, (args: string[]) => Promise<PeerClient>>
   "shmrpc-zod": connectShmrpcContract,
   "shmrpc-valibot": connectShmrpcContract,
   socket: connectSocket,
+  zeromq: connectZeromq,
   grpc: connectGrpc,
 };

@@ -27,5 +27,7 @@ export interface PeerServer {
 export interface Peer {
   id: string;
   label: string;
+  /** What a user imports to use it (for the import-time row); undefined: same as another row's. */
+  module?: string;
   start(): Promise<PeerServer>;
 }

@@ -53,6 +53,7 @@ export function connectSocket(args: string[]): Promise<PeerClient> {
 export const socketPeer: Peer = {
   id: "socket",
   label: "unix socket JSON-RPC",
+  module: "node:net",
   async start(): Promise<PeerServer> {
     const path = join(tempDir(), `socket-${Date.now()}.sock`);
     const child = spawnTracked(SERVER, [path]);

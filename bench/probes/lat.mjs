@@ -4,7 +4,7 @@ const { Client } = await import(process.env.SHMRPC_DIST ?? "../../dist/src/index
 const name = process.argv[2] ?? "/rpc_probe";
 const busy = process.argv[3] === "busy";
 const N = Number(process.argv[4] ?? 200000);
-const c = new Client(name, { busyPoll: busy });
+const c = new Client(name, { busyPoll: busy, ...(process.env.SPIN ? { spinMicros: Number(process.env.SPIN) } : {}) });
 await c.waitForConnection(2000);
 for (let i = 0; i < 20000; i++) c.call("add", i, 1);
 const s = new Float64Array(N);

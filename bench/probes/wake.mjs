@@ -1,5 +1,5 @@
 const { Client } = await import(process.env.SHMRPC_DIST ?? "../../dist/src/index.js");
-const c = new Client("/rpc_probe");
+const c = new Client(process.argv[2] ?? "/rpc_probe");
 await c.waitForConnection(2000);
 const s = [];
 for (let i = 0; i < 200; i++) { await new Promise(r => setTimeout(r, 6)); const t0 = performance.now(); c.call("add", 1, 2); s.push((performance.now() - t0) * 1000); }

@@ -40,8 +40,11 @@ export class SyncCall {
     // The first polls go without the clock, and most responses are in by then. The
     // deadline counts from the first reading, a microsecond or two after the send: it
     // can be that much late, never early.
+    // A server that was parked (the send woke it) cannot answer before it is scheduled:
+    // wait parked from the start, leaving the CPU to it (on a busy host, to whoever).
     const spin = this.spin;
-    spin.begin(QUICK_POLLS);
+    const serverParked = conn.serverBell.wokeServer;
+    spin.begin(serverParked ? 0 : QUICK_POLLS, serverParked);
     let deadline = -1;
     try {
       for (;;) {

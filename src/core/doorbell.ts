@@ -66,9 +66,14 @@ export class SocketBell {
     private readonly fd: number,
   ) {}
 
+  /** Whether the last `ring` found the server parked (and woke it): a synchronous call
+   *  then parks at once instead of spinning while the server is off its CPU. */
+  wokeServer = false;
+
   /** Wakes the server if it said it parked. Call after publishing. */
   ring(): void {
-    if (this.seg.load(this.parkedAt) !== 0 && this.seg.exchange(this.parkedAt, 0) !== 0) this.wake();
+    this.wokeServer = this.seg.load(this.parkedAt) !== 0 && this.seg.exchange(this.parkedAt, 0) !== 0;
+    if (this.wokeServer) this.wake();
   }
 
   wake(): void {

@@ -1,5 +1,5 @@
 // The waiting loop's policy, written once: a side that waits for its peer polls (spin),
-// then polls and yields the CPU between polls (yield), then parks. What "park" means is
+// then parks (busy-poll: polls and yields the CPU between polls, never parks). What "park" means is
 // the caller's (the server returns to its event loop, a synchronous call sleeps on its
 // futex, the async pump arms its Waiter); this decides when, from the progress of each
 // poll and from clock readings, which it asks for only every few idle polls (a reading
@@ -9,7 +9,7 @@
 //   spin.begin(quickPolls)
 //   for (;;) {
 //     const got = poll();
-//     if (!spin.due(got)) continue;      // yields here once idle for YIELD_AFTER_MS
+//     if (!spin.due(got)) continue;      // busy-poll yields here once idle for YIELD_AFTER_MS
 //     const now = performance.now();
 //     ...deadlines, turn length...
 //     if (spin.tick(now)) park();        // idle for spinMs (never with busyPoll)
@@ -17,9 +17,12 @@
 
 import { native } from "../native.js";
 
-/** A side that has polled this long without progress yields the CPU on each poll
- *  (sched_yield): if its peer shares the core, pure spinning would hold the peer off
- *  for a whole time slice; with a core each, a yield returns at once. */
+/** A busy-polling side (it never parks) that has polled this long without progress
+ *  yields the CPU on each poll (sched_yield): if its peer shares the core, pure spinning
+ *  would hold the peer off for a whole time slice. A side that parks does not yield:
+ *  its spin is bounded by spinMs anyway, and on a busy host (every core taken, EEVDF)
+ *  a sched_yield sends it behind the other tasks for a whole slice: sync add p99 went
+ *  from 44 µs to 4.1 ms with a CPU hog per core (bench/probes, 5000 calls). */
 export const YIELD_AFTER_MS = 0.003;
 /** Idle polls per reading of the clock in a serving turn or the async pump. */
 export const IDLE_POLLS_PER_CLOCK = 8;
@@ -47,8 +50,14 @@ export class Spin {
     private readonly pollsPerClock: number,
   ) {}
 
-  /** Starts a wait; its first `quickPolls` polls go without the clock whatever they bring. */
-  begin(quickPolls = 0): void {
+  /** Parks at the first clock reading (the peer is parked: no answer can come before
+   *  it is woken and scheduled, and spinning meanwhile takes a CPU it may need). */
+  private parkAtOnce = false;
+
+  /** Starts a wait; its first `quickPolls` polls go without the clock whatever they
+   *  bring. `peerParked`: the peer said it is parked, so this wait parks at once. */
+  begin(quickPolls = 0, peerParked = false): void {
+    this.parkAtOnce = peerParked;
     this.idleSince = -1;
     this.quiet = 0;
     this.quick = quickPolls;
@@ -84,8 +93,8 @@ export class Spin {
     if (this.progressed) return false;
     if (this.idleSince < 0) this.idleSince = now;
     const idle = now - this.idleSince;
-    this.yielding = idle >= YIELD_AFTER_MS;
-    return !this.busyPoll && idle >= this.spinMs;
+    this.yielding = this.busyPoll && idle >= YIELD_AFTER_MS;
+    return !this.busyPoll && (this.parkAtOnce || idle >= this.spinMs);
   }
 
   /** A park found work after all (or ended): the idle stretch starts again. */

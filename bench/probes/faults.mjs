@@ -1,0 +1,16 @@
+// Sync echo of a Buffer: time a call against one Buffer alloc+fill, and minor page faults
+// per call on each side (client: resourceUsage; server: field 10 of /proc/<pid>/stat).
+// node faults.mjs NAME SIZE N SERVERPID   (start srv.mjs NAME first)
+import { readFileSync } from "node:fs";
+const { Client } = await import(process.env.SHMRPC_DIST ?? "../../dist/src/index.js");
+const [name, size, n, spid] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4]), process.argv[5]];
+const minflt = (pid) => { const s = readFileSync(`/proc/${pid}/stat`, "utf8"); return Number(s.slice(s.lastIndexOf(")") + 2).split(" ")[7]); };
+const c = new Client(name); await c.waitForConnection(2000);
+const b = Buffer.alloc(size, 7);
+for (let i = 0; i < 20; i++) c.call("echo", b);
+const f0 = process.resourceUsage().minorPageFault, s0 = minflt(spid), t0 = performance.now();
+for (let i = 0; i < n; i++) c.call("echo", b);
+const dt = (performance.now() - t0) / n, f1 = process.resourceUsage().minorPageFault, s1 = minflt(spid);
+const t1 = performance.now(); let x = 0; for (let i = 0; i < n; i++) { const a = Buffer.allocUnsafe(size); a.fill(i); x += a[size - 1]; } const at = (performance.now() - t1) / n;
+console.log(`echo ${size}: ${(dt * 1000).toFixed(0)} µs/call, alloc+fill ${(at * 1000).toFixed(0)} µs (${(dt / at).toFixed(1)}×), faults/call client ${((f1 - f0) / n).toFixed(1)} server ${((s1 - s0) / n).toFixed(1)}`);
+c.close();
