@@ -25,6 +25,7 @@ export async function run(inv: Invocation): Promise<number> {
   try {
     const r = await measure(client, method, args, concurrency, warmupMs, durationMs, progress);
     progress.done();
+    if (r.calls === 0 && r.firstError !== undefined) throw r.firstError; // nothing measured: report it as the failure it is
     const percentiles = percentilesOf(r.latenciesMs, r.calls);
     const seconds = r.elapsedMs / 1000;
     const report = {
@@ -45,7 +46,6 @@ export async function run(inv: Invocation): Promise<number> {
       for (const [code, n] of Object.entries(r.errors)) inv.out.out(`  ${code}: ${n} calls\n`);
     }
     if (r.firstError !== undefined) {
-      if (r.calls === 0) throw r.firstError; // nothing measured: report it as the failure it is
       const e = errorReport(r.firstError);
       inv.out.err(`shmrpc bench: ${String(e.code)}: ${String(e.message)}\n`);
       return exitCodeOf(r.firstError);

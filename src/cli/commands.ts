@@ -87,7 +87,7 @@ export const COMMANDS: CommandSpec[] = [
     name: "stats", args: "<name>", minArgs: 1, maxArgs: 1,
     summary: "counters per method and per replica; --watch refreshes them",
     details: [
-      "Asks each replica of the name for its counters (server.stats()): calls, errors, calls in flight and handler time of each method, and the clients connected. With several replicas, an \"all\" row per method sums them.",
+      "Asks each replica of the name for its counters (server.stats()): calls, errors, calls in flight and handler time of each method, and the clients connected. With several replicas, an \"all\" row per method sums them, followed by a row for each replica that has had calls of it.",
       "--watch refreshes every --interval: redrawn in place on a terminal, one table after another when piped, one JSON document per refresh (a line each) with --json. Ctrl-C ends it.",
     ],
     options: {

@@ -39,7 +39,9 @@ async function main(argv: string[]): Promise<number> {
 export function report(out: Output, err: unknown, asJson: boolean, prefix: string): void {
   const r = errorReport(err);
   if (asJson) return out.err(JSON.stringify({ error: r }) + "\n");
-  const lines = [err instanceof UsageError ? `${prefix}: ${r.message}` : `${prefix}: ${r.code}: ${r.message}`];
+  const message = String(r.message);
+  // A usage error's message may start with the command's name already.
+  const lines = [err instanceof UsageError ? (prefix.endsWith(message.split(":")[0]!) ? `shmrpc ${message}` : `${prefix}: ${message}`) : `${prefix}: ${r.code}: ${message}`];
   const remote = r.remote as { name: string; message: string; code?: string } | undefined;
   if (remote) lines.push(`  thrown by the handler: ${remote.name}${remote.code ? ` [${remote.code}]` : ""}: ${remote.message}`);
   if (Array.isArray(r.issues)) for (const i of r.issues as { path: unknown[]; message: string }[]) lines.push(`  issue at ${i.path.length ? i.path.map((k) => (typeof k === "number" ? `[${k}]` : `.${String(k)}`)).join("") : "(the value)"}: ${i.message}`);

@@ -112,7 +112,7 @@ export function durationOption(inv: Invocation, name: string, fallbackMs: number
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(String(raw).trim());
   const ms = m ? Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? "s") as "ms"] : NaN;
   if (!Number.isFinite(ms) || (ms <= 0 && !allowZero) || ms > 2 ** 31 - 1) {
-    throw new UsageError(`${inv.command.name}: --${name} must be a duration like 500ms, 2s or 1m${allowZero ? " (or 0)" : ""}, not '${String(raw)}'`);
+    throw new UsageError(`${inv.command.name}: --${name} must be a duration like 500ms, 2s or 1m${allowZero ? " (or 0)" : ""}, not '${String(raw)}'`, `run 'shmrpc ${inv.command.name} --help' for its options`);
   }
   return ms;
 }
@@ -123,7 +123,7 @@ export function integerOption(inv: Invocation, name: string, fallback: number, m
   if (raw === undefined) return fallback;
   const n = /^\d+$/.test(String(raw)) ? Number(raw) : NaN;
   if (!Number.isSafeInteger(n) || n < min || n > max) {
-    throw new UsageError(`${inv.command.name}: --${name} must be an integer from ${min} to ${max}, not '${String(raw)}'`);
+    throw new UsageError(`${inv.command.name}: --${name} must be an integer from ${min} to ${max}, not '${String(raw)}'`, `run 'shmrpc ${inv.command.name} --help' for its options`);
   }
   return n;
 }

@@ -35,7 +35,7 @@ export async function run(inv: Invocation): Promise<number> {
   try {
     await requireInstances(inv, name); // nothing to watch: say so at once
     for (let i = 0; i < count && !stop; i++) {
-      if (i > 0) await new Promise<void>((resolve) => ((wake = resolve), setTimeout(resolve, intervalMs).unref()));
+      if (i > 0) await new Promise<void>((resolve) => ((wake = resolve), setTimeout(resolve, intervalMs)));
       if (stop) break;
       const snap = await snapshot(inv, name, clients);
       firstError ??= snap.replicas.find((r) => r.error)?.error;
@@ -85,11 +85,15 @@ function render(snap: Snapshot): string {
   const rows: Cell[][] = [];
   const methods = [...new Set(replicas.flatMap((r) => r.stats?.endpoints.map((e) => e.name) ?? []))];
   for (const m of methods) {
+    // With several replicas: the method's total first, then each replica that has had calls of it.
+    const per: Cell[][] = [];
     const sum = { calls: 0, errors: 0, inFlight: 0, time: 0, timedCalls: 0 };
     for (const r of replicas) {
       const e = r.stats?.endpoints.find((x) => x.name === m);
       if (!e) continue;
-      rows.push([m, shortId(r.instanceId), e.num_requests, e.num_errors, e.in_flight, avg(e.average_processing_time, e.num_requests), nanos(e.processing_time), e.last_error]);
+      if (replicas.length === 1 || e.num_requests > 0) {
+        per.push([m, shortId(r.instanceId), e.num_requests, e.num_errors, e.in_flight, avg(e.average_processing_time, e.num_requests), nanos(e.processing_time), e.last_error]);
+      }
       sum.calls += e.num_requests;
       sum.errors += e.num_errors;
       sum.inFlight += e.in_flight;
@@ -97,6 +101,7 @@ function render(snap: Snapshot): string {
       sum.timedCalls += e.num_requests - e.in_flight;
     }
     if (replicas.length > 1) rows.push([m, "all", sum.calls, sum.errors, sum.inFlight, avg(sum.timedCalls ? sum.time / sum.timedCalls : 0, sum.timedCalls), nanos(sum.time), ""]);
+    rows.push(...per);
   }
   const perMethod = rows.length ? table(["METHOD", "REPLICA", "CALLS", "ERRORS", "IN FLIGHT", "AVG TIME", "TOTAL TIME", "LAST ERROR"], rows, [5, 6]) : "no methods\n";
   return head + perReplica + "\n" + perMethod;
@@ -117,7 +122,7 @@ class Screen {
       out.out(this.lines++ > 0 && this.inv.options.json !== true ? "\n" + text : text);
       return;
     }
-    const height = process.stdout.rows ?? 24;
+    const height = process.stdout.rows || 24; // 0 on a terminal that never had its size set
     const n = text.split("\n").length - 1;
     // Up to the first line of the last frame and clear below it; a frame taller than
     // the terminal has scrolled out of reach, so then clear the whole screen.
