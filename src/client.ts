@@ -1,30 +1,28 @@
-// The calling side's public object: options, connecting (src/connection/connector.ts)
-// and the connection's life, sending requests, and the call API. Waiting for and
-// receiving responses are the call paths' (src/calls/).
+// The calling side's public object: options, the call API, and which server instance
+// takes each call. A name served alone has one Route (src/calls/route.ts: connecting,
+// the connection's life, sending, the call paths); a replicated name has one per live
+// replica, found in its replicas directory and rescanned while in use, with a balancer
+// (src/calls/balance.ts) picking one per call and a retry policy
+// (src/calls/retry.ts) re-sending calls lost with their replica.
 
 import { EventEmitter } from "node:events";
-import { native } from "./native.js";
+import { lstatSync } from "node:fs";
 import { core } from "./core/wasm.js";
 import { L } from "./core/layout.js";
-import { Doorbell, SocketBell } from "./core/doorbell.js";
-import { RingReader, RingWriter } from "./core/ring.js";
-import { Channel } from "./channel.js";
 import { Encoder } from "./codec/encode.js";
 import { Decoder } from "./codec/decode.js";
 import { RpcError, ErrorCodes } from "./errors.js";
 import {
   validateName, METHOD_NAME_MAX_BYTES, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RING_BYTES, DEFAULT_TIMEOUT_MS, tokenHash,
 } from "./protocol.js";
-import { HEADROOM, requestExtra } from "./frames.js";
-import { localServers, onProcessExit } from "./lifecycle.js";
-import { Handshaking, connectSync, type Connected, type ConnectorOptions } from "./connection/connector.js";
-import { READABLE } from "./connection/link.js";
-import { socketPathOf, validateSocketPath } from "./connection/paths.js";
+import { requestExtra } from "./frames.js";
+import { localServers } from "./lifecycle.js";
+import { socketPathOf, replicaDirOf, validateSocketPath } from "./connection/paths.js";
+import { liveReplicaSockets } from "./connection/replicas.js";
 import { positive } from "./options.js";
-import { Connection, LIVENESS_MS, droppedError, wasTaken, type CallHost } from "./calls/connection.js";
-import { Receiver } from "./calls/receive.js";
-import { SyncCall } from "./calls/sync.js";
-import { AsyncCalls } from "./calls/async.js";
+import { Route, notSent, type RouteOptions } from "./calls/route.js";
+import { Balancer, validateBalance, type Balance } from "./calls/balance.js";
+import { Attempts, retryPolicy, type RetryPolicy } from "./calls/retry.js";
 // contracts: typed proxies, describe() and stats() live in src/contracts/
 import { makeProxy, type Calls } from "./contracts/proxy.js";
 import type { Contract, ContractSpec, Proxy, ProxyOptions } from "./contracts/types.js";
@@ -52,6 +50,13 @@ export interface ClientOptions {
   /** The user the server must run as (default: this process's own user). A client talks
    *  to no other: a server of another user that took the name learns nothing. */
   serverUid?: number;
+  /** How a replicated name's replicas share the calls: "least_outstanding" (default: the
+   *  fewest calls in flight, ties in turn), "round_robin" or "pick_first". */
+  balance?: Balance;
+  /** Re-sending of idempotent calls that may have run when their replica was lost
+   *  (README, "Discovery and replicas"): maxAttempts (default 3, at most 5),
+   *  initialBackoffMs (20), maxBackoffMs (1000), backoffMultiplier (2). */
+  retry?: Partial<RetryPolicy>;
 }
 
 /** Per-call options, through `client.withOptions(...)`. */
@@ -60,6 +65,9 @@ export interface CallOptions {
   timeoutMs?: number;
   /** Aborting it rejects the pending `asyncCall` with ERR_RPC_ABORTED. */
   signal?: AbortSignal;
+  /** The method is safe to run twice: re-sent (up to retry.maxAttempts) even when a lost
+   *  replica may have run it. */
+  idempotent?: boolean;
 }
 
 /** The calls of a Client with options bound; see `Client.withOptions`. */
@@ -74,85 +82,78 @@ export interface BoundCalls {
  *  doubling, to the last. */
 const CONNECT_RETRY_FIRST_MS = 5;
 const CONNECT_RETRY_MAX_MS = 100;
+/** How often a client of a replicated name looks for replicas that started or went:
+ *  a readdir and a lock query per replica, so that a new one takes calls within a second. */
+const RESCAN_MS = 250;
 
 /**
  * Calls the methods of the server of a name: `call` (blocking) or `asyncCall` (a
  * Promise), or typed through `proxy(contract)`. Connects on first use; emits `connect`
- * and `disconnect` with the server's {@link PeerInfo}.
+ * and `disconnect` with the server's {@link PeerInfo}. A name served by replicas
+ * (`ServerOptions.replica`) gets a connection to each, and each call goes to one of them.
  */
 export class Client extends EventEmitter {
   /** The server's name, as given ("/calc"). */
   readonly name: string;
   private readonly timeoutMs: number;
-  private readonly maxMessageBytes: number;
-  private readonly ringBytes: number;
-  private readonly tokenHash: Buffer | undefined;
   private readonly socketPath: string | undefined;
   private readonly serverUid: number;
-  // The call paths (src/calls/): responses in, the synchronous call, the asyncCalls.
-  private readonly receiver: Receiver;
-  private readonly sync: SyncCall;
-  private readonly async: AsyncCalls;
-
-  private conn: Connection | undefined;
-  /** The handshake in progress from the event loop, if any, and its outcome. */
-  private handshake: Handshaking | undefined;
-  private connecting: Promise<Connection> | undefined;
+  private readonly routeOptions: Omit<RouteOptions, "path">;
+  private readonly balancer: Balancer;
+  private readonly retry: Readonly<RetryPolicy>;
+  /** The instances calls may go to: the name's own socket, or one per replica. */
+  private routes: Route[] = [];
+  /** Whether the name is served by replicas (as last seen). */
+  private replicated = false;
+  private rescanTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly encoder = new Encoder(core());
   private readonly decoder = new Decoder(core());
   private readonly methodNames = new Map<string, Uint8Array>();
-  private nextId = 1;
-  private lastLivenessCheck = 0;
-  /** Whether the next call should first look at the server (see `connection`). */
-  private checkDue = false;
-  private dueTimer: NodeJS.Timeout | undefined;
-  private readonly markCheckDue = (): void => {
-    this.checkDue = true;
+  private readonly routeEvents = {
+    connect: (_route: Route, pid: number) => this.emit("connect", { pid, uid: this.serverUid }),
+    disconnect: (route: Route, pid: number, reason: string) => {
+      // A replica that went is forgotten (a rescan finds it again if it comes back).
+      if (this.replicated) this.drop(route);
+      this.emit("disconnect", { pid, uid: this.serverUid, reason });
+    },
   };
-  private armCheck(): void {
-    this.checkDue = false;
-    clearTimeout(this.dueTimer);
-    this.dueTimer = setTimeout(this.markCheckDue, LIVENESS_MS).unref();
-  }
 
   constructor(name: string, options: ClientOptions = {}) {
     super();
     this.name = validateName(name);
     this.timeoutMs = positive(options.timeoutMs, DEFAULT_TIMEOUT_MS, "timeoutMs");
-    this.maxMessageBytes = positive(options.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES, "maxMessageBytes");
+    const maxMessageBytes = positive(options.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES, "maxMessageBytes");
     const ring = positive(options.ringBytes, DEFAULT_RING_BYTES, "ringBytes");
     if (ring < L.RING_MIN_CAPACITY || ring > L.RING_MAX_CAPACITY || (ring & (ring - 1)) !== 0) {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `option ringBytes must be a power of two between ${L.RING_MIN_CAPACITY} and ${L.RING_MAX_CAPACITY}`);
     }
-    this.ringBytes = ring;
     const busyPoll = options.busyPoll === true;
     const spinMs = positive(options.spinMicros, 50, "spinMicros", true) / 1000;
-    this.tokenHash = options.token === undefined ? undefined : tokenHash(options.token, "token");
     this.socketPath = validateSocketPath(options.socketPath, "socketPath");
     const serverUid = options.serverUid ?? process.geteuid!();
     if (!Number.isInteger(serverUid) || serverUid < 0 || serverUid >= 2 ** 32 - 1) {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "option serverUid must be a numeric user id");
     }
     this.serverUid = serverUid;
-    const host: CallHost = {
-      name: this.name,
-      current: () => this.conn,
-      checkServer: (conn, now, force) => {
-        if (force) this.lastLivenessCheck = 0;
-        this.checkServer(conn, now);
-      },
-      disconnect: (err) => this.disconnect(err),
+    this.balancer = new Balancer(validateBalance(options.balance));
+    this.retry = retryPolicy(options.retry);
+    this.routeOptions = {
+      name: this.name, serverUid, ringBytes: ring, maxMessageBytes, spinMs, busyPoll,
+      tokenKey: options.token === undefined ? undefined : tokenHash(options.token, "token"),
     };
-    this.receiver = new Receiver(host, this.decoder, this.maxMessageBytes);
-    this.sync = new SyncCall(host, this.receiver, spinMs, busyPoll);
-    this.async = new AsyncCalls(host, this.receiver, spinMs, busyPoll);
-    this.receiver.deliverTo(this.sync, this.async);
   }
 
-  /** True while connected to a live server. */
+  /** True while connected to a live server (to at least one replica). */
   get connected(): boolean {
-    return this.conn !== undefined && !this.conn.closed;
+    for (const r of this.routes) if (r.connected) return true;
+    return false;
+  }
+
+  /** The server instances connected now (one, or one per replica): where, which
+   *  process, and how many of this client's calls are in flight there. */
+  get instances(): { socketPath: string; pid: number; inFlight: number }[] {
+    return this.routes.filter((r) => r.connected).map((r) => ({ socketPath: r.path, pid: r.serverPid, inFlight: r.outstanding }));
   }
 
   /** Resolves once a server serves the name and has accepted this client; rejects
@@ -166,7 +167,7 @@ export class Client extends EventEmitter {
       const attempt = (): void => {
         if (this.closed) return reject(this.closedError());
         const left = deadline - performance.now();
-        this.connectFromLoop(Math.max(1, Math.min(left, this.timeoutMs))).then(() => resolve(), (e: RpcError) => {
+        this.anyRoute(Math.max(1, Math.min(left, this.timeoutMs))).then(() => resolve(), (e: RpcError) => {
           const retry = e.code === ErrorCodes.ERR_RPC_NOT_CONNECTED || e.code === ErrorCodes.ERR_RPC_DISCONNECTED || e.code === ErrorCodes.ERR_RPC_TIMEOUT;
           if (!retry || this.closed) return reject(this.closed ? this.closedError() : e);
           const now = performance.now();
@@ -183,46 +184,52 @@ export class Client extends EventEmitter {
 
   /** Calls `method` and blocks until its result arrives (or throws an RpcError). */
   call<T = unknown>(method: string, ...args: unknown[]): T {
-    return this.callSync(method, args, this.timeoutMs) as T;
+    return this.callSync(method, args, this.timeoutMs, false) as T;
   }
 
   /** Calls `method` without blocking. Never throws: failures reject the promise. */
   asyncCall<T = unknown>(method: string, ...args: unknown[]): Promise<T> {
-    return this.callAsync(method, args, this.timeoutMs, undefined) as Promise<T>;
+    return this.callAsync(method, args, this.timeoutMs, undefined, false) as Promise<T>;
   }
 
-  /** The same calls with a per-call deadline and/or AbortSignal:
-   *  `client.withOptions({ timeoutMs: 100, signal }).asyncCall("m", x)`. */
+  /** The same calls with a per-call deadline, AbortSignal and/or idempotence:
+   *  `client.withOptions({ timeoutMs: 100, signal, idempotent: true }).asyncCall("m", x)`. */
   withOptions(options: CallOptions): BoundCalls {
     const timeoutMs = positive(options.timeoutMs, this.timeoutMs, "timeoutMs");
     const signal = options.signal;
+    if (options.idempotent !== undefined && typeof options.idempotent !== "boolean") {
+      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "option idempotent must be a boolean");
+    }
+    const idempotent = options.idempotent === true;
     return {
-      call: <T>(method: string, ...args: unknown[]) => this.callSync(method, args, timeoutMs) as T,
-      asyncCall: <T>(method: string, ...args: unknown[]) => this.callAsync(method, args, timeoutMs, signal) as Promise<T>,
+      call: <T>(method: string, ...args: unknown[]) => this.callSync(method, args, timeoutMs, idempotent) as T,
+      asyncCall: <T>(method: string, ...args: unknown[]) => this.callAsync(method, args, timeoutMs, signal, idempotent) as Promise<T>,
     };
   }
 
   // contracts: the typed API, delegating to src/contracts/
   /** One typed function per method of `contract`: `api.add(1, 2)` is a Promise, or with
-   *  `{ sync: true }` the value itself; `{ validate: true }` also checks on this side. */
+   *  `{ sync: true }` the value itself; `{ validate: true }` also checks on this side.
+   *  Methods declared `idempotent: true` are retried as `withOptions({ idempotent: true })`. */
   proxy<S extends ContractSpec>(contract: Contract<S>, options?: ProxyOptions & { sync?: false }): Proxy<S, false>;
   proxy<S extends ContractSpec>(contract: Contract<S>, options: ProxyOptions & { sync: true }): Proxy<S, true>;
   proxy<S extends ContractSpec>(contract: Contract<S>, options: ProxyOptions = {}): Proxy<S, boolean> {
     const calls: Calls = {
-      sync: (method, args) => this.callSync(method, args, this.timeoutMs),
-      async: (method, args) => this.callAsync(method, args, this.timeoutMs, undefined),
+      sync: (method, args, idempotent) => this.callSync(method, args, this.timeoutMs, idempotent),
+      async: (method, args, idempotent) => this.callAsync(method, args, this.timeoutMs, undefined, idempotent),
     };
     return makeProxy(contract, calls, options);
   }
 
   /** What the server serves: its methods, with JSON Schema for contract methods. */
   describe(): Promise<ServiceDescription> {
-    return this.callAsync(DESCRIBE_METHOD, [], this.timeoutMs, undefined) as Promise<ServiceDescription>;
+    return this.callAsync(DESCRIBE_METHOD, [], this.timeoutMs, undefined, true) as Promise<ServiceDescription>;
   }
 
-  /** The server's counters (server.stats()), asked over this connection. */
+  /** The server's counters (server.stats()), asked over this connection (of a replicated
+   *  name: one replica's; connect to each listing's socketPath for each one's). */
   stats(): Promise<ServiceStats> {
-    return this.callAsync(STATS_METHOD, [], this.timeoutMs, undefined) as Promise<ServiceStats>;
+    return this.callAsync(STATS_METHOD, [], this.timeoutMs, undefined, true) as Promise<ServiceStats>;
   }
   // contracts: end
 
@@ -230,211 +237,104 @@ export class Client extends EventEmitter {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.dueTimer);
-    // Stop the waiter first: it may sleep on a word of the memory unmapped below.
-    this.async.close();
-    const conn = this.conn;
-    if (conn) {
-      if (!conn.closed) {
-        // Say goodbye in-band after our requests (closing the socket says it too).
-        conn.channel.sendEmpty(L.T_GOODBYE);
-        conn.channel.writer.commit();
-        conn.serverBell.wake();
-      }
-      // The server still takes what we sent before the goodbye: any of it may run.
-      this.disconnect(new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `client of ${this.name} was closed while the call was pending`), false);
-    }
+    clearInterval(this.rescanTimer);
+    const routes = this.routes;
+    this.routes = [];
+    for (const r of routes) r.close();
     this.encoder.dispose();
     this.decoder.dispose();
   }
 
-  // ------------------------------------------------------------ connection
-
-  /** The current connection, or undefined when there is none. An idle client may hold
-   *  the connection of a server that died or closed since: it looks before its next
-   *  call, so that the call goes to a new one. "Idle" is known without a clock read per
-   *  call: a timer that only runs when the event loop is free marks the check due. */
-  private connection(): Connection | undefined {
-    if (this.closed) throw this.closedError();
-    const conn = this.conn;
-    if (conn === undefined || conn.closed) return undefined;
-    if (this.checkDue) {
-      this.armCheck();
-      this.lastLivenessCheck = 0;
-      try {
-        this.checkServer(conn, performance.now());
-      } catch (e) {
-        if ((e as RpcError).code !== ErrorCodes.ERR_RPC_DISCONNECTED) throw e;
-      }
-      if (conn.closed) return undefined;
-    }
-    return conn;
-  }
-
-  private connectorOptions(): ConnectorOptions {
-    return {
-      name: this.name,
-      path: socketPathOf(this.name, this.socketPath),
-      serverUid: this.serverUid,
-      ringBytes: this.ringBytes,
-      tokenKey: this.tokenHash,
-    };
-  }
-
-  /** Connects now, blocking this thread for at most `timeoutMs` (a synchronous call's
-   *  first use). */
-  private connectNow(timeoutMs: number): Connection {
-    // A handshake begun from the event loop is finished here, not begun again: the
-    // asyncCalls waiting on it then go out on this connection.
-    const h = this.handshake;
-    this.handshake = undefined;
-    try {
-      return this.adopt(h ? h.completeSync(timeoutMs) : connectSync(this.connectorOptions(), timeoutMs));
-    } catch (e) {
-      return notSent(e);
-    }
-  }
-
-  /** Connects from the event loop (one handshake at a time, shared by every caller). */
-  private connectFromLoop(timeoutMs: number): Promise<Connection> {
-    if (this.closed) return Promise.reject(this.closedError());
-    const conn = this.connection();
-    if (conn) return Promise.resolve(conn);
-    if (this.connecting) return this.connecting;
-    let h: Handshaking;
-    try {
-      h = new Handshaking(this.connectorOptions(), timeoutMs);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    this.handshake = h;
-    const connecting = h.promise.then(
-      (made) => {
-        if (this.connecting === connecting) this.connecting = undefined;
-        if (this.handshake === h) this.handshake = undefined;
-        // A synchronous call may have finished and adopted it already.
-        return this.conn !== undefined && this.conn.link === made.link ? this.conn : this.adopt(made);
-      },
-      (e: unknown) => {
-        if (this.connecting === connecting) this.connecting = undefined;
-        if (this.handshake === h) this.handshake = undefined;
-        throw e;
-      },
-    );
-    connecting.catch(() => {}); // each caller handles the failure on its own chain
-    this.connecting = connecting;
-    return connecting;
-  }
-
-  /** Takes a connection the handshake made. */
-  private adopt(made: Connected): Connection {
-    if (this.closed) {
-      made.seg.close();
-      made.link.close();
-      throw this.closedError();
-    }
-    const seg = made.seg;
-    const reqRing = seg.offset + L.CONN_HEADER_BYTES;
-    const resRing = reqRing + L.RING_HEADER_BYTES + made.requestRing;
-    let channel: Channel;
-    try {
-      channel = new Channel(new RingWriter(reqRing, made.requestRing), new RingReader(resRing, made.responseRing), this.maxMessageBytes);
-    } catch (e) {
-      seg.close();
-      made.link.close();
-      throw new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.name} handed over unusable rings: ${(e as Error).message}`);
-    }
-    const conn = new Connection(
-      made.link, seg, channel,
-      new SocketBell(seg, L.CONN_SERVER_PARKED, made.link.fd),
-      new Doorbell(seg, L.CONN_CLIENT_DOORBELL, L.CONN_CLIENT_PARKED),
-      made.serverPid,
-    );
-    made.link.onEvent = (events) => this.onSocketEvent(conn, events);
-    made.link.watch();
-    onProcessExit.add(this.exitHook);
-    this.conn = conn;
-    this.armCheck();
-    this.emit("connect", { pid: made.serverPid, uid: this.serverUid });
-    return conn;
-  }
-
-  /** The server's socket: it sends nothing after the handshake, so this is its hang-up
-   *  (death or close). */
-  private onSocketEvent(conn: Connection, events: number): void {
-    if (conn.closed) return;
-    if ((events & READABLE) !== 0 && native.drainPackets(conn.link.fd) >= 0) return;
-    this.receiver.receive(conn); // responses it did send still count
-    if (conn.closed) return;
-    this.disconnect(droppedError(this.name, conn.seg.load(L.CONN_DROP_REASON)));
-  }
-
-  /** The process (or worker thread) is exiting without close(): say goodbye and
-   *  free everything, so the server drops us at once and nothing is left behind. */
-  private readonly exitHook = (): void => {
-    try {
-      this.close();
-    } catch {
-      // Exiting anyway.
-    }
-  };
-
-  /** Throws (after failing everything pending) when the server dropped this
-   *  connection without a goodbye getting through (its ring was full). The reason
-   *  is in our own connection's memory. */
-  private checkStillAccepted(conn: Connection): void {
-    const reason = conn.seg.load(L.CONN_DROP_REASON);
-    if (reason === L.REASON_NONE) return;
-    this.receiver.receive(conn); // responses it did send still count
-    if (conn.closed) throw new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `connection to ${this.name} ended`);
-    const err = droppedError(this.name, reason);
-    this.disconnect(err);
-    throw err;
-  }
-
-  /** Throws (after failing everything pending) when the server died or left: its
-   *  socket hung up. At most once per LIVENESS_MS. */
-  private checkServer(conn: Connection, now: number): void {
-    if (now - this.lastLivenessCheck < LIVENESS_MS) return;
-    this.lastLivenessCheck = now;
-    if (conn.link.peerGone()) {
-      this.receiver.receive(conn);
-      if (conn.closed) throw new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `connection to ${this.name} ended`);
-      const err = droppedError(this.name, conn.seg.load(L.CONN_DROP_REASON));
-      this.disconnect(err);
-      throw err;
-    }
-    this.checkStillAccepted(conn);
-  }
-
-  /** Ends the connection: every pending call fails with `err`; memory is freed.
-   *  `exact`: each call's `maybeExecuted` says whether the server took it, from the
-   *  id of the last request it took (requests are taken in id order); otherwise true. */
-  private disconnect(err: RpcError, exact = true): void {
-    const conn = this.conn;
-    this.conn = undefined;
-    const taken = conn && !conn.closed && exact ? conn.seg.load(L.CONN_TAKEN_ID) : -1;
-    const failure = (id: number): RpcError => new RpcError(err.code, err.message, {
-      cause: err.cause, maybeExecuted: taken < 0 || wasTaken(id, taken),
-    });
-    this.async.stopPump(); // before unmapping: the waiter may sleep on our doorbell
-    if (conn && !conn.closed) {
-      conn.closed = true;
-      onProcessExit.delete(this.exitHook);
-      conn.link.close();
-      conn.channel.dispose();
-      conn.seg.close();
-      this.emit("disconnect", { pid: conn.serverPid, uid: this.serverUid, reason: err.message });
-    }
-    this.sync.fail(failure);
-    this.async.failAll(failure);
-  }
+  // ------------------------------------------------------------ instances
 
   private closedError(): RpcError {
     return new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `client of ${this.name} is closed`);
   }
 
-  // ------------------------------------------------------------ sending
+  private newRoute(path: string): Route {
+    return new Route({ ...this.routeOptions, path }, this.encoder, this.decoder, this.routeEvents);
+  }
+
+  /** The route of a name served alone (made on first use). */
+  private soleRoute(): Route {
+    if (this.closed) throw this.closedError();
+    return this.routes[0] ?? (this.routes[0] = this.newRoute(socketPathOf(this.name, this.socketPath)));
+  }
+
+  private drop(route: Route): void {
+    const i = this.routes.indexOf(route);
+    if (i < 0) return;
+    this.routes.splice(i, 1);
+    // After its failed calls have settled (this runs inside its disconnect).
+    queueMicrotask(() => route.close());
+  }
+
+  /** Looks at the file system: is the name served alone or by replicas, and which are
+   *  live? Starts connecting to replicas not connected yet. Returns whether replicated. */
+  private scan(): boolean {
+    if (this.closed) return false;
+    let live: string[] = [];
+    let alone = false;
+    try {
+      // A socket at the name's own path: served alone (or a dead server's socket: the
+      // connect says so), exactly as without replicas.
+      alone = isSocket(socketPathOf(this.name, this.socketPath));
+      if (!alone) live = liveReplicaSockets(replicaDirOf(this.name, this.socketPath));
+    } catch {
+      // No runtime directory: connecting will say why.
+    }
+    if (live.length === 0) {
+      // Replicas all gone: still a replicated name (calls fail after their attempts, and
+      // the first replica back is found), until a server without replicas takes it.
+      if (this.replicated && alone && !this.connected) {
+        this.replicated = false;
+        clearInterval(this.rescanTimer);
+        this.rescanTimer = undefined;
+        for (const r of this.routes.splice(0)) r.close();
+      }
+      return this.replicated;
+    }
+    if (!this.replicated) {
+      for (const r of this.routes.splice(0)) r.close(); // the name's own socket: nobody there
+      this.replicated = true;
+      this.rescanTimer = setInterval(() => this.scan(), RESCAN_MS).unref();
+    }
+    const known = new Set(this.routes.map((r) => r.path));
+    for (const path of live) {
+      if (known.has(path)) continue;
+      const route = this.newRoute(path);
+      this.routes.push(route);
+      // Connect from the event loop; one that cannot be reached is forgotten.
+      route.connectFromLoop(this.timeoutMs).catch(() => this.drop(route));
+    }
+    return true;
+  }
+
+  /** Another route than `than` is connected now. */
+  private otherLive(than: Route | undefined): boolean {
+    for (const r of this.routes) if (r !== than && r.connected) return true;
+    return false;
+  }
+
+  /** A connected route, connecting from the event loop if none is (the first to connect wins). */
+  private anyRoute(timeoutMs: number, avoid?: Route): Promise<Route> {
+    if (this.closed) return Promise.reject(this.closedError());
+    const picked = this.balancer.pick(this.routes, avoid);
+    if (picked !== undefined && picked.connection() !== undefined) return Promise.resolve(picked);
+    if (!this.scan()) {
+      const route = this.soleRoute();
+      return route.connectFromLoop(timeoutMs).then(() => route);
+    }
+    const now = this.balancer.pick(this.routes, avoid);
+    if (now !== undefined) return Promise.resolve(now);
+    const pending = this.routes.map((r) => r.connectFromLoop(timeoutMs).then(() => r));
+    if (pending.length === 0) return Promise.reject(new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `no replica of ${this.name} is live`, { maybeExecuted: false }));
+    return Promise.any(pending).catch((e: AggregateError) => {
+      throw e.errors[0];
+    });
+  }
+
+  // ------------------------------------------------------------ calls
 
   private nameBytes(method: string): Uint8Array {
     let bytes = this.methodNames.get(method);
@@ -452,66 +352,117 @@ export class Client extends EventEmitter {
     return bytes;
   }
 
-  /** Encodes and sends a request on the current connection (made now, blocking, when
-   *  `connectWithin` is given and there is none); returns its id. Throws before sending
-   *  anything on bad input. */
-  private send(method: string, args: unknown[], connectWithin?: number): number {
-    if (this.closed) throw this.closedError();
-    const name = this.nameBytes(method);
-    const length = this.encoder.encode(args, this.maxMessageBytes, "args", HEADROOM);
-    const conn = this.connection() ?? (connectWithin === undefined ? undefined : this.connectNow(connectWithin));
-    if (conn === undefined) throw new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `client of ${this.name} is not connected`);
-    const id = this.nextId;
-    this.nextId = (this.nextId + 1) >>> 0 || 1;
-    conn.channel.send(L.T_REQUEST, id, name, this.encoder.start + HEADROOM, length);
-    this.encoder.shrink(length);
-    conn.channel.writer.commit();
-    conn.serverBell.ring();
-    return id;
-  }
-
-  // ------------------------------------------------------------ synchronous calls
-
-  private callSync(method: string, args: unknown[], timeoutMs: number): unknown {
+  private callSync(method: string, args: unknown[], timeoutMs: number, idempotent: boolean): unknown {
     if (localServers.has(this.name)) {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `a synchronous call cannot reach ${this.name}: its server runs on this thread; use asyncCall`);
     }
-    if (this.sync.busy) {
-      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "a synchronous call is already in progress on this client");
+    const name = this.nameBytes(method);
+    if (!this.replicated && !idempotent) {
+      // A name served alone, no retries: one attempt, as without replicas.
+      try {
+        return this.soleRoute().callSync(name, method, args, timeoutMs);
+      } catch (e) {
+        // Nobody at the name's own socket: maybe replicas serve it now.
+        if (!notConnected(e) || !this.scan()) throw e;
+      }
     }
-    const id = this.send(method, args, timeoutMs);
-    try {
-      return this.sync.wait(this.conn!, id, method, timeoutMs);
-    } finally {
-      if (this.async.pending.size > 0) this.async.schedulePump();
+    return this.callSyncAttempts(name, method, args, new Attempts(this.retry, idempotent, performance.now() + timeoutMs));
+  }
+
+  /** A synchronous call sent again after a loss, as `attempts` allows. */
+  private callSyncAttempts(name: Uint8Array, method: string, args: unknown[], attempts: Attempts): unknown {
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    let avoid: Route | undefined;
+    for (;;) {
+      attempts.count++;
+      let route: Route | undefined;
+      try {
+        route = this.routeNow(avoid);
+        return route.callSync(name, method, args, Math.max(1, attempts.deadline - performance.now()));
+      } catch (e) {
+        if (route !== undefined && this.replicated && !route.connected) this.drop(route);
+        const wait = attempts.next(e, this.otherLive(route));
+        if (wait < 0) throw attempts.fail(e);
+        if (wait > 0) Atomics.wait(pause, 0, 0, wait);
+        avoid = route;
+      }
     }
   }
 
-  // ------------------------------------------------------------ asynchronous calls
+  /** The route for a synchronous attempt: a connected one, else one to connect (blocking). */
+  private routeNow(avoid: Route | undefined): Route {
+    if (this.closed) throw this.closedError();
+    const picked = this.balancer.pick(this.routes, avoid);
+    if (picked !== undefined) return picked;
+    if (!this.scan()) return this.soleRoute();
+    const picked2 = this.balancer.pick(this.routes, avoid);
+    if (picked2 !== undefined) return picked2;
+    const any = this.routes[0];
+    if (any === undefined) throw new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `no replica of ${this.name} is live`, { maybeExecuted: false });
+    return any;
+  }
 
-  private callAsync(method: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined): Promise<unknown> {
+  private callAsync(method: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, idempotent: boolean): Promise<unknown> {
     if (signal?.aborted) {
       return Promise.reject(new RpcError(ErrorCodes.ERR_RPC_ABORTED, `call to "${method}" was aborted before it was sent`, { cause: signal.reason }));
     }
-    let id: number;
+    let name: Uint8Array;
     try {
-      if (this.connection() === undefined) {
+      name = this.nameBytes(method);
+      if (!this.replicated && !idempotent) {
+        // A name served alone, no retries: one attempt, as without replicas.
+        const route = this.soleRoute();
+        if (route.connection() !== undefined) return route.callAsync(name, method, args, timeoutMs, signal);
         // The first call (or the first since the server went): connect from the event
         // loop, then send. Calls made meanwhile wait on the same handshake, in order.
-        return this.connectFromLoop(timeoutMs).then(() => this.callAsync(method, args, timeoutMs, signal), notSent);
+        if (!this.scan()) {
+          return route.connectFromLoop(timeoutMs).then(() => this.callAsync(method, args, timeoutMs, signal, idempotent), notSent);
+        }
       }
-      id = this.send(method, args);
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.async.start(id, method, timeoutMs, signal);
+    return this.callAsyncAttempts(name, method, args, signal, new Attempts(this.retry, idempotent, performance.now() + timeoutMs));
+  }
+
+  /** An asyncCall sent again after a loss, as `attempts` allows. */
+  private callAsyncAttempts(name: Uint8Array, method: string, args: unknown[], signal: AbortSignal | undefined, attempts: Attempts): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const attempt = (avoid: Route | undefined): void => {
+        attempts.count++;
+        let used: Route | undefined;
+        const left = Math.max(1, attempts.deadline - performance.now());
+        // Sent now when a replica is connected (so that it counts as in flight at once).
+        const picked = this.closed ? undefined : this.balancer.pick(this.routes, avoid);
+        const sent = picked !== undefined && picked.connection() !== undefined
+          ? ((used = picked), picked.callAsync(name, method, args, left, signal))
+          : this.anyRoute(left, avoid).then(
+            (route) => {
+              used = route;
+              return route.callAsync(name, method, args, Math.max(1, attempts.deadline - performance.now()), signal);
+            },
+            notSent,
+          );
+        sent.then(resolve, (e: unknown) => {
+          const wait = signal?.aborted ? -1 : attempts.next(e, this.otherLive(used));
+          if (wait < 0) return reject(attempts.fail(e));
+          if (wait === 0) return attempt(used);
+          setTimeout(() => attempt(used), wait);
+        });
+      };
+      attempt(undefined);
+    });
   }
 }
 
-/** A failure to connect: the call was never sent, so it never ran. */
-function notSent(e: unknown): never {
-  if (e instanceof RpcError && e.maybeExecuted === undefined) {
-    throw new RpcError(e.code, e.message, { cause: e.cause, maybeExecuted: false });
+function notConnected(e: unknown): boolean {
+  return e instanceof RpcError && e.code === ErrorCodes.ERR_RPC_NOT_CONNECTED && e.maybeExecuted === false;
+}
+
+function isSocket(path: string): boolean {
+  try {
+    return lstatSync(path).isSocket();
+  } catch {
+    return false;
   }
-  throw e;
 }

@@ -80,6 +80,9 @@ export class RpcError extends Error {
   declare readonly maybeExecuted?: boolean;
   /** For ERR_RPC_INVALID_ARGUMENT and ERR_RPC_INVALID_RESULT of a contract method: what the schema found. */
   declare readonly issues?: SchemaIssue[];
+  /** How many times the failed call was sent (or tried to be): more than 1 when it was
+   *  re-sent to another replica or retried (src/calls/retry.ts). 1 on the prototype. */
+  declare readonly attempts: number;
 
   constructor(code: ErrorCode, message: string, extra?: { remote?: RemoteErrorInfo; maybeExecuted?: boolean; cause?: unknown; issues?: SchemaIssue[] }) {
     super(message, extra?.cause === undefined ? undefined : { cause: extra.cause });
@@ -90,6 +93,8 @@ export class RpcError extends Error {
     if (extra?.issues) Object.defineProperty(this, "issues", { value: extra.issues, enumerable: true });
   }
 }
+
+Object.defineProperty(RpcError.prototype, "attempts", { value: 1, writable: false, enumerable: false });
 
 export function rpcError(code: ErrorCode, message: string, extra?: ConstructorParameters<typeof RpcError>[2]): RpcError {
   return new RpcError(code, message, extra);

@@ -15,7 +15,7 @@ import { RpcError, ErrorCodes } from "../errors.js";
 import { positive } from "../options.js";
 import { Link } from "./link.js";
 import { runtimeDir, validateSocketPath, REPLICA_DIR_SUFFIX } from "./paths.js";
-import { removeStaleReplicas } from "./listener.js";
+import { liveReplicaSockets } from "./replicas.js";
 import { Msg, MAX_MESSAGE_BYTES, INFO_REPLICA, INFO_TOKEN, infoMessage, parseMessage } from "./handshake.js";
 
 /** One live server (or one replica of a name) as {@link listServers} reports it. */
@@ -115,16 +115,7 @@ function addSocket(out: Candidate[], path: string, name: string, replica = false
 }
 
 function addReplicas(out: Candidate[], dir: string, name: string): void {
-  let entries: string[];
-  try {
-    const st = lstatSync(dir);
-    if (!st.isDirectory()) return;
-    if (st.uid === process.geteuid!()) removeStaleReplicas(dir);
-    entries = readdirSync(dir);
-  } catch {
-    return;
-  }
-  for (const entry of entries.sort()) if (entry.endsWith(".sock")) addSocket(out, join(dir, entry), name, true);
+  for (const socket of liveReplicaSockets(dir)) addSocket(out, socket, name, true);
 }
 
 /** Asks the server at `c.path` who it is, for at most `timeoutMs`. Undefined when nobody

@@ -5,8 +5,8 @@
 // socket costs only itself: handshakes are bounded in number and in time, and none
 // of them blocks another or the serving loop.
 
-import { lstatSync, mkdirSync, readdirSync, unlinkSync } from "node:fs";
-import { join } from "node:path";
+import { lstatSync, mkdirSync, unlinkSync } from "node:fs";
+import { liveReplicaSockets } from "./replicas.js";
 import { native } from "../native.js";
 import { L } from "../core/layout.js";
 import { Segment, roundToPages } from "../core/segment.js";
@@ -126,7 +126,7 @@ export class Listener {
       if (!st.isDirectory() || st.uid !== process.geteuid!()) {
         throw new RpcError(ErrorCodes.ERR_RPC_ACCESS_DENIED, `${dir} is not a directory of this user: cannot serve replicas of ${this.o.name} there`);
       }
-      removeStaleReplicas(dir);
+      liveReplicaSockets(dir); // and removes the stale ones
       const lockFd = this.lock(this.path + ".lock", false);
       if (lockFd < 0) throw new RpcError(ErrorCodes.ERR_RPC_ADDRESS_IN_USE, `instance ${this.o.instanceId} of ${this.o.name} is already served`);
       this.listen(lockFd);
@@ -381,33 +381,3 @@ function removeIfPresent(path: string): void {
   }
 }
 
-/** Removes the sockets of replicas that died without closing (kill -9): proven dead by
- *  taking their instance lock, which a live replica holds for its whole life. Instance
- *  ids are never reused, so nobody can be starting on a lock taken here. */
-export function removeStaleReplicas(dir: string): void {
-  let entries: string[];
-  try {
-    entries = readdirSync(dir);
-  } catch {
-    return;
-  }
-  for (const entry of entries) {
-    if (!entry.endsWith(".sock")) continue;
-    const socket = join(dir, entry);
-    let fd: number;
-    try {
-      fd = native.lockPath(socket + ".lock");
-    } catch {
-      continue; // not ours to judge
-    }
-    if (fd < 0) continue; // alive
-    try {
-      removeIfPresent(socket);
-      removeIfPresent(socket + ".lock");
-    } catch {
-      // Someone else cleaned up first.
-    } finally {
-      native.closeFd(fd);
-    }
-  }
-}

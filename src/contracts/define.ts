@@ -12,6 +12,9 @@ export function defineContract<const S extends ContractSpec>(methods: S): Contra
     if (!isSchema(spec?.args)) {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `contract method "${name}": args must be a Standard Schema (a tuple schema)`);
     }
+    if (spec.idempotent !== undefined && typeof spec.idempotent !== "boolean") {
+      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `contract method "${name}": idempotent must be a boolean`);
+    }
     if (spec.result !== undefined && !isSchema(spec.result)) {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `contract method "${name}": result must be a Standard Schema`);
     }

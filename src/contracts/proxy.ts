@@ -7,8 +7,8 @@ import type { Contract, ContractSpec, Proxy, ProxyOptions } from "./types.js";
 
 /** How a proxy reaches the server (the Client's call paths, with its default options). */
 export interface Calls {
-  sync(method: string, args: unknown[]): unknown;
-  async(method: string, args: unknown[]): Promise<unknown>;
+  sync(method: string, args: unknown[], idempotent: boolean): unknown;
+  async(method: string, args: unknown[], idempotent: boolean): Promise<unknown>;
 }
 
 export function makeProxy<S extends ContractSpec>(contract: Contract<S>, calls: Calls, options: ProxyOptions = {}): Proxy<S, boolean> {
@@ -16,18 +16,19 @@ export function makeProxy<S extends ContractSpec>(contract: Contract<S>, calls: 
   const proxy: Record<string, (...args: unknown[]) => unknown> = Object.create(null);
   for (const [method, spec] of Object.entries(contract.methods)) {
     const result = spec.result;
+    const idempotent = spec.idempotent === true;
     if (!options.validate) {
-      proxy[method] = options.sync ? (...args) => calls.sync(method, args) : (...args) => calls.async(method, args);
+      proxy[method] = options.sync ? (...args) => calls.sync(method, args, idempotent) : (...args) => calls.async(method, args, idempotent);
     } else if (options.sync) {
       proxy[method] = (...args) => {
         validateSync(spec.args, args, method, "arguments");
-        const value = calls.sync(method, args);
+        const value = calls.sync(method, args, idempotent);
         return result === undefined ? value : validateSync(result, value, method, "result");
       };
     } else {
       proxy[method] = async (...args) => {
         await validateAsync(spec.args, args, method, "arguments");
-        const value = await calls.async(method, args);
+        const value = await calls.async(method, args, idempotent);
         return result === undefined ? value : validateAsync(result, value, method, "result");
       };
     }

@@ -16,7 +16,8 @@ export interface MethodSpec {
   readonly args: ArgsSchema;
   /** The result; without one, any value the handler returns is sent unchecked. */
   readonly result?: StandardSchemaV1 | undefined;
-  /** Safe to call twice: shown by describe() (the library itself never retries). */
+  /** Safe to call twice: shown by describe(), and a call that a lost replica may have run
+   *  is sent again (the client's retry policy). */
   readonly idempotent?: boolean | undefined;
   /** Shown by describe(). */
   readonly description?: string | undefined;

@@ -1,0 +1,365 @@
+// One server instance as a Client sees it: connecting to one socket path
+// (src/connection/connector.ts), the connection's life (liveness, drop, goodbye),
+// sending requests and the call paths' machinery (its own receiver, synchronous call and
+// asyncCalls with their pump). A Client of a name served alone has one Route; of a
+// replicated name, one per live replica, and picks one per call (src/calls/balance.ts).
+
+import { native } from "../native.js";
+import { L } from "../core/layout.js";
+import { Doorbell, SocketBell } from "../core/doorbell.js";
+import { RingReader, RingWriter } from "../core/ring.js";
+import { Channel } from "../channel.js";
+import type { Encoder } from "../codec/encode.js";
+import type { Decoder } from "../codec/decode.js";
+import { RpcError, ErrorCodes } from "../errors.js";
+import { HEADROOM } from "../frames.js";
+import { onProcessExit } from "../lifecycle.js";
+import { Handshaking, connectSync, type Connected, type ConnectorOptions } from "../connection/connector.js";
+import { READABLE } from "../connection/link.js";
+import { Connection, LIVENESS_MS, droppedError, wasTaken, type CallHost } from "./connection.js";
+import { Receiver } from "./receive.js";
+import { SyncCall } from "./sync.js";
+import { AsyncCalls } from "./async.js";
+
+export interface RouteOptions {
+  name: string;
+  path: string;
+  serverUid: number;
+  ringBytes: number;
+  tokenKey: Buffer | undefined;
+  maxMessageBytes: number;
+  spinMs: number;
+  busyPoll: boolean;
+}
+
+/** What a Route tells its Client: a connection made or ended (with the server's pid). */
+export interface RouteEvents {
+  connect(route: Route, pid: number): void;
+  disconnect(route: Route, pid: number, reason: string): void;
+}
+
+export class Route {
+  // The call paths (src/calls/): responses in, the synchronous call, the asyncCalls.
+  readonly receiver: Receiver;
+  readonly sync: SyncCall;
+  readonly async: AsyncCalls;
+  private conn: Connection | undefined;
+  /** The handshake in progress from the event loop, if any, and its outcome. */
+  private handshake: Handshaking | undefined;
+  private connecting: Promise<Connection> | undefined;
+  private closed = false;
+  private nextId = 1;
+  private lastLivenessCheck = 0;
+  /** Whether the next call should first look at the server (see `connection`). */
+  private checkDue = false;
+  private dueTimer: NodeJS.Timeout | undefined;
+  private readonly markCheckDue = (): void => {
+    this.checkDue = true;
+  };
+  private armCheck(): void {
+    this.checkDue = false;
+    clearTimeout(this.dueTimer);
+    this.dueTimer = setTimeout(this.markCheckDue, LIVENESS_MS).unref();
+  }
+
+  constructor(
+    readonly o: RouteOptions,
+    private readonly encoder: Encoder,
+    decoder: Decoder,
+    private readonly events: RouteEvents,
+  ) {
+    const host: CallHost = {
+      name: o.name,
+      current: () => this.conn,
+      checkServer: (conn, now, force) => {
+        if (force) this.lastLivenessCheck = 0;
+        this.checkServer(conn, now);
+      },
+      disconnect: (err) => this.disconnect(err),
+    };
+    this.receiver = new Receiver(host, decoder, o.maxMessageBytes);
+    this.sync = new SyncCall(host, this.receiver, o.spinMs, o.busyPoll);
+    this.async = new AsyncCalls(host, this.receiver, o.spinMs, o.busyPoll);
+    this.receiver.deliverTo(this.sync, this.async);
+  }
+
+  get path(): string {
+    return this.o.path;
+  }
+
+  /** True while connected to a live server. */
+  get connected(): boolean {
+    return this.conn !== undefined && !this.conn.closed;
+  }
+
+  /** Calls in flight on this route (what least_outstanding compares). */
+  get outstanding(): number {
+    return this.async.pending.size + (this.sync.busy ? 1 : 0);
+  }
+
+  /** The server's pid, while connected. */
+  get serverPid(): number {
+    return this.conn?.serverPid ?? 0;
+  }
+
+  /** The current connection, or undefined when there is none. An idle client may hold
+   *  the connection of a server that died or closed since: it looks before its next
+   *  call, so that the call goes to a new one. "Idle" is known without a clock read per
+   *  call: a timer that only runs when the event loop is free marks the check due. */
+  connection(): Connection | undefined {
+    if (this.closed) throw this.closedError();
+    const conn = this.conn;
+    if (conn === undefined || conn.closed) return undefined;
+    if (this.checkDue) {
+      this.armCheck();
+      this.lastLivenessCheck = 0;
+      try {
+        this.checkServer(conn, performance.now());
+      } catch (e) {
+        if ((e as RpcError).code !== ErrorCodes.ERR_RPC_DISCONNECTED) throw e;
+      }
+      if (conn.closed) return undefined;
+    }
+    return conn;
+  }
+
+  private connectorOptions(): ConnectorOptions {
+    return { name: this.o.name, path: this.o.path, serverUid: this.o.serverUid, ringBytes: this.o.ringBytes, tokenKey: this.o.tokenKey };
+  }
+
+  /** Connects now, blocking this thread for at most `timeoutMs` (a synchronous call's
+   *  first use). */
+  private connectNow(timeoutMs: number): Connection {
+    // A handshake begun from the event loop is finished here, not begun again: the
+    // asyncCalls waiting on it then go out on this connection.
+    const h = this.handshake;
+    this.handshake = undefined;
+    try {
+      return this.adopt(h ? h.completeSync(timeoutMs) : connectSync(this.connectorOptions(), timeoutMs));
+    } catch (e) {
+      return notSent(e);
+    }
+  }
+
+  /** Connects from the event loop (one handshake at a time, shared by every caller). */
+  connectFromLoop(timeoutMs: number): Promise<Connection> {
+    if (this.closed) return Promise.reject(this.closedError());
+    const conn = this.connection();
+    if (conn) return Promise.resolve(conn);
+    if (this.connecting) return this.connecting;
+    let h: Handshaking;
+    try {
+      h = new Handshaking(this.connectorOptions(), timeoutMs);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    this.handshake = h;
+    const connecting = h.promise.then(
+      (made) => {
+        if (this.connecting === connecting) this.connecting = undefined;
+        if (this.handshake === h) this.handshake = undefined;
+        // A synchronous call may have finished and adopted it already.
+        return this.conn !== undefined && this.conn.link === made.link ? this.conn : this.adopt(made);
+      },
+      (e: unknown) => {
+        if (this.connecting === connecting) this.connecting = undefined;
+        if (this.handshake === h) this.handshake = undefined;
+        throw e;
+      },
+    );
+    connecting.catch(() => {}); // each caller handles the failure on its own chain
+    this.connecting = connecting;
+    return connecting;
+  }
+
+  /** Takes a connection the handshake made. */
+  private adopt(made: Connected): Connection {
+    if (this.closed) {
+      made.seg.close();
+      made.link.close();
+      throw this.closedError();
+    }
+    const seg = made.seg;
+    const reqRing = seg.offset + L.CONN_HEADER_BYTES;
+    const resRing = reqRing + L.RING_HEADER_BYTES + made.requestRing;
+    let channel: Channel;
+    try {
+      channel = new Channel(new RingWriter(reqRing, made.requestRing), new RingReader(resRing, made.responseRing), this.o.maxMessageBytes);
+    } catch (e) {
+      seg.close();
+      made.link.close();
+      throw new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.o.name} handed over unusable rings: ${(e as Error).message}`);
+    }
+    const conn = new Connection(
+      made.link, seg, channel,
+      new SocketBell(seg, L.CONN_SERVER_PARKED, made.link.fd),
+      new Doorbell(seg, L.CONN_CLIENT_DOORBELL, L.CONN_CLIENT_PARKED),
+      made.serverPid,
+    );
+    made.link.onEvent = (events) => this.onSocketEvent(conn, events);
+    made.link.watch();
+    onProcessExit.add(this.exitHook);
+    this.conn = conn;
+    this.armCheck();
+    this.events.connect(this, made.serverPid);
+    return conn;
+  }
+
+  /** The server's socket: it sends nothing after the handshake, so this is its hang-up
+   *  (death or close). */
+  private onSocketEvent(conn: Connection, events: number): void {
+    if (conn.closed) return;
+    if ((events & READABLE) !== 0 && native.drainPackets(conn.link.fd) >= 0) return;
+    this.receiver.receive(conn); // responses it did send still count
+    if (conn.closed) return;
+    this.disconnect(droppedError(this.o.name, conn.seg.load(L.CONN_DROP_REASON)));
+  }
+
+  /** The process (or worker thread) is exiting without close(): say goodbye and
+   *  free everything, so the server drops us at once and nothing is left behind. */
+  private readonly exitHook = (): void => {
+    try {
+      this.close();
+    } catch {
+      // Exiting anyway.
+    }
+  };
+
+  /** Throws (after failing everything pending) when the server dropped this
+   *  connection without a goodbye getting through (its ring was full). The reason
+   *  is in our own connection's memory. */
+  private checkStillAccepted(conn: Connection): void {
+    const reason = conn.seg.load(L.CONN_DROP_REASON);
+    if (reason === L.REASON_NONE) return;
+    this.receiver.receive(conn); // responses it did send still count
+    if (conn.closed) throw new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `connection to ${this.o.name} ended`);
+    const err = droppedError(this.o.name, reason);
+    this.disconnect(err);
+    throw err;
+  }
+
+  /** Throws (after failing everything pending) when the server died or left: its
+   *  socket hung up. At most once per LIVENESS_MS. */
+  private checkServer(conn: Connection, now: number): void {
+    if (now - this.lastLivenessCheck < LIVENESS_MS) return;
+    this.lastLivenessCheck = now;
+    if (conn.link.peerGone()) {
+      this.receiver.receive(conn);
+      if (conn.closed) throw new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `connection to ${this.o.name} ended`);
+      const err = droppedError(this.o.name, conn.seg.load(L.CONN_DROP_REASON));
+      this.disconnect(err);
+      throw err;
+    }
+    this.checkStillAccepted(conn);
+  }
+
+  /** Looks at the server now (not only when a check is due): false when it is gone. */
+  alive(): boolean {
+    const conn = this.conn;
+    if (conn === undefined || conn.closed) return false;
+    this.lastLivenessCheck = 0;
+    try {
+      this.checkServer(conn, performance.now());
+    } catch {
+      // disconnect() has failed what was pending.
+    }
+    return !conn.closed;
+  }
+
+  /** Ends the connection: every pending call fails with `err`; memory is freed.
+   *  `exact`: each call's `maybeExecuted` says whether the server took it, from the
+   *  id of the last request it took (requests are taken in id order); otherwise true. */
+  private disconnect(err: RpcError, exact = true): void {
+    const conn = this.conn;
+    this.conn = undefined;
+    const taken = conn && !conn.closed && exact ? conn.seg.load(L.CONN_TAKEN_ID) : -1;
+    const failure = (id: number): RpcError => new RpcError(err.code, err.message, {
+      cause: err.cause, maybeExecuted: taken < 0 || wasTaken(id, taken),
+    });
+    this.async.stopPump(); // before unmapping: the waiter may sleep on our doorbell
+    if (conn && !conn.closed) {
+      conn.closed = true;
+      onProcessExit.delete(this.exitHook);
+      conn.link.close();
+      conn.channel.dispose();
+      conn.seg.close();
+      this.events.disconnect(this, conn.serverPid, err.message);
+    }
+    this.sync.fail(failure);
+    this.async.failAll(failure);
+  }
+
+  /** Says goodbye, settles every pending call with ERR_RPC_DISCONNECTED and frees all shared memory. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.dueTimer);
+    // Stop the waiter first: it may sleep on a word of the memory unmapped below.
+    this.async.close();
+    const conn = this.conn;
+    if (conn) {
+      if (!conn.closed) {
+        // Say goodbye in-band after our requests (closing the socket says it too).
+        conn.channel.sendEmpty(L.T_GOODBYE);
+        conn.channel.writer.commit();
+        conn.serverBell.wake();
+      }
+      // The server still takes what we sent before the goodbye: any of it may run.
+      this.disconnect(new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `client of ${this.o.name} was closed while the call was pending`), false);
+    }
+  }
+
+  private closedError(): RpcError {
+    return new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `client of ${this.o.name} is closed`);
+  }
+
+  /** Encodes and sends a request on the current connection (made now, blocking, when
+   *  `connectWithin` is given and there is none); returns its id. Throws before sending
+   *  anything on bad input. */
+  send(name: Uint8Array, args: unknown[], connectWithin?: number): number {
+    if (this.closed) throw this.closedError();
+    const encoder = this.encoder;
+    const length = encoder.encode(args, this.o.maxMessageBytes, "args", HEADROOM);
+    const conn = this.connection() ?? (connectWithin === undefined ? undefined : this.connectNow(connectWithin));
+    if (conn === undefined) throw new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `client of ${this.o.name} is not connected`, { maybeExecuted: false });
+    const id = this.nextId;
+    this.nextId = (this.nextId + 1) >>> 0 || 1;
+    conn.channel.send(L.T_REQUEST, id, name, encoder.start + HEADROOM, length);
+    encoder.shrink(length);
+    conn.channel.writer.commit();
+    conn.serverBell.ring();
+    return id;
+  }
+
+  /** A synchronous call on this route: connects first (blocking) if need be. */
+  callSync(name: Uint8Array, method: string, args: unknown[], timeoutMs: number): unknown {
+    if (this.sync.busy) {
+      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "a synchronous call is already in progress on this client");
+    }
+    const id = this.send(name, args, timeoutMs);
+    try {
+      return this.sync.wait(this.conn!, id, method, timeoutMs);
+    } finally {
+      if (this.async.pending.size > 0) this.async.schedulePump();
+    }
+  }
+
+  /** An asyncCall on this route's connection, which must be there (`connection()`). */
+  callAsync(name: Uint8Array, method: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined): Promise<unknown> {
+    let id: number;
+    try {
+      id = this.send(name, args);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.async.start(id, method, timeoutMs, signal);
+  }
+}
+
+/** A failure to connect: the call was never sent, so it never ran. */
+export function notSent(e: unknown): never {
+  if (e instanceof RpcError && e.maybeExecuted === undefined) {
+    throw new RpcError(e.code, e.message, { cause: e.cause, maybeExecuted: false });
+  }
+  throw e;
+}
