@@ -312,6 +312,26 @@ test("stats shows each method's counters per replica, and an all row that sums t
   }
 });
 
+test("call and bench reach a name served only by replicas; --instance picks one, an unknown one is a usage error", async () => {
+  const name = uniqueName("clibal");
+  const a = await spawnServer(name, { replica: true });
+  const b = await spawnServer(name, { replica: true });
+  try {
+    assert.ok([a.pid, b.pid].includes(json<number>(await shmrpc(["call", name, "pid"]))));
+    const listed = json<Listing[]>(await shmrpc(["ls", name, "--json"]));
+    for (const l of listed) assert.is(json<number>(await shmrpc(["call", name, "pid", "--instance", l.instanceId.slice(0, 8)])), l.pid);
+    const wrong = await shmrpc(["call", name, "pid", "--instance", "zz"]);
+    assert.is(wrong.code, 2, show(wrong));
+    assert.match(wrong.stderr, new RegExp(`hint: its instances: .*${listed[0]!.instanceId}`));
+    const bench = json<{ calls: number; errors: object }>(await shmrpc(["bench", name, "add", "1", "2", "--duration", "500ms", "--warmup", "0", "--concurrency", "8", "--json"]));
+    assert.ok(bench.calls > 0);
+    assert.equal(bench.errors, {});
+  } finally {
+    await stopServer(a);
+    await stopServer(b);
+  }
+});
+
 test("stats --watch refreshes: one JSON document per refresh with --json, tables one after another when piped", async () => {
   const r = await shmrpc(["stats", plainName, "--watch", "--count", "3", "--interval", "50ms", "--json"]);
   assert.is(r.code, 0, show(r));
