@@ -44,7 +44,8 @@ export function report(out: Output, err: unknown, asJson: boolean, prefix: strin
   const lines = [err instanceof UsageError ? (prefix.endsWith(message.split(":")[0]!) ? `shmrpc ${message}` : `${prefix}: ${message}`) : `${prefix}: ${r.code}: ${message}`];
   const remote = r.remote as { name: string; message: string; code?: string } | undefined;
   if (remote) lines.push(`  thrown by the handler: ${remote.name}${remote.code ? ` [${remote.code}]` : ""}: ${remote.message}`);
-  if (Array.isArray(r.issues)) for (const i of r.issues as { path: unknown[]; message: string }[]) lines.push(`  issue at ${i.path.length ? i.path.map((k) => (typeof k === "number" ? `[${k}]` : `.${String(k)}`)).join("") : "(the value)"}: ${i.message}`);
+  // One issue is the message already; several are listed.
+  if (Array.isArray(r.issues) && r.issues.length > 1) for (const i of r.issues as { path: unknown[]; message: string }[]) lines.push(`  issue at ${i.path.length ? i.path.map((k) => (typeof k === "number" ? `[${k}]` : `.${String(k)}`)).join("") : "(the value)"}: ${i.message}`);
   if (r.maybeExecuted !== undefined) lines.push(`  the call ${r.maybeExecuted ? "may have run" : "did not run"} on the server`);
   if (r.hint) lines.push(`  hint: ${String(r.hint)}`);
   if (r.stack) lines.push(String(r.stack));
