@@ -3,6 +3,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { killAll, spawnFixture, spawnServer, stopServer, uniqueName, type Child } from "./helpers.js";
@@ -281,6 +283,39 @@ test("a token from SHMRPC_TOKEN or --token works, a missing or wrong one exits 7
     assert.ok(runs.some((r) => r.stderr.includes("bad ***")), "the handler's message is shown, the token blanked out");
   } finally {
     await stopServer(server);
+  }
+});
+
+test("a server's strings cannot put control characters on the terminal: results, errors and tables escape them", async () => {
+  // ESC [2J (clear screen), a C1 CSI (U+009B), a BEL: as a result, a handler's error, and a stats cell.
+  const nasty = "\u001b[2J\u009b31m\u0007";
+  const result = await shmrpc(["call", plainName, "echo", JSON.stringify(nasty)]);
+  assert.is(result.code, 0, show(result));
+  assert.is(JSON.parse(result.stdout), nasty, "still the same string, as JSON");
+  const thrown = await shmrpc(["call", plainName, "fail", JSON.stringify(nasty)]);
+  const thrownJson = await shmrpc(["call", plainName, "fail", JSON.stringify(nasty), "--json"]);
+  assert.is((JSON.parse(thrownJson.stderr) as { error: { message: string } }).error.message, nasty);
+  const stats = await shmrpc(["stats", plainName]);
+  assert.match(stats.stdout, /\\u001b\[2J\\u009b31m\\u0007/, "the last error, escaped");
+  for (const r of [result, thrown, thrownJson, stats]) assert.not.match(r.stdout + r.stderr, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/, show(r));
+});
+
+test("--socket-path reaches a server at a shared path: ls lists it, call and ping reach it", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "shmrpc-cli-"));
+  const path = join(dir, "shared.sock");
+  const name = uniqueName("clipath");
+  const server = await spawnServer(name, { socketPath: path });
+  try {
+    const mine = json<Listing[]>(await shmrpc(["ls", name, "--json"]));
+    assert.equal(mine, [], "not in the runtime directory");
+    const listed = json<Array<Listing & { socketPath: string }>>(await shmrpc(["ls", name, "--socket-path", path, "--json"]));
+    assert.equal(listed.map((l) => [l.name, l.pid, l.socketPath]), [[name, server.pid, path]]);
+    assert.is(json(await shmrpc(["call", name, "add", "20", "22", "--socket-path", path])), 42);
+    assert.is(json<unknown[]>(await shmrpc(["ping", name, "--socket-path", path, "--json"])).length, 1);
+    failure(await shmrpc(["call", name, "add", "1", "2", "--json"]), 5, "ERR_RPC_NOT_CONNECTED");
+  } finally {
+    await stopServer(server);
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

@@ -6,7 +6,7 @@ import type { Client } from "../client.js";
 import type { Invocation } from "./commands.js";
 import { Exit, errorReport, exitCodeOf } from "./exit.js";
 import { durationOption, integerOption } from "./parse.js";
-import { nanos, rate, table } from "./output.js";
+import { nanos, printable, rate, table } from "./output.js";
 import { clientFor, nameArgument } from "./target.js";
 import { callArguments } from "./call.js";
 
@@ -47,7 +47,7 @@ export async function run(inv: Invocation): Promise<number> {
     }
     if (r.firstError !== undefined) {
       const e = errorReport(r.firstError);
-      inv.out.err(`shmrpc bench: ${String(e.code)}: ${String(e.message)}\n`);
+      inv.out.err(printable(`shmrpc bench: ${String(e.code)}: ${String(e.message)}`) + "\n");
       return exitCodeOf(r.firstError);
     }
     return Exit.OK;

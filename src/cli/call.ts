@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import type { Invocation } from "./commands.js";
 import { Exit, UsageError } from "./exit.js";
+import { jsonText } from "./output.js";
 import { clientFor, nameArgument } from "./target.js";
 import { fromJson, parseArgument, toJson } from "./values.js";
 
@@ -15,7 +16,7 @@ export async function run(inv: Invocation): Promise<number> {
   try {
     const result = await client.asyncCall(method, ...args);
     const json = toJson(result);
-    inv.out.out((inv.options.json === true ? JSON.stringify(json) : JSON.stringify(json, null, 2)) + "\n");
+    inv.out.out(jsonText(json, inv.options.json === true ? undefined : 2) + "\n");
     return Exit.OK;
   } finally {
     client.close();

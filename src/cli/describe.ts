@@ -4,7 +4,7 @@
 
 import type { Invocation } from "./commands.js";
 import { Exit } from "./exit.js";
-import { table, uptime } from "./output.js";
+import { printable, table, uptime } from "./output.js";
 import { clientFor, nameArgument } from "./target.js";
 
 export async function run(inv: Invocation): Promise<number> {
@@ -16,7 +16,7 @@ export async function run(inv: Invocation): Promise<number> {
       inv.out.json(d);
       return Exit.OK;
     }
-    inv.out.out(`${d.name}: pid ${d.pid}, uid ${d.uid}, protocol ${d.version}, up ${uptime(Date.parse(d.started))} (since ${d.started})\n\n`);
+    inv.out.out(printable(`${d.name}: pid ${d.pid}, uid ${d.uid}, protocol ${d.version}, up ${uptime(Date.parse(d.started))} (since ${d.started})`) + "\n\n");
     if (d.methods.length === 0) {
       inv.out.out("no methods\n");
       return Exit.OK;

@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { commandHelp, mainHelp } from "./commands.js";
 import { Exit, UsageError, errorReport, exitCodeOf } from "./exit.js";
-import { Output } from "./output.js";
+import { Output, jsonText, printable } from "./output.js";
 import { parseCommandLine } from "./parse.js";
 
 async function main(argv: string[]): Promise<number> {
@@ -38,7 +38,7 @@ async function main(argv: string[]): Promise<number> {
 /** The failure on stderr: `<prefix>: CODE: message` (and the handler's error, a hint), or one JSON object. */
 export function report(out: Output, err: unknown, asJson: boolean, prefix: string): void {
   const r = errorReport(err);
-  if (asJson) return out.err(JSON.stringify({ error: r }) + "\n");
+  if (asJson) return out.err(jsonText({ error: r }) + "\n");
   const message = String(r.message);
   // A usage error's message may start with the command's name already.
   const lines = [err instanceof UsageError ? (prefix.endsWith(message.split(":")[0]!) ? `shmrpc ${message}` : `${prefix}: ${message}`) : `${prefix}: ${r.code}: ${message}`];
@@ -49,7 +49,8 @@ export function report(out: Output, err: unknown, asJson: boolean, prefix: strin
   if (r.maybeExecuted !== undefined) lines.push(`  the call ${r.maybeExecuted ? "may have run" : "did not run"} on the server`);
   if (r.hint) lines.push(`  hint: ${String(r.hint)}`);
   if (r.stack) lines.push(String(r.stack));
-  out.err(lines.join("\n") + "\n");
+  // The message and the handler's error come from the server: no control characters through.
+  out.err(lines.flatMap((l) => l.split("\n")).map(printable).join("\n") + "\n");
 }
 
 function version(): string {

@@ -34,18 +34,36 @@ export class Output {
 
   /** One JSON document on one line (`--json`: one per line, so a stream of them is NDJSON). */
   json(value: unknown): void {
-    this.out(JSON.stringify(value) + "\n");
+    this.out(jsonText(value) + "\n");
   }
+}
+
+// A server's strings (method names, error messages, results) are a peer's input: printed
+// as they are, an escape sequence in one could drive the user's terminal. JSON.stringify
+// escapes C0 controls; DEL, the C1 controls (U+009B is a CSI on some terminals) and the
+// line separators are escaped here too. Text views show every control character as \uXXXX.
+const UNSAFE_IN_JSON = /[\u007f-\u009f\u2028\u2029]/g;
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+const escapeChar = (c: string): string => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0");
+
+/** JSON text with no character a terminal would act on. */
+export function jsonText(value: unknown, indent?: number): string {
+  return (JSON.stringify(value, null, indent) ?? "null").replace(UNSAFE_IN_JSON, escapeChar);
+}
+
+/** A peer's string for a text view: control characters (newlines too) shown as \uXXXX. */
+export function printable(s: string): string {
+  return s.replace(CONTROL, escapeChar);
 }
 
 /** Rows under a header, columns padded to their widest cell; numbers (and cells of
  *  columns listed in `right`) are right-aligned. Plain text: no escape codes. */
 export function table(header: string[], rows: Cell[][], right: number[] = []): string {
-  const widths = header.map((h, i) => Math.max(width(h), ...rows.map((r) => width(String(r[i] ?? "")))));
+  const widths = header.map((h, i) => Math.max(width(h), ...rows.map((r) => width(printable(String(r[i] ?? ""))))));
   const line = (cells: Cell[], isHeader: boolean): string =>
     cells
       .map((c, i) => {
-        const s = String(c ?? "");
+        const s = printable(String(c ?? ""));
         const pad = " ".repeat(widths[i]! - width(s));
         const alignRight = !isHeader ? typeof c === "number" || right.includes(i) : right.includes(i) || rows.some((r) => typeof r[i] === "number");
         if (i === cells.length - 1 && !alignRight) return s; // no trailing blanks
@@ -89,10 +107,4 @@ export function uptime(startedAt: number, now = Date.now()): string {
   if (s < 3600) return `${Math.floor(s / 60)}m${two(s % 60)}s`;
   if (s < 86400) return `${Math.floor(s / 3600)}h${two(Math.floor(s / 60) % 60)}m`;
   return `${Math.floor(s / 86400)}d${two(Math.floor(s / 3600) % 24)}h`;
-}
-
-/** A JSON value for a text view: compact, at most `max` characters. */
-export function brief(value: unknown, max = 60): string {
-  const s = JSON.stringify(value) ?? "undefined";
-  return s.length <= max ? s : s.slice(0, max - 1) + "…";
 }
