@@ -21,6 +21,7 @@ import { socketPathOf, replicaDirOf, validateSocketPath } from "./connection/pat
 import { liveReplicaSockets } from "./connection/replicas.js";
 import { positive } from "./options.js";
 import { Route, notSent, type RouteOptions } from "./calls/route.js";
+import type { Connection } from "./calls/connection.js";
 import { Balancer, validateBalance, type Balance } from "./calls/balance.js";
 import { Attempts, retryPolicy, type RetryPolicy } from "./calls/retry.js";
 // contracts: typed proxies, describe() and stats() live in src/contracts/
@@ -68,6 +69,16 @@ export interface CallOptions {
   /** The method is safe to run twice: re-sent (up to retry.maxAttempts) even when a lost
    *  replica may have run it. */
   idempotent?: boolean;
+}
+
+/** One server instance a Client is connected to (see `Client.instances`). */
+export interface InstanceInfo {
+  /** Its socket (a replica's own, or the name's). */
+  socketPath: string;
+  /** Its process id, as the handshake reported it. */
+  pid: number;
+  /** This client's calls in flight there now. */
+  inFlight: number;
 }
 
 /** The calls of a Client with options bound; see `Client.withOptions`. */
@@ -150,9 +161,14 @@ export class Client extends EventEmitter {
     return false;
   }
 
+  /** The connection of a name served alone (what the hostile-peer tests reach into). */
+  private get conn(): Connection | undefined {
+    return this.routes[0]?.current;
+  }
+
   /** The server instances connected now (one, or one per replica): where, which
    *  process, and how many of this client's calls are in flight there. */
-  get instances(): { socketPath: string; pid: number; inFlight: number }[] {
+  get instances(): InstanceInfo[] {
     return this.routes.filter((r) => r.connected).map((r) => ({ socketPath: r.path, pid: r.serverPid, inFlight: r.outstanding }));
   }
 

@@ -2,7 +2,9 @@
 export { Server } from "./server.js";
 export type { Handler, ServerOptions, PeerInfo } from "./server.js";
 export { Client } from "./client.js";
-export type { ClientOptions, CallOptions, BoundCalls } from "./client.js";
+export type { ClientOptions, CallOptions, BoundCalls, InstanceInfo } from "./client.js";
+export type { Balance } from "./calls/balance.js";
+export type { RetryPolicy } from "./calls/retry.js";
 export { listServers } from "./connection/discovery.js";
 export type { ServerListing, ListServersOptions } from "./connection/discovery.js";
 export { RpcError, ErrorCodes } from "./errors.js";

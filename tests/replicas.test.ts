@@ -4,7 +4,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Client, Server, RpcError, ErrorCodes } from "../src/index.js";
-import { uniqueName, spawnServer, stopServer, killAll, until, rejection, scale, type Child } from "./helpers.js";
+import { uniqueName, spawnServer, spawnFixture, stopServer, killAll, until, rejection, scale, type Child } from "./helpers.js";
 
 const replicas = suite("replicas");
 replicas.after(() => killAll());
@@ -133,13 +133,18 @@ replicas("a name served without replica: true refuses replicas, and replicas ref
   await after.close();
 });
 
+/** A server process that says "ready" once it holds the name, or exits saying why not. */
+function claim(name: string, replica: boolean): Promise<Child> {
+  return spawnFixture("claim-server.js", [name, replica ? "replica" : "alone"]);
+}
+
 replicas("a replica and a server without the option started at once: exactly one kind serves", async () => {
-  const rounds = scale(20, 4);
+  const rounds = scale(30, 6);
   let replicasWon = 0;
   let aloneWon = 0;
   for (let round = 0; round < rounds; round++) {
     const name = uniqueName("race");
-    const starts = [spawnServer(name, { replica: true }), spawnServer(name), spawnServer(name, { replica: true })];
+    const starts = [claim(name, true), claim(name, false), claim(name, true)];
     const settled = await Promise.allSettled(starts);
     const ready = settled.map((s) => s.status === "fulfilled");
     const kinds = ready.map((ok, i) => (ok ? (i === 1 ? "alone" : "replica") : "-"));

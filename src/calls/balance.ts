@@ -8,6 +8,7 @@
 import { RpcError, ErrorCodes } from "../errors.js";
 import type { Route } from "./route.js";
 
+/** How a Client spreads the calls of a replicated name over its replicas (`ClientOptions.balance`). */
 export type Balance = "least_outstanding" | "round_robin" | "pick_first";
 export const BALANCES: readonly Balance[] = ["least_outstanding", "round_robin", "pick_first"];
 

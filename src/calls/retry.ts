@@ -10,6 +10,7 @@
 
 import { RpcError, ErrorCodes } from "../errors.js";
 
+/** When and how often a lost call is sent again (`ClientOptions.retry`). */
 export interface RetryPolicy {
   /** Attempts in all, the first included (default 3, at most 5). */
   maxAttempts: number;

@@ -97,6 +97,11 @@ export class Route {
     return this.async.pending.size + (this.sync.busy ? 1 : 0);
   }
 
+  /** The connection as it is, without looking at the server. */
+  get current(): Connection | undefined {
+    return this.conn;
+  }
+
   /** The server's pid, while connected. */
   get serverPid(): number {
     return this.conn?.serverPid ?? 0;

@@ -50,6 +50,7 @@ export interface ServerListing {
   tokenRequired: boolean;
 }
 
+/** Options of {@link listServers}. */
 export interface ListServersOptions {
   /** Shared socket paths (a server's `socketPath` option) to look at too, beside this
    *  user's runtime directory; the replicas of each are found beside it. */
