@@ -99,6 +99,8 @@ test("an unknown command, an unknown option, a missing argument or no command at
     [["call", plainName, "add", "--timeout", "soon"], /--timeout must be a duration/],
     [["call", "calc", "add"], /'calc' is not a server name/],
     [["--json", "ls"], /options come after the command/],
+    [["ls", "--socket-path", "relative.sock"], /--socket-path must be an absolute path/],
+    [["call", plainName, "add", "--socket-path", "relative.sock"], /--socket-path must be an absolute path/],
     [[], /no command given/],
   ];
   for (const [args, message] of cases) {

@@ -5,13 +5,11 @@ import { listServers, type ServerListing } from "../connection/discovery.js";
 import type { Invocation } from "./commands.js";
 import { Exit } from "./exit.js";
 import { table, uptime } from "./output.js";
-import { nameArgument } from "./target.js";
+import { nameArgument, socketPaths } from "./target.js";
 
 export async function run(inv: Invocation): Promise<number> {
-  const paths = inv.options["socket-path"];
   const name = inv.args.length > 0 ? nameArgument(inv) : undefined;
-  const socketPaths = Array.isArray(paths) ? paths : typeof paths === "string" ? [paths] : [];
-  const listed = (await listServers({ socketPaths }))
+  const listed = (await listServers({ socketPaths: socketPaths(inv) }))
     .filter((s) => name === undefined || s.name === name)
     .sort((a, b) => a.name.localeCompare(b.name) || a.startedAt - b.startedAt || a.instanceId.localeCompare(b.instanceId));
   if (inv.options.json === true) {

@@ -2,6 +2,7 @@
 // shares (--timeout, --token or SHMRPC_TOKEN, --socket-path, --server-uid), and the
 // replicas of a name as discovery lists them, for the per-replica views and --instance.
 
+import { isAbsolute } from "node:path";
 import { Client, type ClientOptions } from "../client.js";
 import { listServers, type ServerListing } from "../connection/discovery.js";
 import { RpcError, ErrorCodes } from "../errors.js";
@@ -19,14 +20,25 @@ export function clientOptions(inv: Invocation): ClientOptions {
     inv.out.hide(token);
     options.token = token;
   }
-  const path = inv.options["socket-path"];
-  if (typeof path === "string") options.socketPath = path;
+  const [path] = socketPaths(inv);
+  if (path !== undefined) options.socketPath = path;
   const uid = inv.options["server-uid"];
   if (uid !== undefined) {
     if (!/^\d+$/.test(String(uid))) throw new UsageError(`${inv.command.name}: --server-uid must be a numeric user id, not '${String(uid)}'`);
     options.serverUid = Number(uid);
   }
   return options;
+}
+
+/** The --socket-path values, each checked to be an absolute path (the library would refuse a
+ *  relative one with ERR_RPC_INVALID_ARGUMENT; on the command line it is a usage error). */
+export function socketPaths(inv: Invocation): string[] {
+  const raw = inv.options["socket-path"];
+  const paths = Array.isArray(raw) ? raw : typeof raw === "string" ? [raw] : [];
+  for (const p of paths) {
+    if (!isAbsolute(p)) throw new UsageError(`${inv.command.name}: --socket-path must be an absolute path, not '${p}'`, "the path the server was given as its socketPath option");
+  }
+  return paths;
 }
 
 /** The name argument, checked as a server name (the Client would refuse it later with
@@ -42,11 +54,10 @@ export function nameArgument(inv: Invocation): string {
 /** The live instances serving `name` (one per replica; one for a name served without
  *  replicas), at --socket-path when given. */
 export async function instancesOf(inv: Invocation, name: string): Promise<ServerListing[]> {
-  const path = inv.options["socket-path"];
-  const socketPaths = typeof path === "string" ? [path] : [];
-  const listed = await listServers({ socketPaths });
+  const [path] = socketPaths(inv);
+  const listed = await listServers({ socketPaths: path === undefined ? [] : [path] });
   return listed.filter((s) => {
-    if (typeof path === "string") return s.socketPath === path || s.socketPath.startsWith(path + ".replicas/");
+    if (path !== undefined) return s.socketPath === path || s.socketPath.startsWith(path + ".replicas/");
     return s.name === name;
   });
 }
