@@ -149,6 +149,28 @@ test("a CommonJS server answers an ES module client", async () => {
   await serveAndCall("server.cjs", "client.mjs");
 });
 
+test("the installed bin, `npx shmrpc`, lists and calls a server of the installed package", async () => {
+  const shmrpc = join(APP, "node_modules", ".bin", "shmrpc");
+  assert.ok(existsSync(shmrpc), "npm linked the bin");
+  // npx runs the bin through sh: the PATH of node and sh (made by the install-script test above).
+  const help = ok(run(process.execPath, [NPM_CLI, "exec", "--offline", "--", "shmrpc", "--help"], { env: { ...bare, PATH: join(TMP, "bin-sh") } }), "npx shmrpc --help");
+  assert.ok(help.startsWith("shmrpc 0."), help);
+  const name = uniqueName("pkgcli");
+  const server = spawn(process.execPath, ["server.mjs", name], { cwd: APP, env: bare, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  server.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  try {
+    const end = Date.now() + 30_000;
+    while (!out.includes("ready") && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(out.includes("ready"), "the server started");
+    const listed = JSON.parse(ok(run(shmrpc, ["ls", name, "--json"]), "shmrpc ls")) as Array<{ pid: number }>;
+    assert.equal(listed.map((l) => l.pid), [server.pid]);
+    assert.is(ok(run(shmrpc, ["call", name, "add", "2", "-5"]), "shmrpc call").trim(), "-3");
+  } finally {
+    server.kill("SIGKILL");
+  }
+});
+
 test("TypeScript type-checks a consumer against the installed types, through import and require", () => {
   const body = `
 const server = new Server("/typed", { maxMessageBytes: 1 << 20 });
