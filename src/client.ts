@@ -31,6 +31,10 @@ import type { Contract, ContractSpec, Proxy, ProxyOptions } from "./contracts/ty
 import type { ServiceDescription } from "./contracts/describe.js";
 import type { ServiceStats } from "./contracts/stats.js";
 import { DESCRIBE_METHOD, STATS_METHOD } from "./protocol.js";
+// nats: a name that is a NATS URL delegates every call to src/nats/ (types only here: the
+// NATS library is loaded when such a Client is made)
+import { isNatsUrl } from "./nats/connect.js";
+import { NatsCalls, type NatsClientOptions } from "./nats/call.js";
 
 /** Options of {@link Client}; every one has a default. */
 export interface ClientOptions {
@@ -52,6 +56,9 @@ export interface ClientOptions {
   /** The user the server must run as (default: this process's own user). A client talks
    *  to no other: a server of another user that took the name learns nothing. */
   serverUid?: number;
+  /** When the name is a NATS URL ("nats://host:4222/calc"): user, pass, token, TLS options
+   *  and more servers of the cluster, passed through to the NATS client library. */
+  nats?: NatsClientOptions;
 }
 
 /** Per-call options, through `client.withOptions(...)`. */
@@ -95,6 +102,8 @@ export class Client extends EventEmitter {
   private readonly async: AsyncCalls;
 
   private conn: Connection | undefined;
+  /** nats: set when the name is a NATS URL; every call goes there. */
+  private readonly remote: NatsCalls | undefined;
   /** The handshake in progress from the event loop, if any, and its outcome. */
   private handshake: Handshaking | undefined;
   private connecting: Promise<Connection> | undefined;
@@ -118,7 +127,7 @@ export class Client extends EventEmitter {
 
   constructor(name: string, options: ClientOptions = {}) {
     super();
-    this.name = validateName(name);
+    this.name = isNatsUrl(name) ? name : validateName(name);
     this.timeoutMs = positive(options.timeoutMs, DEFAULT_TIMEOUT_MS, "timeoutMs");
     this.maxMessageBytes = positive(options.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES, "maxMessageBytes");
     const ring = positive(options.ringBytes, DEFAULT_RING_BYTES, "ringBytes");
@@ -148,10 +157,12 @@ export class Client extends EventEmitter {
     this.sync = new SyncCall(host, this.receiver, spinMs, busyPoll);
     this.async = new AsyncCalls(host, this.receiver, spinMs, busyPoll);
     this.receiver.deliverTo(this.sync, this.async);
+    this.remote = isNatsUrl(name) ? new NatsCalls(name, options.nats, this.maxMessageBytes) : undefined;
   }
 
   /** True while connected to a live server. */
   get connected(): boolean {
+    if (this.remote) return this.remote.connected;
     return this.conn !== undefined && !this.conn.closed;
   }
 
@@ -160,6 +171,7 @@ export class Client extends EventEmitter {
    *  While no server listens it tries again, backing off from 5 to 100 ms; a refusal
    *  (access, budgets, version) rejects at once with its own code. */
   waitForConnection(timeoutMs = Infinity): Promise<void> {
+    if (this.remote) return this.remote.waitForConnection(Math.min(timeoutMs, this.timeoutMs));
     const deadline = performance.now() + timeoutMs;
     let delay = CONNECT_RETRY_FIRST_MS;
     return new Promise<void>((resolve, reject) => {
@@ -230,6 +242,7 @@ export class Client extends EventEmitter {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.remote?.close();
     clearTimeout(this.dueTimer);
     // Stop the waiter first: it may sleep on a word of the memory unmapped below.
     this.async.close();
@@ -473,6 +486,7 @@ export class Client extends EventEmitter {
   // ------------------------------------------------------------ synchronous calls
 
   private callSync(method: string, args: unknown[], timeoutMs: number): unknown {
+    if (this.remote) return this.remote.callSync(method, args, timeoutMs);
     if (localServers.has(this.name)) {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `a synchronous call cannot reach ${this.name}: its server runs on this thread; use asyncCall`);
     }
@@ -490,6 +504,7 @@ export class Client extends EventEmitter {
   // ------------------------------------------------------------ asynchronous calls
 
   private callAsync(method: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined): Promise<unknown> {
+    if (this.remote) return this.remote.callAsync(method, args, timeoutMs, signal);
     if (signal?.aborted) {
       return Promise.reject(new RpcError(ErrorCodes.ERR_RPC_ABORTED, `call to "${method}" was aborted before it was sent`, { cause: signal.reason }));
     }

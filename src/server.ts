@@ -24,6 +24,9 @@ import { describeService, type ServiceDescription } from "./contracts/describe.j
 import { serviceStats, type ConnectionStats, type ServiceStats } from "./contracts/stats.js";
 import type { Contract, ContractSpec, Handlers } from "./contracts/types.js";
 import { DESCRIBE_METHOD, STATS_METHOD } from "./protocol.js";
+// nats: serving over NATS too (src/nats/; the NATS library loads only when used)
+import { connectionOptions, type NatsTarget } from "./nats/connect.js";
+import { NatsService, serviceVersion } from "./nats/serve.js";
 
 /** A method's implementation: takes the call's arguments, returns a value or a Promise.
  *  (`any` parameters, so that handlers can declare their own argument types; nothing
@@ -65,6 +68,10 @@ export interface ServerOptions {
   maxConnections?: number;
   /** How long a client may take to finish its handshake (default 5000 ms). */
   handshakeTimeoutMs?: number;
+  /** Also serve over NATS: a URL ("nats://127.0.0.1:4222") or `{ servers, user, pass, token, tls }`.
+   *  The methods become endpoints of the NATS service named after the server (see README,
+   *  "Beyond one host"); `ready()` resolves once NATS has the subscriptions. */
+  nats?: NatsTarget;
 }
 
 /** What `connect` and `disconnect` events carry: the peer as the kernel reported it
@@ -92,6 +99,10 @@ export class Server extends EventEmitter {
   // contracts: what describe() and stats() report
   private readonly started = new Date();
   private readonly instanceId = randomBytes(11).toString("hex");
+  private readonly maxMessageBytes: number;
+  /** nats: the NATS side, when the nats option is given; started by run(). */
+  private readonly natsService: NatsService | undefined;
+  private natsStarted: Promise<void> | undefined;
   private readonly onError: (err: RpcError) => void;
   private readonly catchRejections: boolean;
   private readonly listener: Listener;
@@ -106,6 +117,7 @@ export class Server extends EventEmitter {
     super();
     this.name = validateName(name);
     const maxMessageBytes = positive(options.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES, "maxMessageBytes");
+    this.maxMessageBytes = maxMessageBytes;
     const busyPoll = options.busyPoll === true;
     const spinMs = positive(options.spinMicros, 50, "spinMicros", true) / 1000;
     this.onError = options.onError ?? ((err) => console.warn(`shmrpc server ${this.name}: ${err.code}: ${err.message}`));
@@ -140,6 +152,13 @@ export class Server extends EventEmitter {
       refused: (err) => this.onError(err),
       usage: () => ({ mappedBytes: this.serving.mappedBytes, connections: this.serving.conns.length }),
     });
+    if (options.nats !== undefined) {
+      const served = {
+        name: this.name, instanceId: this.instanceId, methods: this.methods, maxMessageBytes,
+        stats: () => this.stats(), onError: (err: RpcError) => this.onError(err),
+      };
+      this.natsService = new NatsService(served, connectionOptions(options.nats, "nats"), serviceVersion(L.PROTOCOL_VERSION));
+    }
   }
 
   /** The Unix socket clients connect to. */
@@ -216,7 +235,23 @@ export class Server extends EventEmitter {
     onProcessExit.add(this.exitHook);
     if (this.catchRejections) process.on("unhandledRejection", this.onUnhandledRejection);
     this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
-    return this.stopped;
+    if (this.natsService === undefined) return this.stopped;
+    // nats: a NATS server that cannot be reached or refuses us fails run(), and the server closes.
+    const started = this.natsService.start();
+    this.natsStarted = started;
+    started.catch(() => {}); // reported through run(); ready() hands it out again
+    const failed = started.then(() => new Promise<void>(() => {}), (e: unknown) => {
+      void this.close(); // rejects run() first: stopped resolves only once close has finished
+      throw e;
+    });
+    return Promise.race([this.stopped, failed]);
+  }
+
+  /** Resolves once the server serves on every transport: at once for shared memory, once
+   *  the NATS server has the subscriptions with the `nats` option; rejects as run() does. */
+  ready(): Promise<void> {
+    if (this.state === "idle") return Promise.reject(new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `server ${this.name} is not running: call run() first`));
+    return this.natsStarted ?? Promise.resolve();
   }
 
   /** Says goodbye to every client, frees all shared memory and releases the name. */
@@ -233,6 +268,7 @@ export class Server extends EventEmitter {
     onProcessExit.delete(this.exitHook);
     process.off("unhandledRejection", this.onUnhandledRejection);
     this.state = "closed";
+    await this.natsService?.close(); // nats
     this.resolveStopped?.();
   }
 
