@@ -5,9 +5,10 @@ import { socketPeer, connectSocket } from "./socket.js";
 import { ipcPeer } from "./ipc.js";
 import { grpcPeer, connectGrpc } from "./grpc.js";
 import { portPeer } from "./port.js";
+import { natsPeer, connectNats } from "./nats.js";
 import type { Peer, PeerClient } from "./peer.js";
 
-export const peers: Peer[] = [shmrpcPeer(false), shmrpcContractPeer("zod"), shmrpcContractPeer("valibot"), shmrpcPeer(true), socketPeer, ipcPeer("json"), ipcPeer("advanced"), grpcPeer, portPeer];
+export const peers: Peer[] = [shmrpcPeer(false), shmrpcContractPeer("zod"), shmrpcContractPeer("valibot"), shmrpcPeer(true), socketPeer, ipcPeer("json"), ipcPeer("advanced"), grpcPeer, portPeer, natsPeer(true), natsPeer(false)];
 
 export const connectors: Record<string, (args: string[]) => Promise<PeerClient>> = {
   shmrpc: connectShmrpc,
@@ -16,4 +17,6 @@ export const connectors: Record<string, (args: string[]) => Promise<PeerClient>>
   "shmrpc-valibot": connectShmrpcContract,
   socket: connectSocket,
   grpc: connectGrpc,
+  "shmrpc-nats": connectNats,
+  "shmrpc-nats-async": connectNats,
 };
