@@ -3,6 +3,9 @@ export { Server } from "./server.js";
 export type { Handler, ServerOptions, PeerInfo } from "./server.js";
 export { Client } from "./client.js";
 export type { ClientOptions, CallOptions, BoundCalls } from "./client.js";
+// nats: the same services over NATS (the library loads only when used)
+export type { NatsOptions, NatsTarget } from "./nats/connect.js";
+export type { NatsClientOptions } from "./nats/call.js";
 export { RpcError, ErrorCodes } from "./errors.js";
 export type { ErrorCode, RemoteErrorInfo, SchemaIssue } from "./errors.js";
 // contracts: typed methods, validation, describe() and stats()

@@ -10,7 +10,7 @@
 // ERR_RPC_TIMEOUT. There is no futex deadline in the server's process as with shared
 // memory: a reply that comes later is dropped by its sequence number.
 
-import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
+import type { MessagePort, Worker } from "node:worker_threads";
 import type { ConnectionOptions } from "@nats-io/transport-node";
 import { ErrorCodes, type ErrorCode } from "../errors.js";
 
@@ -36,6 +36,8 @@ export class SyncBridge {
   private seq = 0;
 
   constructor(options: ConnectionOptions) {
+    // Loaded here, not at import: importing shmrpc stays as quick as without NATS.
+    const { MessageChannel, Worker } = threads();
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     this.worker = new Worker(new URL("./sync-worker.js", import.meta.url), {
@@ -59,7 +61,7 @@ export class SyncBridge {
       Atomics.wait(this.done, 0, last, left);
     }
     for (;;) {
-      const got = receiveMessageOnPort(this.port);
+      const got = threads().receiveMessageOnPort(this.port);
       if (got === undefined) {
         return { seq, ok: false, code: ErrorCodes.ERR_RPC_PROTOCOL, message: "the NATS worker thread signalled a reply it did not post", maybeExecuted: true };
       }
@@ -72,4 +74,9 @@ export class SyncBridge {
     this.port.close();
     void this.worker.terminate();
   }
+}
+
+let workerThreads: typeof import("node:worker_threads") | undefined;
+function threads(): typeof import("node:worker_threads") {
+  return (workerThreads ??= process.getBuiltinModule("node:worker_threads"));
 }
