@@ -10,6 +10,7 @@
 // ERR_RPC_TIMEOUT. There is no futex deadline in the server's process as with shared
 // memory: a reply that comes later is dropped by its sequence number.
 
+import { createRequire } from "node:module";
 import type { MessagePort, Worker } from "node:worker_threads";
 import type { ConnectionOptions } from "@nats-io/transport-node";
 import { ErrorCodes, type ErrorCode } from "../errors.js";
@@ -78,5 +79,5 @@ export class SyncBridge {
 
 let workerThreads: typeof import("node:worker_threads") | undefined;
 function threads(): typeof import("node:worker_threads") {
-  return (workerThreads ??= process.getBuiltinModule("node:worker_threads"));
+  return (workerThreads ??= createRequire(import.meta.url)("node:worker_threads") as typeof import("node:worker_threads"));
 }
