@@ -63,7 +63,7 @@ export class NatsCalls {
     const nc = await this.connection(timeoutMs);
     if (signal?.aborted) throw aborted(method, signal, false);
     checkSize(data.length, nc);
-    const left = Math.max(1, timeoutMs - (performance.now() - start));
+    const left = timerMs(timeoutMs - (performance.now() - start));
     let msg: Msg;
     try {
       msg = await abortable(nc.request(subject, data, { timeout: left }), method, signal);
@@ -145,6 +145,11 @@ export function checkSize(bytes: number, nc: { info?: { max_payload: number } })
   if (max !== undefined && bytes > max) {
     throw new RpcError(ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE, `request of ${bytes} bytes is over the NATS server's max_payload (${max})`, { maybeExecuted: false });
   }
+}
+
+/** A timeout as setTimeout takes it: at least 1 ms, at most 2^31 - 1 (more would fire at once). */
+export function timerMs(ms: number): number {
+  return Math.max(1, Math.min(ms, 2 ** 31 - 1));
 }
 
 function headerLookup(msg: Msg): HeaderLookup | undefined {

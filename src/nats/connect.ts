@@ -8,8 +8,9 @@ import type { ConnectionOptions, NatsConnection } from "@nats-io/transport-node"
 export interface NatsOptions {
   /** One URL ("nats://127.0.0.1:4222") or several (a cluster's nodes). */
   servers: string | string[];
-  /** User and password, if the NATS server requires them. */
+  /** The user, if the NATS server requires a user and password. */
   user?: string;
+  /** The user's password. */
   pass?: string;
   /** An authentication token, if the NATS server requires one. */
   token?: string;

@@ -87,8 +87,9 @@ export class NatsService {
     await nc.flush(); // the subscriptions are in place at the NATS server
   }
 
-  /** Stops taking requests; replies of handlers still running are sent if the
-   *  connection drains in time. */
+  /** Stops taking requests and closes the connection once NATS has the unsubscriptions
+   *  (drain). Async handlers still running are not answered: their callers time out with
+   *  maybeExecuted true, as when a replica dies. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

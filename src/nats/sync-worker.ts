@@ -35,7 +35,7 @@ async function handle(req: SyncRequest): Promise<SyncReply> {
     return { seq: req.seq, ok: false, code: "ERR_RPC_MESSAGE_TOO_LARGE", message: `request of ${req.data.length} bytes is over the NATS server's max_payload (${max})`, maybeExecuted: false };
   }
   try {
-    const msg = await nc.request(req.subject, req.data, { timeout: Math.max(1, req.timeoutMs - (performance.now() - start)) });
+    const msg = await nc.request(req.subject, req.data, { timeout: Math.max(1, Math.min(req.timeoutMs - (performance.now() - start), 2 ** 31 - 1)) });
     let headers: Record<string, string> | undefined;
     if (msg.headers) {
       headers = {};
