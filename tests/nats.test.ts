@@ -24,12 +24,25 @@ const service = name.slice(1); // a plain name: the NATS service is called the s
 let url: string;
 let raw: NatsConnection;
 
+// A failed setup (nats-server missing, say) fails every test with its error: uvu would
+// report an error in a before hook as nothing run, and exit 0.
+let setupError: unknown;
 nats.before(async () => {
-  node = await startNats();
-  server = await spawnFixture("nats-server.js", [name, JSON.stringify(node.url)]);
-  url = `${node.url}${name}`;
-  raw = await connect({ servers: node.url });
+  try {
+    node = await startNats();
+    server = await spawnFixture("nats-server.js", [name, JSON.stringify(node.url)]);
+    url = `${node.url}${name}`;
+    raw = await connect({ servers: node.url });
+  } catch (e) {
+    setupError = e;
+  }
 });
+const test = (title: string, fn: () => Promise<void>): void => {
+  nats(title, async () => {
+    if (setupError !== undefined) throw setupError;
+    await fn();
+  });
+};
 nats.after(async () => {
   await raw?.close();
   if (server) assert.is(await stopServer(server), 0);
@@ -51,7 +64,7 @@ function syncError(fn: () => unknown): RpcError {
   throw new Error("expected an RpcError");
 }
 
-nats("every edge value and 300 random ones arrive over NATS exactly as over shared memory, async and sync", async () => {
+test("every edge value and 300 random ones arrive over NATS exactly as over shared memory, async and sync", async () => {
   const local = new Client(name);
   const remote = new Client(url, { timeoutMs: 10_000 });
   try {
@@ -75,7 +88,7 @@ nats("every edge value and 300 random ones arrive over NATS exactly as over shar
   }
 });
 
-nats("every error code a server sends arrives with its code, details and the ADR-32 headers", async () => {
+test("every error code a server sends arrives with its code, details and the ADR-32 headers", async () => {
   const client = new Client(url, { timeoutMs: 5000 });
   try {
     const thrown = await rejection(client.asyncCall("fail", "boom"));
@@ -112,7 +125,7 @@ nats("every error code a server sends arrives with its code, details and the ADR
   }
 });
 
-nats("the caller's own errors: unsendable arguments, a request over max_payload (nothing sent), a closed client", async () => {
+test("the caller's own errors: unsendable arguments, a request over max_payload (nothing sent), a closed client", async () => {
   const client = new Client(url, { timeoutMs: 5000 });
   try {
     assert.is((await rejection(client.asyncCall("echo", () => 1))).code, ErrorCodes.ERR_RPC_INVALID_ARGUMENT);
@@ -133,7 +146,7 @@ nats("the caller's own errors: unsendable arguments, a request over max_payload 
   }
 });
 
-nats("timeouts and aborts: maybeExecuted true once sent, false before", async () => {
+test("timeouts and aborts: maybeExecuted true once sent, false before", async () => {
   const client = new Client(url, { timeoutMs: 5000 });
   try {
     await client.waitForConnection(5000);
@@ -163,7 +176,7 @@ nats("timeouts and aborts: maybeExecuted true once sent, false before", async ()
   }
 });
 
-nats("no responders is ERR_RPC_NOT_CONNECTED with maybeExecuted false, within 50 ms", async () => {
+test("no responders is ERR_RPC_NOT_CONNECTED with maybeExecuted false, within 50 ms", async () => {
   const client = new Client(`${node.url}/nobody-serves-this`, { timeoutMs: 5000 });
   try {
     await client.waitForConnection(5000);
@@ -187,7 +200,7 @@ nats("no responders is ERR_RPC_NOT_CONNECTED with maybeExecuted false, within 50
   }
 });
 
-nats("no NATS server at the address is ERR_RPC_NOT_CONNECTED, nothing sent", async () => {
+test("no NATS server at the address is ERR_RPC_NOT_CONNECTED, nothing sent", async () => {
   const gone = await startNats();
   const address = gone.url;
   await gone.stop();
@@ -204,7 +217,7 @@ nats("no NATS server at the address is ERR_RPC_NOT_CONNECTED, nothing sent", asy
   }
 });
 
-nats("proxy(contract), describe() and stats() work over NATS; stats counts both transports", async () => {
+test("proxy(contract), describe() and stats() work over NATS; stats counts both transports", async () => {
   const { defineContract } = await import("../src/index.js");
   const v = await import("valibot");
   const contract = defineContract({ half: { args: v.tuple([v.number()]), result: v.number() } });
@@ -232,7 +245,7 @@ const schemas = new Ajv({ strict: false });
 const schemaDir = join(FIXTURES, "..", "..", "..", "tests", "fixtures", "adr32");
 const validate = Object.fromEntries(["ping", "info", "stats"].map((k) => [k, schemas.compile(JSON.parse(readFileSync(join(schemaDir, `${k}_response.json`), "utf8")))]));
 
-nats("$SRV.PING, INFO and STATS answer on all three subjects with the ADR-32 fields, valid against its JSON schemas", async () => {
+test("$SRV.PING, INFO and STATS answer on all three subjects with the ADR-32 fields, valid against its JSON schemas", async () => {
   const ping = JSON.parse(new TextDecoder().decode((await raw.request(`$SRV.PING.${service}`, undefined, { timeout: 5000 })).data));
   const id = ping.id as string;
   for (const verb of ["PING", "INFO", "STATS"]) {
@@ -257,7 +270,7 @@ nats("$SRV.PING, INFO and STATS answer on all three subjects with the ADR-32 fie
   assert.ok(!info.endpoints.some((e: { metadata: Record<string, string> }) => e.metadata["shmrpc.method"].startsWith("$")), "the server's own methods are not endpoints");
 });
 
-nats("$SRV.STATS counts the errors and the processing time of async handlers", async () => {
+test("$SRV.STATS counts the errors and the processing time of async handlers", async () => {
   const client = new Client(url, { timeoutMs: 5000 });
   const stats = async (method: string) => {
     const body = JSON.parse(new TextDecoder().decode((await raw.request(`$SRV.STATS.${service}`, undefined, { timeout: 5000 })).data));
@@ -281,7 +294,7 @@ nats("$SRV.STATS counts the errors and the processing time of async handlers", a
   }
 });
 
-nats("garbage published to the endpoints and to $SRV by a raw client does not crash the server", async () => {
+test("garbage published to the endpoints and to $SRV by a raw client does not crash the server", async () => {
   const rand = (n: number) => Uint8Array.from({ length: n }, () => Math.floor(Math.random() * 256));
   const subjects = [`shmrpc.${service}.add`, `shmrpc.${service}.echo`, `shmrpc.${service}.nope`, `shmrpc.${service}._%%%`,
     `shmrpc.${service}._${"A".repeat(400)}`, `$SRV.PING.${service}`, `$SRV.STATS.${service}`];
@@ -309,7 +322,7 @@ nats("garbage published to the endpoints and to $SRV by a raw client does not cr
   }
 });
 
-nats("importing shmrpc does not load the NATS library; a NATS call does", async () => {
+test("importing shmrpc does not load the NATS library; a NATS call does", async () => {
   const script = `
     import { createRequire } from "node:module";
     const require = createRequire(import.meta.url);
@@ -329,7 +342,7 @@ nats("importing shmrpc does not load the NATS library; a NATS call does", async 
   assert.equal(JSON.parse(out.trim()), [false, false, true]);
 });
 
-nats("bad credentials are ERR_RPC_ACCESS_DENIED for clients (async and sync) and fail the server's run()", async () => {
+test("bad credentials are ERR_RPC_ACCESS_DENIED for clients (async and sync) and fail the server's run()", async () => {
   const guarded = await startNats(["--user", "alice", "--pass", "s3cret"]);
   const tokenNode = await startNats(["--auth", "t0ken"]);
   const guardedName = uniqueName("nats-auth");
@@ -364,7 +377,7 @@ nats("bad credentials are ERR_RPC_ACCESS_DENIED for clients (async and sync) and
   }
 });
 
-nats("several callers at once: thousands of asyncCalls in flight all arrive in their callers", async () => {
+test("several callers at once: thousands of asyncCalls in flight all arrive in their callers", async () => {
   const client = new Client(url, { timeoutMs: 20_000 });
   try {
     const results = await Promise.all(Array.from({ length: 3000 }, (_, i) => client.asyncCall<number>("add", i, 1)));
