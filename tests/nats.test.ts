@@ -125,7 +125,7 @@ test("every error code a server sends arrives with its code, details and the ADR
   }
 });
 
-test("the caller's own errors: unsendable arguments, a request over max_payload (nothing sent), a closed client", async () => {
+test("the caller's own errors: unsendable arguments, a request over max_payload (nothing sent), a client closed with a call pending", async () => {
   const client = new Client(url, { timeoutMs: 5000 });
   try {
     assert.is((await rejection(client.asyncCall("echo", () => 1))).code, ErrorCodes.ERR_RPC_INVALID_ARGUMENT);
@@ -139,8 +139,15 @@ test("the caller's own errors: unsendable arguments, a request over max_payload 
     assert.is(bigSync.code, ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE);
     assert.is(bigSync.maybeExecuted, false);
     assert.is((await client.stats()).endpoints.find((e) => e.name === "echo")!.num_requests, before, "nothing reached the server");
+    const pending = client.asyncCall("never");
+    await new Promise((r) => setTimeout(r, 20));
     client.close();
-    assert.is((await rejection(client.asyncCall("add", 1, 2))).code, ErrorCodes.ERR_RPC_NOT_CONNECTED);
+    const lost = await rejection(pending);
+    assert.is(lost.code, ErrorCodes.ERR_RPC_DISCONNECTED, "a call pending when its client closes");
+    assert.is(lost.maybeExecuted, true);
+    const after = await rejection(client.asyncCall("add", 1, 2));
+    assert.is(after.code, ErrorCodes.ERR_RPC_NOT_CONNECTED);
+    assert.is(after.maybeExecuted, false);
   } finally {
     client.close();
   }

@@ -95,11 +95,8 @@ export function requestFailure(e: unknown): { code: "ERR_RPC_NOT_CONNECTED" | "E
   if (names.has("PermissionViolationError") || names.has("AuthorizationError")) {
     return { code: ErrorCodes.ERR_RPC_ACCESS_DENIED, maybeExecuted: false, message };
   }
-  // Closed or draining before publishing: the request never left.
-  if (names.has("ClosedConnectionError") || names.has("DrainingConnectionError")) {
-    return { code: ErrorCodes.ERR_RPC_NOT_CONNECTED, maybeExecuted: false, message };
-  }
-  // Lost while pending (the connection closed after the request went out).
+  // Anything else ended the request after it was handed to an open connection (callers
+  // never issue one on a closed connection): it may have gone out and run.
   return { code: ErrorCodes.ERR_RPC_DISCONNECTED, maybeExecuted: true, message };
 }
 
