@@ -329,6 +329,44 @@ test("garbage published to the endpoints and to $SRV by a raw client does not cr
   }
 });
 
+test("a rogue responder's garbage replies fail the call with a code, never the client", async () => {
+  const sub = raw.subscribe("shmrpc.rogue.*", {
+    callback: (_err, msg) => {
+      const h = headers();
+      switch (msg.subject.split(".")[2]) {
+        case "bytes":
+          msg.respond(new Uint8Array([0xff, 0x13, 0x37]));
+          return;
+        case "empty":
+          msg.respond(new Uint8Array(0));
+          return;
+        case "fakecode":
+          h.set("Nats-Service-Error", "x\r\ny");
+          h.set("Shmrpc-Error", "ERR_NOT_A_CODE");
+          msg.respond(new Uint8Array([0xff]), { headers: h });
+          return;
+        case "status404":
+          h.set("Nats-Service-Error-Code", "404");
+          msg.respond(undefined, { headers: h });
+          return;
+      }
+    },
+  });
+  await raw.flush();
+  const client = new Client(`${node.url}/rogue`, { timeoutMs: 5000 });
+  try {
+    assert.is((await rejection(client.asyncCall("bytes"))).code, ErrorCodes.ERR_RPC_PROTOCOL, "bytes");
+    assert.is((await rejection(client.asyncCall("empty"))).code, ErrorCodes.ERR_RPC_PROTOCOL);
+    // (No synchronous call here: the rogue answers from this thread, which it would block.)
+    const fake = await rejection(client.asyncCall("fakecode"));
+    assert.is(fake.code, ErrorCodes.ERR_RPC_REMOTE, "an unknown code falls back to the status (none: 500)");
+    assert.is((await rejection(client.asyncCall("status404"))).code, ErrorCodes.ERR_RPC_METHOD_NOT_FOUND);
+  } finally {
+    client.close();
+    sub.unsubscribe();
+  }
+});
+
 test("importing shmrpc does not load the NATS library; a NATS call does", async () => {
   const script = `
     import { createRequire } from "node:module";
