@@ -341,7 +341,7 @@ test("a rogue responder's garbage replies fail the call with a code, never the c
           msg.respond(new Uint8Array(0));
           return;
         case "fakecode":
-          h.set("Nats-Service-Error", "x\r\ny");
+          h.set("Nats-Service-Error", "rogue");
           h.set("Shmrpc-Error", "ERR_NOT_A_CODE");
           msg.respond(new Uint8Array([0xff]), { headers: h });
           return;
