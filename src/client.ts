@@ -30,6 +30,10 @@ import type { Contract, ContractSpec, Proxy, ProxyOptions } from "./contracts/ty
 import type { ServiceDescription } from "./contracts/describe.js";
 import type { ServiceStats } from "./contracts/stats.js";
 import { DESCRIBE_METHOD, STATS_METHOD } from "./protocol.js";
+// nats: a name that is a NATS URL delegates every call to src/nats/ (the NATS library is
+// loaded when such a Client is made)
+import { isNatsUrl } from "./nats/connect.js";
+import { NatsCalls, type NatsClientOptions } from "./nats/call.js";
 
 /** Options of {@link Client}; every one has a default. */
 export interface ClientOptions {
@@ -51,6 +55,9 @@ export interface ClientOptions {
   /** The user the server must run as (default: this process's own user). A client talks
    *  to no other: a server of another user that took the name learns nothing. */
   serverUid?: number;
+  /** When the name is a NATS URL ("nats://host:4222/calc"): user, pass, token, TLS options
+   *  and more servers of the cluster, passed through to the NATS client library. */
+  nats?: NatsClientOptions;
   /** How a replicated name's replicas share the calls: "least_outstanding" (default: the
    *  fewest calls in flight, ties in turn), "round_robin" or "pick_first". */
   balance?: Balance;
@@ -125,6 +132,8 @@ export class Client extends EventEmitter {
   private readonly timeoutMs: number;
   private readonly socketPath: string | undefined;
   private readonly serverUid: number;
+  /** nats: set when the name is a NATS URL; every call goes there. */
+  private readonly remote: NatsCalls | undefined;
   private readonly routeOptions: Omit<RouteOptions, "path">;
   private readonly balancer: Balancer;
   private readonly retry: Readonly<RetryPolicy>;
@@ -148,7 +157,7 @@ export class Client extends EventEmitter {
 
   constructor(name: string, options: ClientOptions = {}) {
     super();
-    this.name = validateName(name);
+    this.name = isNatsUrl(name) ? name : validateName(name);
     this.timeoutMs = positive(options.timeoutMs, DEFAULT_TIMEOUT_MS, "timeoutMs");
     const maxMessageBytes = positive(options.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES, "maxMessageBytes");
     const ring = positive(options.ringBytes, DEFAULT_RING_BYTES, "ringBytes");
@@ -169,10 +178,12 @@ export class Client extends EventEmitter {
       name: this.name, serverUid, ringBytes: ring, maxMessageBytes, spinMs, busyPoll,
       tokenKey: options.token === undefined ? undefined : tokenHash(options.token, "token"),
     };
+    this.remote = isNatsUrl(name) ? new NatsCalls(name, options.nats, maxMessageBytes) : undefined;
   }
 
   /** True while connected to a live server (to at least one replica). */
   get connected(): boolean {
+    if (this.remote) return this.remote.connected;
     for (const r of this.routes) if (r.connected) return true;
     return false;
   }
@@ -193,6 +204,7 @@ export class Client extends EventEmitter {
    *  While no server listens it tries again, backing off from 5 to 100 ms; a refusal
    *  (access, budgets, version) rejects at once with its own code. */
   waitForConnection(timeoutMs = Infinity): Promise<void> {
+    if (this.remote) return this.remote.waitForConnection(Math.min(timeoutMs, this.timeoutMs));
     const deadline = performance.now() + timeoutMs;
     let delay = CONNECT_RETRY_FIRST_MS;
     return new Promise<void>((resolve, reject) => {
@@ -269,6 +281,7 @@ export class Client extends EventEmitter {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.remote?.close();
     clearInterval(this.rescanTimer);
     const routes = this.routes;
     this.routes = [];
@@ -385,6 +398,7 @@ export class Client extends EventEmitter {
   }
 
   private callSync(method: string, args: unknown[], timeoutMs: number, idempotent: boolean): unknown {
+    if (this.remote) return this.remote.callSync(method, args, timeoutMs);
     if (localServers.has(this.name)) {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `a synchronous call cannot reach ${this.name}: its server runs on this thread; use asyncCall`);
     }
@@ -457,6 +471,7 @@ export class Client extends EventEmitter {
   }
 
   private callAsync(method: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, idempotent: boolean): Promise<unknown> {
+    if (this.remote) return this.remote.callAsync(method, args, timeoutMs, signal);
     if (signal?.aborted) {
       return Promise.reject(new RpcError(ErrorCodes.ERR_RPC_ABORTED, `call to "${method}" was aborted before it was sent`, { cause: signal.reason }));
     }

@@ -87,6 +87,9 @@
 //                             result, idempotent, description }] } (src/contracts/describe.ts)
 //   "$shmrpc.stats"    ()  -> a NATS ADR-32 stats response plus connections (src/contracts/stats.ts)
 //
+// OVER NATS. The same methods, values and error codes travel over NATS too: subjects,
+// headers and payloads are described in src/nats/subjects.ts.
+//
 // WAKING. The client parks on a futex: it increments CONN_CLIENT_PARKED, re-checks its
 // ring, then sleeps on CONN_CLIENT_DOORBELL. The server, having published, swaps the
 // parked word to zero when it is not, and if it cleared it bumps the doorbell and

@@ -24,6 +24,9 @@ import { describeService, type ServiceDescription } from "./contracts/describe.j
 import { serviceStats, type ConnectionStats, type ServiceStats } from "./contracts/stats.js";
 import type { Contract, ContractSpec, Handlers } from "./contracts/types.js";
 import { DESCRIBE_METHOD, STATS_METHOD } from "./protocol.js";
+// nats: serving over NATS too (src/nats/; the NATS library loads only when used)
+import { connectionOptions, type NatsTarget } from "./nats/connect.js";
+import { NatsService, serviceVersion } from "./nats/serve.js";
 
 /** The reserved methods ($describe, $stats) that every server has. */
 const RESERVED_METHODS = 2;
@@ -72,6 +75,10 @@ export interface ServerOptions {
    *  among which clients balance their calls (default false: the name is this server's
    *  alone). Neither kind can join a name the other kind serves: ERR_RPC_ADDRESS_IN_USE. */
   replica?: boolean;
+  /** Also serve over NATS: a URL ("nats://127.0.0.1:4222") or `{ servers, user, pass, token, tls }`.
+   *  The methods become endpoints of the NATS service named after the server (see README,
+   *  "Beyond one host"); `ready()` resolves once NATS has the subscriptions. */
+  nats?: NatsTarget;
 }
 
 /** What `connect` and `disconnect` events carry: the peer as the kernel reported it
@@ -100,6 +107,10 @@ export class Server extends EventEmitter {
   private readonly started = new Date();
   /** Unique per Server object: names a replica's socket, and shows in stats() and listServers(). */
   readonly instanceId = randomBytes(11).toString("hex");
+  private readonly maxMessageBytes: number;
+  /** nats: the NATS side, when the nats option is given; started by run(). */
+  private readonly natsService: NatsService | undefined;
+  private natsStarted: Promise<void> | undefined;
   private readonly onError: (err: RpcError) => void;
   private readonly catchRejections: boolean;
   private readonly listener: Listener;
@@ -114,6 +125,7 @@ export class Server extends EventEmitter {
     super();
     this.name = validateName(name);
     const maxMessageBytes = positive(options.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES, "maxMessageBytes");
+    this.maxMessageBytes = maxMessageBytes;
     const busyPoll = options.busyPoll === true;
     const spinMs = positive(options.spinMicros, 50, "spinMicros", true) / 1000;
     this.onError = options.onError ?? ((err) => console.warn(`shmrpc server ${this.name}: ${err.code}: ${err.message}`));
@@ -151,6 +163,13 @@ export class Server extends EventEmitter {
       usage: () => ({ mappedBytes: this.serving.mappedBytes, connections: this.serving.conns.length }),
       info: () => ({ methods: this.methods.size - RESERVED_METHODS, startedAt: this.started.getTime() }),
     });
+    if (options.nats !== undefined) {
+      const served = {
+        name: this.name, instanceId: this.instanceId, methods: this.methods, maxMessageBytes,
+        stats: () => this.stats(), onError: (err: RpcError) => this.onError(err),
+      };
+      this.natsService = new NatsService(served, connectionOptions(options.nats, "nats"), serviceVersion(L.PROTOCOL_VERSION));
+    }
   }
 
   /** The Unix socket clients connect to (a replica's own, in the name's replicas directory). */
@@ -227,7 +246,23 @@ export class Server extends EventEmitter {
     onProcessExit.add(this.exitHook);
     if (this.catchRejections) process.on("unhandledRejection", this.onUnhandledRejection);
     this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
-    return this.stopped;
+    if (this.natsService === undefined) return this.stopped;
+    // nats: a NATS server that cannot be reached or refuses us fails run(), and the server closes.
+    const started = this.natsService.start();
+    this.natsStarted = started;
+    started.catch(() => {}); // reported through run(); ready() hands it out again
+    const failed = started.then(() => new Promise<void>(() => {}), (e: unknown) => {
+      void this.close(); // rejects run() first: stopped resolves only once close has finished
+      throw e;
+    });
+    return Promise.race([this.stopped, failed]);
+  }
+
+  /** Resolves once the server serves on every transport: at once for shared memory, once
+   *  the NATS server has the subscriptions with the `nats` option; rejects as run() does. */
+  ready(): Promise<void> {
+    if (this.state === "idle") return Promise.reject(new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `server ${this.name} is not running: call run() first`));
+    return this.natsStarted ?? Promise.resolve();
   }
 
   /** Says goodbye to every client, frees all shared memory and releases the name. */
@@ -244,6 +279,7 @@ export class Server extends EventEmitter {
     onProcessExit.delete(this.exitHook);
     process.off("unhandledRejection", this.onUnhandledRejection);
     this.state = "closed";
+    await this.natsService?.close(); // nats
     this.resolveStopped?.();
   }
 

@@ -8,6 +8,7 @@ import { Encoder } from "../src/codec/encode.js";
 import { Decoder } from "../src/codec/decode.js";
 import { RpcError } from "../src/errors.js";
 import { same } from "./same.js";
+import { generator, rng } from "./values.js";
 
 const c = core();
 const x = c.exports;
@@ -358,95 +359,6 @@ test("nesting up to 256 containers round-trips", () => {
 });
 
 // ------------------------------------------------------------------ randomized
-
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function generator(seed: number): (depth?: number) => unknown {
-  const r = rng(seed);
-  const int = (n: number) => Math.floor(r() * n);
-  const f64 = new Float64Array(1);
-  const u32 = new Uint32Array(f64.buffer);
-  const chars = ["a", "z", "0", " ", "é", "ß", "日", "😀", "\u0000", "\u007f", "\u0080", "\uffff", "𝄞"];
-  const str = (): string => {
-    const n = r() < 0.05 ? int(3000) : int(40);
-    let s = "";
-    if (r() < 0.5) for (let i = 0; i < n; i++) s += String.fromCharCode(32 + int(95));
-    else for (let i = 0; i < n; i++) s += chars[int(chars.length)];
-    return s;
-  };
-  const typed = (): unknown => {
-    const kinds = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array];
-    const bytes = new Uint8Array(int(64) * 8 + 8);
-    for (let i = 0; i < bytes.length; i++) bytes[i] = int(256);
-    switch (int(6)) {
-      case 0: return Buffer.from(bytes).subarray(int(4));
-      case 1: return bytes.subarray(int(4));
-      case 2: return bytes.buffer;
-      case 3: return new DataView(bytes.buffer, int(4), int(4));
-      case 4: return new BigInt64Array(bytes.buffer, 8, int(bytes.length / 8 - 1));
-      default: {
-        const Kind = kinds[int(kinds.length)]!;
-        const start = int(2) * 8;
-        return new Kind(bytes.buffer, start, int((bytes.length - start) / Kind.BYTES_PER_ELEMENT));
-      }
-    }
-  };
-  const gen = (depth = 0): unknown => {
-    const pick = int(depth > 4 ? 12 : 17);
-    switch (pick) {
-      case 0: return undefined;
-      case 1: return null;
-      case 2: return r() < 0.5;
-      case 3: return int(300) - 150;
-      case 4: return (int(2 ** 32) | 0) * (r() < 0.5 ? 1 : 2 ** 20);
-      case 5: {
-        u32[0] = int(2 ** 32);
-        u32[1] = int(2 ** 32);
-        return f64[0];
-      }
-      case 6: return [0, -0, NaN, Infinity, -Infinity, Number.MIN_VALUE, Number.MAX_VALUE, 0.1][int(8)];
-      case 7: {
-        let b = BigInt(int(2 ** 30));
-        for (let i = int(6); i > 0; i--) b = (b << 30n) | BigInt(int(2 ** 30));
-        return r() < 0.5 ? -b : b;
-      }
-      case 8: case 9: return str();
-      case 10: return typed();
-      case 11: return new Date(r() < 0.1 ? NaN : int(2 ** 42) - 2 ** 41);
-      case 12: case 13: {
-        const a: unknown[] = [];
-        for (let i = int(20); i > 0; i--) a.push(gen(depth + 1));
-        if (r() < 0.1) a.length += 2; // holes
-        return a;
-      }
-      case 14: {
-        const o: Record<string, unknown> = r() < 0.1 ? Object.create(null) : {};
-        for (let i = int(20); i > 0; i--) o[str()] = gen(depth + 1);
-        return o;
-      }
-      case 15: {
-        const m = new Map<unknown, unknown>();
-        for (let i = int(6); i > 0; i--) m.set(gen(depth + 1), gen(depth + 1));
-        if (r() < 0.3) return new Set(m.keys());
-        return m;
-      }
-      default: {
-        const e = new [Error, TypeError, RangeError][int(3)]!(str());
-        if (r() < 0.5) (e as Error & { code?: string }).code = str();
-        if (r() < 0.3) (e as Error & { extra?: unknown }).extra = gen(depth + 1);
-        return e;
-      }
-    }
-  };
-  return gen;
-}
 
 test("thousands of random values round-trip exactly (seeded)", () => {
   const gen = generator(0x5eed);

@@ -6,9 +6,10 @@ import { ipcPeer } from "./ipc.js";
 import { grpcPeer, connectGrpc } from "./grpc.js";
 import { portPeer } from "./port.js";
 import { zeromqPeer, connectZeromq } from "./zeromq.js";
+import { natsPeer, connectNats } from "./nats.js";
 import type { Peer, PeerClient } from "./peer.js";
 
-export const peers: Peer[] = [shmrpcPeer(false), shmrpcContractPeer("zod"), shmrpcContractPeer("valibot"), shmrpcPeer(true), socketPeer, ipcPeer("json"), ipcPeer("advanced"), zeromqPeer, grpcPeer, portPeer];
+export const peers: Peer[] = [shmrpcPeer(false), shmrpcContractPeer("zod"), shmrpcContractPeer("valibot"), shmrpcPeer(true), socketPeer, ipcPeer("json"), ipcPeer("advanced"), zeromqPeer, grpcPeer, portPeer, natsPeer(true), natsPeer(false)];
 
 export const connectors: Record<string, (args: string[]) => Promise<PeerClient>> = {
   shmrpc: connectShmrpc,
@@ -18,4 +19,6 @@ export const connectors: Record<string, (args: string[]) => Promise<PeerClient>>
   socket: connectSocket,
   zeromq: connectZeromq,
   grpc: connectGrpc,
+  "shmrpc-nats": connectNats,
+  "shmrpc-nats-async": connectNats,
 };

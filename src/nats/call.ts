@@ -1,0 +1,185 @@
+// The calling side over NATS: what a Client whose name is a NATS URL
+// ("nats://127.0.0.1:4222/calc") delegates its calls to. Requests go to
+// "shmrpc.<service>.<method>" (src/nats/subjects.ts) with the shared-memory codec's bytes;
+// synchronous calls go through a worker thread (src/nats/sync.ts).
+//
+// RETRY SAFETY. Each failure says whether the request may have run: maybeExecuted is false
+// when it provably never reached a server (no connection, refused credentials, no
+// responders, over max_payload, aborted before sending) and true once it was published
+// (a timeout, a connection lost while waiting). A retry policy needs nothing else.
+
+import type { ConnectionOptions, Msg, NatsConnection } from "@nats-io/transport-node";
+import { RpcError, ErrorCodes } from "../errors.js";
+import { validateName, METHOD_NAME_MAX_BYTES } from "../protocol.js";
+import { connectNats, connectionOptions, requestFailure, type NatsOptions } from "./connect.js";
+import { PayloadCodec, replyValue, type HeaderLookup } from "./payload.js";
+import { methodSubject, serviceName } from "./subjects.js";
+import { SyncBridge } from "./sync.js";
+
+/** A Client's `nats` option when its name is a NATS URL: credentials, TLS and more servers. */
+export type NatsClientOptions = Partial<NatsOptions>;
+
+export class NatsCalls {
+  /** The server's name ("/calc"). */
+  readonly serverName: string;
+  private readonly service: string;
+  private readonly options: ConnectionOptions;
+  private readonly codec = new PayloadCodec();
+  private readonly subjects = new Map<string, string>();
+  private nc: NatsConnection | undefined;
+  private connecting: Promise<NatsConnection> | undefined;
+  private sync: SyncBridge | undefined;
+  private closed = false;
+
+  constructor(url: string, extra: NatsClientOptions | undefined, private readonly maxMessageBytes: number) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `invalid NATS URL ${JSON.stringify(url)}: expected nats://host:port/name`);
+    }
+    this.serverName = validateName(decodeURIComponent(parsed.pathname));
+    this.service = serviceName(this.serverName);
+    const more = extra?.servers === undefined ? [] : Array.isArray(extra.servers) ? extra.servers : [extra.servers];
+    const target: NatsOptions = { ...extra, servers: [`${parsed.protocol}//${parsed.host}`, ...more] };
+    if (parsed.username !== "") target.user = decodeURIComponent(parsed.username);
+    if (parsed.password !== "") target.pass = decodeURIComponent(parsed.password);
+    this.options = connectionOptions(target, "nats");
+  }
+
+  get connected(): boolean {
+    return this.nc !== undefined && !this.nc.isClosed();
+  }
+
+  waitForConnection(timeoutMs: number): Promise<void> {
+    return this.connection(timeoutMs).then(() => undefined);
+  }
+
+  async callAsync(method: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined): Promise<unknown> {
+    if (signal?.aborted) throw aborted(method, signal, false);
+    const subject = this.subject(method);
+    const data = this.codec.encode(args, this.maxMessageBytes, "args");
+    const start = performance.now();
+    const nc = await this.connection(timeoutMs);
+    if (signal?.aborted) throw aborted(method, signal, false);
+    checkSize(data.length, nc);
+    const left = timerMs(timeoutMs - (performance.now() - start));
+    let msg: Msg;
+    try {
+      msg = await abortable(nc.request(subject, data, { timeout: left }), method, signal);
+    } catch (e) {
+      if (e instanceof RpcError) throw e;
+      throw this.failure(e, method, timeoutMs);
+    }
+    return replyValue(this.codec, msg.data, headerLookup(msg), this.serverName);
+  }
+
+  callSync(method: string, args: unknown[], timeoutMs: number): unknown {
+    if (this.closed) throw closedError(this.serverName);
+    const subject = this.subject(method);
+    const data = this.codec.encode(args, this.maxMessageBytes, "args");
+    this.sync ??= new SyncBridge(this.options);
+    const reply = this.sync.request(subject, data, timeoutMs);
+    if (!reply.ok) {
+      throw new RpcError(reply.code, `call to "${method}" on ${this.serverName} over NATS failed: ${reply.message}`, { maybeExecuted: reply.maybeExecuted });
+    }
+    const headers = reply.headers;
+    return replyValue(this.codec, reply.data, headers === undefined ? undefined : (name) => headers[name], this.serverName);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    void this.nc?.close().catch(() => {});
+    this.nc = undefined;
+    this.sync?.close();
+    this.codec.dispose();
+  }
+
+  private subject(method: string): string {
+    let subject = this.subjects.get(method);
+    if (subject === undefined) {
+      if (typeof method !== "string" || method.length === 0 || Buffer.byteLength(method) > METHOD_NAME_MAX_BYTES) {
+        throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `method name must be a non-empty string of at most ${METHOD_NAME_MAX_BYTES} UTF-8 bytes`);
+      }
+      subject = methodSubject(this.service, method);
+      if (this.subjects.size < 4096) this.subjects.set(method, subject);
+    }
+    return subject;
+  }
+
+  /** The connection, made on first use (one attempt at a time, shared by every caller). */
+  private connection(timeoutMs: number): Promise<NatsConnection> {
+    if (this.closed) return Promise.reject(closedError(this.serverName));
+    if (this.nc !== undefined && !this.nc.isClosed()) return Promise.resolve(this.nc);
+    this.connecting ??= connectNats(this.options, timeoutMs).then(
+      (nc) => {
+        this.connecting = undefined;
+        if (this.closed) {
+          void nc.close();
+          throw closedError(this.serverName);
+        }
+        this.nc = nc;
+        return nc;
+      },
+      (e) => {
+        this.connecting = undefined;
+        throw e;
+      },
+    );
+    return this.connecting;
+  }
+
+  private failure(e: unknown, method: string, timeoutMs: number): RpcError {
+    const f = requestFailure(e);
+    const what = f.code === ErrorCodes.ERR_RPC_TIMEOUT ? `no reply within ${timeoutMs} ms`
+      : f.code === ErrorCodes.ERR_RPC_NOT_CONNECTED ? "no server serves it on NATS" : f.message;
+    return new RpcError(f.code, `call to "${method}" on ${this.serverName} over NATS: ${what}`, { cause: e, maybeExecuted: f.maybeExecuted });
+  }
+}
+
+/** Over the NATS server's max_payload: refused before sending (no chunking: NATS servers
+ *  are configured with the largest message they accept, and we keep to it). */
+export function checkSize(bytes: number, nc: { info?: { max_payload: number } }): void {
+  const max = nc.info?.max_payload;
+  if (max !== undefined && bytes > max) {
+    throw new RpcError(ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE, `request of ${bytes} bytes is over the NATS server's max_payload (${max})`, { maybeExecuted: false });
+  }
+}
+
+/** A timeout as setTimeout takes it: at least 1 ms, at most 2^31 - 1 (more would fire at once). */
+export function timerMs(ms: number): number {
+  return Math.max(1, Math.min(ms, 2 ** 31 - 1));
+}
+
+function headerLookup(msg: Msg): HeaderLookup | undefined {
+  const h = msg.headers;
+  if (h === undefined) return undefined;
+  return (name) => (h.has(name) ? h.get(name) : undefined);
+}
+
+function aborted(method: string, signal: AbortSignal, sent: boolean): RpcError {
+  return new RpcError(ErrorCodes.ERR_RPC_ABORTED, `call to "${method}" was aborted ${sent ? "while pending" : "before it was sent"}`, { cause: signal.reason, maybeExecuted: sent });
+}
+
+function abortable<T>(p: Promise<T>, method: string, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return p;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(aborted(method, signal, true));
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+function closedError(name: string): RpcError {
+  return new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `client of ${name} is closed`, { maybeExecuted: false });
+}

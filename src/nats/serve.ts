@@ -1,0 +1,268 @@
+// Serving a Server's methods over NATS, beside shared memory: one queue subscription on
+// "shmrpc.<service>.*" takes every method's requests (replicas in the group "q" share them),
+// and the ADR-32 service protocol ($SRV.PING|INFO|STATS) is answered on the core client.
+// The endpoints and their counters are the Server's own (src/contracts/endpoint.ts), so
+// stats() counts calls of both transports. Subjects and headers: src/nats/subjects.ts.
+//
+// Why not @nats-io/services: it is a prerelease (3.0.0-25 on the registry, Nov 2026), and its
+// counters would be a second set beside stats(), timing only the synchronous part of a handler.
+
+import { inspect } from "node:util";
+import type { ConnectionOptions, Msg, MsgHdrs, NatsConnection, Subscription } from "@nats-io/transport-node";
+import { RpcError, ErrorCodes, type ErrorCode } from "../errors.js";
+import { codeOfKind } from "../protocol.js";
+import type { Endpoint } from "../contracts/endpoint.js";
+import type { ServiceStats } from "../contracts/stats.js";
+import { RESERVED_PREFIX } from "../contracts/stats.js";
+import { ContractViolation } from "../contracts/validate.js";
+import { connectNats, natsLibrary } from "./connect.js";
+import { PayloadCodec } from "./payload.js";
+import {
+  HEADER_ERROR, HEADER_ERROR_STATUS, HEADER_SHMRPC_CODE, QUEUE_GROUP, SUBJECT_PREFIX,
+  headerText, methodOf, methodSubject, serviceName, statusOf, token,
+} from "./subjects.js";
+
+/** What the service needs of its Server. */
+export interface ServedServer {
+  readonly name: string;
+  readonly instanceId: string;
+  readonly methods: Map<string, Endpoint>;
+  readonly maxMessageBytes: number;
+  stats(): ServiceStats;
+  onError(err: RpcError): void;
+}
+
+/** The ADR-32 version of a service: shmrpc's wire protocol version as semver. */
+export function serviceVersion(protocol: number): string {
+  return `${protocol}.0.0`;
+}
+
+/** How long the first connection may take before the server gives up on NATS. */
+const CONNECT_TIMEOUT_MS = 10_000;
+
+export class NatsService {
+  readonly service: string;
+  private nc: NatsConnection | undefined;
+  private headersOf: ((code?: number, description?: string) => MsgHdrs) | undefined;
+  private readonly codec = new PayloadCodec();
+  private closed = false;
+  private readonly json = new TextEncoder();
+
+  constructor(
+    private readonly server: ServedServer,
+    private readonly options: ConnectionOptions,
+    private readonly version: string,
+  ) {
+    this.service = serviceName(server.name);
+  }
+
+  /** Connects and subscribes; resolves once the NATS server has the subscriptions. */
+  async start(): Promise<void> {
+    const lib = await natsLibrary();
+    this.headersOf = lib.headers;
+    const nc = await connectNats({ name: `shmrpc ${this.server.name} ${process.pid}`, ...this.options }, CONNECT_TIMEOUT_MS);
+    if (this.closed) {
+      await nc.close();
+      return;
+    }
+    this.nc = nc;
+    nc.subscribe(`${SUBJECT_PREFIX}.${this.service}.*`, {
+      queue: QUEUE_GROUP,
+      callback: (err, msg) => {
+        if (err) this.server.onError(new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `NATS subscription of ${this.server.name} ended: ${err.message}`, { cause: err }));
+        else this.request(msg);
+      },
+    });
+    for (const verb of ["PING", "INFO", "STATS"] as const) {
+      const reply = (err: Error | null, msg: Msg): void => {
+        if (err === null) this.answerService(verb, msg);
+      };
+      for (const subject of [`$SRV.${verb}`, `$SRV.${verb}.${this.service}`, `$SRV.${verb}.${this.service}.${this.server.instanceId}`]) {
+        nc.subscribe(subject, { callback: reply });
+      }
+    }
+    void nc.closed().then((err) => {
+      if (err && !this.closed) this.server.onError(new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `NATS connection of ${this.server.name} closed: ${err.message}`, { cause: err }));
+    });
+    await nc.flush(); // the subscriptions are in place at the NATS server
+  }
+
+  /** Stops taking requests and closes the connection once NATS has the unsubscriptions
+   *  (drain). Async handlers still running are not answered: their callers time out with
+   *  maybeExecuted true, as when a replica dies. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const nc = this.nc;
+    this.nc = undefined;
+    try {
+      await nc?.drain();
+    } catch {
+      await nc?.close().catch(() => {});
+    }
+    this.codec.dispose();
+  }
+
+  // ------------------------------------------------------------ method calls
+
+  private request(msg: Msg): void {
+    if (!msg.reply) return; // a publish nobody waits for: nothing to answer, nothing runs
+    try {
+      this.dispatch(msg);
+    } catch (e) {
+      // Whatever a request's bytes made go wrong costs that request, never the server.
+      this.server.onError(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `NATS request to ${this.server.name} failed: ${(e as Error).message}`, { cause: e }));
+    }
+  }
+
+  private dispatch(msg: Msg): void {
+    const method = methodOf(msg.subject.slice(SUBJECT_PREFIX.length + this.service.length + 2));
+    const ep = method === undefined ? undefined : this.server.methods.get(method);
+    if (ep === undefined) {
+      return this.replyError(msg, ErrorCodes.ERR_RPC_METHOD_NOT_FOUND, { name: "Error", message: `no method "${method ?? msg.subject}" on ${this.server.name}`, stack: "" });
+    }
+    let args: unknown;
+    try {
+      args = this.codec.decode(msg.data);
+    } catch (e) {
+      return this.replyError(msg, ErrorCodes.ERR_RPC_PROTOCOL, { name: "Error", message: `undecodable arguments (${(e as Error).message})`, stack: "" });
+    }
+    if (!Array.isArray(args)) {
+      return this.replyError(msg, ErrorCodes.ERR_RPC_PROTOCOL, { name: "Error", message: "arguments that are not an array", stack: "" });
+    }
+    const t0 = ep.start();
+    let result: unknown;
+    try {
+      result = ep.handler(...args);
+    } catch (e) {
+      ep.stop(t0);
+      ep.fail(e);
+      return this.replyThrown(msg, e);
+    }
+    if (result !== null && typeof result === "object" && typeof (result as PromiseLike<unknown>).then === "function") {
+      ep.inflight++;
+      ep.async = true;
+      Promise.resolve(result as PromiseLike<unknown>).then(
+        (value) => this.settle(msg, ep, t0, value, false),
+        (err) => this.settle(msg, ep, t0, err, true),
+      );
+      return;
+    }
+    ep.stop(t0);
+    const unsent = this.replyValue(msg, result);
+    if (unsent !== undefined) ep.fail(unsent);
+  }
+
+  private settle(msg: Msg, ep: Endpoint, t0: number, value: unknown, thrown: boolean): void {
+    ep.inflight--;
+    ep.stop(t0);
+    if (thrown) ep.fail(value);
+    if (this.nc === undefined) return;
+    try {
+      if (thrown) this.replyThrown(msg, value);
+      else {
+        const unsent = this.replyValue(msg, value);
+        if (unsent !== undefined) ep.fail(unsent);
+      }
+    } catch (e) {
+      this.server.onError(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `NATS reply of ${this.server.name} failed: ${(e as Error).message}`, { cause: e }));
+    }
+  }
+
+  /** The largest payload the NATS server takes, and the server's own limit. */
+  private get maxBytes(): number {
+    return Math.min(this.server.maxMessageBytes, this.nc?.info?.max_payload ?? 1024 * 1024);
+  }
+
+  /** Replies with a handler's value; returns undefined, or why it could not (for the counters). */
+  private replyValue(msg: Msg, value: unknown): string | undefined {
+    let data: Uint8Array;
+    try {
+      data = this.codec.encode(value, this.maxBytes, "result");
+    } catch (e) {
+      const tooLarge = e instanceof RpcError && e.code === ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE;
+      const why = tooLarge ? `the result is too large: ${(e as Error).message}` : `the handler's return value could not be sent: ${(e as Error).message}`;
+      this.replyError(msg, tooLarge ? ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE : ErrorCodes.ERR_RPC_REMOTE, { name: tooLarge ? "Error" : "RpcError", message: why, stack: "" });
+      return why;
+    }
+    msg.respond(data);
+    return undefined;
+  }
+
+  private replyThrown(msg: Msg, thrown: unknown): void {
+    if (thrown instanceof ContractViolation) {
+      const code = codeOfKind(thrown.kind) ?? ErrorCodes.ERR_RPC_INVALID_ARGUMENT;
+      return this.replyError(msg, code, { name: "RpcError", message: thrown.message, stack: "", issues: thrown.issues });
+    }
+    if (thrown instanceof Error) {
+      const details: Record<string, unknown> = { name: String(thrown.name), message: String(thrown.message), stack: String(thrown.stack ?? "") };
+      const code = (thrown as { code?: unknown }).code;
+      if (typeof code === "string") details.code = code;
+      return this.replyError(msg, ErrorCodes.ERR_RPC_REMOTE, details);
+    }
+    this.replyError(msg, ErrorCodes.ERR_RPC_REMOTE, { name: "Error", message: `the handler threw a non-Error value: ${inspect(thrown, { depth: 2, breakLength: Infinity })}`, stack: "" });
+  }
+
+  private replyError(msg: Msg, code: ErrorCode, details: Record<string, unknown>): void {
+    const h = this.headersOf!();
+    const message = String(details.message);
+    h.set(HEADER_ERROR, headerText(message) || code);
+    h.set(HEADER_ERROR_STATUS, String(statusOf(code)));
+    h.set(HEADER_SHMRPC_CODE, code);
+    let data: Uint8Array;
+    try {
+      data = this.codec.encode(details, this.maxBytes - 4096, "error");
+    } catch {
+      data = this.codec.encode({ name: "Error", message: message.slice(0, 4096), stack: "" }, this.maxBytes, "error");
+    }
+    msg.respond(data, { headers: h });
+  }
+
+  // ------------------------------------------------------------ ADR-32
+
+  private answerService(verb: "PING" | "INFO" | "STATS", msg: Msg): void {
+    if (!msg.reply) return;
+    try {
+      msg.respond(this.json.encode(JSON.stringify(this.serviceResponse(verb))));
+    } catch (e) {
+      this.server.onError(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `$SRV.${verb} of ${this.server.name} failed: ${(e as Error).message}`, { cause: e }));
+    }
+  }
+
+  /** The ADR-32 response (io.nats.micro.v1.*_response) of `verb`. */
+  serviceResponse(verb: "PING" | "INFO" | "STATS"): Record<string, unknown> {
+    const s = this.server;
+    const base = {
+      name: this.service,
+      id: s.instanceId,
+      version: this.version,
+      metadata: { "shmrpc.name": s.name } as Record<string, string>,
+    };
+    if (verb === "PING") return { type: "io.nats.micro.v1.ping_response", ...base };
+    if (verb === "INFO") {
+      const endpoints = [];
+      for (const ep of s.methods.values()) {
+        if (ep.name.startsWith(RESERVED_PREFIX)) continue;
+        endpoints.push({ name: token(ep.name), subject: methodSubject(this.service, ep.name), queue_group: QUEUE_GROUP, metadata: { "shmrpc.method": ep.name } });
+      }
+      return { type: "io.nats.micro.v1.info_response", ...base, description: `shmrpc server ${s.name}`, endpoints };
+    }
+    const stats = s.stats();
+    return {
+      type: "io.nats.micro.v1.stats_response",
+      ...base,
+      started: stats.started,
+      endpoints: stats.endpoints.map((e) => ({
+        name: token(e.name),
+        subject: methodSubject(this.service, e.name),
+        queue_group: QUEUE_GROUP,
+        num_requests: e.num_requests,
+        num_errors: e.num_errors,
+        last_error: e.last_error,
+        processing_time: e.processing_time,
+        average_processing_time: e.average_processing_time,
+        data: { method: e.name, in_flight: e.in_flight },
+      })),
+    };
+  }
+}

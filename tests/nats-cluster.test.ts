@@ -1,0 +1,98 @@
+// Failover across a NATS cluster: three nats-server nodes with routes on loopback, replicas of
+// one server attached to two of them, a client on the third; one replica is killed with -9
+// while 5,000 calls go on.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Client, RpcError, ErrorCodes } from "../src/index.js";
+import { killAll, spawnFixture, stopServer, uniqueName, until, type Child } from "./helpers.js";
+import { startCluster, type NatsNode } from "./nats-helpers.js";
+
+const cluster = suite("nats-cluster");
+let nodes: NatsNode[] = [];
+const dir = mkdtempSync(join(tmpdir(), "shmrpc-nats-cluster-"));
+
+cluster.after(async () => {
+  killAll();
+  await Promise.all(nodes.map((n) => n.stop()));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+cluster("kill -9 of one replica during 5,000 calls: every call answered or failed with a clear code, none hanging", async () => {
+  nodes = await startCluster();
+  const [n1, n2, n3] = nodes as [NatsNode, NatsNode, NatsNode];
+  const name = uniqueName("nats-cluster");
+  // Two replicas of one name on this host: the second listens on another socket path.
+  const a = await spawnFixture("nats-server.js", [name, JSON.stringify(n1.url)]);
+  const b: Child = await spawnFixture("nats-server.js", [name, JSON.stringify(n2.url), JSON.stringify({ socketPath: join(dir, "b.sock") })]);
+  const TIMEOUT_MS = 3000;
+  const client = new Client(`${n3.url}${name}`, { timeoutMs: TIMEOUT_MS });
+  try {
+    // Both replicas' interest has reached the third node through the routes.
+    const seen = new Set<number>();
+    await until(async () => {
+      try {
+        seen.add(await client.asyncCall<number>("pid"));
+      } catch (e) {
+        if ((e as RpcError).code !== ErrorCodes.ERR_RPC_NOT_CONNECTED) throw e;
+      }
+      return seen.has(a.pid) && seen.has(b.pid);
+    }, 15_000, "both replicas answering through the cluster");
+
+    const TOTAL = 5000;
+    const IN_FLIGHT = 32;
+    const KILL_AT = 1000;
+    // Indexed by the order the calls started in (timeouts settle seconds after later calls).
+    const outcomes: Array<{ pid?: number; code?: string; maybeExecuted?: boolean; ms: number; after: boolean }> = [];
+    let started = 0;
+    let settled = 0;
+    let killed = false;
+    const worker = async (): Promise<void> => {
+      while (started < TOTAL) {
+        const i = started++;
+        const after = killed;
+        const t0 = performance.now();
+        try {
+          const pid = await client.asyncCall<number>("pid");
+          outcomes[i] = { pid, ms: performance.now() - t0, after };
+        } catch (e) {
+          assert.instance(e, RpcError);
+          const err = e as RpcError;
+          outcomes[i] = { code: err.code, maybeExecuted: err.maybeExecuted, ms: performance.now() - t0, after };
+        }
+        if (!killed && ++settled >= KILL_AT) {
+          killed = true;
+          a.kill("SIGKILL");
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+
+    assert.is(outcomes.filter((o) => o !== undefined).length, TOTAL, "every call settled");
+    const failed = outcomes.filter((o) => o.code !== undefined);
+    for (const f of failed) {
+      assert.ok([ErrorCodes.ERR_RPC_TIMEOUT, ErrorCodes.ERR_RPC_NOT_CONNECTED, ErrorCodes.ERR_RPC_DISCONNECTED].includes(f.code as never), `unexpected ${f.code}`);
+      assert.type(f.maybeExecuted, "boolean", "each failure says whether it may have run");
+    }
+    // None hung: each settled by its deadline (plus 2 s for a busy machine's timers).
+    const slowest = Math.max(...outcomes.map((o) => o.ms));
+    assert.ok(slowest < TIMEOUT_MS + 2000, `a call took ${slowest.toFixed(0)} ms`);
+    // Only calls in flight to the dead replica (at most one per caller) or routed to it
+    // before its interest was withdrawn failed; everything later went to the survivor.
+    assert.ok(failed.length <= IN_FLIGHT * 4, `${failed.length} calls failed`);
+    const answered = outcomes.filter((o) => o.pid !== undefined);
+    assert.ok(answered.some((o) => !o.after && o.pid === a.pid) && answered.some((o) => !o.after && o.pid === b.pid), "both served before the kill");
+    const tail = outcomes.slice(-1000);
+    const strays = tail.filter((o) => o.pid !== b.pid).map((o) => o.code ?? o.pid);
+    assert.is(strays.length, 0, `the last 1,000 calls started were all answered by the survivor (others: ${strays.slice(0, 5).join(", ")})`);
+    console.log(`  5,000 calls, kill -9 at 1,000: ${failed.length} failed (${[...new Set(failed.map((f) => f.code))].join(", ") || "none"}), slowest ${slowest.toFixed(0)} ms`);
+  } finally {
+    client.close();
+    a.kill("SIGKILL");
+    await stopServer(b);
+  }
+});
+
+cluster.run();
