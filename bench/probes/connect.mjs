@@ -1,0 +1,27 @@
+// node bench/probes/connect.mjs [times] [sync]: new Client() -> first answered add,
+// p50/p90 in ms, against a probe server spawned here (SHMRPC_DIST picks the build).
+// "sync": the first call is a blocking call (connects synchronously, as the CLI does).
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+const dist = process.env.SHMRPC_DIST ?? new URL("../../dist/src/index.js", import.meta.url).href;
+const { Client } = await import(dist);
+const times = Number(process.argv[2] ?? 200);
+const sync = process.argv[3] === "sync";
+const name = `/connect-probe-${process.pid}`;
+const child = spawn(process.execPath, [...(process.env.SRV_NODE_ARGS?.split(" ") ?? []), fileURLToPath(new URL("./srv.mjs", import.meta.url)), name], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, SHMRPC_DIST: dist } });
+await new Promise((r) => child.stdout.once("data", r));
+const samples = [];
+for (let i = 0; i < times; i++) {
+  const t0 = performance.now();
+  const c = new Client(name, process.env.RING ? { ringBytes: Number(process.env.RING) } : {});
+  let sum;
+  if (sync) sum = c.call("add", i, 1);
+  else { await c.waitForConnection(30_000); sum = c.call("add", i, 1); }
+  samples.push(performance.now() - t0);
+  if (sum !== i + 1) throw new Error("bad sum");
+  await c.close();
+}
+child.kill("SIGTERM"); await new Promise((r) => child.once("exit", r));
+samples.sort((a, b) => a - b);
+const q = (p) => samples[Math.floor(p * (samples.length - 1))].toFixed(3);
+console.log(`${sync ? "sync " : "async"} connect+first call ms: p50 ${q(0.5)} p90 ${q(0.9)} p99 ${q(0.99)} (${times})`);
