@@ -212,14 +212,15 @@ export class Client extends EventEmitter {
   /** Resolves once a server serves the name and has accepted this client; rejects
    *  with ERR_RPC_NOT_CONNECTED if none did within `timeoutMs` (default: forever).
    *  While no server listens it tries again, backing off from 5 to 100 ms; a refusal
-   *  (access, budgets, version) rejects at once with its own code. */
+   *  (access, budgets, version) rejects at once with its own code. With option nats (a
+   *  local name): connected to an instance on this host if one is live now, else to NATS. */
   waitForConnection(timeoutMs = Infinity): Promise<void> {
     if (this.remote) return this.remote.waitForConnection(Math.min(timeoutMs, this.timeoutMs));
     if (this.away) {
-      // Either side will do: an instance on this host, or NATS.
-      return Promise.any([this.waitForLocal(timeoutMs), this.away.waitForConnection(Math.min(timeoutMs, this.timeoutMs))]).catch((e: AggregateError) => {
-        throw e.errors[0];
-      });
+      // An instance on this host now, else NATS (one look here: no loop left behind).
+      const away = this.away;
+      const within = Math.min(timeoutMs, this.timeoutMs);
+      return this.anyRoute(Math.max(1, within)).then(() => undefined, () => away.waitForConnection(within));
     }
     return this.waitForLocal(timeoutMs);
   }

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client, RpcError, ErrorCodes } from "../src/index.js";
-import { killAll, spawnFixture, spawnServer, stopServer, uniqueName, until, type Child } from "./helpers.js";
+import { killAll, rejection, spawnFixture, spawnServer, stopServer, uniqueName, until, type Child } from "./helpers.js";
 import { startNats, type NatsNode } from "./nats-helpers.js";
 
 const test = suite("locality");
@@ -96,6 +96,25 @@ test("a client moves between shared memory and NATS as local instances come and 
   }
   assert.ok(outcomes.some((o) => o.sync && o.pid !== undefined), "synchronous calls answered");
   console.log(`  locality: ${outcomes.length} calls, ${failed.length} failed (may have run, not idempotent); answers ${JSON.stringify(Object.fromEntries(seen))}`);
+});
+
+test("waitForConnection with nothing local connects to NATS; close leaves nothing running", async () => {
+  node ??= await startNats();
+  const client = new Client(uniqueName("locality-wait"), { nats: node.url, timeoutMs: 5000 });
+  await client.waitForConnection(5000);
+  assert.ok(client.connected);
+  assert.equal(client.instances, []);
+  client.close();
+  assert.not.ok(client.connected);
+  // Nobody serves it anywhere: no responders, after the policy's attempts, nothing ran.
+  const lonely = new Client(uniqueName("locality-none"), { nats: node.url, timeoutMs: 5000 });
+  try {
+    const e = await rejection(lonely.asyncCall("add", 1, 2));
+    assert.is(e.code, ErrorCodes.ERR_RPC_NOT_CONNECTED);
+    assert.is(e.maybeExecuted, false);
+  } finally {
+    lonely.close();
+  }
 });
 
 test("option nats of a local name must name the NATS server(s)", () => {
