@@ -33,7 +33,7 @@ import { DESCRIBE_METHOD, STATS_METHOD } from "./protocol.js";
 // nats: a name that is a NATS URL delegates every call to src/nats/ (the NATS library is
 // loaded when such a Client is made)
 import { isNatsUrl } from "./nats/connect.js";
-import { NatsCalls, type NatsClientOptions } from "./nats/call.js";
+import { NatsCalls, natsCallsOfName, natsCallsOfUrl, type NatsClientOptions } from "./nats/call.js";
 
 /** Options of {@link Client}; every one has a default. */
 export interface ClientOptions {
@@ -55,8 +55,11 @@ export interface ClientOptions {
   /** The user the server must run as (default: this process's own user). A client talks
    *  to no other: a server of another user that took the name learns nothing. */
   serverUid?: number;
-  /** When the name is a NATS URL ("nats://host:4222/calc"): user, pass, token, TLS options
-   *  and more servers of the cluster, passed through to the NATS client library. */
+  /** NATS, passed through to the NATS client library. When the name is a NATS URL
+   *  ("nats://host:4222/calc"): `{ user, pass, token, tls, servers }` (credentials, more
+   *  nodes of the cluster). When the name is local ("/calc"): where to call it when no
+   *  instance of it is live on this host — "nats://host:4222" or `{ servers, user, pass,
+   *  token, tls }` (the locality switch, README "Beyond one host"). */
   nats?: NatsClientOptions;
   /** How a replicated name's replicas share the calls: "least_outstanding" (default: the
    *  fewest calls in flight, ties in turn), "round_robin" or "pick_first". */
@@ -134,6 +137,12 @@ export class Client extends EventEmitter {
   private readonly serverUid: number;
   /** nats: set when the name is a NATS URL; every call goes there. */
   private readonly remote: NatsCalls | undefined;
+  /** nats: a local name's NATS side (option nats): calls go there while no instance of the
+   *  name is live on this host. */
+  private readonly away: NatsCalls | undefined;
+  /** When a call last found no local instance (performance.now()): until RESCAN_MS later,
+   *  calls go straight to NATS. */
+  private localMissAt = -Infinity;
   private readonly routeOptions: Omit<RouteOptions, "path">;
   private readonly balancer: Balancer;
   private readonly retry: Readonly<RetryPolicy>;
@@ -178,14 +187,15 @@ export class Client extends EventEmitter {
       name: this.name, serverUid, ringBytes: ring, maxMessageBytes, spinMs, busyPoll,
       tokenKey: options.token === undefined ? undefined : tokenHash(options.token, "token"),
     };
-    this.remote = isNatsUrl(name) ? new NatsCalls(name, options.nats, maxMessageBytes) : undefined;
+    this.remote = isNatsUrl(name) ? natsCallsOfUrl(name, options.nats, maxMessageBytes, this.retry) : undefined;
+    this.away = this.remote === undefined && options.nats !== undefined ? natsCallsOfName(this.name, options.nats, maxMessageBytes, this.retry) : undefined;
   }
 
   /** True while connected to a live server (to at least one replica). */
   get connected(): boolean {
     if (this.remote) return this.remote.connected;
     for (const r of this.routes) if (r.connected) return true;
-    return false;
+    return this.away?.connected === true;
   }
 
   /** The connection of a name served alone (what the hostile-peer tests reach into). */
@@ -202,9 +212,20 @@ export class Client extends EventEmitter {
   /** Resolves once a server serves the name and has accepted this client; rejects
    *  with ERR_RPC_NOT_CONNECTED if none did within `timeoutMs` (default: forever).
    *  While no server listens it tries again, backing off from 5 to 100 ms; a refusal
-   *  (access, budgets, version) rejects at once with its own code. */
+   *  (access, budgets, version) rejects at once with its own code. With option nats (a
+   *  local name): connected to an instance on this host if one is live now, else to NATS. */
   waitForConnection(timeoutMs = Infinity): Promise<void> {
     if (this.remote) return this.remote.waitForConnection(Math.min(timeoutMs, this.timeoutMs));
+    if (this.away) {
+      // An instance on this host now, else NATS (one look here: no loop left behind).
+      const away = this.away;
+      const within = Math.min(timeoutMs, this.timeoutMs);
+      return this.anyRoute(Math.max(1, within)).then(() => undefined, () => away.waitForConnection(within));
+    }
+    return this.waitForLocal(timeoutMs);
+  }
+
+  private waitForLocal(timeoutMs: number): Promise<void> {
     const deadline = performance.now() + timeoutMs;
     let delay = CONNECT_RETRY_FIRST_MS;
     return new Promise<void>((resolve, reject) => {
@@ -282,6 +303,7 @@ export class Client extends EventEmitter {
     if (this.closed) return;
     this.closed = true;
     this.remote?.close();
+    this.away?.close();
     clearInterval(this.rescanTimer);
     const routes = this.routes;
     this.routes = [];
@@ -331,7 +353,7 @@ export class Client extends EventEmitter {
     if (live.length === 0) {
       // Replicas all gone: still a replicated name (calls fail after their attempts, and
       // the first replica back is found), until a server without replicas takes it.
-      if (this.replicated && alone && !this.connected) {
+      if (this.replicated && alone && !this.otherLive(undefined)) {
         this.replicated = false;
         clearInterval(this.rescanTimer);
         this.rescanTimer = undefined;
@@ -398,7 +420,74 @@ export class Client extends EventEmitter {
   }
 
   private callSync(method: string, args: unknown[], timeoutMs: number, idempotent: boolean): unknown {
-    if (this.remote) return this.remote.callSync(method, args, timeoutMs);
+    if (this.remote) return this.remote.callSync(method, args, timeoutMs, idempotent, this.natsRetry(method));
+    if (this.away) return this.eitherSync(method, args, timeoutMs, idempotent, this.away);
+    return this.localSync(method, args, timeoutMs, idempotent);
+  }
+
+  // ------------------------------------------------------------ locality (nats)
+  // A local name with option nats: over shared memory while an instance is live on this
+  // host, over NATS otherwise. A call that failed locally without running (or an
+  // idempotent one lost with its instance) goes on over NATS within its deadline.
+
+  /** Whether to try this host first: an instance is connected, or the last miss is old
+   *  enough to look again (a readdir or a connect that fails at once, every RESCAN_MS). */
+  private localFirst(): boolean {
+    for (const r of this.routes) if (r.connected) return true;
+    if (performance.now() - this.localMissAt < RESCAN_MS) return false;
+    // Nothing at the name's socket nor in its replicas directory: no need to try.
+    if (!this.scan() && !isSocket(socketPathOf(this.name, this.socketPath))) {
+      this.localMissAt = performance.now();
+      return false;
+    }
+    if (this.replicated && this.routes.length === 0) {
+      this.localMissAt = performance.now();
+      return false;
+    }
+    return true;
+  }
+
+  /** After a local attempt failed with `e`: may the call go on over NATS? */
+  private awayAfter(e: unknown, idempotent: boolean): boolean {
+    if (this.closed || !(e instanceof RpcError) || !LOST_LOCALLY.has(e.code)) return false;
+    if (e.maybeExecuted !== false && !idempotent) return false;
+    if (!this.otherLive(undefined)) this.localMissAt = performance.now();
+    return true;
+  }
+
+  private eitherSync(method: string, args: unknown[], timeoutMs: number, idempotent: boolean, away: NatsCalls): unknown {
+    if (!this.localFirst()) return away.callSync(method, args, timeoutMs, idempotent, this.natsRetry(method));
+    const deadline = performance.now() + timeoutMs;
+    try {
+      return this.localSync(method, args, timeoutMs, idempotent);
+    } catch (e) {
+      const left = deadline - performance.now();
+      if (left <= 0 || !this.awayAfter(e, idempotent)) throw e;
+      this.reportRetry(method, (e as RpcError).attempts, e, 0);
+      return away.callSync(method, args, left, idempotent, this.natsRetry(method));
+    }
+  }
+
+  private eitherAsync(method: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, idempotent: boolean, away: NatsCalls): Promise<unknown> {
+    if (!this.localFirst()) return away.callAsync(method, args, timeoutMs, signal, idempotent, this.natsRetry(method));
+    const deadline = performance.now() + timeoutMs;
+    return this.localAsync(method, args, timeoutMs, signal, idempotent).catch((e: unknown) => {
+      const left = deadline - performance.now();
+      if (left <= 0 || signal?.aborted || !this.awayAfter(e, idempotent)) throw e;
+      this.reportRetry(method, (e as RpcError).attempts, e, 0);
+      return away.callAsync(method, args, left, signal, idempotent, this.natsRetry(method));
+    });
+  }
+
+  /** The retry events of calls over NATS. */
+  private natsRetry(method: string): ((failedAttempt: number, e: unknown, delayMs: number) => void) | undefined {
+    if (this.listenerCount("retry") === 0) return undefined;
+    return (failedAttempt, e, delayMs) => this.reportRetry(method, failedAttempt, e, delayMs);
+  }
+
+  // ------------------------------------------------------------ calls on this host
+
+  private localSync(method: string, args: unknown[], timeoutMs: number, idempotent: boolean): unknown {
     if (localServers.has(this.name)) {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `a synchronous call cannot reach ${this.name}: its server runs on this thread; use asyncCall`);
     }
@@ -471,7 +560,12 @@ export class Client extends EventEmitter {
   }
 
   private callAsync(method: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, idempotent: boolean): Promise<unknown> {
-    if (this.remote) return this.remote.callAsync(method, args, timeoutMs, signal);
+    if (this.remote) return this.remote.callAsync(method, args, timeoutMs, signal, idempotent, this.natsRetry(method));
+    if (this.away) return this.eitherAsync(method, args, timeoutMs, signal, idempotent, this.away);
+    return this.localAsync(method, args, timeoutMs, signal, idempotent);
+  }
+
+  private localAsync(method: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, idempotent: boolean): Promise<unknown> {
     if (signal?.aborted) {
       return Promise.reject(new RpcError(ErrorCodes.ERR_RPC_ABORTED, `call to "${method}" was aborted before it was sent`, { cause: signal.reason }));
     }
@@ -485,7 +579,7 @@ export class Client extends EventEmitter {
         // The first call (or the first since the server went): connect from the event
         // loop, then send. Calls made meanwhile wait on the same handshake, in order.
         if (!this.scan()) {
-          return route.connectFromLoop(timeoutMs).then(() => this.callAsync(method, args, timeoutMs, signal, idempotent), notSent);
+          return route.connectFromLoop(timeoutMs).then(() => this.localAsync(method, args, timeoutMs, signal, idempotent), notSent);
         }
       }
     } catch (e) {
@@ -524,6 +618,9 @@ export class Client extends EventEmitter {
     });
   }
 }
+
+/** Local failures after which a call may go on over NATS (as retry.ts's losses). */
+const LOST_LOCALLY: ReadonlySet<string> = new Set([ErrorCodes.ERR_RPC_DISCONNECTED, ErrorCodes.ERR_RPC_NOT_CONNECTED, ErrorCodes.ERR_RPC_SERVER_FULL]);
 
 function notConnected(e: unknown): boolean {
   return e instanceof RpcError && e.code === ErrorCodes.ERR_RPC_NOT_CONNECTED && e.maybeExecuted === false;

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { killAll, spawnFixture, spawnServer, stopServer, uniqueName, type Child } from "./helpers.js";
+import { startNats } from "./nats-helpers.js";
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "src", "cli", "main.js");
 const TOKEN = "tok-9f2c1e7a-never-print-me";
@@ -433,6 +434,57 @@ test("bench of a method that fails stops at once with its exit code", async () =
   const started = Date.now();
   failure(await shmrpc(["bench", plainName, "nope", "--duration", "20s", "--json"]), 4, "ERR_RPC_METHOD_NOT_FOUND");
   assert.ok(Date.now() - started < 15_000, "long before its 20 s");
+});
+
+test("over NATS: ls --nats lists each instance with its methods; call, describe, stats and ping take a NATS URL", async () => {
+  const node = await startNats();
+  const name = uniqueName("cli-nats");
+  const natsDir = mkdtempSync(join(tmpdir(), "shmrpc-cli-nats-"));
+  const servers: Child[] = [];
+  try {
+    servers.push(await spawnFixture("nats-server.js", [name, JSON.stringify(node.url), JSON.stringify({ replica: true })]));
+    servers.push(await spawnFixture("nats-server.js", [name, JSON.stringify(node.url), JSON.stringify({ replica: true, socketPath: join(natsDir, "cli-nats.sock") })]));
+    const listed = json<{ local: Listing[]; nats: { url: string; instances: Array<{ name: string; service: string; id: string; version: string; endpoints: string[] }> } }>(
+      await shmrpc(["ls", name, "--nats", node.url, "--json"]));
+    assert.is(listed.local.length, 1, "one replica in this user's runtime directory");
+    assert.is(listed.nats.url, node.url);
+    assert.is(listed.nats.instances.length, 2, "both replicas answer $SRV.PING");
+    for (const i of listed.nats.instances) {
+      assert.is(i.name, name);
+      assert.is(i.service, name.slice(1));
+      assert.ok(i.endpoints.includes("add") && i.endpoints.includes("pid"), i.endpoints.join(" "));
+    }
+    assert.ok(listed.nats.instances.some((i) => i.id === listed.local[0]!.instanceId), "the local replica is the same instance on NATS");
+    const text = await shmrpc(["ls", "--nats", node.url]);
+    assert.is(text.code, 0, show(text));
+    assert.match(text.stdout, `On NATS at ${node.url}:`);
+    assert.match(text.stdout, listed.nats.instances[1]!.id);
+
+    const url = `${node.url}${name}`;
+    assert.is(json(await shmrpc(["call", url, "add", "2", "3", "--json"])), 5);
+    const pid = json<number>(await shmrpc(["call", url, "pid", "--json"]));
+    assert.ok(servers.some((s) => s.pid === pid), "answered by one of the replicas");
+    const described = json<{ methods: Array<{ name: string }> }>(await shmrpc(["describe", url, "--json"]));
+    assert.ok(described.methods.some((m) => m.name === "add"));
+    const stats = json<{ replicas: Array<{ stats: object | null; error: unknown }> }>(await shmrpc(["stats", url, "--json"]));
+    assert.is(stats.replicas.length, 1);
+    assert.is(stats.replicas[0]!.error, null);
+    assert.ok(stats.replicas[0]!.stats !== null);
+    const pinged = await shmrpc(["ping", url, "--count", "3", "--json"]);
+    const pings = json<Array<{ roundTripsNs: number[]; error: unknown }>>(pinged);
+    assert.is(pings[0]!.roundTripsNs.length, 3);
+    assert.is(pings[0]!.error, null);
+    // What only reaches this host is refused for a NATS URL; a bad URL is a usage error.
+    assert.is((await shmrpc(["call", url, "add", "1", "2", "--instance", "ab"])).code, 2);
+    assert.is((await shmrpc(["describe", `${node.url}/no spaces`])).code, 2);
+    assert.is((await shmrpc(["ls", "--nats", `${node.url}/calc`])).code, 2);
+    // Nobody serves it: the exit code of ERR_RPC_NOT_CONNECTED, nothing ran.
+    failure(await shmrpc(["call", `${node.url}/nobody-${process.pid}`, "add", "1", "2", "--json"]), 5, "ERR_RPC_NOT_CONNECTED");
+  } finally {
+    for (const s of servers) await stopServer(s);
+    await node.stop();
+    rmSync(natsDir, { recursive: true, force: true });
+  }
 });
 
 test("the process ends on its own after each command: nothing keeps it alive", async () => {

@@ -183,8 +183,8 @@ test("timeouts and aborts: maybeExecuted true once sent, false before", async ()
   }
 });
 
-test("no responders is ERR_RPC_NOT_CONNECTED with maybeExecuted false, within 50 ms", async () => {
-  const client = new Client(`${node.url}/nobody-serves-this`, { timeoutMs: 5000 });
+test("no responders is ERR_RPC_NOT_CONNECTED with maybeExecuted false, within 50 ms (no retries)", async () => {
+  const client = new Client(`${node.url}/nobody-serves-this`, { timeoutMs: 5000, retry: { maxAttempts: 1 } });
   try {
     await client.waitForConnection(5000);
     const times: number[] = [];
@@ -202,6 +202,39 @@ test("no responders is ERR_RPC_NOT_CONNECTED with maybeExecuted false, within 50
     // to a loopback nats-server takes about 1 ms; the timeout is 5000).
     times.sort((a, b) => a - b);
     assert.ok(times[2]! < 50, `no responders took ${times.map((t) => t.toFixed(1)).join(", ")} ms`);
+  } finally {
+    client.close();
+  }
+});
+
+test("no responders is sent again after a backoff, as the retry policy says, within the deadline", async () => {
+  const lonely = `/${uniqueName("nats-late").slice(1)}`;
+  const policy = { maxAttempts: 5, initialBackoffMs: 400, maxBackoffMs: 400, backoffMultiplier: 1 };
+  const client = new Client(`${node.url}${lonely}`, { timeoutMs: 10_000, retry: policy });
+  const retries: Array<{ failedAttempt: number; code: string; maybeExecuted: boolean }> = [];
+  try {
+    // Nobody there at all: every attempt made, then the failure with its count.
+    client.on("retry", (r) => retries.push(r));
+    const e = await rejection(client.asyncCall("add", 1, 2));
+    assert.is(e.code, ErrorCodes.ERR_RPC_NOT_CONNECTED);
+    assert.is(e.maybeExecuted, false);
+    assert.is(e.attempts, 5);
+    assert.equal(retries.map((r) => r.failedAttempt), [1, 2, 3, 4]);
+    assert.ok(retries.every((r) => r.code === ErrorCodes.ERR_RPC_NOT_CONNECTED && !r.maybeExecuted));
+    const s = syncError(() => client.call("add", 1, 2));
+    assert.is(s.attempts, 5);
+    // A responder that subscribes after the first failure: the re-send reaches it (the
+    // backoffs are up to 400 ms each; the subscription takes a round trip).
+    retries.length = 0;
+    let sub: ReturnType<NatsConnection["subscribe"]> | undefined;
+    client.once("retry", () => {
+      sub = raw.subscribe(`shmrpc.${lonely.slice(1)}.add`, { callback: (_err, msg) => void msg.respond(codec.encode(42, 1 << 20, "result")) });
+    });
+    const late = client.asyncCall("add", 1, 2);
+    const value = await late.catch((err: RpcError) => err);
+    assert.is(value, 42);
+    sub?.unsubscribe();
+    assert.ok(retries.length >= 1, "the first attempt found nobody");
   } finally {
     client.close();
   }

@@ -47,6 +47,8 @@ const serverUid: OptionSpec = { type: "string", value: "<uid>", help: "the user 
 const instance: OptionSpec = { type: "string", value: "<id>", help: "talk to this one replica (an instance id from `shmrpc ls`, or a unique prefix of one)" };
 const connecting = { json, help, "socket-path": socketPath, timeout, token, "server-uid": serverUid };
 
+const NATS_NAME_HELP = "The name may be a NATS URL, nats://host:4222/calc (user:password@ before the host if needed): the command then goes over NATS to the service, one of its instances answering (the queue group picks; `shmrpc ls --nats` lists them); --socket-path, --token, --server-uid and --instance are for this host only.";
+
 export const VALUES_HELP = [
   "Values JSON has no form for are one-key objects: {\"$undefined\":true}, {\"$number\":\"NaN\"} (also \"Infinity\", \"-Infinity\", \"-0\"), {\"$bigint\":\"123\"}, {\"$date\":\"2026-01-02T03:04:05.000Z\"}, {\"$binary\":{\"type\":\"Buffer\",\"base64\":\"AAE=\"}} (also Uint8Array, Float64Array, ... , ArrayBuffer, DataView), {\"$map\":[[k,v],...]}, {\"$set\":[...]}, {\"$error\":{\"name\",\"message\",\"stack\",...}}; a plain object whose only key starts with $ is wrapped in {\"$object\":{...}}. Arguments may use the same forms.",
 ];
@@ -59,14 +61,18 @@ export const COMMANDS: CommandSpec[] = [
       "Lists every live shmrpc server you can see: yours (your runtime directory) and those at each --socket-path, one row per replica. A server killed by kill -9 is not listed: each socket's lock is checked, then the server is asked who it is. With a name, only that name's.",
       "NOTES: replica (one of several serving the name), token (it needs one), no access (its checks refuse you), no answer (alive, but did not answer within a second).",
     ],
-    options: { json, help, "socket-path": { ...socketPath, multiple: true, help: "also look at this shared socket path (and its replicas); may be repeated" } },
-    examples: ["shmrpc ls", "shmrpc ls /calc --json", "shmrpc ls --socket-path /run/shared/calc.sock"],
+    options: {
+      json, help, "socket-path": { ...socketPath, multiple: true, help: "also look at this shared socket path (and its replicas); may be repeated" },
+      nats: { type: "string", value: "<url>", help: "also list the services that answer $SRV.PING on this NATS server (one row per instance, with its methods), in a table of their own; with --json: { local, nats: { url, instances } }" },
+      timeout,
+    },
+    examples: ["shmrpc ls", "shmrpc ls /calc --json", "shmrpc ls --socket-path /run/shared/calc.sock", "shmrpc ls --nats nats://127.0.0.1:4222"],
     load: () => import("./ls.js"),
   },
   {
     name: "describe", args: "<name>", minArgs: 1, maxArgs: 1,
     summary: "the methods a server serves, with their argument and result schemas",
-    details: ["Asks the server (one replica, if several serve the name) what it serves. A contract method shows its argument and result types (from their JSON Schema; --json gives the schemas themselves); a bind() method has none (any)."],
+    details: ["Asks the server (one replica, if several serve the name) what it serves. A contract method shows its argument and result types (from their JSON Schema; --json gives the schemas themselves); a bind() method has none (any).", NATS_NAME_HELP],
     options: { ...connecting, instance },
     examples: ["shmrpc describe /calc", "shmrpc describe /calc --json"],
     load: () => import("./describe.js"),
@@ -75,6 +81,7 @@ export const COMMANDS: CommandSpec[] = [
     name: "call", args: "<name> <method> [args…]", minArgs: 2, maxArgs: Infinity,
     summary: "call a method once and print its result as JSON",
     details: [
+      NATS_NAME_HELP,
       "Each argument is JSON: 42, '\"text\"', '{\"a\":[1,2]}'. A lone - reads a JSON array of all the arguments from stdin. A negative number needs no --: shmrpc call /calc add -1 2.",
       "The result is printed as JSON (indented, or on one line with --json). On failure the error's code and message go to stderr (a JSON object with --json) and the exit code says which class of error it was (shmrpc --help lists them).",
       ...VALUES_HELP,
@@ -87,6 +94,7 @@ export const COMMANDS: CommandSpec[] = [
     name: "stats", args: "<name>", minArgs: 1, maxArgs: 1,
     summary: "counters per method and per replica; --watch refreshes them",
     details: [
+      NATS_NAME_HELP,
       "Asks each replica of the name for its counters (server.stats()): calls, errors, calls in flight and handler time of each method, and the clients connected. With several replicas, an \"all\" row per method sums them, followed by a row for each replica that has had calls of it.",
       "--watch refreshes every --interval: redrawn in place on a terminal, one table after another when piped, one JSON document per refresh (a line each) with --json. Ctrl-C ends it.",
     ],
@@ -103,6 +111,7 @@ export const COMMANDS: CommandSpec[] = [
     name: "ping", args: "<name>", minArgs: 1, maxArgs: 1,
     summary: "round trip to each replica",
     details: [
+      NATS_NAME_HELP,
       "Connects to each replica of the name (the connect time includes the handshake and mapping the rings) and times --count round trips through its rings. A round trip asks for the reserved method \"$shmrpc.ping\", which no server can bind, so it runs no handler: the server answers at once that there is no such method.",
       "Exits 0 when every replica answered; otherwise with the exit code of the first failure.",
     ],

@@ -1,4 +1,5 @@
-// shmrpc ls [name]: the live servers and their replicas (listServers()).
+// shmrpc ls [name]: the live servers and their replicas (listServers()); with --nats <url>,
+// also the services on NATS there (src/cli/ls-nats.ts), in a table of their own.
 
 import { readFileSync } from "node:fs";
 import { listServers, type ServerListing } from "../connection/discovery.js";
@@ -6,26 +7,44 @@ import type { Invocation } from "./commands.js";
 import { Exit } from "./exit.js";
 import { table, uptime } from "./output.js";
 import { nameArgument, socketPaths } from "./target.js";
+import { natsInstances, type NatsInstance } from "./ls-nats.js";
 
 export async function run(inv: Invocation): Promise<number> {
   const name = inv.args.length > 0 ? nameArgument(inv) : undefined;
   const listed = (await listServers({ socketPaths: socketPaths(inv) }))
     .filter((s) => name === undefined || s.name === name)
     .sort((a, b) => a.name.localeCompare(b.name) || a.startedAt - b.startedAt || a.instanceId.localeCompare(b.instanceId));
+  const natsUrl = typeof inv.options.nats === "string" ? inv.options.nats : undefined;
+  const remote = natsUrl === undefined ? undefined
+    : (await natsInstances(inv, natsUrl)).filter((s) => name === undefined || s.name === name || `/${s.service}` === name);
   if (inv.options.json === true) {
-    inv.out.json(listed.map((s) => ({ ...s, user: userName(s.uid) })));
+    const local = listed.map((s) => ({ ...s, user: userName(s.uid) }));
+    inv.out.json(remote === undefined ? local : { local, nats: { url: natsUrl, instances: remote } });
+    return Exit.OK;
+  }
+  if (remote !== undefined) {
+    inv.out.out(`On this host:\n${listed.length === 0 ? "no live servers\n" : localTable(listed)}\nOn NATS at ${natsUrl}:\n${remote.length === 0 ? "no services answered $SRV.PING\n" : natsTable(remote)}`);
     return Exit.OK;
   }
   if (listed.length === 0) {
     inv.out.out(name ? `no live server serves ${name}\n` : "no live servers\n");
     return Exit.OK;
   }
+  inv.out.out(localTable(listed));
+  return Exit.OK;
+}
+
+function natsTable(found: NatsInstance[]): string {
+  const rows = found.map((s) => [s.name || "-", s.service, s.id, s.version, s.endpoints === null ? "?" : s.endpoints.length, s.endpoints?.join(" ") ?? ""]);
+  return table(["NAME", "SERVICE", "INSTANCE", "VERSION", "METHODS", "ENDPOINTS"], rows, [4]);
+}
+
+function localTable(listed: ServerListing[]): string {
   const now = Date.now();
   const rows = listed.map((s) => [
     s.name || "?", s.instanceId || "?", s.pid || "?", userName(s.uid), count(s.clients), count(s.methods), uptime(s.startedAt, now), notes(s),
   ]);
-  inv.out.out(table(["NAME", "INSTANCE", "PID", "USER", "CLIENTS", "METHODS", "UPTIME", "NOTES"], rows, [2, 4, 5, 6]));
-  return Exit.OK;
+  return table(["NAME", "INSTANCE", "PID", "USER", "CLIENTS", "METHODS", "UPTIME", "NOTES"], rows, [2, 4, 5, 6]);
 }
 
 function count(n: number): number | string {

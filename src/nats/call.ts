@@ -6,7 +6,11 @@
 // RETRY SAFETY. Each failure says whether the request may have run: maybeExecuted is false
 // when it provably never reached a server (no connection, refused credentials, no
 // responders, over max_payload, aborted before sending) and true once it was published
-// (a timeout, a connection lost while waiting). A retry policy needs nothing else.
+// (a timeout, a connection lost while waiting). The Client's retry policy
+// (src/calls/retry.ts) applies as over shared memory: a call that never ran (no responders:
+// nobody serves it now) is sent again after a backoff within its deadline, an idempotent
+// one after a loss too; a timeout is never re-sent (over NATS a replica killed mid-call
+// gives only that).
 
 import type { ConnectionOptions, Msg, NatsConnection } from "@nats-io/transport-node";
 import { RpcError, ErrorCodes } from "../errors.js";
@@ -15,15 +19,52 @@ import { connectNats, connectionOptions, requestFailure, type NatsOptions } from
 import { PayloadCodec, replyValue, type HeaderLookup } from "./payload.js";
 import { methodSubject, serviceName } from "./subjects.js";
 import { SyncBridge } from "./sync.js";
+import { Attempts, DEFAULT_RETRY, type RetryPolicy } from "../calls/retry.js";
 
-/** A Client's `nats` option when its name is a NATS URL: credentials, TLS and more servers. */
-export type NatsClientOptions = Partial<NatsOptions>;
+/** A Client's `nats` option. When its name is a NATS URL: credentials, TLS and more
+ *  servers (`servers` optional). When its name is local ("/calc"): the NATS server(s) to
+ *  call when no instance of the name is live on this host — a URL, or options whose
+ *  `servers` names them. */
+export type NatsClientOptions = string | Partial<NatsOptions>;
+
+/** The NatsCalls of a Client whose name is a NATS URL ("nats://host:4222/calc"). */
+export function natsCallsOfUrl(url: string, extra: NatsClientOptions | undefined, maxMessageBytes: number, retry: Readonly<RetryPolicy>): NatsCalls {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `invalid NATS URL ${JSON.stringify(url)}: expected nats://host:port/name`);
+  }
+  if (typeof extra === "string") {
+    throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "option nats of a NATS-URL name takes credentials: { user?, pass?, token?, tls?, servers? }, not a URL");
+  }
+  if (extra !== undefined && (extra === null || typeof extra !== "object")) {
+    throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "option nats must be an object { user?, pass?, token?, tls?, servers? }");
+  }
+  const serverName = validateName(decodeURIComponent(parsed.pathname));
+  const more = extra?.servers === undefined ? [] : Array.isArray(extra.servers) ? extra.servers : [extra.servers];
+  const target: NatsOptions = { ...extra, servers: [`${parsed.protocol}//${parsed.host}`, ...more] };
+  if (parsed.username !== "") target.user = decodeURIComponent(parsed.username);
+  if (parsed.password !== "") target.pass = decodeURIComponent(parsed.password);
+  return new NatsCalls(serverName, connectionOptions(target, "nats"), maxMessageBytes, retry);
+}
+
+/** The NatsCalls of a local name's Client with `nats` (the locality switch): the option
+ *  must name the NATS server(s). */
+export function natsCallsOfName(serverName: string, nats: NatsClientOptions, maxMessageBytes: number, retry: Readonly<RetryPolicy>): NatsCalls {
+  if (typeof nats !== "string" && (nats === null || typeof nats !== "object" || nats.servers === undefined)) {
+    throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `option nats of a local name (${serverName}) must name the NATS server(s) to use when none of its instances is on this host: a URL, or { servers, user?, pass?, token?, tls? }`);
+  }
+  return new NatsCalls(serverName, connectionOptions(nats as NatsOptions, "nats"), maxMessageBytes, retry);
+}
+
+/** Told before a call is sent again: the attempt that failed, why, and the backoff. */
+export type RetryListener = (failedAttempt: number, err: unknown, delayMs: number) => void;
 
 export class NatsCalls {
   /** The server's name ("/calc"). */
   readonly serverName: string;
   private readonly service: string;
-  private readonly options: ConnectionOptions;
   private readonly codec = new PayloadCodec();
   private readonly subjects = new Map<string, string>();
   private nc: NatsConnection | undefined;
@@ -31,20 +72,14 @@ export class NatsCalls {
   private sync: SyncBridge | undefined;
   private closed = false;
 
-  constructor(url: string, extra: NatsClientOptions | undefined, private readonly maxMessageBytes: number) {
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
-      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `invalid NATS URL ${JSON.stringify(url)}: expected nats://host:port/name`);
-    }
-    this.serverName = validateName(decodeURIComponent(parsed.pathname));
-    this.service = serviceName(this.serverName);
-    const more = extra?.servers === undefined ? [] : Array.isArray(extra.servers) ? extra.servers : [extra.servers];
-    const target: NatsOptions = { ...extra, servers: [`${parsed.protocol}//${parsed.host}`, ...more] };
-    if (parsed.username !== "") target.user = decodeURIComponent(parsed.username);
-    if (parsed.password !== "") target.pass = decodeURIComponent(parsed.password);
-    this.options = connectionOptions(target, "nats");
+  constructor(
+    serverName: string,
+    private readonly options: ConnectionOptions,
+    private readonly maxMessageBytes: number,
+    private readonly retry: Readonly<RetryPolicy> = DEFAULT_RETRY,
+  ) {
+    this.serverName = serverName;
+    this.service = serviceName(serverName);
   }
 
   get connected(): boolean {
@@ -55,7 +90,41 @@ export class NatsCalls {
     return this.connection(timeoutMs).then(() => undefined);
   }
 
-  async callAsync(method: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined): Promise<unknown> {
+  /** A call, sent again as the retry policy allows (`onRetry` is told before each re-send). */
+  async callAsync(method: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, idempotent = false, onRetry?: RetryListener): Promise<unknown> {
+    const attempts = new Attempts(this.retry, idempotent, performance.now() + timeoutMs);
+    for (;;) {
+      attempts.count++;
+      try {
+        return await this.attemptAsync(method, args, Math.max(1, attempts.deadline - performance.now()), signal);
+      } catch (e) {
+        // Nobody else to send it to at once: every re-send over NATS is a backed-off retry.
+        const wait = signal?.aborted || this.closed ? -1 : attempts.next(e, false);
+        if (wait < 0) throw attempts.fail(e);
+        onRetry?.(attempts.count, e, wait);
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      }
+    }
+  }
+
+  /** A synchronous call, sent again as the retry policy allows. */
+  callSync(method: string, args: unknown[], timeoutMs: number, idempotent = false, onRetry?: RetryListener): unknown {
+    const attempts = new Attempts(this.retry, idempotent, performance.now() + timeoutMs);
+    let pause: Int32Array | undefined;
+    for (;;) {
+      attempts.count++;
+      try {
+        return this.attemptSync(method, args, Math.max(1, attempts.deadline - performance.now()));
+      } catch (e) {
+        const wait = this.closed ? -1 : attempts.next(e, false);
+        if (wait < 0) throw attempts.fail(e);
+        onRetry?.(attempts.count, e, wait);
+        if (wait > 0) Atomics.wait((pause ??= new Int32Array(new SharedArrayBuffer(4))), 0, 0, wait);
+      }
+    }
+  }
+
+  private async attemptAsync(method: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined): Promise<unknown> {
     if (signal?.aborted) throw aborted(method, signal, false);
     const subject = this.subject(method);
     const data = this.codec.encode(args, this.maxMessageBytes, "args");
@@ -74,7 +143,7 @@ export class NatsCalls {
     return replyValue(this.codec, msg.data, headerLookup(msg), this.serverName);
   }
 
-  callSync(method: string, args: unknown[], timeoutMs: number): unknown {
+  private attemptSync(method: string, args: unknown[], timeoutMs: number): unknown {
     if (this.closed) throw closedError(this.serverName);
     const subject = this.subject(method);
     const data = this.codec.encode(args, this.maxMessageBytes, "args");
