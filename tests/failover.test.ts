@@ -6,21 +6,11 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn } from "node:child_process";
 import { Client, RpcError, ErrorCodes, type RetryInfo } from "../src/index.js";
-import { uniqueName, spawnServer, stopServer, killAll, until, scale, type Child } from "./helpers.js";
+import { uniqueName, spawnServer, stopServer, killAll, until, scale, startReplicas, connectedClient, type Child } from "./helpers.js";
 
 const failover = suite("failover");
 failover.after(() => killAll());
 
-async function startReplicas(name: string, n: number): Promise<Child[]> {
-  return Promise.all(Array.from({ length: n }, () => spawnServer(name, { replica: true })));
-}
-
-async function connectedClient(name: string, n: number, options: object = {}): Promise<Client> {
-  const client = new Client(name, options);
-  await client.asyncCall("pid");
-  await until(() => client.instances.length === n, 5000, `${n} replicas connected`);
-  return client;
-}
 
 /** The outcome rules: what a failed call may be. */
 function checkFailure(e: unknown, idempotent: boolean, tally: Record<string, number>): void {

@@ -1,7 +1,7 @@
 // Shared by the cross-process suites: spawning fixtures, unique names, leftover checks.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import * as assert from "uvu/assert";
-import { RpcError } from "../src/index.js";
+import { RpcError, Client } from "../src/index.js";
 import { runtimeDir } from "../src/connection/paths.js";
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -239,4 +239,17 @@ export function acceptBacklog(path: string): number {
     if (cols.includes(path)) return Number(cols[2]);
   }
   return -1;
+}
+
+/** `n` replica processes of `name` (`replica: true`), each ready. */
+export async function startReplicas(name: string, n: number): Promise<Child[]> {
+  return Promise.all(Array.from({ length: n }, () => spawnServer(name, { replica: true })));
+}
+
+/** A client of `name` connected to all `n` of its replicas. */
+export async function connectedClient(name: string, n: number, options: object = {}): Promise<Client> {
+  const client = new Client(name, options);
+  await client.asyncCall("pid");
+  await until(() => client.instances.length === n, 5000, `${n} replicas connected`);
+  return client;
 }

@@ -4,22 +4,11 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Client, Server, RpcError, ErrorCodes } from "../src/index.js";
-import { uniqueName, spawnServer, spawnFixture, stopServer, killAll, until, rejection, scale, type Child } from "./helpers.js";
+import { uniqueName, spawnServer, spawnFixture, stopServer, killAll, until, rejection, scale, startReplicas, connectedClient, type Child } from "./helpers.js";
 
 const replicas = suite("replicas");
 replicas.after(() => killAll());
 
-async function startReplicas(name: string, n: number): Promise<Child[]> {
-  return Promise.all(Array.from({ length: n }, () => spawnServer(name, { replica: true })));
-}
-
-/** A client connected to all `n` replicas. */
-async function connectedClient(name: string, n: number, options: object = {}): Promise<Client> {
-  const client = new Client(name, options);
-  await client.asyncCall("pid");
-  await until(() => client.instances.length === n, 5000, `${n} replicas connected`);
-  return client;
-}
 
 function tally(pids: number[]): Map<number, number> {
   const m = new Map<number, number>();
