@@ -240,6 +240,80 @@ test("no responders is sent again after a backoff, as the retry policy says, wit
   }
 });
 
+test("a slow but live handler: an idempotent call is sent again after retry.attemptTimeoutMs and answered; late answers dropped, nothing left behind; a non-idempotent one runs once", async () => {
+  // attemptTimeoutMs 200 against a handler that takes 600 ms: attempts 1 and 2 are given up
+  // at 200 ms each, the last attempt has the rest of the 10 s deadline.
+  const client = new Client(url, { timeoutMs: 10_000, retry: { attemptTimeoutMs: 200, maxAttempts: 3 } });
+  const retries: Array<{ failedAttempt: number; code: string; maybeExecuted: boolean }> = [];
+  client.on("retry", (r) => retries.push(r));
+  const runs = async () => (await client.stats()).endpoints.find((e) => e.name === "delayed")?.num_requests ?? 0;
+  // The library's reply inbox (one subscription, muxing requests by token) and the
+  // connection's subscriptions: what a late answer or an abandoned attempt could leak.
+  const inner = () => (client as unknown as { remote: { nc: { protocol: { muxSubscriptions: { size(): number }; subscriptions: { size(): number } } } } }).remote.nc.protocol;
+  try {
+    const r0 = await runs();
+    const subs0 = inner().subscriptions.size();
+    const idem = client.withOptions({ idempotent: true });
+    assert.is(await idem.asyncCall("delayed", 600, "slow"), "slow");
+    assert.equal(retries.map((r) => [r.failedAttempt, r.code, r.maybeExecuted]), [[1, ErrorCodes.ERR_RPC_TIMEOUT, true], [2, ErrorCodes.ERR_RPC_TIMEOUT, true]]);
+    // The abandoned attempts ran too (idempotent allows it); their answers come later.
+    await until(async () => (await runs()) - r0 === 3, 5000, "three runs of the handler");
+    await until(() => inner().muxSubscriptions.size() === 0, 5000, "no request left waiting in the reply inbox");
+    assert.is(inner().subscriptions.size(), subs0, "no subscription added");
+
+    // Synchronously: the same through the worker thread.
+    retries.length = 0;
+    const r1 = await runs();
+    assert.is(idem.call("delayed", 600, "sync"), "sync");
+    assert.equal(retries.map((r) => [r.failedAttempt, r.code]), [[1, ErrorCodes.ERR_RPC_TIMEOUT], [2, ErrorCodes.ERR_RPC_TIMEOUT]]);
+    await until(async () => (await runs()) - r1 === 3, 5000, "three runs of the handler (sync)");
+
+    // Not idempotent: one attempt for the whole deadline, one run, no retry.
+    retries.length = 0;
+    const r2 = await runs();
+    assert.is(await client.asyncCall("delayed", 600, "once"), "once");
+    assert.is(client.call("delayed", 600, "once sync"), "once sync");
+    assert.is(retries.length, 0);
+    assert.is((await runs()) - r2, 2);
+
+    // All attempts slower than the deadline: the call fails at its deadline with ERR_RPC_TIMEOUT
+    // and the attempts it made.
+    const short = client.withOptions({ idempotent: true, timeoutMs: 700 });
+    const t0 = performance.now();
+    const e = await rejection(short.asyncCall("delayed", 2000, "late"));
+    assert.is(e.code, ErrorCodes.ERR_RPC_TIMEOUT);
+    assert.is(e.maybeExecuted, true);
+    assert.is(e.attempts, 3);
+    // Margin for a busy machine's timers: 1 s past the 700 ms deadline.
+    assert.ok(performance.now() - t0 < 1700, `took ${(performance.now() - t0).toFixed(0)} ms`);
+  } finally {
+    client.close();
+  }
+});
+
+test("retry.attemptTimeoutMs is checked: a negative, non-number or too large value is ERR_RPC_INVALID_ARGUMENT naming it; 0 turns it off", async () => {
+  for (const bad of [-1, "100", Number.NaN, 2 ** 31]) {
+    try {
+      new Client(url, { retry: { attemptTimeoutMs: bad as number } }).close();
+      assert.unreachable(`attemptTimeoutMs ${String(bad)} was taken`);
+    } catch (e) {
+      assert.instance(e, RpcError);
+      assert.is((e as RpcError).code, ErrorCodes.ERR_RPC_INVALID_ARGUMENT);
+      assert.match((e as RpcError).message, /retry\.attemptTimeoutMs/);
+    }
+  }
+  // Off: an idempotent call to a slow handler waits for its one answer.
+  const client = new Client(url, { timeoutMs: 10_000, retry: { attemptTimeoutMs: 0 } });
+  let retried = 0;
+  client.on("retry", () => retried++);
+  try {
+    assert.is(await client.withOptions({ idempotent: true }).asyncCall("delayed", 300, "off"), "off");
+    assert.is(retried, 0);
+  } finally {
+    client.close();
+  }
+});
+
 test("no NATS server at the address is ERR_RPC_NOT_CONNECTED, nothing sent", async () => {
   const gone = await startNats();
   const address = gone.url;

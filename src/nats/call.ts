@@ -9,8 +9,12 @@
 // (a timeout, a connection lost while waiting). The Client's retry policy
 // (src/calls/retry.ts) applies as over shared memory: a call that never ran (no responders:
 // nobody serves it now) is sent again after a backoff within its deadline, an idempotent
-// one after a loss too; a timeout is never re-sent (over NATS a replica killed mid-call
-// gives only that).
+// one after a loss too. Over NATS a replica killed mid-call gives only silence, so an
+// idempotent call's attempt waits at most retry.attemptTimeoutMs (while another attempt is
+// left) and is then sent again to the queue group; a late answer of the abandoned attempt
+// finds no request waiting in the library's reply inbox and is dropped there. A
+// non-idempotent call has one attempt for its whole deadline once sent: its timeout is
+// never re-sent (at most once).
 
 import type { ConnectionOptions, Msg, NatsConnection } from "@nats-io/transport-node";
 import { RpcError, ErrorCodes } from "../errors.js";
@@ -95,11 +99,12 @@ export class NatsCalls {
     const attempts = new Attempts(this.retry, idempotent, performance.now() + timeoutMs);
     for (;;) {
       attempts.count++;
+      const window = this.attemptWindow(attempts);
       try {
-        return await this.attemptAsync(method, args, Math.max(1, attempts.deadline - performance.now()), signal);
+        return await this.attemptAsync(method, args, window.ms, signal);
       } catch (e) {
         // Nobody else to send it to at once: every re-send over NATS is a backed-off retry.
-        const wait = signal?.aborted || this.closed ? -1 : attempts.next(e, false);
+        const wait = signal?.aborted || this.closed ? -1 : attempts.next(e, false, window.cut && isTimeout(e));
         if (wait < 0) throw attempts.fail(e);
         onRetry?.(attempts.count, e, wait);
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
@@ -113,15 +118,28 @@ export class NatsCalls {
     let pause: Int32Array | undefined;
     for (;;) {
       attempts.count++;
+      const window = this.attemptWindow(attempts);
       try {
-        return this.attemptSync(method, args, Math.max(1, attempts.deadline - performance.now()));
+        return this.attemptSync(method, args, window.ms);
       } catch (e) {
-        const wait = this.closed ? -1 : attempts.next(e, false);
+        const wait = this.closed ? -1 : attempts.next(e, false, window.cut && isTimeout(e));
         if (wait < 0) throw attempts.fail(e);
         onRetry?.(attempts.count, e, wait);
         if (wait > 0) Atomics.wait((pause ??= new Int32Array(new SharedArrayBuffer(4))), 0, 0, wait);
       }
     }
+  }
+
+  /** How long the attempt in course may wait for its answer: the call's time left, or
+   *  retry.attemptTimeoutMs (`cut`) when the call is idempotent and another attempt is
+   *  left. A replica killed mid-call only goes silent over NATS (its requests are lost with
+   *  its TCP connection, the NATS server just stops routing to it), so the re-sent request
+   *  reaches a live member of the queue group. The last attempt gets all the time left. */
+  private attemptWindow(attempts: Attempts): { ms: number; cut: boolean } {
+    const left = Math.max(1, attempts.deadline - performance.now());
+    const cutMs = this.retry.attemptTimeoutMs;
+    if (attempts.idempotent && cutMs > 0 && cutMs < left && attempts.retryLeft) return { ms: cutMs, cut: true };
+    return { ms: left, cut: false };
   }
 
   private async attemptAsync(method: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined): Promise<unknown> {
@@ -219,6 +237,10 @@ export function checkSize(bytes: number, nc: { info?: { max_payload: number } })
 /** A timeout as setTimeout takes it: at least 1 ms, at most 2^31 - 1 (more would fire at once). */
 export function timerMs(ms: number): number {
   return Math.max(1, Math.min(ms, 2 ** 31 - 1));
+}
+
+function isTimeout(e: unknown): boolean {
+  return e instanceof RpcError && e.code === ErrorCodes.ERR_RPC_TIMEOUT;
 }
 
 function headerLookup(msg: Msg): HeaderLookup | undefined {
