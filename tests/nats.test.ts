@@ -314,6 +314,47 @@ test("retry.attemptTimeoutMs is checked: a negative, non-number or too large val
   }
 });
 
+test("close() with async handlers running: their calls fail at once with ERR_RPC_DISCONNECTED (maybeExecuted true), idempotent ones go on at another replica, the server exits", async () => {
+  const shared = uniqueName("nats-close");
+  const first = await spawnFixture("nats-server.js", [shared, JSON.stringify(node.url)]);
+  const second = await spawnFixture("nats-server.js", [shared, JSON.stringify(node.url), JSON.stringify({ socketPath: `/tmp/${shared.slice(1)}-2.sock` })]);
+  // No attempt timeout: only the close can end the first replica's calls early.
+  const client = new Client(`${node.url}${shared}`, { timeoutMs: 20_000, retry: { attemptTimeoutMs: 0 } });
+  const retries: Array<{ code: string }> = [];
+  client.on("retry", (r) => retries.push(r));
+  try {
+    const seen = new Set<number>();
+    await until(async () => {
+      seen.add(await client.asyncCall<number>("pid"));
+      return seen.size === 2;
+    }, 10_000, "both replicas answering");
+    // 20 calls of each kind that take 3 s: about half go to the first replica.
+    const lone = Array.from({ length: 20 }, (_, i) => client.asyncCall("delayed", 3000, i).then((v) => ({ v }), (e: RpcError) => ({ e })));
+    const idem = Array.from({ length: 20 }, (_, i) => client.withOptions({ idempotent: true }).asyncCall("delayed", 3000, i));
+    await until(async () => (await client.stats()).endpoints.find((e) => e.name === "delayed")!.in_flight >= 10, 5000, "calls running at the first replica");
+    const t0 = performance.now();
+    assert.is(await stopServer(first), 0, "the closed server exits 0");
+    const closedAfter = performance.now() - t0;
+    const outcomes = await Promise.all(lone);
+    const failed = outcomes.filter((o): o is { e: RpcError } => "e" in o);
+    assert.ok(failed.length > 0, "some plain calls were at the closed replica");
+    for (const { e } of failed) {
+      assert.is(e.code, ErrorCodes.ERR_RPC_DISCONNECTED);
+      assert.is(e.maybeExecuted, true);
+      assert.match(e.message, /closed while the call was running/);
+    }
+    // Answered by the survivor, re-sent there after the disconnect.
+    assert.equal(await Promise.all(idem), Array.from({ length: 20 }, (_, i) => i));
+    assert.ok(retries.some((r) => r.code === ErrorCodes.ERR_RPC_DISCONNECTED), "idempotent calls were re-sent after the close");
+    // Closing did not wait for the 3 s handlers (margin for a busy machine: 2.5 s).
+    assert.ok(closedAfter < 2500, `close took ${closedAfter.toFixed(0)} ms`);
+  } finally {
+    client.close();
+    first.kill();
+    assert.is(await stopServer(second), 0);
+  }
+});
+
 test("no NATS server at the address is ERR_RPC_NOT_CONNECTED, nothing sent", async () => {
   const gone = await startNats();
   const address = gone.url;

@@ -219,7 +219,7 @@ export class NatsCalls {
 
   private failure(e: unknown, method: string, timeoutMs: number): RpcError {
     const f = requestFailure(e);
-    const what = f.code === ErrorCodes.ERR_RPC_TIMEOUT ? `no reply within ${timeoutMs} ms`
+    const what = f.code === ErrorCodes.ERR_RPC_TIMEOUT ? `no reply within ${Math.round(timeoutMs)} ms`
       : f.code === ErrorCodes.ERR_RPC_NOT_CONNECTED ? "no server serves it on NATS" : f.message;
     return new RpcError(f.code, `call to "${method}" on ${this.serverName} over NATS: ${what}`, { cause: e, maybeExecuted: f.maybeExecuted });
   }
