@@ -355,6 +355,54 @@ test("close() with async handlers running: their calls fail at once with ERR_RPC
   }
 });
 
+test("events: connect and disconnect of the NATS connection, for a nats:// client and a locality client's NATS side, as its nats-server is killed and restarted on the same port", async () => {
+  const own = await startNats();
+  const port = own.port;
+  let restarted: NatsNode | undefined;
+  const served = uniqueName("nats-events");
+  // Served over NATS only as far as the locality client can tell: its socket is elsewhere.
+  const srv = await spawnFixture("nats-server.js", [served, JSON.stringify(own.url), JSON.stringify({ socketPath: `/tmp/${served.slice(1)}.sock` })]);
+  const remote = new Client(`${own.url}${served}`, { timeoutMs: 5000 });
+  const local = new Client(served, { nats: own.url, timeoutMs: 5000 });
+  const seen: Record<string, Array<[string, Record<string, unknown>]>> = { remote: [], local: [] };
+  for (const [key, client] of [["remote", remote], ["local", local]] as const) {
+    client.on("connect", (info) => seen[key]!.push(["connect", info]));
+    client.on("disconnect", (info) => seen[key]!.push(["disconnect", info]));
+  }
+  const address = `127.0.0.1:${port}`;
+  try {
+    assert.is(await remote.asyncCall("add", 1, 2), 3);
+    assert.is(await local.asyncCall("add", 2, 2), 4);
+    for (const key of ["remote", "local"]) assert.equal(seen[key], [["connect", { nats: address }]], key);
+
+    own.proc.kill("SIGKILL");
+    await until(() => seen.remote!.length === 2 && seen.local!.length === 2, 10_000, "disconnect events");
+    for (const key of ["remote", "local"]) {
+      const [kind, info] = seen[key]![1]!;
+      assert.is(kind, "disconnect");
+      assert.is(info.nats, address);
+      assert.match(String(info.reason), /lost/);
+    }
+    // The library reconnects by itself once a nats-server listens there again.
+    restarted = await startNats(["-p", String(port)]);
+    assert.is(restarted.port, port);
+    await until(() => seen.remote!.length === 3 && seen.local!.length === 3, 10_000, "connect events after the restart");
+    for (const key of ["remote", "local"]) assert.equal(seen[key]![2], ["connect", { nats: address }], key);
+    // Calls go through again once the server process has resubscribed too.
+    await until(async () => (await remote.asyncCall("add", 1, 1).catch(() => 0)) === 2, 10_000, "calls after the restart");
+
+    remote.close();
+    assert.equal(seen.remote!.at(-1), ["disconnect", { nats: address, reason: "the client closed" }]);
+    assert.is(seen.remote!.length, 4, "nothing more");
+  } finally {
+    remote.close();
+    local.close();
+    srv.kill();
+    await restarted?.stop();
+    await own.stop();
+  }
+});
+
 test("no NATS server at the address is ERR_RPC_NOT_CONNECTED, nothing sent", async () => {
   const gone = await startNats();
   const address = gone.url;

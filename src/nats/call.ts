@@ -32,7 +32,7 @@ import { Attempts, DEFAULT_RETRY, type RetryPolicy } from "../calls/retry.js";
 export type NatsClientOptions = string | Partial<NatsOptions>;
 
 /** The NatsCalls of a Client whose name is a NATS URL ("nats://host:4222/calc"). */
-export function natsCallsOfUrl(url: string, extra: NatsClientOptions | undefined, maxMessageBytes: number, retry: Readonly<RetryPolicy>): NatsCalls {
+export function natsCallsOfUrl(url: string, extra: NatsClientOptions | undefined, maxMessageBytes: number, retry: Readonly<RetryPolicy>, events?: NatsEvents): NatsCalls {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -50,16 +50,23 @@ export function natsCallsOfUrl(url: string, extra: NatsClientOptions | undefined
   const target: NatsOptions = { ...extra, servers: [`${parsed.protocol}//${parsed.host}`, ...more] };
   if (parsed.username !== "") target.user = decodeURIComponent(parsed.username);
   if (parsed.password !== "") target.pass = decodeURIComponent(parsed.password);
-  return new NatsCalls(serverName, connectionOptions(target, "nats"), maxMessageBytes, retry);
+  return new NatsCalls(serverName, connectionOptions(target, "nats"), maxMessageBytes, retry, events);
 }
 
 /** The NatsCalls of a local name's Client with `nats` (the locality switch): the option
  *  must name the NATS server(s). */
-export function natsCallsOfName(serverName: string, nats: NatsClientOptions, maxMessageBytes: number, retry: Readonly<RetryPolicy>): NatsCalls {
+export function natsCallsOfName(serverName: string, nats: NatsClientOptions, maxMessageBytes: number, retry: Readonly<RetryPolicy>, events?: NatsEvents): NatsCalls {
   if (typeof nats !== "string" && (nats === null || typeof nats !== "object" || nats.servers === undefined)) {
     throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `option nats of a local name (${serverName}) must name the NATS server(s) to use when none of its instances is on this host: a URL, or { servers, user?, pass?, token?, tls? }`);
   }
-  return new NatsCalls(serverName, connectionOptions(nats as NatsOptions, "nats"), maxMessageBytes, retry);
+  return new NatsCalls(serverName, connectionOptions(nats as NatsOptions, "nats"), maxMessageBytes, retry, events);
+}
+
+/** What a NATS side tells its Client: its connection to a NATS server is up (`connect`,
+ *  first made or made again) or lost (`disconnect`; the library reconnects by itself). */
+export interface NatsEvents {
+  connect(server: string): void;
+  disconnect(server: string, reason: string): void;
 }
 
 /** Told before a call is sent again: the attempt that failed, why, and the backoff. */
@@ -75,12 +82,15 @@ export class NatsCalls {
   private connecting: Promise<NatsConnection> | undefined;
   private sync: SyncBridge | undefined;
   private closed = false;
+  /** Whether `connect` was told last (not `disconnect`). */
+  private up = false;
 
   constructor(
     serverName: string,
     private readonly options: ConnectionOptions,
     private readonly maxMessageBytes: number,
     private readonly retry: Readonly<RetryPolicy> = DEFAULT_RETRY,
+    private readonly events?: NatsEvents,
   ) {
     this.serverName = serverName;
     this.service = serviceName(serverName);
@@ -177,8 +187,13 @@ export class NatsCalls {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    void this.nc?.close().catch(() => {});
+    const nc = this.nc;
     this.nc = undefined;
+    if (nc !== undefined && this.up) {
+      this.up = false;
+      this.events?.disconnect(nc.getServer(), "the client closed");
+    }
+    void nc?.close().catch(() => {});
     this.sync?.close();
     this.codec.dispose();
   }
@@ -207,6 +222,7 @@ export class NatsCalls {
           throw closedError(this.serverName);
         }
         this.nc = nc;
+        this.watch(nc);
         return nc;
       },
       (e) => {
@@ -215,6 +231,32 @@ export class NatsCalls {
       },
     );
     return this.connecting;
+  }
+
+  /** Tells the Client's events what the library's status iterator says of `nc`. */
+  private watch(nc: NatsConnection): void {
+    if (this.events === undefined) return;
+    const events = this.events;
+    this.up = true;
+    events.connect(nc.getServer());
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (this.closed || this.nc !== nc) return;
+        if (s.type === "disconnect" && this.up) {
+          this.up = false;
+          events.disconnect(s.server, "the connection to the NATS server was lost (reconnecting)");
+        } else if (s.type === "reconnect" && !this.up) {
+          this.up = true;
+          events.connect(s.server);
+        }
+      }
+    })().catch(() => {});
+    // Closed for good (not by close()): the library gave up reconnecting.
+    void nc.closed().then((err) => {
+      if (this.closed || this.nc !== nc || !this.up) return;
+      this.up = false;
+      events.disconnect(nc.getServer(), `the NATS connection closed${err ? `: ${err.message}` : ""}`);
+    });
   }
 
   private failure(e: unknown, method: string, timeoutMs: number): RpcError {
