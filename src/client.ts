@@ -66,7 +66,9 @@ export interface ClientOptions {
   balance?: Balance;
   /** Re-sending of idempotent calls that may have run when their replica was lost
    *  (README, "Discovery and replicas"): maxAttempts (default 3, at most 5),
-   *  initialBackoffMs (20), maxBackoffMs (1000), backoffMultiplier (2). */
+   *  initialBackoffMs (20), maxBackoffMs (1000), backoffMultiplier (2); over NATS,
+   *  attemptTimeoutMs (1000; 0: off), after which an idempotent call's unanswered attempt
+   *  is sent again. */
   retry?: Partial<RetryPolicy>;
 }
 
@@ -125,7 +127,8 @@ const RESCAN_MS = 250;
 /**
  * Calls the methods of the server of a name: `call` (blocking) or `asyncCall` (a
  * Promise), or typed through `proxy(contract)`. Connects on first use; emits `connect`
- * and `disconnect` with the server's {@link PeerInfo}, and `retry` with a {@link RetryInfo}
+ * and `disconnect` with the server's {@link PeerInfo} (over NATS: `{ nats: "host:port",
+ * reason? }` of the NATS connection), and `retry` with a {@link RetryInfo}
  * before a lost call is sent again. A name served by replicas
  * (`ServerOptions.replica`) gets a connection to each, and each call goes to one of them.
  */
