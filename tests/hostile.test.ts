@@ -265,6 +265,8 @@ const GARBAGE: Record<string, string> = {
   "fragment-of-4-gib-then-response": "ERR_RPC_PROTOCOL",
   "fragment-more-alone": "ERR_RPC_PROTOCOL",
   "goodbye-with-garbage": "ERR_RPC_DISCONNECTED",
+  "method-id-too-short": "ERR_RPC_PROTOCOL",
+  "method-id-name-past-end": "ERR_RPC_PROTOCOL",
 };
 
 for (const [mode, code] of Object.entries(GARBAGE)) {
