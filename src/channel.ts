@@ -11,7 +11,7 @@
 import { core } from "./core/wasm.js";
 import { L } from "./core/layout.js";
 import { RingReader, RingWriter, ringErrorText } from "./core/ring.js";
-import { P_FRAGMENT_DATA, P_FRAGMENT_TOTAL, P_FRAGMENT_TYPE, writeHeader, writeFragmentHeader } from "./frames.js";
+import { P_FRAGMENT_DATA, P_FRAGMENT_TOTAL, P_FRAGMENT_TYPE, writeHeader, writeCallHeader, writeFragmentHeader } from "./frames.js";
 
 /** A bigger spare reassembly region is given back after a smaller message. */
 const SPARE_KEEP_BYTES = 4 << 20;
@@ -88,6 +88,13 @@ export class Channel {
   send(type: number, id: number, extra: Uint8Array | null, body: number, bodyLength: number): void {
     const at = writeHeader(core(), body, id, extra);
     this.sendPayload(type, at, body - at + bodyLength);
+  }
+
+  /** Sends a CALL: the payload [id u32][method id u32][body], the header written just
+   *  before `body` as by `send`. */
+  sendCall(id: number, methodId: number, body: number, bodyLength: number): void {
+    const at = writeCallHeader(core(), body, id, methodId);
+    this.sendPayload(L.T_CALL, at, body - at + bodyLength);
   }
 
   /** Sends a record with no payload (GOODBYE); `onlyIfRoom`: never queue it. */
@@ -219,7 +226,7 @@ export class Channel {
         const total = c.view.getUint32(at + P_FRAGMENT_TOTAL, true);
         const inner = c.view.getUint32(at + P_FRAGMENT_TYPE, true);
         const chunk = length - P_FRAGMENT_DATA;
-        if (inner !== L.T_REQUEST && inner !== L.T_RESPONSE && inner !== L.T_ERROR) return this.fail(`fragmented message of type ${inner}`);
+        if (inner !== L.T_REQUEST && inner !== L.T_CALL && inner !== L.T_RESPONSE && inner !== L.T_ERROR) return this.fail(`fragmented message of type ${inner}`);
         if (total <= chunk || chunk === 0) return this.fail("a fragmented message's size is inconsistent");
         this.asmTotal = total;
         this.asmGot = chunk;

@@ -13,9 +13,9 @@ import { Encoder } from "./codec/encode.js";
 import { Decoder } from "./codec/decode.js";
 import { RpcError, ErrorCodes } from "./errors.js";
 import {
-  validateName, METHOD_NAME_MAX_BYTES, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RING_BYTES, DEFAULT_TIMEOUT_MS, tokenHash,
+  validateName, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RING_BYTES, DEFAULT_TIMEOUT_MS, tokenHash,
 } from "./protocol.js";
-import { requestExtra } from "./frames.js";
+import { MethodNames, type MethodName } from "./calls/methods.js";
 import { localServers } from "./lifecycle.js";
 import { socketPathOf, replicaDirOf, validateSocketPath } from "./connection/paths.js";
 import { liveReplicaSockets } from "./connection/replicas.js";
@@ -157,7 +157,7 @@ export class Client extends EventEmitter {
   private closed = false;
   private readonly encoder = new Encoder(core());
   private readonly decoder = new Decoder(core());
-  private readonly methodNames = new Map<string, Uint8Array>();
+  private readonly methodNames = new MethodNames();
   private readonly routeEvents = {
     connect: (_route: Route, pid: number) => this.emit("connect", { pid, uid: this.serverUid }),
     disconnect: (route: Route, pid: number, reason: string) => {
@@ -327,7 +327,7 @@ export class Client extends EventEmitter {
   }
 
   private newRoute(path: string): Route {
-    return new Route({ ...this.routeOptions, path }, this.encoder, this.decoder, this.routeEvents);
+    return new Route({ ...this.routeOptions, path }, this.encoder, this.decoder, this.methodNames, this.routeEvents);
   }
 
   /** The route of a name served alone (made on first use). */
@@ -411,20 +411,8 @@ export class Client extends EventEmitter {
 
   // ------------------------------------------------------------ calls
 
-  private nameBytes(method: string): Uint8Array {
-    let bytes = this.methodNames.get(method);
-    if (bytes === undefined) {
-      if (typeof method !== "string" || method.length === 0) {
-        throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "method name must be a non-empty string");
-      }
-      const utf8 = Buffer.from(method, "utf8");
-      if (utf8.length > METHOD_NAME_MAX_BYTES) {
-        throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `method name is longer than ${METHOD_NAME_MAX_BYTES} UTF-8 bytes`);
-      }
-      bytes = requestExtra(utf8);
-      if (this.methodNames.size < 4096) this.methodNames.set(method, bytes);
-    }
-    return bytes;
+  private nameBytes(method: string): MethodName {
+    return this.methodNames.of(method);
   }
 
   private callSync(method: string, args: unknown[], timeoutMs: number, idempotent: boolean): unknown {
@@ -532,7 +520,7 @@ export class Client extends EventEmitter {
 
   /** A synchronous call sent again after attempt `attempts.count` failed with `failure`
    *  on `failedOn`, as `attempts` allows. */
-  private retrySync(name: Uint8Array, method: string, args: unknown[], attempts: Attempts, failedOn: Route | undefined, failure: unknown): unknown {
+  private retrySync(name: MethodName, method: string, args: unknown[], attempts: Attempts, failedOn: Route | undefined, failure: unknown): unknown {
     let pause: Int32Array | undefined;
     let route = failedOn;
     let e = failure;
@@ -577,7 +565,7 @@ export class Client extends EventEmitter {
     if (signal?.aborted) {
       return Promise.reject(new RpcError(ErrorCodes.ERR_RPC_ABORTED, `call to "${method}" was aborted before it was sent`, { cause: signal.reason }));
     }
-    let name: Uint8Array;
+    let name: MethodName;
     try {
       name = this.nameBytes(method);
       if (!this.replicated && !idempotent) {
@@ -597,7 +585,7 @@ export class Client extends EventEmitter {
   }
 
   /** An asyncCall sent again after a loss, as `attempts` allows. */
-  private callAsyncAttempts(name: Uint8Array, method: string, args: unknown[], signal: AbortSignal | undefined, attempts: Attempts): Promise<unknown> {
+  private callAsyncAttempts(name: MethodName, method: string, args: unknown[], signal: AbortSignal | undefined, attempts: Attempts): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const attempt = (avoid: Route | undefined): void => {
         attempts.count++;
