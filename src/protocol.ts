@@ -100,7 +100,7 @@
 // with its own words can only delay its own calls. Sequentially consistent atomics on
 // both sides make a lost wake-up impossible (see assembly/ring.ts).
 
-import { createHash } from "node:crypto";
+import { nodeCrypto } from "./connection/crypto.js";
 import { RpcError, ErrorCodes, type ErrorCode } from "./errors.js";
 
 export const NAME_MAX_LENGTH = 200;
@@ -161,6 +161,6 @@ export function tokenHash(token: unknown, what: string): Buffer {
   if ((typeof token !== "string" && !(token instanceof Uint8Array)) || token.length === 0) {
     throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `option ${what} must be a non-empty string or Uint8Array`);
   }
-  return createHash("sha256").update(token).digest();
+  return nodeCrypto().createHash("sha256").update(token).digest();
 }
 

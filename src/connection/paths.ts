@@ -4,7 +4,7 @@
 
 import { lstatSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { createHash } from "node:crypto";
+import { sha256Hex } from "./crypto.js";
 import { RpcError, ErrorCodes } from "../errors.js";
 
 /** sun_path holds 108 bytes with its NUL. */
@@ -72,7 +72,7 @@ export function socketPathOf(name: string, explicit: string | undefined): string
   const dir = runtimeDir();
   const file = name.slice(1) + ".sock";
   if (dir.length + 1 + file.length <= SOCKET_PATH_MAX) return join(dir, file);
-  return join(dir, "h-" + createHash("sha256").update(name).digest("hex").slice(0, 40) + ".sock");
+  return join(dir, "h-" + sha256Hex(name).slice(0, 40) + ".sock");
 }
 
 /** Checks a `socketPath` option: an absolute path that fits a Unix socket address. */
@@ -92,7 +92,7 @@ export function validateSocketPath(path: unknown, what: string): string | undefi
 export function replicaDirOf(name: string, explicit: string | undefined): string {
   const base = socketPathOf(name, explicit);
   if (explicit !== undefined || base.length + REPLICA_SUFFIX_MAX <= SOCKET_PATH_MAX) return base + REPLICA_DIR_SUFFIX;
-  return join(runtimeDir(), "h-" + createHash("sha256").update(name).digest("hex").slice(0, 40) + REPLICA_DIR_SUFFIX);
+  return join(runtimeDir(), "h-" + sha256Hex(name).slice(0, 40) + REPLICA_DIR_SUFFIX);
 }
 
 export const REPLICA_DIR_SUFFIX = ".replicas";
