@@ -239,6 +239,9 @@ export class Listener {
     h.timer = setTimeout(() => this.refuse(h, L.REASON_PROTOCOL, `no handshake within ${this.o.handshakeTimeoutMs} ms`), this.o.handshakeTimeoutMs).unref();
     link.onEvent = (events) => this.onHandshakeEvent(h, events);
     link.watch();
+    // A client sends its HELLO right after connecting: it is usually here already, and
+    // reading it now saves a turn of the event loop (nothing waiting: recvPacket says so).
+    this.onHandshakeEvent(h, READABLE);
   }
 
   private allowed(uid: number, gid: number): boolean {

@@ -27,15 +27,20 @@ export function runtimeDir(): string {
   if (home && home.startsWith("/") && ownedDir(home, uid)) candidates.push(join(home, ".shmrpc-run"));
   const refused: string[] = [];
   for (const dir of candidates) {
-    try {
-      mkdirSync(dir, { mode: 0o700 });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") {
-        refused.push(`${dir}: ${(e as Error).message}`);
-        continue;
+    // Looked at first, created only when missing: every connect walks this, and a
+    // mkdir that fails with EEXIST costs a thrown error (0.1-0.2 ms of a connect).
+    let st = lstatSync(dir, { throwIfNoEntry: false });
+    if (st === undefined) {
+      try {
+        mkdirSync(dir, { mode: 0o700 });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") {
+          refused.push(`${dir}: ${(e as Error).message}`);
+          continue;
+        }
       }
+      st = lstatSync(dir);
     }
-    const st = lstatSync(dir);
     if (st.isDirectory() && st.uid === uid && (st.mode & 0o077) === 0) return dir;
     refused.push(
       `${dir} is ${st.isSymbolicLink() ? "a symbolic link" : st.isDirectory() ? "a directory" : "not a directory"} of uid ${st.uid}, mode 0${(st.mode & 0o777).toString(8)}`,
