@@ -30,7 +30,8 @@
 //  5. The server checks the version and its budgets (maxRingBytes, maxMappedBytes,
 //     maxConnections), creates the connection's memory as a memfd, reserves its pages
 //     (fallocate), seals it (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL), writes its header
-//     and sends ACCEPT with the fd (SCM_RIGHTS). Or REFUSE with a REASON_* and a text.
+//     (through the fd) and sends ACCEPT with the fd (SCM_RIGHTS), mapping the memory itself
+//     only then. Or REFUSE with a REASON_* and a text.
 //  6. The client checks the fd's seals and size, maps it, and calls at once.
 // A handshake must finish within handshakeTimeoutMs (default 5 s); the server holds at
 // most maxConnections connections and handshakes together.
