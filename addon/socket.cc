@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -459,6 +460,58 @@ Napi::Value CloseFd(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// randomFill(buffer): fills the Uint8Array with bytes of the kernel's CSPRNG
+// (getrandom(2), the source OpenSSL seeds from). The handshake's nonces come
+// from here so that connecting does not load node:crypto (most of an import's
+// cost); the HMAC of a token still uses node:crypto, loaded when a token is used.
+Napi::Value RandomFill(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray() ||
+      info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    throw Napi::TypeError::New(env, "randomFill: expected a Uint8Array");
+  }
+  auto view = info[0].As<Napi::Uint8Array>();
+  uint8_t* at = view.Data();
+  size_t left = view.ByteLength();
+  while (left > 0) {
+    ssize_t got = getrandom(at, left, 0);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      throw SysError(env, errno, "getrandom");
+    }
+    at += got;
+    left -= static_cast<size_t>(got);
+  }
+  return env.Undefined();
+}
+
+// writeAt(fd, bytes, offset): writes all of bytes at offset (pwrite(2)). The
+// server writes a new connection's header this way, so that it can hand the
+// memfd over before mapping it itself (the mapping is then off the client's path).
+Napi::Value WriteAt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0);
+  if (info.Length() < 2 || !info[1].IsTypedArray() ||
+      info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    throw Napi::TypeError::New(env, "writeAt: expected a Uint8Array");
+  }
+  auto view = info[1].As<Napi::Uint8Array>();
+  uint64_t offset = ArgUInt(info, 2, "offset", static_cast<uint64_t>(INT64_MAX));
+  const uint8_t* at = view.Data();
+  size_t left = view.ByteLength();
+  while (left > 0) {
+    ssize_t put = pwrite(fd, at, left, static_cast<off_t>(offset));
+    if (put < 0) {
+      if (errno == EINTR) continue;
+      throw SysError(env, errno, "pwrite", "fd " + std::to_string(fd));
+    }
+    at += put;
+    offset += static_cast<uint64_t>(put);
+    left -= static_cast<size_t>(put);
+  }
+  return env.Undefined();
+}
+
 // openFds(): how many fds this environment holds (tests check for leaks).
 Napi::Value OpenFdCount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(Fds(info).size()));
@@ -594,6 +647,8 @@ void InitSocket(Napi::Env env, Napi::Object exports) {
   fn("lockState", LockState);
   fn("closeFd", CloseFd);
   fn("openFds", OpenFdCount);
+  fn("randomFill", RandomFill);
+  fn("writeAt", WriteAt);
   exports.Set("FdWatcher", FdWatcher::Define(env));
 }
 

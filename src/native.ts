@@ -130,6 +130,10 @@ export interface Native {
   closeFd(fd: number): void;
   /** How many fds the addon holds open for this thread (for leak checks). */
   openFds(): number;
+  /** Writes all of `bytes` into the file `fd` at `offset` (pwrite(2)). */
+  writeAt(fd: number, bytes: Uint8Array, offset: number): void;
+  /** Fills `buffer` from the kernel's CSPRNG (getrandom(2)). */
+  randomFill(buffer: Uint8Array): void;
   /**
    * Maps the object's first `length` bytes over mem[offset, offset + length)
    * (MAP_SHARED | MAP_FIXED), in place: WASM code then reads and writes the

@@ -30,7 +30,8 @@
 //  5. The server checks the version and its budgets (maxRingBytes, maxMappedBytes,
 //     maxConnections), creates the connection's memory as a memfd, reserves its pages
 //     (fallocate), seals it (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL), writes its header
-//     and sends ACCEPT with the fd (SCM_RIGHTS). Or REFUSE with a REASON_* and a text.
+//     (through the fd) and sends ACCEPT with the fd (SCM_RIGHTS), mapping the memory itself
+//     only then. Or REFUSE with a REASON_* and a text.
 //  6. The client checks the fd's seals and size, maps it, and calls at once.
 // A handshake must finish within handshakeTimeoutMs (default 5 s); the server holds at
 // most maxConnections connections and handshakes together.
@@ -113,7 +114,7 @@
 // with its own words can only delay its own calls. Sequentially consistent atomics on
 // both sides make a lost wake-up impossible (see assembly/ring.ts).
 
-import { createHash } from "node:crypto";
+import { nodeCrypto } from "./connection/crypto.js";
 import { RpcError, ErrorCodes, type ErrorCode } from "./errors.js";
 
 export const NAME_MAX_LENGTH = 200;
@@ -174,6 +175,6 @@ export function tokenHash(token: unknown, what: string): Buffer {
   if ((typeof token !== "string" && !(token instanceof Uint8Array)) || token.length === 0) {
     throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `option ${what} must be a non-empty string or Uint8Array`);
   }
-  return createHash("sha256").update(token).digest();
+  return nodeCrypto().createHash("sha256").update(token).digest();
 }
 

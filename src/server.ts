@@ -4,7 +4,7 @@
 
 import { EventEmitter } from "node:events";
 import { inspect } from "node:util";
-import { randomBytes } from "node:crypto";
+import { randomBytes } from "./connection/crypto.js";
 import { L } from "./core/layout.js";
 import { Spin, IDLE_POLLS_PER_CLOCK } from "./core/spin.js";
 import { RpcError, ErrorCodes } from "./errors.js";

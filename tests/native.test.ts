@@ -1293,6 +1293,24 @@ test("without futex_waitv, disarm then unmapShared then arm on the same offset r
   }
 });
 
+test("writeAt writes through a memfd what a later mapping of it shows (the server's header before ACCEPT), and refuses bad arguments", () => {
+  const fd = native.memfdCreate("shmrpc-test", PAGE);
+  try {
+    native.writeAt(fd, new Uint8Array([1, 2, 3, 4]), 8);
+    native.writeAt(fd, new Uint8Array(0), 0);
+    const { u8 } = newMemory();
+    native.mapShared(u8, WASM_PAGE, PAGE, fd);
+    assert.equal([...u8.subarray(WASM_PAGE + 6, WASM_PAGE + 14)], [0, 0, 1, 2, 3, 4, 0, 0]);
+    assert.is(native.memfdInfo(fd).size, PAGE, "a write inside the sealed size does not grow it");
+    // Past the end would grow the file: the seal refuses it.
+    assert.is((thrown(() => native.writeAt(fd, new Uint8Array(4), PAGE)) as NativeError).code, "EPERM");
+    assert.instance(thrown(() => native.writeAt(fd, "x" as unknown as Uint8Array, 0)), TypeError);
+    assert.instance(thrown(() => native.writeAt(fd, new Uint8Array(1), -1)), RangeError);
+  } finally {
+    native.closeFd(fd);
+  }
+});
+
 test("the addon holds no more fds than before the tests", async () => {
   assert.is(native.openFds(), FDS_AT_START);
 });

@@ -56,11 +56,11 @@ test("npm pack builds the prebuilt addon and ships what a user needs, and nothin
   const files = info.files.map((f) => f.path).sort();
 
   for (const arch of ARCHS) assert.ok(files.includes(`prebuilds/linux-${arch}/shmrpc.glibc.node`), `the ${arch} prebuild is in the tarball`);
-  for (const f of ["package.json", "README.md", "dist/src/index.js", "dist/src/index.d.ts", "wasm/shmrpc.wasm", "wasm/shmrpc.js", "wasm/shmrpc.d.ts", "binding.gyp", "addon/shmrpc.h"]) {
+  for (const f of ["package.json", "README.md", "dist/bundle/shmrpc.js", "dist/bundle/cli.js", "dist/bundle/sync-worker.js", "dist/src/index.d.ts", "wasm/shmrpc.wasm", "wasm/shmrpc.js", "wasm/shmrpc.d.ts", "binding.gyp", "addon/shmrpc.h"]) {
     assert.ok(files.includes(f), `${f} is in the tarball`);
   }
-  const unwanted = files.filter((f) => !/^(package\.json|README\.md|binding\.gyp|addon\/[^/]+\.(cc|h)|dist\/src\/.+\.(js|d\.ts)|wasm\/shmrpc\.(wasm|js|d\.ts)|prebuilds\/linux-[a-z0-9]+\/shmrpc\.glibc\.node)$/.test(f));
-  assert.equal(unwanted, [], "nothing else (tests, benches, sources, maps) is shipped");
+  const unwanted = files.filter((f) => !/^(package\.json|README\.md|binding\.gyp|addon\/[^/]+\.(cc|h)|dist\/bundle\/(shmrpc|cli|sync-worker)\.js|dist\/src\/.+\.d\.ts|wasm\/shmrpc\.(wasm|js|d\.ts)|prebuilds\/linux-[a-z0-9]+\/shmrpc\.glibc\.node)$/.test(f));
+  assert.equal(unwanted, [], "nothing else (tests, benches, sources, maps, tsc's unbundled JavaScript) is shipped");
 });
 
 test("installed with install scripts blocked and no compiler on PATH, it loads the prebuilt addon", () => {

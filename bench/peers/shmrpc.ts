@@ -26,7 +26,7 @@ export async function connectShmrpc(args: string[]): Promise<PeerClient> {
 export function shmrpcPeer(busyPoll: boolean): Peer {
   return {
     id: busyPoll ? "shmrpc-busypoll" : "shmrpc",
-    ...(busyPoll ? {} : { module: new URL("../../src/index.js", import.meta.url).href }),
+    ...(busyPoll ? {} : { module: import.meta.resolve("shmrpc") }),
     label: busyPoll ? "shmrpc busy-poll" : "shmrpc",
     async start(): Promise<PeerServer> {
       const name = `${NAME_PREFIX}${++counter}`;

@@ -53,9 +53,18 @@ export function report(out: Output, err: unknown, asJson: boolean, prefix: strin
   out.err(lines.flatMap((l) => l.split("\n")).map(printable).join("\n") + "\n");
 }
 
+/** The package's version, from the nearest package.json above this file (dist/src/cli/ in a
+ *  checkout, dist/bundle/ as installed). */
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
-  return pkg.version;
+  for (let dir = new URL(".", import.meta.url); ; dir = new URL("..", dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL("package.json", dir), "utf8")) as { name?: string; version: string };
+      if (pkg.name === "shmrpc") return pkg.version;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    }
+    if (dir.pathname === "/") throw new Error("shmrpc: cannot find its package.json above " + import.meta.url);
+  }
 }
 
 process.exitCode = await main(process.argv.slice(2));

@@ -2,7 +2,7 @@
 // describes the exchange). Each message is one SOCK_SEQPACKET packet, little-endian,
 // starting with its type byte. Everything received is checked before use.
 
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { nodeCrypto, randomBytes } from "./crypto.js";
 import { L } from "../core/layout.js";
 
 export const Msg = {
@@ -227,15 +227,15 @@ export function newNonce(): Buffer {
 
 /** The server's proof that it knows the token, over both fresh nonces. */
 export function serverProof(key: Buffer, clientNonce: Buffer, serverNonce: Buffer): Buffer {
-  return createHmac("sha256", key).update("shmrpc server proof").update(clientNonce).update(serverNonce).digest();
+  return nodeCrypto().createHmac("sha256", key).update("shmrpc server proof").update(clientNonce).update(serverNonce).digest();
 }
 
 /** The client's proof; a different label, so neither proof can stand for the other. */
 export function clientProof(key: Buffer, clientNonce: Buffer, serverNonce: Buffer): Buffer {
-  return createHmac("sha256", key).update("shmrpc client proof").update(serverNonce).update(clientNonce).digest();
+  return nodeCrypto().createHmac("sha256", key).update("shmrpc client proof").update(serverNonce).update(clientNonce).digest();
 }
 
 /** Constant-time comparison of two proofs. */
 export function sameProof(a: Buffer, b: Buffer): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
+  return a.length === b.length && nodeCrypto().timingSafeEqual(a, b);
 }

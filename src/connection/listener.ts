@@ -9,7 +9,7 @@ import { lstatSync, mkdirSync, unlinkSync } from "node:fs";
 import { liveReplicaSockets } from "./replicas.js";
 import { native } from "../native.js";
 import { L } from "../core/layout.js";
-import { Segment, roundToPages } from "../core/segment.js";
+import { Segment, roundToPages, type Reserved } from "../core/segment.js";
 import { RpcError, ErrorCodes } from "../errors.js";
 import { systemError } from "../lifecycle.js";
 import { Link, READABLE } from "./link.js";
@@ -239,6 +239,9 @@ export class Listener {
     h.timer = setTimeout(() => this.refuse(h, L.REASON_PROTOCOL, `no handshake within ${this.o.handshakeTimeoutMs} ms`), this.o.handshakeTimeoutMs).unref();
     link.onEvent = (events) => this.onHandshakeEvent(h, events);
     link.watch();
+    // A client sends its HELLO right after connecting: it is usually here already, and
+    // reading it now saves a turn of the event loop (nothing waiting: recvPacket says so).
+    this.onHandshakeEvent(h, READABLE);
   }
 
   private allowed(uid: number, gid: number): boolean {
@@ -308,32 +311,36 @@ export class Listener {
     if (mappedBytes + size > this.o.maxMappedBytes) {
       return this.refuse(h, L.REASON_RESOURCE, `a connection of ${size} bytes would take the server's shared memory over maxMappedBytes (${mappedBytes} of ${this.o.maxMappedBytes} in use)`);
     }
-    let made: { segment: Segment; fd: number };
+    let made: Reserved | undefined;
     try {
-      made = Segment.create(`shmrpc:${this.o.name}`, size);
+      made = Segment.reserve(`shmrpc:${this.o.name}`, size);
+      native.writeAt(made.fd, segmentHeader(size, ring), 0);
     } catch (e) {
+      made?.cancel();
       const code = (e as NodeJS.ErrnoException).code;
       const why = code === "ENOSPC" || code === "ENOMEM" ? "no memory left for its rings" : (e as Error).message;
       return this.refuse(h, L.REASON_RESOURCE, `cannot make the connection's shared memory (${size} bytes): ${why}`);
     }
-    const seg = made.segment;
-    seg.store(L.SEG_VERSION, L.PROTOCOL_VERSION);
-    seg.store(L.SEG_SIZE, size);
-    seg.store(L.CONN_REQ_CAPACITY, ring);
-    seg.store(L.CONN_RES_CAPACITY, ring);
-    seg.store(L.SEG_MAGIC + 4, L.MAGIC_HI);
-    seg.store(L.SEG_MAGIC, L.MAGIC_LO);
+    // ACCEPT goes first, our own mapping after it: the client maps and makes its first
+    // call meanwhile (the header was written through the fd; the rest is zeros).
     let sent = false;
     try {
       sent = h.link.send(acceptMessage({ size, requestRing: ring, responseRing: ring, pid: process.pid }), [made.fd]);
     } catch {
       // The client left.
-    } finally {
-      native.closeFd(made.fd); // the client has its own now; our mapping keeps the memory
     }
     if (!sent) {
-      seg.close();
+      made.cancel();
       return this.end(h);
+    }
+    let seg: Segment;
+    try {
+      seg = made.map(); // and closes our fd: the client has its own, the mapping keeps the memory
+    } catch (e) {
+      // Rare (mmap failing on memory already reserved): the client sees the hang-up.
+      this.end(h);
+      this.events.refused(new RpcError(ErrorCodes.ERR_RPC_RESOURCE_EXHAUSTED, `dropped client ${h.pid} (uid ${h.uid}): cannot map its shared memory: ${(e as Error).message}`));
+      return;
     }
     this.forget(h);
     this.events.established({ link: h.link, pid: h.pid, uid: h.uid, gid: h.gid, seg, requestRing: ring, responseRing: ring });
@@ -371,6 +378,19 @@ export class Listener {
     this.forget(h);
     h.link.close();
   }
+}
+
+/** The first bytes of a connection's memory: magic, version, size and ring capacities
+ *  (offsets in assembly/layout.ts), little-endian as the memory is read. */
+function segmentHeader(size: number, ring: number): Buffer {
+  const b = Buffer.alloc(L.CONN_RES_CAPACITY + 4);
+  b.writeUInt32LE(L.MAGIC_LO, L.SEG_MAGIC);
+  b.writeUInt32LE(L.MAGIC_HI, L.SEG_MAGIC + 4);
+  b.writeUInt32LE(L.PROTOCOL_VERSION, L.SEG_VERSION);
+  b.writeUInt32LE(size, L.SEG_SIZE);
+  b.writeUInt32LE(ring, L.CONN_REQ_CAPACITY);
+  b.writeUInt32LE(ring, L.CONN_RES_CAPACITY);
+  return b;
 }
 
 function removeIfPresent(path: string): void {

@@ -23,16 +23,45 @@ export class Segment {
     readonly size: number,
   ) {}
 
-  /** A new region of `size` bytes, reserved and sealed; returns it and its fd (the
-   *  caller passes the fd on, then closes it: the mapping keeps the memory). */
-  static create(label: string, size: number): { segment: Segment; fd: number } {
+  /** A new region of `size` bytes, reserved and sealed, with room for it in our memory,
+   *  not mapped yet: the caller may write its first bytes through the fd and pass the fd
+   *  on first. Throws ERR_RPC_RESOURCE_EXHAUSTED when the memory has no room. */
+  static reserve(label: string, size: number): Reserved {
     const fd = native.memfdCreate(label, size);
+    const c = core();
+    let offset: number;
     try {
-      return { segment: Segment.map(fd, size), fd };
+      offset = c.alloc(size);
     } catch (e) {
       native.closeFd(fd);
+      if (e instanceof RangeError && /out of WebAssembly memory/.test(e.message)) {
+        throw new RpcError(ErrorCodes.ERR_RPC_RESOURCE_EXHAUSTED, e.message, { cause: e });
+      }
       throw e;
     }
+    let done = false;
+    return {
+      fd,
+      map(): Segment {
+        if (done) throw new Error("shmrpc: a reserved region is mapped once");
+        done = true;
+        try {
+          native.mapShared(c.u8, offset, size, fd);
+        } catch (e) {
+          c.release(offset, size);
+          throw e;
+        } finally {
+          native.closeFd(fd);
+        }
+        return new Segment(offset, size);
+      },
+      cancel(): void {
+        if (done) return;
+        done = true;
+        c.release(offset, size);
+        native.closeFd(fd);
+      },
+    };
   }
 
   /** Maps a region received from a peer: it must be a sealed memfd of exactly
@@ -93,6 +122,15 @@ export class Segment {
   compareExchange(at: number, expected: number, value: number): number {
     return Atomics.compareExchange(core().i32, (this.offset + at) >>> 2, expected | 0, value | 0) >>> 0;
   }
+}
+
+/** A region made by Segment.reserve: its fd until map() (which closes it) or cancel(). */
+export interface Reserved {
+  readonly fd: number;
+  /** Maps it and closes the fd; on failure the room is given back and the fd closed. */
+  map(): Segment;
+  /** Gives the room back and closes the fd (nothing if already mapped). */
+  cancel(): void;
 }
 
 export function roundToPages(bytes: number): number {

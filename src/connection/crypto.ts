@@ -1,0 +1,25 @@
+// node:crypto, loaded on first use: it (and node:stream, which it pulls in) was the largest
+// part of `import("shmrpc")`, and only a token (its hash and the handshake's HMAC proofs)
+// or a socket name too long for an address (its SHA-256) needs it. Random bytes (nonces,
+// instance ids) come from the addon's getrandom(2) instead.
+
+import { createRequire } from "node:module";
+import { native } from "../native.js";
+
+let loaded: typeof import("node:crypto") | undefined;
+
+export function nodeCrypto(): typeof import("node:crypto") {
+  return (loaded ??= createRequire(import.meta.url)("node:crypto") as typeof import("node:crypto"));
+}
+
+/** `n` bytes from the kernel's CSPRNG. */
+export function randomBytes(n: number): Buffer {
+  const b = Buffer.allocUnsafe(n);
+  native.randomFill(b);
+  return b;
+}
+
+/** The SHA-256 of `data`, in hex. */
+export function sha256Hex(data: string): string {
+  return nodeCrypto().createHash("sha256").update(data).digest("hex");
+}
