@@ -329,7 +329,7 @@ export class Route {
     if (conn === undefined) throw new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `client of ${this.o.name} is not connected`, { maybeExecuted: false });
     const id = this.nextId;
     this.nextId = (this.nextId + 1) >>> 0 || 1;
-    conn.channel.send(L.T_REQUEST, id, name, encoder.start + HEADROOM, length);
+    conn.channel.send(L.T_REQUEST, id, name, encoder.start + HEADROOM, length, encoder.splice);
     encoder.shrink(length);
     conn.channel.writer.commit();
     conn.serverBell.ring();
