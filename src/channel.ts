@@ -14,6 +14,7 @@
 // Everything read from the ring is checked before use (peer input).
 
 import { core } from "./core/wasm.js";
+import { native } from "./native.js";
 import { L } from "./core/layout.js";
 import { RingReader, RingWriter, ringErrorText } from "./core/ring.js";
 import { P_FRAGMENT_DATA, P_FRAGMENT_TAIL, P_FRAGMENT_TOTAL, P_FRAGMENT_TYPE, P_RESPONSE_BODY, writeHeader, writeFragmentHeader } from "./frames.js";
@@ -127,7 +128,7 @@ export class Channel {
         if (dst !== 0) {
           const u8 = core().u8;
           u8.copyWithin(dst, at, splicedAt);
-          u8.set(spliced, dst + head);
+          native.copyBytes(spliced, spliced.byteOffset, u8, dst + head, spliced.length);
           u8.copyWithin(dst + head + spliced.length, splicedAt, splicedAt + rest);
           return;
         }
@@ -149,7 +150,7 @@ export class Channel {
     }
     const fromSpliced = Math.max(0, sent - head);
     if (fromSpliced < spliced.length) {
-      bytes.set(fromSpliced === 0 ? spliced : spliced.subarray(fromSpliced), to);
+      native.copyBytes(spliced, spliced.byteOffset + fromSpliced, bytes, bytes.byteOffset + to, spliced.length - fromSpliced);
       to += spliced.length - fromSpliced;
     }
     const fromRest = Math.max(0, sent - head - spliced.length);
@@ -201,7 +202,7 @@ export class Channel {
       }
     }
     const bytes = this.queueBytes(total - sent);
-    bytes.set(core().u8.subarray(at + sent, at + total));
+    native.copyBytes(core().u8, at + sent, bytes, bytes.byteOffset, total - sent);
     this.queue.push({ type, total, tail: 0, bytes, done: 0 });
     this.queuedBytes += bytes.length;
   }
@@ -223,7 +224,7 @@ export class Channel {
         writeFragmentHeader(c, at, total, type, tail);
       }
       if (src === c.u8) c.u8.copyWithin(at + header, from, from + chunk);
-      else c.u8.set(src.subarray(from, from + chunk), at + header);
+      else native.copyBytes(src, src.byteOffset + from, c.u8, at + header, chunk);
       from += chunk;
       sent += chunk;
       // Let the consumer start on what is there while we produce the rest.
@@ -243,7 +244,7 @@ export class Channel {
       if (m.total <= w.maxPayload) {
         const at = w.tryClaim(m.total, m.type);
         if (at === 0) break;
-        core().u8.set(m.bytes, at);
+        native.copyBytes(m.bytes, m.bytes.byteOffset, core().u8, at, m.total);
       } else {
         const sentBefore = m.total - left;
         const sent = this.writeFragments(m.type, m.total, m.tail, sentBefore, m.bytes, m.done, left);
@@ -425,7 +426,7 @@ export class Channel {
         return;
       }
     }
-    c.buf.copy(this.asmTail, got + toRegion - this.asmPrefix, src + toRegion, src + n);
+    native.copyBytes(c.u8, src + toRegion, this.asmTail, got + toRegion - this.asmPrefix, n - toRegion);
   }
 
   /** No memory for the message being received: it is refused as too large. */
