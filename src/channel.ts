@@ -29,6 +29,9 @@ const FIRST_REGION_BYTES = 1 << 20;
 /** The send queue's memory is kept for the next message when it is at most this big
  *  (a fresh one costs page faults on every message; a bigger one is given back). */
 const QUEUE_KEEP_BYTES = 32 << 20;
+/** Copies to or from the shared memory at least this long go through the addon's
+ *  memmove (V8 copies a word at a time there; the call costs more for small ones). */
+const COPY_NATIVE_BYTES = 16 * 1024;
 
 /** `Channel.type` of a message that was too big to accept. */
 export const OVERSIZED = -1;
@@ -202,7 +205,8 @@ export class Channel {
       }
     }
     const bytes = this.queueBytes(total - sent);
-    native.copyBytes(core().u8, at + sent, bytes, bytes.byteOffset, total - sent);
+    if (total - sent >= COPY_NATIVE_BYTES) native.copyBytes(core().u8, at + sent, bytes, bytes.byteOffset, total - sent);
+    else bytes.set(core().u8.subarray(at + sent, at + total));
     this.queue.push({ type, total, tail: 0, bytes, done: 0 });
     this.queuedBytes += bytes.length;
   }
@@ -244,7 +248,8 @@ export class Channel {
       if (m.total <= w.maxPayload) {
         const at = w.tryClaim(m.total, m.type);
         if (at === 0) break;
-        native.copyBytes(m.bytes, m.bytes.byteOffset, core().u8, at, m.total);
+        if (m.total >= COPY_NATIVE_BYTES) native.copyBytes(m.bytes, m.bytes.byteOffset, core().u8, at, m.total);
+        else core().u8.set(m.bytes, at);
       } else {
         const sentBefore = m.total - left;
         const sent = this.writeFragments(m.type, m.total, m.tail, sentBefore, m.bytes, m.done, left);
