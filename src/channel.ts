@@ -17,7 +17,7 @@ import { core } from "./core/wasm.js";
 import { native } from "./native.js";
 import { L } from "./core/layout.js";
 import { RingReader, RingWriter, ringErrorText } from "./core/ring.js";
-import { P_FRAGMENT_DATA, P_FRAGMENT_TAIL, P_FRAGMENT_TOTAL, P_FRAGMENT_TYPE, P_RESPONSE_BODY, writeHeader, writeFragmentHeader } from "./frames.js";
+import { P_FRAGMENT_DATA, P_FRAGMENT_TAIL, P_FRAGMENT_TOTAL, P_FRAGMENT_TYPE, P_RESPONSE_BODY, writeHeader, writeCallHeader, writeFragmentHeader } from "./frames.js";
 import type { Splice } from "./codec/encode.js";
 
 /** A bigger spare reassembly region is given back after a smaller message. */
@@ -179,6 +179,17 @@ export class Channel {
     if (this.spareQueue === null || this.spareQueue.length < whole) this.spareQueue = Buffer.from(bytes.buffer, 0, whole);
   }
 
+  /** Sends a CALL: the payload [id u32][method id u32][body], the header written just
+   *  before `body` as by `send`. */
+  sendCall(id: number, methodId: number, body: number, bodyLength: number, splice?: Splice): void {
+    const at = writeCallHeader(core(), body, id, methodId);
+    const total = body - at + bodyLength;
+    const spliced = splice === undefined ? null : splice.bytes;
+    if (spliced === null) return this.sendPayload(L.T_CALL, at, total);
+    splice!.bytes = null;
+    this.sendSpliced(L.T_CALL, at, total, spliced, splice!.at, splice!.last);
+  }
+
   /** Sends a record with no payload (GOODBYE); `onlyIfRoom`: never queue it. */
   sendEmpty(type: number, onlyIfRoom = false): void {
     if (onlyIfRoom) {
@@ -313,7 +324,7 @@ export class Channel {
         const inner = c.view.getUint32(at + P_FRAGMENT_TYPE, true);
         const tail = c.view.getUint32(at + P_FRAGMENT_TAIL, true);
         const chunk = length - P_FRAGMENT_DATA;
-        if (inner !== L.T_REQUEST && inner !== L.T_RESPONSE && inner !== L.T_ERROR) return this.fail(`fragmented message of type ${inner}`);
+        if (inner !== L.T_REQUEST && inner !== L.T_CALL && inner !== L.T_RESPONSE && inner !== L.T_ERROR) return this.fail(`fragmented message of type ${inner}`);
         if (total <= chunk || chunk === 0) return this.fail("a fragmented message's size is inconsistent");
         // Every payload has its header before the value (a tail never starts at 0).
         if (tail > total - P_RESPONSE_BODY) return this.fail("a fragmented message's tail is larger than the message");

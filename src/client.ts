@@ -13,9 +13,9 @@ import { Encoder } from "./codec/encode.js";
 import { Decoder } from "./codec/decode.js";
 import { RpcError, ErrorCodes } from "./errors.js";
 import {
-  validateName, METHOD_NAME_MAX_BYTES, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RING_BYTES, DEFAULT_TIMEOUT_MS, tokenHash,
+  validateName, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RING_BYTES, DEFAULT_TIMEOUT_MS, tokenHash,
 } from "./protocol.js";
-import { requestExtra } from "./frames.js";
+import { MethodNames, type MethodName } from "./calls/methods.js";
 import { localServers } from "./lifecycle.js";
 import { socketPathOf, replicaDirOf, validateSocketPath } from "./connection/paths.js";
 import { liveReplicaSockets } from "./connection/replicas.js";
@@ -66,7 +66,9 @@ export interface ClientOptions {
   balance?: Balance;
   /** Re-sending of idempotent calls that may have run when their replica was lost
    *  (README, "Discovery and replicas"): maxAttempts (default 3, at most 5),
-   *  initialBackoffMs (20), maxBackoffMs (1000), backoffMultiplier (2). */
+   *  initialBackoffMs (20), maxBackoffMs (1000), backoffMultiplier (2); over NATS,
+   *  attemptTimeoutMs (1000; 0: off), after which an idempotent call's unanswered attempt
+   *  is sent again. */
   retry?: Partial<RetryPolicy>;
 }
 
@@ -125,7 +127,8 @@ const RESCAN_MS = 250;
 /**
  * Calls the methods of the server of a name: `call` (blocking) or `asyncCall` (a
  * Promise), or typed through `proxy(contract)`. Connects on first use; emits `connect`
- * and `disconnect` with the server's {@link PeerInfo}, and `retry` with a {@link RetryInfo}
+ * and `disconnect` with the server's {@link PeerInfo} (over NATS: `{ nats: "host:port",
+ * reason? }` of the NATS connection), and `retry` with a {@link RetryInfo}
  * before a lost call is sent again. A name served by replicas
  * (`ServerOptions.replica`) gets a connection to each, and each call goes to one of them.
  */
@@ -154,7 +157,7 @@ export class Client extends EventEmitter {
   private closed = false;
   private readonly encoder = new Encoder(core());
   private readonly decoder = new Decoder(core());
-  private readonly methodNames = new Map<string, Uint8Array>();
+  private readonly methodNames = new MethodNames();
   private readonly routeEvents = {
     connect: (_route: Route, pid: number) => this.emit("connect", { pid, uid: this.serverUid }),
     disconnect: (route: Route, pid: number, reason: string) => {
@@ -187,8 +190,13 @@ export class Client extends EventEmitter {
       name: this.name, serverUid, ringBytes: ring, maxMessageBytes, spinMs, busyPoll,
       tokenKey: options.token === undefined ? undefined : tokenHash(options.token, "token"),
     };
-    this.remote = isNatsUrl(name) ? natsCallsOfUrl(name, options.nats, maxMessageBytes, this.retry) : undefined;
-    this.away = this.remote === undefined && options.nats !== undefined ? natsCallsOfName(this.name, options.nats, maxMessageBytes, this.retry) : undefined;
+    // nats: `connect`/`disconnect` with { nats: "host:port" } as the NATS connection comes and goes.
+    const natsEvents = {
+      connect: (server: string) => this.emit("connect", { nats: server }),
+      disconnect: (server: string, reason: string) => this.emit("disconnect", { nats: server, reason }),
+    };
+    this.remote = isNatsUrl(name) ? natsCallsOfUrl(name, options.nats, maxMessageBytes, this.retry, natsEvents) : undefined;
+    this.away = this.remote === undefined && options.nats !== undefined ? natsCallsOfName(this.name, options.nats, maxMessageBytes, this.retry, natsEvents) : undefined;
   }
 
   /** True while connected to a live server (to at least one replica). */
@@ -319,7 +327,7 @@ export class Client extends EventEmitter {
   }
 
   private newRoute(path: string): Route {
-    return new Route({ ...this.routeOptions, path }, this.encoder, this.decoder, this.routeEvents);
+    return new Route({ ...this.routeOptions, path }, this.encoder, this.decoder, this.methodNames, this.routeEvents);
   }
 
   /** The route of a name served alone (made on first use). */
@@ -403,20 +411,8 @@ export class Client extends EventEmitter {
 
   // ------------------------------------------------------------ calls
 
-  private nameBytes(method: string): Uint8Array {
-    let bytes = this.methodNames.get(method);
-    if (bytes === undefined) {
-      if (typeof method !== "string" || method.length === 0) {
-        throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "method name must be a non-empty string");
-      }
-      const utf8 = Buffer.from(method, "utf8");
-      if (utf8.length > METHOD_NAME_MAX_BYTES) {
-        throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `method name is longer than ${METHOD_NAME_MAX_BYTES} UTF-8 bytes`);
-      }
-      bytes = requestExtra(utf8);
-      if (this.methodNames.size < 4096) this.methodNames.set(method, bytes);
-    }
-    return bytes;
+  private nameBytes(method: string): MethodName {
+    return this.methodNames.of(method);
   }
 
   private callSync(method: string, args: unknown[], timeoutMs: number, idempotent: boolean): unknown {
@@ -524,7 +520,7 @@ export class Client extends EventEmitter {
 
   /** A synchronous call sent again after attempt `attempts.count` failed with `failure`
    *  on `failedOn`, as `attempts` allows. */
-  private retrySync(name: Uint8Array, method: string, args: unknown[], attempts: Attempts, failedOn: Route | undefined, failure: unknown): unknown {
+  private retrySync(name: MethodName, method: string, args: unknown[], attempts: Attempts, failedOn: Route | undefined, failure: unknown): unknown {
     let pause: Int32Array | undefined;
     let route = failedOn;
     let e = failure;
@@ -569,7 +565,7 @@ export class Client extends EventEmitter {
     if (signal?.aborted) {
       return Promise.reject(new RpcError(ErrorCodes.ERR_RPC_ABORTED, `call to "${method}" was aborted before it was sent`, { cause: signal.reason }));
     }
-    let name: Uint8Array;
+    let name: MethodName;
     try {
       name = this.nameBytes(method);
       if (!this.replicated && !idempotent) {
@@ -589,7 +585,7 @@ export class Client extends EventEmitter {
   }
 
   /** An asyncCall sent again after a loss, as `attempts` allows. */
-  private callAsyncAttempts(name: Uint8Array, method: string, args: unknown[], signal: AbortSignal | undefined, attempts: Attempts): Promise<unknown> {
+  private callAsyncAttempts(name: MethodName, method: string, args: unknown[], signal: AbortSignal | undefined, attempts: Attempts): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const attempt = (avoid: Route | undefined): void => {
         attempts.count++;

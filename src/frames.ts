@@ -3,6 +3,8 @@
 // ring's own [length][type] header is assembly/ring.ts's.
 //
 //   REQUEST        [id u32][name length u8][method name, UTF-8][pad][arguments]
+//   CALL           [id u32][method id u32][arguments]
+//   METHOD_ID      [method id u32][name length u8][method name, UTF-8][pad]
 //   RESPONSE       [id u32][pad][result]
 //   ERROR          [id u32][kind u8][pad][details]
 //   FRAGMENT_FIRST [total u32][inner type u32][tail u32][0 u32][first bytes of the inner payload]
@@ -20,6 +22,8 @@ export const P_ID = 0;
 export const P_NAME_LENGTH = 4;
 export const P_NAME = 5;
 export const P_ERROR_KIND = 4;
+export const P_METHOD_ID = 4;
+export const P_CALL_BODY = 8;
 /** Where the encoded value starts after a header of `bytes`. */
 export function bodyOffset(headerBytes: number): number {
   return (headerBytes + 7) & ~7;
@@ -58,6 +62,15 @@ export function writeHeader(c: Core, body: number, id: number, extra: Uint8Array
   c.view.setUint32(at + P_ID, id, true);
   if (extra !== null) c.u8.set(extra, at + 4);
   c.u8.fill(0, at + 4 + extraLength, body);
+  return at;
+}
+
+/** Writes a CALL's header [id u32][method id u32] just before a body at `body` (8-byte
+ *  aligned, as the encoder leaves it); returns where the payload starts. */
+export function writeCallHeader(c: Core, body: number, id: number, methodId: number): number {
+  const at = body - P_CALL_BODY;
+  c.view.setUint32(at + P_ID, id, true);
+  c.view.setUint32(at + P_METHOD_ID, methodId, true);
   return at;
 }
 

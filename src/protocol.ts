@@ -1,4 +1,4 @@
-// The wire protocol of shmrpc, version 3 (L.PROTOCOL_VERSION): everything a client in another language
+// The wire protocol of shmrpc, version 4 (L.PROTOCOL_VERSION): everything a client in another language
 // needs, next to assembly/layout.ts (offsets of the shared memory), src/connection/handshake.ts
 // (the handshake's message layouts) and assembly/codec.ts (value encoding).
 //
@@ -67,6 +67,8 @@
 // RECORDS (assembly/ring.ts): [length u32][type u32][payload]. Payloads, all
 // little-endian, start with the call id so that every message can be matched:
 //   REQUEST   [id u32][name length u8][method name, UTF-8][pad][arguments: one encoded array]
+//   CALL      [id u32][method id u32][arguments: one encoded array]       (since version 4)
+//   METHOD_ID [method id u32][name length u8][method name, UTF-8][pad]     (server -> client)
 //   RESPONSE  [id u32][pad][result: one encoded value]
 //   ERROR     [id u32][kind u8][pad][details: one encoded value, see ErrorKind]
 //             details = { name, message, stack, code? , issues? }; issues (INVALID_ARGUMENT
@@ -81,6 +83,17 @@
 // A message whose payload exceeds a quarter of the ring travels as fragments.
 // The payload offsets (P_ID, P_NAME, ...) and the code that writes these headers are in
 // src/frames.ts.
+//
+// METHOD IDS (version 4). A server numbers its methods; a number is given to one name for
+// the server's life and never to another (src/serving/methods.ts). A client calls a
+// method by name (REQUEST) until the server has told it the number: on the first
+// REQUEST of a method on a connection, the server sends METHOD_ID before the answer.
+// The client then sends CALLs with that number on that connection (and only there:
+// another server, a replica or a restart, numbers its methods its own way). A CALL
+// whose number the server never gave, or whose method was removed, is answered ERROR
+// METHOD_NOT_FOUND; a CALL shorter than its header breaks the protocol. A server needs
+// no CALL from a client: REQUESTs alone are a complete client. A version 3 peer is
+// refused in the handshake (REFUSE, REASON_VERSION), naming both versions.
 //
 // RESERVED METHODS. Method names starting with "$" belong to shmrpc: bind() and
 // implement() refuse them, and the server answers these itself, as ordinary requests:

@@ -14,6 +14,7 @@ import {
 } from "./protocol.js";
 import { Listener } from "./connection/listener.js";
 import { validateSocketPath } from "./connection/paths.js";
+import { Methods } from "./serving/methods.js";
 import { Serving } from "./serving/dispatch.js";
 import { localServers, onProcessExit } from "./lifecycle.js";
 import { positive } from "./options.js";
@@ -102,7 +103,7 @@ export class Server extends EventEmitter {
   /** The server's name, as given ("/calc"). */
   readonly name: string;
   // contracts: an Endpoint (handler, contract entry, counters) per method, not a bare handler
-  private readonly methods = new Map<string, Endpoint>();
+  private readonly methods = new Methods(); // by name and by method id
   // contracts: what describe() and stats() report
   private readonly started = new Date();
   /** Unique per Server object: names a replica's socket, and shows in stats() and listServers(). */

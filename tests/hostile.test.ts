@@ -130,6 +130,7 @@ const MODES = [
   "fragment-more-alone", "fragment-inner-goodbye", "args-count-4-gib", "args-string-1-gib",
   "fragment-tail-larger-than-message", "fragment-tail-in-header", "fragment-tail-in-a-string", "fragment-tail-after-a-binary",
   "request-shorter-than-header", "name-longer-than-request", "args-truncated", "args-not-an-array", "torn-record",
+  "call-shorter-than-header", "call-args-not-an-array", "call-args-random",
 ];
 
 for (const mode of MODES) {
@@ -265,6 +266,8 @@ const GARBAGE: Record<string, string> = {
   "fragment-of-4-gib-then-response": "ERR_RPC_PROTOCOL",
   "fragment-more-alone": "ERR_RPC_PROTOCOL",
   "goodbye-with-garbage": "ERR_RPC_DISCONNECTED",
+  "method-id-too-short": "ERR_RPC_PROTOCOL",
+  "method-id-name-past-end": "ERR_RPC_PROTOCOL",
 };
 
 for (const [mode, code] of Object.entries(GARBAGE)) {

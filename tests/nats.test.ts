@@ -240,6 +240,169 @@ test("no responders is sent again after a backoff, as the retry policy says, wit
   }
 });
 
+test("a slow but live handler: an idempotent call is sent again after retry.attemptTimeoutMs and answered; late answers dropped, nothing left behind; a non-idempotent one runs once", async () => {
+  // attemptTimeoutMs 200 against a handler that takes 600 ms: attempts 1 and 2 are given up
+  // at 200 ms each, the last attempt has the rest of the 10 s deadline.
+  const client = new Client(url, { timeoutMs: 10_000, retry: { attemptTimeoutMs: 200, maxAttempts: 3 } });
+  const retries: Array<{ failedAttempt: number; code: string; maybeExecuted: boolean }> = [];
+  client.on("retry", (r) => retries.push(r));
+  const runs = async () => (await client.stats()).endpoints.find((e) => e.name === "delayed")?.num_requests ?? 0;
+  // The library's reply inbox (one subscription, muxing requests by token) and the
+  // connection's subscriptions: what a late answer or an abandoned attempt could leak.
+  const inner = () => (client as unknown as { remote: { nc: { protocol: { muxSubscriptions: { size(): number }; subscriptions: { size(): number } } } } }).remote.nc.protocol;
+  try {
+    const r0 = await runs();
+    const subs0 = inner().subscriptions.size();
+    const idem = client.withOptions({ idempotent: true });
+    assert.is(await idem.asyncCall("delayed", 600, "slow"), "slow");
+    assert.equal(retries.map((r) => [r.failedAttempt, r.code, r.maybeExecuted]), [[1, ErrorCodes.ERR_RPC_TIMEOUT, true], [2, ErrorCodes.ERR_RPC_TIMEOUT, true]]);
+    // The abandoned attempts ran too (idempotent allows it); their answers come later.
+    await until(async () => (await runs()) - r0 === 3, 5000, "three runs of the handler");
+    await until(() => inner().muxSubscriptions.size() === 0, 5000, "no request left waiting in the reply inbox");
+    assert.is(inner().subscriptions.size(), subs0, "no subscription added");
+
+    // Synchronously: the same through the worker thread.
+    retries.length = 0;
+    const r1 = await runs();
+    assert.is(idem.call("delayed", 600, "sync"), "sync");
+    assert.equal(retries.map((r) => [r.failedAttempt, r.code]), [[1, ErrorCodes.ERR_RPC_TIMEOUT], [2, ErrorCodes.ERR_RPC_TIMEOUT]]);
+    await until(async () => (await runs()) - r1 === 3, 5000, "three runs of the handler (sync)");
+
+    // Not idempotent: one attempt for the whole deadline, one run, no retry.
+    retries.length = 0;
+    const r2 = await runs();
+    assert.is(await client.asyncCall("delayed", 600, "once"), "once");
+    assert.is(client.call("delayed", 600, "once sync"), "once sync");
+    assert.is(retries.length, 0);
+    assert.is((await runs()) - r2, 2);
+
+    // All attempts slower than the deadline: the call fails at its deadline with ERR_RPC_TIMEOUT
+    // and the attempts it made.
+    const short = client.withOptions({ idempotent: true, timeoutMs: 700 });
+    const t0 = performance.now();
+    const e = await rejection(short.asyncCall("delayed", 2000, "late"));
+    assert.is(e.code, ErrorCodes.ERR_RPC_TIMEOUT);
+    assert.is(e.maybeExecuted, true);
+    assert.is(e.attempts, 3);
+    // Margin for a busy machine's timers: 1 s past the 700 ms deadline.
+    assert.ok(performance.now() - t0 < 1700, `took ${(performance.now() - t0).toFixed(0)} ms`);
+  } finally {
+    client.close();
+  }
+});
+
+test("retry.attemptTimeoutMs is checked: a negative, non-number or too large value is ERR_RPC_INVALID_ARGUMENT naming it; 0 turns it off", async () => {
+  for (const bad of [-1, "100", Number.NaN, 2 ** 31]) {
+    try {
+      new Client(url, { retry: { attemptTimeoutMs: bad as number } }).close();
+      assert.unreachable(`attemptTimeoutMs ${String(bad)} was taken`);
+    } catch (e) {
+      assert.instance(e, RpcError);
+      assert.is((e as RpcError).code, ErrorCodes.ERR_RPC_INVALID_ARGUMENT);
+      assert.match((e as RpcError).message, /retry\.attemptTimeoutMs/);
+    }
+  }
+  // Off: an idempotent call to a slow handler waits for its one answer.
+  const client = new Client(url, { timeoutMs: 10_000, retry: { attemptTimeoutMs: 0 } });
+  let retried = 0;
+  client.on("retry", () => retried++);
+  try {
+    assert.is(await client.withOptions({ idempotent: true }).asyncCall("delayed", 300, "off"), "off");
+    assert.is(retried, 0);
+  } finally {
+    client.close();
+  }
+});
+
+test("close() with async handlers running: their calls fail at once with ERR_RPC_DISCONNECTED (maybeExecuted true), idempotent ones go on at another replica, the server exits", async () => {
+  const shared = uniqueName("nats-close");
+  const first = await spawnFixture("nats-server.js", [shared, JSON.stringify(node.url)]);
+  const second = await spawnFixture("nats-server.js", [shared, JSON.stringify(node.url), JSON.stringify({ socketPath: `/tmp/${shared.slice(1)}-2.sock` })]);
+  // No attempt timeout: only the close can end the first replica's calls early.
+  const client = new Client(`${node.url}${shared}`, { timeoutMs: 20_000, retry: { attemptTimeoutMs: 0 } });
+  const retries: Array<{ code: string }> = [];
+  client.on("retry", (r) => retries.push(r));
+  try {
+    const seen = new Set<number>();
+    await until(async () => {
+      seen.add(await client.asyncCall<number>("pid"));
+      return seen.size === 2;
+    }, 10_000, "both replicas answering");
+    // 20 calls of each kind that take 3 s: about half go to the first replica.
+    const lone = Array.from({ length: 20 }, (_, i) => client.asyncCall("delayed", 3000, i).then((v) => ({ v }), (e: RpcError) => ({ e })));
+    const idem = Array.from({ length: 20 }, (_, i) => client.withOptions({ idempotent: true }).asyncCall("delayed", 3000, i));
+    await until(async () => (await client.stats()).endpoints.find((e) => e.name === "delayed")!.in_flight >= 10, 5000, "calls running at the first replica");
+    const t0 = performance.now();
+    assert.is(await stopServer(first), 0, "the closed server exits 0");
+    const closedAfter = performance.now() - t0;
+    const outcomes = await Promise.all(lone);
+    const failed = outcomes.filter((o): o is { e: RpcError } => "e" in o);
+    assert.ok(failed.length > 0, "some plain calls were at the closed replica");
+    for (const { e } of failed) {
+      assert.is(e.code, ErrorCodes.ERR_RPC_DISCONNECTED);
+      assert.is(e.maybeExecuted, true);
+      assert.match(e.message, /closed while the call was running/);
+    }
+    // Answered by the survivor, re-sent there after the disconnect.
+    assert.equal(await Promise.all(idem), Array.from({ length: 20 }, (_, i) => i));
+    assert.ok(retries.some((r) => r.code === ErrorCodes.ERR_RPC_DISCONNECTED), "idempotent calls were re-sent after the close");
+    // Closing did not wait for the 3 s handlers (margin for a busy machine: 2.5 s).
+    assert.ok(closedAfter < 2500, `close took ${closedAfter.toFixed(0)} ms`);
+  } finally {
+    client.close();
+    first.kill();
+    assert.is(await stopServer(second), 0);
+  }
+});
+
+test("events: connect and disconnect of the NATS connection, for a nats:// client and a locality client's NATS side, as its nats-server is killed and restarted on the same port", async () => {
+  const own = await startNats();
+  const port = own.port;
+  let restarted: NatsNode | undefined;
+  const served = uniqueName("nats-events");
+  // Served over NATS only as far as the locality client can tell: its socket is elsewhere.
+  const srv = await spawnFixture("nats-server.js", [served, JSON.stringify(own.url), JSON.stringify({ socketPath: `/tmp/${served.slice(1)}.sock` })]);
+  const remote = new Client(`${own.url}${served}`, { timeoutMs: 5000 });
+  const local = new Client(served, { nats: own.url, timeoutMs: 5000 });
+  const seen: Record<string, Array<[string, Record<string, unknown>]>> = { remote: [], local: [] };
+  for (const [key, client] of [["remote", remote], ["local", local]] as const) {
+    client.on("connect", (info) => seen[key]!.push(["connect", info]));
+    client.on("disconnect", (info) => seen[key]!.push(["disconnect", info]));
+  }
+  const address = `127.0.0.1:${port}`;
+  try {
+    assert.is(await remote.asyncCall("add", 1, 2), 3);
+    assert.is(await local.asyncCall("add", 2, 2), 4);
+    for (const key of ["remote", "local"]) assert.equal(seen[key], [["connect", { nats: address }]], key);
+
+    own.proc.kill("SIGKILL");
+    await until(() => seen.remote!.length === 2 && seen.local!.length === 2, 10_000, "disconnect events");
+    for (const key of ["remote", "local"]) {
+      const [kind, info] = seen[key]![1]!;
+      assert.is(kind, "disconnect");
+      assert.is(info.nats, address);
+      assert.match(String(info.reason), /lost/);
+    }
+    // The library reconnects by itself once a nats-server listens there again.
+    restarted = await startNats(["-p", String(port)]);
+    assert.is(restarted.port, port);
+    await until(() => seen.remote!.length === 3 && seen.local!.length === 3, 10_000, "connect events after the restart");
+    for (const key of ["remote", "local"]) assert.equal(seen[key]![2], ["connect", { nats: address }], key);
+    // Calls go through again once the server process has resubscribed too.
+    await until(async () => (await remote.asyncCall("add", 1, 1).catch(() => 0)) === 2, 10_000, "calls after the restart");
+
+    remote.close();
+    assert.equal(seen.remote!.at(-1), ["disconnect", { nats: address, reason: "the client closed" }]);
+    assert.is(seen.remote!.length, 4, "nothing more");
+  } finally {
+    remote.close();
+    local.close();
+    srv.kill();
+    await restarted?.stop();
+    await own.stop();
+  }
+});
+
 test("no NATS server at the address is ERR_RPC_NOT_CONNECTED, nothing sent", async () => {
   const gone = await startNats();
   const address = gone.url;

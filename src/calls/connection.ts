@@ -7,9 +7,12 @@ import type { Doorbell, SocketBell } from "../core/doorbell.js";
 import type { Channel } from "../channel.js";
 import type { Link } from "../connection/link.js";
 import { RpcError, ErrorCodes } from "../errors.js";
+import { MethodIds } from "./methods.js";
 
 export class Connection {
   closed = false;
+  /** The method ids this connection's server gave (src/calls/methods.ts). */
+  readonly methodIds = new MethodIds();
   constructor(
     readonly link: Link,
     readonly seg: Segment,

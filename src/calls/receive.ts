@@ -8,12 +8,13 @@ import { OVERSIZED } from "../channel.js";
 import type { Decoder } from "../codec/decode.js";
 import { RpcError, ErrorCodes, type RemoteErrorInfo } from "../errors.js";
 import { codeOfKind, ErrorKind } from "../protocol.js";
-import { P_ERROR_DETAILS, P_ERROR_KIND, P_ID, P_RESPONSE_BODY } from "../frames.js";
+import { P_ERROR_DETAILS, P_ERROR_KIND, P_ID, P_NAME, P_NAME_LENGTH, P_RESPONSE_BODY } from "../frames.js";
 // contracts: a contract's schema issues travel in ERROR details
 import { receivedIssues } from "../contracts/validate.js";
 import { droppedError, type CallHost, type Connection } from "./connection.js";
 import type { SyncCall } from "./sync.js";
 import type { AsyncCalls } from "./async.js";
+import type { MethodNames } from "./methods.js";
 
 export class Receiver {
   private sync!: SyncCall;
@@ -22,6 +23,7 @@ export class Receiver {
   constructor(
     private readonly host: CallHost,
     private readonly decoder: Decoder,
+    private readonly names: MethodNames,
     private readonly maxMessageBytes: number,
   ) {}
 
@@ -76,6 +78,10 @@ export class Receiver {
       this.deliver(id, undefined, new RpcError(ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE, `response of ${length} bytes is over maxMessageBytes (${this.maxMessageBytes})`));
       return;
     }
+    if (type === L.T_METHOD_ID) {
+      this.learn(conn, at, length);
+      return;
+    }
     if ((type !== L.T_RESPONSE && type !== L.T_ERROR) || length < (type === L.T_ERROR ? P_ERROR_DETAILS : P_RESPONSE_BODY)) {
       this.host.disconnect(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${name} sent a malformed record (type ${type})`));
       return;
@@ -93,6 +99,19 @@ export class Receiver {
     } catch (e) {
       this.host.disconnect(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${name} sent an undecodable response: ${(e as Error).message}`));
     }
+  }
+
+  /** METHOD_ID [method id u32][name length u8][name]: later calls of that name on this
+   *  connection go by id. (A server that lies here only misroutes its own calls.) */
+  private learn(conn: Connection, at: number, length: number): void {
+    const c = core();
+    const nameLength = length < P_NAME ? -1 : c.u8[at + P_NAME_LENGTH]!;
+    if (nameLength < 0 || P_NAME + nameLength > length) {
+      this.host.disconnect(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.host.name} sent a malformed method id`));
+      return;
+    }
+    const index = this.names.indexOf(this.decoder.name(at + P_NAME, at + P_NAME + nameLength));
+    conn.methodIds.set(index, c.view.getUint32(at + P_ID, true));
   }
 
   private deliver(id: number, value: unknown, err: RpcError | undefined): void {

@@ -20,9 +20,13 @@ export interface RetryPolicy {
   maxBackoffMs: number;
   /** Each backoff's bound is the previous one times this (default 2). */
   backoffMultiplier: number;
+  /** Over NATS only: an attempt of an idempotent call unanswered for this long, with
+   *  attempts and time left, is given up and sent again to the queue group (a replica
+   *  killed mid-call is only silence there). Default 1000; 0: never, the deadline only. */
+  attemptTimeoutMs: number;
 }
 
-export const DEFAULT_RETRY: Readonly<RetryPolicy> = Object.freeze({ maxAttempts: 3, initialBackoffMs: 20, maxBackoffMs: 1000, backoffMultiplier: 2 });
+export const DEFAULT_RETRY: Readonly<RetryPolicy> = Object.freeze({ maxAttempts: 3, initialBackoffMs: 20, maxBackoffMs: 1000, backoffMultiplier: 2, attemptTimeoutMs: 1000 });
 export const MAX_ATTEMPTS_LIMIT = 5;
 /** Transparent re-sends of one call, beyond its policy's attempts: a few replicas dying at once. */
 export const TRANSPARENT_MAX = 4;
@@ -33,7 +37,7 @@ export function retryPolicy(retry: unknown, base: Readonly<RetryPolicy> = DEFAUL
   if (retry === null || typeof retry !== "object") throw invalid("option retry must be an object");
   const r = retry as Partial<Record<keyof RetryPolicy, unknown>>;
   for (const key of Object.keys(r)) {
-    if (!(key in DEFAULT_RETRY)) throw invalid(`option retry.${key} is not known (maxAttempts, initialBackoffMs, maxBackoffMs, backoffMultiplier)`);
+    if (!(key in DEFAULT_RETRY)) throw invalid(`option retry.${key} is not known (maxAttempts, initialBackoffMs, maxBackoffMs, backoffMultiplier, attemptTimeoutMs)`);
   }
   const number = (key: keyof RetryPolicy, ok: (v: number) => boolean, rule: string): number => {
     const v = r[key];
@@ -46,6 +50,7 @@ export function retryPolicy(retry: unknown, base: Readonly<RetryPolicy> = DEFAUL
     initialBackoffMs: number("initialBackoffMs", (v) => v >= 0, "a non-negative number"),
     maxBackoffMs: number("maxBackoffMs", (v) => v >= 0, "a non-negative number"),
     backoffMultiplier: number("backoffMultiplier", (v) => v >= 1, "a number of at least 1"),
+    attemptTimeoutMs: number("attemptTimeoutMs", (v) => v >= 0 && v <= 2 ** 31 - 1, "a number of ms from 0 (never) to 2^31 - 1"),
   };
   if (policy.maxBackoffMs < policy.initialBackoffMs) throw invalid("option retry.maxBackoffMs must not be below retry.initialBackoffMs");
   return Object.freeze(policy);
@@ -70,9 +75,11 @@ export class Attempts {
   ) {}
 
   /** After attempt `count` failed with `err`: how long to wait before the next one (0: at
-   *  once), or -1 to give up and report `err`. `otherLive`: another connection is up now. */
-  next(err: unknown, otherLive: boolean): number {
-    if (!(err instanceof RpcError) || !LOST.has(err.code)) return -1;
+   *  once), or -1 to give up and report `err`. `otherLive`: another connection is up now.
+   *  `unanswered`: `err` is the timeout of one attempt (attemptTimeoutMs), not of the call:
+   *  a loss that may have run, as when the server died. */
+  next(err: unknown, otherLive: boolean, unanswered = false): number {
+    if (!(err instanceof RpcError) || !(LOST.has(err.code) || unanswered)) return -1;
     const left = this.deadline - performance.now();
     if (left <= 0) return -1;
     if (err.maybeExecuted === false && otherLive && this.transparent < TRANSPARENT_MAX) {
@@ -85,6 +92,11 @@ export class Attempts {
     const bound = Math.min(this.policy.initialBackoffMs * this.policy.backoffMultiplier ** this.retries, this.policy.maxBackoffMs);
     this.retries++;
     return Math.min(Math.random() * bound, left);
+  }
+
+  /** Whether another retry is left after the attempt in course (attempt `count`). */
+  get retryLeft(): boolean {
+    return this.retries + 1 < this.policy.maxAttempts;
   }
 
   /** `err`, marked with the attempts made (every failed call carries `attempts`). */

@@ -20,6 +20,7 @@ import { Connection, LIVENESS_MS, droppedError, wasTaken, type CallHost } from "
 import { Receiver } from "./receive.js";
 import { SyncCall } from "./sync.js";
 import { AsyncCalls } from "./async.js";
+import type { MethodName, MethodNames } from "./methods.js";
 
 export interface RouteOptions {
   name: string;
@@ -66,6 +67,7 @@ export class Route {
     readonly o: RouteOptions,
     private readonly encoder: Encoder,
     decoder: Decoder,
+    names: MethodNames,
     private readonly events: RouteEvents,
   ) {
     const host: CallHost = {
@@ -77,7 +79,7 @@ export class Route {
       },
       disconnect: (err) => this.disconnect(err),
     };
-    this.receiver = new Receiver(host, decoder, o.maxMessageBytes);
+    this.receiver = new Receiver(host, decoder, names, o.maxMessageBytes);
     this.sync = new SyncCall(host, this.receiver, o.spinMs, o.busyPoll);
     this.async = new AsyncCalls(host, this.receiver, o.spinMs, o.busyPoll);
     this.receiver.deliverTo(this.sync, this.async);
@@ -321,7 +323,7 @@ export class Route {
   /** Encodes and sends a request on the current connection (made now, blocking, when
    *  `connectWithin` is given and there is none); returns its id. Throws before sending
    *  anything on bad input. */
-  send(name: Uint8Array, args: unknown[], connectWithin?: number): number {
+  send(name: MethodName, args: unknown[], connectWithin?: number): number {
     if (this.closed) throw this.closedError();
     const encoder = this.encoder;
     const length = encoder.encode(args, this.o.maxMessageBytes, "args", HEADROOM);
@@ -329,7 +331,10 @@ export class Route {
     if (conn === undefined) throw new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `client of ${this.o.name} is not connected`, { maybeExecuted: false });
     const id = this.nextId;
     this.nextId = (this.nextId + 1) >>> 0 || 1;
-    conn.channel.send(L.T_REQUEST, id, name, encoder.start + HEADROOM, length, encoder.splice);
+    // By id once this connection's server has said it (METHOD_ID), else by name.
+    const methodId = conn.methodIds.get(name.index);
+    if (methodId >= 0) conn.channel.sendCall(id, methodId, encoder.start + HEADROOM, length, encoder.splice);
+    else conn.channel.send(L.T_REQUEST, id, name.extra, encoder.start + HEADROOM, length, encoder.splice);
     encoder.shrink(length);
     conn.channel.writer.commit();
     conn.serverBell.ring();
@@ -337,7 +342,7 @@ export class Route {
   }
 
   /** A synchronous call on this route: connects first (blocking) if need be. */
-  callSync(name: Uint8Array, method: string, args: unknown[], timeoutMs: number): unknown {
+  callSync(name: MethodName, method: string, args: unknown[], timeoutMs: number): unknown {
     if (this.sync.busy) {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "a synchronous call is already in progress on this client");
     }
@@ -350,7 +355,7 @@ export class Route {
   }
 
   /** An asyncCall on this route's connection, which must be there (`connection()`). */
-  callAsync(name: Uint8Array, method: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined): Promise<unknown> {
+  callAsync(name: MethodName, method: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined): Promise<unknown> {
     let id: number;
     try {
       id = this.send(name, args);

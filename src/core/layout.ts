@@ -41,6 +41,8 @@ export const L = {
   T_FRAGMENT_FIRST: x.T_FRAGMENT_FIRST.value,
   T_FRAGMENT_MORE: x.T_FRAGMENT_MORE.value,
   T_GOODBYE: x.T_GOODBYE.value,
+  T_CALL: x.T_CALL.value,
+  T_METHOD_ID: x.T_METHOD_ID.value,
   H_REC_TYPE: x.H_REC_TYPE.value,
   H_REC_PAYLOAD: x.H_REC_PAYLOAD.value,
   H_REC_LENGTH: x.H_REC_LENGTH.value,

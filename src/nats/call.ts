@@ -9,8 +9,12 @@
 // (a timeout, a connection lost while waiting). The Client's retry policy
 // (src/calls/retry.ts) applies as over shared memory: a call that never ran (no responders:
 // nobody serves it now) is sent again after a backoff within its deadline, an idempotent
-// one after a loss too; a timeout is never re-sent (over NATS a replica killed mid-call
-// gives only that).
+// one after a loss too. Over NATS a replica killed mid-call gives only silence, so an
+// idempotent call's attempt waits at most retry.attemptTimeoutMs (while another attempt is
+// left) and is then sent again to the queue group; a late answer of the abandoned attempt
+// finds no request waiting in the library's reply inbox and is dropped there. A
+// non-idempotent call has one attempt for its whole deadline once sent: its timeout is
+// never re-sent (at most once).
 
 import type { ConnectionOptions, Msg, NatsConnection } from "@nats-io/transport-node";
 import { RpcError, ErrorCodes } from "../errors.js";
@@ -28,7 +32,7 @@ import { Attempts, DEFAULT_RETRY, type RetryPolicy } from "../calls/retry.js";
 export type NatsClientOptions = string | Partial<NatsOptions>;
 
 /** The NatsCalls of a Client whose name is a NATS URL ("nats://host:4222/calc"). */
-export function natsCallsOfUrl(url: string, extra: NatsClientOptions | undefined, maxMessageBytes: number, retry: Readonly<RetryPolicy>): NatsCalls {
+export function natsCallsOfUrl(url: string, extra: NatsClientOptions | undefined, maxMessageBytes: number, retry: Readonly<RetryPolicy>, events?: NatsEvents): NatsCalls {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -46,16 +50,23 @@ export function natsCallsOfUrl(url: string, extra: NatsClientOptions | undefined
   const target: NatsOptions = { ...extra, servers: [`${parsed.protocol}//${parsed.host}`, ...more] };
   if (parsed.username !== "") target.user = decodeURIComponent(parsed.username);
   if (parsed.password !== "") target.pass = decodeURIComponent(parsed.password);
-  return new NatsCalls(serverName, connectionOptions(target, "nats"), maxMessageBytes, retry);
+  return new NatsCalls(serverName, connectionOptions(target, "nats"), maxMessageBytes, retry, events);
 }
 
 /** The NatsCalls of a local name's Client with `nats` (the locality switch): the option
  *  must name the NATS server(s). */
-export function natsCallsOfName(serverName: string, nats: NatsClientOptions, maxMessageBytes: number, retry: Readonly<RetryPolicy>): NatsCalls {
+export function natsCallsOfName(serverName: string, nats: NatsClientOptions, maxMessageBytes: number, retry: Readonly<RetryPolicy>, events?: NatsEvents): NatsCalls {
   if (typeof nats !== "string" && (nats === null || typeof nats !== "object" || nats.servers === undefined)) {
     throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `option nats of a local name (${serverName}) must name the NATS server(s) to use when none of its instances is on this host: a URL, or { servers, user?, pass?, token?, tls? }`);
   }
-  return new NatsCalls(serverName, connectionOptions(nats as NatsOptions, "nats"), maxMessageBytes, retry);
+  return new NatsCalls(serverName, connectionOptions(nats as NatsOptions, "nats"), maxMessageBytes, retry, events);
+}
+
+/** What a NATS side tells its Client: its connection to a NATS server is up (`connect`,
+ *  first made or made again) or lost (`disconnect`; the library reconnects by itself). */
+export interface NatsEvents {
+  connect(server: string): void;
+  disconnect(server: string, reason: string): void;
 }
 
 /** Told before a call is sent again: the attempt that failed, why, and the backoff. */
@@ -71,12 +82,15 @@ export class NatsCalls {
   private connecting: Promise<NatsConnection> | undefined;
   private sync: SyncBridge | undefined;
   private closed = false;
+  /** Whether `connect` was told last (not `disconnect`). */
+  private up = false;
 
   constructor(
     serverName: string,
     private readonly options: ConnectionOptions,
     private readonly maxMessageBytes: number,
     private readonly retry: Readonly<RetryPolicy> = DEFAULT_RETRY,
+    private readonly events?: NatsEvents,
   ) {
     this.serverName = serverName;
     this.service = serviceName(serverName);
@@ -95,11 +109,12 @@ export class NatsCalls {
     const attempts = new Attempts(this.retry, idempotent, performance.now() + timeoutMs);
     for (;;) {
       attempts.count++;
+      const window = this.attemptWindow(attempts);
       try {
-        return await this.attemptAsync(method, args, Math.max(1, attempts.deadline - performance.now()), signal);
+        return await this.attemptAsync(method, args, window.ms, signal);
       } catch (e) {
         // Nobody else to send it to at once: every re-send over NATS is a backed-off retry.
-        const wait = signal?.aborted || this.closed ? -1 : attempts.next(e, false);
+        const wait = signal?.aborted || this.closed ? -1 : attempts.next(e, false, window.cut && isTimeout(e));
         if (wait < 0) throw attempts.fail(e);
         onRetry?.(attempts.count, e, wait);
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
@@ -113,15 +128,28 @@ export class NatsCalls {
     let pause: Int32Array | undefined;
     for (;;) {
       attempts.count++;
+      const window = this.attemptWindow(attempts);
       try {
-        return this.attemptSync(method, args, Math.max(1, attempts.deadline - performance.now()));
+        return this.attemptSync(method, args, window.ms);
       } catch (e) {
-        const wait = this.closed ? -1 : attempts.next(e, false);
+        const wait = this.closed ? -1 : attempts.next(e, false, window.cut && isTimeout(e));
         if (wait < 0) throw attempts.fail(e);
         onRetry?.(attempts.count, e, wait);
         if (wait > 0) Atomics.wait((pause ??= new Int32Array(new SharedArrayBuffer(4))), 0, 0, wait);
       }
     }
+  }
+
+  /** How long the attempt in course may wait for its answer: the call's time left, or
+   *  retry.attemptTimeoutMs (`cut`) when the call is idempotent and another attempt is
+   *  left. A replica killed mid-call only goes silent over NATS (its requests are lost with
+   *  its TCP connection, the NATS server just stops routing to it), so the re-sent request
+   *  reaches a live member of the queue group. The last attempt gets all the time left. */
+  private attemptWindow(attempts: Attempts): { ms: number; cut: boolean } {
+    const left = Math.max(1, attempts.deadline - performance.now());
+    const cutMs = this.retry.attemptTimeoutMs;
+    if (attempts.idempotent && cutMs > 0 && cutMs < left && attempts.retryLeft) return { ms: cutMs, cut: true };
+    return { ms: left, cut: false };
   }
 
   private async attemptAsync(method: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined): Promise<unknown> {
@@ -159,8 +187,13 @@ export class NatsCalls {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    void this.nc?.close().catch(() => {});
+    const nc = this.nc;
     this.nc = undefined;
+    if (nc !== undefined && this.up) {
+      this.up = false;
+      this.events?.disconnect(nc.getServer(), "the client closed");
+    }
+    void nc?.close().catch(() => {});
     this.sync?.close();
     this.codec.dispose();
   }
@@ -189,6 +222,7 @@ export class NatsCalls {
           throw closedError(this.serverName);
         }
         this.nc = nc;
+        this.watch(nc);
         return nc;
       },
       (e) => {
@@ -199,9 +233,35 @@ export class NatsCalls {
     return this.connecting;
   }
 
+  /** Tells the Client's events what the library's status iterator says of `nc`. */
+  private watch(nc: NatsConnection): void {
+    if (this.events === undefined) return;
+    const events = this.events;
+    this.up = true;
+    events.connect(nc.getServer());
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (this.closed || this.nc !== nc) return;
+        if (s.type === "disconnect" && this.up) {
+          this.up = false;
+          events.disconnect(s.server, "the connection to the NATS server was lost (reconnecting)");
+        } else if (s.type === "reconnect" && !this.up) {
+          this.up = true;
+          events.connect(s.server);
+        }
+      }
+    })().catch(() => {});
+    // Closed for good (not by close()): the library gave up reconnecting.
+    void nc.closed().then((err) => {
+      if (this.closed || this.nc !== nc || !this.up) return;
+      this.up = false;
+      events.disconnect(nc.getServer(), `the NATS connection closed${err ? `: ${err.message}` : ""}`);
+    });
+  }
+
   private failure(e: unknown, method: string, timeoutMs: number): RpcError {
     const f = requestFailure(e);
-    const what = f.code === ErrorCodes.ERR_RPC_TIMEOUT ? `no reply within ${timeoutMs} ms`
+    const what = f.code === ErrorCodes.ERR_RPC_TIMEOUT ? `no reply within ${Math.round(timeoutMs)} ms`
       : f.code === ErrorCodes.ERR_RPC_NOT_CONNECTED ? "no server serves it on NATS" : f.message;
     return new RpcError(f.code, `call to "${method}" on ${this.serverName} over NATS: ${what}`, { cause: e, maybeExecuted: f.maybeExecuted });
   }
@@ -219,6 +279,10 @@ export function checkSize(bytes: number, nc: { info?: { max_payload: number } })
 /** A timeout as setTimeout takes it: at least 1 ms, at most 2^31 - 1 (more would fire at once). */
 export function timerMs(ms: number): number {
   return Math.max(1, Math.min(ms, 2 ** 31 - 1));
+}
+
+function isTimeout(e: unknown): boolean {
+  return e instanceof RpcError && e.code === ErrorCodes.ERR_RPC_TIMEOUT;
 }
 
 function headerLookup(msg: Msg): HeaderLookup | undefined {

@@ -82,6 +82,8 @@ export function replyValue(codec: PayloadCodec, data: Uint8Array, header: Header
     if (typeof details.code === "string") remote.code = details.code;
     throw new RpcError(code, message, { remote });
   }
+  // The server closed while the call ran (src/nats/serve.ts close()): as over shared memory.
+  if (code === ErrorCodes.ERR_RPC_DISCONNECTED) throw new RpcError(code, message, { maybeExecuted: true });
   const issues = receivedIssues(details.issues);
   throw new RpcError(code, message, issues === undefined ? undefined : { issues });
 }

@@ -47,6 +47,10 @@ export class NatsService {
   private readonly codec = new PayloadCodec();
   private closed = false;
   private readonly json = new TextEncoder();
+  /** The methods' queue subscription. */
+  private calls: Subscription | undefined;
+  /** Requests whose async handler is still running: answered ERR_RPC_DISCONNECTED at close. */
+  private readonly running = new Set<Msg>();
 
   constructor(
     private readonly server: ServedServer,
@@ -66,7 +70,7 @@ export class NatsService {
       return;
     }
     this.nc = nc;
-    nc.subscribe(`${SUBJECT_PREFIX}.${this.service}.*`, {
+    this.calls = nc.subscribe(`${SUBJECT_PREFIX}.${this.service}.*`, {
       queue: QUEUE_GROUP,
       callback: (err, msg) => {
         if (err) this.server.onError(new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `NATS subscription of ${this.server.name} ended: ${err.message}`, { cause: err }));
@@ -87,13 +91,30 @@ export class NatsService {
     await nc.flush(); // the subscriptions are in place at the NATS server
   }
 
-  /** Stops taking requests and closes the connection once NATS has the unsubscriptions
-   *  (drain). Async handlers still running are not answered: their callers time out with
-   *  maybeExecuted true, as when a replica dies. */
+  /** As over shared memory, where close() says goodbye and every pending call fails with
+   *  ERR_RPC_DISCONNECTED at once: stops taking requests (the queue subscription is
+   *  drained, so that the NATS server routes new ones to other replicas and none already
+   *  on its way is lost), answers every request whose async handler still runs with
+   *  ERR_RPC_DISCONNECTED (maybeExecuted true: an idempotent caller re-sends it to another
+   *  replica), then drains the connection (those answers are flushed before it closes).
+   *  A handler that settles later is not answered again. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     const nc = this.nc;
+    try {
+      await this.calls?.drain();
+    } catch {
+      // The connection is already closed: nothing can be answered.
+    }
+    for (const msg of this.running) {
+      try {
+        this.replyError(msg, ErrorCodes.ERR_RPC_DISCONNECTED, { name: "Error", message: `server ${this.server.name} closed while the call was running`, stack: "" });
+      } catch {
+        break; // the connection is gone
+      }
+    }
+    this.running.clear();
     this.nc = undefined;
     try {
       await nc?.drain();
@@ -142,6 +163,7 @@ export class NatsService {
     if (result !== null && typeof result === "object" && typeof (result as PromiseLike<unknown>).then === "function") {
       ep.inflight++;
       ep.async = true;
+      this.running.add(msg);
       Promise.resolve(result as PromiseLike<unknown>).then(
         (value) => this.settle(msg, ep, t0, value, false),
         (err) => this.settle(msg, ep, t0, err, true),
@@ -157,7 +179,8 @@ export class NatsService {
     ep.inflight--;
     ep.stop(t0);
     if (thrown) ep.fail(value);
-    if (this.nc === undefined) return;
+    // Answered already by close(), or the connection is gone.
+    if (!this.running.delete(msg) || this.nc === undefined) return;
     try {
       if (thrown) this.replyThrown(msg, value);
       else {

@@ -44,7 +44,7 @@ async function handle(req: SyncRequest): Promise<SyncReply> {
     return { seq: req.seq, ok: true, data: msg.data, headers };
   } catch (e) {
     const f = requestFailure(e);
-    const message = f.code === "ERR_RPC_TIMEOUT" ? `no reply within ${req.timeoutMs} ms` : f.code === "ERR_RPC_NOT_CONNECTED" ? "no server serves it on NATS" : f.message;
+    const message = f.code === "ERR_RPC_TIMEOUT" ? `no reply within ${Math.round(req.timeoutMs)} ms` : f.code === "ERR_RPC_NOT_CONNECTED" ? "no server serves it on NATS" : f.message;
     return { seq: req.seq, ok: false, code: f.code, message, maybeExecuted: f.maybeExecuted };
   }
 }

@@ -16,6 +16,8 @@ export class Connection {
   aliveAt = 0;
   /** Where the id of the last request taken goes (an i32 index in linear memory). */
   readonly takenIndex: number;
+  /** Method ids this client has been told (a METHOD_ID record sent), by id. */
+  readonly announced: boolean[] = [];
   constructor(
     readonly link: Link,
     readonly pid: number,

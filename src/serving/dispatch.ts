@@ -15,12 +15,13 @@ import { Encoder } from "../codec/encode.js";
 import { Decoder } from "../codec/decode.js";
 import { RpcError, ErrorCodes } from "../errors.js";
 import { ErrorKind } from "../protocol.js";
-import { P_ID, P_NAME, P_NAME_LENGTH, bodyOffset, HEADROOM, errorExtra } from "../frames.js";
+import { P_ID, P_NAME, P_NAME_LENGTH, P_METHOD_ID, P_CALL_BODY, bodyOffset, HEADROOM, errorExtra } from "../frames.js";
 import type { Established } from "../connection/listener.js";
 import { READABLE } from "../connection/link.js";
 import type { PeerInfo } from "../server.js";
 // contracts: an Endpoint (handler, contract entry, counters) per method, not a bare handler
 import type { Endpoint } from "../contracts/endpoint.js";
+import type { Methods } from "./methods.js";
 import { ContractViolation } from "../contracts/validate.js";
 import { Connection } from "./connection.js";
 
@@ -55,8 +56,8 @@ export class Serving {
 
   constructor(
     private readonly name: string,
-    // contracts: Endpoints by method name (the server's, shared)
-    private readonly methods: Map<string, Endpoint>,
+    // contracts: Endpoints by method name and by method id (the server's, shared)
+    private readonly methods: Methods,
     private readonly maxMessageBytes: number,
     private readonly maxQueuedBytes: number,
     private readonly spin: Spin,
@@ -242,7 +243,9 @@ export class Serving {
     while (n < BATCH && ch.idle && ch.poll()) {
       n++;
       const type = ch.type;
-      if (type === L.T_REQUEST) {
+      if (type === L.T_CALL) {
+        this.dispatchById(conn, ch.payload, ch.length);
+      } else if (type === L.T_REQUEST) {
         this.dispatch(conn, ch.payload, ch.length);
       } else if (type === OVERSIZED) {
         if (ch.oversizedId >= 0) {
@@ -280,6 +283,8 @@ export class Serving {
     return 0;
   }
 
+  /** A REQUEST: the method by name (a client's first call of it). The client is told
+   *  the method's id first (METHOD_ID), once per connection, and sends CALLs after. */
   private dispatch(conn: Connection, at: number, length: number): void {
     const c = core();
     if (length < P_NAME) return this.protocolError(conn, "a request shorter than its header");
@@ -297,11 +302,38 @@ export class Serving {
       this.sendError(conn, id, ErrorKind.METHOD_NOT_FOUND, "Error", `no method "${method}" on ${this.name}`);
       return;
     }
+    const body = bodyOffset(P_NAME + nameLength);
+    if (body > length) return this.protocolError(conn, "a request without arguments");
+    const methodId = this.methods.idOf(method)!;
+    if (conn.announced[methodId] !== true) {
+      conn.announced[methodId] = true;
+      // No body: the encoder's headroom is free between messages.
+      conn.channel.send(L.T_METHOD_ID, methodId, this.methods.announcement(methodId, method), this.encoder!.start + HEADROOM, 0);
+    }
+    this.run(conn, id, ep, at + body, at + length);
+  }
+
+  /** A CALL: the method by the id this server gave it. The id is the client's word: one
+   *  this server never gave, or of a method deleted since, is ERR_RPC_METHOD_NOT_FOUND. */
+  private dispatchById(conn: Connection, at: number, length: number): void {
+    const c = core();
+    if (length < P_CALL_BODY) return this.protocolError(conn, "a call shorter than its header");
+    const id = c.view.getUint32(at + P_ID, true);
+    c.u32[conn.takenIndex] = id; // as in dispatch
+    const methodId = c.view.getUint32(at + P_METHOD_ID, true);
+    const ep = this.methods.byId(methodId);
+    if (ep === undefined) {
+      this.sendError(conn, id, ErrorKind.METHOD_NOT_FOUND, "Error", `no method with id ${methodId} on ${this.name}`);
+      return;
+    }
+    this.run(conn, id, ep, at + P_CALL_BODY, at + length);
+  }
+
+  /** Decodes the arguments in [body, end) and runs the handler of `ep` for call `id`. */
+  private run(conn: Connection, id: number, ep: Endpoint, body: number, end: number): void {
     let args: unknown;
     try {
-      const body = bodyOffset(P_NAME + nameLength);
-      if (body > length) return this.protocolError(conn, "a request without arguments");
-      args = this.decoder!.decode(at + body, at + length, conn.channel.tail);
+      args = this.decoder!.decode(body, end, conn.channel.tail);
     } catch (e) {
       return this.protocolError(conn, `undecodable arguments (${(e as Error).message})`);
     }

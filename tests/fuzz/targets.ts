@@ -280,7 +280,7 @@ function readRing(maxMessageBytes: number): Transcript {
         messages.push({ oversized: length, id: ch.oversizedId });
         continue;
       }
-      if (type !== L.T_REQUEST && type !== L.T_RESPONSE && type !== L.T_ERROR && type !== L.T_GOODBYE) {
+      if (type !== L.T_REQUEST && type !== L.T_CALL && type !== L.T_METHOD_ID && type !== L.T_RESPONSE && type !== L.T_ERROR && type !== L.T_GOODBYE) {
         throw new Error(`the channel delivered a record of type ${type}`);
       }
       if (length > maxMessageBytes) throw new Error(`a message of ${length} bytes passed a limit of ${maxMessageBytes}`);
@@ -304,7 +304,7 @@ function decodeBody(type: number, at: number, length: number): unknown {
   if (type === L.T_REQUEST) {
     if (length < P_NAME) return "short";
     start = bodyOffset(P_NAME + c.u8[at + P_NAME_LENGTH]!);
-  } else if (type === L.T_RESPONSE || type === L.T_ERROR) {
+  } else if (type === L.T_CALL || type === L.T_RESPONSE || type === L.T_ERROR) {
     start = 8;
   } else {
     return undefined;
@@ -374,12 +374,12 @@ export function rawLayout(r: { tail: number; head: number; near: boolean; delta:
 /** One record as a peer might write it: type, payload, and a length field that may lie. */
 const record = fc.record({
   type: fc.oneof(
-    { weight: 6, arbitrary: fc.constantFrom(L.T_REQUEST, L.T_RESPONSE, L.T_ERROR, L.T_FRAGMENT_FIRST, L.T_FRAGMENT_MORE) },
-    { weight: 1, arbitrary: fc.constantFrom(0, L.T_PADDING, L.T_GOODBYE, 8, 0xffffffff) },
+    { weight: 6, arbitrary: fc.constantFrom(L.T_REQUEST, L.T_CALL, L.T_RESPONSE, L.T_ERROR, L.T_FRAGMENT_FIRST, L.T_FRAGMENT_MORE) },
+    { weight: 1, arbitrary: fc.constantFrom(0, L.T_PADDING, L.T_GOODBYE, L.T_METHOD_ID, L.T_METHOD_ID + 1, 0xffffffff) },
   ),
   payload: fc.uint8Array({ maxLength: 1100 }),
   total: fc.oneof(fc.integer({ min: 0, max: 8192 }), interestingU32),
-  inner: fc.oneof({ weight: 5, arbitrary: fc.constantFrom(L.T_REQUEST, L.T_RESPONSE, L.T_ERROR) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 0xffffffff }) }),
+  inner: fc.oneof({ weight: 5, arbitrary: fc.constantFrom(L.T_REQUEST, L.T_CALL, L.T_RESPONSE, L.T_ERROR) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 0xffffffff }) }),
   lie: fc.oneof({ weight: 8, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: interestingU32 }),
 });
 
