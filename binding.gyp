@@ -4,6 +4,7 @@
       "target_name": "shmrpc",
       "sources": [
         "addon/binding.cc",
+        "addon/copy.cc",
         "addon/futex.cc",
         "addon/mapping.cc",
         "addon/socket.cc",

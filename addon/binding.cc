@@ -7,6 +7,7 @@ static Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
   shmrpc::InitSocket(env, exports);
   shmrpc::InitFutex(env, exports);
   shmrpc::InitWaiter(env, exports);
+  shmrpc::InitCopy(env, exports);
   return exports;
 }
 

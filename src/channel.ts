@@ -1,17 +1,24 @@
 // One direction pair of a connection, as either side sees it: the ring it writes,
 // the ring it reads, and what makes messages of any size travel through them.
 //  - sending: a message that fits a record goes straight into the ring; a bigger
-//    one goes as fragments, straight in while there is room. Whatever meets a full
-//    ring (or a queue ahead of it) is copied to an in-order queue and sent as room
-//    appears (`flush`).
-//  - receiving: fragments are reassembled in private memory; a message above
-//    `maxMessageBytes` is skipped and reported as OVERSIZED with its call id.
+//    one goes as fragments, straight in while there is room. A big binary the encoder
+//    spliced (left where it was) is copied from its own memory into the ring, never
+//    into the scratch first. Whatever meets a full ring (or a queue ahead of it) is
+//    copied to an in-order queue and sent as room appears (`flush`); the queue's
+//    memory is kept for the next big message.
+//  - receiving: fragments are reassembled in private memory, except the tail a
+//    FRAGMENT_FIRST announces (the bytes of a binary that ends the message): those go
+//    straight from the ring into a Buffer of their own, which the decoder hands out.
+//    A message above `maxMessageBytes` is skipped and reported as OVERSIZED with its
+//    call id.
 // Everything read from the ring is checked before use (peer input).
 
 import { core } from "./core/wasm.js";
+import { native } from "./native.js";
 import { L } from "./core/layout.js";
 import { RingReader, RingWriter, ringErrorText } from "./core/ring.js";
-import { P_FRAGMENT_DATA, P_FRAGMENT_TOTAL, P_FRAGMENT_TYPE, writeHeader, writeCallHeader, writeFragmentHeader } from "./frames.js";
+import { P_FRAGMENT_DATA, P_FRAGMENT_TAIL, P_FRAGMENT_TOTAL, P_FRAGMENT_TYPE, P_RESPONSE_BODY, writeHeader, writeCallHeader, writeFragmentHeader } from "./frames.js";
+import type { Splice } from "./codec/encode.js";
 
 /** A bigger spare reassembly region is given back after a smaller message. */
 const SPARE_KEEP_BYTES = 4 << 20;
@@ -19,6 +26,12 @@ const SPARE_KEEP_BYTES = 4 << 20;
  *  fragment) and doubles as its bytes arrive: a peer that announces a huge message
  *  and sends nothing more holds little memory. */
 const FIRST_REGION_BYTES = 1 << 20;
+/** The send queue's memory is kept for the next message when it is at most this big
+ *  (a fresh one costs page faults on every message; a bigger one is given back). */
+const QUEUE_KEEP_BYTES = 32 << 20;
+/** Copies to or from the shared memory at least this long go through the addon's
+ *  memmove (V8 copies a word at a time there; the call costs more for small ones). */
+const COPY_NATIVE_BYTES = 16 * 1024;
 
 /** `Channel.type` of a message that was too big to accept. */
 export const OVERSIZED = -1;
@@ -28,6 +41,7 @@ export const OVERSIZED = -1;
 interface Queued {
   type: number;
   total: number;
+  tail: number; // for FRAGMENT_FIRST (see src/frames.ts)
   bytes: Buffer;
   done: number; // of `bytes`, already written
 }
@@ -45,11 +59,17 @@ export class Channel {
   private asmType = 0;
   private asmSkip = false;
   private asmId = -1;
+  /** Bytes before the announced tail (all of them without one), and the tail's Buffer. */
+  private asmPrefix = 0;
+  private asmTail: Buffer | null = null;
 
   // The current message, after a successful `poll`.
   type = 0;
   payload = 0;
   length = 0;
+  /** With a fragmented message whose last binary came as its tail: that binary's bytes
+   *  (`payload` then holds only the `length - tail.length` bytes before them). */
+  tail: Buffer | null = null;
   /** For OVERSIZED: the call id, or -1 when it was not readable. */
   oversizedId = -1;
   /** Why the peer's data was refused, once `poll` returned false with it set. */
@@ -62,6 +82,8 @@ export class Channel {
   private spare = -1;
   private spareBytes = 0;
   private deliveredRegion = -1;
+  /** Send queue memory kept from the last big queued message. */
+  private spareQueue: Buffer | null = null;
 
   constructor(
     readonly writer: RingWriter,
@@ -84,17 +106,88 @@ export class Channel {
   /** Sends the payload [id u32][extra][pad to 8][body: `bodyLength` bytes of linear
    *  memory at `body`]. The header is written just before `body` (src/frames.ts), so the
    *  caller must leave HEADROOM bytes free there (the encoder's headroom). Whatever does
-   *  not fit the ring now is copied to the queue and sent by `flush`. */
-  send(type: number, id: number, extra: Uint8Array | null, body: number, bodyLength: number): void {
+   *  not fit the ring now is copied to the queue and sent by `flush`. With a `splice`
+   *  (the encoder's), `bodyLength` counts the spliced bytes, which are copied from
+   *  where they are; the splice is cleared (its binary is not held). */
+  send(type: number, id: number, extra: Uint8Array | null, body: number, bodyLength: number, splice?: Splice): void {
     const at = writeHeader(core(), body, id, extra);
-    this.sendPayload(type, at, body - at + bodyLength);
+    const total = body - at + bodyLength;
+    const spliced = splice === undefined ? null : splice.bytes;
+    if (spliced === null) return this.sendPayload(type, at, total);
+    splice!.bytes = null;
+    this.sendSpliced(type, at, total, spliced, splice!.at, splice!.last);
+  }
+
+  /** Sends [at, splicedAt) ++ spliced ++ [splicedAt, ...) of linear memory, `total`
+   *  bytes in all: each byte copied once into the ring, or into the queue if full. */
+  private sendSpliced(type: number, at: number, total: number, spliced: Uint8Array, splicedAt: number, last: boolean): void {
+    const c = core();
+    const head = splicedAt - at;
+    const rest = total - head - spliced.length;
+    let sent = 0;
+    if (this.idle) {
+      if (total <= this.writer.maxPayload) {
+        const dst = this.writer.tryClaim(total, type);
+        if (dst !== 0) {
+          const u8 = core().u8;
+          u8.copyWithin(dst, at, splicedAt);
+          native.copyBytes(spliced, spliced.byteOffset, u8, dst + head, spliced.length);
+          u8.copyWithin(dst + head + spliced.length, splicedAt, splicedAt + rest);
+          return;
+        }
+      } else {
+        const tail = last ? spliced.length : 0;
+        sent = this.writeFragments(type, total, tail, 0, c.u8, at, head);
+        if (sent === head) sent = this.writeFragments(type, total, tail, sent, spliced, 0, spliced.length);
+        if (sent === head + spliced.length) sent = this.writeFragments(type, total, tail, sent, c.u8, splicedAt, rest);
+        if (sent === total) return;
+      }
+    }
+    // Queue what is left: bytes [sent, total) of the message.
+    const bytes = this.queueBytes(total - sent);
+    let to = 0;
+    const u8 = core().u8;
+    if (sent < head) {
+      bytes.set(u8.subarray(at + sent, splicedAt), 0);
+      to = head - sent;
+    }
+    const fromSpliced = Math.max(0, sent - head);
+    if (fromSpliced < spliced.length) {
+      native.copyBytes(spliced, spliced.byteOffset + fromSpliced, bytes, bytes.byteOffset + to, spliced.length - fromSpliced);
+      to += spliced.length - fromSpliced;
+    }
+    const fromRest = Math.max(0, sent - head - spliced.length);
+    if (fromRest < rest) bytes.set(u8.subarray(splicedAt + fromRest, splicedAt + rest), to);
+    this.queue.push({ type, total, tail: last ? spliced.length : 0, bytes, done: 0 });
+    this.queuedBytes += bytes.length;
+  }
+
+  /** Memory for `n` queued bytes: the kept queue memory when it is big enough. */
+  private queueBytes(n: number): Buffer {
+    const spare = this.spareQueue;
+    if (spare !== null && spare.length >= n && n >= 65536) {
+      this.spareQueue = null;
+      return spare.subarray(0, n);
+    }
+    return Buffer.allocUnsafe(n);
+  }
+
+  /** A queued message was sent: keep its memory for the next one (see QUEUE_KEEP_BYTES). */
+  private keepQueueBytes(bytes: Buffer): void {
+    const whole = bytes.buffer.byteLength;
+    if (whole < 65536 || whole > QUEUE_KEEP_BYTES || bytes.byteOffset !== 0) return;
+    if (this.spareQueue === null || this.spareQueue.length < whole) this.spareQueue = Buffer.from(bytes.buffer, 0, whole);
   }
 
   /** Sends a CALL: the payload [id u32][method id u32][body], the header written just
    *  before `body` as by `send`. */
-  sendCall(id: number, methodId: number, body: number, bodyLength: number): void {
+  sendCall(id: number, methodId: number, body: number, bodyLength: number, splice?: Splice): void {
     const at = writeCallHeader(core(), body, id, methodId);
-    this.sendPayload(L.T_CALL, at, body - at + bodyLength);
+    const total = body - at + bodyLength;
+    const spliced = splice === undefined ? null : splice.bytes;
+    if (spliced === null) return this.sendPayload(L.T_CALL, at, total);
+    splice!.bytes = null;
+    this.sendSpliced(L.T_CALL, at, total, spliced, splice!.at, splice!.last);
   }
 
   /** Sends a record with no payload (GOODBYE); `onlyIfRoom`: never queue it. */
@@ -118,19 +211,21 @@ export class Channel {
           return;
         }
       } else {
-        sent = this.writeFragments(type, total, 0, c.u8, at, total);
+        sent = this.writeFragments(type, total, 0, 0, c.u8, at, total);
         if (sent === total) return;
       }
     }
-    const bytes = Buffer.allocUnsafe(total - sent);
-    bytes.set(c.u8.subarray(at + sent, at + total));
-    this.queue.push({ type, total, bytes, done: 0 });
+    const bytes = this.queueBytes(total - sent);
+    if (total - sent >= COPY_NATIVE_BYTES) native.copyBytes(core().u8, at + sent, bytes, bytes.byteOffset, total - sent);
+    else bytes.set(core().u8.subarray(at + sent, at + total));
+    this.queue.push({ type, total, tail: 0, bytes, done: 0 });
     this.queuedBytes += bytes.length;
   }
 
-  /** Writes fragments of a message of `total` bytes, of which `sent` are already out,
-   *  taking the next `count` bytes from src[from...]. Returns the new `sent`. */
-  private writeFragments(type: number, total: number, sent: number, src: Uint8Array, from: number, count: number): number {
+  /** Writes fragments of a message of `total` bytes (its last `tail` bytes a binary's),
+   *  of which `sent` are already out, taking the next `count` bytes from src[from...].
+   *  Returns the new `sent`. */
+  private writeFragments(type: number, total: number, tail: number, sent: number, src: Uint8Array, from: number, count: number): number {
     const c = core();
     const w = this.writer;
     const stop = sent + count;
@@ -141,10 +236,10 @@ export class Channel {
       const at = w.tryClaim(header + chunk, first ? L.T_FRAGMENT_FIRST : L.T_FRAGMENT_MORE);
       if (at === 0) break;
       if (first) {
-        writeFragmentHeader(c, at, total, type);
+        writeFragmentHeader(c, at, total, type, tail);
       }
       if (src === c.u8) c.u8.copyWithin(at + header, from, from + chunk);
-      else c.u8.set(src.subarray(from, from + chunk), at + header);
+      else native.copyBytes(src, src.byteOffset + from, c.u8, at + header, chunk);
       from += chunk;
       sent += chunk;
       // Let the consumer start on what is there while we produce the rest.
@@ -164,16 +259,18 @@ export class Channel {
       if (m.total <= w.maxPayload) {
         const at = w.tryClaim(m.total, m.type);
         if (at === 0) break;
-        core().u8.set(m.bytes, at);
+        if (m.total >= COPY_NATIVE_BYTES) native.copyBytes(m.bytes, m.bytes.byteOffset, core().u8, at, m.total);
+        else core().u8.set(m.bytes, at);
       } else {
         const sentBefore = m.total - left;
-        const sent = this.writeFragments(m.type, m.total, sentBefore, m.bytes, m.done, left);
+        const sent = this.writeFragments(m.type, m.total, m.tail, sentBefore, m.bytes, m.done, left);
         if (sent > sentBefore) wrote = true;
         m.done += sent - sentBefore;
         if (sent < m.total) break;
       }
       wrote = true;
       this.queuedBytes -= m.bytes.length;
+      this.keepQueueBytes(m.bytes);
       this.queue[this.queueHead++] = undefined as unknown as Queued;
     }
     if (this.queueHead === this.queue.length) {
@@ -225,23 +322,27 @@ export class Channel {
         if (this.asmTotal !== 0 || length < P_FRAGMENT_DATA) return this.fail("a fragment started inside another message");
         const total = c.view.getUint32(at + P_FRAGMENT_TOTAL, true);
         const inner = c.view.getUint32(at + P_FRAGMENT_TYPE, true);
+        const tail = c.view.getUint32(at + P_FRAGMENT_TAIL, true);
         const chunk = length - P_FRAGMENT_DATA;
         if (inner !== L.T_REQUEST && inner !== L.T_CALL && inner !== L.T_RESPONSE && inner !== L.T_ERROR) return this.fail(`fragmented message of type ${inner}`);
         if (total <= chunk || chunk === 0) return this.fail("a fragmented message's size is inconsistent");
+        // Every payload has its header before the value (a tail never starts at 0).
+        if (tail > total - P_RESPONSE_BODY) return this.fail("a fragmented message's tail is larger than the message");
         this.asmTotal = total;
-        this.asmGot = chunk;
+        this.asmPrefix = total - tail;
+        this.asmGot = 0;
         this.asmType = inner;
         this.asmSkip = total > this.maxMessageBytes;
         this.asmId = chunk >= 4 ? c.view.getUint32(at + P_FRAGMENT_DATA, true) : -1;
         if (!this.asmSkip) {
           try {
-            this.asmRegion = this.takeRegion(total, Math.max(FIRST_REGION_BYTES, 2 * chunk));
+            this.asmRegion = this.takeRegion(this.asmPrefix, Math.max(FIRST_REGION_BYTES, 2 * chunk));
           } catch {
             // No memory for it now (many big messages at once): refuse it as too large.
             this.asmSkip = true;
           }
         }
-        if (!this.asmSkip) c.u8.copyWithin(this.asmRegion, at + P_FRAGMENT_DATA, at + length);
+        this.take(at + P_FRAGMENT_DATA, chunk);
         r.advance();
         tookFragments = true;
         continue;
@@ -249,9 +350,7 @@ export class Channel {
       if (type === L.T_FRAGMENT_MORE) {
         if (this.asmTotal === 0) return this.fail("a fragment continued no message");
         if (length === 0 || length > this.asmTotal - this.asmGot) return this.fail("a fragment overflows its message");
-        if (!this.asmSkip && this.asmGot + length > this.spareBytes) this.growRegion(this.asmGot + length);
-        if (!this.asmSkip) c.u8.copyWithin(this.asmRegion + this.asmGot, at, at + length);
-        this.asmGot += length;
+        this.take(at, length);
         r.advance();
         tookFragments = true;
         if (this.asmGot < this.asmTotal) continue;
@@ -269,6 +368,8 @@ export class Channel {
         this.type = this.asmType;
         this.payload = this.asmRegion;
         this.length = total;
+        this.tail = this.asmTail;
+        this.asmTail = null;
         this.deliveredRegion = this.asmRegion;
         this.asmRegion = -1;
         return true;
@@ -279,6 +380,7 @@ export class Channel {
         this.asmTotal = 0;
         if (this.asmRegion >= 0) core().release(this.asmRegion, this.spareBytes);
         this.asmRegion = -1;
+        this.asmTail = null;
       }
       this.delivered = true;
       if (length > this.maxMessageBytes) {
@@ -308,11 +410,47 @@ export class Channel {
     if (!this.delivered) return;
     this.delivered = false;
     if (this.deliveredRegion >= 0) {
-      this.keepRegion(this.deliveredRegion, this.length);
+      this.keepRegion(this.deliveredRegion, this.length - (this.tail === null ? 0 : this.tail.length));
       this.deliveredRegion = -1;
+      this.tail = null;
     } else if (this.type !== OVERSIZED) {
       this.reader.advance();
     }
+  }
+
+  /** Takes the next `n` bytes of the fragmented message being received, at `src` in
+   *  the ring: those before the tail into the region, the tail's into its own Buffer
+   *  (made when its first byte arrives: a peer that announces a tail and sends nothing
+   *  of it costs nothing; the Buffer is not touched beyond what arrived). */
+  private take(src: number, n: number): void {
+    const got = this.asmGot;
+    this.asmGot = got + n;
+    if (this.asmSkip) return;
+    const c = core();
+    const toRegion = Math.max(0, Math.min(n, this.asmPrefix - got));
+    if (toRegion > 0) {
+      if (got + toRegion > this.spareBytes) this.growRegion(got, got + toRegion);
+      if (this.asmSkip) return;
+      c.u8.copyWithin(this.asmRegion + got, src, src + toRegion);
+    }
+    if (toRegion === n) return;
+    if (this.asmTail === null) {
+      try {
+        this.asmTail = Buffer.allocUnsafeSlow(this.asmTotal - this.asmPrefix);
+      } catch {
+        this.skipMessage();
+        return;
+      }
+    }
+    native.copyBytes(c.u8, src + toRegion, this.asmTail, got + toRegion - this.asmPrefix, n - toRegion);
+  }
+
+  /** No memory for the message being received: it is refused as too large. */
+  private skipMessage(): void {
+    if (this.asmRegion >= 0) core().release(this.asmRegion, this.spareBytes);
+    this.asmRegion = -1;
+    this.asmTail = null;
+    this.asmSkip = true;
   }
 
   /** A region for a message of `total` bytes: the spare one if it is big enough for
@@ -331,21 +469,20 @@ export class Channel {
     return region;
   }
 
-  /** Makes the region of the message being reassembled hold `needed` bytes (doubling,
-   *  up to its total); without memory for it, the message is skipped as too large. */
-  private growRegion(needed: number): void {
+  /** Makes the region of the message being reassembled (`got` bytes in it) hold
+   *  `needed` bytes (doubling, up to the bytes before its tail); without memory for it,
+   *  the message is skipped as too large. */
+  private growRegion(got: number, needed: number): void {
     const c = core();
-    const bytes = Math.ceil(Math.min(this.asmTotal, Math.max(needed, 2 * this.spareBytes)) / 65536) * 65536;
+    const bytes = Math.ceil(Math.min(this.asmPrefix, Math.max(needed, 2 * this.spareBytes)) / 65536) * 65536;
     let region: number;
     try {
       region = c.alloc(bytes);
     } catch {
-      c.release(this.asmRegion, this.spareBytes);
-      this.asmRegion = -1;
-      this.asmSkip = true;
+      this.skipMessage();
       return;
     }
-    c.u8.copyWithin(region, this.asmRegion, this.asmRegion + this.asmGot);
+    c.u8.copyWithin(region, this.asmRegion, this.asmRegion + got);
     c.release(this.asmRegion, this.spareBytes);
     this.asmRegion = region;
     this.spareBytes = bytes;
@@ -374,6 +511,8 @@ export class Channel {
     if (this.delivered) this.consumed();
     if (this.asmRegion >= 0) core().release(this.asmRegion, this.spareBytes); // the region in use is spareBytes long
     this.asmRegion = -1;
+    this.asmTail = null;
+    this.spareQueue = null;
     if (this.spare >= 0) core().release(this.spare, this.spareBytes);
     this.spare = -1;
     this.asmTotal = 0;

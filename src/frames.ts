@@ -7,7 +7,10 @@
 //   METHOD_ID      [method id u32][name length u8][method name, UTF-8][pad]
 //   RESPONSE       [id u32][pad][result]
 //   ERROR          [id u32][kind u8][pad][details]
-//   FRAGMENT_FIRST [total u32][inner type u32][first bytes of the inner payload]
+//   FRAGMENT_FIRST [total u32][inner type u32][tail u32][0 u32][first bytes of the inner payload]
+//                  tail: how many of the last bytes of the payload are the bytes of one
+//                  binary that ends its value (0: none); the receiver puts them straight
+//                  into a Buffer of their own instead of reassembling them.
 //   FRAGMENT_MORE  [next bytes]
 // The encoded value starts 8-byte aligned in the payload (pad = 0..7 bytes).
 
@@ -31,7 +34,8 @@ export const HEADROOM = bodyOffset(P_NAME + METHOD_NAME_MAX_BYTES);
 export const P_ERROR_DETAILS = 8;
 export const P_FRAGMENT_TOTAL = 0;
 export const P_FRAGMENT_TYPE = 4;
-export const P_FRAGMENT_DATA = 8;
+export const P_FRAGMENT_TAIL = 8;
+export const P_FRAGMENT_DATA = 16;
 
 /** What follows the id in a REQUEST's header: [name length u8][name], for a method name
  *  already encoded as UTF-8 (at most METHOD_NAME_MAX_BYTES). */
@@ -70,8 +74,11 @@ export function writeCallHeader(c: Core, body: number, id: number, methodId: num
   return at;
 }
 
-/** Writes a FRAGMENT_FIRST header at `at`: the inner message's total size and type. */
-export function writeFragmentHeader(c: Core, at: number, total: number, innerType: number): void {
+/** Writes a FRAGMENT_FIRST header at `at`: the inner message's total size and type,
+ *  and the size of its trailing binary (or 0). */
+export function writeFragmentHeader(c: Core, at: number, total: number, innerType: number, tail: number): void {
   c.view.setUint32(at + P_FRAGMENT_TOTAL, total, true);
   c.view.setUint32(at + P_FRAGMENT_TYPE, innerType, true);
+  c.view.setUint32(at + P_FRAGMENT_TAIL, tail, true);
+  c.view.setUint32(at + P_FRAGMENT_TAIL + 4, 0, true);
 }

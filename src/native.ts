@@ -164,6 +164,10 @@ export interface Native {
   /** Makes glibc's malloc keep freed blocks of up to 32 MiB for reuse (64 MiB at most
    *  at its heap's top) rather than give each back to the OS; false without glibc. */
   keepFreedMemory(): boolean;
+  /** memmove of `length` bytes between two Uint8Arrays (offsets from the start of each
+   *  one's buffer; both ranges inside the views): V8's own copies to and from shared
+   *  memory are several times slower. For big binaries. */
+  copyBytes(src: Uint8Array, srcOffset: number, dst: Uint8Array, dstOffset: number, length: number): void;
   /** See {@link Waiter}. */
   Waiter: new (callback: () => void) => Waiter;
   /** See {@link FdWatcher}. */

@@ -64,9 +64,10 @@ test("a first fragment announcing a huge message reserves memory only for what a
   const receiver = new Channel(new RingWriter(other, CAP), new RingReader(ring, CAP), 1 << 30);
   try {
     const before = c.memory.buffer.byteLength;
-    const at = writer.tryClaim(8 + 64, L.T_FRAGMENT_FIRST);
+    const at = writer.tryClaim(16 + 64, L.T_FRAGMENT_FIRST);
     c.view.setUint32(at, 512 << 20, true); // 512 MiB announced
     c.view.setUint32(at + 4, L.T_REQUEST, true);
+    c.view.setUint32(at + 8, 0, true); // no tail
     writer.commit();
     assert.not.ok(receiver.poll(), "nothing complete yet");
     assert.is(receiver.protocolError, undefined);

@@ -128,6 +128,7 @@ const MODES = [
   "length-larger-than-ring", "length-past-end", "length-too-short", "type-unknown", "type-zero", "type-response",
   "fragment-of-4-gib-then-request", "fragment-total-smaller-than-chunk", "fragment-overflows-total",
   "fragment-more-alone", "fragment-inner-goodbye", "args-count-4-gib", "args-string-1-gib",
+  "fragment-tail-larger-than-message", "fragment-tail-in-header", "fragment-tail-in-a-string", "fragment-tail-after-a-binary",
   "request-shorter-than-header", "name-longer-than-request", "args-truncated", "args-not-an-array", "torn-record",
   "call-shorter-than-header", "call-args-not-an-array", "call-args-random",
 ];

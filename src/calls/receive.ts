@@ -90,10 +90,10 @@ export class Receiver {
     if (id !== this.sync.id && this.async.pending.get(id) === undefined) return; // timed out or aborted: drop it
     try {
       if (type === L.T_RESPONSE) {
-        this.deliver(id, this.decoder.decode(at + P_RESPONSE_BODY, at + length), undefined);
+        this.deliver(id, this.decoder.decode(at + P_RESPONSE_BODY, at + length, conn.channel.tail), undefined);
       } else {
         const kind = c.u8[at + P_ERROR_KIND]!;
-        const details = this.decoder.decode(at + P_ERROR_DETAILS, at + length);
+        const details = this.decoder.decode(at + P_ERROR_DETAILS, at + length, conn.channel.tail);
         this.deliver(id, undefined, remoteError(kind, details));
       }
     } catch (e) {

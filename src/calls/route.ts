@@ -333,8 +333,8 @@ export class Route {
     this.nextId = (this.nextId + 1) >>> 0 || 1;
     // By id once this connection's server has said it (METHOD_ID), else by name.
     const methodId = conn.methodIds.get(name.index);
-    if (methodId >= 0) conn.channel.sendCall(id, methodId, encoder.start + HEADROOM, length);
-    else conn.channel.send(L.T_REQUEST, id, name.extra, encoder.start + HEADROOM, length);
+    if (methodId >= 0) conn.channel.sendCall(id, methodId, encoder.start + HEADROOM, length, encoder.splice);
+    else conn.channel.send(L.T_REQUEST, id, name.extra, encoder.start + HEADROOM, length, encoder.splice);
     encoder.shrink(length);
     conn.channel.writer.commit();
     conn.serverBell.ring();

@@ -15,6 +15,7 @@
 // See encode.ts for what each kind of value arrives as.
 
 import type { Core } from "../core/wasm.js";
+import { native } from "../native.js";
 import { ErrorCodes, RpcError } from "../errors.js";
 import {
   BIN_ARRAYBUFFER, BIN_BIGINT64, BIN_BIGUINT64, BIN_BUFFER, BIN_DATAVIEW, BIN_FLOAT32, BIN_FLOAT64,
@@ -33,6 +34,8 @@ interface FastBuffer extends Buffer {
 }
 
 const fromCharCode = String.fromCharCode;
+/** Binaries at least this long are copied out by the addon (see copyOut). */
+const COPY_NATIVE_BYTES = 16 * 1024;
 /** What `scalar` returns for anything it does not decode itself. */
 const NOT_SCALAR = Symbol("not a scalar");
 /** Messages up to this long are tried on the JS fast path first. */
@@ -95,12 +98,52 @@ export class Decoder {
     this.tokens = (this.block + SCAN_TOKENS) >>> 2;
   }
 
-  /** Decodes the one value that occupies exactly [start, end) of linear memory. */
-  decode(start: number, end: number): unknown {
+  /** Decodes the one value that occupies exactly [start, end) of linear memory. With
+   *  `tail` (a message whose last value is a big binary, received as fragments), the
+   *  memory holds only [start, end - tail.length): the value must end with a binary whose
+   *  bytes are exactly the tail, which it then takes as its own memory (no copy). */
+  decode(start: number, end: number, tail: Buffer | null = null): unknown {
+    if (tail !== null) return this.decodeWithTail(start, end, tail);
+    return this.decodeWindow(start, end);
+  }
+
+  private decodeWithTail(start: number, end: number, tail: Buffer): unknown {
+    const tailAt = end - tail.length;
+    this.ensureBlock();
+    this.window(start, tailAt);
+    // The scan's bounds are the whole message; no byte at or after tailAt is read (the
+    // string and bigint paths check, and `binary` takes the tail only at exactly tailAt).
+    this.end = end;
+    this.tailAt = tailAt;
+    this.tail = tail;
+    try {
+      const n = this.scanStart(this.block, start, end, SCAN_CAPACITY);
+      if (n === 0) throw this.fail();
+      this.t = this.tokens;
+      this.tEnd = this.tokens + TOKEN_U32 * n;
+      const value = this.value();
+      if (this.tail !== null) throw new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, "corrupt message: its fragments announced a trailing binary it does not end with");
+      return value;
+    } finally {
+      this.tail = null;
+      this.tailAt = Infinity;
+    }
+  }
+
+  /** The binary that ends the message being decoded, taken over by `binary`, and where
+   *  its bytes would start (Infinity without one: every read is then in memory). */
+  private tail: Buffer | null = null;
+  private tailAt = Infinity;
+
+  private ensureBlock(): void {
     if (this.block === 0) {
       this.block = this.core.alloc(SCAN_BYTES); // after dispose()
       this.tokens = (this.block + SCAN_TOKENS) >>> 2;
     }
+  }
+
+  private decodeWindow(start: number, end: number): unknown {
+    this.ensureBlock();
     this.window(start, end);
     if (end - start <= FAST_BYTES && this.fastPath) {
       const v = this.small(start, end);
@@ -214,7 +257,9 @@ export class Decoder {
     if (kind === KIND_NUMBER) return this.f64[(t >>> 1) + TOK_NUM_F64];
     if (kind === KIND_STRING) {
       const at = u32[t + TOK_AT_U32]!;
-      return this.string(at, at + u32[t + TOK_LEN_U32]!);
+      const e = at + u32[t + TOK_LEN_U32]!;
+      if (e > this.tailAt) throw this.pastTail();
+      return this.string(at, e);
     }
     if (kind >= KIND_CONTAINER) return this.container(kind, u32[t + TOK_LEN_U32]!);
     switch (kind) {
@@ -223,8 +268,13 @@ export class Decoder {
       case KIND_FALSE: return false;
       case KIND_TRUE: return true;
       case KIND_DATE: return new Date(this.f64[(t >>> 1) + TOK_NUM_F64]!);
-      case KIND_BIGINT_POS: return this.bigint(u32[t + TOK_AT_U32]!, u32[t + TOK_LEN_U32]!);
-      case KIND_BIGINT_NEG: return -this.bigint(u32[t + TOK_AT_U32]!, u32[t + TOK_LEN_U32]!);
+      case KIND_BIGINT_POS:
+      case KIND_BIGINT_NEG: {
+        const at = u32[t + TOK_AT_U32]!;
+        const len = u32[t + TOK_LEN_U32]!;
+        if (at + len > this.tailAt) throw this.pastTail();
+        return kind === KIND_BIGINT_POS ? this.bigint(at, len) : -this.bigint(at, len);
+      }
     }
     const at = u32[t + TOK_AT_U32]!;
     return this.binary(kind - KIND_BINARY, at, at + u32[t + TOK_LEN_U32]!);
@@ -284,14 +334,53 @@ export class Decoder {
     return BigInt("0x" + this.buf.hexSlice(at, at + len));
   }
 
+  /** Copies bytes [s, e) of linear memory to the start of `to`: big ones with a plain
+   *  memmove (V8 copies out of shared memory a word at a time). */
+  private copyOut(s: number, e: number, to: Uint8Array): void {
+    if (e - s >= COPY_NATIVE_BYTES) native.copyBytes(this.u8, s, to, to.byteOffset, e - s);
+    else this.buf.copy(to, 0, s, e);
+  }
+
+  private pastTail(): RpcError {
+    return new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, "corrupt message: a value runs into the trailing binary its fragments announced");
+  }
+
+  /** The tail (see decodeWithTail) as a binary of kind `bin`. The Channel made it with
+   *  Buffer.allocUnsafeSlow: an ArrayBuffer of exactly its size, so every kind is a
+   *  view of all of it. */
+  private takeTail(bin: number, s: number, e: number): unknown {
+    const tail = this.tail!;
+    if (s !== this.tailAt || e !== this.end) throw this.pastTail();
+    this.tail = null;
+    if (bin === BIN_BUFFER) return tail;
+    const ab = tail.buffer;
+    switch (bin) {
+      case BIN_ARRAYBUFFER: return ab;
+      case BIN_UINT8: return new Uint8Array(ab);
+      case BIN_INT8: return new Int8Array(ab);
+      case BIN_UINT8CLAMPED: return new Uint8ClampedArray(ab);
+      case BIN_INT16: return new Int16Array(ab);
+      case BIN_UINT16: return new Uint16Array(ab);
+      case BIN_INT32: return new Int32Array(ab);
+      case BIN_UINT32: return new Uint32Array(ab);
+      case BIN_FLOAT32: return new Float32Array(ab);
+      case BIN_FLOAT64: return new Float64Array(ab);
+      case BIN_BIGINT64: return new BigInt64Array(ab);
+      case BIN_BIGUINT64: return new BigUint64Array(ab);
+      case BIN_DATAVIEW: return new DataView(ab);
+    }
+    throw new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `corrupt message: binary kind ${bin}`);
+  }
+
   private binary(bin: number, s: number, e: number): unknown {
+    if (e > this.tailAt) return this.takeTail(bin, s, e);
     if (bin === BIN_BUFFER) {
       const b = Buffer.allocUnsafe(e - s);
-      this.buf.copy(b, 0, s, e);
+      this.copyOut(s, e, b);
       return b;
     }
     const bytes = new Uint8Array(e - s); // a copy, in a new (non-shared) ArrayBuffer
-    this.buf.copy(bytes, 0, s, e);
+    this.copyOut(s, e, bytes);
     if (bin === BIN_UINT8) return bytes;
     const ab = bytes.buffer;
     switch (bin) {

@@ -116,12 +116,30 @@ function className(v: object): string {
 
 /** Scratch kept between messages at most, unless big messages keep coming. */
 const SCRATCH_KEEP = 4 << 20;
+/** A binary at least this long is spliced (with `encode`'s headroom, the ring path):
+ *  its bytes stay where they are and the channel copies them straight into the ring. */
+export const SPLICE_MIN_BYTES = 64 * 1024;
+
+/** The one big binary of the last `encode` left out of the scratch: the message is
+ *  [start + headroom, at) ++ bytes ++ [at, end of the scratch bytes). `bytes` is null
+ *  when nothing was spliced. */
+export class Splice {
+  bytes: Uint8Array | null = null;
+  at = 0;
+  /** True when the spliced bytes end the message (the receiver can then take them
+   *  into a Buffer of their own without reassembling them first). */
+  last = false;
+}
 
 export class Encoder {
   /** Where `encode` leaves its bytes (valid until the next `encode`). */
   start = 0;
   /** Bytes of the scratch region at `start`. */
   private capacity = 0;
+  /** What the last `encode` spliced (see Splice). */
+  readonly splice = new Splice();
+  /** Splice binaries of SPLICE_MIN_BYTES or more in this encode. */
+  private splicing = false;
 
   private readonly core: Core;
   private u8: Uint8Array;
@@ -167,7 +185,9 @@ export class Encoder {
    * `what` names the value in error messages ("args" gives "args[1].cb").
    * Growing the scratch may grow the memory: re-read the core's views after a call.
    * With `headroom`, the bytes start at `this.start + headroom`, leaving room for a
-   * header in front (so the whole message is contiguous and copied once).
+   * header in front, and the first binary of SPLICE_MIN_BYTES or more is not copied:
+   * `this.splice` says where its bytes belong (the returned length counts them). The
+   * caller sends the message before the binary can change (Channel.send copies it).
    */
   encode(value: unknown, maxBytes: number, what = "value", headroom = 0): number {
     // A getter of the value could call back into this encoder (a call from inside a
@@ -193,8 +213,20 @@ export class Encoder {
     for (;;) {
       const room = Math.max(0, Math.min(this.capacity - headroom, maxBytes));
       const from = this.start + headroom;
+      this.splicing = headroom > 0;
       const end = this.encodeInto(value, from, from + room, what);
-      if (end >= 0) return end - from;
+      this.splicing = false;
+      if (end >= 0) {
+        const splice = this.splice;
+        if (splice.bytes === null) return end - from;
+        splice.last = splice.at === end;
+        const length = end - from + splice.bytes.length;
+        if (length > maxBytes) {
+          splice.bytes = null;
+          throw new RpcError(ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE, `${what} encodes to at least ${length} bytes, over maxBytes (${maxBytes})`);
+        }
+        return length;
+      }
       if (room >= maxBytes || this.needed > maxBytes) {
         const atLeast = Math.max(this.needed, room + 1);
         throw new RpcError(
@@ -243,6 +275,7 @@ export class Encoder {
     this.end = end;
     this.base = pos;
     this.needed = 0;
+    this.splice.bytes = null;
     try {
       return this.value(value, pos);
     } catch (err) {
@@ -512,6 +545,17 @@ export class Encoder {
 
   private binary(v: ArrayBufferView | ArrayBufferLike, bin: number, pos: number): number {
     const len = v.byteLength;
+    if (this.splicing && len >= SPLICE_MIN_BYTES && this.splice.bytes === null && len < 0x7fffffff - this.end) {
+      // Only the header goes into the scratch (checked as if the bytes followed it).
+      const p = this.writeBinaryHeader(pos, this.end + len, bin, len);
+      if (p === 0) return this.full(pos + 13);
+      const splice = this.splice;
+      splice.bytes = bin === BIN_BUFFER || bin === BIN_UINT8 ? v as Uint8Array
+        : bin === BIN_ARRAYBUFFER ? new Uint8Array(v as ArrayBufferLike)
+        : new Uint8Array((v as ArrayBufferView).buffer, (v as ArrayBufferView).byteOffset, len);
+      splice.at = p;
+      return p;
+    }
     const p = this.writeBinaryHeader(pos, this.end, bin, len);
     if (p === 0) return this.full(pos + 13 + len);
     if (bin === BIN_BUFFER || bin === BIN_UINT8) {

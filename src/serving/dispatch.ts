@@ -293,6 +293,9 @@ export class Serving {
     c.u32[conn.takenIndex] = id;
     const nameLength = c.u8[at + P_NAME_LENGTH]!;
     if (P_NAME + nameLength > length) return this.protocolError(conn, "a method name longer than its request");
+    // A fragmented request's tail (src/channel.ts) is not in memory: the header ends before it.
+    const tail = conn.channel.tail;
+    if (tail !== null && bodyOffset(P_NAME + nameLength) > length - tail.length) return this.protocolError(conn, "a request whose tail starts inside its header");
     const method = this.decoder!.name(at + P_NAME, at + P_NAME + nameLength);
     const ep = this.methods.get(method); // contracts: Endpoint
     if (ep === undefined) {
@@ -330,7 +333,7 @@ export class Serving {
   private run(conn: Connection, id: number, ep: Endpoint, body: number, end: number): void {
     let args: unknown;
     try {
-      args = this.decoder!.decode(body, end);
+      args = this.decoder!.decode(body, end, conn.channel.tail);
     } catch (e) {
       return this.protocolError(conn, `undecodable arguments (${(e as Error).message})`);
     }
@@ -403,7 +406,7 @@ export class Serving {
       }
       return why;
     }
-    conn.channel.send(L.T_RESPONSE, id, null, this.encoder!.start + HEADROOM, length);
+    conn.channel.send(L.T_RESPONSE, id, null, this.encoder!.start + HEADROOM, length, this.encoder!.splice);
     this.encoder!.shrink(length);
     if (!conn.channel.idle) this.schedule();
     return undefined;
@@ -433,7 +436,7 @@ export class Serving {
     } catch {
       length = this.encoder!.encode({ name: "Error", message: String(message).slice(0, 4096), stack: "" }, this.maxMessageBytes, "error", HEADROOM);
     }
-    conn.channel.send(L.T_ERROR, id, errorExtra(kind), this.encoder!.start + HEADROOM, length);
+    conn.channel.send(L.T_ERROR, id, errorExtra(kind), this.encoder!.start + HEADROOM, length, this.encoder!.splice);
   }
 
   /** Requests of a client that died are not run. The event loop reports a hang-up, but

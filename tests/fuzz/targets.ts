@@ -399,12 +399,13 @@ export function recordLayout(r: { head: number; records: RecordArb[]; tailDelta:
     let pos = r.head;
     for (const rec of r.records) {
       const isFirst = rec.type === L.T_FRAGMENT_FIRST;
-      const payload = isFirst ? new Uint8Array(8 + rec.payload.length) : rec.payload;
+      const payload = isFirst ? new Uint8Array(16 + rec.payload.length) : rec.payload;
       if (isFirst) {
         const v = new DataView(payload.buffer);
         v.setUint32(0, rec.total >>> 0, true);
         v.setUint32(4, rec.inner >>> 0, true);
-        payload.set(rec.payload, 8);
+        v.setUint32(8, rec.total & 1 ? rec.total >>> 1 : 0, true); // a tail half the time
+        payload.set(rec.payload, 16);
       }
       const length = 8 + payload.length;
       const size = (length + 7) & ~7;
