@@ -76,7 +76,7 @@
 //             and INVALID_RESULT of a contract method) = [{ message, path: (string|number)[] }]
 // The encoded value always starts 8-byte aligned in the payload (pad = 0..7
 // bytes of any content), so binary data inside it is aligned for fast copies.
-//   FRAGMENT_FIRST [total u32][inner type u32][tail u32][0 u32][first bytes of the inner payload]
+//   FRAGMENT_FIRST [total u32][inner type u32][tail u32][0 u32][first bytes of the inner payload]  (16-byte header since version 4)
 //                  (tail: bytes at the end that are one binary ending the value, or 0)
 //   FRAGMENT_MORE  [next bytes]   (until total bytes have arrived; no other record
 //                                  interleaves: the producer finishes a message first)
