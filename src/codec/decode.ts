@@ -353,23 +353,7 @@ export class Decoder {
     if (s !== this.tailAt || e !== this.end) throw this.pastTail();
     this.tail = null;
     if (bin === BIN_BUFFER) return tail;
-    const ab = tail.buffer;
-    switch (bin) {
-      case BIN_ARRAYBUFFER: return ab;
-      case BIN_UINT8: return new Uint8Array(ab);
-      case BIN_INT8: return new Int8Array(ab);
-      case BIN_UINT8CLAMPED: return new Uint8ClampedArray(ab);
-      case BIN_INT16: return new Int16Array(ab);
-      case BIN_UINT16: return new Uint16Array(ab);
-      case BIN_INT32: return new Int32Array(ab);
-      case BIN_UINT32: return new Uint32Array(ab);
-      case BIN_FLOAT32: return new Float32Array(ab);
-      case BIN_FLOAT64: return new Float64Array(ab);
-      case BIN_BIGINT64: return new BigInt64Array(ab);
-      case BIN_BIGUINT64: return new BigUint64Array(ab);
-      case BIN_DATAVIEW: return new DataView(ab);
-    }
-    throw new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `corrupt message: binary kind ${bin}`);
+    return binaryOf(bin, tail.buffer as ArrayBuffer);
   }
 
   private binary(bin: number, s: number, e: number): unknown {
@@ -382,23 +366,7 @@ export class Decoder {
     const bytes = new Uint8Array(e - s); // a copy, in a new (non-shared) ArrayBuffer
     this.copyOut(s, e, bytes);
     if (bin === BIN_UINT8) return bytes;
-    const ab = bytes.buffer;
-    switch (bin) {
-      case BIN_ARRAYBUFFER: return ab;
-      case BIN_INT8: return new Int8Array(ab);
-      case BIN_UINT8CLAMPED: return new Uint8ClampedArray(ab);
-      case BIN_INT16: return new Int16Array(ab);
-      case BIN_UINT16: return new Uint16Array(ab);
-      case BIN_INT32: return new Int32Array(ab);
-      case BIN_UINT32: return new Uint32Array(ab);
-      case BIN_FLOAT32: return new Float32Array(ab);
-      case BIN_FLOAT64: return new Float64Array(ab);
-      case BIN_BIGINT64: return new BigInt64Array(ab);
-      case BIN_BIGUINT64: return new BigUint64Array(ab);
-      case BIN_DATAVIEW: return new DataView(ab);
-    }
-    // The core produces only the kinds above.
-    throw new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `corrupt message: binary kind ${bin}`);
+    return binaryOf(bin, bytes.buffer);
   }
 
   /** A container of `n` elements (the core checked n against the bytes left). */
@@ -464,4 +432,25 @@ export class Decoder {
     }
     return e;
   }
+}
+
+/** A binary of kind `bin` (not BIN_BUFFER) over the whole of `ab`, which the decoder owns. */
+function binaryOf(bin: number, ab: ArrayBuffer): unknown {
+  switch (bin) {
+    case BIN_ARRAYBUFFER: return ab;
+    case BIN_UINT8: return new Uint8Array(ab);
+    case BIN_INT8: return new Int8Array(ab);
+    case BIN_UINT8CLAMPED: return new Uint8ClampedArray(ab);
+    case BIN_INT16: return new Int16Array(ab);
+    case BIN_UINT16: return new Uint16Array(ab);
+    case BIN_INT32: return new Int32Array(ab);
+    case BIN_UINT32: return new Uint32Array(ab);
+    case BIN_FLOAT32: return new Float32Array(ab);
+    case BIN_FLOAT64: return new Float64Array(ab);
+    case BIN_BIGINT64: return new BigInt64Array(ab);
+    case BIN_BIGUINT64: return new BigUint64Array(ab);
+    case BIN_DATAVIEW: return new DataView(ab);
+  }
+  // The core produces only the kinds above.
+  throw new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `corrupt message: binary kind ${bin}`);
 }
