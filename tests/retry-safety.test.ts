@@ -31,7 +31,10 @@ retry("kill -9 of the server: the call it was running may have run, those behind
     }
   } finally {
     client.close();
-    // The dead server's name stays until a new server claims it: claim it and leave.
+    // The dead server's name stays until a new server claims it: claim it and leave,
+    // once the process is gone (its socket can hang up before its lock is released).
+    server.kill("SIGKILL");
+    await server.exited;
     const next = new Server(name);
     void next.run();
     await next.close();
