@@ -151,7 +151,7 @@ export async function expectLine(child: Child, prefix: string, from = 0, timeout
   while (!check()) {
     if (Date.now() > end) throw new Error(`no line "${prefix}..." within ${timeoutMs} ms; output:\n${child.output().slice(from)}`);
     if (child.proc.exitCode !== null || child.proc.signalCode !== null) {
-      if (!check()) throw new Error(`exited before printing "${prefix}..."; output:\n${child.output().slice(from)}`);
+      if (!check()) throw new Error(`exited (${child.proc.exitCode ?? child.proc.signalCode}) before printing "${prefix}..."; output:\n${child.output().slice(from)}`);
       break;
     }
     await sleep(3);
