@@ -1,4 +1,4 @@
-// The speed issue 4 asks of shmrpc, evaluated on one run's figures (ratios within the run).
+// The speed issues 4 and 13 ask of shmrpc, evaluated on one run's figures (ratios within the run).
 import { isNa, type RunResults, type SystemResults, type Target } from "./results.js";
 
 function find(results: RunResults, id: string): SystemResults | undefined {
@@ -21,10 +21,12 @@ export function evaluateTargets(results: RunResults): Target[] {
   const rate = (id: string, k: string) => num(sys(id)?.throughput[k], (r) => r.perSecond);
   const mib = (id: string) => num(sys(id)?.payloads["1MiB"], (r) => r.bytesPerSecond);
   const div = (a: number | null, b: number | null) => (a === null || b === null || b === 0 ? null : a / b);
+  const minus = (a: number | null, b: number | null) => (a === null || b === null ? null : a - b);
+  const importMs = (id: string) => num(sys(id)?.importMs, (ms) => ms);
   const floor = p50("floor");
   const shm = p50("shmrpc");
   const busy = p50("shmrpc-busypoll");
-  const wakeP50 = num(sys("shmrpc")?.wake, (d) => d.p50);
+  const wakeP50 = (id: string) => num(sys(id)?.wake, (d) => d.p50);
   const p99 = (id: string) => num(sys(id)?.latency, (d) => d.p99);
   if (results.load) {
     // A busy host (issue 13): what still holds with a CPU hog per core.
@@ -40,7 +42,9 @@ export function evaluateTargets(results: RunResults): Target[] {
     check("sync add p50 ≥ 25 × faster than unix socket JSON-RPC", "×", div(p50("socket"), shm), 25, ">="),
     check("sync add p50 ≥ 25 × faster than process.send json", "×", div(p50("ipc-json"), shm), 25, ">="),
     check("sync add p50 ≥ 25 × faster than process.send advanced", "×", div(p50("ipc-advanced"), shm), 25, ">="),
-    check("wake-up p50 < unix socket round trip p50", "µs", wakeP50, p50("socket"), "<"),
+    check("wake-up p50 < unix socket round trip p50", "µs", wakeP50("shmrpc"), p50("socket"), "<"),
+    // Issue 13: both sides woken after the same 5 ms idle.
+    check("wake-up after 5 ms idle p50 ≤ 0.5 × unix socket's", "×", div(wakeP50("shmrpc"), wakeP50("socket")), 0.5, "<="),
     check("asyncCall 256 in flight ≥ 2,000,000 calls/s", "calls/s", rate("shmrpc", "256"), 2e6, ">="),
     check("asyncCall 256 in flight ≥ 10 × unix socket", "×", div(rate("shmrpc", "256"), rate("socket", "256")), 10, ">="),
     check("1 MiB echo ≥ 2 GB/s each way", "GB/s", mib("shmrpc") === null ? null : mib("shmrpc")! / 1e9, 2, ">="),
@@ -52,6 +56,11 @@ export function evaluateTargets(results: RunResults): Target[] {
       const alloc = num(sys("alloc")?.payloads[k], (r) => r.bytesPerSecond);
       return check(`${k.replace("MiB", " MiB")} echo ≤ 4 × one Buffer alloc + fill`, "×", div(alloc, echo), 4, "<=");
     }),
-    check("1 MiB echo: < 1 page fault per message, client + server", "faults", num(sys("shmrpc")?.payloads["1MiB"], (r) => (r.clientFaults ?? 0) + (r.serverFaults ?? 0)), 1, "<"),
+    ...(["1MiB", "16MiB"] as const).map((k) =>
+      check(`${k.replace("MiB", " MiB")} echo: < 1 page fault per message, client + server`, "faults", num(sys("shmrpc")?.payloads[k], (r) => (r.clientFaults ?? 0) + (r.serverFaults ?? 0)), 1, "<")),
+    check("connect + first call p50 ≤ 0.5 ms", "ms", num(sys("shmrpc")?.connect, (d) => d.p50), 0.5, "<="),
+    // From process start, so Node's own start (the socket peer's import row) is inside it.
+    check("process start to import done ≤ 50 ms", "ms", importMs("shmrpc"), 50, "<="),
+    check("import beyond a bare Node start (the socket peer's row, node:net) ≤ 50 ms", "ms", minus(importMs("shmrpc"), importMs("socket")), 50, "<="),
   ];
 }
