@@ -9,7 +9,8 @@ const fields = (pid) => { const s = readFileSync(`/proc/${pid}/stat`, "utf8"); r
 const minflt = (pid) => Number(fields(pid)[7]);
 /** CPU time of a process in ms (utime + stime, clock ticks of 10 ms). */
 const cpuMs = (pid) => { const f = fields(pid); return (Number(f[11]) + Number(f[12])) * 10; };
-const c = new Client(name); await c.waitForConnection(2000);
+// RING=<bytes>: the client's ringBytes (a message up to a quarter of it travels as one record).
+const c = new Client(name, process.env.RING ? { ringBytes: Number(process.env.RING) } : {}); await c.waitForConnection(2000);
 const b = Buffer.alloc(size, 7);
 // WARM=<calls> before counting (default 20): faults in the first seconds are mostly the JIT and heap growth, not per message.
 for (let i = 0, w = Number(process.env.WARM ?? 20); i < w; i++) c.call("echo", b);
