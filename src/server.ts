@@ -213,9 +213,11 @@ export class Server extends EventEmitter {
 
   // contracts: the typed API, delegating to src/contracts/
   /** Registers a handler for every method of `contract`; each call's arguments and result
-   *  are validated against its schemas. Mixes with bind(). */
-  implement<S extends ContractSpec>(contract: Contract<S>, handlers: Handlers<S>): this {
+   *  are validated against its schemas. Mixes with bind(). `{ view: true }`: as for
+   *  bind(), for every method of the contract. */
+  implement<S extends ContractSpec>(contract: Contract<S>, handlers: Handlers<S>, options?: BindOptions): this {
     const endpoints = contractEndpoints(contract, handlers);
+    for (const ep of endpoints) ep.view = options?.view === true;
     for (const ep of endpoints) {
       if (Buffer.byteLength(ep.name) > METHOD_NAME_MAX_BYTES || ep.name.length === 0) {
         throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `method name must be a non-empty string of at most ${METHOD_NAME_MAX_BYTES} UTF-8 bytes`);

@@ -10,7 +10,8 @@
 // client sends more than the ring holds behind it: its request is not released early.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { Client, Server, type RpcError } from "../src/index.js";
+import { z } from "zod";
+import { Client, Server, defineContract, type RpcError } from "../src/index.js";
 import { killAll, spawnFixture, stopServer, uniqueName, until, type Child } from "./helpers.js";
 
 interface Seen { kind: string; shared: boolean; owns: boolean; length: number; hash: number }
@@ -166,6 +167,32 @@ views("oversized requests to a view method fail with ERR_RPC_MESSAGE_TOO_LARGE a
   } finally {
     c.close();
     await stopServer(srv);
+  }
+});
+
+views("implement(contract, handlers, { view: true }): contract handlers get views, and their schemas still check them", async () => {
+  const contract = defineContract({
+    sum: { args: z.tuple([z.instanceof(Uint8Array)]), result: z.object({ shared: z.boolean(), total: z.number() }) },
+  });
+  const local = uniqueName("viewcontract");
+  const srv = new Server(local);
+  srv.implement(contract, {
+    sum: (b) => ({ shared: b.buffer instanceof SharedArrayBuffer, total: b.reduce((a, x) => a + x, 0) }),
+  }, { view: true });
+  const done = srv.run();
+  const c = new Client(local, { timeoutMs: 10_000 });
+  try {
+    await c.waitForConnection(5000);
+    const b = pattern(100_000, 50);
+    const r = await c.asyncCall<{ shared: boolean; total: number }>("sum", b);
+    assert.ok(r.shared, "the contract handler got a view of the ring");
+    assert.is(r.total, b.reduce((a, x) => a + x, 0));
+    const e = await c.asyncCall("sum", "not bytes").then(() => undefined, (x: RpcError) => x);
+    assert.is(e?.code, "ERR_RPC_INVALID_ARGUMENT");
+  } finally {
+    c.close();
+    await srv.close();
+    await done;
   }
 });
 
