@@ -432,6 +432,16 @@ export class Channel {
     this.spareTail = Buffer.from(tail.buffer, 0, whole);
   }
 
+  /** Overwrites the delivered message's bytes with 0xdb (debug, SHMRPC_DEBUG_VIEWS=1):
+   *  a view kept past its handler then reads 0xdb at once, not later calls' bytes some
+   *  time later. Its ring space is still ours until `consumed` and `release`. */
+  poisonDelivered(): void {
+    if (!this.delivered || this.type === OVERSIZED) return;
+    const tail = this.tail;
+    core().u8.fill(0xdb, this.payload, this.payload + this.length - (tail === null ? 0 : tail.length));
+    tail?.fill(0xdb);
+  }
+
   /** Takes the next `n` bytes of the fragmented message being received, at `src` in
    *  the ring: those before the tail into the region, the tail's into its own Buffer
    *  (made when its first byte arrives: a peer that announces a tail and sends nothing

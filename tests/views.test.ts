@@ -114,6 +114,32 @@ views("a view kept past its handler's return is overwritten by later calls' byte
   assert.is.not(client.call<number>("kept"), hash(c), "the ring space of a kept view is reused");
 });
 
+views("with SHMRPC_DEBUG_VIEWS=1 a view kept past its handler reads 0xdb at once, ring views and tails alike", async () => {
+  const debugName = uniqueName("viewdebug");
+  process.env.SHMRPC_DEBUG_VIEWS = "1";
+  let srv: Child;
+  try {
+    srv = await spawnFixture("view-server.js", [debugName, "{}"]);
+  } finally {
+    delete process.env.SHMRPC_DEBUG_VIEWS;
+  }
+  const c = new Client(debugName, { timeoutMs: 10_000 });
+  try {
+    await c.waitForConnection(5000);
+    for (const size of [300_000, (1 << 20) + 8]) {
+      const a = pattern(size, 60);
+      assert.is(c.call<number>("keep", a), hash(a), "the handler saw the bytes");
+      assert.is(c.call<number>("kept"), hash(Buffer.alloc(size, 0xdb)), `${size} bytes: the kept view was not overwritten`);
+      // Echo still works: the result is sent before the bytes are overwritten.
+      assert.ok(c.call<Buffer>("echo", a).equals(a));
+      assert.ok((await c.asyncCall<Buffer>("later", 5, a)).equals(a));
+    }
+  } finally {
+    c.close();
+    await stopServer(srv);
+  }
+});
+
 views("an async view handler's view stays valid until its promise settles; the client's later calls wait for it", async () => {
   const a = pattern(400_000, 20), b = pattern(400_000, 21);
   const order: string[] = [];

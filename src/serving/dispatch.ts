@@ -29,6 +29,9 @@ import { Connection } from "./connection.js";
 const TURN_MS = 2;
 /** Records taken from one client before looking at the others. */
 const BATCH = 256;
+/** SHMRPC_DEBUG_VIEWS=1: a view handler's request is overwritten once it is done with
+ *  (see Channel.poisonDelivered), so that views kept too long show at once. */
+const DEBUG_VIEWS = process.env.SHMRPC_DEBUG_VIEWS === "1";
 /** How often a client that is sending has its socket checked for a hang-up while the
  *  server is too busy to return to the event loop. */
 const ALIVE_CHECK_MS = 1;
@@ -359,7 +362,7 @@ export class Serving {
       ep.stop(t0); // contracts: counting
       ep.fail(e);
       this.sendThrown(conn, id, e);
-      if (view && tail !== null) conn.channel.keepTail(tail);
+      if (view) this.doneWithView(conn, tail);
       return;
     }
     if (result !== null && typeof result === "object" && typeof (result as PromiseLike<unknown>).then === "function") {
@@ -378,18 +381,24 @@ export class Serving {
     const unsent = this.sendResult(conn, id, result);
     if (unsent !== undefined) ep.fail(unsent); // contracts: counting
     // Sent (a spliced view copied into the ring or the queue): the tail may take the next one.
-    if (view && tail !== null) conn.channel.keepTail(tail);
+    if (view) this.doneWithView(conn, tail);
+  }
+
+  /** A view handler is done with its request, which is still delivered: its tail's
+   *  memory is kept for the next one (and, debugging, its bytes overwritten). */
+  private doneWithView(conn: Connection, tail: Buffer | null): void {
+    if (DEBUG_VIEWS) conn.channel.poisonDelivered();
+    if (tail !== null) conn.channel.keepTail(tail);
   }
 
   /** A view handler's promise settled and its result is sent: its request is consumed
    *  (its ring space given back, its tail kept for the next one) and reading resumes. */
   private releaseView(conn: Connection): void {
     const ch = conn.channel;
-    const tail = ch.tail;
     conn.viewHeld = false;
+    this.doneWithView(conn, ch.tail);
     ch.consumed();
     ch.release();
-    if (tail !== null) ch.keepTail(tail);
     this.schedule();
   }
 
