@@ -14,7 +14,7 @@ import type { NotAvailable, RunResults, SystemResults } from "./lib/results.js";
 import { distribution } from "./lib/stats.js";
 import { latencySvg } from "./lib/svg.js";
 import { evaluateTargets } from "./lib/targets.js";
-import { allocFill, connectFirstCall, idleCpu, importTime, latency, payload, throughput, wake, type Rate } from "./lib/workloads.js";
+import { allocFill, hotCopy, connectFirstCall, idleCpu, importTime, latency, payload, throughput, wake, type Rate } from "./lib/workloads.js";
 import { peers } from "./peers/index.js";
 import type { Peer, PeerClient, PeerServer } from "./peers/peer.js";
 import { NAME_PREFIX } from "./peers/shmrpc.js";
@@ -142,6 +142,10 @@ async function measure(peer: Peer): Promise<SystemResults> {
   };
   let server: PeerServer | undefined;
   let client: PeerClient | undefined;
+  if (peer.payloadsOnly) {
+    for (const [step] of steps.filter(([s]) => !s.startsWith("payload "))) setNa(step, { na: peer.payloadsOnly });
+    steps.splice(0, steps.length, ...steps.filter(([s]) => s.startsWith("payload ")));
+  }
   try {
     server = await withTimeout(peer.start(), 30_000);
     client = await withTimeout(server.connect(), 30_000);
@@ -193,15 +197,19 @@ async function measureFloor(): Promise<SystemResults> {
   return sys;
 }
 
-/** The reference row for big messages: one owned Buffer allocated and filled here. */
-function measureAlloc(): SystemResults {
-  const sys: SystemResults = { id: "alloc", label: "Buffer alloc + fill (reference)", throughput: {}, payloads: {} };
-  log("  Buffer alloc + fill: payloads");
+/** The reference rows for big messages, measured here: one owned Buffer allocated and
+ *  filled (the default path's), and one hot memcpy into a reused Buffer (a view handler's). */
+function measureAlloc(): SystemResults[] {
+  const alloc: SystemResults = { id: "alloc", label: "Buffer alloc + fill (reference)", throughput: {}, payloads: {} };
+  const copy: SystemResults = { id: "memcpy", label: "hot memcpy (reference)", throughput: {}, payloads: {} };
+  log("  Buffer alloc + fill, hot memcpy: payloads");
   for (const [key, make] of PAYLOADS) {
     const x = make();
-    if (typeof x !== "string") sys.payloads[key] = allocFill(x.length, config.payloadMs, config.payloadMinCalls);
+    if (typeof x === "string") continue;
+    alloc.payloads[key] = allocFill(x.length, config.payloadMs, config.payloadMinCalls);
+    copy.payloads[key] = hotCopy(x.length, config.payloadMs, config.payloadMinCalls);
   }
-  return sys;
+  return [alloc, copy];
 }
 
 if (argv.includes("--render")) {
@@ -237,7 +245,7 @@ for (const peer of peers) {
   results.systems.push(await measure(peer));
 }
 if (!only || only.has("floor")) results.systems.push(await measureFloor());
-if (!only || only.has("alloc")) results.systems.push(measureAlloc());
+if (!only || only.has("alloc")) results.systems.push(...measureAlloc());
 results.machine.loadAverageEnd = currentLoad();
 for (const h of hogs) h.kill();
 results.durationSeconds = Math.round((performance.now() - started) / 100) / 10;

@@ -29,6 +29,9 @@ const FIRST_REGION_BYTES = 1 << 20;
 /** The send queue's memory is kept for the next message when it is at most this big
  *  (a fresh one costs page faults on every message; a bigger one is given back). */
 const QUEUE_KEEP_BYTES = 32 << 20;
+/** A tail's memory handed back by a view handler (`keepTail`) is kept for the next
+ *  message's tail when it is at most this big. */
+const TAIL_KEEP_BYTES = 32 << 20;
 /** Copies to or from the shared memory at least this long go through the addon's
  *  memmove (V8 copies a word at a time there; the call costs more for small ones). */
 const COPY_NATIVE_BYTES = 16 * 1024;
@@ -84,6 +87,8 @@ export class Channel {
   private deliveredRegion = -1;
   /** Send queue memory kept from the last big queued message. */
   private spareQueue: Buffer | null = null;
+  /** Tail memory a view handler is done with (see keepTail). */
+  private spareTail: Buffer | null = null;
 
   constructor(
     readonly writer: RingWriter,
@@ -418,6 +423,25 @@ export class Channel {
     }
   }
 
+  /** A view handler is done with `tail` (the `tail` of a message it was given, which
+   *  nobody else holds): its memory takes the next tail instead of a fresh Buffer
+   *  (fresh memory costs page faults on every message). */
+  keepTail(tail: Buffer): void {
+    const whole = tail.buffer.byteLength;
+    if (whole > TAIL_KEEP_BYTES || (this.spareTail !== null && this.spareTail.length >= whole)) return;
+    this.spareTail = Buffer.from(tail.buffer, 0, whole);
+  }
+
+  /** Overwrites the delivered message's bytes with 0xdb (debug, SHMRPC_DEBUG_VIEWS=1):
+   *  a view kept past its handler then reads 0xdb at once, not later calls' bytes some
+   *  time later. Its ring space is still ours until `consumed` and `release`. */
+  poisonDelivered(): void {
+    if (!this.delivered || this.type === OVERSIZED) return;
+    const tail = this.tail;
+    core().u8.fill(0xdb, this.payload, this.payload + this.length - (tail === null ? 0 : tail.length));
+    tail?.fill(0xdb);
+  }
+
   /** Takes the next `n` bytes of the fragmented message being received, at `src` in
    *  the ring: those before the tail into the region, the tail's into its own Buffer
    *  (made when its first byte arrives: a peer that announces a tail and sends nothing
@@ -435,11 +459,18 @@ export class Channel {
     }
     if (toRegion === n) return;
     if (this.asmTail === null) {
-      try {
-        this.asmTail = Buffer.allocUnsafeSlow(this.asmTotal - this.asmPrefix);
-      } catch {
-        this.skipMessage();
-        return;
+      const bytes = this.asmTotal - this.asmPrefix;
+      const spare = this.spareTail;
+      if (spare !== null && spare.length >= bytes) {
+        this.spareTail = null;
+        this.asmTail = spare.subarray(0, bytes);
+      } else {
+        try {
+          this.asmTail = Buffer.allocUnsafeSlow(bytes);
+        } catch {
+          this.skipMessage();
+          return;
+        }
       }
     }
     native.copyBytes(c.u8, src + toRegion, this.asmTail, got + toRegion - this.asmPrefix, n - toRegion);
@@ -513,6 +544,7 @@ export class Channel {
     this.asmRegion = -1;
     this.asmTail = null;
     this.spareQueue = null;
+    this.spareTail = null;
     if (this.spare >= 0) core().release(this.spare, this.spareBytes);
     this.spare = -1;
     this.asmTotal = 0;

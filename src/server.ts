@@ -37,6 +37,20 @@ const RESERVED_METHODS = 2;
  *  checks them at run time unless the method comes from a contract.) */
 export type Handler = (...args: any[]) => unknown;
 
+/** Options of `Server.bind`. */
+export interface BindOptions {
+  /** Hand the handler its `Buffer` and `Uint8Array` arguments as views of the bytes
+   *  where they arrived (the request ring, or memory the connection reuses for big
+   *  messages) instead of fresh copies: no allocation and no page faults per call.
+   *  A view is valid only until the handler returns; for a handler that returns a
+   *  promise, until the promise settles, and the connection's later calls wait until
+   *  then. Bytes kept past that are overwritten by later calls: copy what you keep
+   *  (`Buffer.from(view)`). Returning a view (an echo) is fine: the result is encoded
+   *  before the memory is reused. Other typed arrays and `ArrayBuffer`s are copied as
+   *  usual. Default false. */
+  view?: boolean;
+}
+
 /** Options of {@link Server}; every one has a default. */
 export interface ServerOptions {
   /** Largest message accepted or sent, encoded (default 128 MiB). */
@@ -178,8 +192,12 @@ export class Server extends EventEmitter {
     return this.listener.path;
   }
 
-  /** Registers `handler` under `method` (replacing any previous one). */
-  bind(method: string, handler: Handler): this {
+  /** Registers `handler` under `method` (replacing any previous one). With
+   *  `{ view: true }`, its `Buffer` and `Uint8Array` arguments are views of the
+   *  connection's memory instead of copies, valid only until the handler returns (an
+   *  async handler: until its promise settles, the connection's other calls waiting
+   *  until then); see {@link BindOptions}. */
+  bind(method: string, handler: Handler, options?: BindOptions): this {
     if (typeof method !== "string" || method.length === 0 || Buffer.byteLength(method) > METHOD_NAME_MAX_BYTES) {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `method name must be a non-empty string of at most ${METHOD_NAME_MAX_BYTES} UTF-8 bytes`);
     }
@@ -187,15 +205,19 @@ export class Server extends EventEmitter {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `handler for "${method}" must be a function`);
     }
     refuseReserved(method); // contracts: "$" names are the server's own
-    this.methods.set(method, new Endpoint(method, handler, undefined)); // contracts: Endpoint
+    const ep = new Endpoint(method, handler, undefined); // contracts: Endpoint
+    ep.view = options?.view === true;
+    this.methods.set(method, ep);
     return this;
   }
 
   // contracts: the typed API, delegating to src/contracts/
   /** Registers a handler for every method of `contract`; each call's arguments and result
-   *  are validated against its schemas. Mixes with bind(). */
-  implement<S extends ContractSpec>(contract: Contract<S>, handlers: Handlers<S>): this {
+   *  are validated against its schemas. Mixes with bind(). `{ view: true }`: as for
+   *  bind(), for every method of the contract. */
+  implement<S extends ContractSpec>(contract: Contract<S>, handlers: Handlers<S>, options?: BindOptions): this {
     const endpoints = contractEndpoints(contract, handlers);
+    for (const ep of endpoints) ep.view = options?.view === true;
     for (const ep of endpoints) {
       if (Buffer.byteLength(ep.name) > METHOD_NAME_MAX_BYTES || ep.name.length === 0) {
         throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `method name must be a non-empty string of at most ${METHOD_NAME_MAX_BYTES} UTF-8 bytes`);

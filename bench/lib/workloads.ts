@@ -131,6 +131,31 @@ export function allocFill(bytes: number, budgetMs: number, minCalls: number): Pa
   return { bytes, calls, seconds, bytesPerSecond: (bytes * calls) / seconds, clientFaults: (process.resourceUsage().minorPageFault - f0) / calls };
 }
 
+/** One hot memcpy of `bytes`: a filled Buffer copied into the same reused Buffer, the
+ *  reference for a view handler's echo. Its time per copy as bytes per second. */
+export function hotCopy(bytes: number, budgetMs: number, minCalls: number): PayloadRate {
+  const from = Buffer.alloc(bytes, 1);
+  const to = Buffer.alloc(bytes);
+  let sum = 0;
+  const once = (i: number): void => {
+    from[0] = i & 0xff;
+    from.copy(to);
+    sum += to[0]!;
+  };
+  once(0);
+  const f0 = process.resourceUsage().minorPageFault;
+  const t0 = performance.now();
+  let calls = 0;
+  let now = t0;
+  while (calls < minCalls || now - t0 < budgetMs) {
+    once(++calls);
+    now = performance.now();
+  }
+  const seconds = (now - t0) / 1000;
+  if (sum < 0) throw new Error("unreachable"); // keeps the copy observable
+  return { bytes, calls, seconds, bytesPerSecond: (bytes * calls) / seconds, clientFaults: (process.resourceUsage().minorPageFault - f0) / calls };
+}
+
 /** Echoes `payload` one call at a time (synchronously if the peer can) for about `budgetMs`. */
 export async function payload(client: PeerClient, payload: string | Buffer, budgetMs: number, minCalls: number, serverPid?: number): Promise<PayloadRate> {
   const bytes = typeof payload === "string" ? Buffer.byteLength(payload) : payload.length;

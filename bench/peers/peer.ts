@@ -29,5 +29,7 @@ export interface Peer {
   label: string;
   /** What a user imports to use it (for the import-time row); undefined: same as another row's. */
   module?: string;
+  /** Measured on the payload rows only; the other rows show this as the reason. */
+  payloadsOnly?: string;
   start(): Promise<PeerServer>;
 }

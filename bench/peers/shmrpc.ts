@@ -23,6 +23,20 @@ export async function connectShmrpc(args: string[]): Promise<PeerClient> {
   };
 }
 
+/** The echo of the payload rows with a `{ view: true }` handler (README, "Views"): the
+ *  server takes the bytes where they arrived instead of a fresh Buffer. */
+export const shmrpcViewPeer: Peer = {
+  id: "shmrpc-view",
+  label: "shmrpc, view handler",
+  payloadsOnly: "payload rows only",
+  async start(): Promise<PeerServer> {
+    const name = `${NAME_PREFIX}${++counter}`;
+    const child = spawnTracked(SERVER, [name, "0", "view"]);
+    await child.line("ready");
+    return { pid: child.pid, loadgen: undefined, noLoadgen: "payload rows only", connect: () => connectShmrpc([name, "0"]), stop: () => stopChild(child) };
+  },
+};
+
 export function shmrpcPeer(busyPoll: boolean): Peer {
   return {
     id: busyPoll ? "shmrpc-busypoll" : "shmrpc",

@@ -9,14 +9,17 @@ const fields = (pid) => { const s = readFileSync(`/proc/${pid}/stat`, "utf8"); r
 const minflt = (pid) => Number(fields(pid)[7]);
 /** CPU time of a process in ms (utime + stime, clock ticks of 10 ms). */
 const cpuMs = (pid) => { const f = fields(pid); return (Number(f[11]) + Number(f[12])) * 10; };
-const c = new Client(name); await c.waitForConnection(2000);
+// RING=<bytes>: the client's ringBytes (a message up to a quarter of it travels as one record).
+const c = new Client(name, process.env.RING ? { ringBytes: Number(process.env.RING) } : {}); await c.waitForConnection(2000);
 const b = Buffer.alloc(size, 7);
-for (let i = 0; i < 20; i++) c.call("echo", b);
+// WARM=<calls> before counting (default 20): faults in the first seconds are mostly the JIT and heap growth, not per message.
+for (let i = 0, w = Number(process.env.WARM ?? 20); i < w; i++) c.call("echo", b);
 const f0 = process.resourceUsage().minorPageFault, s0 = minflt(spid), t0 = performance.now();
 const u0 = process.cpuUsage(), sc0 = cpuMs(spid);
 for (let i = 0; i < n; i++) c.call("echo", b);
 const dt = (performance.now() - t0) / n, f1 = process.resourceUsage().minorPageFault, s1 = minflt(spid);
 const u = process.cpuUsage(u0), cpuClient = (u.user + u.system) / 1000 / n, cpuServer = (cpuMs(spid) - sc0) / n;
 const t1 = performance.now(); let x = 0; for (let i = 0; i < n; i++) { const a = Buffer.allocUnsafe(size); a.fill(i); x += a[size - 1]; } const at = (performance.now() - t1) / n;
-console.log(`echo ${size}: ${(dt * 1000).toFixed(0)} µs/call, alloc+fill ${(at * 1000).toFixed(0)} µs (${(dt / at).toFixed(1)}×), faults/call client ${((f1 - f0) / n).toFixed(1)} server ${((s1 - s0) / n).toFixed(1)}; CPU/call client ${(cpuClient * 1000).toFixed(0)} µs server ${(cpuServer * 1000).toFixed(0)} µs (${((cpuClient + cpuServer) / at).toFixed(1)}× alloc+fill)`);
+const hot = Buffer.alloc(size), t2 = performance.now(); for (let i = 0; i < n; i++) b.copy(hot); const mt = (performance.now() - t2) / n;
+console.log(`echo ${size}: hot memcpy ${(mt * 1000).toFixed(0)} µs (${(dt / mt).toFixed(1)}×),  ${(dt * 1000).toFixed(0)} µs/call, alloc+fill ${(at * 1000).toFixed(0)} µs (${(dt / at).toFixed(1)}×), faults/call client ${((f1 - f0) / n).toFixed(1)} server ${((s1 - s0) / n).toFixed(1)}; CPU/call client ${(cpuClient * 1000).toFixed(0)} µs server ${(cpuServer * 1000).toFixed(0)} µs (${((cpuClient + cpuServer) / at).toFixed(1)}× alloc+fill)`);
 c.close();

@@ -107,6 +107,22 @@ export class Decoder {
     return this.decodeWindow(start, end);
   }
 
+  /** As `decode`, but every `Buffer` and `Uint8Array` comes out as a view of the bytes
+   *  where they are (the ring, the reassembly region, or the tail), not a copy: valid
+   *  only while the caller keeps that memory from being reused (a `{ view: true }`
+   *  handler's call; see README "Views"). Other binary kinds are copied as usual. */
+  decodeViews(start: number, end: number, tail: Buffer | null): unknown {
+    this.views = true;
+    try {
+      return this.decode(start, end, tail);
+    } finally {
+      this.views = false;
+    }
+  }
+
+  /** Set for the length of a `decodeViews`. */
+  private views = false;
+
   private decodeWithTail(start: number, end: number, tail: Buffer): unknown {
     const tailAt = end - tail.length;
     this.ensureBlock();
@@ -353,11 +369,21 @@ export class Decoder {
     if (s !== this.tailAt || e !== this.end) throw this.pastTail();
     this.tail = null;
     if (bin === BIN_BUFFER) return tail;
+    if (bin === BIN_UINT8) return new Uint8Array(tail.buffer, tail.byteOffset, tail.length);
+    // Other kinds own their memory: a view handler's tail is reused (a copy), and a
+    // reused tail is part of a bigger ArrayBuffer.
+    if (this.views || tail.byteOffset !== 0 || tail.length !== tail.buffer.byteLength) {
+      return binaryOf(bin, tail.buffer.slice(tail.byteOffset, tail.byteOffset + tail.length) as ArrayBuffer);
+    }
     return binaryOf(bin, tail.buffer as ArrayBuffer);
   }
 
   private binary(bin: number, s: number, e: number): unknown {
     if (e > this.tailAt) return this.takeTail(bin, s, e);
+    if (this.views) {
+      if (bin === BIN_BUFFER) return this.buf.subarray(s, e);
+      if (bin === BIN_UINT8) return this.u8.subarray(s, e);
+    }
     if (bin === BIN_BUFFER) {
       const b = Buffer.allocUnsafe(e - s);
       this.copyOut(s, e, b);

@@ -22,6 +22,8 @@ export class Endpoint {
   inflight = 0;
   /** Once a call returned a promise, every call is timed (see TIMING in stats.ts). */
   async = false;
+  /** Bound with `{ view: true }`: binary arguments arrive as views (see Server.bind). */
+  view = false;
 
   constructor(
     readonly name: string,

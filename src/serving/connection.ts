@@ -12,6 +12,9 @@ export class Connection {
   closed = false;
   /** Handlers of this connection that returned a promise not yet settled. */
   inflight = 0;
+  /** A view handler's promise is pending: its request is still delivered (its views
+   *  valid), so no further request is read until it settles. */
+  viewHeld = false;
   /** When its socket was last seen open (performance.now()). */
   aliveAt = 0;
   /** Where the id of the last request taken goes (an i32 index in linear memory). */

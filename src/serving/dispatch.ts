@@ -29,6 +29,9 @@ import { Connection } from "./connection.js";
 const TURN_MS = 2;
 /** Records taken from one client before looking at the others. */
 const BATCH = 256;
+/** SHMRPC_DEBUG_VIEWS=1: a view handler's request is overwritten once it is done with
+ *  (see Channel.poisonDelivered), so that views kept too long show at once. */
+const DEBUG_VIEWS = process.env.SHMRPC_DEBUG_VIEWS === "1";
 /** How often a client that is sending has its socket checked for a hang-up while the
  *  server is too busy to return to the event loop. */
 const ALIVE_CHECK_MS = 1;
@@ -208,7 +211,7 @@ export class Serving {
   private hasWork(): boolean {
     for (const conn of this.conns) {
       // A client whose responses wait for room is not read from (see drain).
-      if (conn.channel.idle ? !conn.channel.reader.empty() : conn.channel.canFlush()) return true;
+      if (conn.channel.idle ? !conn.viewHeld && !conn.channel.reader.empty() : conn.channel.canFlush()) return true;
     }
     return false;
   }
@@ -240,7 +243,7 @@ export class Serving {
     let n = 0;
     // Backpressure: while responses wait for room in the client's ring, take no new
     // requests (its request ring fills and its own sends wait at its side).
-    while (n < BATCH && ch.idle && ch.poll()) {
+    while (n < BATCH && ch.idle && !conn.viewHeld && ch.poll()) {
       n++;
       const type = ch.type;
       if (type === L.T_CALL) {
@@ -329,11 +332,16 @@ export class Serving {
     this.run(conn, id, ep, at + P_CALL_BODY, at + length);
   }
 
-  /** Decodes the arguments in [body, end) and runs the handler of `ep` for call `id`. */
+  /** Decodes the arguments in [body, end) and runs the handler of `ep` for call `id`.
+   *  A view handler (`ep.view`) gets views of the request's memory: the request stays
+   *  delivered (not consumed) until its handler has returned and its result is encoded,
+   *  and for a promise until it settles (`viewHeld`). */
   private run(conn: Connection, id: number, ep: Endpoint, body: number, end: number): void {
+    const view = ep.view;
+    const tail = conn.channel.tail;
     let args: unknown;
     try {
-      args = this.decoder!.decode(body, end, conn.channel.tail);
+      args = view ? this.decoder!.decodeViews(body, end, tail) : this.decoder!.decode(body, end, tail);
     } catch (e) {
       return this.protocolError(conn, `undecodable arguments (${(e as Error).message})`);
     }
@@ -354,6 +362,7 @@ export class Serving {
       ep.stop(t0); // contracts: counting
       ep.fail(e);
       this.sendThrown(conn, id, e);
+      if (view) this.doneWithView(conn, tail);
       return;
     }
     if (result !== null && typeof result === "object" && typeof (result as PromiseLike<unknown>).then === "function") {
@@ -361,19 +370,40 @@ export class Serving {
       this.inflight++;
       ep.inflight++; // contracts: counting
       ep.async = true;
+      if (view) conn.viewHeld = true;
       Promise.resolve(result as PromiseLike<unknown>).then(
-        (value) => this.settleLater(conn, id, value, false, ep, t0),
-        (err) => this.settleLater(conn, id, err, true, ep, t0),
+        (value) => this.settleLater(conn, id, value, false, ep, t0, view),
+        (err) => this.settleLater(conn, id, err, true, ep, t0, view),
       );
       return;
     }
     ep.stop(t0); // contracts: counting
     const unsent = this.sendResult(conn, id, result);
     if (unsent !== undefined) ep.fail(unsent); // contracts: counting
+    // Sent (a spliced view copied into the ring or the queue): the tail may take the next one.
+    if (view) this.doneWithView(conn, tail);
+  }
+
+  /** A view handler is done with its request, which is still delivered: its tail's
+   *  memory is kept for the next one (and, debugging, its bytes overwritten). */
+  private doneWithView(conn: Connection, tail: Buffer | null): void {
+    if (DEBUG_VIEWS) conn.channel.poisonDelivered();
+    if (tail !== null) conn.channel.keepTail(tail);
+  }
+
+  /** A view handler's promise settled and its result is sent: its request is consumed
+   *  (its ring space given back, its tail kept for the next one) and reading resumes. */
+  private releaseView(conn: Connection): void {
+    const ch = conn.channel;
+    conn.viewHeld = false;
+    this.doneWithView(conn, ch.tail);
+    ch.consumed();
+    ch.release();
+    this.schedule();
   }
 
   /** A handler's promise settled: answer at once (outside a drain batch). */
-  private settleLater(conn: Connection, id: number, value: unknown, thrown: boolean, ep: Endpoint, t0: number): void {
+  private settleLater(conn: Connection, id: number, value: unknown, thrown: boolean, ep: Endpoint, t0: number, view = false): void {
     conn.inflight--;
     this.inflight--;
     // contracts: counting, whether or not the caller is still there
@@ -386,6 +416,7 @@ export class Serving {
       const unsent = this.sendResult(conn, id, value);
       if (unsent !== undefined) ep.fail(unsent); // contracts: counting
     }
+    if (view) this.releaseView(conn);
     if (!conn.channel.idle && (this.overQueued(conn) || this.brokenRing(conn))) return;
     conn.channel.writer.commit();
     conn.bell.ring();
