@@ -1,7 +1,9 @@
 // Deadlines of many pending calls on one timer, instead of a setTimeout each.
 // Calls with the same timeout expire in the order they were made, so each
 // distinct timeout gets a FIFO; one unref'd timer is armed for the earliest head.
-// Settled entries are skipped lazily, and swept out when they pile up.
+// Settled entries leave from the head as new ones come (calls mostly settle in the
+// order they were made), so a settled call is not kept alive until its deadline; the
+// ones stuck behind an unsettled head are swept out when they pile up.
 
 export interface Timed {
   /** performance.now() at which the entry expires. */
@@ -30,6 +32,7 @@ export class Deadlines<T extends Timed> {
   add(entry: T, timeoutMs: number): void {
     let fifo = this.fifos.get(timeoutMs);
     if (fifo === undefined) this.fifos.set(timeoutMs, (fifo = new Fifo<T>()));
+    else dropSettledHead(fifo);
     fifo.items.push(entry);
     if (entry.deadline < this.armedFor) this.arm(entry.deadline);
     if (++this.added >= 4096) {
@@ -87,8 +90,25 @@ export class Deadlines<T extends Timed> {
     for (const fifo of this.fifos.values()) queued += fifo.items.length - fifo.head;
     if (queued <= 2 * this.live() + 4096) return;
     for (const fifo of this.fifos.values()) {
-      fifo.items = fifo.items.slice(fifo.head).filter((e) => !e.done);
+      const items = fifo.items;
+      let kept = 0;
+      for (let i = fifo.head; i < items.length; i++) if (!items[i]!.done) items[kept++] = items[i]!;
+      items.length = kept; // in place: no new array
       fifo.head = 0;
     }
   }
+}
+
+/** Drops the settled entries at the head of `fifo`, and the room they took once it is
+ *  most of the array (in place: the array is not reallocated). */
+function dropSettledHead<T extends Timed>(fifo: Fifo<T>): void {
+  const items = fifo.items;
+  let head = fifo.head;
+  while (head < items.length && items[head]!.done) items[head++] = undefined as unknown as T;
+  if (head >= 1024 && head * 2 >= items.length) {
+    items.copyWithin(0, head);
+    items.length -= head;
+    head = 0;
+  }
+  fifo.head = head;
 }

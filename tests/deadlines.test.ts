@@ -53,4 +53,33 @@ test("settled entries are swept long before their deadline when they pile up", (
   q.clear();
 });
 
+test("calls that settle in the order they were made leave the queue at once, not at their deadline", () => {
+  const q = new Deadlines<Entry>(() => {}, () => 1);
+  let previous: Entry | undefined;
+  for (let i = 0; i < 3000; i++) {
+    if (previous) previous.done = true; // one call in flight at a time, as a window of 1
+    previous = entry(String(i), 60_000);
+    q.add(previous, 60_000);
+  }
+  const fifo = (q as unknown as { fifos: Map<number, { items: Entry[]; head: number }> }).fifos.get(60_000)!;
+  assert.equal(fifo.items.length - fifo.head, 1, "only the unsettled call is queued");
+  assert.ok(fifo.items.length <= 2048, `the array is compacted in place (length ${fifo.items.length})`);
+  assert.is(fifo.items[fifo.head], previous);
+  q.clear();
+});
+
+test("a settled call behind an unsettled one waits for it, and the unsettled one still expires", async () => {
+  const expired: string[] = [];
+  const q = new Deadlines<Entry>((e) => expired.push(e.name), () => 1);
+  const slow = entry("slow", 30);
+  q.add(slow, 30);
+  for (let i = 0; i < 100; i++) {
+    const e = entry(String(i), 30);
+    q.add(e, 30);
+    e.done = true;
+  }
+  await sleep(80);
+  assert.equal(expired, ["slow"]);
+});
+
 test.run();

@@ -108,6 +108,26 @@ errors("an argument that cannot be sent fails at the caller with ERR_RPC_INVALID
   }
 });
 
+errors("an asyncCall's deadline starts once the code that made it has run: a synchronous stretch after it uses none of it, and it is never early", async () => {
+  const client = new Client(name, { timeoutMs: 300 });
+  try {
+    await client.asyncCall("add", 0, 0); // connected
+    const answered = client.asyncCall("add", 1, 2);
+    const never = rejection(client.asyncCall("never")).then((e) => ({ e, at: performance.now() }));
+    const t0 = performance.now();
+    while (performance.now() - t0 < 600) {
+      // twice the deadline without yielding: the server answers "add" meanwhile
+    }
+    const stretchEnd = performance.now();
+    assert.is(await answered, 3, "the answer that came during the stretch is delivered, not timed out");
+    const { e, at } = await never;
+    assert.is(e.code, "ERR_RPC_TIMEOUT");
+    assert.ok(at - stretchEnd >= 299, `timed out ${(at - stretchEnd).toFixed(1)} ms after the stretch, before its 300 ms deadline`);
+  } finally {
+    client.close();
+  }
+});
+
 errors("a call past its deadline fails with ERR_RPC_TIMEOUT; the late response is dropped", async () => {
   const client = new Client(name, { timeoutMs: 50 });
   try {
