@@ -14,7 +14,7 @@ import type { NotAvailable, RunResults, SystemResults } from "./lib/results.js";
 import { distribution } from "./lib/stats.js";
 import { latencySvg } from "./lib/svg.js";
 import { evaluateTargets } from "./lib/targets.js";
-import { allocFill, hotCopy, connectFirstCall, idleCpu, importTime, latency, payload, throughput, wake, type Rate } from "./lib/workloads.js";
+import { allocFill, hotCopy, connectFirstCall, idleCpu, importTime, latency, payload, throughput, throughputRounds, wake, type Rate } from "./lib/workloads.js";
 import { peers } from "./peers/index.js";
 import type { Peer, PeerClient, PeerServer } from "./peers/peer.js";
 import { NAME_PREFIX } from "./peers/shmrpc.js";
@@ -29,8 +29,8 @@ const onlyArg = argv.find((a) => a.startsWith("--only="));
 const only = onlyArg ? new Set(onlyArg.slice(7).split(",")) : undefined;
 
 const config = quick
-  ? { latencyCalls: 3_000, latencyWarmup: 500, latencyMaxMs: 1_000, wakeCalls: 40, wakeIdleMs: 5, throughputMs: 200, throughputWarmupMs: 50, loadgenMs: 300, payloadMs: 100, payloadMinCalls: 1, idleMs: 500, idleSettleMs: 100, connectTimes: 20, importTimes: 3, stepTimeoutMs: 15_000 }
-  : { latencyCalls: 200_000, latencyWarmup: 20_000, latencyMaxMs: 3_600_000, wakeCalls: 1_000, wakeIdleMs: 5, throughputMs: 2_000, throughputWarmupMs: 300, loadgenMs: 2_000, payloadMs: 1_500, payloadMinCalls: 3, idleMs: 5_000, idleSettleMs: 500, connectTimes: 200, importTimes: 10, stepTimeoutMs: 600_000 };
+  ? { latencyCalls: 3_000, latencyWarmup: 500, latencyMaxMs: 1_000, wakeCalls: 40, wakeIdleMs: 5, throughputMs: 200, throughputRounds: 1, throughputWarmupMs: 50, loadgenMs: 300, payloadMs: 100, payloadMinCalls: 1, idleMs: 500, idleSettleMs: 100, connectTimes: 20, importTimes: 3, stepTimeoutMs: 15_000 }
+  : { latencyCalls: 200_000, latencyWarmup: 20_000, latencyMaxMs: 3_600_000, wakeCalls: 1_000, wakeIdleMs: 5, throughputMs: 2_500, throughputRounds: 5, throughputWarmupMs: 300, loadgenMs: 2_000, payloadMs: 1_500, payloadMinCalls: 3, idleMs: 5_000, idleSettleMs: 500, connectTimes: 200, importTimes: 10, stepTimeoutMs: 600_000 };
 
 const PAYLOADS: Array<[string, () => string | Buffer]> = [
   ["1KiB-string", () => "x".repeat(1024)],
@@ -96,7 +96,7 @@ async function measure(peer: Peer): Promise<SystemResults> {
         `throughput ${w}`,
         async (_, c) => {
           await throughput(c, Number(w), config.throughputWarmupMs);
-          sys.throughput[w] = await throughput(c, Number(w), config.throughputMs);
+          sys.throughput[w] = await throughputRounds(c, Number(w), config.throughputMs, config.throughputRounds);
         },
       ],
     ),

@@ -54,6 +54,16 @@ export interface Rate {
   calls: number;
   seconds: number;
   perSecond: number;
+  /** Calls/s of each round, when the figure is the median of rounds. */
+  rounds?: number[];
+}
+
+/** `rounds` runs of `throughput`, back to back: the median round's figures, and every round's rate. */
+export async function throughputRounds(client: PeerClient, window: number, durationMs: number, rounds: number): Promise<Rate> {
+  const runs: Rate[] = [];
+  for (let i = 0; i < rounds; i++) runs.push(await throughput(client, window, durationMs / rounds));
+  const sorted = [...runs].sort((a, b) => a.perSecond - b.perSecond);
+  return { ...sorted[sorted.length >> 1]!, rounds: runs.map((r) => Math.round(r.perSecond)) };
 }
 
 /**
