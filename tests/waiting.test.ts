@@ -120,6 +120,38 @@ waiting("a side that parks never yields the CPU while it spins (on a busy host a
   assert.ok(yieldsWhileIdle(new Spin(10_000, true, 1), ms) > 0, "busy-poll never yielded");
 });
 
+waiting("a busy-poll wait that yields reads the clock after every yield, so that a serving turn ends on time however long a yield takes", () => {
+  const real = native.yieldCpu;
+  let yields = 0;
+  let readsAfterYield = 0;
+  // A yield that gives the CPU away for 1 ms, as on a host where every core is taken.
+  native.yieldCpu = () => {
+    yields++;
+    const until = performance.now() + 1;
+    while (performance.now() < until);
+  };
+  try {
+    const spin = new Spin(10_000, true, 8); // 8 idle polls per clock reading otherwise (the server's)
+    spin.begin();
+    const end = performance.now() + 2 * YIELD_AFTER_MS + 20;
+    for (let polls = 0; ; polls++) {
+      const before = yields;
+      if (!spin.due(0)) {
+        assert.is(yields, before, `poll ${polls} yielded without a clock reading after it`);
+        continue;
+      }
+      if (yields > before) readsAfterYield++;
+      const now = performance.now();
+      if (now >= end) break;
+      spin.tick(now);
+    }
+  } finally {
+    native.yieldCpu = real;
+  }
+  assert.ok(yields > 0, "busy-poll never yielded");
+  assert.is(readsAfterYield, yields, "clock readings after a yield");
+});
+
 waiting("a wait told that its peer is parked parks at its first clock reading; otherwise only after spinMs", () => {
   const spin = new Spin(10_000, false, 1);
   spin.begin(0, true);

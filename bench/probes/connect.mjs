@@ -25,12 +25,13 @@ if (kept && process.env.WAIT) {
   for (let i = 0; performance.now() < until; i++) kept.call("add", i, 1);
 }
 const samples = [];
+const handshakes = []; // async: new Client() to waitForConnection resolved
 for (let i = 0; i < times; i++) {
   const t0 = performance.now();
   const c = new Client(name, { ...busy, ...(process.env.RING ? { ringBytes: Number(process.env.RING) } : {}) });
   let sum;
   if (sync) sum = c.call("add", i, 1);
-  else { await c.waitForConnection(30_000); sum = c.call("add", i, 1); }
+  else { await c.waitForConnection(30_000); handshakes.push(performance.now() - t0); sum = c.call("add", i, 1); }
   samples.push(performance.now() - t0);
   if (sum !== i + 1) throw new Error("bad sum");
   await c.close();
@@ -39,4 +40,6 @@ await kept?.close();
 child.kill("SIGTERM"); await new Promise((r) => child.once("exit", r));
 samples.sort((a, b) => a - b);
 const q = (p) => samples[Math.floor(p * (samples.length - 1))].toFixed(3);
+handshakes.sort((a, b) => a - b);
+if (handshakes.length) console.log(`async handshake alone ms: p50 ${handshakes[handshakes.length >> 1].toFixed(3)}`);
 console.log(`${sync ? "sync " : "async"} connect+first call ms: p50 ${q(0.5)} p90 ${q(0.9)} p99 ${q(0.99)} (${times})`);

@@ -32,10 +32,6 @@ const BATCH = 256;
 /** How often a client that is sending has its socket checked for a hang-up while the
  *  server is too busy to return to the event loop. */
 const ALIVE_CHECK_MS = 1;
-/** How long a serving turn keeps polling instead of parking after a handshake: the
- *  client's first call follows within a fraction of a millisecond, and seeing it while
- *  spinning spares it the wake-up through the socket. */
-const FIRST_CALL_WAIT_MS = 1;
 
 /** What the engine tells its server. */
 export interface ServingEvents {
@@ -60,10 +56,6 @@ export class Serving {
   private decoder: Decoder | undefined;
   private parked = false;
   private scheduled = false;
-  /** The connection accepted last, until its first request is taken (or it went). */
-  private newest: Connection | undefined;
-  /** Until then (performance.now()), the serving turn does not park: `newest`'s first call. */
-  private firstCallBy = 0;
 
   constructor(
     private readonly name: string,
@@ -115,8 +107,6 @@ export class Serving {
     this.conns.push(conn);
     this.mappedBytes += seg.size;
     c.link.onEvent = (events) => this.onSocketEvent(conn, events);
-    this.newest = conn;
-    this.firstCallBy = performance.now() + FIRST_CALL_WAIT_MS;
     if (this.parked) seg.store(L.CONN_SERVER_PARKED, 1);
     this.events.connect({ pid: conn.pid, uid: conn.uid, gid: conn.gid });
     this.schedule();
@@ -155,7 +145,6 @@ export class Serving {
       }
       conn.bell.wake();
     }
-    if (conn === this.newest) this.heardFromNewest();
     const i = this.conns.indexOf(conn);
     if (i >= 0) this.conns.splice(i, 1);
     this.mappedBytes -= conn.seg.size;
@@ -192,12 +181,12 @@ export class Serving {
       if (!spin.due(did)) continue;
       now = performance.now();
       if (now - start >= TURN_MS) break;
-      if (spin.tick(now) && now >= this.firstCallBy) {
+      if (spin.tick(now)) {
         if (this.park()) return;
         spin.rest();
       }
     }
-    if (did === 0 && now >= this.firstCallBy) this.events.idle(); // busy-poll never parks
+    if (did === 0) this.events.idle(); // busy-poll never parks
     this.scheduled = true;
     setImmediate(this.turn);
   };
@@ -228,11 +217,6 @@ export class Serving {
       if (conn.channel.idle ? !conn.channel.reader.empty() : conn.channel.canFlush()) return true;
     }
     return false;
-  }
-
-  private heardFromNewest(): void {
-    this.newest = undefined;
-    this.firstCallBy = 0;
   }
 
   /** One pass over everything; returns how many records it handled. */
@@ -295,7 +279,6 @@ export class Serving {
     if (n > 0) {
       ch.release();
       ch.writer.commit();
-      if (conn === this.newest) this.heardFromNewest();
     }
     if (n > 0 || wrote || ch.freedRoom) {
       const progress = n + (wrote || ch.freedRoom ? 1 : 0);
