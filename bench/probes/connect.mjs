@@ -22,7 +22,11 @@ if (busy.busyPoll) {
 // as the bench's rows before its connect row do (a busy-polling server slowed down with time).
 if (kept && process.env.WAIT) {
   const until = performance.now() + Number(process.env.WAIT) * 1000;
-  for (let i = 0; performance.now() < until; i++) kept.call("add", i, 1);
+  for (let i = 0; performance.now() < until; i++) {
+    if (process.env.WAIT_BIG) kept.call("echo", Buffer.alloc(Number(process.env.WAIT_BIG), i));
+    else if (process.env.WAIT_ASYNC) await Promise.all(Array.from({ length: 256 }, (_, j) => kept.asyncCall("add", i, j)));
+    else kept.call("add", i, 1);
+  }
 }
 const samples = [];
 const handshakes = []; // async: new Client() to waitForConnection resolved

@@ -80,15 +80,7 @@ export class Spin {
       return true;
     }
     this.progressed = false;
-    if (this.yielding) {
-      native.yieldCpu();
-      // A yield may give the CPU away for a whole time slice (on a busy host, and more so
-      // the more a side has yielded): read the clock after each, or a serving turn that
-      // yields runs for several slices and the event loop (a new client's connect among
-      // what it serves) waits as long: 264 ms per connect in busy-poll mode in a full bench run.
-      this.quiet = 0;
-      return true;
-    }
+    if (this.yielding) native.yieldCpu();
     // The first idle poll of a stretch reads the clock, then only every few.
     if (this.idleSince >= 0 && ++this.quiet < this.pollsPerClock) return false;
     this.quiet = 0;
