@@ -59,6 +59,11 @@ export interface ListenerEvents {
   info(): { methods: number; startedAt: number };
 }
 
+/** The next spare is made when the server parks after the new client's first call (a
+ *  `fallocate` of a few MiB on the server's thread would hold that call up), or this long
+ *  after the handshake if no call comes (or the server never parks: busy-poll). */
+const SPARE_AFTER_MS = 5;
+
 /** Connections accepted per event-loop turn, so that a flood of connects cannot keep
  *  the loop from serving. */
 const ACCEPTS_PER_TURN = 64;
@@ -99,6 +104,7 @@ export class Listener {
   private closed = false;
   /** At most one, counted in maxMappedBytes; a connect that finds it only sends it. */
   private spare: Spare | undefined;
+  private spareTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly o: ListenerOptions,
@@ -191,6 +197,7 @@ export class Listener {
     if (this.closed) return;
     this.closed = true;
     for (const h of [...this.handshakes]) this.end(h);
+    clearTimeout(this.spareTimer);
     this.dropSpare();
     if (this.listenLink) {
       // Unlink before closing: a new server that takes the lock next finds no socket.
@@ -322,6 +329,7 @@ export class Listener {
     const ring = h.hello!.ringBytes;
     const size = connectionBytes(ring);
     let made = this.takeSpare(ring);
+    this.spareTimer ??= setTimeout(this.makeSpare, SPARE_AFTER_MS).unref();
     if (made === undefined) {
       this.dropSpare(); // made for other rings: its room is this client's now
       const { mappedBytes } = this.events.usage();
@@ -373,10 +381,16 @@ export class Listener {
     return made;
   }
 
+  private readonly makeSpare = (): void => {
+    this.spareTimer = undefined;
+    this.prepareSpare();
+  };
+
   /** Makes the spare connection memory if there is none and the budget has room for it
-   *  beside the connections (called when the server is idle: `fallocate` of a few MiB
-   *  takes a fraction of a millisecond that a connect then does not wait for). Each
-   *  spare goes to one client only: memory another client had is never handed on. */
+   *  beside the connections (when the server starts, and after each handshake once the
+   *  new client has made its first call: the `fallocate` of a few MiB takes a fraction of a
+   *  millisecond that a connect then does not wait for). Each spare goes to one client only: memory another client had
+   *  is never handed on. */
   prepareSpare(): void {
     if (this.spare !== undefined || this.closed || this.listenLink === undefined) return;
     const ring = this.o.usualRingBytes;

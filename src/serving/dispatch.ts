@@ -39,8 +39,8 @@ export interface ServingEvents {
   error(err: RpcError): void;
   connect(peer: PeerInfo): void;
   disconnect(peer: PeerInfo): void;
-  /** Nothing to do right now (parking, or a busy-poll turn that found nothing): the
-   *  moment for work kept off the calls' path. */
+  /** The server parks with nothing waiting, and the newest client has made its first
+   *  call: the moment for work kept off the calls' path. */
   idle(): void;
 }
 
@@ -56,6 +56,8 @@ export class Serving {
   private decoder: Decoder | undefined;
   private parked = false;
   private scheduled = false;
+  /** The connection accepted last, until its first request is taken (or it goes). */
+  private newest: Connection | undefined;
 
   constructor(
     private readonly name: string,
@@ -107,6 +109,7 @@ export class Serving {
     this.conns.push(conn);
     this.mappedBytes += seg.size;
     c.link.onEvent = (events) => this.onSocketEvent(conn, events);
+    this.newest = conn;
     if (this.parked) seg.store(L.CONN_SERVER_PARKED, 1);
     this.events.connect({ pid: conn.pid, uid: conn.uid, gid: conn.gid });
     this.schedule();
@@ -145,6 +148,7 @@ export class Serving {
       }
       conn.bell.wake();
     }
+    if (conn === this.newest) this.newest = undefined;
     const i = this.conns.indexOf(conn);
     if (i >= 0) this.conns.splice(i, 1);
     this.mappedBytes -= conn.seg.size;
@@ -170,9 +174,8 @@ export class Serving {
     spin.begin();
     const start = performance.now();
     let now = start; // the last clock reading: pollOnce's liveness checks need no fresher one
-    let did = 0;
     for (;;) {
-      did = this.pollOnce(now);
+      const did = this.pollOnce(now);
       if (!this.running) return;
       // Yield: handlers' promises settle in microtasks, other I/O needs the loop.
       if (did === 0 && this.inflight > 0) break;
@@ -187,7 +190,6 @@ export class Serving {
         spin.rest();
       }
     }
-    if (did === 0) this.events.idle(); // busy-poll never parks
     // One turn at a time: a result that did not fit its ring queued one already (schedule()).
     // Queuing another each time made the chains pile up in busy-poll mode, which never
     // parks: after a hundred big results the event loop went round once per 100+ turns,
@@ -208,7 +210,7 @@ export class Serving {
       return false;
     }
     this.parked = true;
-    this.events.idle();
+    if (this.newest === undefined) this.events.idle();
     return true;
   }
 
@@ -285,6 +287,7 @@ export class Serving {
     if (n > 0) {
       ch.release();
       ch.writer.commit();
+      if (conn === this.newest) this.newest = undefined;
     }
     if (n > 0 || wrote || ch.freedRoom) {
       const progress = n + (wrote || ch.freedRoom ? 1 : 0);
