@@ -66,7 +66,8 @@ export interface ServerOptions {
   socketPath?: string;
   /** Largest ring a client may ask for, in bytes (default 64 MiB). */
   maxRingBytes?: number;
-  /** Shared memory all connections together may take, in bytes (default 1 GiB). */
+  /** Shared memory all connections together may take, with the one kept ready for the
+   *  next client, in bytes (default 1 GiB). */
   maxMappedBytes?: number;
   /** Connections served at once, handshakes included (default 1024). */
   maxConnections?: number;
