@@ -10,7 +10,7 @@ import { Spin, IDLE_POLLS_PER_CLOCK } from "./core/spin.js";
 import { RpcError, ErrorCodes } from "./errors.js";
 import {
   validateName, METHOD_NAME_MAX_BYTES, DEFAULT_MAX_MESSAGE_BYTES,
-  DEFAULT_MAX_RING_BYTES, DEFAULT_MAX_MAPPED_BYTES, DEFAULT_MAX_CONNECTIONS, tokenHash,
+  DEFAULT_MAX_RING_BYTES, DEFAULT_MAX_MAPPED_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_RING_BYTES, tokenHash,
 } from "./protocol.js";
 import { Listener } from "./connection/listener.js";
 import { validateSocketPath } from "./connection/paths.js";
@@ -80,7 +80,8 @@ export interface ServerOptions {
   socketPath?: string;
   /** Largest ring a client may ask for, in bytes (default 64 MiB). */
   maxRingBytes?: number;
-  /** Shared memory all connections together may take, in bytes (default 1 GiB). */
+  /** Shared memory all connections together may take, with the one kept ready for the
+   *  next client, in bytes (default 1 GiB). */
   maxMappedBytes?: number;
   /** Connections served at once, handshakes included (default 1024). */
   maxConnections?: number;
@@ -159,9 +160,11 @@ export class Server extends EventEmitter {
       error: (err) => this.onError(err),
       connect: (peer) => this.emit("connect", peer),
       disconnect: (peer) => this.emit("disconnect", peer),
+      idle: () => this.listener.prepareSpare(),
     });
     this.listener = new Listener({
       name: this.name,
+      usualRingBytes: DEFAULT_RING_BYTES,
       socketPath,
       allowUsers,
       allowGroups,
@@ -265,6 +268,7 @@ export class Server extends EventEmitter {
     this.listener.ref(); // a running server keeps its process alive
     this.state = "running";
     this.serving.start();
+    this.listener.prepareSpare(); // the first client's memory, made before it asks
     localServers.add(this.name);
     onProcessExit.add(this.exitHook);
     if (this.catchRejections) process.on("unhandledRejection", this.onUnhandledRejection);

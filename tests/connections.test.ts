@@ -13,7 +13,7 @@ import { Client, RpcError, Server } from "../src/index.js";
 import { native } from "../src/native.js";
 import { L } from "../src/core/layout.js";
 import { runtimeDir } from "../src/connection/paths.js";
-import { ask, killAll, rejection, spawnFixture, spawnServer, stopServer, uniqueName, until, type Child } from "./helpers.js";
+import { ask, killAll, rejection, serverStats, spawnFixture, spawnServer, stopServer, uniqueName, until, type Child } from "./helpers.js";
 
 const conns = suite("connections");
 conns.after(killAll);
@@ -285,8 +285,8 @@ conns("1,000 connections dropped without a word and 200 half-finished handshakes
     fresh.close();
     // The silent ones time out (1 s here); every socket of the flood is closed.
     await until(async () => {
-      const s = JSON.parse(await ask(server, "stats", "stats")) as { connections: number; socketsHeld: number; handshakes: number };
-      return s.handshakes === 0 && s.socketsHeld === 2 + s.connections;
+      const s = JSON.parse(await ask(server, "stats", "stats")) as { connections: number; socketsHeld: number; handshakes: number; spares: number };
+      return s.handshakes === 0 && s.socketsHeld === 2 + s.connections + s.spares;
     }, 15_000, "the server to close every socket of the flood");
     const s = JSON.parse(await ask(server, "stats", "stats")) as { connections: number; socketsHeld: number };
     assert.is(s.connections, 1, "only the steady client is connected");
@@ -298,6 +298,34 @@ conns("1,000 connections dropped without a word and 200 half-finished handshakes
   }
   const done = steady.output().split("\n").find((l) => l.startsWith("done "))!;
   assert.is(Number(done.split(" ")[2]), 0, `the steady client saw no error: ${done}`);
+});
+
+conns("the connection memory a server keeps ready counts in maxMappedBytes and gives way to a client that asks for other rings", async () => {
+  const name = uniqueName("spare");
+  // Room for one connection of the default rings (2 MiB each way: 4.06 MiB), not for it and a 1 MiB one (2.06 MiB).
+  const server = await spawnFixture("probe-server.js", [name, JSON.stringify({ maxMappedBytes: 6 << 20 })]);
+  const clients: Client[] = [];
+  try {
+    assert.is((await serverStats(server)).spares, 1, "a running server has the next client's memory ready");
+    const small = new Client(name, { ringBytes: 1 << 20 });
+    clients.push(small);
+    await small.waitForConnection(10_000); // the spare is given up for it
+    const s = await serverStats(server);
+    assert.equal([s.connections, s.spares], [1, 0], "connections, spares: no spare beyond the budget");
+    const usual = new Client(name);
+    clients.push(usual);
+    const refused = await rejection(usual.waitForConnection(10_000));
+    assert.is(refused.code, "ERR_RPC_RESOURCE_EXHAUSTED", "over the budget, as without a spare");
+    small.close();
+    await until(async () => (await serverStats(server)).connections === 0, 10_000, "the server to drop the small client");
+    const again = new Client(name);
+    clients.push(again);
+    await again.waitForConnection(10_000);
+    assert.is((await serverStats(server)).connections, 1, "the budget's room is back");
+  } finally {
+    for (const c of clients) c.close();
+    await ask(server, "close", "closed").catch(() => server.kill());
+  }
 });
 
 conns("budgets refuse a connection with ERR_RPC_RESOURCE_EXHAUSTED naming the limit, and kill nothing", async () => {

@@ -93,6 +93,42 @@ waiting("a busy server keeps its event loop free for its own timers and I/O", as
   }
 });
 
+waiting("a busy-poll server runs one serving turn per event-loop round, also after results bigger than its rings (a new client's connect waits for that loop)", async () => {
+  const name = uniqueName("turns");
+  const server = new Server(name, { busyPoll: true });
+  server.bind("echo", (x: unknown) => x);
+  const done = server.run();
+  const client = new Client(name);
+  try {
+    // Each result is 4× the ring: it waits in the send queue for the client to read.
+    const big = Buffer.alloc(8 << 20, 7);
+    for (let i = 0; i < 20; i++) assert.is((await client.asyncCall<Buffer>("echo", big)).length, big.length);
+    const serving = (server as unknown as { serving: { turn: () => void } }).serving;
+    const realTurn = serving.turn;
+    let turns = 0;
+    serving.turn = () => {
+      turns++;
+      realTurn();
+    };
+    let rounds = 0;
+    await new Promise<void>((resolve) => {
+      const round = (): void => {
+        if (++rounds === 50) return resolve();
+        setImmediate(round);
+      };
+      setImmediate(round);
+    });
+    serving.turn = realTurn;
+    // One turn per round (and one round's worth of slack either side); 21 before, one chain per big result.
+    assert.ok(turns <= rounds + 2, `${turns} serving turns in ${rounds} event-loop rounds`);
+    assert.ok(turns >= rounds - 2, `${turns} serving turns in ${rounds} event-loop rounds: busy-poll stopped serving`);
+  } finally {
+    client.close();
+    await server.close();
+    await done;
+  }
+});
+
 /** Runs an idle wait of `spin` for `ms` (no progress, nothing parks it: spinMs is far
  *  longer) and counts the sched_yield calls it makes. */
 function yieldsWhileIdle(spin: Spin, ms: number): number {

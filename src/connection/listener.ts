@@ -20,6 +20,9 @@ import {
 } from "./handshake.js";
 
 export interface ListenerOptions {
+  /** The ring size most clients ask for (ClientOptions.ringBytes' default): the one a
+   *  spare connection memory is made for ahead. */
+  usualRingBytes: number;
   name: string;
   socketPath: string | undefined;
   allowUsers: ReadonlySet<number>;
@@ -56,9 +59,22 @@ export interface ListenerEvents {
   info(): { methods: number; startedAt: number };
 }
 
+/** The next spare is made when the server parks after the new client's first call (a
+ *  `fallocate` of a few MiB on the server's thread would hold that call up), or this long
+ *  after the handshake if no call comes (or the server never parks: busy-poll). */
+const SPARE_AFTER_MS = 5;
+
 /** Connections accepted per event-loop turn, so that a flood of connects cannot keep
  *  the loop from serving. */
 const ACCEPTS_PER_TURN = 64;
+
+/** A connection's memory made ahead for the next client that asks for `ring`-byte rings:
+ *  created, `fallocate`d, sealed and its header written, not mapped. */
+interface Spare {
+  made: Reserved;
+  ring: number;
+  size: number;
+}
 
 class Handshake {
   stage: "hello" | "auth" = "hello";
@@ -86,6 +102,9 @@ export class Listener {
   private readonly handshakes = new Set<Handshake>();
   private readonly buffer = Buffer.alloc(MAX_MESSAGE_BYTES + 1);
   private closed = false;
+  /** At most one, counted in maxMappedBytes; a connect that finds it only sends it. */
+  private spare: Spare | undefined;
+  private spareTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly o: ListenerOptions,
@@ -178,6 +197,8 @@ export class Listener {
     if (this.closed) return;
     this.closed = true;
     for (const h of [...this.handshakes]) this.end(h);
+    clearTimeout(this.spareTimer);
+    this.dropSpare();
     if (this.listenLink) {
       // Unlink before closing: a new server that takes the lock next finds no socket.
       for (const path of [this.path, this.path + ".lock"]) {
@@ -306,20 +327,22 @@ export class Listener {
 
   private establish(h: Handshake): void {
     const ring = h.hello!.ringBytes;
-    const size = roundToPages(L.CONN_HEADER_BYTES + 2 * (L.RING_HEADER_BYTES + ring));
-    const { mappedBytes } = this.events.usage();
-    if (mappedBytes + size > this.o.maxMappedBytes) {
-      return this.refuse(h, L.REASON_RESOURCE, `a connection of ${size} bytes would take the server's shared memory over maxMappedBytes (${mappedBytes} of ${this.o.maxMappedBytes} in use)`);
-    }
-    let made: Reserved | undefined;
-    try {
-      made = Segment.reserve(`shmrpc:${this.o.name}`, size);
-      native.writeAt(made.fd, segmentHeader(size, ring), 0);
-    } catch (e) {
-      made?.cancel();
-      const code = (e as NodeJS.ErrnoException).code;
-      const why = code === "ENOSPC" || code === "ENOMEM" ? "no memory left for its rings" : (e as Error).message;
-      return this.refuse(h, L.REASON_RESOURCE, `cannot make the connection's shared memory (${size} bytes): ${why}`);
+    const size = connectionBytes(ring);
+    let made = this.takeSpare(ring);
+    this.spareTimer ??= setTimeout(this.makeSpare, SPARE_AFTER_MS).unref();
+    if (made === undefined) {
+      this.dropSpare(); // made for other rings: its room is this client's now
+      const { mappedBytes } = this.events.usage();
+      if (mappedBytes + size > this.o.maxMappedBytes) {
+        return this.refuse(h, L.REASON_RESOURCE, `a connection of ${size} bytes would take the server's shared memory over maxMappedBytes (${mappedBytes} of ${this.o.maxMappedBytes} in use)`);
+      }
+      try {
+        made = this.reserve(ring, size);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        const why = code === "ENOSPC" || code === "ENOMEM" ? "no memory left for its rings" : (e as Error).message;
+        return this.refuse(h, L.REASON_RESOURCE, `cannot make the connection's shared memory (${size} bytes): ${why}`);
+      }
     }
     // ACCEPT goes first, our own mapping after it: the client maps and makes its first
     // call meanwhile (the header was written through the fd; the rest is zeros).
@@ -344,6 +367,58 @@ export class Listener {
     }
     this.forget(h);
     this.events.established({ link: h.link, pid: h.pid, uid: h.uid, gid: h.gid, seg, requestRing: ring, responseRing: ring });
+  }
+
+  /** A new connection memory: reserved, sealed, its header written through the fd. */
+  private reserve(ring: number, size: number): Reserved {
+    const made = Segment.reserve(`shmrpc:${this.o.name}`, size);
+    try {
+      native.writeAt(made.fd, segmentHeader(size, ring), 0);
+    } catch (e) {
+      made.cancel();
+      throw e;
+    }
+    return made;
+  }
+
+  private readonly makeSpare = (): void => {
+    this.spareTimer = undefined;
+    this.prepareSpare();
+  };
+
+  /** Makes the spare connection memory if there is none and the budget has room for it
+   *  beside the connections (when the server starts, and after each handshake once the
+   *  new client has made its first call: the `fallocate` of a few MiB takes a fraction of a
+   *  millisecond that a connect then does not wait for). Each spare goes to one client only: memory another client had
+   *  is never handed on. */
+  prepareSpare(): void {
+    if (this.spare !== undefined || this.closed || this.listenLink === undefined) return;
+    const ring = this.o.usualRingBytes;
+    if (ring > this.o.maxRingBytes) return;
+    const size = connectionBytes(ring);
+    if (this.events.usage().mappedBytes + size > this.o.maxMappedBytes) return;
+    try {
+      this.spare = { made: this.reserve(ring, size), ring, size };
+    } catch {
+      // No memory now: a connect makes its own, and reports why if it cannot.
+    }
+  }
+
+  /** Bytes of the spare (counted with the connections' in maxMappedBytes). */
+  get spareBytes(): number {
+    return this.spare?.size ?? 0;
+  }
+
+  private takeSpare(ring: number): Reserved | undefined {
+    const spare = this.spare;
+    if (spare === undefined || spare.ring !== ring) return undefined;
+    this.spare = undefined;
+    return spare.made;
+  }
+
+  private dropSpare(): void {
+    this.spare?.made.cancel();
+    this.spare = undefined;
   }
 
   private send(h: Handshake, message: Buffer): void {
@@ -378,6 +453,11 @@ export class Listener {
     this.forget(h);
     h.link.close();
   }
+}
+
+/** A connection's memory for rings of `ring` bytes each way. */
+function connectionBytes(ring: number): number {
+  return roundToPages(L.CONN_HEADER_BYTES + 2 * (L.RING_HEADER_BYTES + ring));
 }
 
 /** The first bytes of a connection's memory: magic, version, size and ring capacities

@@ -42,6 +42,9 @@ export interface ServingEvents {
   error(err: RpcError): void;
   connect(peer: PeerInfo): void;
   disconnect(peer: PeerInfo): void;
+  /** The server parks with nothing waiting, and the newest client has made its first
+   *  call: the moment for work kept off the calls' path. */
+  idle(): void;
 }
 
 export class Serving {
@@ -56,6 +59,8 @@ export class Serving {
   private decoder: Decoder | undefined;
   private parked = false;
   private scheduled = false;
+  /** The connection accepted last, until its first request is taken (or it goes). */
+  private newest: Connection | undefined;
 
   constructor(
     private readonly name: string,
@@ -107,6 +112,7 @@ export class Serving {
     this.conns.push(conn);
     this.mappedBytes += seg.size;
     c.link.onEvent = (events) => this.onSocketEvent(conn, events);
+    this.newest = conn;
     if (this.parked) seg.store(L.CONN_SERVER_PARKED, 1);
     this.events.connect({ pid: conn.pid, uid: conn.uid, gid: conn.gid });
     this.schedule();
@@ -145,6 +151,7 @@ export class Serving {
       }
       conn.bell.wake();
     }
+    if (conn === this.newest) this.newest = undefined;
     const i = this.conns.indexOf(conn);
     if (i >= 0) this.conns.splice(i, 1);
     this.mappedBytes -= conn.seg.size;
@@ -181,10 +188,16 @@ export class Serving {
       now = performance.now();
       if (now - start >= TURN_MS) break;
       if (spin.tick(now)) {
+        if (this.scheduled) return; // another turn is queued (see below): it parks if it finds nothing
         if (this.park()) return;
         spin.rest();
       }
     }
+    // One turn at a time: a result that did not fit its ring queued one already (schedule()).
+    // Queuing another each time made the chains pile up in busy-poll mode, which never
+    // parks: after a hundred big results the event loop went round once per 100+ turns,
+    // and a new client waited 264 ms for its accept.
+    if (this.scheduled) return;
     this.scheduled = true;
     setImmediate(this.turn);
   };
@@ -200,6 +213,7 @@ export class Serving {
       return false;
     }
     this.parked = true;
+    if (this.newest === undefined) this.events.idle();
     return true;
   }
 
@@ -276,6 +290,7 @@ export class Serving {
     if (n > 0) {
       ch.release();
       ch.writer.commit();
+      if (conn === this.newest) this.newest = undefined;
     }
     if (n > 0 || wrote || ch.freedRoom) {
       const progress = n + (wrote || ch.freedRoom ? 1 : 0);
