@@ -122,23 +122,11 @@ function minorFaults(pid: number): number {
  *  its time per Buffer expressed as bytes per second, like an echo's rate. */
 export function allocFill(bytes: number, budgetMs: number, minCalls: number): PayloadRate {
   let sum = 0;
-  const once = (i: number): void => {
+  return inProcess(bytes, budgetMs, minCalls, () => sum, (i) => {
     const b = Buffer.allocUnsafe(bytes);
     b.fill(i & 0xff);
     sum += b[bytes - 1]!;
-  };
-  once(0);
-  const f0 = process.resourceUsage().minorPageFault;
-  const t0 = performance.now();
-  let calls = 0;
-  let now = t0;
-  while (calls < minCalls || now - t0 < budgetMs) {
-    once(++calls);
-    now = performance.now();
-  }
-  const seconds = (now - t0) / 1000;
-  if (sum < 0) throw new Error("unreachable"); // keeps the fill observable
-  return { bytes, calls, seconds, bytesPerSecond: (bytes * calls) / seconds, clientFaults: (process.resourceUsage().minorPageFault - f0) / calls };
+  });
 }
 
 /** One hot memcpy of `bytes`: a filled Buffer copied into the same reused Buffer, the
@@ -147,11 +135,16 @@ export function hotCopy(bytes: number, budgetMs: number, minCalls: number): Payl
   const from = Buffer.alloc(bytes, 1);
   const to = Buffer.alloc(bytes);
   let sum = 0;
-  const once = (i: number): void => {
+  return inProcess(bytes, budgetMs, minCalls, () => sum, (i) => {
     from[0] = i & 0xff;
     from.copy(to);
     sum += to[0]!;
-  };
+  });
+}
+
+/** Times `once` (after one untimed run) for `minCalls` calls or `budgetMs`, whichever is
+ *  longer, with this process's page faults; `observed` keeps its work from being elided. */
+function inProcess(bytes: number, budgetMs: number, minCalls: number, observed: () => number, once: (i: number) => void): PayloadRate {
   once(0);
   const f0 = process.resourceUsage().minorPageFault;
   const t0 = performance.now();
@@ -162,7 +155,7 @@ export function hotCopy(bytes: number, budgetMs: number, minCalls: number): Payl
     now = performance.now();
   }
   const seconds = (now - t0) / 1000;
-  if (sum < 0) throw new Error("unreachable"); // keeps the copy observable
+  if (observed() < 0) throw new Error("unreachable");
   return { bytes, calls, seconds, bytesPerSecond: (bytes * calls) / seconds, clientFaults: (process.resourceUsage().minorPageFault - f0) / calls };
 }
 
