@@ -51,6 +51,16 @@ export interface BindOptions {
   view?: boolean;
 }
 
+/** The `view` of bind()'s or implement()'s options: a mistyped option is refused, not
+ *  taken as false (a handler would silently get copies, or views it did not expect). */
+function viewOption(options: BindOptions | undefined): boolean {
+  if (options === undefined) return false;
+  if (options === null || typeof options !== "object" || (options.view !== undefined && typeof options.view !== "boolean")) {
+    throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "bind options must be an object whose view is a boolean");
+  }
+  return options.view === true;
+}
+
 /** Options of {@link Server}; every one has a default. */
 export interface ServerOptions {
   /** Largest message accepted or sent, encoded (default 128 MiB). */
@@ -209,7 +219,7 @@ export class Server extends EventEmitter {
     }
     refuseReserved(method); // contracts: "$" names are the server's own
     const ep = new Endpoint(method, handler, undefined); // contracts: Endpoint
-    ep.view = options?.view === true;
+    ep.view = viewOption(options);
     this.methods.set(method, ep);
     return this;
   }
@@ -219,8 +229,9 @@ export class Server extends EventEmitter {
    *  are validated against its schemas. Mixes with bind(). `{ view: true }`: as for
    *  bind(), for every method of the contract. */
   implement<S extends ContractSpec>(contract: Contract<S>, handlers: Handlers<S>, options?: BindOptions): this {
+    const view = viewOption(options);
     const endpoints = contractEndpoints(contract, handlers);
-    for (const ep of endpoints) ep.view = options?.view === true;
+    for (const ep of endpoints) ep.view = view;
     for (const ep of endpoints) {
       if (Buffer.byteLength(ep.name) > METHOD_NAME_MAX_BYTES || ep.name.length === 0) {
         throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `method name must be a non-empty string of at most ${METHOD_NAME_MAX_BYTES} UTF-8 bytes`);

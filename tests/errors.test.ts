@@ -3,7 +3,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { Client, RpcError, Server } from "../src/index.js";
+import { Client, RpcError, Server, type BindOptions } from "../src/index.js";
 import { native } from "../src/native.js";
 import { rmSync } from "node:fs";
 import { L } from "../src/core/layout.js";
@@ -213,6 +213,10 @@ errors("bad names and options are refused with ERR_RPC_INVALID_ARGUMENT", () => 
   assert.is(codeOf(() => new Client("/ok", { ringBytes: 5000 })), "ERR_RPC_INVALID_ARGUMENT");
   assert.is(codeOf(() => new Server("/ok").bind("", () => 1)), "ERR_RPC_INVALID_ARGUMENT");
   assert.is(codeOf(() => new Server("/ok").bind("m", 5 as unknown as () => void)), "ERR_RPC_INVALID_ARGUMENT");
+  for (const bad of [{ view: "yes" }, { view: 1 }, null, "view", true]) {
+    assert.is(codeOf(() => new Server("/ok").bind("m", () => 1, bad as unknown as BindOptions)), "ERR_RPC_INVALID_ARGUMENT", JSON.stringify(bad));
+  }
+  new Server("/ok").bind("m", () => 1, { view: false }).bind("n", () => 1, {});
   const client = new Client(name);
   assert.is(codeOf(() => client.call("x".repeat(300))), "ERR_RPC_INVALID_ARGUMENT");
   client.close();
