@@ -188,12 +188,15 @@ docs("npm run docs builds one site: the README, a page per guide and the API ref
     const index = readFileSync(join(out, "index.html"), "utf8");
     assert.ok(index.includes("RPC between Node.js processes"), "the README is the front page");
     for (const page of PAGES.filter((p) => p.startsWith("docs/"))) {
-      const html = `documents/${page.slice("docs/".length, -".md".length)}.html`;
+      // typedoc names a guide's page after the title in its front matter.
+      const title = /^---\ntitle: (.+)\n---\n/.exec(read(page))?.[1];
+      assert.ok(title, `${page} has no front matter with its title`);
+      const html = `documents/${title.replace(/ /g, "_")}.html`;
       assert.ok(pages.includes(html), `no page for ${page}`);
       assert.ok(index.includes(`href="${html}`), `the front page does not link to ${html}`);
     }
     // Cross-linked: a guide links into the API reference, and every page's navigation lists the guides.
-    const guide = readFileSync(join(out, "documents", "servers-and-clients.html"), "utf8");
+    const guide = readFileSync(join(out, "documents", "Servers_and_clients.html"), "utf8");
     assert.ok(/href="\.\.\/classes\/[\w.]*Server\.html"/.test(guide), "servers-and-clients links to the Server class");
     const api = pages.find((p) => /^classes\/.*Server\.html$/.test(p));
     assert.ok(api, "an API page of Server");
