@@ -201,6 +201,8 @@ docs("npm run docs builds one site: the README, a page per guide and the API ref
     const api = pages.find((p) => /^classes\/.*Server\.html$/.test(p));
     assert.ok(api, "an API page of Server");
     assert.ok(readFileSync(join(out, api), "utf8").includes("navigation.js"), "API pages carry the site's navigation");
+    const reference = pages.find((p) => /^modules\/.*\.html$/.test(p));
+    assert.ok(reference && readFileSync(join(out, reference), "utf8").includes('href="../documents/Getting_started.html"'), "the API reference's page links to the guides");
     const broken: string[] = [];
     const anchors = new Map<string, Set<string>>();
     let links = 0;
