@@ -24,6 +24,7 @@ import type { Endpoint } from "../contracts/endpoint.js";
 import type { Methods } from "./methods.js";
 import { ContractViolation } from "../contracts/validate.js";
 import { Connection } from "./connection.js";
+import { Lease } from "./lease.js";
 
 /** Longest a serving turn keeps the event loop before yielding to other I/O. */
 const TURN_MS = 2;
@@ -108,7 +109,13 @@ export class Serving {
       c.link.close();
       return;
     }
-    const conn = new Connection(c.link, c.pid, c.uid, c.gid, seg, channel, new Doorbell(seg, L.CONN_CLIENT_DOORBELL, L.CONN_CLIENT_PARKED));
+    // The memory goes when the connection has ended and no view handler holds it (lease.ts).
+    const lease = new Lease(() => {
+      channel.dispose();
+      seg.close();
+      this.mappedBytes -= seg.size;
+    });
+    const conn = new Connection(c.link, c.pid, c.uid, c.gid, seg, channel, new Doorbell(seg, L.CONN_CLIENT_DOORBELL, L.CONN_CLIENT_PARKED), lease);
     this.conns.push(conn);
     this.mappedBytes += seg.size;
     c.link.onEvent = (events) => this.onSocketEvent(conn, events);
@@ -132,8 +139,9 @@ export class Serving {
     }
   }
 
-  /** Forgets a connection and frees its memory. `why` (reported) and `reason` (left in
-   *  the client's memory) say why the server ends it, if it does. */
+  /** Forgets a connection and frees its memory, at once or, while a view handler holds
+   *  it, once the last one is done. `why` (reported) and `reason` (left in the client's
+   *  memory) say why the server ends it, if it does. */
   drop(conn: Connection, why: RpcError | undefined, reason = L.REASON_NONE, text = why?.message ?? ""): void {
     if (conn.closed) return;
     conn.closed = true;
@@ -154,10 +162,8 @@ export class Serving {
     if (conn === this.newest) this.newest = undefined;
     const i = this.conns.indexOf(conn);
     if (i >= 0) this.conns.splice(i, 1);
-    this.mappedBytes -= conn.seg.size;
     conn.link.close();
-    conn.channel.dispose();
-    conn.seg.close();
+    conn.lease.end();
     this.events.disconnect({ pid: conn.pid, uid: conn.uid, gid: conn.gid, reason: text });
   }
 
@@ -350,7 +356,8 @@ export class Serving {
   /** Decodes the arguments in [body, end) and runs the handler of `ep` for call `id`.
    *  A view handler (`ep.view`) gets views of the request's memory: the request stays
    *  delivered (not consumed) until its handler has returned and its result is encoded,
-   *  and for a promise until it settles (`viewHeld`). */
+   *  and for a promise until it settles (`viewHeld`); until then it holds the
+   *  connection's memory (`lease`), which outlives the connection if need be. */
   private run(conn: Connection, id: number, ep: Endpoint, body: number, end: number): void {
     const view = ep.view;
     const tail = conn.channel.tail;
@@ -362,6 +369,7 @@ export class Serving {
     }
     if (!Array.isArray(args)) return this.protocolError(conn, "arguments that are not an array");
     const handler = ep.handler;
+    if (view) conn.lease.hold();
     const t0 = ep.start(); // contracts: counting (see TIMING in src/contracts/stats.ts)
     let result: unknown;
     try {
@@ -376,8 +384,11 @@ export class Serving {
     } catch (e) {
       ep.stop(t0); // contracts: counting
       ep.fail(e);
-      this.sendThrown(conn, id, e);
-      if (view) this.doneWithView(conn, tail);
+      try {
+        this.sendThrown(conn, id, e);
+      } finally {
+        if (view) this.doneWithView(conn, tail, true);
+      }
       return;
     }
     if (result !== null && typeof result === "object" && typeof (result as PromiseLike<unknown>).then === "function") {
@@ -393,17 +404,23 @@ export class Serving {
       return;
     }
     ep.stop(t0); // contracts: counting
-    const unsent = this.sendResult(conn, id, result);
-    if (unsent !== undefined) ep.fail(unsent); // contracts: counting
-    // Sent (a spliced view copied into the ring or the queue): the tail may take the next one.
-    if (view) this.doneWithView(conn, tail);
+    try {
+      const unsent = this.sendResult(conn, id, result);
+      if (unsent !== undefined) ep.fail(unsent); // contracts: counting
+    } finally {
+      // Sent (a spliced view copied into the ring or the queue): the tail may take the next one.
+      if (view) this.doneWithView(conn, tail, true);
+    }
   }
 
   /** A view handler is done with its request, which is still delivered: its tail's
-   *  memory is kept for the next one (and, debugging, its bytes overwritten). */
-  private doneWithView(conn: Connection, tail: Buffer | null): void {
+   *  memory is kept for the next one (and, debugging, its bytes overwritten). With
+   *  `release`, it lets go of the connection's memory (the last use of it, if the
+   *  connection has ended meanwhile). */
+  private doneWithView(conn: Connection, tail: Buffer | null, release: boolean): void {
     if (DEBUG_VIEWS) conn.channel.poisonDelivered();
     if (tail !== null) conn.channel.keepTail(tail);
+    if (release) conn.lease.release();
   }
 
   /** A view handler's promise settled and its result is sent: its request is consumed
@@ -411,9 +428,13 @@ export class Serving {
   private releaseView(conn: Connection): void {
     const ch = conn.channel;
     conn.viewHeld = false;
-    this.doneWithView(conn, ch.tail);
-    ch.consumed();
-    ch.release();
+    try {
+      this.doneWithView(conn, ch.tail, false);
+      ch.consumed();
+      ch.release();
+    } finally {
+      conn.lease.release();
+    }
     this.schedule();
   }
 
@@ -425,13 +446,20 @@ export class Serving {
     ep.inflight--;
     ep.stop(t0);
     if (thrown) ep.fail(value);
-    if (conn.closed || !this.running) return;
-    if (thrown) this.sendThrown(conn, id, value);
-    else {
-      const unsent = this.sendResult(conn, id, value);
-      if (unsent !== undefined) ep.fail(unsent); // contracts: counting
+    if (conn.closed || !this.running) {
+      // Its client is gone: the memory its views showed may go now.
+      if (view) this.doneWithView(conn, null, true);
+      return;
     }
-    if (view) this.releaseView(conn);
+    try {
+      if (thrown) this.sendThrown(conn, id, value);
+      else {
+        const unsent = this.sendResult(conn, id, value);
+        if (unsent !== undefined) ep.fail(unsent); // contracts: counting
+      }
+    } finally {
+      if (view) this.releaseView(conn);
+    }
     if (!conn.channel.idle && (this.overQueued(conn) || this.brokenRing(conn))) return;
     conn.channel.writer.commit();
     conn.bell.ring();
