@@ -6,7 +6,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn, spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -42,6 +42,18 @@ function ok(r: SpawnSyncReturns<string>, what: string): string {
 }
 
 let tarball = "";
+
+test("package-lock.json is what `npm install` writes: installing in a clone leaves it as it is", () => {
+  // The lockfile copies fields of package.json (bin, engines, dependencies); `npm ci` never
+  // rewrites it, so a package.json edit without `npm install` goes unnoticed until a user's
+  // `npm install` changes a file of the clone. The lockfile alone is rewritten, from npm's cache.
+  const dir = join(TMP, "lock");
+  mkdirSync(dir);
+  for (const f of ["package.json", "package-lock.json"]) writeFileSync(join(dir, f), readFileSync(join(ROOT, f)));
+  ok(run(process.execPath, [NPM_CLI, "install", "--package-lock-only", "--ignore-scripts", "--prefer-offline", "--no-audit", "--no-fund"], { cwd: dir, env: { ...bare, PATH: process.env.PATH } }), "npm install --package-lock-only");
+  assert.fixture(readFileSync(join(dir, "package-lock.json"), "utf8"), readFileSync(join(ROOT, "package-lock.json"), "utf8"), "npm install rewrote package-lock.json: run `npm install` and commit it");
+});
+
 
 test("npm pack builds the prebuilt addon and ships what a user needs, and nothing else", () => {
   // The real pack, lifecycle scripts and all (prepack builds the prebuilds, prepare the JS and WASM).
