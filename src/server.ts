@@ -26,7 +26,8 @@ import { serviceStats, type ConnectionStats, type ServiceStats } from "./contrac
 import type { Contract, ContractSpec, Handlers } from "./contracts/types.js";
 import { DESCRIBE_METHOD, STATS_METHOD } from "./protocol.js";
 // nats: serving over NATS too (src/nats/; the NATS library loads only when used)
-import { connectionOptions, type NatsTarget } from "./nats/connect.js";
+import { connectionOptions } from "./nats/connect.js";
+import type { NatsTarget } from "./nats/options.js";
 import { NatsService, serviceVersion } from "./nats/serve.js";
 
 /** The reserved methods ($describe, $stats) that every server has. */

@@ -2,12 +2,13 @@
 // connection, does each request it is given and posts the outcome.
 
 import { workerData, type MessagePort } from "node:worker_threads";
-import type { ConnectionOptions, NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { ConnectOptions } from "./options.js";
 import { RpcError } from "../errors.js";
 import { connectFailure, connectNats, requestFailure } from "./connect.js";
 import type { SyncReply, SyncRequest } from "./sync.js";
 
-const { options, port, done } = workerData as { options: ConnectionOptions; port: MessagePort; done: Int32Array };
+const { options, port, done } = workerData as { options: ConnectOptions; port: MessagePort; done: Int32Array };
 let nc: NatsConnection | undefined;
 
 function reply(r: SyncReply): void {
