@@ -289,7 +289,7 @@ export class Listener {
     if (h.stage === "auth" && m.type === Msg.AUTH) {
       const expected = clientProof(this.o.tokenKey!, h.hello!.nonce, h.serverNonce!);
       if (!sameProof(m.proof, expected)) return this.refuse(h, L.REASON_ACCESS, "wrong token");
-      return this.establish(h);
+      return this.establish(h, serverProof(this.o.tokenKey!, h.hello!.nonce, h.serverNonce!));
     }
     return this.refuse(h, L.REASON_PROTOCOL, `message type ${m.type} out of turn`);
   }
@@ -310,7 +310,9 @@ export class Listener {
     if ((hello.flags & HELLO_HAS_TOKEN) === 0) return this.refuse(h, L.REASON_ACCESS, "the server requires a token");
     h.stage = "auth";
     h.serverNonce = newNonce();
-    this.send(h, challengeMessage(h.serverNonce, serverProof(this.o.tokenKey, hello.nonce, h.serverNonce)));
+    // Nothing derived from the token yet: a peer that only wants a proof to crack offline
+    // gets none (our proof travels in ACCEPT, after its AUTH has proven the token).
+    this.send(h, challengeMessage(h.serverNonce));
   }
 
   /** A discovery probe (it passed the credential checks): who we are, then goodbye. */
@@ -325,7 +327,8 @@ export class Listener {
     this.end(h);
   }
 
-  private establish(h: Handshake): void {
+  /** `proof`: the server's proof of the token, for a client that proved it. */
+  private establish(h: Handshake, proof?: Buffer): void {
     const ring = h.hello!.ringBytes;
     const size = connectionBytes(ring);
     let made = this.takeSpare(ring);
@@ -348,7 +351,7 @@ export class Listener {
     // call meanwhile (the header was written through the fd; the rest is zeros).
     let sent = false;
     try {
-      sent = h.link.send(acceptMessage({ size, requestRing: ring, responseRing: ring, pid: process.pid }), [made.fd]);
+      sent = h.link.send(acceptMessage({ size, requestRing: ring, responseRing: ring, pid: process.pid, proof }), [made.fd]);
     } catch {
       // The client left.
     }
