@@ -158,14 +158,19 @@ export class Client extends EventEmitter {
   private readonly encoder = new Encoder(core());
   private readonly decoder = new Decoder(core());
   private readonly methodNames = new MethodNames();
+  // A route reports from inside the call that connected or lost it (a synchronous
+  // call's connect, say, between encoding its arguments and sending them): the events
+  // are emitted on a later tick, once that call is done with the client, as net.Socket
+  // does. A listener that calls then disturbs nothing.
   private readonly routeEvents = {
-    connect: (_route: Route, pid: number) => this.emit("connect", { pid, uid: this.serverUid }),
+    connect: (_route: Route, pid: number) => process.nextTick(this.emitLater, "connect", { pid, uid: this.serverUid }),
     disconnect: (route: Route, pid: number, reason: string) => {
       // A replica that went is forgotten (a rescan finds it again if it comes back).
       if (this.replicated) this.drop(route);
-      this.emit("disconnect", { pid, uid: this.serverUid, reason });
+      process.nextTick(this.emitLater, "disconnect", { pid, uid: this.serverUid, reason });
     },
   };
+  private readonly emitLater = (event: string, peer: object): void => void this.emit(event, peer);
 
   constructor(name: string, options: ClientOptions = {}) {
     super();

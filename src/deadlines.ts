@@ -5,6 +5,8 @@
 // order they were made), so a settled call is not kept alive until its deadline; the
 // ones stuck behind an unsettled head are swept out when they pile up.
 
+import { timerDelay } from "./timers.js";
+
 export interface Timed {
   /** performance.now() at which the entry expires. */
   deadline: number;
@@ -52,7 +54,7 @@ export class Deadlines<T extends Timed> {
   private arm(deadline: number): void {
     if (this.timer) clearTimeout(this.timer);
     this.armedFor = deadline;
-    this.timer = setTimeout(this.fire, Math.max(0, deadline - performance.now()));
+    this.timer = setTimeout(this.fire, timerDelay(deadline - performance.now()));
     this.timer.unref();
   }
 

@@ -9,6 +9,7 @@ import { native, Poll } from "../native.js";
 import { L } from "../core/layout.js";
 import { Segment, roundToPages } from "../core/segment.js";
 import { RpcError, ErrorCodes } from "../errors.js";
+import { timerDelay } from "../timers.js";
 import { Link, READABLE } from "./link.js";
 import { systemError } from "../lifecycle.js";
 import {
@@ -210,7 +211,7 @@ export class Handshaking {
     this.timer = setTimeout(() => {
       this.c?.abandon();
       this.settle(new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `server ${o.name} did not finish the handshake within ${timeoutMs} ms`, { maybeExecuted: false }));
-    }, Math.min(timeoutMs, 2 ** 31 - 1));
+    }, timerDelay(timeoutMs));
     try {
       this.open();
     } catch (e) {

@@ -12,6 +12,7 @@ import { join, basename } from "node:path";
 import { native } from "../native.js";
 import { L } from "../core/layout.js";
 import { RpcError, ErrorCodes } from "../errors.js";
+import { timerDelay } from "../timers.js";
 import { positive } from "../options.js";
 import { Link } from "./link.js";
 import { runtimeDir, validateSocketPath, REPLICA_DIR_SUFFIX } from "./paths.js";
@@ -157,7 +158,7 @@ function probe(c: Candidate, timeoutMs: number): Promise<ServerListing | undefin
       link.close();
       resolve(listing);
     };
-    const timer = setTimeout(finish, timeoutMs); // ref'd: the listing keeps the process alive
+    const timer = setTimeout(finish, timerDelay(timeoutMs)); // ref'd: the listing keeps the process alive
     link.onEvent = () => {
       let packet;
       try {

@@ -11,6 +11,7 @@ import { native } from "../native.js";
 import { L } from "../core/layout.js";
 import { Segment, roundToPages, type Reserved } from "../core/segment.js";
 import { RpcError, ErrorCodes } from "../errors.js";
+import { timerDelay } from "../timers.js";
 import { systemError } from "../lifecycle.js";
 import { Link, READABLE } from "./link.js";
 import { socketPathOf, replicaDirOf, replicaSocketPath } from "./paths.js";
@@ -263,7 +264,7 @@ export class Listener {
       return this.refuse(h, L.REASON_FULL, `the server has its maximum of ${this.o.maxConnections} connections (option maxConnections)`);
     }
     this.handshakes.add(h);
-    h.timer = setTimeout(() => this.refuse(h, L.REASON_PROTOCOL, `no handshake within ${this.o.handshakeTimeoutMs} ms`), this.o.handshakeTimeoutMs).unref();
+    h.timer = setTimeout(() => this.refuse(h, L.REASON_PROTOCOL, `no handshake within ${this.o.handshakeTimeoutMs} ms`), timerDelay(this.o.handshakeTimeoutMs)).unref();
     link.onEvent = (events) => this.onHandshakeEvent(h, events);
     link.watch();
     // A client sends its HELLO right after connecting: it is usually here already, and

@@ -1,5 +1,6 @@
-// One client connection as the server serves it: its socket, its memory, the channel
-// over its two rings, the doorbell that wakes it, and what the serving loop keeps on it.
+// One client connection as the server serves it: its socket, its memory (and the lease
+// that keeps it while view handlers look at it), the channel over its two rings, the
+// doorbell that wakes it, and what the serving loop keeps on it.
 // (The handshake that made it is src/connection/listener.ts's.)
 
 import { L } from "../core/layout.js";
@@ -7,6 +8,7 @@ import type { Segment } from "../core/segment.js";
 import type { Doorbell } from "../core/doorbell.js";
 import type { Channel } from "../channel.js";
 import type { Link } from "../connection/link.js";
+import type { Lease } from "./lease.js";
 
 export class Connection {
   closed = false;
@@ -29,6 +31,8 @@ export class Connection {
     readonly seg: Segment,
     readonly channel: Channel,
     readonly bell: Doorbell,
+    /** Its memory (segment and channel) until it has ended and no view handler holds it. */
+    readonly lease: Lease,
   ) {
     this.takenIndex = (seg.offset + L.CONN_TAKEN_ID) >>> 2;
   }

@@ -24,6 +24,7 @@ import type { Endpoint } from "../contracts/endpoint.js";
 import type { Methods } from "./methods.js";
 import { ContractViolation } from "../contracts/validate.js";
 import { Connection } from "./connection.js";
+import { Lease } from "./lease.js";
 
 /** Longest a serving turn keeps the event loop before yielding to other I/O. */
 const TURN_MS = 2;
@@ -58,6 +59,8 @@ export class Serving {
   private encoder: Encoder | undefined;
   private decoder: Decoder | undefined;
   private parked = false;
+  /** Unparked since the last turn began: the next turn starts a new idle stretch. */
+  private woken = true;
   private scheduled = false;
   /** The connection accepted last, until its first request is taken (or it goes). */
   private newest: Connection | undefined;
@@ -108,7 +111,13 @@ export class Serving {
       c.link.close();
       return;
     }
-    const conn = new Connection(c.link, c.pid, c.uid, c.gid, seg, channel, new Doorbell(seg, L.CONN_CLIENT_DOORBELL, L.CONN_CLIENT_PARKED));
+    // The memory goes when the connection has ended and no view handler holds it (lease.ts).
+    const lease = new Lease(() => {
+      channel.dispose();
+      seg.close();
+      this.mappedBytes -= seg.size;
+    });
+    const conn = new Connection(c.link, c.pid, c.uid, c.gid, seg, channel, new Doorbell(seg, L.CONN_CLIENT_DOORBELL, L.CONN_CLIENT_PARKED), lease);
     this.conns.push(conn);
     this.mappedBytes += seg.size;
     c.link.onEvent = (events) => this.onSocketEvent(conn, events);
@@ -132,8 +141,9 @@ export class Serving {
     }
   }
 
-  /** Forgets a connection and frees its memory. `why` (reported) and `reason` (left in
-   *  the client's memory) say why the server ends it, if it does. */
+  /** Forgets a connection and frees its memory, at once or, while a view handler holds
+   *  it, once the last one is done. `why` (reported) and `reason` (left in the client's
+   *  memory) say why the server ends it, if it does. */
   drop(conn: Connection, why: RpcError | undefined, reason = L.REASON_NONE, text = why?.message ?? ""): void {
     if (conn.closed) return;
     conn.closed = true;
@@ -154,10 +164,8 @@ export class Serving {
     if (conn === this.newest) this.newest = undefined;
     const i = this.conns.indexOf(conn);
     if (i >= 0) this.conns.splice(i, 1);
-    this.mappedBytes -= conn.seg.size;
     conn.link.close();
-    conn.channel.dispose();
-    conn.seg.close();
+    conn.lease.end();
     this.events.disconnect({ pid: conn.pid, uid: conn.uid, gid: conn.gid, reason: text });
   }
 
@@ -174,24 +182,32 @@ export class Serving {
     this.scheduled = false;
     if (!this.running) return;
     const spin = this.spin;
-    spin.begin();
+    // The idle stretch goes on across the turns that only yielded: a turn that yields
+    // at each idle poll (handlers pending) would otherwise never be idle long enough to
+    // park, and would spin a core until every handler settled (forever for one that
+    // never does). A settled handler answers by itself (settleLater), without a turn.
+    if (this.woken) {
+      this.woken = false;
+      spin.begin();
+    }
     const start = performance.now();
     let now = start; // the last clock reading: pollOnce's liveness checks need no fresher one
     for (;;) {
       const did = this.pollOnce(now);
       if (!this.running) return;
-      // Yield: handlers' promises settle in microtasks, other I/O needs the loop.
-      if (did === 0 && this.inflight > 0) break;
       // While idle the clock is read only every few polls, so a request that arrives is
       // seen sooner; spin and turn overrun by a few polls at most.
-      if (!spin.due(did)) continue;
-      now = performance.now();
-      if (now - start >= TURN_MS) break;
-      if (spin.tick(now)) {
-        if (this.scheduled) return; // another turn is queued (see below): it parks if it finds nothing
-        if (this.park()) return;
-        spin.rest();
+      if (spin.due(did)) {
+        now = performance.now();
+        if (spin.tick(now)) {
+          if (this.scheduled) return; // another turn is queued (see below): it parks if it finds nothing
+          if (this.park()) return;
+          spin.rest();
+        }
+        if (now - start >= TURN_MS) break;
       }
+      // Yield: handlers' promises settle in microtasks, other I/O needs the loop.
+      if (did === 0 && this.inflight > 0) break;
     }
     // One turn at a time: a result that did not fit its ring queued one already (schedule()).
     // Queuing another each time made the chains pile up in busy-poll mode, which never
@@ -219,6 +235,7 @@ export class Serving {
 
   private unpark(): void {
     this.parked = false;
+    this.woken = true;
     for (const conn of this.conns) conn.seg.store(L.CONN_SERVER_PARKED, 0);
   }
 
@@ -350,7 +367,8 @@ export class Serving {
   /** Decodes the arguments in [body, end) and runs the handler of `ep` for call `id`.
    *  A view handler (`ep.view`) gets views of the request's memory: the request stays
    *  delivered (not consumed) until its handler has returned and its result is encoded,
-   *  and for a promise until it settles (`viewHeld`). */
+   *  and for a promise until it settles (`viewHeld`); until then it holds the
+   *  connection's memory (`lease`), which outlives the connection if need be. */
   private run(conn: Connection, id: number, ep: Endpoint, body: number, end: number): void {
     const view = ep.view;
     const tail = conn.channel.tail;
@@ -362,6 +380,7 @@ export class Serving {
     }
     if (!Array.isArray(args)) return this.protocolError(conn, "arguments that are not an array");
     const handler = ep.handler;
+    if (view) conn.lease.hold();
     const t0 = ep.start(); // contracts: counting (see TIMING in src/contracts/stats.ts)
     let result: unknown;
     try {
@@ -376,8 +395,11 @@ export class Serving {
     } catch (e) {
       ep.stop(t0); // contracts: counting
       ep.fail(e);
-      this.sendThrown(conn, id, e);
-      if (view) this.doneWithView(conn, tail);
+      try {
+        this.sendThrown(conn, id, e);
+      } finally {
+        if (view) this.doneWithView(conn, tail, true);
+      }
       return;
     }
     if (result !== null && typeof result === "object" && typeof (result as PromiseLike<unknown>).then === "function") {
@@ -393,17 +415,23 @@ export class Serving {
       return;
     }
     ep.stop(t0); // contracts: counting
-    const unsent = this.sendResult(conn, id, result);
-    if (unsent !== undefined) ep.fail(unsent); // contracts: counting
-    // Sent (a spliced view copied into the ring or the queue): the tail may take the next one.
-    if (view) this.doneWithView(conn, tail);
+    try {
+      const unsent = this.sendResult(conn, id, result);
+      if (unsent !== undefined) ep.fail(unsent); // contracts: counting
+    } finally {
+      // Sent (a spliced view copied into the ring or the queue): the tail may take the next one.
+      if (view) this.doneWithView(conn, tail, true);
+    }
   }
 
   /** A view handler is done with its request, which is still delivered: its tail's
-   *  memory is kept for the next one (and, debugging, its bytes overwritten). */
-  private doneWithView(conn: Connection, tail: Buffer | null): void {
+   *  memory is kept for the next one (and, debugging, its bytes overwritten). With
+   *  `release`, it lets go of the connection's memory (the last use of it, if the
+   *  connection has ended meanwhile). */
+  private doneWithView(conn: Connection, tail: Buffer | null, release: boolean): void {
     if (DEBUG_VIEWS) conn.channel.poisonDelivered();
     if (tail !== null) conn.channel.keepTail(tail);
+    if (release) conn.lease.release();
   }
 
   /** A view handler's promise settled and its result is sent: its request is consumed
@@ -411,9 +439,13 @@ export class Serving {
   private releaseView(conn: Connection): void {
     const ch = conn.channel;
     conn.viewHeld = false;
-    this.doneWithView(conn, ch.tail);
-    ch.consumed();
-    ch.release();
+    try {
+      this.doneWithView(conn, ch.tail, false);
+      ch.consumed();
+      ch.release();
+    } finally {
+      conn.lease.release();
+    }
     this.schedule();
   }
 
@@ -425,13 +457,20 @@ export class Serving {
     ep.inflight--;
     ep.stop(t0);
     if (thrown) ep.fail(value);
-    if (conn.closed || !this.running) return;
-    if (thrown) this.sendThrown(conn, id, value);
-    else {
-      const unsent = this.sendResult(conn, id, value);
-      if (unsent !== undefined) ep.fail(unsent); // contracts: counting
+    if (conn.closed || !this.running) {
+      // Its client is gone: the memory its views showed may go now.
+      if (view) this.doneWithView(conn, null, true);
+      return;
     }
-    if (view) this.releaseView(conn);
+    try {
+      if (thrown) this.sendThrown(conn, id, value);
+      else {
+        const unsent = this.sendResult(conn, id, value);
+        if (unsent !== undefined) ep.fail(unsent); // contracts: counting
+      }
+    } finally {
+      if (view) this.releaseView(conn);
+    }
     if (!conn.channel.idle && (this.overQueued(conn) || this.brokenRing(conn))) return;
     conn.channel.writer.commit();
     conn.bell.ring();
