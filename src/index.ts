@@ -16,8 +16,7 @@ export type { RetryPolicy } from "./calls/retry.js";
 export { listServers } from "./connection/discovery.js";
 export type { ServerListing, ListServersOptions } from "./connection/discovery.js";
 // nats: the same services over NATS (the library loads only when used)
-export type { NatsOptions, NatsTarget } from "./nats/connect.js";
-export type { NatsClientOptions } from "./nats/call.js";
+export type { NatsOptions, NatsTarget, NatsClientOptions } from "./nats/options.js";
 export { RpcError, ErrorCodes } from "./errors.js";
 export type { ErrorCode, RemoteErrorInfo, SchemaIssue } from "./errors.js";
 // contracts: typed methods, validation, describe() and stats()

@@ -26,8 +26,10 @@ import { serviceStats, type ConnectionStats, type ServiceStats } from "./contrac
 import type { Contract, ContractSpec, Handlers } from "./contracts/types.js";
 import { DESCRIBE_METHOD, STATS_METHOD } from "./protocol.js";
 // nats: serving over NATS too (src/nats/; the NATS library loads only when used)
-import { connectionOptions, type NatsTarget } from "./nats/connect.js";
+import { connectionOptions } from "./nats/connect.js";
+import type { NatsTarget } from "./nats/options.js";
 import { NatsService, serviceVersion } from "./nats/serve.js";
+import { RefusalReport } from "./serving/refusals.js";
 
 /** The reserved methods ($describe, $stats) that every server has. */
 const RESERVED_METHODS = 2;
@@ -95,6 +97,11 @@ export interface ServerOptions {
   maxMappedBytes?: number;
   /** Connections served at once, handshakes included (default 1024). */
   maxConnections?: number;
+  /** Refusals (peers not allowed, wrong tokens, NATS requests that do not open under the
+   *  token, accepts the fd limit stopped) go to onError in aggregate: the first after a quiet
+   *  interval at once, the rest of the interval as one summary at its end (default 1000 ms;
+   *  0: each refusal on its own). */
+  refusalReportMs?: number;
   /** How long a client may take to finish its handshake (default 5000 ms). */
   handshakeTimeoutMs?: number;
   /** Serve the name as one of several replicas, each a process (or Server) of its own,
@@ -138,6 +145,8 @@ export class Server extends EventEmitter {
   private readonly natsService: NatsService | undefined;
   private natsStarted: Promise<void> | undefined;
   private readonly onError: (err: RpcError) => void;
+  /** Refused peers and dropped NATS requests, told through onError in aggregate. */
+  private readonly refusals: RefusalReport;
   private readonly catchRejections: boolean;
   private readonly listener: Listener;
   /** The serving engine: connections, the serving turn, dispatch (src/serving/). */
@@ -163,6 +172,8 @@ export class Server extends EventEmitter {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "options allowUsers and allowGroups need a socketPath that those users can reach (the default directory is private to this user)");
     }
     this.catchRejections = options.catchUnhandledRejections !== false;
+    const tokenKey = options.token === undefined ? undefined : tokenHash(options.token, "token");
+    this.refusals = new RefusalReport((err) => this.onError(err), positive(options.refusalReportMs, 1000, "refusalReportMs", true));
     // contracts: the reserved requests, answered by the server itself (bind refuses "$" names)
     this.methods.set(DESCRIBE_METHOD, new Endpoint(DESCRIBE_METHOD, () => this.describe(), undefined));
     this.methods.set(STATS_METHOD, new Endpoint(STATS_METHOD, () => this.stats(), undefined));
@@ -178,7 +189,7 @@ export class Server extends EventEmitter {
       socketPath,
       allowUsers,
       allowGroups,
-      tokenKey: options.token === undefined ? undefined : tokenHash(options.token, "token"),
+      tokenKey,
       maxRingBytes: positive(options.maxRingBytes, DEFAULT_MAX_RING_BYTES, "maxRingBytes"),
       maxMappedBytes: positive(options.maxMappedBytes, DEFAULT_MAX_MAPPED_BYTES, "maxMappedBytes"),
       maxConnections: positive(options.maxConnections, DEFAULT_MAX_CONNECTIONS, "maxConnections"),
@@ -187,7 +198,7 @@ export class Server extends EventEmitter {
       instanceId: this.instanceId,
     }, {
       established: (c) => this.serving.accept(c),
-      refused: (err) => this.onError(err),
+      refused: (err, kind) => this.refusals.add(err, kind),
       usage: () => ({ mappedBytes: this.serving.mappedBytes, connections: this.serving.conns.length }),
       info: () => ({ methods: this.methods.size - RESERVED_METHODS, startedAt: this.started.getTime() }),
     });
@@ -195,8 +206,9 @@ export class Server extends EventEmitter {
       const served = {
         name: this.name, instanceId: this.instanceId, methods: this.methods, maxMessageBytes,
         stats: () => this.stats(), onError: (err: RpcError) => this.onError(err),
+        refused: (err: RpcError, kind: string) => this.refusals.add(err, kind),
       };
-      this.natsService = new NatsService(served, connectionOptions(options.nats, "nats"), serviceVersion(L.PROTOCOL_VERSION));
+      this.natsService = new NatsService(served, connectionOptions(options.nats, "nats"), serviceVersion(L.PROTOCOL_VERSION), tokenKey);
     }
   }
 
@@ -313,6 +325,7 @@ export class Server extends EventEmitter {
     this.state = "closing";
     this.listener.close();
     this.serving.close();
+    this.refusals.close();
     localServers.delete(this.name);
     onProcessExit.delete(this.exitHook);
     process.off("unhandledRejection", this.onUnhandledRejection);
