@@ -14,9 +14,9 @@ protocol.after(killAll);
 const CLIENT = fileURLToPath(new URL("../../tests/fixtures/protocol_client.py", import.meta.url)); // dist/tests -> tests/fixtures
 
 /** Runs the Python client against `socketPath`; resolves with its exit code and output. */
-function runClient(socketPath: string): Promise<{ code: number | null; out: string }> {
+function runClient(socketPath: string, token?: string): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
-    const p = spawn("python3", [CLIENT, socketPath], { stdio: ["ignore", "pipe", "pipe"] });
+    const p = spawn("python3", [CLIENT, socketPath, ...(token === undefined ? [] : [token])], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     const timer = setTimeout(() => p.kill("SIGKILL"), 60_000);
     p.stdout.on("data", (d: Buffer) => (out += d.toString()));
@@ -46,7 +46,7 @@ protocol("a client written from PROTOCOL.md alone (Python) connects, calls by na
       "method id of add known: True",
       "add by id: ok 42",
       "missing method: error kind 2 Error True",
-      "describe: ok version 4",
+      "describe: ok version 5",
       "echo: ok True",
       "fragmented echo: ok True",
       "taken id: 6",
@@ -55,7 +55,27 @@ protocol("a client written from PROTOCOL.md alone (Python) connects, calls by na
     // The server took the goodbye: it serves on, and closes cleanly.
     assert.is(await stopServer(server), 0);
   } finally {
-    server?.kill();
+    // Closed gracefully even when an assertion failed, so that no socket is left behind.
+    if (server && server.proc.exitCode === null && server.proc.signalCode === null) await stopServer(server);
+  }
+});
+
+protocol("the Python client proves a token first and checks the server's proof in ACCEPT (version 5); a wrong token is refused", async () => {
+  const name = uniqueName("protocol-token");
+  const token = "a token of more than sixteen bytes";
+  let server: Child | undefined;
+  try {
+    server = await spawnServer(name, { token });
+    const { code, out } = await runClient(socketPathOf(name, undefined), token);
+    assert.is(code, 0, out);
+    assert.equal(out.trim().split("\n"), ["token proven both ways", `accepted by pid ${server.proc.pid}`, "add: ok 42"]);
+    const wrong = await runClient(socketPathOf(name, undefined), "another token, just as long");
+    assert.is.not(wrong.code, 0);
+    assert.match(wrong.out, /refused: version 5 reason 2/); // REFUSE, reason ACCESS
+    assert.is(await stopServer(server), 0);
+  } finally {
+    // Closed gracefully even when an assertion failed, so that no socket is left behind.
+    if (server && server.proc.exitCode === null && server.proc.signalCode === null) await stopServer(server);
   }
 });
 
