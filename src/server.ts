@@ -49,7 +49,12 @@ export interface BindOptions {
    *  then. Bytes kept past that are overwritten by later calls: copy what you keep
    *  (`Buffer.from(view)`). Returning a view (an echo) is fine: the result is encoded
    *  before the memory is reused. Other typed arrays and `ArrayBuffer`s are copied as
-   *  usual. Default false. */
+   *  usual. A view of the request ring is memory the client can still write: a bind()
+   *  handler may see its bytes change under it (check what matters on a copy). With
+   *  implement(), a request in the ring is copied to private memory first, validated
+   *  there, and the views point into that copy. A client that leaves while a view
+   *  handler runs or waits leaves its memory mapped until the handler is done.
+   *  Default false. */
   view?: boolean;
 }
 

@@ -114,6 +114,7 @@ export class Serving {
     // The memory goes when the connection has ended and no view handler holds it (lease.ts).
     const lease = new Lease(() => {
       channel.dispose();
+      conn.copy.free();
       seg.close();
       this.mappedBytes -= seg.size;
     });
@@ -374,7 +375,16 @@ export class Serving {
     const tail = conn.channel.tail;
     let args: unknown;
     try {
-      args = view ? this.decoder!.decodeViews(body, end, tail) : this.decoder!.decode(body, end, tail);
+      if (!view) args = this.decoder!.decode(body, end, tail);
+      else {
+        // contracts: a schema checks bytes the client can no longer change (private-copy.ts)
+        if (ep.spec !== undefined && conn.channel.deliveredInRing) {
+          const at = conn.copy.take(body, end);
+          end = at + (end - body);
+          body = at;
+        }
+        args = this.decoder!.decodeViews(body, end, tail);
+      }
     } catch (e) {
       return this.protocolError(conn, `undecodable arguments (${(e as Error).message})`);
     }
@@ -429,7 +439,10 @@ export class Serving {
    *  `release`, it lets go of the connection's memory (the last use of it, if the
    *  connection has ended meanwhile). */
   private doneWithView(conn: Connection, tail: Buffer | null, release: boolean): void {
-    if (DEBUG_VIEWS) conn.channel.poisonDelivered();
+    if (DEBUG_VIEWS) {
+      conn.channel.poisonDelivered();
+      conn.copy.poison();
+    }
     if (tail !== null) conn.channel.keepTail(tail);
     if (release) conn.lease.release();
   }
