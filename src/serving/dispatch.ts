@@ -136,10 +136,25 @@ export class Serving {
       this.drop(conn, undefined, L.REASON_NONE, "the client closed or died");
       return;
     }
+    if (got > 0 && conn.channel.reader.used() === 0 && this.pauseEmptyWakes(conn)) return;
     if (this.parked) {
       this.unpark();
       this.turn();
     }
+  }
+
+  /** Counts a wake-up of `conn` that found nothing to do; past the limit stops watching
+   *  its socket for a pause (src/serving/wake-throttle.ts) and says so. */
+  private pauseEmptyWakes(conn: Connection): boolean {
+    const pauseMs = conn.wakes.emptyWake(performance.now());
+    if (pauseMs === 0) return false;
+    conn.link.unwatch();
+    setTimeout(() => {
+      if (conn.closed) return;
+      conn.link.watch(); // level-triggered: a wake byte sent meanwhile fires at once
+      this.schedule(); // and whatever it published meanwhile is served
+    }, pauseMs).unref();
+    return true;
   }
 
   /** Forgets a connection and frees its memory, at once or, while a view handler holds
