@@ -20,10 +20,13 @@ const BIN = join(TMP, "bin");
 const NPM_CLI = process.env.npm_execpath?.endsWith("npm-cli.js")
   ? process.env.npm_execpath
   : join(dirname(process.execPath), "..", "lib", "node_modules", "npm", "bin", "npm-cli.js");
-// The architectures packed: this machine's, and arm64 too where its cross compiler is installed
-// (`npm run build:prebuilds` builds both by default; a release needs both).
-const CROSS = process.arch === "x64" && spawnSync("aarch64-linux-gnu-g++", ["--version"]).status === 0;
-const ARCHS = CROSS ? ["x64", "arm64"] : [process.arch];
+// The pack is a release pack (SHMRPC_RELEASE=1: every prebuild, linux-x64 and linux-arm64 for
+// glibc and musl, made with Zig, which scripts/prebuild.mjs installs from npm on an x64 host)
+// where that can be had; elsewhere a plain one (this machine's architecture, glibc).
+const RELEASE = process.arch === "x64" || spawnSync("zig", ["version"]).status === 0;
+const PREBUILDS = RELEASE
+  ? ["linux-x64/shmrpc.glibc.node", "linux-x64/shmrpc.musl.node", "linux-arm64/shmrpc.glibc.node", "linux-arm64/shmrpc.musl.node"]
+  : [`linux-${process.arch}/shmrpc.glibc.node`];
 
 mkdirSync(APP);
 mkdirSync(BIN);
@@ -58,7 +61,7 @@ test("package-lock.json is what `npm install` writes: installing in a clone leav
 test("npm pack builds the prebuilt addon and ships what a user needs, and nothing else", () => {
   // The real pack, lifecycle scripts and all (prepack builds the prebuilds, prepare the JS and WASM).
   const out = ok(
-    run(process.execPath, [NPM_CLI, "pack", "--json", "--pack-destination", TMP], { cwd: ROOT, env: { ...process.env, SHMRPC_PREBUILD_ARCHS: ARCHS.join(" ") }, timeoutMs: 600_000 }),
+    run(process.execPath, [NPM_CLI, "pack", "--json", "--pack-destination", TMP], { cwd: ROOT, env: { ...process.env, SHMRPC_RELEASE: RELEASE ? "1" : "" }, timeoutMs: 1_800_000 }),
     "npm pack",
   );
   const info = JSON.parse(out.slice(out.lastIndexOf("\n[\n") + 1))[0] as { filename: string; files: { path: string }[] };
@@ -67,11 +70,11 @@ test("npm pack builds the prebuilt addon and ships what a user needs, and nothin
   assert.not.ok(existsSync(join(ROOT, "prebuilds")), "postpack leaves no prebuilds/ in the checkout");
   const files = info.files.map((f) => f.path).sort();
 
-  for (const arch of ARCHS) assert.ok(files.includes(`prebuilds/linux-${arch}/shmrpc.glibc.node`), `the ${arch} prebuild is in the tarball`);
+  for (const p of PREBUILDS) assert.ok(files.includes(`prebuilds/${p}`), `${p} is in the tarball`);
   for (const f of ["package.json", "README.md", "dist/bundle/shmrpc.js", "dist/bundle/cli.js", "dist/bundle/sync-worker.js", "dist/src/index.d.ts", "dist/types-cjs/index.d.cts", "wasm/shmrpc.wasm", "wasm/shmrpc.js", "wasm/shmrpc.d.ts", "binding.gyp", "addon/shmrpc.h"]) {
     assert.ok(files.includes(f), `${f} is in the tarball`);
   }
-  const unwanted = files.filter((f) => !/^(package\.json|README\.md|binding\.gyp|addon\/[^/]+\.(cc|h)|dist\/bundle\/(shmrpc|cli|sync-worker)\.js|dist\/src\/.+\.d\.ts|dist\/types-cjs\/.+\.d\.cts|wasm\/shmrpc\.(wasm|js|d\.ts)|prebuilds\/linux-[a-z0-9]+\/shmrpc\.glibc\.node)$/.test(f));
+  const unwanted = files.filter((f) => !/^(package\.json|README\.md|binding\.gyp|addon\/[^/]+\.(cc|h)|dist\/bundle\/(shmrpc|cli|sync-worker)\.js|dist\/src\/.+\.d\.ts|dist\/types-cjs\/.+\.d\.cts|wasm\/shmrpc\.(wasm|js|d\.ts)|prebuilds\/linux-[a-z0-9]+\/shmrpc\.(glibc|musl)\.node)$/.test(f));
   assert.equal(unwanted, [], "nothing else (tests, benches, sources, maps, tsc's unbundled JavaScript) is shipped");
 });
 
@@ -101,6 +104,52 @@ test("installed with its install script allowed and no compiler on PATH, the ins
   assert.not.ok(existsSync(join(app, "node_modules", "shmrpc", "build")), "nothing was built");
   const out = ok(run(process.execPath, ["--input-type=module", "-e", 'import { Client } from "shmrpc"; console.log(typeof Client)'], { cwd: app, env }), "import");
   assert.is(out.trim(), "function");
+});
+
+/** What scripts/elf.mjs reads of a shared object: its machine, DT_NEEDED, the highest symbol version per prefix. */
+function elf(file: string): { machine: number; needed: string[]; top: Record<string, string> } {
+  const code = `import { elfInfo, highestVersions } from ${JSON.stringify(join(ROOT, "scripts", "elf.mjs"))};
+const i = elfInfo(process.argv[1]); console.log(JSON.stringify({ machine: i.machine, needed: i.needed, top: highestVersions(i) }));`;
+  return JSON.parse(ok(run(process.execPath, ["--input-type=module", "-e", code, file]), `elf ${file}`));
+}
+const olderOrSame = (a: string, b: string) => {
+  const [x, y] = [a.split(".").map(Number), b.split(".").map(Number)];
+  for (let i = 0; i < Math.max(x.length, y.length); i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) < (y[i] ?? 0);
+  return true;
+};
+
+test("the shipped prebuilds need glibc <= 2.28 and no C++ runtime (it is inside); the musl ones no versioned symbol", () => {
+  if (!RELEASE) return; // a plain pack's prebuild is this machine's (its glibc): see the next test
+  const machines: Record<string, number> = { x64: 62, arm64: 183 };
+  for (const p of PREBUILDS) {
+    const info = elf(join(APP, "node_modules", "shmrpc", "prebuilds", p));
+    const arch = p.split("/")[0]!.slice("linux-".length);
+    assert.is(info.machine, machines[arch], `${p} is an ${arch} ELF file`);
+    for (const runtime of ["GLIBCXX", "CXXABI", "GCC"]) assert.is(info.top[runtime], undefined, `${p} needs no ${runtime}_ version: ${JSON.stringify(info.top)}`);
+    assert.not.ok(info.needed.some((n) => /libstdc\+\+|libc\+\+|libgcc_s/.test(n)), `${p} loads no C++ runtime: ${info.needed.join(", ")}`);
+    if (p.endsWith(".glibc.node")) {
+      assert.ok(info.top.GLIBC !== undefined && olderOrSame(info.top.GLIBC, "2.28"), `${p} needs GLIBC_${info.top.GLIBC}, at most 2.28`);
+    } else {
+      assert.equal(info.top, {}, `${p} (musl) needs no versioned symbol`);
+      assert.ok(info.needed.includes("libc.so"), `${p} (musl) needs musl's libc.so: ${info.needed.join(", ")}`);
+    }
+  }
+});
+
+test("without Zig, the prebuild builds this machine's architecture with the system compiler and warns naming what is missing; a release refuses", () => {
+  const out = join(TMP, "no-zig");
+  const env = { ...process.env, SHMRPC_ZIG: "off", SHMRPC_RELEASE: "" };
+  const r = run(process.execPath, [join(ROOT, "scripts", "prebuild.mjs"), "--out", out], { cwd: ROOT, env, timeoutMs: 900_000 });
+  assert.is(r.status, 0, r.stderr);
+  assert.equal(readdirSync(join(out, "prebuilds")), [`linux-${process.arch}`]);
+  assert.equal(readdirSync(join(out, "prebuilds", `linux-${process.arch}`)), ["shmrpc.glibc.node"]);
+  assert.ok(/WARNING: zig was not found/.test(r.stderr) && r.stderr.includes("musl") && r.stderr.includes("release:pack"), r.stderr);
+  const info = elf(join(out, "prebuilds", `linux-${process.arch}`, "shmrpc.glibc.node"));
+  assert.ok(r.stderr.includes(`needing GLIBC_${info.top.GLIBC}`), `the warning names the glibc it needs (${info.top.GLIBC}):\n${r.stderr}`);
+  assert.is(info.top.GLIBCXX, undefined, "the C++ runtime is linked statically");
+  const refused = run(process.execPath, [join(ROOT, "scripts", "prebuild.mjs"), "--release", "--out", join(TMP, "no-zig-release")], { cwd: ROOT, env, timeoutMs: 60_000 });
+  assert.is.not(refused.status, 0, "a release without Zig fails");
+  assert.not.ok(existsSync(join(TMP, "no-zig-release", "prebuilds")), "and builds nothing");
 });
 
 // A server in one module system, a client in the other, in two processes.
