@@ -78,7 +78,7 @@ export interface ServerOptions {
   /** How long to keep polling after the last message before parking (default 50 µs). */
   spinMicros?: number;
   /** Called with connection-level problems (a client broke the protocol, was refused or
-   *  dropped, a handler's promise rejection went unhandled); default: console.warn. */
+   *  dropped, and with catchUnhandledRejections a rejection nobody handled); default: console.warn. */
   onError?: (err: RpcError) => void;
   /** Responses a client may leave unread (queued beyond its full ring) before the server
    *  drops it with ERR_RPC_RESOURCE_EXHAUSTED (default 64 MiB; one message of any size is always allowed). */
@@ -91,8 +91,10 @@ export interface ServerOptions {
   /** A shared secret every client must prove it knows (`ClientOptions.token`), by an HMAC
    *  over fresh nonces: never sent, never replayable. */
   token?: string | Uint8Array;
-  /** Report a rejection no one handled (say, a promise a handler forgot) through `onError`
-   *  instead of letting Node end the process, while the server runs (default true). */
+  /** Opt-in: while the server runs, report every promise rejection of the process that no
+   *  one handled (say, a promise a handler forgot) through `onError` instead of letting
+   *  Node's policy apply (by default it ends the process). This takes over the whole
+   *  process's unhandled rejections, the host application's too. Default false. */
   catchUnhandledRejections?: boolean;
   /** Where to listen, instead of the per-user runtime directory (for serving other users). */
   socketPath?: string;
@@ -177,7 +179,10 @@ export class Server extends EventEmitter {
     if ((allowUsers.size > 0 || allowGroups.size > 0) && socketPath === undefined) {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "options allowUsers and allowGroups need a socketPath that those users can reach (the default directory is private to this user)");
     }
-    this.catchRejections = options.catchUnhandledRejections !== false;
+    if (options.catchUnhandledRejections !== undefined && typeof options.catchUnhandledRejections !== "boolean") {
+      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "option catchUnhandledRejections must be a boolean");
+    }
+    this.catchRejections = options.catchUnhandledRejections === true;
     const tokenKey = options.token === undefined ? undefined : tokenHash(options.token, "token");
     this.refusals = new RefusalReport((err) => this.onError(err), positive(options.refusalReportMs, 1000, "refusalReportMs", true));
     // contracts: the reserved requests, answered by the server itself (bind refuses "$" names)
