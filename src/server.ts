@@ -16,6 +16,7 @@ import { Listener } from "./connection/listener.js";
 import { validateSocketPath } from "./connection/paths.js";
 import { Methods } from "./serving/methods.js";
 import { Serving } from "./serving/dispatch.js";
+import { Budgets, DEFAULT_MAX_INFLIGHT_PER_CONNECTION, DEFAULT_MAX_REASSEMBLY_BYTES, DEFAULT_MAX_REASSEMBLY_BYTES_PER_USER } from "./serving/budgets.js";
 import { localServers, onProcessExit } from "./lifecycle.js";
 import { positive } from "./options.js";
 // contracts: typed methods, validation, describe() and stats() live in src/contracts/
@@ -110,6 +111,15 @@ export interface ServerOptions {
    *  interval at once, the rest of the interval as one summary at its end (default 1000 ms;
    *  0: each refusal on its own). */
   refusalReportMs?: number;
+  /** Memory that fragmented requests not finished yet may hold, over all clients (their
+   *  reassembly regions and the part of their tails that arrived; default 512 MiB). A
+   *  request that would go over is skipped and answered ERR_RPC_RESOURCE_EXHAUSTED. */
+  maxReassemblyBytes?: number;
+  /** The same, for the clients of one user (uid) together (default 256 MiB). */
+  maxReassemblyBytesPerUser?: number;
+  /** Calls of one connection whose handler's promise has not settled; a call beyond it
+   *  is answered ERR_RPC_RESOURCE_EXHAUSTED without running (default 1024). */
+  maxInflightPerConnection?: number;
   /** How long a client may take to finish its handshake (default 5000 ms). */
   handshakeTimeoutMs?: number;
   /** Serve the name as one of several replicas, each a process (or Server) of its own,
@@ -193,7 +203,11 @@ export class Server extends EventEmitter {
       connect: (peer) => this.emit("connect", peer),
       disconnect: (peer) => this.emit("disconnect", peer),
       idle: () => this.listener.prepareSpare(),
-    });
+    }, new Budgets({
+      maxReassemblyBytes: positive(options.maxReassemblyBytes, DEFAULT_MAX_REASSEMBLY_BYTES, "maxReassemblyBytes"),
+      maxReassemblyBytesPerUser: positive(options.maxReassemblyBytesPerUser, DEFAULT_MAX_REASSEMBLY_BYTES_PER_USER, "maxReassemblyBytesPerUser"),
+      maxInflightPerConnection: positive(options.maxInflightPerConnection, DEFAULT_MAX_INFLIGHT_PER_CONNECTION, "maxInflightPerConnection"),
+    }));
     this.listener = new Listener({
       name: this.name,
       usualRingBytes: DEFAULT_RING_BYTES,

@@ -25,6 +25,7 @@ import type { Methods } from "./methods.js";
 import { ContractViolation } from "../contracts/validate.js";
 import { Connection } from "./connection.js";
 import { Lease } from "./lease.js";
+import { Budgets } from "./budgets.js";
 
 /** Longest a serving turn keeps the event loop before yielding to other I/O. */
 const TURN_MS = 2;
@@ -73,6 +74,8 @@ export class Serving {
     private readonly maxQueuedBytes: number,
     private readonly spin: Spin,
     private readonly events: ServingEvents,
+    /** What one client, or one user's clients, may hold (budgets.ts). */
+    readonly budgets: Budgets,
   ) {}
 
   /** Starts serving (the name is claimed). */
@@ -105,7 +108,7 @@ export class Serving {
         writer.dispose();
         throw e;
       }
-      channel = new Channel(writer, reader, this.maxMessageBytes);
+      channel = new Channel(writer, reader, this.maxMessageBytes, this.budgets.reassemblyOf(c.uid));
     } catch {
       seg.close();
       c.link.close();
@@ -298,7 +301,11 @@ export class Serving {
       } else if (type === L.T_REQUEST) {
         this.dispatch(conn, ch.payload, ch.length);
       } else if (type === OVERSIZED) {
-        if (ch.oversizedId >= 0) {
+        if (ch.oversizedId >= 0 && ch.overBudget) {
+          const l = this.budgets.limits;
+          this.sendError(conn, ch.oversizedId, ErrorKind.RESOURCE_EXHAUSTED, "RpcError",
+            `request of ${ch.length} bytes refused: unfinished requests would hold more than the server's maxReassemblyBytesPerUser (${l.maxReassemblyBytesPerUser}) or maxReassemblyBytes (${l.maxReassemblyBytes})`);
+        } else if (ch.oversizedId >= 0) {
           this.sendError(conn, ch.oversizedId, ErrorKind.MESSAGE_TOO_LARGE, "Error",
             `request of ${ch.length} bytes is over the server's maxMessageBytes (${this.maxMessageBytes})`);
         }
@@ -386,6 +393,11 @@ export class Serving {
    *  and for a promise until it settles (`viewHeld`); until then it holds the
    *  connection's memory (`lease`), which outlives the connection if need be. */
   private run(conn: Connection, id: number, ep: Endpoint, body: number, end: number): void {
+    if (conn.inflight >= this.budgets.limits.maxInflightPerConnection) {
+      this.sendError(conn, id, ErrorKind.RESOURCE_EXHAUSTED, "RpcError",
+        `call refused: this connection has ${conn.inflight} calls in flight, the server's maxInflightPerConnection`);
+      return;
+    }
     const view = ep.view;
     const tail = conn.channel.tail;
     let args: unknown;
