@@ -197,7 +197,7 @@ export class Server extends EventEmitter {
     this.refusals = new RefusalReport((err) => this.onError(err), positive(options.refusalReportMs, 1000, "refusalReportMs", true));
     // contracts: the reserved requests, answered by the server itself (bind refuses "$" names)
     this.methods.set(DESCRIBE_METHOD, new Endpoint(DESCRIBE_METHOD, () => this.describe(), undefined));
-    this.methods.set(STATS_METHOD, new Endpoint(STATS_METHOD, () => this.stats(), undefined));
+    this.methods.set(STATS_METHOD, new Endpoint(STATS_METHOD, () => this.statsForCaller(), undefined));
     this.serving = new Serving(this.name, this.methods, maxMessageBytes, maxQueuedBytes, new Spin(spinMs, busyPoll, IDLE_POLLS_PER_CLOCK), {
       error: (err) => this.onError(err),
       connect: (peer) => this.emit("connect", peer),
@@ -297,6 +297,18 @@ export class Server extends EventEmitter {
   /** Counters per method and per connection, in the shape of a NATS service-stats response. */
   stats(): ServiceStats {
     return serviceStats(this.name, this.instanceId, this.started, this.methods.values(), this.connectionStats());
+  }
+
+  /** `$shmrpc.stats` as a caller sees it: everything for a caller of the server's own
+   *  user; for another user, its own connections only and no method's last error text
+   *  (another client's arguments may be in it); over NATS (no uid), no connections and no
+   *  error texts. */
+  private statsForCaller(): ServiceStats {
+    const caller = this.serving.caller;
+    const all = this.stats();
+    if (caller !== undefined && caller.uid === process.geteuid!()) return all;
+    const own = caller === undefined ? [] : all.connections.filter((c) => c.uid === caller.uid);
+    return { ...all, connections: own, endpoints: all.endpoints.map((e) => ({ ...e, last_error: "" })) };
   }
 
   /** contracts: what stats() shows of each connected client. */

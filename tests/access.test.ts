@@ -226,8 +226,8 @@ access("a crashed server restarts at a shared socketPath though an allowed user 
     first.proc.kill("SIGKILL"); // crashed: its socket and lock file stay
     await first.exited;
     // Give the other user its chance: it holds the lock, or it cannot open the file at all.
-    await until(() => /held|cannot open/.test(said), 10_000, "the other user's attempt");
-    assert.match(said, /cannot open 13/, "EACCES: the lock file is not open to other users");
+    await until(() => /held\n|cannot open \d+\n/.test(said), 10_000, "the other user's attempt");
+    assert.match(said, /cannot open 13/, `EACCES: the lock file is not open to other users (said: ${said})`);
     const second = await spawnFixture("server.js", [name, options]);
     try {
       const client = new Client(name, { socketPath });
@@ -258,6 +258,32 @@ access("a lock file an earlier version left open to others (0644) is replaced wh
       await server.close();
     }
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+access("$shmrpc.stats tells a caller of another user only its own connections and no error texts", async () => {
+  if (!needsRoot()) return;
+  const dir = sharedDir();
+  const { server, name } = await serving({ socketPath: join(dir, "stats.sock"), allowUsers: [NOBODY] });
+  server.bind("fail", () => {
+    throw new Error("password=hunter2");
+  });
+  const own = new Client(name, { socketPath: server.socketPath });
+  try {
+    await rejection(own.asyncCall("fail"));
+    const line = await callAs(NOBODY, name, { socketPath: server.socketPath, serverUid: 0 }, "$shmrpc.stats");
+    if (line === undefined) return;
+    assert.match(line, /^result /);
+    const seen = JSON.parse(line.slice("result ".length)) as { connections: { uid: number }[]; endpoints: { last_error: string }[] };
+    assert.ok(seen.connections.length >= 1 && seen.connections.every((c) => c.uid === NOBODY), `connections shown: ${JSON.stringify(seen.connections)}`);
+    assert.not.ok(line.includes("hunter2"), "another client's error text");
+    // The server's own user sees everything.
+    const all = await own.asyncCall<{ connections: { uid: number }[]; endpoints: { name: string; last_error: string }[] }>("$shmrpc.stats");
+    assert.ok(all.endpoints.some((e) => e.last_error.includes("hunter2")));
+  } finally {
+    own.close();
+    await server.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -188,6 +188,34 @@ conns("a squatted /tmp directory moves servers and clients alike to the home dir
   }
 });
 
+conns("with /tmp squatted and a HOME not its own, new Server() succeeds and run() rejects with ERR_RPC_ACCESS_DENIED", async () => {
+  if (!needsRoot("switching to another uid")) return;
+  const uid = 40000 + ((process.pid + 1) % 10000);
+  const home = mkdtempSync("/tmp/shmrpc-home-"); // root's: not the user's own
+  chmodSync(home, 0o755);
+  const squatted = `/tmp/shmrpc-${uid}`;
+  rmSync(squatted, { recursive: true, force: true });
+  mkdirSync(squatted, { mode: 0o777 });
+  chmodSync(squatted, 0o777);
+  spawnSync("chown", ["65534:65534", squatted]);
+  try {
+    const script = join(home, "run.mjs");
+    writeFileSync(script, `
+      const { Server } = await import(${JSON.stringify(new URL("../src/index.js", import.meta.url).href)});
+      let s;
+      try { s = new Server("/home-test"); } catch (e) { console.log("constructor threw", e.code); process.exit(0); }
+      console.log("constructed");
+      await s.run().then(() => console.log("ran"), (e) => console.log("run rejected", e.code));
+    `);
+    chmodSync(script, 0o644);
+    const run = spawnSync(process.execPath, [script], { uid, gid: uid, env: { HOME: home, PATH: process.env.PATH }, encoding: "utf8", timeout: 20_000 });
+    assert.match(run.stdout, /constructed\nrun rejected ERR_RPC_ACCESS_DENIED/, run.stdout + run.stderr);
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+    rmSync(squatted, { recursive: true, force: true });
+  }
+});
+
 conns("a replayed handshake is refused: the proofs are bound to fresh nonces", async () => {
   const name = uniqueName("replay");
   const errors: RpcError[] = [];

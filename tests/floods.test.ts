@@ -4,7 +4,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn, spawnSync } from "node:child_process";
-import { readFileSync, readdirSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Client } from "../src/index.js";
 import { native } from "../src/native.js";
@@ -114,6 +114,32 @@ floods("a maxConnections over what RLIMIT_NOFILE allows is clamped, and said", a
   } finally {
     proc.stdin.end();
     await new Promise((r) => (proc.exitCode !== null ? r(null) : proc.once("exit", r)));
+  }
+});
+
+floods("a user the server does not allow, connecting in a loop, costs a few report lines a second, not one per connect", async () => {
+  if (process.getuid?.() !== 0) {
+    console.log("  (skipped: switching to another uid needs root)");
+    return;
+  }
+  const dir = mkdtempSync("/tmp/shmrpc-floods-");
+  chmodSync(dir, 0o755);
+  const socketPath = join(dir, "flood.sock");
+  const name = uniqueName("refused");
+  // Shared (another user may reach the socket), but only uid 65533 allowed: 65534 is refused.
+  const server = await spawnFixture("server.js", [name, JSON.stringify({ socketPath, allowUsers: [65533] })]);
+  try {
+    const loop = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, join(FIXTURES, "connect-loop.js"), socketPath, "2000"], { encoding: "utf8", timeout: 20_000 });
+    const connects = Number(/done (\d+)/.exec(loop.stdout)?.[1] ?? 0);
+    assert.ok(connects > 100, `the loop connected ${connects} times: ${loop.stderr}`);
+    await new Promise((r) => setTimeout(r, 1200)); // the last summary
+    const lines = server.output().split("\n").filter((l) => /ERR_RPC_ACCESS_DENIED/.test(l));
+    console.log(`  ${connects} refused connects in 2 s: ${lines.length} report lines`);
+    assert.ok(lines.length <= 8, `${lines.length} report lines for ${connects} refusals`);
+    assert.match(lines.join("\n"), /more refused/, "the rest told as a summary with its count");
+  } finally {
+    await stopServer(server);
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

@@ -112,6 +112,8 @@ export class Listener {
   /** At most one, counted in maxMappedBytes; a connect that finds it only sends it. */
   private spare: Spare | undefined;
   private spareTimer: NodeJS.Timeout | undefined;
+  /** Why the socket has no place (no usable runtime directory): thrown by claim(). */
+  private placeError: unknown;
   /** The pause after accept failed (EMFILE...), doubling while it goes on; 0 when accepting. */
   private acceptBackoffMs = 0;
   private acceptTimer: NodeJS.Timeout | undefined;
@@ -120,14 +122,26 @@ export class Listener {
     private readonly o: ListenerOptions,
     private readonly events: ListenerEvents,
   ) {
-    this.namePath = socketPathOf(o.name, o.socketPath);
-    this.replicaDir = o.replica ? replicaDirOf(o.name, o.socketPath) : undefined;
-    this.path = this.replicaDir ? replicaSocketPath(this.replicaDir, o.instanceId) : this.namePath;
+    // Where the socket goes needs the runtime directory, which another user may have made
+    // unusable (a squatted /tmp/shmrpc-<uid> and a HOME not our own): that is run()'s
+    // failure to report (claim), not the constructor's.
+    let namePath = "";
+    let replicaDir: string | undefined;
+    try {
+      namePath = socketPathOf(o.name, o.socketPath);
+      replicaDir = o.replica ? replicaDirOf(o.name, o.socketPath) : undefined;
+    } catch (e) {
+      this.placeError = e;
+    }
+    this.namePath = namePath;
+    this.replicaDir = replicaDir;
+    this.path = replicaDir ? replicaSocketPath(replicaDir, o.instanceId) : namePath;
   }
 
   /** Takes the name: ERR_RPC_ADDRESS_IN_USE while a live server holds it. A server
    *  that died (even by kill -9) left its lock free; its socket file is replaced. */
   claim(): void {
+    if (this.placeError !== undefined) throw this.placeError;
     if (this.replicaDir !== undefined) return this.claimReplica(this.replicaDir);
     const lockFd = this.lock(this.path + ".lock", false, true);
     if (lockFd < 0) throw new RpcError(ErrorCodes.ERR_RPC_ADDRESS_IN_USE, `a live server already serves ${this.o.name} (${this.path}), alone or as replicas`);
