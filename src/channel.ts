@@ -443,6 +443,12 @@ export class Channel {
     }
   }
 
+  /** True when the message from `poll` lies in the ring, which the peer can still
+   *  write (a fragmented one was reassembled in private memory). */
+  get deliveredInRing(): boolean {
+    return this.deliveredRegion < 0;
+  }
+
   /** A view handler is done with `tail` (the `tail` of a message it was given, which
    *  nobody else holds): its memory takes the next tail instead of a fresh Buffer
    *  (fresh memory costs page faults on every message). */

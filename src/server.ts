@@ -30,6 +30,7 @@ import { connectionOptions } from "./nats/connect.js";
 import type { NatsTarget } from "./nats/options.js";
 import { NatsService, serviceVersion } from "./nats/serve.js";
 import { RefusalReport } from "./serving/refusals.js";
+import { connectionsTheFdLimitAllows, openFilesLimit } from "./connection/fd-limit.js";
 
 /** The reserved methods ($describe, $stats) that every server has. */
 const RESERVED_METHODS = 2;
@@ -49,7 +50,12 @@ export interface BindOptions {
    *  then. Bytes kept past that are overwritten by later calls: copy what you keep
    *  (`Buffer.from(view)`). Returning a view (an echo) is fine: the result is encoded
    *  before the memory is reused. Other typed arrays and `ArrayBuffer`s are copied as
-   *  usual. Default false. */
+   *  usual. A view of the request ring is memory the client can still write: a bind()
+   *  handler may see its bytes change under it (check what matters on a copy). With
+   *  implement(), a request in the ring is copied to private memory first, validated
+   *  there, and the views point into that copy. A client that leaves while a view
+   *  handler runs or waits leaves its memory mapped until the handler is done.
+   *  Default false. */
   view?: boolean;
 }
 
@@ -192,7 +198,7 @@ export class Server extends EventEmitter {
       tokenKey,
       maxRingBytes: positive(options.maxRingBytes, DEFAULT_MAX_RING_BYTES, "maxRingBytes"),
       maxMappedBytes: positive(options.maxMappedBytes, DEFAULT_MAX_MAPPED_BYTES, "maxMappedBytes"),
-      maxConnections: positive(options.maxConnections, DEFAULT_MAX_CONNECTIONS, "maxConnections"),
+      maxConnections: this.connectionsWithinFdLimit(positive(options.maxConnections, DEFAULT_MAX_CONNECTIONS, "maxConnections"), options.maxConnections !== undefined),
       handshakeTimeoutMs: positive(options.handshakeTimeoutMs, 5000, "handshakeTimeoutMs"),
       replica: options.replica === true,
       instanceId: this.instanceId,
@@ -210,6 +216,17 @@ export class Server extends EventEmitter {
       };
       this.natsService = new NatsService(served, connectionOptions(options.nats, "nats"), serviceVersion(L.PROTOCOL_VERSION), tokenKey);
     }
+  }
+
+  /** `wanted` connections, clamped to what RLIMIT_NOFILE leaves room for (told through
+   *  onError when the option asked for more; the default is clamped silently). */
+  private connectionsWithinFdLimit(wanted: number, given: boolean): number {
+    const room = connectionsTheFdLimitAllows();
+    if (room === undefined || wanted <= room) return wanted;
+    if (given) {
+      this.onError(new RpcError(ErrorCodes.ERR_RPC_RESOURCE_EXHAUSTED, `option maxConnections (${wanted}) is over what the process's open-files limit (RLIMIT_NOFILE ${openFilesLimit()}) leaves room for: ${room} connections (raise it with ulimit -n)`));
+    }
+    return room;
   }
 
   /** The Unix socket clients connect to (a replica's own, in the name's replicas directory). */

@@ -70,6 +70,11 @@ const SPARE_AFTER_MS = 5;
  *  the loop from serving. */
 const ACCEPTS_PER_TURN = 64;
 
+/** After accept fails (EMFILE: out of fds), the listening socket is not watched for this
+ *  long, doubling to the maximum while it goes on. */
+const ACCEPT_BACKOFF_MIN_MS = 10;
+const ACCEPT_BACKOFF_MAX_MS = 1000;
+
 /** A connection's memory made ahead for the next client that asks for `ring`-byte rings:
  *  created, `fallocate`d, sealed and its header written, not mapped. */
 interface Spare {
@@ -107,6 +112,9 @@ export class Listener {
   /** At most one, counted in maxMappedBytes; a connect that finds it only sends it. */
   private spare: Spare | undefined;
   private spareTimer: NodeJS.Timeout | undefined;
+  /** The pause after accept failed (EMFILE...), doubling while it goes on; 0 when accepting. */
+  private acceptBackoffMs = 0;
+  private acceptTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly o: ListenerOptions,
@@ -205,6 +213,7 @@ export class Listener {
     this.closed = true;
     for (const h of [...this.handshakes]) this.end(h);
     clearTimeout(this.spareTimer);
+    clearTimeout(this.acceptTimer);
     this.dropSpare();
     if (this.listenLink) {
       // Unlink before closing: a new server that takes the lock next finds no socket.
@@ -237,13 +246,30 @@ export class Listener {
       try {
         fd = native.acceptUnix(this.listenFd);
       } catch (e) {
-        // EMFILE and the like: refuse this turn, try again on the next event.
-        this.events.refused(systemError(e, `cannot accept a connection on ${this.path}`));
+        // EMFILE and the like: the connection waits in the backlog, and the listening
+        // socket stays readable. Watching it again at once would spin: stop for a while.
+        this.events.refused(systemError(e, `cannot accept a connection on ${this.path} (accepting again in ${this.acceptBackoffMs || ACCEPT_BACKOFF_MIN_MS} ms)`), `accept ${(e as NodeJS.ErrnoException).code ?? "failed"}`);
+        this.backOffAccepting();
         return;
       }
       if (fd < 0) return;
+      this.acceptBackoffMs = 0;
       this.start(fd);
     }
+  }
+
+  /** Stops watching the listening socket for a pause that doubles while accepting fails. */
+  private backOffAccepting(): void {
+    const link = this.listenLink;
+    if (link === undefined) return;
+    this.acceptBackoffMs = Math.min(ACCEPT_BACKOFF_MAX_MS, this.acceptBackoffMs === 0 ? ACCEPT_BACKOFF_MIN_MS : this.acceptBackoffMs * 2);
+    link.unwatch();
+    clearTimeout(this.acceptTimer);
+    this.acceptTimer = setTimeout(() => {
+      if (this.closed || this.listenLink !== link) return;
+      link.watch();
+      link.ref();
+    }, this.acceptBackoffMs); // ref'd: the unwatched socket no longer keeps the process alive
   }
 
   private start(fd: number): void {

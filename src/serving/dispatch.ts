@@ -114,6 +114,7 @@ export class Serving {
     // The memory goes when the connection has ended and no view handler holds it (lease.ts).
     const lease = new Lease(() => {
       channel.dispose();
+      conn.copy.free();
       seg.close();
       this.mappedBytes -= seg.size;
     });
@@ -135,10 +136,25 @@ export class Serving {
       this.drop(conn, undefined, L.REASON_NONE, "the client closed or died");
       return;
     }
+    if (got > 0 && conn.channel.reader.used() === 0 && this.pauseEmptyWakes(conn)) return;
     if (this.parked) {
       this.unpark();
       this.turn();
     }
+  }
+
+  /** Counts a wake-up of `conn` that found nothing to do; past the limit stops watching
+   *  its socket for a pause (src/serving/wake-throttle.ts) and says so. */
+  private pauseEmptyWakes(conn: Connection): boolean {
+    const pauseMs = conn.wakes.emptyWake(performance.now());
+    if (pauseMs === 0) return false;
+    conn.link.unwatch();
+    setTimeout(() => {
+      if (conn.closed) return;
+      conn.link.watch(); // level-triggered: a wake byte sent meanwhile fires at once
+      this.schedule(); // and whatever it published meanwhile is served
+    }, pauseMs).unref();
+    return true;
   }
 
   /** Forgets a connection and frees its memory, at once or, while a view handler holds
@@ -374,7 +390,16 @@ export class Serving {
     const tail = conn.channel.tail;
     let args: unknown;
     try {
-      args = view ? this.decoder!.decodeViews(body, end, tail) : this.decoder!.decode(body, end, tail);
+      if (!view) args = this.decoder!.decode(body, end, tail);
+      else {
+        // contracts: a schema checks bytes the client can no longer change (private-copy.ts)
+        if (ep.spec !== undefined && conn.channel.deliveredInRing) {
+          const at = conn.copy.take(body, end);
+          end = at + (end - body);
+          body = at;
+        }
+        args = this.decoder!.decodeViews(body, end, tail);
+      }
     } catch (e) {
       return this.protocolError(conn, `undecodable arguments (${(e as Error).message})`);
     }
@@ -429,7 +454,10 @@ export class Serving {
    *  `release`, it lets go of the connection's memory (the last use of it, if the
    *  connection has ended meanwhile). */
   private doneWithView(conn: Connection, tail: Buffer | null, release: boolean): void {
-    if (DEBUG_VIEWS) conn.channel.poisonDelivered();
+    if (DEBUG_VIEWS) {
+      conn.channel.poisonDelivered();
+      conn.copy.poison();
+    }
     if (tail !== null) conn.channel.keepTail(tail);
     if (release) conn.lease.release();
   }
