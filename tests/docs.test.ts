@@ -19,6 +19,8 @@ docs.after(killAll);
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url)); // dist/tests -> the package
 const PAGES = ["README.md", ...readdirSync(join(ROOT, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
+/** Pages whose links are checked too: the bench's method and history, which the docs link to. */
+const LINKED_PAGES = [...PAGES, "bench/README.md", "bench/targets.md"];
 /** Example files the tests run (the contract example test below): a doc may show them verbatim. */
 const RUN_EXAMPLES = new Set(["examples/calc.ts", "examples/calc_server.ts", "examples/calc_client.ts"]);
 const EXAMPLE_MARKER = /^(examples\/[\w.-]+\.ts) \(tests\/docs\.test\.ts checks that this block is the file\)$/;
@@ -48,10 +50,10 @@ docs("the README is at most 25 KB, with no project bookkeeping", () => {
   }
 });
 
-docs("every relative link of the README and docs/ names a file that exists, and every #anchor one of its headings", () => {
+docs("every relative link of the README, docs/ and bench/'s pages names a file that exists, and every #anchor one of its headings", () => {
   const broken: string[] = [];
   let links = 0;
-  for (const page of PAGES) {
+  for (const page of LINKED_PAGES) {
     for (const target of markdownLinks(read(page))) {
       links++;
       const why = brokenMarkdownLink(page, target);
