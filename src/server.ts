@@ -16,7 +16,9 @@ import { Listener } from "./connection/listener.js";
 import { validateSocketPath } from "./connection/paths.js";
 import { Methods } from "./serving/methods.js";
 import { Serving } from "./serving/dispatch.js";
-import { Budgets, DEFAULT_MAX_INFLIGHT_PER_CONNECTION, DEFAULT_MAX_REASSEMBLY_BYTES, DEFAULT_MAX_REASSEMBLY_BYTES_PER_USER } from "./serving/budgets.js";
+import {
+  Budgets, DEFAULT_MAX_INFLIGHT_PER_CONNECTION, DEFAULT_MAX_REASSEMBLY_BYTES, DEFAULT_MAX_REASSEMBLY_BYTES_PER_USER, DEFAULT_MAX_QUEUED_BYTES_TOTAL,
+} from "./serving/budgets.js";
 import { localServers, onProcessExit } from "./lifecycle.js";
 import { positive } from "./options.js";
 // contracts: typed methods, validation, describe() and stats() live in src/contracts/
@@ -120,6 +122,10 @@ export interface ServerOptions {
   /** Calls of one connection whose handler's promise has not settled; a call beyond it
    *  is answered ERR_RPC_RESOURCE_EXHAUSTED without running (default 1024). */
   maxInflightPerConnection?: number;
+  /** Responses all clients together may leave unread (queued beyond their full rings);
+   *  over it, the client with the most is dropped with ERR_RPC_RESOURCE_EXHAUSTED
+   *  (default 256 MiB; see maxQueuedBytes for one client). */
+  maxQueuedBytesTotal?: number;
   /** How long a client may take to finish its handshake (default 5000 ms). */
   handshakeTimeoutMs?: number;
   /** Serve the name as one of several replicas, each a process (or Server) of its own,
@@ -207,6 +213,7 @@ export class Server extends EventEmitter {
       maxReassemblyBytes: positive(options.maxReassemblyBytes, DEFAULT_MAX_REASSEMBLY_BYTES, "maxReassemblyBytes"),
       maxReassemblyBytesPerUser: positive(options.maxReassemblyBytesPerUser, DEFAULT_MAX_REASSEMBLY_BYTES_PER_USER, "maxReassemblyBytesPerUser"),
       maxInflightPerConnection: positive(options.maxInflightPerConnection, DEFAULT_MAX_INFLIGHT_PER_CONNECTION, "maxInflightPerConnection"),
+      maxQueuedBytesTotal: positive(options.maxQueuedBytesTotal, DEFAULT_MAX_QUEUED_BYTES_TOTAL, "maxQueuedBytesTotal"),
     }));
     this.listener = new Listener({
       name: this.name,

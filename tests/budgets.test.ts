@@ -92,4 +92,33 @@ budgets("calls in flight beyond maxInflightPerConnection are answered ERR_RPC_RE
   }
 });
 
+
+budgets("answers left unread by several clients stay within maxQueuedBytesTotal: the client with the most queued is dropped, a bystander's big answers go on", async () => {
+  const name = uniqueName("queued");
+  const errors: RpcError[] = [];
+  const server = new Server(name, { maxQueuedBytesTotal: 20 * MiB, onError: (e) => errors.push(e) });
+  server.bind("bytes", (n: number) => Buffer.alloc(n, 1));
+  const done = server.run();
+  const queued = () => (server as unknown as { serving: { conns: { channel: { queuedBytes: number } }[] } }).serving.conns.reduce((a, c) => a + c.channel.queuedBytes, 0);
+  const readers: Child[] = [];
+  const client = new Client(name, { timeoutMs: 20_000 });
+  try {
+    await client.waitForConnection(5000);
+    // Four clients each leave an 8 MiB answer unread (each under maxQueuedBytes, which
+    // always allows one message; the review: 8 unread 100 MiB answers added 897 MB).
+    for (let i = 0; i < 4; i++) readers.push(await spawnFixture("unread.js", [name, String(8 * MiB)]));
+    const dropped = () => errors.filter((e) => e.code === "ERR_RPC_RESOURCE_EXHAUSTED" && /maxQueuedBytesTotal/.test(e.message));
+    await until(() => dropped().length >= 2, 20_000, "the server to drop the clients with the most unread");
+    assert.ok(queued() <= 20 * MiB, `${queued()} bytes queued`);
+    for (const e of dropped()) assert.ok(readers.some((r) => e.message.includes(`client ${r.pid} `)), `a bystander was dropped: ${e.message}`);
+    // The bystander's own big answers go on.
+    for (let i = 0; i < 3; i++) assert.is((await client.asyncCall<Buffer>("bytes", 4 * MiB)).length, 4 * MiB);
+  } finally {
+    for (const r of readers) r.kill();
+    client.close();
+    await server.close();
+    await done;
+  }
+});
+
 budgets.run();

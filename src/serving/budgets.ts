@@ -7,6 +7,9 @@
 //    would go over is skipped and its call answered ERR_RPC_RESOURCE_EXHAUSTED.
 //  - calls in flight: handlers of one connection whose promise has not settled; a call
 //    beyond the limit is answered ERR_RPC_RESOURCE_EXHAUSTED without running.
+//  - queued answers: what clients left unread beyond their full rings, per connection
+//    (maxQueuedBytes, one message always allowed) and in all (maxQueuedBytesTotal): over
+//    the total, the connection with the most queued is dropped.
 
 /** Takes and gives back bytes of one connection's unfinished messages (src/channel.ts). */
 export interface ReassemblyBudget {
@@ -19,11 +22,13 @@ export interface BudgetLimits {
   maxReassemblyBytes: number;
   maxReassemblyBytesPerUser: number;
   maxInflightPerConnection: number;
+  maxQueuedBytesTotal: number;
 }
 
 export const DEFAULT_MAX_REASSEMBLY_BYTES = 512 * 1024 * 1024;
 export const DEFAULT_MAX_REASSEMBLY_BYTES_PER_USER = 256 * 1024 * 1024;
 export const DEFAULT_MAX_INFLIGHT_PER_CONNECTION = 1024;
+export const DEFAULT_MAX_QUEUED_BYTES_TOTAL = 256 * 1024 * 1024;
 
 export class Budgets {
   /** Reassembly bytes held, in all and by uid. */

@@ -587,10 +587,26 @@ export class Serving {
   /** Drops a client that left more responses unread than allowed (true if it did). */
   private overQueued(conn: Connection): boolean {
     const ch = conn.channel;
-    if (ch.queuedBytes <= this.maxQueuedBytes || ch.queuedMessages <= 1) return false;
+    if (ch.queuedBytes <= this.maxQueuedBytes || ch.queuedMessages <= 1) return this.overQueuedInAll(conn);
     this.drop(conn, new RpcError(ErrorCodes.ERR_RPC_RESOURCE_EXHAUSTED,
       `client ${conn.pid} dropped: it left ${ch.queuedBytes} bytes of responses unread (maxQueuedBytes ${this.maxQueuedBytes})`), L.REASON_SLOW_CONSUMER);
     return true;
+  }
+
+  /** Over maxQueuedBytesTotal (budgets.ts), the client with the most unread responses is
+   *  dropped (true if that is `conn`). Runs only when `conn` has some queued. */
+  private overQueuedInAll(conn: Connection): boolean {
+    const limit = this.budgets.limits.maxQueuedBytesTotal;
+    let total = 0;
+    let worst = conn;
+    for (const c of this.conns) {
+      total += c.channel.queuedBytes;
+      if (c.channel.queuedBytes > worst.channel.queuedBytes) worst = c;
+    }
+    if (total <= limit) return false;
+    this.drop(worst, new RpcError(ErrorCodes.ERR_RPC_RESOURCE_EXHAUSTED,
+      `client ${worst.pid} dropped: it left ${worst.channel.queuedBytes} bytes of responses unread, the most while all clients' reached ${total} (maxQueuedBytesTotal ${limit})`), L.REASON_SLOW_CONSUMER);
+    return worst === conn;
   }
 
   /** Drops a client that corrupted its response ring's counter (true if it did). */
