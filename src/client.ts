@@ -8,6 +8,7 @@
 import { EventEmitter } from "node:events";
 import { lstatSync } from "node:fs";
 import { core } from "./core/wasm.js";
+import { native } from "./native.js";
 import { L } from "./core/layout.js";
 import { Encoder } from "./codec/encode.js";
 import { Decoder } from "./codec/decode.js";
@@ -156,7 +157,7 @@ export class Client extends EventEmitter {
   private rescanTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly encoder = new Encoder(core());
-  private readonly decoder = new Decoder(core());
+  private readonly decoder = new Decoder(core(), native.copyBytes);
   private readonly methodNames = new MethodNames();
   private readonly routeEvents = {
     connect: (_route: Route, pid: number) => this.emit("connect", { pid, uid: this.serverUid }),

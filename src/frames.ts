@@ -15,7 +15,9 @@
 // The encoded value starts 8-byte aligned in the payload (pad = 0..7 bytes).
 
 import type { Core } from "./core/wasm.js";
-import { METHOD_NAME_MAX_BYTES } from "./protocol.js";
+
+/** The longest method name, in UTF-8 bytes (a REQUEST's name length is one byte). */
+export const METHOD_NAME_MAX_BYTES = 255;
 
 // Byte offsets inside payloads.
 export const P_ID = 0;

@@ -132,7 +132,8 @@ export function validateName(name: unknown): string {
   return name;
 }
 
-export const METHOD_NAME_MAX_BYTES = 255;
+// (defined in src/frames.ts, which the engine imports without the handshake's crypto)
+export { METHOD_NAME_MAX_BYTES } from "./frames.js";
 
 /** The kind byte of an ERROR record, and the error code the caller sees. */
 export const ErrorKind = {

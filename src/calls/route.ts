@@ -191,7 +191,7 @@ export class Route {
     const resRing = reqRing + L.RING_HEADER_BYTES + made.requestRing;
     let channel: Channel;
     try {
-      channel = new Channel(new RingWriter(reqRing, made.requestRing), new RingReader(resRing, made.responseRing), this.o.maxMessageBytes);
+      channel = new Channel(new RingWriter(reqRing, made.requestRing), new RingReader(resRing, made.responseRing), this.o.maxMessageBytes, native.copyBytes);
     } catch (e) {
       seg.close();
       made.link.close();

@@ -76,7 +76,7 @@ export class Serving {
   start(): void {
     this.running = true;
     this.encoder = new Encoder(core());
-    this.decoder = new Decoder(core());
+    this.decoder = new Decoder(core(), native.copyBytes);
   }
 
   /** Stops: says goodbye to every client and frees everything. */
@@ -102,7 +102,7 @@ export class Serving {
         writer.dispose();
         throw e;
       }
-      channel = new Channel(writer, reader, this.maxMessageBytes);
+      channel = new Channel(writer, reader, this.maxMessageBytes, native.copyBytes);
     } catch {
       seg.close();
       c.link.close();
