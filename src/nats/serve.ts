@@ -7,14 +7,13 @@
 // Why not @nats-io/services: it is a prerelease (3.0.0-25 on the registry, Nov 2026), and its
 // counters would be a second set beside stats(), timing only the synchronous part of a handler.
 
-import { inspect } from "node:util";
 import type { ConnectionOptions, Msg, MsgHdrs, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { RpcError, ErrorCodes, type ErrorCode } from "../errors.js";
 import { codeOfKind } from "../protocol.js";
 import type { Endpoint } from "../contracts/endpoint.js";
 import type { ServiceStats } from "../contracts/stats.js";
 import { RESERVED_PREFIX } from "../contracts/stats.js";
-import { ContractViolation } from "../contracts/validate.js";
+import { invoke, errorShape, unsendableShape, type ErrorShape, type Wire } from "../serving/invoke.js";
 import { connectNats, natsLibrary } from "./connect.js";
 import { PayloadCodec } from "./payload.js";
 import {
@@ -151,46 +150,27 @@ export class NatsService {
     if (!Array.isArray(args)) {
       return this.replyError(msg, ErrorCodes.ERR_RPC_PROTOCOL, { name: "Error", message: "arguments that are not an array", stack: "" });
     }
-    const t0 = ep.start();
-    let result: unknown;
-    try {
-      result = ep.handler(...args);
-    } catch (e) {
-      ep.stop(t0);
-      ep.fail(e);
-      return this.replyThrown(msg, e);
-    }
-    if (result !== null && typeof result === "object" && typeof (result as PromiseLike<unknown>).then === "function") {
-      ep.inflight++;
-      ep.async = true;
-      this.running.add(msg);
-      Promise.resolve(result as PromiseLike<unknown>).then(
-        (value) => this.settle(msg, ep, t0, value, false),
-        (err) => this.settle(msg, ep, t0, err, true),
-      );
-      return;
-    }
-    ep.stop(t0);
-    const unsent = this.replyValue(msg, result);
-    if (unsent !== undefined) ep.fail(unsent);
+    invoke(ep, args, undefined, this.wire, msg, 0);
   }
 
-  private settle(msg: Msg, ep: Endpoint, t0: number, value: unknown, thrown: boolean): void {
-    ep.inflight--;
-    ep.stop(t0);
-    if (thrown) ep.fail(value);
-    // Answered already by close(), or the connection is gone.
-    if (!this.running.delete(msg) || this.nc === undefined) return;
-    try {
-      if (thrown) this.replyThrown(msg, value);
-      else {
-        const unsent = this.replyValue(msg, value);
-        if (unsent !== undefined) ep.fail(unsent);
+  /** The shared invoke's way to this wire. */
+  private readonly wire: Wire<Msg> = {
+    result: (msg, _id, value) => {
+      try {
+        return this.replyValue(msg, value);
+      } catch (e) {
+        this.server.onError(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `NATS reply of ${this.server.name} failed: ${(e as Error).message}`, { cause: e }));
+        return undefined;
       }
-    } catch (e) {
-      this.server.onError(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `NATS reply of ${this.server.name} failed: ${(e as Error).message}`, { cause: e }));
-    }
-  }
+    },
+    thrown: (msg, _id, thrown) => this.replyThrown(msg, thrown),
+    pending: (msg) => {
+      this.running.add(msg);
+    },
+    // Answered already by close(), or the connection is gone.
+    settling: (msg) => this.running.delete(msg) && this.nc !== undefined,
+    answered: () => {},
+  };
 
   /** The largest payload the NATS server takes, and the server's own limit. */
   private get maxBytes(): number {
@@ -203,27 +183,24 @@ export class NatsService {
     try {
       data = this.codec.encode(value, this.maxBytes, "result");
     } catch (e) {
-      const tooLarge = e instanceof RpcError && e.code === ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE;
-      const why = tooLarge ? `the result is too large: ${(e as Error).message}` : `the handler's return value could not be sent: ${(e as Error).message}`;
-      this.replyError(msg, tooLarge ? ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE : ErrorCodes.ERR_RPC_REMOTE, { name: tooLarge ? "Error" : "RpcError", message: why, stack: "" });
-      return why;
+      const shape = unsendableShape(e, e instanceof RpcError && e.code === ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE);
+      this.replyShape(msg, shape);
+      return shape.why;
     }
     msg.respond(data);
     return undefined;
   }
 
   private replyThrown(msg: Msg, thrown: unknown): void {
-    if (thrown instanceof ContractViolation) {
-      const code = codeOfKind(thrown.kind) ?? ErrorCodes.ERR_RPC_INVALID_ARGUMENT;
-      return this.replyError(msg, code, { name: "RpcError", message: thrown.message, stack: "", issues: thrown.issues });
+    try {
+      this.replyShape(msg, errorShape(thrown));
+    } catch (e) {
+      this.server.onError(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `NATS reply of ${this.server.name} failed: ${(e as Error).message}`, { cause: e }));
     }
-    if (thrown instanceof Error) {
-      const details: Record<string, unknown> = { name: String(thrown.name), message: String(thrown.message), stack: String(thrown.stack ?? "") };
-      const code = (thrown as { code?: unknown }).code;
-      if (typeof code === "string") details.code = code;
-      return this.replyError(msg, ErrorCodes.ERR_RPC_REMOTE, details);
-    }
-    this.replyError(msg, ErrorCodes.ERR_RPC_REMOTE, { name: "Error", message: `the handler threw a non-Error value: ${inspect(thrown, { depth: 2, breakLength: Infinity })}`, stack: "" });
+  }
+
+  private replyShape(msg: Msg, shape: ErrorShape): void {
+    this.replyError(msg, codeOfKind(shape.kind) ?? ErrorCodes.ERR_RPC_REMOTE, shape.details);
   }
 
   private replyError(msg: Msg, code: ErrorCode, details: Record<string, unknown>): void {

@@ -3,7 +3,6 @@
 // requests, dispatching them to the endpoints, sending results and errors, backpressure,
 // and dropping clients. `Server` (src/server.ts) owns one and delegates to it.
 
-import { inspect } from "node:util";
 import { core } from "../core/wasm.js";
 import { L } from "../core/layout.js";
 import { Doorbell } from "../core/doorbell.js";
@@ -22,7 +21,7 @@ import type { PeerInfo } from "../server.js";
 // contracts: an Endpoint (handler, contract entry, counters) per method, not a bare handler
 import type { Endpoint } from "../contracts/endpoint.js";
 import type { Methods } from "./methods.js";
-import { ContractViolation } from "../contracts/validate.js";
+import { invoke, errorShape, unsendableShape, type Wire } from "./invoke.js";
 import { Connection } from "./connection.js";
 
 /** Longest a serving turn keeps the event loop before yielding to other I/O. */
@@ -361,43 +360,26 @@ export class Serving {
       return this.protocolError(conn, `undecodable arguments (${(e as Error).message})`);
     }
     if (!Array.isArray(args)) return this.protocolError(conn, "arguments that are not an array");
-    const handler = ep.handler;
-    const t0 = ep.start(); // contracts: counting (see TIMING in src/contracts/stats.ts)
-    let result: unknown;
-    try {
-      // Small arities without a spread (it costs an iteration of the array).
-      switch (args.length) {
-        case 0: result = handler(); break;
-        case 1: result = handler(args[0]); break;
-        case 2: result = handler(args[0], args[1]); break;
-        case 3: result = handler(args[0], args[1], args[2]); break;
-        default: result = handler(...args);
-      }
-    } catch (e) {
-      ep.stop(t0); // contracts: counting
-      ep.fail(e);
-      this.sendThrown(conn, id, e);
-      if (view) this.doneWithView(conn, tail);
-      return;
-    }
-    if (result !== null && typeof result === "object" && typeof (result as PromiseLike<unknown>).then === "function") {
+    // Not yet consumed when a view handler's promise is pending (see releaseView).
+    if (!invoke(ep, args, undefined, this.wire, conn, id) && view) this.doneWithView(conn, tail);
+  }
+
+  /** The shared invoke's way to this wire. */
+  private readonly wire: Wire<Connection> = {
+    result: (conn, id, value) => this.sendResult(conn, id, value),
+    thrown: (conn, id, thrown) => this.sendThrown(conn, id, thrown),
+    pending: (conn, _id, ep) => {
       conn.inflight++;
       this.inflight++;
-      ep.inflight++; // contracts: counting
-      ep.async = true;
-      if (view) conn.viewHeld = true;
-      Promise.resolve(result as PromiseLike<unknown>).then(
-        (value) => this.settleLater(conn, id, value, false, ep, t0, view),
-        (err) => this.settleLater(conn, id, err, true, ep, t0, view),
-      );
-      return;
-    }
-    ep.stop(t0); // contracts: counting
-    const unsent = this.sendResult(conn, id, result);
-    if (unsent !== undefined) ep.fail(unsent); // contracts: counting
-    // Sent (a spliced view copied into the ring or the queue): the tail may take the next one.
-    if (view) this.doneWithView(conn, tail);
-  }
+      if (ep.view) conn.viewHeld = true;
+    },
+    settling: (conn) => {
+      conn.inflight--;
+      this.inflight--;
+      return !conn.closed && this.running;
+    },
+    answered: (conn, _id, ep) => this.answered(conn, ep.view),
+  };
 
   /** A view handler is done with its request, which is still delivered: its tail's
    *  memory is kept for the next one (and, debugging, its bytes overwritten). */
@@ -417,20 +399,8 @@ export class Serving {
     this.schedule();
   }
 
-  /** A handler's promise settled: answer at once (outside a drain batch). */
-  private settleLater(conn: Connection, id: number, value: unknown, thrown: boolean, ep: Endpoint, t0: number, view = false): void {
-    conn.inflight--;
-    this.inflight--;
-    // contracts: counting, whether or not the caller is still there
-    ep.inflight--;
-    ep.stop(t0);
-    if (thrown) ep.fail(value);
-    if (conn.closed || !this.running) return;
-    if (thrown) this.sendThrown(conn, id, value);
-    else {
-      const unsent = this.sendResult(conn, id, value);
-      if (unsent !== undefined) ep.fail(unsent); // contracts: counting
-    }
+  /** A handler's promise settled and its answer is written: send it at once (outside a drain batch). */
+  private answered(conn: Connection, view: boolean): void {
     if (view) this.releaseView(conn);
     if (!conn.channel.idle && (this.overQueued(conn) || this.brokenRing(conn))) return;
     conn.channel.writer.commit();
@@ -444,13 +414,9 @@ export class Serving {
     try {
       length = this.encoder!.encode(value, this.maxMessageBytes, "result", HEADROOM);
     } catch (e) {
-      let why: string;
-      if (e instanceof RpcError && e.code === ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE) {
-        this.sendError(conn, id, ErrorKind.MESSAGE_TOO_LARGE, "Error", why = `the result is too large: ${e.message}`);
-      } else {
-        this.sendError(conn, id, ErrorKind.REMOTE, "RpcError", why = `the handler's return value could not be sent: ${(e as Error).message}`);
-      }
-      return why;
+      const shape = unsendableShape(e, e instanceof RpcError && e.code === ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE);
+      this.sendDetails(conn, id, shape.kind, shape.details);
+      return shape.why;
     }
     conn.channel.send(L.T_RESPONSE, id, null, this.encoder!.start + HEADROOM, length, this.encoder!.splice);
     this.encoder!.shrink(length);
@@ -459,28 +425,21 @@ export class Serving {
   }
 
   private sendThrown(conn: Connection, id: number, thrown: unknown): void {
-    // contracts: a value that broke a contract's schema travels as its kind, with the issues
-    if (thrown instanceof ContractViolation) {
-      this.sendError(conn, id, thrown.kind, "RpcError", thrown.message, "", undefined, thrown.issues);
-      return;
-    }
-    if (thrown instanceof Error) {
-      const code = (thrown as { code?: unknown }).code;
-      this.sendError(conn, id, ErrorKind.REMOTE, thrown.name, thrown.message, thrown.stack ?? "", typeof code === "string" ? code : undefined);
-    } else {
-      this.sendError(conn, id, ErrorKind.REMOTE, "Error", `the handler threw a non-Error value: ${inspect(thrown, { depth: 2, breakLength: Infinity })}`);
-    }
+    const shape = errorShape(thrown);
+    this.sendDetails(conn, id, shape.kind, shape.details);
   }
 
-  private sendError(conn: Connection, id: number, kind: number, name: string, message: string, stack = "", code?: string, issues?: unknown[]): void {
-    const details: Record<string, unknown> = { name: String(name), message: String(message), stack: String(stack) };
-    if (code !== undefined) details.code = code;
-    if (issues !== undefined) details.issues = issues; // contracts
+  private sendError(conn: Connection, id: number, kind: number, name: string, message: string): void {
+    this.sendDetails(conn, id, kind, { name, message, stack: "" });
+  }
+
+  /** Sends an ERROR of `kind` with `details` { name, message, stack, code?, issues? }. */
+  private sendDetails(conn: Connection, id: number, kind: number, details: Record<string, unknown>): void {
     let length: number;
     try {
       length = this.encoder!.encode(details, this.maxMessageBytes, "error", HEADROOM);
     } catch {
-      length = this.encoder!.encode({ name: "Error", message: String(message).slice(0, 4096), stack: "" }, this.maxMessageBytes, "error", HEADROOM);
+      length = this.encoder!.encode({ name: "Error", message: String(details.message).slice(0, 4096), stack: "" }, this.maxMessageBytes, "error", HEADROOM);
     }
     conn.channel.send(L.T_ERROR, id, errorExtra(kind), this.encoder!.start + HEADROOM, length, this.encoder!.splice);
   }
