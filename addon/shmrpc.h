@@ -30,6 +30,27 @@ Napi::Error SysError(Napi::Env env, int err, const char* syscall,
 // The symbolic name of an errno value ("ENOENT"), or "UNKNOWN".
 const char* ErrnoName(int err);
 
+// --- callbacks into JS (util.cc) ---------------------------------------------
+//
+// Code that runs from the event loop rather than from a JS call (a watcher's
+// libuv callback, a thread-safe function's call_js_cb) may run while its
+// environment is being torn down (a worker being terminated): JS can no
+// longer run, and N-API calls fail with napi_pending_exception or
+// napi_cannot_run_js. That is expected there, not fatal. Such code uses the
+// raw N-API with its statuses checked, never node-addon-api's wrappers,
+// which turn a failed status into a Napi::Error whose construction itself
+// aborts the process when no value can be made any more.
+
+// The value a reference holds, or nullptr (collected, cleared, or no ref).
+napi_value RefValue(napi_env env, napi_ref ref);
+
+// Calls fn(recv, argv...) from the event loop (napi_make_callback when
+// context is given, napi_call_function otherwise). A JS exception becomes an
+// uncaught exception, as for any other callback; during teardown the call
+// and the exception are dropped. Returns whether the call ran to completion.
+bool CallIntoJs(napi_env env, napi_async_context context, napi_value recv,
+                napi_value fn, size_t argc, const napi_value* argv);
+
 // --- arguments (util.cc) ----------------------------------------------------
 
 // A non-negative integral JS number no larger than max.

@@ -233,9 +233,11 @@ void Waiter::WaitIdle(std::unique_lock<std::mutex>& lock) {
 // An armed Waiter is a root, like an active timer: its callback closure is
 // often the only path to it, and a ref'd arm must still call back. An idle
 // Waiter is unpinned and may be collected; the finalizer then closes it.
+// Raw N-API: Unpin also runs at environment teardown, where a failed status
+// must not become a (fatal) Napi::Error. Either can only fail on misuse.
 void Waiter::Pin() {
   if (!pinned_) {
-    Ref();
+    napi_reference_ref(env_, *this, nullptr);
     pinned_ = true;
   }
 }
@@ -243,7 +245,7 @@ void Waiter::Pin() {
 void Waiter::Unpin() {
   if (pinned_) {
     pinned_ = false;
-    Unref();
+    napi_reference_unref(env_, *this, nullptr);
   }
 }
 
@@ -264,11 +266,7 @@ void Waiter::Shutdown() {
   tsfn_.Abort();
   mem_.Reset();
   callback_.Reset();
-  try {
-    Unpin();  // (never pinned when called by the finalizer)
-  } catch (const Napi::Error&) {
-    // Environment teardown: nothing is left to collect it.
-  }
+  Unpin();  // (never pinned when called by the finalizer)
   if (hook_added_) {
     hook_added_ = false;
     napi_remove_env_cleanup_hook(env_, CleanupHook, this);
@@ -315,24 +313,18 @@ void Waiter::ThreadMain() {
 }
 
 // On the JS thread (or with a null env while the tsfn is torn down, when
-// self may already be gone and must not be touched).
+// self may already be gone and must not be touched). It may also run while
+// the environment is being torn down: raw N-API only (see CallIntoJs).
 void Waiter::CallJs(Napi::Env env, Napi::Function, Waiter* self, void* data) {
   if (static_cast<napi_env>(env) == nullptr || self == nullptr) return;
   const uint64_t gen = reinterpret_cast<uintptr_t>(data);
   if (self->closed_ || gen != self->live_gen_) return;  // disarmed/replaced
   self->live_gen_ = 0;
-  Napi::Function callback = self->callback_.Value();
-  Napi::Object receiver = self->Value();
-  self->Unpin();  // the locals above keep both alive for the call
-  if (callback.IsEmpty() || receiver.IsEmpty()) return;
-  try {
-    callback.Call(receiver, {});
-  } catch (const Napi::Error& e) {
-    // Node 20 would only warn about an exception left pending here (unless
-    // --force-node-api-uncaught-exceptions-policy): make it an uncaught
-    // exception, as for any other callback.
-    napi_fatal_exception(env, e.Value());
-  }
+  // Locals in the tsfn's handle scope keep both alive for the call.
+  napi_value callback = RefValue(env, self->callback_);
+  napi_value receiver = RefValue(env, *self);
+  self->Unpin();
+  CallIntoJs(env, nullptr, receiver, callback, 0, nullptr);
 }
 
 }  // namespace

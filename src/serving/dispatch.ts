@@ -57,6 +57,8 @@ export class Serving {
   private encoder: Encoder | undefined;
   private decoder: Decoder | undefined;
   private parked = false;
+  /** Unparked since the last turn began: the next turn starts a new idle stretch. */
+  private woken = true;
   private scheduled = false;
   /** The connection accepted last, until its first request is taken (or it goes). */
   private newest: Connection | undefined;
@@ -173,24 +175,32 @@ export class Serving {
     this.scheduled = false;
     if (!this.running) return;
     const spin = this.spin;
-    spin.begin();
+    // The idle stretch goes on across the turns that only yielded: a turn that yields
+    // at each idle poll (handlers pending) would otherwise never be idle long enough to
+    // park, and would spin a core until every handler settled (forever for one that
+    // never does). A settled handler answers by itself (settleLater), without a turn.
+    if (this.woken) {
+      this.woken = false;
+      spin.begin();
+    }
     const start = performance.now();
     let now = start; // the last clock reading: pollOnce's liveness checks need no fresher one
     for (;;) {
       const did = this.pollOnce(now);
       if (!this.running) return;
-      // Yield: handlers' promises settle in microtasks, other I/O needs the loop.
-      if (did === 0 && this.inflight > 0) break;
       // While idle the clock is read only every few polls, so a request that arrives is
       // seen sooner; spin and turn overrun by a few polls at most.
-      if (!spin.due(did)) continue;
-      now = performance.now();
-      if (now - start >= TURN_MS) break;
-      if (spin.tick(now)) {
-        if (this.scheduled) return; // another turn is queued (see below): it parks if it finds nothing
-        if (this.park()) return;
-        spin.rest();
+      if (spin.due(did)) {
+        now = performance.now();
+        if (spin.tick(now)) {
+          if (this.scheduled) return; // another turn is queued (see below): it parks if it finds nothing
+          if (this.park()) return;
+          spin.rest();
+        }
+        if (now - start >= TURN_MS) break;
       }
+      // Yield: handlers' promises settle in microtasks, other I/O needs the loop.
+      if (did === 0 && this.inflight > 0) break;
     }
     // One turn at a time: a result that did not fit its ring queued one already (schedule()).
     // Queuing another each time made the chains pile up in busy-poll mode, which never
@@ -218,6 +228,7 @@ export class Serving {
 
   private unpark(): void {
     this.parked = false;
+    this.woken = true;
     for (const conn of this.conns) conn.seg.store(L.CONN_SERVER_PARKED, 0);
   }
 
