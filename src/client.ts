@@ -16,6 +16,8 @@ import { Balancer, validateBalance, type Balance } from "./calls/balance.js";
 import { retryPolicy, type RetryPolicy } from "./calls/retry.js";
 import { newCall, type Call, type CallSettings, type Transport } from "./calls/transport.js";
 import { callAsync, callSync } from "./calls/attempts.js";
+import { validateMetadata } from "./metadata.js";
+import type { CallContext } from "./serving/context.js";
 import { LocalInstances } from "./calls/local.js";
 import { Locality } from "./calls/locality.js";
 // contracts: typed proxies, describe() and stats() live in src/contracts/
@@ -75,6 +77,14 @@ export interface CallOptions {
   /** The method is safe to run twice: re-sent (up to retry.maxAttempts) even when a lost
    *  replica may have run it. */
   idempotent?: boolean;
+  /** String pairs sent with the call, which a `{ context: true }` handler reads as
+   *  `ctx.metadata`: keys of [a-z0-9._-] (not starting "shmrpc-"), string values, at most
+   *  8 KiB in all (over NATS: message headers). */
+  metadata?: Record<string, string>;
+  /** A handler's context (`{ context: true }`): the call is a nested call of that one. Its
+   *  deadline is at most the parent's, it is aborted when the parent's signal aborts, and
+   *  it carries the parent's metadata (under its own). */
+  parent?: CallContext;
 }
 
 /** What a Client's `retry` event carries: a call lost on attempt `failedAttempt` is sent
@@ -140,7 +150,7 @@ export class Client extends EventEmitter {
     super();
     this.name = isNatsUrl(name) ? name : validateName(name);
     this.timeoutMs = positive(options.timeoutMs, DEFAULT_TIMEOUT_MS, "timeoutMs");
-    this.defaults = { timeoutMs: this.timeoutMs, signal: undefined, idempotent: false };
+    this.defaults = { timeoutMs: this.timeoutMs, signal: undefined, idempotent: false, metadata: undefined };
     const maxMessageBytes = positive(options.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES, "maxMessageBytes");
     const ring = positive(options.ringBytes, DEFAULT_RING_BYTES, "ringBytes");
     if (ring < L.RING_MIN_CAPACITY || ring > L.RING_MAX_CAPACITY || (ring & (ring - 1)) !== 0) {
@@ -165,7 +175,7 @@ export class Client extends EventEmitter {
       return;
     }
     this.local = new LocalInstances(this.name, socketPath, {
-      name: this.name, serverUid, ringBytes: ring, maxMessageBytes, spinMs, busyPoll,
+      name: this.name, timeoutMs: this.timeoutMs, serverUid, ringBytes: ring, maxMessageBytes, spinMs, busyPoll,
       tokenKey: options.token === undefined ? undefined : tokenHash(options.token, "token"),
     }, balancer, this.timeoutMs, {
       connect: (pid) => this.emit("connect", { pid, uid: serverUid }),
@@ -228,12 +238,44 @@ export class Client extends EventEmitter {
     if (options.idempotent !== undefined && typeof options.idempotent !== "boolean") {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "option idempotent must be a boolean");
     }
-    const settings: CallSettings = { timeoutMs, signal: options.signal, idempotent: options.idempotent === true };
-    // A synchronous call cannot be aborted: its thread is blocked.
-    const syncSettings: CallSettings = { ...settings, signal: undefined };
+    let metadata = options.metadata === undefined ? undefined : validateMetadata(options.metadata);
+    let signal = options.signal;
+    const parent = options.parent;
+    if (parent !== undefined) {
+      if (parent === null || typeof parent !== "object" || !(parent.signal instanceof AbortSignal) || typeof parent.deadline !== "number") {
+        throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "option parent must be a handler's context ({ context: true })");
+      }
+      signal = signal === undefined ? parent.signal : AbortSignal.any([signal, parent.signal]);
+      if (Object.keys(parent.metadata).length > 0) metadata = validateMetadata({ ...parent.metadata, ...metadata });
+    }
+    const settings: CallSettings = { timeoutMs, signal, idempotent: options.idempotent === true, metadata };
+    if (parent === undefined) {
+      // A synchronous call cannot be aborted: its thread is blocked.
+      const syncSettings: CallSettings = { ...settings, signal: undefined };
+      return {
+        call: <T>(method: string, ...args: unknown[]) => callSync(this.transport, newCall(method, args, syncSettings), this.retry, this.reportRetry) as T,
+        asyncCall: <T>(method: string, ...args: unknown[]) => callAsync(this.transport, newCall(method, args, settings), this.retry, this.reportRetry) as Promise<T>,
+      };
+    }
+    // Nested: each call's deadline is at most what is left of the parent's, when it is made.
+    const within = (method: string, sync: boolean): CallSettings => {
+      const left = parent.deadline - Date.now();
+      if (left <= 0 || parent.signal.aborted) {
+        throw new RpcError(left <= 0 ? ErrorCodes.ERR_RPC_TIMEOUT : ErrorCodes.ERR_RPC_ABORTED, `call to "${method}" not sent: its parent call's ${left <= 0 ? "deadline has passed" : "signal is aborted"}`, { maybeExecuted: false, cause: parent.signal.reason });
+      }
+      return { ...settings, timeoutMs: Math.min(settings.timeoutMs, left), signal: sync ? undefined : settings.signal };
+    };
     return {
-      call: <T>(method: string, ...args: unknown[]) => callSync(this.transport, newCall(method, args, syncSettings), this.retry, this.reportRetry) as T,
-      asyncCall: <T>(method: string, ...args: unknown[]) => callAsync(this.transport, newCall(method, args, settings), this.retry, this.reportRetry) as Promise<T>,
+      call: <T>(method: string, ...args: unknown[]) => callSync(this.transport, newCall(method, args, within(method, true)), this.retry, this.reportRetry) as T,
+      asyncCall: <T>(method: string, ...args: unknown[]) => {
+        let s: CallSettings;
+        try {
+          s = within(method, false);
+        } catch (e) {
+          return Promise.reject(e);
+        }
+        return callAsync(this.transport, newCall(method, args, s), this.retry, this.reportRetry) as Promise<T>;
+      },
     };
   }
 

@@ -49,14 +49,19 @@ export interface BindOptions {
    *  before the memory is reused. Other typed arrays and `ArrayBuffer`s are copied as
    *  usual. Default false. */
   view?: boolean;
+  /** Pass the handler one more argument after the call's arguments: its context
+   *  `{ method, signal, deadline, caller, metadata }` (see {@link CallContext}): `signal`
+   *  aborts when the caller gives up, goes, or the server closes. Default false. */
+  context?: boolean;
 }
 
 /** The `view` of bind()'s or implement()'s options: a mistyped option is refused, not
  *  taken as false (a handler would silently get copies, or views it did not expect). */
 function viewOption(options: BindOptions | undefined): boolean {
   if (options === undefined) return false;
-  if (options === null || typeof options !== "object" || (options.view !== undefined && typeof options.view !== "boolean")) {
-    throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "bind options must be an object whose view is a boolean");
+  if (options === null || typeof options !== "object" || (options.view !== undefined && typeof options.view !== "boolean")
+    || (options.context !== undefined && typeof options.context !== "boolean")) {
+    throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "bind options must be an object whose view and context are booleans");
   }
   return options.view === true;
 }
@@ -220,6 +225,7 @@ export class Server extends EventEmitter {
     refuseReserved(method); // contracts: "$" names are the server's own
     const ep = new Endpoint(method, handler, undefined); // contracts: Endpoint
     ep.view = viewOption(options);
+    ep.context = options?.context === true;
     this.methods.set(method, ep);
     return this;
   }
@@ -231,7 +237,10 @@ export class Server extends EventEmitter {
   implement<S extends ContractSpec>(contract: Contract<S>, handlers: Handlers<S>, options?: BindOptions): this {
     const view = viewOption(options);
     const endpoints = contractEndpoints(contract, handlers);
-    for (const ep of endpoints) ep.view = view;
+    for (const ep of endpoints) {
+      ep.view = view;
+      ep.context = options?.context === true;
+    }
     for (const ep of endpoints) {
       if (Buffer.byteLength(ep.name) > METHOD_NAME_MAX_BYTES || ep.name.length === 0) {
         throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `method name must be a non-empty string of at most ${METHOD_NAME_MAX_BYTES} UTF-8 bytes`);

@@ -22,7 +22,7 @@ export function callSync(t: Transport, call: Call, policy: Readonly<RetryPolicy>
     attempts.count++;
     call.cut = false;
     try {
-      return t.attemptSync(call, Math.max(1, attempts.deadline - performance.now()), attempts.retryLeft);
+      return t.attemptSync(call, attempts.count === 1 ? timeoutMs : Math.max(1, attempts.deadline - performance.now()), attempts.retryLeft);
     } catch (e) {
       const wait = t.closed ? -1 : attempts.next(e, t.otherLive(call), call.cut && isTimeout(e));
       if (wait < 0) throw attempts.fail(e);
@@ -44,7 +44,7 @@ export function callAsync(t: Transport, call: Call, policy: Readonly<RetryPolicy
     const attempt = (): void => {
       attempts.count++;
       call.cut = false;
-      t.attemptAsync(call, Math.max(1, attempts.deadline - performance.now()), attempts.retryLeft).then(resolve, (e: unknown) => {
+      t.attemptAsync(call, attempts.count === 1 ? timeoutMs : Math.max(1, attempts.deadline - performance.now()), attempts.retryLeft).then(resolve, (e: unknown) => {
         const wait = signal?.aborted || t.closed ? -1 : attempts.next(e, t.otherLive(call), call.cut && isTimeout(e));
         if (wait < 0) return reject(attempts.fail(e));
         report(call, attempts.count, e, wait);

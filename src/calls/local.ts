@@ -41,6 +41,9 @@ export class LocalInstances implements Transport {
   private rescanTimer: NodeJS.Timeout | undefined;
   private readonly encoder = new Encoder(core());
   private readonly decoder = new Decoder(core(), native.copyBytes);
+  /** Metadata's encoder (made on first use). */
+  private contextEncoder: Encoder | undefined;
+  private readonly contextEncoderOf = (): Encoder => (this.contextEncoder ??= new Encoder(core()));
   readonly methodNames = new MethodNames();
   private readonly routeEvents = {
     connect: (_route: Route, pid: number) => this.events.connect(pid),
@@ -116,6 +119,7 @@ export class LocalInstances implements Transport {
     this.routes = [];
     for (const r of routes) r.close();
     this.encoder.dispose();
+    this.contextEncoder?.dispose();
     this.decoder.dispose();
   }
 
@@ -130,7 +134,7 @@ export class LocalInstances implements Transport {
       const route = this.soleRoute();
       call.used = route;
       try {
-        return route.callSync(name, call.method, call.args, timeoutMs);
+        return route.callSync(name, call.method, call.args, timeoutMs, call.settings.metadata);
       } catch (e) {
         // Nobody at the name's own socket: maybe replicas serve it now.
         if (!notConnected(e) || !this.scan()) throw e;
@@ -141,7 +145,7 @@ export class LocalInstances implements Transport {
     if (avoid !== undefined && !avoid.connected) this.drop(avoid);
     const route = this.routeNow(avoid);
     call.used = route;
-    return route.callSync(name, call.method, call.args, timeoutMs);
+    return route.callSync(name, call.method, call.args, timeoutMs, call.settings.metadata);
   }
 
   attemptAsync(call: Call, timeoutMs: number): Promise<unknown> {
@@ -151,7 +155,7 @@ export class LocalInstances implements Transport {
       if (!this.replicated) {
         const route = this.soleRoute();
         call.used = route;
-        if (route.connection() !== undefined) return route.callAsync(name, call.method, call.args, timeoutMs, call.settings.signal);
+        if (route.connection() !== undefined) return route.callAsync(name, call.method, call.args, timeoutMs, call.settings.signal, call.settings.metadata);
         // The first call (or the first since the server went): connect from the event
         // loop, then send. Calls made meanwhile wait on the same handshake, in order.
         if (!this.scan()) {
@@ -170,13 +174,13 @@ export class LocalInstances implements Transport {
     const picked = this.closed ? undefined : this.balancer.pick(this.routes, avoid);
     if (picked !== undefined && picked.connection() !== undefined) {
       call.used = picked;
-      return picked.callAsync(name, call.method, call.args, timeoutMs, call.settings.signal);
+      return picked.callAsync(name, call.method, call.args, timeoutMs, call.settings.signal, call.settings.metadata);
     }
     const start = performance.now();
     return this.anyRoute(timeoutMs, avoid).then(
       (route) => {
         call.used = route;
-        return route.callAsync(name, call.method, call.args, Math.max(1, timeoutMs - (performance.now() - start)), call.settings.signal);
+        return route.callAsync(name, call.method, call.args, Math.max(1, timeoutMs - (performance.now() - start)), call.settings.signal, call.settings.metadata);
       },
       notSent,
     );
@@ -189,7 +193,7 @@ export class LocalInstances implements Transport {
   }
 
   private newRoute(path: string): Route {
-    return new Route({ ...this.routeOptions, path }, this.encoder, this.decoder, this.methodNames, this.routeEvents);
+    return new Route({ ...this.routeOptions, path }, this.encoder, this.contextEncoderOf, this.decoder, this.methodNames, this.routeEvents);
   }
 
   /** The route of a name served alone (made on first use). */

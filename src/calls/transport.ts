@@ -12,6 +12,8 @@ export interface CallSettings {
   readonly signal: AbortSignal | undefined;
   /** Safe to run twice: re-sent when a lost instance may have run it. */
   readonly idempotent: boolean;
+  /** String pairs the handler's context shows (checked: src/metadata.ts). */
+  readonly metadata: Readonly<Record<string, string>> | undefined;
 }
 
 /** One call, from the Client to the loop to a transport's attempt. */

@@ -7,6 +7,8 @@ import type { Segment } from "../core/segment.js";
 import type { Doorbell } from "../core/doorbell.js";
 import type { Channel } from "../channel.js";
 import type { Link } from "../connection/link.js";
+import { DEFAULT_TIMEOUT_MS } from "../protocol.js";
+import { NO_METADATA, type Caller, type Running } from "./context.js";
 
 export class Connection {
   closed = false;
@@ -21,6 +23,15 @@ export class Connection {
   readonly takenIndex: number;
   /** Method ids this client has been told (a METHOD_ID record sent), by id. */
   readonly announced: boolean[] = [];
+  /** Calls of `{ context: true }` handlers in progress, by id (made on first use). */
+  running: Map<number, Running> | undefined;
+  /** The deadline of calls sent without a CONTEXT: the client's default timeout. */
+  defaultTimeoutMs = DEFAULT_TIMEOUT_MS;
+  /** The CONTEXT just taken, for the request of id `contextId` (0: none). */
+  contextId = 0;
+  contextDeadline = 0;
+  contextMetadata: Readonly<Record<string, string>> = NO_METADATA;
+  private callerInfo: Caller | undefined;
   constructor(
     readonly link: Link,
     readonly pid: number,
@@ -31,5 +42,10 @@ export class Connection {
     readonly bell: Doorbell,
   ) {
     this.takenIndex = (seg.offset + L.CONN_TAKEN_ID) >>> 2;
+  }
+
+  /** Who calls on this connection, as a context shows it. */
+  get caller(): Caller {
+    return (this.callerInfo ??= Object.freeze({ transport: "shm", pid: this.pid, uid: this.uid, gid: this.gid }));
   }
 }

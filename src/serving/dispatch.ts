@@ -22,6 +22,8 @@ import type { PeerInfo } from "../server.js";
 import type { Endpoint } from "../contracts/endpoint.js";
 import type { Methods } from "./methods.js";
 import { invoke, errorShape, unsendableShape, type Wire } from "./invoke.js";
+import { Running, NO_METADATA, CancelReason, cancelCode } from "./context.js";
+import { receivedMetadata } from "../metadata.js";
 import { Connection } from "./connection.js";
 
 /** Longest a serving turn keeps the event loop before yielding to other I/O. */
@@ -152,6 +154,12 @@ export class Serving {
       }
       conn.bell.wake();
     }
+    if (conn.running !== undefined) {
+      // The caller went (or the server closes): its handlers' signals abort.
+      const text2 = reason === L.REASON_CLOSED ? "the server closed" : "the caller closed or died";
+      for (const r of conn.running.values()) r.abort(ErrorCodes.ERR_RPC_DISCONNECTED, text2);
+      conn.running.clear();
+    }
     if (conn === this.newest) this.newest = undefined;
     const i = this.conns.indexOf(conn);
     if (i >= 0) this.conns.splice(i, 1);
@@ -279,6 +287,10 @@ export class Serving {
           this.sendError(conn, ch.oversizedId, ErrorKind.MESSAGE_TOO_LARGE, "Error",
             `request of ${ch.length} bytes is over the server's maxMessageBytes (${this.maxMessageBytes})`);
         }
+      } else if (type === L.T_CONTEXT) {
+        this.takeContext(conn, ch.payload, ch.length);
+      } else if (type === L.T_CANCEL) {
+        this.takeCancel(conn, ch.payload, ch.length);
       } else if (type === L.T_GOODBYE) {
         ch.consumed();
         ch.release();
@@ -371,8 +383,68 @@ export class Serving {
       return this.protocolError(conn, `undecodable arguments (${(e as Error).message})`);
     }
     if (!Array.isArray(args)) return this.protocolError(conn, "arguments that are not an array");
-    // Not yet consumed when a view handler's promise is pending (see releaseView).
-    if (!invoke(ep, args, undefined, this.wire, conn, id) && view) this.doneWithView(conn, tail);
+    let running: Running | undefined;
+    if (ep.context) running = this.started(conn, id, ep.name);
+    else if (conn.contextId !== 0) conn.contextId = 0;
+    const pending = invoke(ep, args, running?.context, this.wire, conn, id);
+    if (pending) return;
+    if (running !== undefined) conn.running!.delete(id);
+    // A view handler's request stays delivered while its promise is pending (see releaseView).
+    if (view) this.doneWithView(conn, tail);
+  }
+
+  /** The context of call `id` of a `{ context: true }` handler, tracked until it ends. */
+  private started(conn: Connection, id: number, method: string): Running {
+    let deadline: number;
+    let metadata = NO_METADATA;
+    if (conn.contextId === id) {
+      deadline = conn.contextDeadline;
+      metadata = conn.contextMetadata;
+    } else {
+      deadline = Date.now() + conn.defaultTimeoutMs;
+    }
+    conn.contextId = 0;
+    const running = new Running(method, deadline, conn.caller, metadata);
+    (conn.running ??= new Map()).set(id, running);
+    return running;
+  }
+
+  /** A CONTEXT: [id u32][remaining ms u32][metadata, or nothing]. */
+  private takeContext(conn: Connection, at: number, length: number): void {
+    const c = core();
+    if (length < 8) return this.protocolError(conn, "a CONTEXT shorter than its header");
+    const id = c.view.getUint32(at + P_ID, true);
+    const remaining = c.view.getUint32(at + 4, true);
+    if (id === 0) {
+      conn.defaultTimeoutMs = remaining;
+      return;
+    }
+    let metadata = NO_METADATA;
+    if (length > 8) {
+      let value: unknown;
+      try {
+        value = this.decoder!.decode(at + 8, at + length, conn.channel.tail);
+      } catch (e) {
+        return this.protocolError(conn, `undecodable metadata (${(e as Error).message})`);
+      }
+      const checked = receivedMetadata(value);
+      if (checked === undefined) return this.protocolError(conn, "metadata that is not an object of strings");
+      metadata = checked;
+    }
+    conn.contextId = id;
+    conn.contextDeadline = Date.now() + remaining;
+    conn.contextMetadata = metadata;
+  }
+
+  /** A CANCEL: [id u32][reason u8]: the caller gave up on call `id`. */
+  private takeCancel(conn: Connection, at: number, length: number): void {
+    if (length < 5) return this.protocolError(conn, "a CANCEL shorter than its header");
+    const c = core();
+    const id = c.view.getUint32(at + P_ID, true);
+    const running = conn.running?.get(id);
+    if (running === undefined) return;
+    const reason = c.u8[at + 4]!;
+    running.abort(cancelCode(reason), reason === CancelReason.TIMEOUT ? "the caller's deadline passed" : "the caller aborted the call");
   }
 
   /** The shared invoke's way to this wire. */
@@ -384,7 +456,8 @@ export class Serving {
       this.inflight++;
       if (ep.view) conn.viewHeld = true;
     },
-    settling: (conn) => {
+    settling: (conn, id, ep) => {
+      if (ep.context) conn.running?.delete(id);
       conn.inflight--;
       this.inflight--;
       return !conn.closed && this.running;
