@@ -16,7 +16,7 @@ import { Balancer, validateBalance, type Balance } from "./calls/balance.js";
 import { retryPolicy, type RetryPolicy } from "./calls/retry.js";
 import { newCall, type Call, type CallSettings, type Transport } from "./calls/transport.js";
 import { callAsync, callSync } from "./calls/attempts.js";
-import { validateMetadata } from "./metadata.js";
+import { callSettings } from "./calls/options.js";
 import type { CallContext } from "./serving/context.js";
 import { LocalInstances } from "./calls/local.js";
 import { Locality } from "./calls/locality.js";
@@ -234,48 +234,20 @@ export class Client extends EventEmitter {
   /** The same calls with a per-call deadline, AbortSignal and/or idempotence:
    *  `client.withOptions({ timeoutMs: 100, signal, idempotent: true }).asyncCall("m", x)`. */
   withOptions(options: CallOptions): BoundCalls {
-    const timeoutMs = positive(options.timeoutMs, this.timeoutMs, "timeoutMs");
-    if (options.idempotent !== undefined && typeof options.idempotent !== "boolean") {
-      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "option idempotent must be a boolean");
-    }
-    let metadata = options.metadata === undefined ? undefined : validateMetadata(options.metadata);
-    let signal = options.signal;
-    const parent = options.parent;
-    if (parent !== undefined) {
-      if (parent === null || typeof parent !== "object" || !(parent.signal instanceof AbortSignal) || typeof parent.deadline !== "number") {
-        throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "option parent must be a handler's context ({ context: true })");
+    const settings = callSettings(options, this.timeoutMs);
+    const sync = (method: string, args: unknown[]): unknown => callSync(this.transport, newCall(method, args, settings(method, true)), this.retry, this.reportRetry);
+    const async = (method: string, args: unknown[]): Promise<unknown> => {
+      let s: CallSettings;
+      try {
+        s = settings(method, false);
+      } catch (e) {
+        return Promise.reject(e);
       }
-      signal = signal === undefined ? parent.signal : AbortSignal.any([signal, parent.signal]);
-      if (Object.keys(parent.metadata).length > 0) metadata = validateMetadata({ ...parent.metadata, ...metadata });
-    }
-    const settings: CallSettings = { timeoutMs, signal, idempotent: options.idempotent === true, metadata };
-    if (parent === undefined) {
-      // A synchronous call cannot be aborted: its thread is blocked.
-      const syncSettings: CallSettings = { ...settings, signal: undefined };
-      return {
-        call: <T>(method: string, ...args: unknown[]) => callSync(this.transport, newCall(method, args, syncSettings), this.retry, this.reportRetry) as T,
-        asyncCall: <T>(method: string, ...args: unknown[]) => callAsync(this.transport, newCall(method, args, settings), this.retry, this.reportRetry) as Promise<T>,
-      };
-    }
-    // Nested: each call's deadline is at most what is left of the parent's, when it is made.
-    const within = (method: string, sync: boolean): CallSettings => {
-      const left = parent.deadline - Date.now();
-      if (left <= 0 || parent.signal.aborted) {
-        throw new RpcError(left <= 0 ? ErrorCodes.ERR_RPC_TIMEOUT : ErrorCodes.ERR_RPC_ABORTED, `call to "${method}" not sent: its parent call's ${left <= 0 ? "deadline has passed" : "signal is aborted"}`, { maybeExecuted: false, cause: parent.signal.reason });
-      }
-      return { ...settings, timeoutMs: Math.min(settings.timeoutMs, left), signal: sync ? undefined : settings.signal };
+      return callAsync(this.transport, newCall(method, args, s), this.retry, this.reportRetry);
     };
     return {
-      call: <T>(method: string, ...args: unknown[]) => callSync(this.transport, newCall(method, args, within(method, true)), this.retry, this.reportRetry) as T,
-      asyncCall: <T>(method: string, ...args: unknown[]) => {
-        let s: CallSettings;
-        try {
-          s = within(method, false);
-        } catch (e) {
-          return Promise.reject(e);
-        }
-        return callAsync(this.transport, newCall(method, args, s), this.retry, this.reportRetry) as Promise<T>;
-      },
+      call: <T>(method: string, ...args: unknown[]) => sync(method, args) as T,
+      asyncCall: <T>(method: string, ...args: unknown[]) => async(method, args) as Promise<T>,
     };
   }
 
