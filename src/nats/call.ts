@@ -19,7 +19,10 @@
 import type { ConnectionOptions, Msg, NatsConnection } from "@nats-io/transport-node";
 import { RpcError, ErrorCodes } from "../errors.js";
 import { validateName, METHOD_NAME_MAX_BYTES } from "../protocol.js";
-import { connectNats, connectionOptions, requestFailure, type NatsOptions } from "./connect.js";
+import { connectNats, connectionOptions, natsLibrary, requestFailure, type NatsOptions } from "./connect.js";
+import { cancelMessage, cancelSubject, newCallId, requestHeaderPairs, toHeaders } from "./context.js";
+
+type Metadata = Readonly<Record<string, string>>;
 import { PayloadCodec, replyValue, type HeaderLookup } from "./payload.js";
 import { methodSubject, serviceName } from "./subjects.js";
 import { SyncBridge } from "./sync.js";
@@ -129,15 +132,15 @@ export class NatsCalls implements Transport {
 
   attemptAsync(call: Call, timeoutMs: number, retryLeft: boolean): Promise<unknown> {
     call.used = this;
-    return this.requestAsync(call.method, call.args, this.window(call, timeoutMs, retryLeft), call.settings.signal);
+    return this.requestAsync(call.method, call.args, this.window(call, timeoutMs, retryLeft), call.settings.signal, call.settings.metadata);
   }
 
   attemptSync(call: Call, timeoutMs: number, retryLeft: boolean): unknown {
     call.used = this;
-    return this.requestSync(call.method, call.args, this.window(call, timeoutMs, retryLeft));
+    return this.requestSync(call.method, call.args, this.window(call, timeoutMs, retryLeft), call.settings.metadata);
   }
 
-  private async requestAsync(method: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined): Promise<unknown> {
+  private async requestAsync(method: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, metadata: Metadata | undefined): Promise<unknown> {
     if (signal?.aborted) throw aborted(method, signal, false);
     const subject = this.subject(method);
     const data = this.codec.encode(args, this.maxMessageBytes, "args");
@@ -146,22 +149,34 @@ export class NatsCalls implements Transport {
     if (signal?.aborted) throw aborted(method, signal, false);
     checkSize(data.length, nc);
     const left = timerMs(timeoutMs - (performance.now() - start));
+    const callId = newCallId();
+    const headers = toHeaders((await natsLibrary()).headers, requestHeaderPairs(left, callId, metadata));
     let msg: Msg;
     try {
-      msg = await abortable(nc.request(subject, data, { timeout: left }), method, signal);
+      msg = await abortable(nc.request(subject, data, { timeout: left, headers }), method, signal);
     } catch (e) {
-      if (e instanceof RpcError) throw e;
-      throw this.failure(e, method, timeoutMs);
+      const err = e instanceof RpcError ? e : this.failure(e, method, timeoutMs);
+      // The caller gave up: tell the service (best effort), so that a context handler's signal aborts.
+      if (err.code === ErrorCodes.ERR_RPC_TIMEOUT || err.code === ErrorCodes.ERR_RPC_ABORTED) this.cancel(nc, callId, err.code === ErrorCodes.ERR_RPC_TIMEOUT);
+      throw err;
     }
     return replyValue(this.codec, msg.data, headerLookup(msg), this.serverName);
   }
 
-  private requestSync(method: string, args: unknown[], timeoutMs: number): unknown {
+  private cancel(nc: NatsConnection, callId: string, timedOut: boolean): void {
+    try {
+      nc.publish(cancelSubject(this.service), cancelMessage(callId, timedOut));
+    } catch {
+      // Closed or draining: the handler's caller is gone anyway.
+    }
+  }
+
+  private requestSync(method: string, args: unknown[], timeoutMs: number, metadata: Metadata | undefined): unknown {
     if (this.closed) throw closedError(this.serverName);
     const subject = this.subject(method);
     const data = this.codec.encode(args, this.maxMessageBytes, "args");
     this.sync ??= new SyncBridge(this.options);
-    const reply = this.sync.request(subject, data, timeoutMs);
+    const reply = this.sync.request(subject, data, timeoutMs, requestHeaderPairs(timeoutMs, newCallId(), metadata), cancelSubject(this.service));
     if (!reply.ok) {
       throw new RpcError(reply.code, `call to "${method}" on ${this.serverName} over NATS failed: ${reply.message}`, { maybeExecuted: reply.maybeExecuted });
     }

@@ -16,6 +16,8 @@ import { RESERVED_PREFIX } from "../contracts/stats.js";
 import { invoke, errorShape, unsendableShape, type ErrorShape, type Wire } from "../serving/invoke.js";
 import { connectNats, natsLibrary } from "./connect.js";
 import { PayloadCodec } from "./payload.js";
+import { cancelSubject, parseCancel, requestContext } from "./context.js";
+import { Running } from "../serving/context.js";
 import {
   HEADER_ERROR, HEADER_ERROR_STATUS, HEADER_SHMRPC_CODE, QUEUE_GROUP, SUBJECT_PREFIX,
   headerText, methodOf, methodSubject, serviceName, statusOf, token,
@@ -48,8 +50,12 @@ export class NatsService {
   private readonly json = new TextEncoder();
   /** The methods' queue subscription. */
   private calls: Subscription | undefined;
-  /** Requests whose async handler is still running: answered ERR_RPC_DISCONNECTED at close. */
-  private readonly running = new Set<Msg>();
+  /** Requests whose async handler is still running: answered ERR_RPC_DISCONNECTED at close
+   *  (with the context of a `{ context: true }` handler, aborted then). */
+  private readonly running = new Map<Msg, Running | undefined>();
+  /** Context handlers' calls by call id, for the callers' cancels. */
+  private readonly byCallId = new Map<string, Running>();
+  private readonly callIds = new WeakMap<Running, string>();
 
   constructor(
     private readonly server: ServedServer,
@@ -74,6 +80,14 @@ export class NatsService {
       callback: (err, msg) => {
         if (err) this.server.onError(new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `NATS subscription of ${this.server.name} ended: ${err.message}`, { cause: err }));
         else this.request(msg);
+      },
+    });
+    // Callers' cancels: every instance hears them (no queue group); the one running the call acts.
+    nc.subscribe(cancelSubject(this.service), {
+      callback: (err, msg) => {
+        if (err !== null) return;
+        const { callId, code } = parseCancel(msg.string());
+        this.byCallId.get(callId)?.abort(code, code === ErrorCodes.ERR_RPC_TIMEOUT ? "the caller's deadline passed" : "the caller aborted the call");
       },
     });
     for (const verb of ["PING", "INFO", "STATS"] as const) {
@@ -106,7 +120,8 @@ export class NatsService {
     } catch {
       // The connection is already closed: nothing can be answered.
     }
-    for (const msg of this.running) {
+    for (const [msg, run] of this.running) {
+      run?.abort(ErrorCodes.ERR_RPC_DISCONNECTED, "the server closed");
       try {
         this.replyError(msg, ErrorCodes.ERR_RPC_DISCONNECTED, { name: "Error", message: `server ${this.server.name} closed while the call was running`, stack: "" });
       } catch {
@@ -114,6 +129,7 @@ export class NatsService {
       }
     }
     this.running.clear();
+    this.byCallId.clear();
     this.nc = undefined;
     try {
       await nc?.drain();
@@ -150,7 +166,26 @@ export class NatsService {
     if (!Array.isArray(args)) {
       return this.replyError(msg, ErrorCodes.ERR_RPC_PROTOCOL, { name: "Error", message: "arguments that are not an array", stack: "" });
     }
-    invoke(ep, args, undefined, this.wire, msg, 0);
+    let run: Running | undefined;
+    if (ep.context) {
+      const c = requestContext(msg.headers);
+      run = new Running(ep.name, c.deadline, { transport: "nats", subject: msg.subject, reply: msg.reply ?? "" }, c.metadata);
+      if (c.callId !== undefined) {
+        this.byCallId.set(c.callId, run);
+        this.callIds.set(run, c.callId);
+      }
+      this.running.set(msg, run);
+    }
+    if (!invoke(ep, args, run?.context, this.wire, msg, 0) && run !== undefined) this.ended(msg);
+  }
+
+  /** A request's handler is done (or its answer sent at close): forget it. */
+  private ended(msg: Msg): boolean {
+    const run = this.running.get(msg);
+    if (!this.running.delete(msg)) return false;
+    const id = run === undefined ? undefined : this.callIds.get(run);
+    if (id !== undefined) this.byCallId.delete(id);
+    return true;
   }
 
   /** The shared invoke's way to this wire. */
@@ -165,10 +200,10 @@ export class NatsService {
     },
     thrown: (msg, _id, thrown) => this.replyThrown(msg, thrown),
     pending: (msg) => {
-      this.running.add(msg);
+      if (!this.running.has(msg)) this.running.set(msg, undefined);
     },
     // Answered already by close(), or the connection is gone.
-    settling: (msg) => this.running.delete(msg) && this.nc !== undefined,
+    settling: (msg) => this.ended(msg) && this.nc !== undefined,
     answered: () => {},
   };
 

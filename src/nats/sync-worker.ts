@@ -4,7 +4,8 @@
 import { workerData, type MessagePort } from "node:worker_threads";
 import type { ConnectionOptions, NatsConnection } from "@nats-io/transport-node";
 import { RpcError } from "../errors.js";
-import { connectFailure, connectNats, requestFailure } from "./connect.js";
+import { connectFailure, connectNats, natsLibrary, requestFailure } from "./connect.js";
+import { HEADER_CALL, cancelMessage, toHeaders } from "./context.js";
 import type { SyncReply, SyncRequest } from "./sync.js";
 
 const { options, port, done } = workerData as { options: ConnectionOptions; port: MessagePort; done: Int32Array };
@@ -35,7 +36,8 @@ async function handle(req: SyncRequest): Promise<SyncReply> {
     return { seq: req.seq, ok: false, code: "ERR_RPC_MESSAGE_TOO_LARGE", message: `request of ${req.data.length} bytes is over the NATS server's max_payload (${max})`, maybeExecuted: false };
   }
   try {
-    const msg = await nc.request(req.subject, req.data, { timeout: Math.max(1, Math.min(req.timeoutMs - (performance.now() - start), 2 ** 31 - 1)) });
+    const sent = toHeaders((await natsLibrary()).headers, req.headers);
+    const msg = await nc.request(req.subject, req.data, { timeout: Math.max(1, Math.min(req.timeoutMs - (performance.now() - start), 2 ** 31 - 1)), headers: sent });
     let headers: Record<string, string> | undefined;
     if (msg.headers) {
       headers = {};
@@ -44,6 +46,13 @@ async function handle(req: SyncRequest): Promise<SyncReply> {
     return { seq: req.seq, ok: true, data: msg.data, headers };
   } catch (e) {
     const f = requestFailure(e);
+    if (f.code === "ERR_RPC_TIMEOUT") {
+      try {
+        nc.publish(req.cancelSubject, cancelMessage(req.headers[HEADER_CALL]!, true)); // best effort, as for asyncCall
+      } catch {
+        // Closed: nothing to tell.
+      }
+    }
     const message = f.code === "ERR_RPC_TIMEOUT" ? `no reply within ${Math.round(req.timeoutMs)} ms` : f.code === "ERR_RPC_NOT_CONNECTED" ? "no server serves it on NATS" : f.message;
     return { seq: req.seq, ok: false, code: f.code, message, maybeExecuted: f.maybeExecuted };
   }
