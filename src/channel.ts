@@ -17,7 +17,7 @@ import { core } from "./core/wasm.js";
 import { copyWithSet, type CopyBytes } from "./core/copy.js";
 import { L } from "./core/layout.js";
 import { RingReader, RingWriter, ringErrorText } from "./core/ring.js";
-import { P_FRAGMENT_DATA, P_FRAGMENT_TAIL, P_FRAGMENT_TOTAL, P_FRAGMENT_TYPE, P_RESPONSE_BODY, writeHeader, writeCallHeader, writeFragmentHeader } from "./frames.js";
+import { P_ID, P_FRAGMENT_DATA, P_FRAGMENT_TAIL, P_FRAGMENT_TOTAL, P_FRAGMENT_TYPE, P_RESPONSE_BODY, writeHeader, writeCallHeader, writeFragmentHeader } from "./frames.js";
 import type { Splice } from "./codec/encode.js";
 
 /** A bigger spare reassembly region is given back after a smaller message. */
@@ -305,6 +305,26 @@ export class Channel {
     return e === 0 ? undefined : ringErrorText(e);
   }
 
+  /** Takes request `id` (a REQUEST or CALL) out of the send queue if none of its bytes
+   *  has reached the ring yet: true when it did, and the peer can then never see it.
+   *  (A call that gives up before it was published is withdrawn: it never runs.) */
+  withdraw(id: number): boolean {
+    const queue = this.queue;
+    for (let i = this.queueHead; i < queue.length; i++) {
+      const m = queue[i]!;
+      if (m.done !== 0 || m.bytes.length !== m.total || (m.type !== L.T_REQUEST && m.type !== L.T_CALL)) continue;
+      if (m.bytes.readUInt32LE(P_ID) !== id) continue;
+      queue.splice(i, 1);
+      this.queuedBytes -= m.bytes.length;
+      if (this.queueHead === queue.length) {
+        queue.length = 0;
+        this.queueHead = 0;
+      }
+      return true;
+    }
+    return false;
+  }
+
   /** Drops everything queued (the connection is gone). */
   clearQueue(): void {
     this.queue.length = 0;
@@ -423,6 +443,12 @@ export class Channel {
     } else if (this.type !== OVERSIZED) {
       this.reader.advance();
     }
+  }
+
+  /** True when the message from `poll` lies in the ring, which the peer can still
+   *  write (a fragmented one was reassembled in private memory). */
+  get deliveredInRing(): boolean {
+    return this.deliveredRegion < 0;
   }
 
   /** A view handler is done with `tail` (the `tail` of a message it was given, which

@@ -29,7 +29,8 @@ import { DESCRIBE_METHOD, STATS_METHOD } from "./protocol.js";
 // nats: a name that is a NATS URL delegates every call to src/nats/ (the NATS library is
 // loaded when such a Client is made)
 import { isNatsUrl } from "./nats/connect.js";
-import { natsCallsOfName, natsCallsOfUrl, type NatsClientOptions } from "./nats/call.js";
+import { natsCallsOfName, natsCallsOfUrl } from "./nats/call.js";
+import type { NatsClientOptions } from "./nats/options.js";
 
 /** Options of {@link Client}; every one has a default. */
 export interface ClientOptions {
@@ -139,6 +140,7 @@ export class Client extends EventEmitter {
   private readonly local: LocalInstances | undefined;
   /** The settings of calls made without withOptions. */
   private readonly defaults: CallSettings;
+  private readonly emitLater = (event: string, peer: object): void => void this.emit(event, peer);
   private readonly reportRetry = (call: Call, failedAttempt: number, e: unknown, delayMs: number): void => {
     if (this.listenerCount("retry") === 0) return;
     const err = e as RpcError;
@@ -165,24 +167,29 @@ export class Client extends EventEmitter {
     }
     const balancer = new Balancer(validateBalance(options.balance));
     this.retry = retryPolicy(options.retry);
+    const tokenKey = options.token === undefined ? undefined : tokenHash(options.token, "token");
     // nats: `connect`/`disconnect` with { nats: "host:port" } as the NATS connection comes and goes.
     const natsEvents = {
       connect: (server: string) => this.emit("connect", { nats: server }),
       disconnect: (server: string, reason: string) => this.emit("disconnect", { nats: server, reason }),
     };
     if (isNatsUrl(name)) {
-      this.transport = natsCallsOfUrl(name, options.nats, maxMessageBytes, this.retry, natsEvents);
+      this.transport = natsCallsOfUrl(name, options.nats, maxMessageBytes, this.retry, natsEvents, tokenKey);
       return;
     }
     this.local = new LocalInstances(this.name, socketPath, {
       name: this.name, timeoutMs: this.timeoutMs, serverUid, ringBytes: ring, maxMessageBytes, spinMs, busyPoll,
-      tokenKey: options.token === undefined ? undefined : tokenHash(options.token, "token"),
+      tokenKey,
     }, balancer, this.timeoutMs, {
-      connect: (pid) => this.emit("connect", { pid, uid: serverUid }),
-      disconnect: (pid, reason) => this.emit("disconnect", { pid, uid: serverUid, reason }),
+      // A route reports from inside the call that connected or lost it (a synchronous
+      // call's connect, say, between encoding its arguments and sending them): the events
+      // are emitted on a later tick, once that call is done with the client, as
+      // net.Socket does. A listener that calls then disturbs nothing.
+      connect: (pid) => process.nextTick(this.emitLater, "connect", { pid, uid: serverUid }),
+      disconnect: (pid, reason) => process.nextTick(this.emitLater, "disconnect", { pid, uid: serverUid, reason }),
     });
     this.transport = options.nats === undefined ? this.local
-      : new Locality(this.local, natsCallsOfName(this.name, options.nats, maxMessageBytes, this.retry, natsEvents));
+      : new Locality(this.local, natsCallsOfName(this.name, options.nats, maxMessageBytes, this.retry, natsEvents, tokenKey));
   }
 
   /** True while connected to a live server (to at least one replica). */

@@ -12,7 +12,7 @@
 //                  binary that ends its value (0: none); the receiver puts them straight
 //                  into a Buffer of their own instead of reassembling them.
 //   FRAGMENT_MORE  [next bytes]
-//   CONTEXT        [id u32][remaining ms u32][metadata]   (since version 5)
+//   CONTEXT        [id u32][remaining ms u32][metadata]   (since version 6)
 //   CANCEL         [id u32][reason u8][pad]
 // The encoded value starts 8-byte aligned in the payload (pad = 0..7 bytes).
 

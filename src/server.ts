@@ -26,8 +26,11 @@ import { serviceStats, type ConnectionStats, type ServiceStats } from "./contrac
 import type { Contract, ContractSpec, Handlers } from "./contracts/types.js";
 import { DESCRIBE_METHOD, STATS_METHOD } from "./protocol.js";
 // nats: serving over NATS too (src/nats/; the NATS library loads only when used)
-import { connectionOptions, type NatsTarget } from "./nats/connect.js";
+import { connectionOptions } from "./nats/connect.js";
+import type { NatsTarget } from "./nats/options.js";
 import { NatsService, serviceVersion } from "./nats/serve.js";
+import { RefusalReport } from "./serving/refusals.js";
+import { connectionsTheFdLimitAllows, openFilesLimit } from "./connection/fd-limit.js";
 
 /** The reserved methods ($describe, $stats) that every server has. */
 const RESERVED_METHODS = 2;
@@ -47,7 +50,12 @@ export interface BindOptions {
    *  then. Bytes kept past that are overwritten by later calls: copy what you keep
    *  (`Buffer.from(view)`). Returning a view (an echo) is fine: the result is encoded
    *  before the memory is reused. Other typed arrays and `ArrayBuffer`s are copied as
-   *  usual. Default false. */
+   *  usual. A view of the request ring is memory the client can still write: a bind()
+   *  handler may see its bytes change under it (check what matters on a copy). With
+   *  implement(), a request in the ring is copied to private memory first, validated
+   *  there, and the views point into that copy. A client that leaves while a view
+   *  handler runs or waits leaves its memory mapped until the handler is done.
+   *  Default false. */
   view?: boolean;
   /** Pass the handler one more argument after the call's arguments: its context
    *  `{ method, signal, deadline, caller, metadata }` (see {@link CallContext}): `signal`
@@ -100,6 +108,11 @@ export interface ServerOptions {
   maxMappedBytes?: number;
   /** Connections served at once, handshakes included (default 1024). */
   maxConnections?: number;
+  /** Refusals (peers not allowed, wrong tokens, NATS requests that do not open under the
+   *  token, accepts the fd limit stopped) go to onError in aggregate: the first after a quiet
+   *  interval at once, the rest of the interval as one summary at its end (default 1000 ms;
+   *  0: each refusal on its own). */
+  refusalReportMs?: number;
   /** How long a client may take to finish its handshake (default 5000 ms). */
   handshakeTimeoutMs?: number;
   /** Serve the name as one of several replicas, each a process (or Server) of its own,
@@ -143,6 +156,8 @@ export class Server extends EventEmitter {
   private readonly natsService: NatsService | undefined;
   private natsStarted: Promise<void> | undefined;
   private readonly onError: (err: RpcError) => void;
+  /** Refused peers and dropped NATS requests, told through onError in aggregate. */
+  private readonly refusals: RefusalReport;
   private readonly catchRejections: boolean;
   private readonly listener: Listener;
   /** The serving engine: connections, the serving turn, dispatch (src/serving/). */
@@ -168,6 +183,8 @@ export class Server extends EventEmitter {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "options allowUsers and allowGroups need a socketPath that those users can reach (the default directory is private to this user)");
     }
     this.catchRejections = options.catchUnhandledRejections !== false;
+    const tokenKey = options.token === undefined ? undefined : tokenHash(options.token, "token");
+    this.refusals = new RefusalReport((err) => this.onError(err), positive(options.refusalReportMs, 1000, "refusalReportMs", true));
     // contracts: the reserved requests, answered by the server itself (bind refuses "$" names)
     this.methods.set(DESCRIBE_METHOD, new Endpoint(DESCRIBE_METHOD, () => this.describe(), undefined));
     this.methods.set(STATS_METHOD, new Endpoint(STATS_METHOD, () => this.stats(), undefined));
@@ -183,16 +200,16 @@ export class Server extends EventEmitter {
       socketPath,
       allowUsers,
       allowGroups,
-      tokenKey: options.token === undefined ? undefined : tokenHash(options.token, "token"),
+      tokenKey,
       maxRingBytes: positive(options.maxRingBytes, DEFAULT_MAX_RING_BYTES, "maxRingBytes"),
       maxMappedBytes: positive(options.maxMappedBytes, DEFAULT_MAX_MAPPED_BYTES, "maxMappedBytes"),
-      maxConnections: positive(options.maxConnections, DEFAULT_MAX_CONNECTIONS, "maxConnections"),
+      maxConnections: this.connectionsWithinFdLimit(positive(options.maxConnections, DEFAULT_MAX_CONNECTIONS, "maxConnections"), options.maxConnections !== undefined),
       handshakeTimeoutMs: positive(options.handshakeTimeoutMs, 5000, "handshakeTimeoutMs"),
       replica: options.replica === true,
       instanceId: this.instanceId,
     }, {
       established: (c) => this.serving.accept(c),
-      refused: (err) => this.onError(err),
+      refused: (err, kind) => this.refusals.add(err, kind),
       usage: () => ({ mappedBytes: this.serving.mappedBytes, connections: this.serving.conns.length }),
       info: () => ({ methods: this.methods.size - RESERVED_METHODS, startedAt: this.started.getTime() }),
     });
@@ -200,9 +217,21 @@ export class Server extends EventEmitter {
       const served = {
         name: this.name, instanceId: this.instanceId, methods: this.methods, maxMessageBytes,
         stats: () => this.stats(), onError: (err: RpcError) => this.onError(err),
+        refused: (err: RpcError, kind: string) => this.refusals.add(err, kind),
       };
-      this.natsService = new NatsService(served, connectionOptions(options.nats, "nats"), serviceVersion(L.PROTOCOL_VERSION));
+      this.natsService = new NatsService(served, connectionOptions(options.nats, "nats"), serviceVersion(L.PROTOCOL_VERSION), tokenKey);
     }
+  }
+
+  /** `wanted` connections, clamped to what RLIMIT_NOFILE leaves room for (told through
+   *  onError when the option asked for more; the default is clamped silently). */
+  private connectionsWithinFdLimit(wanted: number, given: boolean): number {
+    const room = connectionsTheFdLimitAllows();
+    if (room === undefined || wanted <= room) return wanted;
+    if (given) {
+      this.onError(new RpcError(ErrorCodes.ERR_RPC_RESOURCE_EXHAUSTED, `option maxConnections (${wanted}) is over what the process's open-files limit (RLIMIT_NOFILE ${openFilesLimit()}) leaves room for: ${room} connections (raise it with ulimit -n)`));
+    }
+    return room;
   }
 
   /** The Unix socket clients connect to (a replica's own, in the name's replicas directory). */
@@ -322,6 +351,7 @@ export class Server extends EventEmitter {
     this.state = "closing";
     this.listener.close();
     this.serving.close();
+    this.refusals.close();
     localServers.delete(this.name);
     onProcessExit.delete(this.exitHook);
     process.off("unhandledRejection", this.onUnhandledRejection);

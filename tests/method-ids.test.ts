@@ -1,4 +1,4 @@
-// Method ids (protocol version 4): a client's first call of a method goes by name, the
+// Method ids (since protocol version 4): a client's first call of a method goes by name, the
 // server answers with the method's id, and later calls on that connection go by id.
 // Ids are the server's own (each replica numbers its methods its own way) and a client's
 // id is never trusted: an id the server never gave is ERR_RPC_METHOD_NOT_FOUND.

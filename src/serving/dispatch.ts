@@ -25,6 +25,7 @@ import { invoke, errorShape, unsendableShape, type Wire } from "./invoke.js";
 import { Running, NO_METADATA, CancelReason, cancelCode } from "./context.js";
 import { receivedMetadata } from "../metadata.js";
 import { Connection } from "./connection.js";
+import { Lease } from "./lease.js";
 
 /** Longest a serving turn keeps the event loop before yielding to other I/O. */
 const TURN_MS = 2;
@@ -111,7 +112,14 @@ export class Serving {
       c.link.close();
       return;
     }
-    const conn = new Connection(c.link, c.pid, c.uid, c.gid, seg, channel, new Doorbell(seg, L.CONN_CLIENT_DOORBELL, L.CONN_CLIENT_PARKED));
+    // The memory goes when the connection has ended and no view handler holds it (lease.ts).
+    const lease = new Lease(() => {
+      channel.dispose();
+      conn.copy.free();
+      seg.close();
+      this.mappedBytes -= seg.size;
+    });
+    const conn = new Connection(c.link, c.pid, c.uid, c.gid, seg, channel, new Doorbell(seg, L.CONN_CLIENT_DOORBELL, L.CONN_CLIENT_PARKED), lease);
     this.conns.push(conn);
     this.mappedBytes += seg.size;
     c.link.onEvent = (events) => this.onSocketEvent(conn, events);
@@ -129,14 +137,30 @@ export class Serving {
       this.drop(conn, undefined, L.REASON_NONE, "the client closed or died");
       return;
     }
+    if (got > 0 && conn.channel.reader.used() === 0 && this.pauseEmptyWakes(conn)) return;
     if (this.parked) {
       this.unpark();
       this.turn();
     }
   }
 
-  /** Forgets a connection and frees its memory. `why` (reported) and `reason` (left in
-   *  the client's memory) say why the server ends it, if it does. */
+  /** Counts a wake-up of `conn` that found nothing to do; past the limit stops watching
+   *  its socket for a pause (src/serving/wake-throttle.ts) and says so. */
+  private pauseEmptyWakes(conn: Connection): boolean {
+    const pauseMs = conn.wakes.emptyWake(performance.now());
+    if (pauseMs === 0) return false;
+    conn.link.unwatch();
+    setTimeout(() => {
+      if (conn.closed) return;
+      conn.link.watch(); // level-triggered: a wake byte sent meanwhile fires at once
+      this.schedule(); // and whatever it published meanwhile is served
+    }, pauseMs).unref();
+    return true;
+  }
+
+  /** Forgets a connection and frees its memory, at once or, while a view handler holds
+   *  it, once the last one is done. `why` (reported) and `reason` (left in the client's
+   *  memory) say why the server ends it, if it does. */
   drop(conn: Connection, why: RpcError | undefined, reason = L.REASON_NONE, text = why?.message ?? ""): void {
     if (conn.closed) return;
     conn.closed = true;
@@ -163,10 +187,8 @@ export class Serving {
     if (conn === this.newest) this.newest = undefined;
     const i = this.conns.indexOf(conn);
     if (i >= 0) this.conns.splice(i, 1);
-    this.mappedBytes -= conn.seg.size;
     conn.link.close();
-    conn.channel.dispose();
-    conn.seg.close();
+    conn.lease.end();
     this.events.disconnect({ pid: conn.pid, uid: conn.uid, gid: conn.gid, reason: text });
   }
 
@@ -372,13 +394,23 @@ export class Serving {
   /** Decodes the arguments in [body, end) and runs the handler of `ep` for call `id`.
    *  A view handler (`ep.view`) gets views of the request's memory: the request stays
    *  delivered (not consumed) until its handler has returned and its result is encoded,
-   *  and for a promise until it settles (`viewHeld`). */
+   *  and for a promise until it settles (`viewHeld`); until then it holds the
+   *  connection's memory (`lease`), which outlives the connection if need be. */
   private run(conn: Connection, id: number, ep: Endpoint, body: number, end: number): void {
     const view = ep.view;
     const tail = conn.channel.tail;
     let args: unknown;
     try {
-      args = view ? this.decoder!.decodeViews(body, end, tail) : this.decoder!.decode(body, end, tail);
+      if (!view) args = this.decoder!.decode(body, end, tail);
+      else {
+        // contracts: a schema checks bytes the client can no longer change (private-copy.ts)
+        if (ep.spec !== undefined && conn.channel.deliveredInRing) {
+          const at = conn.copy.take(body, end);
+          end = at + (end - body);
+          body = at;
+        }
+        args = this.decoder!.decodeViews(body, end, tail);
+      }
     } catch (e) {
       return this.protocolError(conn, `undecodable arguments (${(e as Error).message})`);
     }
@@ -386,11 +418,18 @@ export class Serving {
     let running: Running | undefined;
     if (ep.context) running = this.started(conn, id, ep.name);
     else if (conn.contextId !== 0) conn.contextId = 0;
-    const pending = invoke(ep, args, running?.context, this.wire, conn, id);
-    if (pending) return;
-    if (running !== undefined) conn.running!.delete(id);
-    // A view handler's request stays delivered while its promise is pending (see releaseView).
-    if (view) this.doneWithView(conn, tail);
+    if (view) conn.lease.hold();
+    let pending = false;
+    try {
+      pending = invoke(ep, args, running?.context, this.wire, conn, id);
+    } finally {
+      if (!pending) {
+        if (running !== undefined) conn.running!.delete(id);
+        // Sent (a spliced view copied into the ring or the queue): the tail may take the
+        // next one. A view handler's request stays delivered while its promise is pending.
+        if (view) this.doneWithView(conn, tail, true);
+      }
+    }
   }
 
   /** The context of call `id` of a `{ context: true }` handler, tracked until it ends. */
@@ -460,16 +499,25 @@ export class Serving {
       if (ep.context) conn.running?.delete(id);
       conn.inflight--;
       this.inflight--;
-      return !conn.closed && this.running;
+      if (!conn.closed && this.running) return true;
+      // Its client is gone: the memory its views showed may go now.
+      if (ep.view) this.doneWithView(conn, null, true);
+      return false;
     },
-    answered: (conn, _id, ep) => this.answered(conn, ep.view),
+    answered: (conn, _id, ep, sent) => this.answered(conn, ep.view, sent),
   };
 
   /** A view handler is done with its request, which is still delivered: its tail's
-   *  memory is kept for the next one (and, debugging, its bytes overwritten). */
-  private doneWithView(conn: Connection, tail: Buffer | null): void {
-    if (DEBUG_VIEWS) conn.channel.poisonDelivered();
+   *  memory is kept for the next one (and, debugging, its bytes overwritten). With
+   *  `release`, it lets go of the connection's memory (the last use of it, if the
+   *  connection has ended meanwhile). */
+  private doneWithView(conn: Connection, tail: Buffer | null, release: boolean): void {
+    if (DEBUG_VIEWS) {
+      conn.channel.poisonDelivered();
+      conn.copy.poison();
+    }
     if (tail !== null) conn.channel.keepTail(tail);
+    if (release) conn.lease.release();
   }
 
   /** A view handler's promise settled and its result is sent: its request is consumed
@@ -477,15 +525,20 @@ export class Serving {
   private releaseView(conn: Connection): void {
     const ch = conn.channel;
     conn.viewHeld = false;
-    this.doneWithView(conn, ch.tail);
-    ch.consumed();
-    ch.release();
+    try {
+      this.doneWithView(conn, ch.tail, false);
+      ch.consumed();
+      ch.release();
+    } finally {
+      conn.lease.release();
+    }
     this.schedule();
   }
 
-  /** A handler's promise settled and its answer is written: send it at once (outside a drain batch). */
-  private answered(conn: Connection, view: boolean): void {
+  /** A handler's promise settled and its answer is written (`sent`): send it at once (outside a drain batch). */
+  private answered(conn: Connection, view: boolean, sent: boolean): void {
     if (view) this.releaseView(conn);
+    if (!sent) return;
     if (!conn.channel.idle && (this.overQueued(conn) || this.brokenRing(conn))) return;
     conn.channel.writer.commit();
     conn.bell.ring();

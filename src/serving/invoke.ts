@@ -19,8 +19,8 @@ export interface Wire<C> {
   pending(c: C, id: number, ep: Endpoint): void;
   /** Its promise settled: false when nobody is left to answer (the caller or the server went). */
   settling(c: C, id: number, ep: Endpoint): boolean;
-  /** The settled call's answer is sent. */
-  answered(c: C, id: number, ep: Endpoint): void;
+  /** The settled call's answer is written (`sent`), or writing it threw (then rethrown). */
+  answered(c: C, id: number, ep: Endpoint, sent: boolean): void;
 }
 
 /** Runs `ep`'s handler on `args` (one more argument, `extra`, when given: the call's
@@ -70,12 +70,17 @@ function settle<C>(ep: Endpoint, t0: number, wire: Wire<C>, c: C, id: number, va
   ep.stop(t0);
   if (thrown) ep.fail(value);
   if (!wire.settling(c, id, ep)) return;
-  if (thrown) wire.thrown(c, id, value);
-  else {
-    const unsent = wire.result(c, id, value);
-    if (unsent !== undefined) ep.fail(unsent);
+  let sent = false;
+  try {
+    if (thrown) wire.thrown(c, id, value);
+    else {
+      const unsent = wire.result(c, id, value);
+      if (unsent !== undefined) ep.fail(unsent);
+    }
+    sent = true;
+  } finally {
+    wire.answered(c, id, ep, sent);
   }
-  wire.answered(c, id, ep);
 }
 
 /** What a thrown value travels as: an ErrorKind and the details { name, message, stack,
