@@ -31,7 +31,7 @@
 
 export const MAGIC_LO: u32 = 0x524d4853; // "SHMR"
 export const MAGIC_HI: u32 = 0x03004350; // "PC\0\x03"
-export const PROTOCOL_VERSION: u32 = 5; // 4: method ids (CALL, METHOD_ID); 5: the client proves the token first
+export const PROTOCOL_VERSION: u32 = 6; // 4: method ids (CALL, METHOD_ID); 5: the client proves the token first; 6: call contexts (CONTEXT, CANCEL)
 
 export const CACHE_LINE_PAIR: u32 = 128;
 
@@ -79,4 +79,6 @@ export const T_FRAGMENT_MORE: u32 = 6;
 export const T_GOODBYE: u32 = 7;
 export const T_CALL: u32 = 8; // a request by method id
 export const T_METHOD_ID: u32 = 9; // the server's id of a method name
-export const T_MAX: u32 = 9;
+export const T_CONTEXT: u32 = 10; // a call's deadline and metadata, before its request
+export const T_CANCEL: u32 = 11; // the caller gave up on a call
+export const T_MAX: u32 = 11;

@@ -14,7 +14,7 @@
 // Everything read from the ring is checked before use (peer input).
 
 import { core } from "./core/wasm.js";
-import { native } from "./native.js";
+import { copyWithSet, type CopyBytes } from "./core/copy.js";
 import { L } from "./core/layout.js";
 import { RingReader, RingWriter, ringErrorText } from "./core/ring.js";
 import { P_ID, P_FRAGMENT_DATA, P_FRAGMENT_TAIL, P_FRAGMENT_TOTAL, P_FRAGMENT_TYPE, P_RESPONSE_BODY, writeHeader, writeCallHeader, writeFragmentHeader } from "./frames.js";
@@ -100,6 +100,8 @@ export class Channel {
     readonly writer: RingWriter,
     readonly reader: RingReader,
     private readonly maxMessageBytes: number,
+    /** Big copies (the addon's memmove in the process transport). */
+    private readonly copyBytes: CopyBytes = copyWithSet,
     /** Counts the memory of unfinished fragmented messages (the server's; none: no limit). */
     private readonly budget?: ReassemblyBudget,
   ) {}
@@ -144,7 +146,7 @@ export class Channel {
         if (dst !== 0) {
           const u8 = core().u8;
           u8.copyWithin(dst, at, splicedAt);
-          native.copyBytes(spliced, spliced.byteOffset, u8, dst + head, spliced.length);
+          this.copyBytes(spliced, spliced.byteOffset, u8, dst + head, spliced.length);
           u8.copyWithin(dst + head + spliced.length, splicedAt, splicedAt + rest);
           return;
         }
@@ -166,7 +168,7 @@ export class Channel {
     }
     const fromSpliced = Math.max(0, sent - head);
     if (fromSpliced < spliced.length) {
-      native.copyBytes(spliced, spliced.byteOffset + fromSpliced, bytes, bytes.byteOffset + to, spliced.length - fromSpliced);
+      this.copyBytes(spliced, spliced.byteOffset + fromSpliced, bytes, bytes.byteOffset + to, spliced.length - fromSpliced);
       to += spliced.length - fromSpliced;
     }
     const fromRest = Math.max(0, sent - head - spliced.length);
@@ -229,7 +231,7 @@ export class Channel {
       }
     }
     const bytes = this.queueBytes(total - sent);
-    if (total - sent >= COPY_NATIVE_BYTES) native.copyBytes(core().u8, at + sent, bytes, bytes.byteOffset, total - sent);
+    if (total - sent >= COPY_NATIVE_BYTES) this.copyBytes(core().u8, at + sent, bytes, bytes.byteOffset, total - sent);
     else bytes.set(core().u8.subarray(at + sent, at + total));
     this.queue.push({ type, total, tail: 0, bytes, done: 0 });
     this.queuedBytes += bytes.length;
@@ -252,7 +254,7 @@ export class Channel {
         writeFragmentHeader(c, at, total, type, tail);
       }
       if (src === c.u8) c.u8.copyWithin(at + header, from, from + chunk);
-      else native.copyBytes(src, src.byteOffset + from, c.u8, at + header, chunk);
+      else this.copyBytes(src, src.byteOffset + from, c.u8, at + header, chunk);
       from += chunk;
       sent += chunk;
       // Let the consumer start on what is there while we produce the rest.
@@ -272,7 +274,7 @@ export class Channel {
       if (m.total <= w.maxPayload) {
         const at = w.tryClaim(m.total, m.type);
         if (at === 0) break;
-        if (m.total >= COPY_NATIVE_BYTES) native.copyBytes(m.bytes, m.bytes.byteOffset, core().u8, at, m.total);
+        if (m.total >= COPY_NATIVE_BYTES) this.copyBytes(m.bytes, m.bytes.byteOffset, core().u8, at, m.total);
         else core().u8.set(m.bytes, at);
       } else {
         const sentBefore = m.total - left;
@@ -512,7 +514,7 @@ export class Channel {
       }
     }
     if (!this.charge(n - toRegion)) return this.skipMessage(true);
-    native.copyBytes(c.u8, src + toRegion, this.asmTail, got + toRegion - this.asmPrefix, n - toRegion);
+    this.copyBytes(c.u8, src + toRegion, this.asmTail, got + toRegion - this.asmPrefix, n - toRegion);
   }
 
   /** Counts `bytes` more of the message being reassembled; false when the budget is full. */

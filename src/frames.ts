@@ -12,10 +12,14 @@
 //                  binary that ends its value (0: none); the receiver puts them straight
 //                  into a Buffer of their own instead of reassembling them.
 //   FRAGMENT_MORE  [next bytes]
+//   CONTEXT        [id u32][remaining ms u32][metadata]   (since version 6)
+//   CANCEL         [id u32][reason u8][pad]
 // The encoded value starts 8-byte aligned in the payload (pad = 0..7 bytes).
 
 import type { Core } from "./core/wasm.js";
-import { METHOD_NAME_MAX_BYTES } from "./protocol.js";
+
+/** The longest method name, in UTF-8 bytes (a REQUEST's name length is one byte). */
+export const METHOD_NAME_MAX_BYTES = 255;
 
 // Byte offsets inside payloads.
 export const P_ID = 0;

@@ -1,4 +1,4 @@
-// The wire protocol of shmrpc, version 5 (L.PROTOCOL_VERSION): everything a client in another language
+// The wire protocol of shmrpc, version 6 (L.PROTOCOL_VERSION): everything a client in another language
 // needs, next to assembly/layout.ts (offsets of the shared memory), src/connection/handshake.ts
 // (the handshake's message layouts) and assembly/codec.ts (value encoding).
 //
@@ -87,6 +87,15 @@
 //   FRAGMENT_MORE  [next bytes]   (until total bytes have arrived; no other record
 //                                  interleaves: the producer finishes a message first)
 //   GOODBYE   []                  the sender closes; nothing follows
+//   CONTEXT   [id u32][remaining ms u32][metadata: one encoded object of strings, or none]
+//             (since version 6; client -> server) the deadline and metadata of call `id`,
+//             sent just before its REQUEST or CALL, only when the call has metadata or a
+//             timeout other than the connection's default. With id 0 (the first record of
+//             a connection): the client's default timeout, the deadline of every call sent
+//             without a CONTEXT. A CONTEXT whose next request has another id is dropped.
+//   CANCEL    [id u32][reason u8][pad]   (since version 6; client -> server) the caller
+//             gave up on call `id` (reason 1: its timeout, 2: an abort): a running handler
+//             bound with { context: true } has its ctx.signal aborted; otherwise ignored.
 // A message whose payload exceeds a quarter of the ring travels as fragments.
 // The payload offsets (P_ID, P_NAME, ...) and the code that writes these headers are in
 // src/frames.ts.
@@ -100,7 +109,8 @@
 // whose number the server never gave, or whose method was removed, is answered ERROR
 // METHOD_NOT_FOUND; a CALL shorter than its header breaks the protocol. A server needs
 // no CALL from a client: REQUESTs alone are a complete client. A version 3 peer is
-// refused in the handshake (REFUSE, REASON_VERSION), naming both versions.
+// refused in the handshake (REFUSE, REASON_VERSION), naming both versions; so is an older
+// peer since version 6 (CONTEXT, CANCEL).
 //
 // RESERVED METHODS. Method names starting with "$" belong to shmrpc: bind() and
 // implement() refuse them, and the server answers these itself, as ordinary requests:
@@ -138,7 +148,8 @@ export function validateName(name: unknown): string {
   return name;
 }
 
-export const METHOD_NAME_MAX_BYTES = 255;
+// (defined in src/frames.ts, which the engine imports without the handshake's crypto)
+export { METHOD_NAME_MAX_BYTES } from "./frames.js";
 
 /** The kind byte of an ERROR record, and the error code the caller sees. */
 export const ErrorKind = {

@@ -249,7 +249,7 @@ test("a slow but live handler: an idempotent call is sent again after retry.atte
   const runs = async () => (await client.stats()).endpoints.find((e) => e.name === "delayed")?.num_requests ?? 0;
   // The library's reply inbox (one subscription, muxing requests by token) and the
   // connection's subscriptions: what a late answer or an abandoned attempt could leak.
-  const inner = () => (client as unknown as { remote: { nc: { protocol: { muxSubscriptions: { size(): number }; subscriptions: { size(): number } } } } }).remote.nc.protocol;
+  const inner = () => (client as unknown as { transport: { nc: { protocol: { muxSubscriptions: { size(): number }; subscriptions: { size(): number } } } } }).transport.nc.protocol;
   try {
     const r0 = await runs();
     const subs0 = inner().subscriptions.size();

@@ -11,6 +11,7 @@ import { Deadlines, type Timed } from "../deadlines.js";
 import { PendingTable } from "../pending.js";
 import { LIVENESS_MS, withdraw, type CallHost } from "./connection.js";
 import type { Receiver } from "./receive.js";
+import { CancelReason } from "../serving/context.js";
 
 /** Longest a pump turn keeps the event loop. */
 const TURN_MS = 2;
@@ -130,6 +131,7 @@ export class AsyncCalls {
   private watchAbort(p: Pending, signal: AbortSignal): void {
     p.onAbort = () => {
       if (this.pending.delete(p.id)) {
+        this.host.cancel(p.id, CancelReason.ABORTED);
         this.settle(p, undefined, new RpcError(ErrorCodes.ERR_RPC_ABORTED, `call to "${p.method}" was aborted`, { cause: signal.reason, maybeExecuted: withdraw(this.host.current(), p.id) }));
         this.letGo();
       }
@@ -140,6 +142,7 @@ export class AsyncCalls {
   private expire(p: Pending): void {
     if (this.pending.get(p.id) !== p) return;
     this.pending.delete(p.id);
+    this.host.cancel(p.id, CancelReason.TIMEOUT);
     this.settle(p, undefined, new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `call to "${p.method}" on ${this.host.name} timed out after ${p.timeoutMs} ms`, { maybeExecuted: withdraw(this.host.current(), p.id) }));
     this.letGo();
   }

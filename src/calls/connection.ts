@@ -34,6 +34,8 @@ export interface CallHost {
   checkServer(conn: Connection, now: number, force?: boolean): void;
   /** Ends the connection: every pending call fails with `err`. */
   disconnect(err: RpcError): void;
+  /** The caller gave up on call `id` (a CancelReason): tells the server (a CANCEL). */
+  cancel(id: number, reason: number): void;
 }
 
 /** Check the server's liveness at least this often while a call waits. */

@@ -12,7 +12,11 @@ import { Channel } from "../channel.js";
 import type { Encoder } from "../codec/encode.js";
 import type { Decoder } from "../codec/decode.js";
 import { RpcError, ErrorCodes } from "../errors.js";
-import { HEADROOM } from "../frames.js";
+import { HEADROOM, errorExtra } from "../frames.js";
+import { CancelReason } from "../serving/context.js";
+import { METADATA_MAX_BYTES } from "../metadata.js";
+
+type Metadata = Readonly<Record<string, string>>;
 import { onProcessExit } from "../lifecycle.js";
 import { Handshaking, connectSync, type Connected, type ConnectorOptions } from "../connection/connector.js";
 import { READABLE } from "../connection/link.js";
@@ -24,6 +28,8 @@ import type { MethodName, MethodNames } from "./methods.js";
 
 export interface RouteOptions {
   name: string;
+  /** The client's default timeout: calls with it need no CONTEXT record. */
+  timeoutMs: number;
   path: string;
   serverUid: number;
   ringBytes: number;
@@ -63,9 +69,15 @@ export class Route {
     this.dueTimer = setTimeout(this.markCheckDue, LIVENESS_MS).unref();
   }
 
+  /** A CONTEXT's [remaining ms u32]. */
+  private readonly contextExtra = new Uint8Array(4);
+  private readonly contextView = new DataView(this.contextExtra.buffer);
+
   constructor(
     readonly o: RouteOptions,
     private readonly encoder: Encoder,
+    /** The encoder of metadata (its own scratch: a request's arguments are in the other's). */
+    private readonly contextEncoder: () => Encoder,
     decoder: Decoder,
     names: MethodNames,
     private readonly events: RouteEvents,
@@ -78,6 +90,7 @@ export class Route {
         this.checkServer(conn, now);
       },
       disconnect: (err) => this.disconnect(err),
+      cancel: (id, reason) => this.cancel(id, reason),
     };
     this.receiver = new Receiver(host, decoder, names, o.maxMessageBytes);
     this.sync = new SyncCall(host, this.receiver, o.spinMs, o.busyPoll);
@@ -191,7 +204,7 @@ export class Route {
     const resRing = reqRing + L.RING_HEADER_BYTES + made.requestRing;
     let channel: Channel;
     try {
-      channel = new Channel(new RingWriter(reqRing, made.requestRing), new RingReader(resRing, made.responseRing), this.o.maxMessageBytes);
+      channel = new Channel(new RingWriter(reqRing, made.requestRing), new RingReader(resRing, made.responseRing), this.o.maxMessageBytes, native.copyBytes);
     } catch (e) {
       seg.close();
       made.link.close();
@@ -207,6 +220,8 @@ export class Route {
     made.link.watch();
     onProcessExit.add(this.exitHook);
     this.conn = conn;
+    // The first record: the deadline of calls sent without a CONTEXT.
+    this.sendContext(conn, 0, this.o.timeoutMs, undefined);
     this.armCheck();
     this.events.connect(this, made.serverPid);
     return conn;
@@ -326,7 +341,7 @@ export class Route {
   /** Encodes and sends a request on the current connection (made now, blocking, when
    *  `connectWithin` is given and there is none); returns its id. Throws before sending
    *  anything on bad input. */
-  send(name: MethodName, args: unknown[], connectWithin?: number): number {
+  send(name: MethodName, args: unknown[], timeoutMs: number, metadata: Metadata | undefined, connectWithin?: number): number {
     if (this.closed) throw this.closedError();
     const encoder = this.encoder;
     const length = encoder.encode(args, this.o.maxMessageBytes, "args", HEADROOM);
@@ -334,6 +349,7 @@ export class Route {
     if (conn === undefined) throw new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `client of ${this.o.name} is not connected`, { maybeExecuted: false });
     const id = this.nextId;
     this.nextId = (this.nextId + 1) >>> 0 || 1;
+    if (metadata !== undefined || timeoutMs !== this.o.timeoutMs) this.sendContext(conn, id, timeoutMs, metadata);
     // By id once this connection's server has said it (METHOD_ID), else by name.
     const methodId = conn.methodIds.get(name.index);
     if (methodId >= 0) conn.channel.sendCall(id, methodId, encoder.start + HEADROOM, length, encoder.splice);
@@ -344,24 +360,45 @@ export class Route {
     return id;
   }
 
+  /** A CONTEXT for call `id` (0: the connection's default timeout): its time left and metadata. */
+  private sendContext(conn: Connection, id: number, timeoutMs: number, metadata: Metadata | undefined): void {
+    this.contextView.setUint32(0, Math.min(Math.max(0, Math.ceil(timeoutMs)), 0xffffffff), true);
+    const encoder = this.contextEncoder();
+    const length = metadata === undefined ? 0 : encoder.encode(metadata, METADATA_MAX_BYTES * 2, "metadata", HEADROOM);
+    conn.channel.send(L.T_CONTEXT, id, this.contextExtra, encoder.start + HEADROOM, length);
+  }
+
+  /** Tells the server that the caller gave up on call `id` (best effort: the ring may be
+   *  closed by then). */
+  private cancel(id: number, reason: number): void {
+    const conn = this.conn;
+    if (conn === undefined || conn.closed) return;
+    conn.channel.send(L.T_CANCEL, id, errorExtra(reason), this.encoder.start + HEADROOM, 0);
+    conn.channel.writer.commit();
+    conn.serverBell.ring();
+  }
+
   /** A synchronous call on this route: connects first (blocking) if need be. */
-  callSync(name: MethodName, method: string, args: unknown[], timeoutMs: number): unknown {
+  callSync(name: MethodName, method: string, args: unknown[], timeoutMs: number, metadata: Metadata | undefined): unknown {
     if (this.sync.busy) {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "a synchronous call is already in progress on this client");
     }
-    const id = this.send(name, args, timeoutMs);
+    const id = this.send(name, args, timeoutMs, metadata, timeoutMs);
     try {
       return this.sync.wait(this.conn!, id, method, timeoutMs);
+    } catch (e) {
+      if (e instanceof RpcError && e.code === ErrorCodes.ERR_RPC_TIMEOUT) this.cancel(id, CancelReason.TIMEOUT);
+      throw e;
     } finally {
       if (this.async.pending.size > 0) this.async.schedulePump();
     }
   }
 
   /** An asyncCall on this route's connection, which must be there (`connection()`). */
-  callAsync(name: MethodName, method: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined): Promise<unknown> {
+  callAsync(name: MethodName, method: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, metadata: Metadata | undefined): Promise<unknown> {
     let id: number;
     try {
-      id = this.send(name, args);
+      id = this.send(name, args, timeoutMs, metadata);
     } catch (e) {
       return Promise.reject(e);
     }

@@ -15,7 +15,7 @@
 // See encode.ts for what each kind of value arrives as.
 
 import type { Core } from "../core/wasm.js";
-import { native } from "../native.js";
+import { copyWithSet, type CopyBytes } from "../core/copy.js";
 import { ErrorCodes, RpcError } from "../errors.js";
 import {
   BIN_ARRAYBUFFER, BIN_BIGINT64, BIN_BIGUINT64, BIN_BUFFER, BIN_DATAVIEW, BIN_FLOAT32, BIN_FLOAT64,
@@ -80,7 +80,7 @@ export class Decoder {
   private readonly error: () => number;
   private readonly errorAt: () => number;
 
-  constructor(core: Core) {
+  constructor(core: Core, private readonly copyBytes: CopyBytes = copyWithSet) {
     this.core = core;
     this.u8 = core.u8;
     this.u32 = core.u32;
@@ -353,7 +353,7 @@ export class Decoder {
   /** Copies bytes [s, e) of linear memory to the start of `to`: big ones with a plain
    *  memmove (V8 copies out of shared memory a word at a time). */
   private copyOut(s: number, e: number, to: Uint8Array): void {
-    if (e - s >= COPY_NATIVE_BYTES) native.copyBytes(this.u8, s, to, to.byteOffset, e - s);
+    if (e - s >= COPY_NATIVE_BYTES) this.copyBytes(this.u8, s, to, to.byteOffset, e - s);
     else this.buf.copy(to, 0, s, e);
   }
 

@@ -24,6 +24,9 @@ export class Endpoint {
   async = false;
   /** Bound with `{ view: true }`: binary arguments arrive as views (see Server.bind). */
   view = false;
+  /** Bound with `{ context: true }`: the handler gets the call's context after its
+   *  arguments (src/serving/context.ts). */
+  context = false;
 
   constructor(
     readonly name: string,

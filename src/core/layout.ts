@@ -43,6 +43,8 @@ export const L = {
   T_GOODBYE: x.T_GOODBYE.value,
   T_CALL: x.T_CALL.value,
   T_METHOD_ID: x.T_METHOD_ID.value,
+  T_CONTEXT: x.T_CONTEXT.value,
+  T_CANCEL: x.T_CANCEL.value,
   H_REC_TYPE: x.H_REC_TYPE.value,
   H_REC_PAYLOAD: x.H_REC_PAYLOAD.value,
   H_REC_LENGTH: x.H_REC_LENGTH.value,

@@ -20,13 +20,17 @@ import type { Msg, NatsConnection } from "@nats-io/transport-node";
 import type { ConnectOptions } from "./options.js";
 import { RpcError, ErrorCodes } from "../errors.js";
 import { validateName, METHOD_NAME_MAX_BYTES } from "../protocol.js";
-import { connectNats, connectionOptions, requestFailure } from "./connect.js";
+import { connectNats, connectionOptions, natsLibrary, requestFailure } from "./connect.js";
 import type { NatsClientOptions, NatsOptions } from "./options.js";
 import { PayloadCodec, replyValue, type HeaderLookup } from "./payload.js";
 import { methodSubject, serviceName } from "./subjects.js";
 import { SyncBridge } from "./sync.js";
 import { NatsSeal, sealedRequest } from "./auth.js";
-import { Attempts, DEFAULT_RETRY, type RetryPolicy } from "../calls/retry.js";
+import { cancelMessage, cancelSubject, newCallId, requestHeaderPairs, toHeaders } from "./context.js";
+import { DEFAULT_RETRY, type RetryPolicy } from "../calls/retry.js";
+import type { Call, Transport } from "../calls/transport.js";
+
+type Metadata = Readonly<Record<string, string>>;
 
 export type { NatsClientOptions } from "./options.js";
 
@@ -68,10 +72,7 @@ export interface NatsEvents {
   disconnect(server: string, reason: string): void;
 }
 
-/** Told before a call is sent again: the attempt that failed, why, and the backoff. */
-export type RetryListener = (failedAttempt: number, err: unknown, delayMs: number) => void;
-
-export class NatsCalls {
+export class NatsCalls implements Transport {
   /** The server's name ("/calc"). */
   readonly serverName: string;
   private readonly service: string;
@@ -80,7 +81,7 @@ export class NatsCalls {
   private nc: NatsConnection | undefined;
   private connecting: Promise<NatsConnection> | undefined;
   private sync: SyncBridge | undefined;
-  private closed = false;
+  closed = false;
   /** Whether `connect` was told last (not `disconnect`). */
   private up = false;
   /** With the client's token: requests sealed, replies that do not open dropped (src/nats/auth.ts). */
@@ -109,55 +110,42 @@ export class NatsCalls {
     return this.connection(timeoutMs).then(() => undefined);
   }
 
-  /** A call, sent again as the retry policy allows (`onRetry` is told before each re-send). */
-  async callAsync(method: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, idempotent = false, onRetry?: RetryListener): Promise<unknown> {
-    const attempts = new Attempts(this.retry, idempotent, performance.now() + timeoutMs);
-    for (;;) {
-      attempts.count++;
-      const window = this.attemptWindow(attempts);
-      try {
-        return await this.attemptAsync(method, args, window.ms, signal);
-      } catch (e) {
-        // Nobody else to send it to at once: every re-send over NATS is a backed-off retry.
-        const wait = signal?.aborted || this.closed ? -1 : attempts.next(e, false, window.cut && isTimeout(e));
-        if (wait < 0) throw attempts.fail(e);
-        onRetry?.(attempts.count, e, wait);
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      }
-    }
+  /** Every call over NATS may be sent again (the attempts loop decides). */
+  mayRetry(): boolean {
+    return true;
   }
 
-  /** A synchronous call, sent again as the retry policy allows. */
-  callSync(method: string, args: unknown[], timeoutMs: number, idempotent = false, onRetry?: RetryListener): unknown {
-    const attempts = new Attempts(this.retry, idempotent, performance.now() + timeoutMs);
-    let pause: Int32Array | undefined;
-    for (;;) {
-      attempts.count++;
-      const window = this.attemptWindow(attempts);
-      try {
-        return this.attemptSync(method, args, window.ms);
-      } catch (e) {
-        const wait = this.closed ? -1 : attempts.next(e, false, window.cut && isTimeout(e));
-        if (wait < 0) throw attempts.fail(e);
-        onRetry?.(attempts.count, e, wait);
-        if (wait > 0) Atomics.wait((pause ??= new Int32Array(new SharedArrayBuffer(4))), 0, 0, wait);
-      }
-    }
+  /** Over NATS the queue group picks the replica: no other to name here, every re-send is
+   *  a backed-off retry. */
+  otherLive(): boolean {
+    return false;
   }
 
-  /** How long the attempt in course may wait for its answer: the call's time left, or
-   *  retry.attemptTimeoutMs (`cut`) when the call is idempotent and another attempt is
-   *  left. A replica killed mid-call only goes silent over NATS (its requests are lost with
-   *  its TCP connection, the NATS server just stops routing to it), so the re-sent request
-   *  reaches a live member of the queue group. The last attempt gets all the time left. */
-  private attemptWindow(attempts: Attempts): { ms: number; cut: boolean } {
-    const left = Math.max(1, attempts.deadline - performance.now());
+  /** How long an attempt may wait for its answer: the call's time left, or
+   *  retry.attemptTimeoutMs (`call.cut`) when the call is idempotent and another attempt
+   *  is left. A replica killed mid-call only goes silent over NATS (its requests are lost
+   *  with its TCP connection, the NATS server just stops routing to it), so the re-sent
+   *  request reaches a live member of the queue group. The last attempt gets all the time left. */
+  private window(call: Call, left: number, retryLeft: boolean): number {
     const cutMs = this.retry.attemptTimeoutMs;
-    if (attempts.idempotent && cutMs > 0 && cutMs < left && attempts.retryLeft) return { ms: cutMs, cut: true };
-    return { ms: left, cut: false };
+    if (call.settings.idempotent && cutMs > 0 && cutMs < left && retryLeft) {
+      call.cut = true;
+      return cutMs;
+    }
+    return left;
   }
 
-  private async attemptAsync(method: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined): Promise<unknown> {
+  attemptAsync(call: Call, timeoutMs: number, retryLeft: boolean): Promise<unknown> {
+    call.used = this;
+    return this.requestAsync(call.method, call.args, this.window(call, timeoutMs, retryLeft), call.settings.signal, call.settings.metadata);
+  }
+
+  attemptSync(call: Call, timeoutMs: number, retryLeft: boolean): unknown {
+    call.used = this;
+    return this.requestSync(call.method, call.args, this.window(call, timeoutMs, retryLeft), call.settings.metadata);
+  }
+
+  private async requestAsync(method: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, metadata: Metadata | undefined): Promise<unknown> {
     if (signal?.aborted) throw aborted(method, signal, false);
     const subject = this.subject(method);
     const data = this.codec.encode(args, this.maxMessageBytes, "args");
@@ -166,28 +154,42 @@ export class NatsCalls {
     if (signal?.aborted) throw aborted(method, signal, false);
     checkSize(data.length, nc);
     const left = timerMs(timeoutMs - (performance.now() - start));
+    const callId = newCallId();
     let reply: { data: Uint8Array; header: HeaderLookup | undefined };
     try {
       if (this.seal === undefined) {
-        const msg: Msg = await abortable(nc.request(subject, data, { timeout: left }), method, signal);
+        const headers = toHeaders((await natsLibrary()).headers, requestHeaderPairs(left, callId, metadata));
+        const msg: Msg = await abortable(nc.request(subject, data, { timeout: left, headers }), method, signal);
         reply = { data: msg.data, header: headerLookup(msg) };
       } else {
+        // Sealed (a token): the seal's own headers only; the handler's context has the
+        // defaults (no metadata) and no cancel reaches it.
         const opened = await abortable(sealedRequest(nc, this.seal, subject, data, left, this.dropped), method, signal);
         reply = { data: opened.data, header: (name) => opened.headers[name] };
       }
     } catch (e) {
-      if (e instanceof RpcError) throw e;
-      throw this.failure(e, method, timeoutMs);
+      const err = e instanceof RpcError ? e : this.failure(e, method, timeoutMs);
+      // The caller gave up: tell the service (best effort), so that a context handler's signal aborts.
+      if (err.code === ErrorCodes.ERR_RPC_TIMEOUT || err.code === ErrorCodes.ERR_RPC_ABORTED) this.cancel(nc, callId, err.code === ErrorCodes.ERR_RPC_TIMEOUT);
+      throw err;
     }
     return replyValue(this.codec, reply.data, reply.header, this.serverName);
   }
 
-  private attemptSync(method: string, args: unknown[], timeoutMs: number): unknown {
+  private cancel(nc: NatsConnection, callId: string, timedOut: boolean): void {
+    try {
+      nc.publish(cancelSubject(this.service), cancelMessage(callId, timedOut));
+    } catch {
+      // Closed or draining: the handler's caller is gone anyway.
+    }
+  }
+
+  private requestSync(method: string, args: unknown[], timeoutMs: number, metadata: Metadata | undefined): unknown {
     if (this.closed) throw closedError(this.serverName);
     const subject = this.subject(method);
     const data = this.codec.encode(args, this.maxMessageBytes, "args");
     this.sync ??= new SyncBridge(this.options, this.tokenKey);
-    const reply = this.sync.request(subject, data, timeoutMs);
+    const reply = this.sync.request(subject, data, timeoutMs, requestHeaderPairs(timeoutMs, newCallId(), metadata), cancelSubject(this.service));
     if (!reply.ok) {
       throw new RpcError(reply.code, `call to "${method}" on ${this.serverName} over NATS failed: ${reply.message}`, { maybeExecuted: reply.maybeExecuted });
     }
@@ -290,10 +292,6 @@ export function checkSize(bytes: number, nc: { info?: { max_payload: number } })
 /** A timeout as setTimeout takes it: at least 1 ms, at most 2^31 - 1 (more would fire at once). */
 export function timerMs(ms: number): number {
   return Math.max(1, Math.min(ms, 2 ** 31 - 1));
-}
-
-function isTimeout(e: unknown): boolean {
-  return e instanceof RpcError && e.code === ErrorCodes.ERR_RPC_TIMEOUT;
 }
 
 function headerLookup(msg: Msg): HeaderLookup | undefined {

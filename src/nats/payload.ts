@@ -3,6 +3,7 @@
 // the error replies described in src/nats/subjects.ts.
 
 import { core } from "../core/wasm.js";
+import { native } from "../native.js";
 import { Encoder } from "../codec/encode.js";
 import { Decoder } from "../codec/decode.js";
 import { RpcError, ErrorCodes, type ErrorCode, type RemoteErrorInfo } from "../errors.js";
@@ -14,7 +15,7 @@ const SCRATCH_BYTES = 64 * 1024;
 
 export class PayloadCodec {
   private readonly encoder = new Encoder(core());
-  private readonly decoder = new Decoder(core());
+  private readonly decoder = new Decoder(core(), native.copyBytes);
   private scratch = 0;
   private scratchBytes = 0;
 

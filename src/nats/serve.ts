@@ -7,7 +7,6 @@
 // Why not @nats-io/services: it is a prerelease (3.0.0-25 on the registry, Nov 2026), and its
 // counters would be a second set beside stats(), timing only the synchronous part of a handler.
 
-import { inspect } from "node:util";
 import type { Msg, MsgHdrs, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { ConnectOptions } from "./options.js";
 import { RpcError, ErrorCodes, type ErrorCode } from "../errors.js";
@@ -15,9 +14,11 @@ import { codeOfKind } from "../protocol.js";
 import type { Endpoint } from "../contracts/endpoint.js";
 import type { ServiceStats } from "../contracts/stats.js";
 import { RESERVED_PREFIX } from "../contracts/stats.js";
-import { ContractViolation } from "../contracts/validate.js";
+import { invoke, errorShape, unsendableShape, type ErrorShape, type Wire } from "../serving/invoke.js";
 import { connectNats, natsLibrary } from "./connect.js";
 import { PayloadCodec } from "./payload.js";
+import { cancelSubject, parseCancel, requestContext } from "./context.js";
+import { Running } from "../serving/context.js";
 import { HEADER_AUTH, NatsSeal } from "./auth.js";
 import {
   HEADER_ERROR, HEADER_ERROR_STATUS, HEADER_SHMRPC_CODE, QUEUE_GROUP, SUBJECT_PREFIX,
@@ -53,8 +54,12 @@ export class NatsService {
   private readonly json = new TextEncoder();
   /** The methods' queue subscription. */
   private calls: Subscription | undefined;
-  /** Requests whose async handler is still running: answered ERR_RPC_DISCONNECTED at close. */
-  private readonly running = new Set<Msg>();
+  /** Requests whose async handler is still running: answered ERR_RPC_DISCONNECTED at close
+   *  (with the context of a `{ context: true }` handler, aborted then). */
+  private readonly running = new Map<Msg, Running | undefined>();
+  /** Context handlers' calls by call id, for the callers' cancels. */
+  private readonly byCallId = new Map<string, Running>();
+  private readonly callIds = new WeakMap<Running, string>();
   /** With the server's token: requests must open, replies are sealed (src/nats/auth.ts). */
   private readonly seal: NatsSeal | undefined;
   /** The iv of each request taken under the token, which its reply is bound to. */
@@ -87,6 +92,14 @@ export class NatsService {
         else this.request(msg);
       },
     });
+    // Callers' cancels: every instance hears them (no queue group); the one running the call acts.
+    nc.subscribe(cancelSubject(this.service), {
+      callback: (err, msg) => {
+        if (err !== null) return;
+        const { callId, code } = parseCancel(msg.string());
+        this.byCallId.get(callId)?.abort(code, code === ErrorCodes.ERR_RPC_TIMEOUT ? "the caller's deadline passed" : "the caller aborted the call");
+      },
+    });
     for (const verb of ["PING", "INFO", "STATS"] as const) {
       const reply = (err: Error | null, msg: Msg): void => {
         if (err === null) this.answerService(verb, msg);
@@ -117,7 +130,8 @@ export class NatsService {
     } catch {
       // The connection is already closed: nothing can be answered.
     }
-    for (const msg of this.running) {
+    for (const [msg, run] of this.running) {
+      run?.abort(ErrorCodes.ERR_RPC_DISCONNECTED, "the server closed");
       try {
         this.replyError(msg, ErrorCodes.ERR_RPC_DISCONNECTED, { name: "Error", message: `server ${this.server.name} closed while the call was running`, stack: "" });
       } catch {
@@ -125,6 +139,7 @@ export class NatsService {
       }
     }
     this.running.clear();
+    this.byCallId.clear();
     this.nc = undefined;
     try {
       await nc?.drain();
@@ -172,46 +187,46 @@ export class NatsService {
     if (!Array.isArray(args)) {
       return this.replyError(msg, ErrorCodes.ERR_RPC_PROTOCOL, { name: "Error", message: "arguments that are not an array", stack: "" });
     }
-    const t0 = ep.start();
-    let result: unknown;
-    try {
-      result = ep.handler(...args);
-    } catch (e) {
-      ep.stop(t0);
-      ep.fail(e);
-      return this.replyThrown(msg, e);
+    let run: Running | undefined;
+    if (ep.context) {
+      const c = requestContext(msg.headers);
+      run = new Running(ep.name, c.deadline, { transport: "nats", subject: msg.subject, reply: msg.reply ?? "" }, c.metadata);
+      if (c.callId !== undefined) {
+        this.byCallId.set(c.callId, run);
+        this.callIds.set(run, c.callId);
+      }
+      this.running.set(msg, run);
     }
-    if (result !== null && typeof result === "object" && typeof (result as PromiseLike<unknown>).then === "function") {
-      ep.inflight++;
-      ep.async = true;
-      this.running.add(msg);
-      Promise.resolve(result as PromiseLike<unknown>).then(
-        (value) => this.settle(msg, ep, t0, value, false),
-        (err) => this.settle(msg, ep, t0, err, true),
-      );
-      return;
-    }
-    ep.stop(t0);
-    const unsent = this.replyValue(msg, result);
-    if (unsent !== undefined) ep.fail(unsent);
+    if (!invoke(ep, args, run?.context, this.wire, msg, 0) && run !== undefined) this.ended(msg);
   }
 
-  private settle(msg: Msg, ep: Endpoint, t0: number, value: unknown, thrown: boolean): void {
-    ep.inflight--;
-    ep.stop(t0);
-    if (thrown) ep.fail(value);
-    // Answered already by close(), or the connection is gone.
-    if (!this.running.delete(msg) || this.nc === undefined) return;
-    try {
-      if (thrown) this.replyThrown(msg, value);
-      else {
-        const unsent = this.replyValue(msg, value);
-        if (unsent !== undefined) ep.fail(unsent);
-      }
-    } catch (e) {
-      this.server.onError(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `NATS reply of ${this.server.name} failed: ${(e as Error).message}`, { cause: e }));
-    }
+  /** A request's handler is done (or its answer sent at close): forget it. */
+  private ended(msg: Msg): boolean {
+    const run = this.running.get(msg);
+    if (!this.running.delete(msg)) return false;
+    const id = run === undefined ? undefined : this.callIds.get(run);
+    if (id !== undefined) this.byCallId.delete(id);
+    return true;
   }
+
+  /** The shared invoke's way to this wire. */
+  private readonly wire: Wire<Msg> = {
+    result: (msg, _id, value) => {
+      try {
+        return this.replyValue(msg, value);
+      } catch (e) {
+        this.server.onError(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `NATS reply of ${this.server.name} failed: ${(e as Error).message}`, { cause: e }));
+        return undefined;
+      }
+    },
+    thrown: (msg, _id, thrown) => this.replyThrown(msg, thrown),
+    pending: (msg) => {
+      if (!this.running.has(msg)) this.running.set(msg, undefined);
+    },
+    // Answered already by close(), or the connection is gone.
+    settling: (msg) => this.ended(msg) && this.nc !== undefined,
+    answered: () => {},
+  };
 
   /** The largest payload the NATS server takes, and the server's own limit. */
   private get maxBytes(): number {
@@ -224,10 +239,9 @@ export class NatsService {
     try {
       data = this.codec.encode(value, this.maxBytes, "result");
     } catch (e) {
-      const tooLarge = e instanceof RpcError && e.code === ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE;
-      const why = tooLarge ? `the result is too large: ${(e as Error).message}` : `the handler's return value could not be sent: ${(e as Error).message}`;
-      this.replyError(msg, tooLarge ? ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE : ErrorCodes.ERR_RPC_REMOTE, { name: tooLarge ? "Error" : "RpcError", message: why, stack: "" });
-      return why;
+      const shape = unsendableShape(e, e instanceof RpcError && e.code === ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE);
+      this.replyShape(msg, shape);
+      return shape.why;
     }
     this.respond(msg, data, undefined);
     return undefined;
@@ -258,17 +272,15 @@ export class NatsService {
   }
 
   private replyThrown(msg: Msg, thrown: unknown): void {
-    if (thrown instanceof ContractViolation) {
-      const code = codeOfKind(thrown.kind) ?? ErrorCodes.ERR_RPC_INVALID_ARGUMENT;
-      return this.replyError(msg, code, { name: "RpcError", message: thrown.message, stack: "", issues: thrown.issues });
+    try {
+      this.replyShape(msg, errorShape(thrown));
+    } catch (e) {
+      this.server.onError(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `NATS reply of ${this.server.name} failed: ${(e as Error).message}`, { cause: e }));
     }
-    if (thrown instanceof Error) {
-      const details: Record<string, unknown> = { name: String(thrown.name), message: String(thrown.message), stack: String(thrown.stack ?? "") };
-      const code = (thrown as { code?: unknown }).code;
-      if (typeof code === "string") details.code = code;
-      return this.replyError(msg, ErrorCodes.ERR_RPC_REMOTE, details);
-    }
-    this.replyError(msg, ErrorCodes.ERR_RPC_REMOTE, { name: "Error", message: `the handler threw a non-Error value: ${inspect(thrown, { depth: 2, breakLength: Infinity })}`, stack: "" });
+  }
+
+  private replyShape(msg: Msg, shape: ErrorShape): void {
+    this.replyError(msg, codeOfKind(shape.kind) ?? ErrorCodes.ERR_RPC_REMOTE, shape.details);
   }
 
   private replyError(msg: Msg, code: ErrorCode, details: Record<string, unknown>): void {

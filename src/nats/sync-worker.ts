@@ -5,7 +5,8 @@ import { workerData, type MessagePort } from "node:worker_threads";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { ConnectOptions } from "./options.js";
 import { RpcError } from "../errors.js";
-import { connectFailure, connectNats, requestFailure } from "./connect.js";
+import { connectFailure, connectNats, natsLibrary, requestFailure } from "./connect.js";
+import { HEADER_CALL, cancelMessage, toHeaders } from "./context.js";
 import type { SyncReply, SyncRequest } from "./sync.js";
 import { NatsSeal, sealedRequest } from "./auth.js";
 
@@ -43,7 +44,7 @@ async function handle(req: SyncRequest): Promise<SyncReply> {
       const opened = await sealedRequest(nc, seal, req.subject, req.data, timeout);
       return { seq: req.seq, ok: true, data: opened.data, headers: opened.headers };
     }
-    const msg = await nc.request(req.subject, req.data, { timeout });
+    const msg = await nc.request(req.subject, req.data, { timeout, headers: toHeaders((await natsLibrary()).headers, req.headers) });
     let headers: Record<string, string> | undefined;
     if (msg.headers) {
       headers = {};
@@ -52,6 +53,13 @@ async function handle(req: SyncRequest): Promise<SyncReply> {
     return { seq: req.seq, ok: true, data: msg.data, headers };
   } catch (e) {
     const f = requestFailure(e);
+    if (f.code === "ERR_RPC_TIMEOUT") {
+      try {
+        nc.publish(req.cancelSubject, cancelMessage(req.headers[HEADER_CALL]!, true)); // best effort, as for asyncCall
+      } catch {
+        // Closed: nothing to tell.
+      }
+    }
     const message = f.code === "ERR_RPC_TIMEOUT" ? `no reply within ${Math.round(req.timeoutMs)} ms` : f.code === "ERR_RPC_NOT_CONNECTED" ? "no server serves it on NATS" : f.message;
     return { seq: req.seq, ok: false, code: f.code, message, maybeExecuted: f.maybeExecuted };
   }

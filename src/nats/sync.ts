@@ -23,6 +23,10 @@ export interface SyncRequest {
   subject: string;
   data: Uint8Array;
   timeoutMs: number;
+  /** The request's headers (deadline, call id, metadata: src/nats/context.ts). */
+  headers: Record<string, string>;
+  /** Where to publish the call id if it times out. */
+  cancelSubject: string;
 }
 
 export type SyncReply =
@@ -49,9 +53,9 @@ export class SyncBridge {
     this.worker.unref(); // an idle client does not keep its process alive
   }
 
-  request(subject: string, data: Uint8Array, timeoutMs: number): SyncReply {
+  request(subject: string, data: Uint8Array, timeoutMs: number, headers: Record<string, string>, cancelSubject: string): SyncReply {
     const seq = (this.seq = (this.seq + 1) | 0 || 1);
-    this.port.postMessage({ seq, subject, data, timeoutMs } satisfies SyncRequest);
+    this.port.postMessage({ seq, subject, data, timeoutMs, headers, cancelSubject } satisfies SyncRequest);
     const deadline = performance.now() + timeoutMs + WORKER_GRACE_MS;
     for (;;) {
       const last = Atomics.load(this.done, 0);

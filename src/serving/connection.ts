@@ -8,6 +8,8 @@ import type { Segment } from "../core/segment.js";
 import type { Doorbell } from "../core/doorbell.js";
 import type { Channel } from "../channel.js";
 import type { Link } from "../connection/link.js";
+import { DEFAULT_TIMEOUT_MS } from "../protocol.js";
+import { NO_METADATA, type Caller, type Running } from "./context.js";
 import type { Lease } from "./lease.js";
 import { PrivateCopy } from "./private-copy.js";
 import { WakeThrottle } from "./wake-throttle.js";
@@ -27,6 +29,15 @@ export class Connection {
   readonly copy = new PrivateCopy();
   /** Method ids this client has been told (a METHOD_ID record sent), by id. */
   readonly announced: boolean[] = [];
+  /** Calls of `{ context: true }` handlers in progress, by id (made on first use). */
+  running: Map<number, Running> | undefined;
+  /** The deadline of calls sent without a CONTEXT: the client's default timeout. */
+  defaultTimeoutMs = DEFAULT_TIMEOUT_MS;
+  /** The CONTEXT just taken, for the request of id `contextId` (0: none). */
+  contextId = 0;
+  contextDeadline = 0;
+  contextMetadata: Readonly<Record<string, string>> = NO_METADATA;
+  private callerInfo: Caller | undefined;
   /** Its wake-ups that found nothing to do (wake-throttle.ts). */
   readonly wakes = new WakeThrottle();
   constructor(
@@ -41,5 +52,10 @@ export class Connection {
     readonly lease: Lease,
   ) {
     this.takenIndex = (seg.offset + L.CONN_TAKEN_ID) >>> 2;
+  }
+
+  /** Who calls on this connection, as a context shows it. */
+  get caller(): Caller {
+    return (this.callerInfo ??= Object.freeze({ transport: "shm", pid: this.pid, uid: this.uid, gid: this.gid }));
   }
 }

@@ -3,7 +3,6 @@
 // requests, dispatching them to the endpoints, sending results and errors, backpressure,
 // and dropping clients. `Server` (src/server.ts) owns one and delegates to it.
 
-import { inspect } from "node:util";
 import { core } from "../core/wasm.js";
 import { L } from "../core/layout.js";
 import { Doorbell } from "../core/doorbell.js";
@@ -22,7 +21,9 @@ import type { PeerInfo } from "../server.js";
 // contracts: an Endpoint (handler, contract entry, counters) per method, not a bare handler
 import type { Endpoint } from "../contracts/endpoint.js";
 import type { Methods } from "./methods.js";
-import { ContractViolation } from "../contracts/validate.js";
+import { invoke, errorShape, unsendableShape, type Wire } from "./invoke.js";
+import { Running, NO_METADATA, CancelReason, cancelCode } from "./context.js";
+import { receivedMetadata } from "../metadata.js";
 import { Connection } from "./connection.js";
 import { Lease } from "./lease.js";
 import { Budgets } from "./budgets.js";
@@ -85,7 +86,7 @@ export class Serving {
   start(): void {
     this.running = true;
     this.encoder = new Encoder(core());
-    this.decoder = new Decoder(core());
+    this.decoder = new Decoder(core(), native.copyBytes);
   }
 
   /** Stops: says goodbye to every client and frees everything. */
@@ -111,7 +112,7 @@ export class Serving {
         writer.dispose();
         throw e;
       }
-      channel = new Channel(writer, reader, this.maxMessageBytes, this.budgets.reassemblyOf(c.uid));
+      channel = new Channel(writer, reader, this.maxMessageBytes, native.copyBytes, this.budgets.reassemblyOf(c.uid));
     } catch {
       seg.close();
       c.link.close();
@@ -182,6 +183,12 @@ export class Serving {
         // Its ring is broken: the reason in its memory tells it.
       }
       conn.bell.wake();
+    }
+    if (conn.running !== undefined) {
+      // The caller went (or the server closes): its handlers' signals abort.
+      const text2 = reason === L.REASON_CLOSED ? "the server closed" : "the caller closed or died";
+      for (const r of conn.running.values()) r.abort(ErrorCodes.ERR_RPC_DISCONNECTED, text2);
+      conn.running.clear();
     }
     if (conn === this.newest) this.newest = undefined;
     const i = this.conns.indexOf(conn);
@@ -312,6 +319,10 @@ export class Serving {
           this.sendError(conn, ch.oversizedId, ErrorKind.MESSAGE_TOO_LARGE, "Error",
             `request of ${ch.length} bytes is over the server's maxMessageBytes (${this.maxMessageBytes})`);
         }
+      } else if (type === L.T_CONTEXT) {
+        this.takeContext(conn, ch.payload, ch.length);
+      } else if (type === L.T_CANCEL) {
+        this.takeCancel(conn, ch.payload, ch.length);
       } else if (type === L.T_GOODBYE) {
         ch.consumed();
         ch.release();
@@ -420,53 +431,100 @@ export class Serving {
       return this.protocolError(conn, `undecodable arguments (${(e as Error).message})`);
     }
     if (!Array.isArray(args)) return this.protocolError(conn, "arguments that are not an array");
-    const handler = ep.handler;
+    let running: Running | undefined;
+    if (ep.context) running = this.started(conn, id, ep.name);
+    else if (conn.contextId !== 0) conn.contextId = 0;
     if (view) conn.lease.hold();
-    const t0 = ep.start(); // contracts: counting (see TIMING in src/contracts/stats.ts)
-    let result: unknown;
+    let pending = false;
     try {
-      // Small arities without a spread (it costs an iteration of the array).
+      // $shmrpc.stats answers each caller its own share (src/server.ts): who is calling.
       this.caller = conn;
-      switch (args.length) {
-        case 0: result = handler(); break;
-        case 1: result = handler(args[0]); break;
-        case 2: result = handler(args[0], args[1]); break;
-        case 3: result = handler(args[0], args[1], args[2]); break;
-        default: result = handler(...args);
-      }
+      pending = invoke(ep, args, running?.context, this.wire, conn, id);
+    } finally {
       this.caller = undefined;
-    } catch (e) {
-      this.caller = undefined;
-      ep.stop(t0); // contracts: counting
-      ep.fail(e);
-      try {
-        this.sendThrown(conn, id, e);
-      } finally {
+      if (!pending) {
+        if (running !== undefined) conn.running!.delete(id);
+        // Sent (a spliced view copied into the ring or the queue): the tail may take the
+        // next one. A view handler's request stays delivered while its promise is pending.
         if (view) this.doneWithView(conn, tail, true);
       }
-      return;
-    }
-    if (result !== null && typeof result === "object" && typeof (result as PromiseLike<unknown>).then === "function") {
-      conn.inflight++;
-      this.inflight++;
-      ep.inflight++; // contracts: counting
-      ep.async = true;
-      if (view) conn.viewHeld = true;
-      Promise.resolve(result as PromiseLike<unknown>).then(
-        (value) => this.settleLater(conn, id, value, false, ep, t0, view),
-        (err) => this.settleLater(conn, id, err, true, ep, t0, view),
-      );
-      return;
-    }
-    ep.stop(t0); // contracts: counting
-    try {
-      const unsent = this.sendResult(conn, id, result);
-      if (unsent !== undefined) ep.fail(unsent); // contracts: counting
-    } finally {
-      // Sent (a spliced view copied into the ring or the queue): the tail may take the next one.
-      if (view) this.doneWithView(conn, tail, true);
     }
   }
+
+  /** The context of call `id` of a `{ context: true }` handler, tracked until it ends. */
+  private started(conn: Connection, id: number, method: string): Running {
+    let deadline: number;
+    let metadata = NO_METADATA;
+    if (conn.contextId === id) {
+      deadline = conn.contextDeadline;
+      metadata = conn.contextMetadata;
+    } else {
+      deadline = Date.now() + conn.defaultTimeoutMs;
+    }
+    conn.contextId = 0;
+    const running = new Running(method, deadline, conn.caller, metadata);
+    (conn.running ??= new Map()).set(id, running);
+    return running;
+  }
+
+  /** A CONTEXT: [id u32][remaining ms u32][metadata, or nothing]. */
+  private takeContext(conn: Connection, at: number, length: number): void {
+    const c = core();
+    if (length < 8) return this.protocolError(conn, "a CONTEXT shorter than its header");
+    const id = c.view.getUint32(at + P_ID, true);
+    const remaining = c.view.getUint32(at + 4, true);
+    if (id === 0) {
+      conn.defaultTimeoutMs = remaining;
+      return;
+    }
+    let metadata = NO_METADATA;
+    if (length > 8) {
+      let value: unknown;
+      try {
+        value = this.decoder!.decode(at + 8, at + length, conn.channel.tail);
+      } catch (e) {
+        return this.protocolError(conn, `undecodable metadata (${(e as Error).message})`);
+      }
+      const checked = receivedMetadata(value);
+      if (checked === undefined) return this.protocolError(conn, "metadata that is not an object of strings");
+      metadata = checked;
+    }
+    conn.contextId = id;
+    conn.contextDeadline = Date.now() + remaining;
+    conn.contextMetadata = metadata;
+  }
+
+  /** A CANCEL: [id u32][reason u8]: the caller gave up on call `id`. */
+  private takeCancel(conn: Connection, at: number, length: number): void {
+    if (length < 5) return this.protocolError(conn, "a CANCEL shorter than its header");
+    const c = core();
+    const id = c.view.getUint32(at + P_ID, true);
+    const running = conn.running?.get(id);
+    if (running === undefined) return;
+    const reason = c.u8[at + 4]!;
+    running.abort(cancelCode(reason), reason === CancelReason.TIMEOUT ? "the caller's deadline passed" : "the caller aborted the call");
+  }
+
+  /** The shared invoke's way to this wire. */
+  private readonly wire: Wire<Connection> = {
+    result: (conn, id, value) => this.sendResult(conn, id, value),
+    thrown: (conn, id, thrown) => this.sendThrown(conn, id, thrown),
+    pending: (conn, _id, ep) => {
+      conn.inflight++;
+      this.inflight++;
+      if (ep.view) conn.viewHeld = true;
+    },
+    settling: (conn, id, ep) => {
+      if (ep.context) conn.running?.delete(id);
+      conn.inflight--;
+      this.inflight--;
+      if (!conn.closed && this.running) return true;
+      // Its client is gone: the memory its views showed may go now.
+      if (ep.view) this.doneWithView(conn, null, true);
+      return false;
+    },
+    answered: (conn, _id, ep, sent) => this.answered(conn, ep.view, sent),
+  };
 
   /** A view handler is done with its request, which is still delivered: its tail's
    *  memory is kept for the next one (and, debugging, its bytes overwritten). With
@@ -496,28 +554,10 @@ export class Serving {
     this.schedule();
   }
 
-  /** A handler's promise settled: answer at once (outside a drain batch). */
-  private settleLater(conn: Connection, id: number, value: unknown, thrown: boolean, ep: Endpoint, t0: number, view = false): void {
-    conn.inflight--;
-    this.inflight--;
-    // contracts: counting, whether or not the caller is still there
-    ep.inflight--;
-    ep.stop(t0);
-    if (thrown) ep.fail(value);
-    if (conn.closed || !this.running) {
-      // Its client is gone: the memory its views showed may go now.
-      if (view) this.doneWithView(conn, null, true);
-      return;
-    }
-    try {
-      if (thrown) this.sendThrown(conn, id, value);
-      else {
-        const unsent = this.sendResult(conn, id, value);
-        if (unsent !== undefined) ep.fail(unsent); // contracts: counting
-      }
-    } finally {
-      if (view) this.releaseView(conn);
-    }
+  /** A handler's promise settled and its answer is written (`sent`): send it at once (outside a drain batch). */
+  private answered(conn: Connection, view: boolean, sent: boolean): void {
+    if (view) this.releaseView(conn);
+    if (!sent) return;
     if (!conn.channel.idle && (this.overQueued(conn) || this.brokenRing(conn))) return;
     conn.channel.writer.commit();
     conn.bell.ring();
@@ -530,13 +570,9 @@ export class Serving {
     try {
       length = this.encoder!.encode(value, this.maxMessageBytes, "result", HEADROOM);
     } catch (e) {
-      let why: string;
-      if (e instanceof RpcError && e.code === ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE) {
-        this.sendError(conn, id, ErrorKind.MESSAGE_TOO_LARGE, "Error", why = `the result is too large: ${e.message}`);
-      } else {
-        this.sendError(conn, id, ErrorKind.REMOTE, "RpcError", why = `the handler's return value could not be sent: ${(e as Error).message}`);
-      }
-      return why;
+      const shape = unsendableShape(e, e instanceof RpcError && e.code === ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE);
+      this.sendDetails(conn, id, shape.kind, shape.details);
+      return shape.why;
     }
     conn.channel.send(L.T_RESPONSE, id, null, this.encoder!.start + HEADROOM, length, this.encoder!.splice);
     this.encoder!.shrink(length);
@@ -545,28 +581,21 @@ export class Serving {
   }
 
   private sendThrown(conn: Connection, id: number, thrown: unknown): void {
-    // contracts: a value that broke a contract's schema travels as its kind, with the issues
-    if (thrown instanceof ContractViolation) {
-      this.sendError(conn, id, thrown.kind, "RpcError", thrown.message, "", undefined, thrown.issues);
-      return;
-    }
-    if (thrown instanceof Error) {
-      const code = (thrown as { code?: unknown }).code;
-      this.sendError(conn, id, ErrorKind.REMOTE, thrown.name, thrown.message, thrown.stack ?? "", typeof code === "string" ? code : undefined);
-    } else {
-      this.sendError(conn, id, ErrorKind.REMOTE, "Error", `the handler threw a non-Error value: ${inspect(thrown, { depth: 2, breakLength: Infinity })}`);
-    }
+    const shape = errorShape(thrown);
+    this.sendDetails(conn, id, shape.kind, shape.details);
   }
 
-  private sendError(conn: Connection, id: number, kind: number, name: string, message: string, stack = "", code?: string, issues?: unknown[]): void {
-    const details: Record<string, unknown> = { name: String(name), message: String(message), stack: String(stack) };
-    if (code !== undefined) details.code = code;
-    if (issues !== undefined) details.issues = issues; // contracts
+  private sendError(conn: Connection, id: number, kind: number, name: string, message: string): void {
+    this.sendDetails(conn, id, kind, { name, message, stack: "" });
+  }
+
+  /** Sends an ERROR of `kind` with `details` { name, message, stack, code?, issues? }. */
+  private sendDetails(conn: Connection, id: number, kind: number, details: Record<string, unknown>): void {
     let length: number;
     try {
       length = this.encoder!.encode(details, this.maxMessageBytes, "error", HEADROOM);
     } catch {
-      length = this.encoder!.encode({ name: "Error", message: String(message).slice(0, 4096), stack: "" }, this.maxMessageBytes, "error", HEADROOM);
+      length = this.encoder!.encode({ name: "Error", message: String(details.message).slice(0, 4096), stack: "" }, this.maxMessageBytes, "error", HEADROOM);
     }
     conn.channel.send(L.T_ERROR, id, errorExtra(kind), this.encoder!.start + HEADROOM, length, this.encoder!.splice);
   }

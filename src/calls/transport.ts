@@ -1,0 +1,51 @@
+// What the attempts loop (src/calls/attempts.ts) needs of a transport, and the call it
+// hands over. Implemented by the instances on this host (src/calls/local.ts: one Route
+// per server instance, shared memory), NATS (src/nats/call.ts) and the locality switch
+// (src/calls/locality.ts). Balancing among a transport's own instances is the transport's;
+// whether and when a failed attempt is sent again is the loop's, once for all of them.
+
+/** A call's settings: the Client's defaults, or those bound by `withOptions` (made once
+ *  there, shared by every call made through it). */
+export interface CallSettings {
+  /** The call's deadline, in ms from when it is made. */
+  readonly timeoutMs: number;
+  readonly signal: AbortSignal | undefined;
+  /** Safe to run twice: re-sent when a lost instance may have run it. */
+  readonly idempotent: boolean;
+  /** String pairs the handler's context shows (checked: src/metadata.ts). */
+  readonly metadata: Readonly<Record<string, string>> | undefined;
+}
+
+/** One call, from the Client to the loop to a transport's attempt. */
+export interface Call {
+  readonly method: string;
+  readonly args: unknown[];
+  readonly settings: CallSettings;
+  /** Set by a transport's attempt: the instance it went to (the next attempt avoids it). */
+  used: unknown;
+  /** Set by a transport's attempt: its wait was cut short of the call's time left
+   *  (NATS, retry.attemptTimeoutMs), so its timeout is a loss, not the call's end. */
+  cut: boolean;
+}
+
+export function newCall(method: string, args: unknown[], settings: CallSettings): Call {
+  return { method, args, settings, used: undefined, cut: false };
+}
+
+/** A client-side transport. An attempt sends the call once and settles with the result,
+ *  or fails with an RpcError whose `maybeExecuted` says whether it may have run. */
+export interface Transport {
+  /** One attempt, blocking, within `timeoutMs`; `retryLeft`: the loop may send it again. */
+  attemptSync(call: Call, timeoutMs: number, retryLeft: boolean): unknown;
+  /** One attempt from the event loop. */
+  attemptAsync(call: Call, timeoutMs: number, retryLeft: boolean): Promise<unknown>;
+  /** Whether a failed attempt of `call` may ever be sent again here (false: one attempt,
+   *  without the loop's bookkeeping: the hot path of a name served alone). */
+  mayRetry(call: Call): boolean;
+  /** Whether an instance other than `call.used` can take a re-send at once. */
+  otherLive(call: Call): boolean;
+  readonly connected: boolean;
+  readonly closed: boolean;
+  waitForConnection(timeoutMs: number): Promise<void>;
+  close(): void;
+}

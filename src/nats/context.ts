@@ -1,0 +1,69 @@
+// Call contexts over NATS: a request's deadline (its time left), call id and metadata
+// travel as message headers; a caller that gives up publishes the call id on the service's
+// cancel subject, which every instance of the service hears (best effort).
+
+import type { MsgHdrs } from "@nats-io/transport-node";
+import { DEFAULT_TIMEOUT_MS } from "../protocol.js";
+import { ErrorCodes, type ErrorCode } from "../errors.js";
+import { receivedMetadata, RESERVED_KEY_PREFIX } from "../metadata.js";
+import { NO_METADATA } from "../serving/context.js";
+import { SUBJECT_PREFIX } from "./subjects.js";
+
+/** The caller's time left, in ms. */
+export const HEADER_TIMEOUT = "shmrpc-timeout-ms";
+/** The call's id, which a cancel names. */
+export const HEADER_CALL = "shmrpc-call";
+
+/** Where callers of `service` publish the ids of calls they gave up on. */
+export function cancelSubject(service: string): string {
+  return `${SUBJECT_PREFIX}.$cancel.${service}`;
+}
+
+/** A cancel's payload: "<call id> <t|a>" (its timeout, or an abort). */
+export function cancelMessage(callId: string, timedOut: boolean): string {
+  return `${callId} ${timedOut ? "t" : "a"}`;
+}
+
+/** The call id and the abort's code of a cancel's payload. */
+export function parseCancel(text: string): { callId: string; code: ErrorCode } {
+  const space = text.lastIndexOf(" ");
+  return { callId: text.slice(0, space), code: text.slice(space + 1) === "t" ? ErrorCodes.ERR_RPC_TIMEOUT : ErrorCodes.ERR_RPC_ABORTED };
+}
+
+const prefix = Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(8))).toString("hex");
+let counter = 0;
+/** A call id unique to this process (and across processes, by its random prefix). */
+export function newCallId(): string {
+  return `${prefix}.${(counter = (counter + 1) % Number.MAX_SAFE_INTEGER)}`;
+}
+
+/** The headers of a request, as plain pairs (the sync worker builds them itself). */
+export function requestHeaderPairs(timeoutMs: number, callId: string, metadata: Readonly<Record<string, string>> | undefined): Record<string, string> {
+  const pairs: Record<string, string> = { ...metadata };
+  pairs[HEADER_TIMEOUT] = String(Math.max(0, Math.ceil(timeoutMs)));
+  pairs[HEADER_CALL] = callId;
+  return pairs;
+}
+
+export function toHeaders(make: () => MsgHdrs, pairs: Record<string, string>): MsgHdrs {
+  const h = make();
+  for (const key in pairs) h.set(key, pairs[key]!);
+  return h;
+}
+
+/** What a server reads of a request's headers: deadline (ms since epoch), call id, metadata. */
+export function requestContext(h: MsgHdrs | undefined): { deadline: number; callId: string | undefined; metadata: Readonly<Record<string, string>> } {
+  if (h === undefined) return { deadline: Date.now() + DEFAULT_TIMEOUT_MS, callId: undefined, metadata: NO_METADATA };
+  const left = Number(h.get(HEADER_TIMEOUT));
+  let pairs: Record<string, string> | undefined;
+  for (const key of h.keys()) {
+    const k = key.toLowerCase();
+    if (k.startsWith(RESERVED_KEY_PREFIX) || k.startsWith("nats-")) continue;
+    (pairs ??= {})[k] = h.get(key);
+  }
+  return {
+    deadline: Date.now() + (Number.isFinite(left) && left >= 0 ? left : DEFAULT_TIMEOUT_MS),
+    callId: h.get(HEADER_CALL) || undefined,
+    metadata: (pairs && receivedMetadata(pairs)) ?? NO_METADATA,
+  };
+}

@@ -1,0 +1,112 @@
+// The one server-side invoke, shared by every transport's wire (shared memory:
+// src/serving/dispatch.ts; NATS: src/nats/serve.ts): counting (src/contracts/endpoint.ts),
+// the handler's call, promises, and the shape of errors. A wire only decodes, sends and
+// keeps its own bookkeeping, through the Wire it passes in.
+
+import { inspect } from "node:util";
+import { ErrorKind } from "../protocol.js";
+import type { Endpoint } from "../contracts/endpoint.js";
+import { ContractViolation } from "../contracts/validate.js";
+
+/** What an invocation needs of a transport's wire. `C` is what the wire knows a call by
+ *  (a connection and an id; a NATS message and 0), passed on without allocating. */
+export interface Wire<C> {
+  /** Sends a handler's value; returns undefined, or why it could not (counted as a failure). */
+  result(c: C, id: number, value: unknown): string | undefined;
+  /** Sends what a handler threw, shaped by errorShape(). */
+  thrown(c: C, id: number, thrown: unknown): void;
+  /** The handler returned a promise: the call stays in flight until it settles. */
+  pending(c: C, id: number, ep: Endpoint): void;
+  /** Its promise settled: false when nobody is left to answer (the caller or the server went). */
+  settling(c: C, id: number, ep: Endpoint): boolean;
+  /** The settled call's answer is written (`sent`), or writing it threw (then rethrown). */
+  answered(c: C, id: number, ep: Endpoint, sent: boolean): void;
+}
+
+/** Runs `ep`'s handler on `args` (one more argument, `extra`, when given: the call's
+ *  context) and answers through `wire`, now or when its promise settles. Returns true
+ *  when a promise is pending. */
+export function invoke<C>(ep: Endpoint, args: unknown[], extra: unknown, wire: Wire<C>, c: C, id: number): boolean {
+  const handler = ep.handler;
+  const t0 = ep.start(); // counting (see TIMING in src/contracts/stats.ts)
+  let result: unknown;
+  try {
+    if (extra !== undefined) result = handler(...args, extra);
+    else {
+      // Small arities without a spread (it costs an iteration of the array).
+      switch (args.length) {
+        case 0: result = handler(); break;
+        case 1: result = handler(args[0]); break;
+        case 2: result = handler(args[0], args[1]); break;
+        case 3: result = handler(args[0], args[1], args[2]); break;
+        default: result = handler(...args);
+      }
+    }
+  } catch (e) {
+    ep.stop(t0);
+    ep.fail(e);
+    wire.thrown(c, id, e);
+    return false;
+  }
+  if (result !== null && typeof result === "object" && typeof (result as PromiseLike<unknown>).then === "function") {
+    ep.inflight++;
+    ep.async = true;
+    wire.pending(c, id, ep);
+    Promise.resolve(result as PromiseLike<unknown>).then(
+      (value) => settle(ep, t0, wire, c, id, value, false),
+      (err) => settle(ep, t0, wire, c, id, err, true),
+    );
+    return true;
+  }
+  ep.stop(t0);
+  const unsent = wire.result(c, id, result);
+  if (unsent !== undefined) ep.fail(unsent);
+  return false;
+}
+
+function settle<C>(ep: Endpoint, t0: number, wire: Wire<C>, c: C, id: number, value: unknown, thrown: boolean): void {
+  // Counted whether or not the caller is still there.
+  ep.inflight--;
+  ep.stop(t0);
+  if (thrown) ep.fail(value);
+  if (!wire.settling(c, id, ep)) return;
+  let sent = false;
+  try {
+    if (thrown) wire.thrown(c, id, value);
+    else {
+      const unsent = wire.result(c, id, value);
+      if (unsent !== undefined) ep.fail(unsent);
+    }
+    sent = true;
+  } finally {
+    wire.answered(c, id, ep, sent);
+  }
+}
+
+/** What a thrown value travels as: an ErrorKind and the details { name, message, stack,
+ *  code?, issues? } (src/protocol.ts, ERROR). */
+export interface ErrorShape {
+  kind: number;
+  details: Record<string, unknown>;
+}
+
+export function errorShape(thrown: unknown): ErrorShape {
+  // contracts: a value that broke a contract's schema travels as its kind, with the issues
+  if (thrown instanceof ContractViolation) {
+    return { kind: thrown.kind, details: { name: "RpcError", message: String(thrown.message), stack: "", issues: thrown.issues } };
+  }
+  if (thrown instanceof Error) {
+    const details: Record<string, unknown> = { name: String(thrown.name), message: String(thrown.message), stack: String(thrown.stack ?? "") };
+    const code = (thrown as { code?: unknown }).code;
+    if (typeof code === "string") details.code = code;
+    return { kind: ErrorKind.REMOTE, details };
+  }
+  return { kind: ErrorKind.REMOTE, details: { name: "Error", message: `the handler threw a non-Error value: ${inspect(thrown, { depth: 2, breakLength: Infinity })}`, stack: "" } };
+}
+
+/** A handler's value that could not be encoded: what the caller gets instead (and `why`,
+ *  counted as the endpoint's failure). */
+export function unsendableShape(e: unknown, tooLarge: boolean): ErrorShape & { why: string } {
+  const why = tooLarge ? `the result is too large: ${(e as Error).message}` : `the handler's return value could not be sent: ${(e as Error).message}`;
+  return { kind: tooLarge ? ErrorKind.MESSAGE_TOO_LARGE : ErrorKind.REMOTE, details: { name: tooLarge ? "Error" : "RpcError", message: why, stack: "" }, why };
+}
