@@ -103,6 +103,12 @@ export interface ServerOptions {
   maxMappedBytes?: number;
   /** Connections served at once, handshakes included (default 1024). */
   maxConnections?: number;
+  /** Connections of one user (uid) at once, handshakes included (default 512): more are
+   *  refused with ERR_RPC_SERVER_FULL. */
+  maxConnectionsPerUser?: number;
+  /** Shared memory the connections of one user may take (default 512 MiB): more is
+   *  refused with ERR_RPC_RESOURCE_EXHAUSTED. */
+  maxMappedBytesPerUser?: number;
   /** Memory that fragmented requests not finished yet may hold, over all clients (their
    *  reassembly regions and the part of their tails that arrived; default 512 MiB). A
    *  request that would go over is skipped and answered ERR_RPC_RESOURCE_EXHAUSTED. */
@@ -208,6 +214,8 @@ export class Server extends EventEmitter {
       maxRingBytes: positive(options.maxRingBytes, DEFAULT_MAX_RING_BYTES, "maxRingBytes"),
       maxMappedBytes: positive(options.maxMappedBytes, DEFAULT_MAX_MAPPED_BYTES, "maxMappedBytes"),
       maxConnections: positive(options.maxConnections, DEFAULT_MAX_CONNECTIONS, "maxConnections"),
+      maxConnectionsPerUser: positive(options.maxConnectionsPerUser, DEFAULT_MAX_CONNECTIONS / 2, "maxConnectionsPerUser"),
+      maxMappedBytesPerUser: positive(options.maxMappedBytesPerUser, DEFAULT_MAX_MAPPED_BYTES / 2, "maxMappedBytesPerUser"),
       handshakeTimeoutMs: positive(options.handshakeTimeoutMs, 5000, "handshakeTimeoutMs"),
       replica: options.replica === true,
       instanceId: this.instanceId,
@@ -215,6 +223,7 @@ export class Server extends EventEmitter {
       established: (c) => this.serving.accept(c),
       refused: (err) => this.onError(err),
       usage: () => ({ mappedBytes: this.serving.mappedBytes, connections: this.serving.conns.length }),
+      usageOf: (uid) => this.serving.usageOf(uid),
       info: () => ({ methods: this.methods.size - RESERVED_METHODS, startedAt: this.started.getTime() }),
     });
     if (options.nats !== undefined) {
