@@ -17,7 +17,7 @@ import { core } from "./core/wasm.js";
 import { native } from "./native.js";
 import { L } from "./core/layout.js";
 import { RingReader, RingWriter, ringErrorText } from "./core/ring.js";
-import { P_FRAGMENT_DATA, P_FRAGMENT_TAIL, P_FRAGMENT_TOTAL, P_FRAGMENT_TYPE, P_RESPONSE_BODY, writeHeader, writeCallHeader, writeFragmentHeader } from "./frames.js";
+import { P_ID, P_FRAGMENT_DATA, P_FRAGMENT_TAIL, P_FRAGMENT_TOTAL, P_FRAGMENT_TYPE, P_RESPONSE_BODY, writeHeader, writeCallHeader, writeFragmentHeader } from "./frames.js";
 import type { Splice } from "./codec/encode.js";
 import type { ReassemblyBudget } from "./serving/budgets.js";
 
@@ -309,6 +309,26 @@ export class Channel {
   get writeError(): string | undefined {
     const e = this.writer.error;
     return e === 0 ? undefined : ringErrorText(e);
+  }
+
+  /** Takes request `id` (a REQUEST or CALL) out of the send queue if none of its bytes
+   *  has reached the ring yet: true when it did, and the peer can then never see it.
+   *  (A call that gives up before it was published is withdrawn: it never runs.) */
+  withdraw(id: number): boolean {
+    const queue = this.queue;
+    for (let i = this.queueHead; i < queue.length; i++) {
+      const m = queue[i]!;
+      if (m.done !== 0 || m.bytes.length !== m.total || (m.type !== L.T_REQUEST && m.type !== L.T_CALL)) continue;
+      if (m.bytes.readUInt32LE(P_ID) !== id) continue;
+      queue.splice(i, 1);
+      this.queuedBytes -= m.bytes.length;
+      if (this.queueHead === queue.length) {
+        queue.length = 0;
+        this.queueHead = 0;
+      }
+      return true;
+    }
+    return false;
   }
 
   /** Drops everything queued (the connection is gone). */

@@ -9,7 +9,7 @@ import { Spin, IDLE_POLLS_PER_CLOCK } from "../core/spin.js";
 import { RpcError, ErrorCodes } from "../errors.js";
 import { Deadlines, type Timed } from "../deadlines.js";
 import { PendingTable } from "../pending.js";
-import { LIVENESS_MS, mayHaveRun, type CallHost } from "./connection.js";
+import { LIVENESS_MS, withdraw, type CallHost } from "./connection.js";
 import type { Receiver } from "./receive.js";
 
 /** Longest a pump turn keeps the event loop. */
@@ -130,7 +130,7 @@ export class AsyncCalls {
   private watchAbort(p: Pending, signal: AbortSignal): void {
     p.onAbort = () => {
       if (this.pending.delete(p.id)) {
-        this.settle(p, undefined, new RpcError(ErrorCodes.ERR_RPC_ABORTED, `call to "${p.method}" was aborted`, { cause: signal.reason, maybeExecuted: mayHaveRun(this.host.current(), p.id) }));
+        this.settle(p, undefined, new RpcError(ErrorCodes.ERR_RPC_ABORTED, `call to "${p.method}" was aborted`, { cause: signal.reason, maybeExecuted: withdraw(this.host.current(), p.id) }));
         this.letGo();
       }
     };
@@ -140,7 +140,7 @@ export class AsyncCalls {
   private expire(p: Pending): void {
     if (this.pending.get(p.id) !== p) return;
     this.pending.delete(p.id);
-    this.settle(p, undefined, new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `call to "${p.method}" on ${this.host.name} timed out after ${p.timeoutMs} ms`, { maybeExecuted: mayHaveRun(this.host.current(), p.id) }));
+    this.settle(p, undefined, new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `call to "${p.method}" on ${this.host.name} timed out after ${p.timeoutMs} ms`, { maybeExecuted: withdraw(this.host.current(), p.id) }));
     this.letGo();
   }
 

@@ -10,6 +10,7 @@ import type { Channel } from "../channel.js";
 import type { Link } from "../connection/link.js";
 import type { Lease } from "./lease.js";
 import { PrivateCopy } from "./private-copy.js";
+import { WakeThrottle } from "./wake-throttle.js";
 
 export class Connection {
   closed = false;
@@ -26,6 +27,8 @@ export class Connection {
   readonly copy = new PrivateCopy();
   /** Method ids this client has been told (a METHOD_ID record sent), by id. */
   readonly announced: boolean[] = [];
+  /** Its wake-ups that found nothing to do (wake-throttle.ts). */
+  readonly wakes = new WakeThrottle();
   constructor(
     readonly link: Link,
     readonly pid: number,

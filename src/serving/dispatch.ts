@@ -63,6 +63,9 @@ export class Serving {
   /** Unparked since the last turn began: the next turn starts a new idle stretch. */
   private woken = true;
   private scheduled = false;
+  /** The connection whose handler runs now (synchronously), for the reserved methods that
+   *  answer each caller its own share (src/server.ts, `$shmrpc.stats`); else undefined. */
+  caller: Connection | undefined;
   /** The connection accepted last, until its first request is taken (or it goes). */
   private newest: Connection | undefined;
 
@@ -151,10 +154,25 @@ export class Serving {
       this.drop(conn, undefined, L.REASON_NONE, "the client closed or died");
       return;
     }
+    if (got > 0 && conn.channel.reader.used() === 0 && this.pauseEmptyWakes(conn)) return;
     if (this.parked) {
       this.unpark();
       this.turn();
     }
+  }
+
+  /** Counts a wake-up of `conn` that found nothing to do; past the limit stops watching
+   *  its socket for a pause (src/serving/wake-throttle.ts) and says so. */
+  private pauseEmptyWakes(conn: Connection): boolean {
+    const pauseMs = conn.wakes.emptyWake(performance.now());
+    if (pauseMs === 0) return false;
+    conn.link.unwatch();
+    setTimeout(() => {
+      if (conn.closed) return;
+      conn.link.watch(); // level-triggered: a wake byte sent meanwhile fires at once
+      this.schedule(); // and whatever it published meanwhile is served
+    }, pauseMs).unref();
+    return true;
   }
 
   /** Forgets a connection and frees its memory, at once or, while a view handler holds
@@ -377,7 +395,8 @@ export class Serving {
     c.u32[conn.takenIndex] = id; // as in dispatch
     const methodId = c.view.getUint32(at + P_METHOD_ID, true);
     const ep = this.methods.byId(methodId);
-    if (ep === undefined) {
+    // Only an id this connection was told (a METHOD_ID record): a guessed one reaches nothing.
+    if (ep === undefined || conn.announced[methodId] !== true) {
       this.sendError(conn, id, ErrorKind.METHOD_NOT_FOUND, "Error", `no method with id ${methodId} on ${this.name}`);
       return;
     }
@@ -419,6 +438,7 @@ export class Serving {
     let result: unknown;
     try {
       // Small arities without a spread (it costs an iteration of the array).
+      this.caller = conn;
       switch (args.length) {
         case 0: result = handler(); break;
         case 1: result = handler(args[0]); break;
@@ -426,7 +446,9 @@ export class Serving {
         case 3: result = handler(args[0], args[1], args[2]); break;
         default: result = handler(...args);
       }
+      this.caller = undefined;
     } catch (e) {
+      this.caller = undefined;
       ep.stop(t0); // contracts: counting
       ep.fail(e);
       try {
