@@ -34,7 +34,7 @@ export const ErrorCodes = {
   ERR_RPC_CLOSED: "ERR_RPC_CLOSED",
   /** The server has its maximum of connections, `maxConnections` (gRPC RESOURCE_EXHAUSTED). */
   ERR_RPC_SERVER_FULL: "ERR_RPC_SERVER_FULL",
-  /** Over one of the server's budgets: it refused the connection (rings over `maxRingBytes`, memory over `maxMappedBytes`, no memory for the rings) or dropped this client for leaving its responses unread past `maxQueuedBytes`; the message names the limit (gRPC RESOURCE_EXHAUSTED). */
+  /** Over one of the server's budgets: it refused the connection (rings over `maxRingBytes`, memory over `maxMappedBytes` or `maxMappedBytesPerUser`, no memory for the rings), refused a call (over `maxInflightPerConnection`, or a fragmented request over `maxReassemblyBytes`/`maxReassemblyBytesPerUser`), or dropped this client for leaving its responses unread past `maxQueuedBytes` or `maxQueuedBytesTotal`; the message names the limit (gRPC RESOURCE_EXHAUSTED). */
   ERR_RPC_RESOURCE_EXHAUSTED: "ERR_RPC_RESOURCE_EXHAUSTED",
   /** Not allowed: the server refused this user, group or token, the server runs as another user than `serverUid`, or the operating system refused access to the socket (gRPC PERMISSION_DENIED). */
   ERR_RPC_ACCESS_DENIED: "ERR_RPC_ACCESS_DENIED",

@@ -115,6 +115,8 @@ export class Server extends EventEmitter {
       maxRingBytes: positive(options.maxRingBytes, DEFAULT_MAX_RING_BYTES, "maxRingBytes"),
       maxMappedBytes: positive(options.maxMappedBytes, DEFAULT_MAX_MAPPED_BYTES, "maxMappedBytes"),
       maxConnections: this.connectionsWithinFdLimit(positive(options.maxConnections, DEFAULT_MAX_CONNECTIONS, "maxConnections"), options.maxConnections !== undefined),
+      maxConnectionsPerUser: positive(options.maxConnectionsPerUser, DEFAULT_MAX_CONNECTIONS / 2, "maxConnectionsPerUser"),
+      maxMappedBytesPerUser: positive(options.maxMappedBytesPerUser, DEFAULT_MAX_MAPPED_BYTES / 2, "maxMappedBytesPerUser"),
       handshakeTimeoutMs: positive(options.handshakeTimeoutMs, 5000, "handshakeTimeoutMs"),
       replica: options.replica === true,
       instanceId: this.instanceId,
@@ -122,6 +124,7 @@ export class Server extends EventEmitter {
       established: (c) => this.serving.accept(c),
       refused: (err, kind) => this.refusals.add(err, kind),
       usage: () => ({ mappedBytes: this.serving.mappedBytes, connections: this.serving.conns.length }),
+      usageOf: (uid) => this.serving.usageOf(uid),
       info: () => ({ methods: this.methods.size - RESERVED_METHODS, startedAt: this.started.getTime() }),
     });
     if (options.nats !== undefined) {

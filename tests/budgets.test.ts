@@ -121,4 +121,33 @@ budgets("answers left unread by several clients stay within maxQueuedBytesTotal:
   }
 });
 
+budgets("one user's connections and their memory are limited (maxConnectionsPerUser, maxMappedBytesPerUser): the one over is refused, the others go on", async () => {
+  const name = uniqueName("peruser");
+  const server = new Server(name, { maxConnectionsPerUser: 3, maxMappedBytesPerUser: 12 * MiB, onError: () => {} });
+  server.bind("add", (a: number, b: number) => a + b);
+  const done = server.run();
+  const clients: Client[] = [];
+  try {
+    // A connection with 8 MiB rings takes 16 MiB: over the user's 12 MiB.
+    const big = new Client(name, { ringBytes: 8 * MiB, timeoutMs: 10_000 });
+    clients.push(big);
+    const e1 = await big.asyncCall("add", 1, 1).then(() => undefined, (x: RpcError) => x);
+    assert.is(e1?.code, "ERR_RPC_RESOURCE_EXHAUSTED");
+    for (let i = 0; i < 3; i++) {
+      const c = new Client(name, { ringBytes: 64 * 1024, timeoutMs: 10_000 });
+      clients.push(c);
+      assert.is(await c.asyncCall("add", i, 1), i + 1);
+    }
+    const fourth = new Client(name, { ringBytes: 64 * 1024, timeoutMs: 10_000 });
+    clients.push(fourth);
+    const e2 = await fourth.asyncCall("add", 1, 1).then(() => undefined, (x: RpcError) => x);
+    assert.is(e2?.code, "ERR_RPC_SERVER_FULL");
+    assert.is(await clients[1]!.asyncCall("add", 2, 2), 4, "the user's other connections go on");
+  } finally {
+    for (const c of clients) c.close();
+    await server.close();
+    await done;
+  }
+});
+
 budgets.run();

@@ -33,6 +33,9 @@ export interface ListenerOptions {
   maxRingBytes: number;
   maxMappedBytes: number;
   maxConnections: number;
+  /** Connections (handshakes included) and connection memory of one user (uid). */
+  maxConnectionsPerUser: number;
+  maxMappedBytesPerUser: number;
   handshakeTimeoutMs: number;
   /** Serve the name as one of its replicas (`ServerOptions.replica`). */
   replica: boolean;
@@ -57,6 +60,8 @@ export interface ListenerEvents {
   refused(err: RpcError, kind?: string): void;
   /** Bytes of connection memory mapped now, and connections open now. */
   usage(): { mappedBytes: number; connections: number };
+  /** The same, of the connections of user `uid`. */
+  usageOf(uid: number): { mappedBytes: number; connections: number };
   /** What an INFO probe is told: methods served (reserved ones aside), start time. */
   info(): { methods: number; startedAt: number };
 }
@@ -303,6 +308,11 @@ export class Listener {
     if (connections + this.handshakes.size >= this.o.maxConnections) {
       return this.refuse(h, L.REASON_FULL, `the server has its maximum of ${this.o.maxConnections} connections (option maxConnections)`);
     }
+    let mine = this.events.usageOf(cred.uid).connections;
+    for (const other of this.handshakes) if (other.uid === cred.uid) mine++;
+    if (mine >= this.o.maxConnectionsPerUser) {
+      return this.refuse(h, L.REASON_FULL, `user ${cred.uid} has the server's maximum of ${this.o.maxConnectionsPerUser} connections per user (option maxConnectionsPerUser)`);
+    }
     this.handshakes.add(h);
     h.timer = setTimeout(() => this.refuse(h, L.REASON_PROTOCOL, `no handshake within ${this.o.handshakeTimeoutMs} ms`), timerDelay(this.o.handshakeTimeoutMs)).unref();
     link.onEvent = (events) => this.onHandshakeEvent(h, events);
@@ -378,6 +388,10 @@ export class Listener {
   private establish(h: Handshake, proof?: Buffer): void {
     const ring = h.hello!.ringBytes;
     const size = connectionBytes(ring);
+    const mine = this.events.usageOf(h.uid).mappedBytes;
+    if (mine + size > this.o.maxMappedBytesPerUser) {
+      return this.refuse(h, L.REASON_RESOURCE, `a connection of ${size} bytes would take user ${h.uid}'s shared memory over maxMappedBytesPerUser (${mine} of ${this.o.maxMappedBytesPerUser} in use)`);
+    }
     let made = this.takeSpare(ring);
     this.spareTimer ??= setTimeout(this.makeSpare, SPARE_AFTER_MS).unref();
     if (made === undefined) {

@@ -82,6 +82,18 @@ export class Serving {
     readonly budgets: Budgets,
   ) {}
 
+  /** Connection memory and connections of user `uid` (for the listener's per-user budgets). */
+  usageOf(uid: number): { mappedBytes: number; connections: number } {
+    let mappedBytes = 0;
+    let connections = 0;
+    for (const conn of this.conns) {
+      if (conn.uid !== uid) continue;
+      connections++;
+      mappedBytes += conn.seg.size;
+    }
+    return { mappedBytes, connections };
+  }
+
   /** Starts serving (the name is claimed). */
   start(): void {
     this.running = true;

@@ -78,6 +78,12 @@ export interface ServerOptions {
   maxMappedBytes?: number;
   /** Connections served at once, handshakes included (default 1024). */
   maxConnections?: number;
+  /** Connections of one user (uid) at once, handshakes included (default 512): more are
+   *  refused with ERR_RPC_SERVER_FULL. */
+  maxConnectionsPerUser?: number;
+  /** Shared memory the connections of one user may take (default 512 MiB): more is
+   *  refused with ERR_RPC_RESOURCE_EXHAUSTED. */
+  maxMappedBytesPerUser?: number;
   /** Refusals (peers not allowed, wrong tokens, NATS requests that do not open under the
    *  token, accepts the fd limit stopped) go to onError in aggregate: the first after a quiet
    *  interval at once, the rest of the interval as one summary at its end (default 1000 ms;
