@@ -33,7 +33,8 @@ import { DESCRIBE_METHOD, STATS_METHOD } from "./protocol.js";
 // nats: a name that is a NATS URL delegates every call to src/nats/ (the NATS library is
 // loaded when such a Client is made)
 import { isNatsUrl } from "./nats/connect.js";
-import { NatsCalls, natsCallsOfName, natsCallsOfUrl, type NatsClientOptions } from "./nats/call.js";
+import { NatsCalls, natsCallsOfName, natsCallsOfUrl } from "./nats/call.js";
+import type { NatsClientOptions } from "./nats/options.js";
 
 /** Options of {@link Client}; every one has a default. */
 export interface ClientOptions {

@@ -148,6 +148,9 @@ export const ErrorKind = {
   INVALID_ARGUMENT: 4,
   /** A handler's result broke its contract's result schema (details carry issues). */
   INVALID_RESULT: 5,
+  /** Over one of the server's budgets for this client (calls in flight, memory of
+   *  unfinished messages): the call did not run. */
+  RESOURCE_EXHAUSTED: 6,
 } as const;
 
 /** The requests a server answers itself (see RESERVED METHODS above). */
@@ -160,6 +163,7 @@ const KIND_TO_CODE: Record<number, ErrorCode> = {
   [ErrorKind.MESSAGE_TOO_LARGE]: ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE,
   [ErrorKind.INVALID_ARGUMENT]: ErrorCodes.ERR_RPC_INVALID_ARGUMENT,
   [ErrorKind.INVALID_RESULT]: ErrorCodes.ERR_RPC_INVALID_RESULT,
+  [ErrorKind.RESOURCE_EXHAUSTED]: ErrorCodes.ERR_RPC_RESOURCE_EXHAUSTED,
 };
 
 export function codeOfKind(kind: number): ErrorCode | undefined {

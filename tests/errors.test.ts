@@ -82,13 +82,47 @@ errors("a thrown non-Error value and an unsendable return value are reported, an
   }
 });
 
-errors("a rejection a handler left unhandled is reported and the server goes on", async () => {
-  const client = new Client(name);
-  assert.is(await client.asyncCall("forget"), "forgotten");
-  await until(() => /ERR_RPC_REMOTE: a promise rejection nobody handled/.test(server.output()), 3000, "the report");
-  assert.is(await client.asyncCall("add", 2, 2), 4);
-  assert.is(server.proc.exitCode, null);
-  client.close();
+errors("with catchUnhandledRejections: true, a rejection a handler left unhandled is reported and the server goes on", async () => {
+  const own = uniqueName("errors-catch");
+  const catching = await spawnServer(own, { catchUnhandledRejections: true });
+  const client = new Client(own);
+  try {
+    assert.is(await client.asyncCall("forget"), "forgotten");
+    await until(() => /ERR_RPC_REMOTE: a promise rejection nobody handled/.test(catching.output()), 3000, "the report");
+    assert.is(await client.asyncCall("add", 2, 2), 4);
+    assert.is(catching.proc.exitCode, null);
+  } finally {
+    client.close();
+    await stopServer(catching);
+  }
+});
+
+errors("by default a server leaves unhandled rejections to its host: Node's own policy applies", async () => {
+  // In this process: running a server adds no process-wide listener.
+  const before = process.listenerCount("unhandledRejection");
+  const local = new Server(uniqueName("errors-local"));
+  const done = local.run();
+  try {
+    assert.is(process.listenerCount("unhandledRejection"), before, "a default server took over unhandledRejection");
+  } finally {
+    await local.close();
+    await done;
+  }
+  // In a server process of its own: a handler's forgotten rejection ends it, as any
+  // unhandled rejection ends a Node process by default.
+  const own = uniqueName("errors-default");
+  const plain = await spawnServer(own);
+  const client = new Client(own);
+  try {
+    assert.is(await client.asyncCall("forget"), "forgotten");
+    const code = await Promise.race([plain.exited, new Promise((r) => setTimeout(r, 5000, "still running"))]);
+    assert.is(code, 1, "Node's default for an unhandled rejection");
+    assert.match(plain.output(), /nobody waits for this/);
+    assert.not.match(plain.output(), /ERR_RPC_REMOTE/);
+  } finally {
+    client.close();
+    plain.kill();
+  }
 });
 
 errors("an argument that cannot be sent fails at the caller with ERR_RPC_INVALID_ARGUMENT and nothing is sent", async () => {

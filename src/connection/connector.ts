@@ -252,6 +252,14 @@ export class Handshaking {
     c.link.watch();
   }
 
+  /** Gives up now (its Client closed): the connection is dropped, its timers stopped,
+   *  and the promise rejects with `err`. */
+  cancel(err: RpcError): void {
+    if (this.settled) return;
+    this.c?.abandon();
+    this.settle(err);
+  }
+
   /** Finishes the handshake now, blocking this thread for at most `timeoutMs`. */
   completeSync(timeoutMs: number): Connected {
     clearTimeout(this.retry);

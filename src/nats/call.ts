@@ -16,21 +16,19 @@
 // non-idempotent call has one attempt for its whole deadline once sent: its timeout is
 // never re-sent (at most once).
 
-import type { ConnectionOptions, Msg, NatsConnection } from "@nats-io/transport-node";
+import type { Msg, NatsConnection } from "@nats-io/transport-node";
+import type { ConnectOptions } from "./options.js";
 import { RpcError, ErrorCodes } from "../errors.js";
 import { validateName, METHOD_NAME_MAX_BYTES } from "../protocol.js";
-import { connectNats, connectionOptions, requestFailure, type NatsOptions } from "./connect.js";
+import { connectNats, connectionOptions, requestFailure } from "./connect.js";
+import type { NatsClientOptions, NatsOptions } from "./options.js";
 import { PayloadCodec, replyValue, type HeaderLookup } from "./payload.js";
 import { methodSubject, serviceName } from "./subjects.js";
 import { SyncBridge } from "./sync.js";
 import { NatsSeal, sealedRequest } from "./auth.js";
 import { Attempts, DEFAULT_RETRY, type RetryPolicy } from "../calls/retry.js";
 
-/** A Client's `nats` option. When its name is a NATS URL: credentials, TLS and more
- *  servers (`servers` optional). When its name is local ("/calc"): the NATS server(s) to
- *  call when no instance of the name is live on this host — a URL, or options whose
- *  `servers` names them. */
-export type NatsClientOptions = string | Partial<NatsOptions>;
+export type { NatsClientOptions } from "./options.js";
 
 /** The NatsCalls of a Client whose name is a NATS URL ("nats://host:4222/calc"). */
 export function natsCallsOfUrl(url: string, extra: NatsClientOptions | undefined, maxMessageBytes: number, retry: Readonly<RetryPolicy>, events?: NatsEvents, tokenKey?: Buffer): NatsCalls {
@@ -92,7 +90,7 @@ export class NatsCalls {
 
   constructor(
     serverName: string,
-    private readonly options: ConnectionOptions,
+    private readonly options: ConnectOptions,
     private readonly maxMessageBytes: number,
     private readonly retry: Readonly<RetryPolicy> = DEFAULT_RETRY,
     private readonly events?: NatsEvents,

@@ -8,7 +8,8 @@
 // counters would be a second set beside stats(), timing only the synchronous part of a handler.
 
 import { inspect } from "node:util";
-import type { ConnectionOptions, Msg, MsgHdrs, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Msg, MsgHdrs, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { ConnectOptions } from "./options.js";
 import { RpcError, ErrorCodes, type ErrorCode } from "../errors.js";
 import { codeOfKind } from "../protocol.js";
 import type { Endpoint } from "../contracts/endpoint.js";
@@ -61,7 +62,7 @@ export class NatsService {
 
   constructor(
     private readonly server: ServedServer,
-    private readonly options: ConnectionOptions,
+    private readonly options: ConnectOptions,
     private readonly version: string,
     tokenKey?: Buffer,
   ) {

@@ -2,13 +2,14 @@
 // connection, does each request it is given and posts the outcome.
 
 import { workerData, type MessagePort } from "node:worker_threads";
-import type { ConnectionOptions, NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { ConnectOptions } from "./options.js";
 import { RpcError } from "../errors.js";
 import { connectFailure, connectNats, requestFailure } from "./connect.js";
 import type { SyncReply, SyncRequest } from "./sync.js";
 import { NatsSeal, sealedRequest } from "./auth.js";
 
-const { options, port, done, tokenKey } = workerData as { options: ConnectionOptions; port: MessagePort; done: Int32Array; tokenKey: Uint8Array | undefined };
+const { options, port, done, tokenKey } = workerData as { options: ConnectOptions; port: MessagePort; done: Int32Array; tokenKey: Uint8Array | undefined };
 let nc: NatsConnection | undefined;
 const seal = tokenKey === undefined ? undefined : new NatsSeal(tokenKey);
 

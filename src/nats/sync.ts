@@ -12,7 +12,7 @@
 
 import { createRequire } from "node:module";
 import type { MessagePort, Worker } from "node:worker_threads";
-import type { ConnectionOptions } from "@nats-io/transport-node";
+import type { ConnectOptions } from "./options.js";
 import { ErrorCodes, type ErrorCode } from "../errors.js";
 
 /** Longer than the worker's own timer may fire late on a busy machine. */
@@ -37,7 +37,7 @@ export class SyncBridge {
   private seq = 0;
 
   /** `tokenKey`: the client's token hash, when requests are sealed (src/nats/auth.ts). */
-  constructor(options: ConnectionOptions, tokenKey?: Buffer) {
+  constructor(options: ConnectOptions, tokenKey?: Buffer) {
     // Loaded here, not at import: importing shmrpc stays as quick as without NATS.
     const { MessageChannel, Worker } = threads();
     const { port1, port2 } = new MessageChannel();

@@ -9,6 +9,7 @@ import type { Doorbell } from "../core/doorbell.js";
 import type { Channel } from "../channel.js";
 import type { Link } from "../connection/link.js";
 import type { Lease } from "./lease.js";
+import { PrivateCopy } from "./private-copy.js";
 import { WakeThrottle } from "./wake-throttle.js";
 
 export class Connection {
@@ -22,6 +23,8 @@ export class Connection {
   aliveAt = 0;
   /** Where the id of the last request taken goes (an i32 index in linear memory). */
   readonly takenIndex: number;
+  /** Where a contract view handler's request is copied to be validated (private-copy.ts). */
+  readonly copy = new PrivateCopy();
   /** Method ids this client has been told (a METHOD_ID record sent), by id. */
   readonly announced: boolean[] = [];
   /** Its wake-ups that found nothing to do (wake-throttle.ts). */

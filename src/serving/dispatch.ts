@@ -25,6 +25,7 @@ import type { Methods } from "./methods.js";
 import { ContractViolation } from "../contracts/validate.js";
 import { Connection } from "./connection.js";
 import { Lease } from "./lease.js";
+import { Budgets } from "./budgets.js";
 
 /** Longest a serving turn keeps the event loop before yielding to other I/O. */
 const TURN_MS = 2;
@@ -76,6 +77,8 @@ export class Serving {
     private readonly maxQueuedBytes: number,
     private readonly spin: Spin,
     private readonly events: ServingEvents,
+    /** What one client, or one user's clients, may hold (budgets.ts). */
+    readonly budgets: Budgets,
   ) {}
 
   /** Starts serving (the name is claimed). */
@@ -108,7 +111,7 @@ export class Serving {
         writer.dispose();
         throw e;
       }
-      channel = new Channel(writer, reader, this.maxMessageBytes);
+      channel = new Channel(writer, reader, this.maxMessageBytes, this.budgets.reassemblyOf(c.uid));
     } catch {
       seg.close();
       c.link.close();
@@ -117,6 +120,7 @@ export class Serving {
     // The memory goes when the connection has ended and no view handler holds it (lease.ts).
     const lease = new Lease(() => {
       channel.dispose();
+      conn.copy.free();
       seg.close();
       this.mappedBytes -= seg.size;
     });
@@ -300,7 +304,11 @@ export class Serving {
       } else if (type === L.T_REQUEST) {
         this.dispatch(conn, ch.payload, ch.length);
       } else if (type === OVERSIZED) {
-        if (ch.oversizedId >= 0) {
+        if (ch.oversizedId >= 0 && ch.overBudget) {
+          const l = this.budgets.limits;
+          this.sendError(conn, ch.oversizedId, ErrorKind.RESOURCE_EXHAUSTED, "RpcError",
+            `request of ${ch.length} bytes refused: unfinished requests would hold more than the server's maxReassemblyBytesPerUser (${l.maxReassemblyBytesPerUser}) or maxReassemblyBytes (${l.maxReassemblyBytes})`);
+        } else if (ch.oversizedId >= 0) {
           this.sendError(conn, ch.oversizedId, ErrorKind.MESSAGE_TOO_LARGE, "Error",
             `request of ${ch.length} bytes is over the server's maxMessageBytes (${this.maxMessageBytes})`);
         }
@@ -389,11 +397,25 @@ export class Serving {
    *  and for a promise until it settles (`viewHeld`); until then it holds the
    *  connection's memory (`lease`), which outlives the connection if need be. */
   private run(conn: Connection, id: number, ep: Endpoint, body: number, end: number): void {
+    if (conn.inflight >= this.budgets.limits.maxInflightPerConnection) {
+      this.sendError(conn, id, ErrorKind.RESOURCE_EXHAUSTED, "RpcError",
+        `call refused: this connection has ${conn.inflight} calls in flight, the server's maxInflightPerConnection`);
+      return;
+    }
     const view = ep.view;
     const tail = conn.channel.tail;
     let args: unknown;
     try {
-      args = view ? this.decoder!.decodeViews(body, end, tail) : this.decoder!.decode(body, end, tail);
+      if (!view) args = this.decoder!.decode(body, end, tail);
+      else {
+        // contracts: a schema checks bytes the client can no longer change (private-copy.ts)
+        if (ep.spec !== undefined && conn.channel.deliveredInRing) {
+          const at = conn.copy.take(body, end);
+          end = at + (end - body);
+          body = at;
+        }
+        args = this.decoder!.decodeViews(body, end, tail);
+      }
     } catch (e) {
       return this.protocolError(conn, `undecodable arguments (${(e as Error).message})`);
     }
@@ -451,7 +473,10 @@ export class Serving {
    *  `release`, it lets go of the connection's memory (the last use of it, if the
    *  connection has ended meanwhile). */
   private doneWithView(conn: Connection, tail: Buffer | null, release: boolean): void {
-    if (DEBUG_VIEWS) conn.channel.poisonDelivered();
+    if (DEBUG_VIEWS) {
+      conn.channel.poisonDelivered();
+      conn.copy.poison();
+    }
     if (tail !== null) conn.channel.keepTail(tail);
     if (release) conn.lease.release();
   }
@@ -562,10 +587,26 @@ export class Serving {
   /** Drops a client that left more responses unread than allowed (true if it did). */
   private overQueued(conn: Connection): boolean {
     const ch = conn.channel;
-    if (ch.queuedBytes <= this.maxQueuedBytes || ch.queuedMessages <= 1) return false;
+    if (ch.queuedBytes <= this.maxQueuedBytes || ch.queuedMessages <= 1) return this.overQueuedInAll(conn);
     this.drop(conn, new RpcError(ErrorCodes.ERR_RPC_RESOURCE_EXHAUSTED,
       `client ${conn.pid} dropped: it left ${ch.queuedBytes} bytes of responses unread (maxQueuedBytes ${this.maxQueuedBytes})`), L.REASON_SLOW_CONSUMER);
     return true;
+  }
+
+  /** Over maxQueuedBytesTotal (budgets.ts), the client with the most unread responses is
+   *  dropped (true if that is `conn`). Runs only when `conn` has some queued. */
+  private overQueuedInAll(conn: Connection): boolean {
+    const limit = this.budgets.limits.maxQueuedBytesTotal;
+    let total = 0;
+    let worst = conn;
+    for (const c of this.conns) {
+      total += c.channel.queuedBytes;
+      if (c.channel.queuedBytes > worst.channel.queuedBytes) worst = c;
+    }
+    if (total <= limit) return false;
+    this.drop(worst, new RpcError(ErrorCodes.ERR_RPC_RESOURCE_EXHAUSTED,
+      `client ${worst.pid} dropped: it left ${worst.channel.queuedBytes} bytes of responses unread, the most while all clients' reached ${total} (maxQueuedBytesTotal ${limit})`), L.REASON_SLOW_CONSUMER);
+    return worst === conn;
   }
 
   /** Drops a client that corrupted its response ring's counter (true if it did). */
