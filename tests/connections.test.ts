@@ -8,7 +8,7 @@ import * as assert from "uvu/assert";
 import { closeSync, ftruncateSync, fstatSync, openSync, readdirSync, readlinkSync, writeSync, mkdtempSync, chmodSync, rmSync, writeFileSync, mkdirSync, lstatSync } from "node:fs";
 import { createHmac, createHash, randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { Client, RpcError, Server } from "../src/index.js";
 import { native } from "../src/native.js";
 import { L } from "../src/core/layout.js";
@@ -516,6 +516,41 @@ conns("a server that hands over memory it could still resize (an unsealed file) 
     closeSync(fileFd);
     rmSync(path, { force: true });
     rmSync(file, { force: true });
+  }
+});
+
+conns("a server that hands over memory sealed against writes is refused with ERR_RPC_PROTOCOL, not ERR_RPC_ACCESS_DENIED", async () => {
+  // A stand-in server in Python (its fcntl can add F_SEAL_WRITE): answers HELLO with an ACCEPT
+  // carrying a memfd of the right size, sealed against resizing and against writes.
+  const name = uniqueName("wsealed");
+  const path = join(runtimeDir(), name.slice(1) + ".sock");
+  const ring = 65536;
+  const size = Math.ceil((L.CONN_HEADER_BYTES + 2 * (L.RING_HEADER_BYTES + ring)) / 65536) * 65536;
+  const script = [
+    "import fcntl, os, socket, struct, sys",
+    "path, size, ring, version = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])",
+    "s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)",
+    "s.bind(path); s.listen(1); print('ready', flush=True)",
+    "c, _ = s.accept(); c.recv(600)",
+    "fd = os.memfd_create('wsealed', os.MFD_ALLOW_SEALING); os.ftruncate(fd, size)",
+    "fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SEAL)",
+    "accept = struct.pack('<B3xIIIII', 4, version, size, ring, ring, os.getpid()) + bytes(32)",
+    "socket.send_fds(c, [accept], [fd]); c.recv(1)",
+  ].join("\n");
+  const py = spawn("/usr/bin/python3", ["-c", script, path, String(size), String(ring), String(L.PROTOCOL_VERSION)], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  py.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  py.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  const client = new Client(name, { ringBytes: ring, timeoutMs: 3000 });
+  try {
+    await until(() => /ready/.test(out), 10_000, `the stand-in server: ${out}`);
+    const err = await rejection(client.asyncCall("add", 1, 1));
+    assert.is(err.code, "ERR_RPC_PROTOCOL", err.message);
+    assert.is(err.maybeExecuted, false);
+  } finally {
+    client.close();
+    py.kill("SIGKILL");
+    rmSync(path, { force: true });
   }
 });
 

@@ -13,6 +13,8 @@ core().discardPages = (offset, bytes) => native.unmapShared(core().u8, offset, b
  *  make our next access to a missing page a SIGBUS, one that could grow it would eat
  *  the memory budget. */
 const REQUIRED_SEALS = Seal.SHRINK | Seal.GROW | Seal.SEAL;
+/** F_SEAL_FUTURE_WRITE (Linux 5.1): no new writable mapping. */
+const SEAL_FUTURE_WRITE = 0x10;
 
 export class Segment {
   private closed = false;
@@ -71,6 +73,11 @@ export class Segment {
       const info = native.memfdInfo(fd);
       if (!info.regular || info.seals < 0 || (info.seals & REQUIRED_SEALS) !== REQUIRED_SEALS) {
         throw new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `the peer's shared memory is not sealed against resizing (seals ${info.seals})`);
+      }
+      // Sealed against writes (F_SEAL_WRITE, or F_SEAL_FUTURE_WRITE 0x10): it could not be
+      // mapped for writing (EPERM), which is the peer breaking the protocol, not our access.
+      if ((info.seals & (Seal.WRITE | SEAL_FUTURE_WRITE)) !== 0) {
+        throw new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `the peer's shared memory is sealed against writes (seals ${info.seals})`);
       }
       if (info.size !== size || size <= 0 || size % WASM_PAGE !== 0) {
         throw new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `the peer's shared memory has ${info.size} bytes, expected ${size}`);
