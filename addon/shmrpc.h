@@ -110,15 +110,6 @@ WaitResult FutexWaitUntil(uint32_t* word, uint32_t expected,
                           const timespec* deadline,
                           const std::atomic<bool>* cancelled, int* err);
 
-// As FutexWaitUntil, but also returns kCancelled as soon as *cancel_seq no
-// longer equals cancel_snap (a private futex owned by a Waiter), using
-// futex_waitv so that no wake-up can be lost. Only call when
-// HaveFutexWaitv() is true.
-WaitResult FutexWaitvUntil(uint32_t* word, uint32_t expected,
-                           const timespec* deadline,
-                           std::atomic<uint32_t>* cancel_seq,
-                           uint32_t cancel_snap, int* err);
-
 // Whether the kernel has futex_waitv (Linux 5.16+). Probed once; setting
 // SHMRPC_NO_FUTEX_WAITV=1 in the environment forces the fallback (for tests).
 bool HaveFutexWaitv();
@@ -128,6 +119,31 @@ long FutexWake(uint32_t* word, int count);
 
 // FUTEX_WAKE_PRIVATE, for words only this process sleeps on.
 void FutexWakePrivate(std::atomic<uint32_t>* word, int count);
+
+// --- the shared futex_waitv threads (wait_pool.cc) -------------------------
+
+// What a pooled wait reports to: WaitEnded(gen) runs on a pool thread, with
+// the pool's lock held, when the wait armed with gen ends (woken, the word
+// differs, the deadline passed, or an unexpected error): it must only hand
+// the news on (a thread-safe function's non-blocking call), never block.
+class WaitTarget {
+ public:
+  virtual void WaitEnded(uint64_t gen) = 0;
+
+ protected:
+  ~WaitTarget() = default;
+};
+
+// Arms (or re-arms, replacing the earlier arm) target's wait on *word while
+// it equals expected, until deadline (nullptr: none), on a shared thread.
+// Only when HaveFutexWaitv(). Throws std::system_error if a thread is needed
+// and cannot be started.
+void PoolArm(WaitTarget* target, uint32_t* word, uint32_t expected,
+             const timespec* deadline, uint64_t gen);
+
+// Drops target's arm, if any. Once this returns, target is not called until
+// it is armed again.
+void PoolDisarm(WaitTarget* target);
 
 // --- module parts -----------------------------------------------------------
 

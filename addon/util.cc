@@ -83,11 +83,15 @@ const char* ErrnoName(int err) {
   }
 }
 
+// strerror_r has two signatures: GNU's (glibc) returns the text, which may or may not be
+// in buf; XSI's (musl) returns 0 and writes buf. Overloads pick whichever the libc declares.
+[[maybe_unused]] static const char* StrerrorText(const char* gnu, const char*) { return gnu; }
+[[maybe_unused]] static const char* StrerrorText(int xsi, const char* buf) { return xsi == 0 ? buf : "unknown error"; }
+
 Napi::Error SysError(Napi::Env env, int err, const char* syscall,
                      const std::string& target) {
   char buf[128];
-  // GNU strerror_r: returns a pointer that may or may not be buf.
-  const char* text = strerror_r(err, buf, sizeof buf);
+  const char* text = StrerrorText(strerror_r(err, buf, sizeof buf), buf);
   const char* code = ErrnoName(err);
   std::string message = syscall;
   if (!target.empty()) message += "(" + target + ")";

@@ -33,7 +33,8 @@ import { DESCRIBE_METHOD, STATS_METHOD } from "./protocol.js";
 // nats: a name that is a NATS URL delegates every call to src/nats/ (the NATS library is
 // loaded when such a Client is made)
 import { isNatsUrl } from "./nats/connect.js";
-import { NatsCalls, natsCallsOfName, natsCallsOfUrl, type NatsClientOptions } from "./nats/call.js";
+import { NatsCalls, natsCallsOfName, natsCallsOfUrl } from "./nats/call.js";
+import type { NatsClientOptions } from "./nats/options.js";
 
 /** Options of {@link Client}; every one has a default. */
 export interface ClientOptions {
@@ -191,17 +192,15 @@ export class Client extends EventEmitter {
     this.serverUid = serverUid;
     this.balancer = new Balancer(validateBalance(options.balance));
     this.retry = retryPolicy(options.retry);
-    this.routeOptions = {
-      name: this.name, serverUid, ringBytes: ring, maxMessageBytes, spinMs, busyPoll,
-      tokenKey: options.token === undefined ? undefined : tokenHash(options.token, "token"),
-    };
+    const tokenKey = options.token === undefined ? undefined : tokenHash(options.token, "token");
+    this.routeOptions = { name: this.name, serverUid, ringBytes: ring, maxMessageBytes, spinMs, busyPoll, tokenKey };
     // nats: `connect`/`disconnect` with { nats: "host:port" } as the NATS connection comes and goes.
     const natsEvents = {
       connect: (server: string) => this.emit("connect", { nats: server }),
       disconnect: (server: string, reason: string) => this.emit("disconnect", { nats: server, reason }),
     };
-    this.remote = isNatsUrl(name) ? natsCallsOfUrl(name, options.nats, maxMessageBytes, this.retry, natsEvents) : undefined;
-    this.away = this.remote === undefined && options.nats !== undefined ? natsCallsOfName(this.name, options.nats, maxMessageBytes, this.retry, natsEvents) : undefined;
+    this.remote = isNatsUrl(name) ? natsCallsOfUrl(name, options.nats, maxMessageBytes, this.retry, natsEvents, tokenKey) : undefined;
+    this.away = this.remote === undefined && options.nats !== undefined ? natsCallsOfName(this.name, options.nats, maxMessageBytes, this.retry, natsEvents, tokenKey) : undefined;
   }
 
   /** True while connected to a live server (to at least one replica). */

@@ -188,6 +188,27 @@ function yieldsWhileIdle(spin: Spin, ms: number): number {
   return yields;
 }
 
+waiting("50 Clients with calls in flight share one waiter thread (futex_waitv), not one each", async () => {
+  const name = uniqueName("threads");
+  const server = await spawnServer(name);
+  try {
+    const child = await spawnFixture("many-waiting.js", [name, "50"], "threads", 60_000);
+    const [before, most, waitv] = child.output().split("threads ")[1]!.trim().split(" ");
+    const added = Number(most) - Number(before);
+    if (waitv === "true") {
+      // One pool thread serves up to 127 Waiters; a margin of 2 for threads Node or V8
+      // may start meanwhile. A thread per Waiter would add 50.
+      assert.ok(added <= 3, `50 waiting Clients added ${added} threads`);
+    } else {
+      // The fallback (SHMRPC_NO_FUTEX_WAITV=1, kernels before 5.16): one thread each.
+      assert.ok(added >= 50, `50 waiting Clients added ${added} threads without futex_waitv`);
+    }
+    assert.is(await child.exited, 0);
+  } finally {
+    await stopServer(server);
+  }
+});
+
 waiting("a side that parks never yields the CPU while it spins (on a busy host a yield costs a time slice); busy-poll yields once idle", () => {
   const ms = Math.max(5, YIELD_AFTER_MS * 1000);
   assert.is(yieldsWhileIdle(new Spin(10_000, false, 1), ms), 0, "default mode yielded");
