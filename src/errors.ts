@@ -18,7 +18,9 @@ export const ErrorCodes = {
   ERR_RPC_INVALID_ARGUMENT: "ERR_RPC_INVALID_ARGUMENT",
   /** The handler's result broke its contract's result schema; `err.issues` says how (gRPC INTERNAL). */
   ERR_RPC_INVALID_RESULT: "ERR_RPC_INVALID_RESULT",
-  /** The encoded message is above `maxMessageBytes` (gRPC RESOURCE_EXHAUSTED). */
+  /** The encoded message is above `maxMessageBytes`, or above what this process's memory can
+   *  hold at the moment (a value to send, or a message received, with no room left in its 2 GiB
+   *  of WebAssembly memory); a request refused so was not sent (gRPC RESOURCE_EXHAUSTED). */
   ERR_RPC_MESSAGE_TOO_LARGE: "ERR_RPC_MESSAGE_TOO_LARGE",
   /** The peer went away or closed while the call was pending (gRPC UNAVAILABLE). */
   ERR_RPC_DISCONNECTED: "ERR_RPC_DISCONNECTED",

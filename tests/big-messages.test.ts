@@ -12,7 +12,7 @@ import { Channel } from "../src/channel.js";
 import { Encoder, SPLICE_MIN_BYTES } from "../src/codec/encode.js";
 import { Decoder } from "../src/codec/decode.js";
 import { HEADROOM, P_RESPONSE_BODY } from "../src/frames.js";
-import { killAll, stopServer, spawnServer, uniqueName, type Child } from "./helpers.js";
+import { expectLine, killAll, stopServer, spawnFixture, spawnServer, uniqueName, type Child } from "./helpers.js";
 
 const big = suite("big messages");
 const name = uniqueName("big");
@@ -145,6 +145,21 @@ big("a fragmented message whose value ends with a big binary hands it over as th
     receiver.dispose();
     c.release(region, 2 * CAP + 2 * 65536);
   }
+});
+
+big("a value the memory has no room to encode is ERR_RPC_MESSAGE_TOO_LARGE on either side, never a bare RangeError", async () => {
+  // In a process of its own: its WebAssembly memory is filled to the 2 GiB limit.
+  const kid = await spawnFixture("full-memory.js", [uniqueName("full")], "result", 60_000);
+  const r = JSON.parse(await expectLine(kid, "result")) as Record<string, unknown>;
+  assert.equal(r.before, { ok: 1 });
+  // The caller's encoder cannot grow: nothing was sent.
+  assert.equal(r.argument, { error: "RpcError", code: "ERR_RPC_MESSAGE_TOO_LARGE", maybeExecuted: false });
+  // The server's encoder cannot grow for the result: the caller is told so.
+  assert.equal(r.result, { error: "RpcError", code: "ERR_RPC_MESSAGE_TOO_LARGE" });
+  // Both encoders are whole again once there is memory.
+  assert.equal(r.after, { ok: 8 << 20 });
+  assert.equal(r.afterResult, { ok: `${8 << 20} chars` });
+  assert.is(await kid.exited, 0);
 });
 
 big.run();

@@ -32,6 +32,7 @@
 // A getter that throws is not caught: its error propagates as it is.
 
 import type { Core } from "../core/wasm.js";
+import { OutOfLinearMemory } from "../core/out-of-memory.js";
 import { ErrorCodes, RpcError } from "../errors.js";
 import {
   BIN_ARRAYBUFFER, BIN_BIGINT64, BIN_BIGUINT64, BIN_BUFFER, BIN_DATAVIEW, BIN_FLOAT32, BIN_FLOAT64,
@@ -206,10 +207,7 @@ export class Encoder {
   private busy = false;
 
   private encodeToScratch(value: unknown, maxBytes: number, what: string, headroom: number): number {
-    if (this.capacity === 0) {
-      this.capacity = SCRATCH_INITIAL;
-      this.start = this.core.alloc(SCRATCH_INITIAL);
-    }
+    if (this.capacity === 0) this.take(SCRATCH_INITIAL, what);
     for (;;) {
       const room = Math.max(0, Math.min(this.capacity - headroom, maxBytes));
       const from = this.start + headroom;
@@ -236,7 +234,7 @@ export class Encoder {
       }
       let grown = this.capacity * 2;
       while (grown < this.needed + headroom) grown *= 2;
-      this.grow(Math.min(grown, maxBytes + headroom));
+      this.grow(Math.min(grown, maxBytes + headroom), what);
     }
   }
 
@@ -254,9 +252,22 @@ export class Encoder {
     this.start = 0;
   }
 
-  private grow(capacity: number): void {
-    this.core.release(this.start, this.capacity);
-    this.start = this.core.alloc(capacity);
+  private grow(capacity: number, what: string): void {
+    this.dispose();
+    this.take(capacity, what);
+  }
+
+  /** Takes a scratch region of `capacity` bytes (none is held). With no room for it
+   *  in the memory, the value is refused as too large for this process now:
+   *  ERR_RPC_MESSAGE_TOO_LARGE, as a message received that does not fit (the scratch is
+   *  then taken again by the next encode). */
+  private take(capacity: number, what: string): void {
+    try {
+      this.start = this.core.alloc(capacity);
+    } catch (e) {
+      if (!(e instanceof OutOfLinearMemory)) throw e;
+      throw new RpcError(ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE, `${what} needs ${capacity} bytes to encode, and this process's memory has no room for them now: ${e.message}`, { cause: e, maybeExecuted: false });
+    }
     this.capacity = Math.ceil(capacity / 65536) * 65536;
   }
 

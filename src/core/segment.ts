@@ -4,6 +4,7 @@
 
 import { native, Seal } from "../native.js";
 import { core, WASM_PAGE } from "./wasm.js";
+import { OutOfLinearMemory } from "./out-of-memory.js";
 import { RpcError, ErrorCodes } from "../errors.js";
 
 // Big private regions (reassembly buffers, grown scratch) give their pages back when freed.
@@ -36,7 +37,7 @@ export class Segment {
       offset = c.alloc(size);
     } catch (e) {
       native.closeFd(fd);
-      if (e instanceof RangeError && /out of WebAssembly memory/.test(e.message)) {
+      if (e instanceof OutOfLinearMemory) {
         throw new RpcError(ErrorCodes.ERR_RPC_RESOURCE_EXHAUSTED, e.message, { cause: e });
       }
       throw e;
@@ -96,7 +97,7 @@ export class Segment {
       native.mapShared(c.u8, offset, size, fd);
     } catch (e) {
       if (offset >= 0) c.release(offset, size);
-      if (e instanceof RangeError && /out of WebAssembly memory/.test(e.message)) {
+      if (e instanceof OutOfLinearMemory) {
         throw new RpcError(ErrorCodes.ERR_RPC_RESOURCE_EXHAUSTED, e.message, { cause: e });
       }
       throw e;

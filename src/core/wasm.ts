@@ -17,6 +17,7 @@ import { existsSync } from "node:fs";
 // scripts/sync-bindings.mjs; "#core-bindings" is mapped in package.json "imports",
 // so the same specifier works from src/ (types) and dist/src/ (run time).
 import { instantiate } from "#core-bindings";
+import { OutOfLinearMemory } from "./out-of-memory.js";
 
 export type CoreExports = ReturnType<typeof instantiate>;
 
@@ -111,9 +112,13 @@ export class Core {
     const tail = last && last[0] + last[1] === this.pages ? last[1] : 0;
     const grow = want - tail;
     if (this.pages + grow > MAX_PAGES) {
-      throw new RangeError(`shmrpc: out of WebAssembly memory (asked for ${bytes} bytes with ${this.pages * WASM_PAGE} in use)`);
+      throw new OutOfLinearMemory(`shmrpc: out of WebAssembly memory (asked for ${bytes} bytes with ${this.pages * WASM_PAGE} in use)`);
     }
-    this.memory.grow(grow);
+    try {
+      this.memory.grow(grow);
+    } catch (e) {
+      throw new OutOfLinearMemory(`shmrpc: the system would not grow the WebAssembly memory by ${grow * WASM_PAGE} bytes (${this.pages * WASM_PAGE} in use)`, { cause: e });
+    }
     this.pages += grow;
     this.refresh();
     if (tail > 0) this.free.pop();

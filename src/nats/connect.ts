@@ -57,10 +57,14 @@ export async function connectNats(options: ConnectOptions, timeoutMs: number): P
 
 /** The failure of a connection attempt as an RpcError code and text. */
 export function connectFailure(e: unknown): { code: "ERR_RPC_ACCESS_DENIED" | "ERR_RPC_NOT_CONNECTED"; message: string } {
-  const text = chain(e);
-  const denied = /authoriz|authentic|permission|user.*(pass|token)/i.test(text);
-  return { code: denied ? ErrorCodes.ERR_RPC_ACCESS_DENIED : ErrorCodes.ERR_RPC_NOT_CONNECTED, message: text };
+  // By the library's error classes (their names), never by the text of their messages.
+  const names = errorNames(e);
+  const denied = DENIED.some((n) => names.has(n));
+  return { code: denied ? ErrorCodes.ERR_RPC_ACCESS_DENIED : ErrorCodes.ERR_RPC_NOT_CONNECTED, message: chain(e) };
 }
+
+/** The library's errors of a refusal of the credentials or of what they allow. */
+const DENIED = ["AuthorizationError", "UserAuthenticationExpiredError", "PermissionViolationError"];
 
 function connectError(e: unknown, where: string): RpcError {
   const { code, message } = connectFailure(e);
@@ -76,7 +80,7 @@ export function requestFailure(e: unknown): { code: "ERR_RPC_NOT_CONNECTED" | "E
     return { code: ErrorCodes.ERR_RPC_NOT_CONNECTED, maybeExecuted: false, message };
   }
   if (names.has("TimeoutError")) return { code: ErrorCodes.ERR_RPC_TIMEOUT, maybeExecuted: true, message };
-  if (names.has("PermissionViolationError") || names.has("AuthorizationError")) {
+  if (DENIED.some((n) => names.has(n))) {
     return { code: ErrorCodes.ERR_RPC_ACCESS_DENIED, maybeExecuted: false, message };
   }
   // Anything else ended the request after it was handed to an open connection (callers
