@@ -113,6 +113,42 @@ test("an unknown command, an unknown option, a missing argument or no command at
   }
 });
 
+// ------------------------------------------------------------------ piped output
+
+test("piped output is complete: a slow reader gets every byte of a 1.3 MB answer, valid JSON, exit 0; a reader that leaves early ends it quietly", async () => {
+  const bytes = 1_000_000; // a Buffer of 1 MB: 1.33 MB of base64 in the JSON
+  const proc = spawn(process.execPath, [CLI, "call", plainName, "bytes", String(bytes), "--json"], { stdio: ["ignore", "pipe", "pipe"] });
+  const killer = setTimeout(() => proc.kill("SIGKILL"), 60_000);
+  let stderr = "";
+  proc.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  // A slow reader: after each chunk it stops for 5 ms (the pipe stays full while the command ends).
+  const chunks: Buffer[] = [];
+  const ended = new Promise<void>((resolve) => proc.stdout.once("end", resolve));
+  proc.stdout.on("data", (chunk: Buffer) => {
+    chunks.push(chunk);
+    proc.stdout.pause();
+    setTimeout(() => proc.stdout.resume(), 5);
+  });
+  const code = await new Promise<number | null>((resolve) => proc.on("exit", (c) => resolve(c)));
+  await ended;
+  clearTimeout(killer);
+  const out = Buffer.concat(chunks).toString();
+  assert.is(code, 0, stderr);
+  assert.is(stderr, "");
+  const doc = JSON.parse(out) as { $binary: { base64: string } };
+  assert.is(Buffer.from(doc.$binary.base64, "base64").length, bytes, "every byte arrived");
+  assert.is(out.length, jsonLength(bytes), "and nothing else");
+  // `| head -c 100`: the reader closes the pipe early; no stack trace, the command's own exit code.
+  const head = spawnSync("bash", ["-c", `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} call ${plainName} bytes ${bytes} --json | head -c 100 >/dev/null; echo "\${PIPESTATUS[0]}"`], { encoding: "utf8", timeout: 60_000 });
+  assert.is(head.stdout, "0\n", head.stderr);
+  assert.is(head.stderr, "", "no EPIPE stack trace");
+});
+
+/** The length of `{"$binary":{"type":"Buffer","base64":"…"}}\n` for n bytes. */
+function jsonLength(n: number): number {
+  return '{"$binary":{"type":"Buffer","base64":""}}\n'.length + Math.ceil(n / 3) * 4;
+}
+
 // ------------------------------------------------------------------ ls
 
 test("ls lists a live server with its pid, user, clients and methods; --json gives every field", async () => {

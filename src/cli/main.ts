@@ -67,7 +67,14 @@ function version(): string {
   }
 }
 
+// A reader that went away (`shmrpc call … | head -c 100`) is no failure of ours: stop writing, keep the exit code.
+for (const stream of [process.stdout, process.stderr]) stream.on("error", (e: NodeJS.ErrnoException) => {
+  if (e.code !== "EPIPE") throw e;
+  process.exit();
+});
 process.exitCode = await main(process.argv.slice(2));
-// Every command closes what it opened; this only ends a process a stuck peer would keep
-// alive (stdout and stderr are written synchronously on Linux: nothing is lost).
+// Every command closes what it opened; the exit only ends a process a stuck peer would
+// keep alive, and only once stdout and stderr have drained: writes to a pipe are queued
+// while its reader is behind, and process.exit() would drop them (output cut at 64 KiB).
+await Promise.all([process.stdout, process.stderr].map((s) => new Promise<void>((drained) => s.write("", () => drained()))));
 process.exit();
