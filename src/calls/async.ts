@@ -139,7 +139,7 @@ export class AsyncCalls {
   private expire(p: Pending): void {
     if (this.pending.get(p.id) !== p) return;
     this.pending.delete(p.id);
-    this.settle(p, undefined, new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `call to "${p.method}" on ${this.host.name} timed out after ${p.timeoutMs} ms`, { maybeExecuted: mayHaveRun(this.host.current(), p.id) }));
+    this.settle(p, undefined, new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `call to "${p.method}" on ${this.host.name} timed out after ${Math.round(p.timeoutMs)} ms`, { maybeExecuted: mayHaveRun(this.host.current(), p.id) }));
   }
 
   private settle(p: Pending, value: unknown, err: RpcError | undefined): void {
