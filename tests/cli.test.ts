@@ -98,6 +98,8 @@ test("an unknown command, an unknown option, a missing argument or no command at
     [["describe", plainName, "extra"], /unexpected argument 'extra'/],
     [["ping", plainName, "--count", "many"], /--count must be an integer/],
     [["call", plainName, "add", "--timeout", "soon"], /--timeout must be a duration/],
+    [["call", plainName, "add", "--timeout", "500"], /--timeout needs a unit[\s\S]*hint: use 500ms or 500s/],
+    [["stats", plainName, "--watch", "--interval", "2"], /--interval needs a unit[\s\S]*hint: use 2ms or 2s/],
     [["call", "calc", "add"], /'calc' is not a server name/],
     [["--json", "ls"], /options come after the command/],
     [["ls", "--socket-path", "relative.sock"], /--socket-path must be an absolute path/],
@@ -251,6 +253,32 @@ test("a bad JSON argument is a usage error (exit 2) with a hint, and nothing rea
   assert.is(json<number>(await shmrpc(["call", plainName, "count"])), before + 1, "no call in between ran");
 });
 
+test("arguments nested 60,000 deep (argv) or 100,000 deep (stdin) are a usage error, exit 2, no stack trace", async () => {
+  for (const [args, input] of [[["[".repeat(60_000) + "]".repeat(60_000)], ""], [["-"], "[" + "[".repeat(100_000) + "]".repeat(100_000) + "]"]] as const) {
+    const r = await shmrpc(["call", plainName, "echo", ...args], { input });
+    assert.is(r.code, 2, show(r).slice(0, 2000));
+    assert.match(r.stderr, /^shmrpc call: args\[0\] is nested deeper than 512 levels\n  hint: /);
+    assert.not.match(r.stderr, /    at /, "no stack trace");
+  }
+  // 200 levels still go through.
+  const deep = "[".repeat(200) + "]".repeat(200);
+  assert.equal(json(await shmrpc(["call", plainName, "echo", deep, "--json"])), JSON.parse(deep));
+});
+
+test("a 2^27-bit bigint answer prints at once, in hex; small ones in decimal; hex and decimal arguments are read", async () => {
+  const bits = 2 ** 27 - 1; // the codec's largest bigint (2^24 bytes)
+  const value = "0x" + "7" + "f".repeat((bits - 3) / 4);
+  assert.is(BigInt(value).toString(2).length, bits);
+  const started = Date.now();
+  const r = await shmrpc(["call", plainName, "echo", "-", "--json"], { input: JSON.stringify([{ $bigint: value }]), timeoutMs: 60_000 });
+  const seconds = (Date.now() - started) / 1000;
+  assert.equal(json(r), { $bigint: value }, "the same bigint, as hex");
+  // Decimal took 24 s here (quadratic); hex is linear (about 2 s for the whole command when idle). Margin: 6x for a busy machine.
+  assert.ok(seconds < 12, `${seconds} s`);
+  assert.equal(json(await shmrpc(["call", plainName, "echo", '{"$bigint":"-0x1f"}', "--json"])), { $bigint: "-31" });
+  failure(await shmrpc(["call", plainName, "echo", JSON.stringify({ $bigint: "9".repeat(20_001) }), "--json"]), 2, "USAGE");
+});
+
 test("each class of failure has its exit code, and its code and message on stderr", async () => {
   const notFound = failure(await shmrpc(["call", plainName, "nope", "--json"]), 4, "ERR_RPC_METHOD_NOT_FOUND");
   assert.match(String(notFound.message), /nope/);
@@ -394,6 +422,9 @@ test("call and bench reach a name served only by replicas; --instance picks one,
     assert.ok([a.pid, b.pid].includes(json<number>(await shmrpc(["call", name, "pid"]))));
     const listed = json<Listing[]>(await shmrpc(["ls", name, "--json"]));
     for (const l of listed) assert.is(json<number>(await shmrpc(["call", name, "pid", "--instance", l.instanceId.slice(0, 8)])), l.pid);
+    // Through the attempts of a replicated name the deadline left is fractional: printed rounded.
+    const late = failure(await shmrpc(["call", name, "delayed", "5000", "1", "--timeout", "300ms", "--json"]), 6, "ERR_RPC_TIMEOUT");
+    assert.match(String(late.message), /timed out after \d+ ms$/);
     const wrong = await shmrpc(["call", name, "pid", "--instance", "zz"]);
     assert.is(wrong.code, 2, show(wrong));
     assert.match(wrong.stderr, new RegExp(`hint: its instances: .*${listed[0]!.instanceId}`));
