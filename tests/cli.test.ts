@@ -554,6 +554,51 @@ test("over NATS: ls --nats lists each instance with its methods; call, describe,
   }
 });
 
+test("ls of a name nobody serves exits 5; a plain ls of nothing exits 0", async () => {
+  const nobody = uniqueName("nobody");
+  const r = await shmrpc(["ls", nobody]);
+  assert.is(r.code, 5, show(r));
+  assert.is(r.stdout, `no live server serves ${nobody}\n`);
+  const j = await shmrpc(["ls", nobody, "--json"]);
+  assert.is(j.code, 5, show(j));
+  assert.equal(JSON.parse(j.stdout), []);
+});
+
+test("ls --nats with no service on the bus says none answered and exits 5; one peer answering 20,000 fake services is listed bounded in instances, time and memory", async () => {
+  const node = await startNats();
+  let flood: Child | undefined;
+  try {
+    const empty = await shmrpc(["ls", "--nats", node.url]);
+    assert.is(empty.code, 5, show(empty));
+    assert.match(empty.stdout, /On NATS at nats:\/\/127\.0\.0\.1:\d+:\nno services answered\n$/);
+    assert.is(empty.stderr, "");
+    const emptyJson = await shmrpc(["ls", "--nats", node.url, "--json"]);
+    assert.is(emptyJson.code, 5, show(emptyJson));
+    assert.equal((JSON.parse(emptyJson.stdout) as { nats: unknown }).nats, { url: node.url, instances: [], truncated: false });
+
+    flood = await spawnFixture("nats-flood.js", [node.url, "20000"]);
+    // /usr/bin/time -f %M: the command's peak RSS in KiB. It used 700 MB and listed 20,000.
+    const started = Date.now();
+    const r = spawnSync("/usr/bin/time", ["-f", "maxrss %M", process.execPath, CLI, "ls", "--nats", node.url, "--json"], { encoding: "utf8", timeout: 60_000, maxBuffer: 64 << 20 });
+    const seconds = (Date.now() - started) / 1000;
+    assert.is(r.status, 0, r.stderr);
+    const listed = JSON.parse(r.stdout) as { nats: { instances: Array<{ id: string; endpoints: string[] | null }>; truncated: boolean } };
+    assert.is(listed.nats.instances.length, 1000, "at most 1,000 instances");
+    assert.is(listed.nats.truncated, true, "and it says there were more");
+    const rssMb = Number(/maxrss (\d+)/.exec(r.stderr)![1]) / 1024;
+    // Margins: an idle `ls` takes about 60 MB here; 200 MB is a third of what it took.
+    assert.ok(rssMb < 200, `peak RSS ${rssMb.toFixed(0)} MB`);
+    // 0.5 s of collecting, at most 3 s of $SRV.INFO, plus start-up; margin for a busy machine.
+    assert.ok(seconds < 20, `${seconds} s`);
+    const text = await shmrpc(["ls", "--nats", node.url]);
+    assert.is(text.code, 0, show(text).slice(0, 2000));
+    assert.match(text.stdout, /more than 1000 instances answered: the first 1000 are listed/);
+  } finally {
+    if (flood) await stopServer(flood).catch(() => flood!.kill());
+    await node.stop();
+  }
+});
+
 test("the process ends on its own after each command: nothing keeps it alive", async () => {
   // main.ts ends with process.exit(); this run goes around it to see that every command closes what it opened.
   const code = `process.exit = () => {}; process.argv = [process.argv[0], ${JSON.stringify(CLI)}, ...process.argv.slice(1)]; await import(${JSON.stringify(CLI)});`;
