@@ -23,6 +23,7 @@ import { positive } from "./options.js";
 import { Route, notSent, type RouteOptions } from "./calls/route.js";
 import type { Connection } from "./calls/connection.js";
 import { Balancer, validateBalance, type Balance } from "./calls/balance.js";
+import { closedError } from "./calls/closed.js";
 import { Attempts, retryPolicy, type RetryPolicy } from "./calls/retry.js";
 // contracts: typed proxies, describe() and stats() live in src/contracts/
 import { makeProxy, type Calls } from "./contracts/proxy.js";
@@ -223,6 +224,7 @@ export class Client extends EventEmitter {
    *  (access, budgets, version) rejects at once with its own code. With option nats (a
    *  local name): connected to an instance on this host if one is live now, else to NATS. */
   waitForConnection(timeoutMs = Infinity): Promise<void> {
+    if (this.closed) return Promise.reject(this.closedError());
     if (this.remote) return this.remote.waitForConnection(Math.min(timeoutMs, this.timeoutMs));
     if (this.away) {
       // An instance on this host now, else NATS (one look here: no loop left behind).
@@ -306,7 +308,7 @@ export class Client extends EventEmitter {
   }
   // contracts: end
 
-  /** Says goodbye, settles every pending call with ERR_RPC_DISCONNECTED and frees all shared memory. */
+  /** Says goodbye, settles every pending call with ERR_RPC_CLOSED and frees all shared memory; later calls fail at once with ERR_RPC_CLOSED. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -323,7 +325,7 @@ export class Client extends EventEmitter {
   // ------------------------------------------------------------ instances
 
   private closedError(): RpcError {
-    return new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `client of ${this.name} is closed`);
+    return closedError(this.name);
   }
 
   private newRoute(path: string): Route {
@@ -416,6 +418,7 @@ export class Client extends EventEmitter {
   }
 
   private callSync(method: string, args: unknown[], timeoutMs: number, idempotent: boolean): unknown {
+    if (this.closed) throw this.closedError(); // at once, on every transport: never sent, never retried
     if (this.remote) return this.remote.callSync(method, args, timeoutMs, idempotent, this.natsRetry(method));
     if (this.away) return this.eitherSync(method, args, timeoutMs, idempotent, this.away);
     return this.localSync(method, args, timeoutMs, idempotent);
@@ -556,6 +559,7 @@ export class Client extends EventEmitter {
   }
 
   private callAsync(method: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, idempotent: boolean): Promise<unknown> {
+    if (this.closed) return Promise.reject(this.closedError()); // at once, on every transport: never sent, never retried
     if (this.remote) return this.remote.callAsync(method, args, timeoutMs, signal, idempotent, this.natsRetry(method));
     if (this.away) return this.eitherAsync(method, args, timeoutMs, signal, idempotent, this.away);
     return this.localAsync(method, args, timeoutMs, signal, idempotent);

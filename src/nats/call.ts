@@ -16,6 +16,7 @@
 // non-idempotent call has one attempt for its whole deadline once sent: its timeout is
 // never re-sent (at most once).
 
+import { closedError } from "../calls/closed.js";
 import type { ConnectionOptions, Msg, NatsConnection } from "@nats-io/transport-node";
 import { RpcError, ErrorCodes } from "../errors.js";
 import { validateName, METHOD_NAME_MAX_BYTES } from "../protocol.js";
@@ -313,6 +314,4 @@ function abortable<T>(p: Promise<T>, method: string, signal: AbortSignal | undef
   });
 }
 
-function closedError(name: string): RpcError {
-  return new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `client of ${name} is closed`, { maybeExecuted: false });
-}
+
