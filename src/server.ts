@@ -88,6 +88,9 @@ export interface ServerOptions {
   catchUnhandledRejections?: boolean;
   /** Where to listen, instead of the per-user runtime directory (for serving other users). */
   socketPath?: string;
+  /** Send a handler's stack (with this server's file paths) to the caller in `err.remote.stack`
+   *  (default false: callers get the error's name, message and code, and an empty stack). */
+  exposeStacks?: boolean;
   /** Largest ring a client may ask for, in bytes (default 64 MiB). */
   maxRingBytes?: number;
   /** Shared memory all connections together may take, with the one kept ready for the
@@ -163,6 +166,10 @@ export class Server extends EventEmitter {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "options allowUsers and allowGroups need a socketPath that those users can reach (the default directory is private to this user)");
     }
     this.catchRejections = options.catchUnhandledRejections !== false;
+    if (options.exposeStacks !== undefined && typeof options.exposeStacks !== "boolean") {
+      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "option exposeStacks must be a boolean");
+    }
+    const exposeStacks = options.exposeStacks === true;
     // contracts: the reserved requests, answered by the server itself (bind refuses "$" names)
     this.methods.set(DESCRIBE_METHOD, new Endpoint(DESCRIBE_METHOD, () => this.describe(), undefined));
     this.methods.set(STATS_METHOD, new Endpoint(STATS_METHOD, () => this.stats(), undefined));
@@ -171,7 +178,7 @@ export class Server extends EventEmitter {
       connect: (peer) => this.emit("connect", peer),
       disconnect: (peer) => this.emit("disconnect", peer),
       idle: () => this.listener.prepareSpare(),
-    });
+    }, exposeStacks);
     this.listener = new Listener({
       name: this.name,
       usualRingBytes: DEFAULT_RING_BYTES,
@@ -193,7 +200,7 @@ export class Server extends EventEmitter {
     });
     if (options.nats !== undefined) {
       const served = {
-        name: this.name, instanceId: this.instanceId, methods: this.methods, maxMessageBytes,
+        name: this.name, instanceId: this.instanceId, methods: this.methods, maxMessageBytes, exposeStacks,
         stats: () => this.stats(), onError: (err: RpcError) => this.onError(err),
       };
       this.natsService = new NatsService(served, connectionOptions(options.nats, "nats"), serviceVersion(L.PROTOCOL_VERSION));

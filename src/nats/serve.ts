@@ -7,7 +7,7 @@
 // Why not @nats-io/services: it is a prerelease (3.0.0-25 on the registry, Nov 2026), and its
 // counters would be a second set beside stats(), timing only the synchronous part of a handler.
 
-import { inspect } from "node:util";
+import { thrownDetails } from "../serving/error-details.js";
 import type { ConnectionOptions, Msg, MsgHdrs, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { RpcError, ErrorCodes, type ErrorCode } from "../errors.js";
 import { codeOfKind } from "../protocol.js";
@@ -28,6 +28,8 @@ export interface ServedServer {
   readonly instanceId: string;
   readonly methods: Map<string, Endpoint>;
   readonly maxMessageBytes: number;
+  /** Send handlers' stacks to their callers (the server's exposeStacks option). */
+  readonly exposeStacks: boolean;
   stats(): ServiceStats;
   onError(err: RpcError): void;
 }
@@ -217,13 +219,7 @@ export class NatsService {
       const code = codeOfKind(thrown.kind) ?? ErrorCodes.ERR_RPC_INVALID_ARGUMENT;
       return this.replyError(msg, code, { name: "RpcError", message: thrown.message, stack: "", issues: thrown.issues });
     }
-    if (thrown instanceof Error) {
-      const details: Record<string, unknown> = { name: String(thrown.name), message: String(thrown.message), stack: String(thrown.stack ?? "") };
-      const code = (thrown as { code?: unknown }).code;
-      if (typeof code === "string") details.code = code;
-      return this.replyError(msg, ErrorCodes.ERR_RPC_REMOTE, details);
-    }
-    this.replyError(msg, ErrorCodes.ERR_RPC_REMOTE, { name: "Error", message: `the handler threw a non-Error value: ${inspect(thrown, { depth: 2, breakLength: Infinity })}`, stack: "" });
+    this.replyError(msg, ErrorCodes.ERR_RPC_REMOTE, { ...thrownDetails(thrown, this.server.exposeStacks) });
   }
 
   private replyError(msg: Msg, code: ErrorCode, details: Record<string, unknown>): void {

@@ -3,7 +3,7 @@
 // requests, dispatching them to the endpoints, sending results and errors, backpressure,
 // and dropping clients. `Server` (src/server.ts) owns one and delegates to it.
 
-import { inspect } from "node:util";
+import { thrownDetails } from "./error-details.js";
 import { core } from "../core/wasm.js";
 import { L } from "../core/layout.js";
 import { Doorbell } from "../core/doorbell.js";
@@ -70,6 +70,8 @@ export class Serving {
     private readonly maxQueuedBytes: number,
     private readonly spin: Spin,
     private readonly events: ServingEvents,
+    /** Send handlers' stacks to their callers (the server's exposeStacks option). */
+    private readonly exposeStacks = false,
   ) {}
 
   /** Starts serving (the name is claimed). */
@@ -464,12 +466,8 @@ export class Serving {
       this.sendError(conn, id, thrown.kind, "RpcError", thrown.message, "", undefined, thrown.issues);
       return;
     }
-    if (thrown instanceof Error) {
-      const code = (thrown as { code?: unknown }).code;
-      this.sendError(conn, id, ErrorKind.REMOTE, thrown.name, thrown.message, thrown.stack ?? "", typeof code === "string" ? code : undefined);
-    } else {
-      this.sendError(conn, id, ErrorKind.REMOTE, "Error", `the handler threw a non-Error value: ${inspect(thrown, { depth: 2, breakLength: Infinity })}`);
-    }
+    const d = thrownDetails(thrown, this.exposeStacks);
+    this.sendError(conn, id, ErrorKind.REMOTE, d.name, d.message, d.stack, d.code);
   }
 
   private sendError(conn: Connection, id: number, kind: number, name: string, message: string, stack = "", code?: string, issues?: unknown[]): void {
