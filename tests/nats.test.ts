@@ -143,10 +143,10 @@ test("the caller's own errors: unsendable arguments, a request over max_payload 
     await new Promise((r) => setTimeout(r, 20));
     client.close();
     const lost = await rejection(pending);
-    assert.is(lost.code, ErrorCodes.ERR_RPC_DISCONNECTED, "a call pending when its client closes");
+    assert.is(lost.code, ErrorCodes.ERR_RPC_CLOSED, "a call pending when its client closes");
     assert.is(lost.maybeExecuted, true);
     const after = await rejection(client.asyncCall("add", 1, 2));
-    assert.is(after.code, ErrorCodes.ERR_RPC_NOT_CONNECTED);
+    assert.is(after.code, ErrorCodes.ERR_RPC_CLOSED);
     assert.is(after.maybeExecuted, false);
   } finally {
     client.close();

@@ -10,6 +10,6 @@ export function closedError(name: string): RpcError {
 
 /** What close() ends a connection with: the disconnect event's reason, and the error of
  *  calls still pending then (their `maybeExecuted` is set per call). */
-export function closingError(name: string): RpcError {
-  return new RpcError(ErrorCodes.ERR_RPC_CLOSED, `client of ${name} was closed`);
+export function closingError(name: string, maybeExecuted?: boolean): RpcError {
+  return new RpcError(ErrorCodes.ERR_RPC_CLOSED, `client of ${name} was closed`, maybeExecuted === undefined ? undefined : { maybeExecuted });
 }

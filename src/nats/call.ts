@@ -16,7 +16,7 @@
 // non-idempotent call has one attempt for its whole deadline once sent: its timeout is
 // never re-sent (at most once).
 
-import { closedError } from "../calls/closed.js";
+import { closedError, closingError } from "../calls/closed.js";
 import type { ConnectionOptions, Msg, NatsConnection } from "@nats-io/transport-node";
 import { RpcError, ErrorCodes } from "../errors.js";
 import { validateName, METHOD_NAME_MAX_BYTES } from "../protocol.js";
@@ -166,6 +166,7 @@ export class NatsCalls {
     try {
       msg = await abortable(nc.request(subject, data, { timeout: left }), method, signal);
     } catch (e) {
+      if (this.closed) throw closingError(this.serverName, true); // sent, then its client closed
       if (e instanceof RpcError) throw e;
       throw this.failure(e, method, timeoutMs);
     }
