@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { killAll, spawnFixture, spawnServer, stopServer, uniqueName, type Child } from "./helpers.js";
+import { killAll, spawnFixture, spawnServer, stopServer, uniqueName, until, type Child } from "./helpers.js";
 import { startNats } from "./nats-helpers.js";
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "src", "cli", "main.js");
@@ -288,6 +288,17 @@ test("each class of failure has its exit code, and its code and message on stder
   const late = failure(await shmrpc(["call", plainName, "delayed", "5000", "1", "--timeout", "200ms", "--json"]), 6, "ERR_RPC_TIMEOUT");
   assert.is(late.maybeExecuted, true);
   failure(await shmrpc(["call", uniqueName("nobody"), "add", "--json"]), 5, "ERR_RPC_NOT_CONNECTED");
+  // A method name off by a letter or two: did you mean, from the server's own list (call and bench).
+  assert.match(String(failure(await shmrpc(["call", plainName, "ad", "1", "2", "--json"]), 4, "ERR_RPC_METHOD_NOT_FOUND").hint), /did you mean 'add'\?/);
+  assert.match(String(failure(await shmrpc(["bench", plainName, "ecoh", "1", "--json"]), 4, "ERR_RPC_METHOD_NOT_FOUND").hint), /did you mean 'echo'\?/);
+  const far = await shmrpc(["call", plainName, "zzzzzz"]);
+  assert.is(far.code, 4);
+  assert.not.match(far.stderr, /did you mean/, "nothing close: no guess");
+  // No server at all: it says the server is not running, not that "the call" did not run.
+  const missing = await shmrpc(["describe", uniqueName("nobody")]);
+  assert.is(missing.code, 5, show(missing));
+  assert.match(missing.stderr, /the server is not running/);
+  assert.not.match(missing.stderr, /did not run/);
   // The same in text: "shmrpc call: CODE: message", and the handler's own error.
   const text = await shmrpc(["call", plainName, "fail", '"it broke"']);
   assert.is(text.code, 1);
@@ -497,6 +508,36 @@ test("bench reports calls/s and latency percentiles, with a progress line on std
   assert.match(text.stdout, /^ *CALLS\/S +MIN +P50 +P90 +P99 +P99\.9 +MAX +MEAN$/m);
 });
 
+test("Ctrl-C during bench prints what was measured so far, closes the progress line, exits 0", async () => {
+  const proc = spawn(process.execPath, [CLI, "bench", plainName, "add", "1", "2", "--duration", "60s", "--warmup", "0", "--json"], { stdio: ["ignore", "pipe", "pipe"] });
+  const killer = setTimeout(() => proc.kill("SIGKILL"), 50_000);
+  let stdout = "";
+  let stderr = "";
+  proc.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+  proc.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => proc.on("close", (c) => resolve(c)));
+  try {
+    await until(() => / s of 60\.0 s, [\d,]+ calls/.test(stderr), 20_000, "a progress line");
+    proc.kill("SIGINT");
+    const code = await exited;
+    assert.is(code, 0, stderr);
+    const r = JSON.parse(stdout) as { interrupted: boolean; calls: number; durationMs: number; latencyUs: Record<string, number> };
+    assert.is(r.interrupted, true);
+    assert.ok(r.calls > 0 && r.latencyUs.p50! > 0, stdout);
+    assert.ok(r.durationMs < 50_000, `measured until interrupted: ${r.durationMs} ms`);
+  } finally {
+    clearTimeout(killer);
+    proc.kill("SIGKILL");
+  }
+  // On a terminal: the progress line is redrawn in place, and erased before the results.
+  if (spawnSync("script", ["--version"]).status !== 0) return void console.log("  (skipped: no script(1) to make a terminal)");
+  const cmd = `timeout --preserve-status -s INT 2 ${process.execPath} ${CLI} bench ${plainName} add 1 2 --duration 60s --warmup 0; echo "exit $?"`;
+  const tty = spawnSync("script", ["-qfc", cmd, "/dev/null"], { encoding: "utf8", timeout: 30_000, env: { ...process.env, TERM: "xterm" } });
+  assert.match(tty.stdout, /\r\x1b\[Kbench \S+ add: [\d.]+ s of 60\.0 s/, "redrawn in place");
+  assert.match(tty.stdout, /\r\x1b\[K\S+ add: [\d,]+ calls in [\d.]+ s, 1 in flight, 0 failed \(interrupted\)/, "erased, then the results");
+  assert.match(tty.stdout, /exit 0/);
+});
+
 test("bench of a method that fails stops at once with its exit code", async () => {
   const started = Date.now();
   failure(await shmrpc(["bench", plainName, "nope", "--duration", "20s", "--json"]), 4, "ERR_RPC_METHOD_NOT_FOUND");
@@ -533,8 +574,11 @@ test("over NATS: ls --nats lists each instance with its methods; call, describe,
     assert.ok(servers.some((s) => s.pid === pid), "answered by one of the replicas");
     const described = json<{ methods: Array<{ name: string }> }>(await shmrpc(["describe", url, "--json"]));
     assert.ok(described.methods.some((m) => m.name === "add"));
-    const stats = json<{ replicas: Array<{ stats: object | null; error: unknown }> }>(await shmrpc(["stats", url, "--json"]));
+    const stats = json<{ replicas: Array<{ pid: number; stats: object | null; error: unknown }> }>(await shmrpc(["stats", url, "--json"]));
     assert.is(stats.replicas.length, 1);
+    assert.ok(servers.some((s) => s.pid === stats.replicas[0]!.pid), "the pid of the instance that answered, as describe gives it");
+    const statsText = await shmrpc(["stats", url]);
+    assert.match(statsText.stdout, new RegExp(`^\\S+ +(${servers.map((s) => s.pid).join("|")}) +`, "m"), statsText.stdout);
     assert.is(stats.replicas[0]!.error, null);
     assert.ok(stats.replicas[0]!.stats !== null);
     const pinged = await shmrpc(["ping", url, "--count", "3", "--json"]);

@@ -46,7 +46,9 @@ export function report(out: Output, err: unknown, asJson: boolean, prefix: strin
   if (remote) lines.push(`  thrown by the handler: ${remote.name}${remote.code ? ` [${remote.code}]` : ""}: ${remote.message}`);
   // One issue is the message already; several are listed.
   if (Array.isArray(r.issues) && r.issues.length > 1) for (const i of r.issues as { path: unknown[]; message: string }[]) lines.push(`  issue at ${i.path.length ? i.path.map((k) => (typeof k === "number" ? `[${k}]` : `.${String(k)}`)).join("") : "(the value)"}: ${i.message}`);
-  if (r.maybeExecuted !== undefined) lines.push(`  the call ${r.maybeExecuted ? "may have run" : "did not run"} on the server`);
+  // No server at all: say so, not that "the call" (the user may not have made one) did not run.
+  if (r.code === "ERR_RPC_NOT_CONNECTED") lines.push("  the server is not running (nothing serves that name); 'shmrpc ls' lists the live ones");
+  else if (r.maybeExecuted !== undefined) lines.push(`  the call ${r.maybeExecuted ? "may have run" : "did not run"} on the server`);
   if (r.hint) lines.push(`  hint: ${String(r.hint)}`);
   if (r.stack) lines.push(String(r.stack));
   // The message and the handler's error come from the server: no control characters through.

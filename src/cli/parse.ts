@@ -83,7 +83,7 @@ function usageOf(e: Error & { code?: string }, command: CommandSpec, restore: (s
 }
 
 /** The candidate at edit distance at most 2 from `word` (and closest), if any. */
-function closest(word: string, candidates: string[]): string | undefined {
+export function closest(word: string, candidates: string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = 3;
   for (const c of candidates) {

@@ -59,6 +59,9 @@ async function snapshot(inv: Invocation, name: string, clients: Map<string, Clie
     const entry = { instanceId: s.instanceId, pid: s.pid, socketPath: s.socketPath, replica: s.replica, stats: null as ServiceStats | null, error: null as Record<string, unknown> | null };
     try {
       entry.stats = await client.stats();
+      // Over NATS the listing knows neither: the instance that answered says.
+      if (!entry.pid && Number.isSafeInteger(entry.stats.pid)) entry.pid = entry.stats.pid;
+      if (s.instanceId === "nats" && typeof entry.stats.id === "string") entry.instanceId = entry.stats.id;
     } catch (e) {
       entry.error = errorReport(e);
       client.close(); // a fresh connection next time
