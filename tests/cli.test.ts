@@ -461,12 +461,33 @@ test("stats --watch refreshes: one JSON document per refresh with --json, tables
   assert.is(text.stdout.split("\n").filter((l) => l.startsWith("METHOD ")).length, 2);
 });
 
-test("stats --watch on a terminal redraws in place", async () => {
+test("stats --watch on a terminal redraws in place at 80, 100 and 150 columns: rows cut to the width, no repeated header, no scrolling", async () => {
   if (spawnSync("script", ["--version"]).status !== 0) return void console.log("  (skipped: no script(1) to make a terminal)");
-  const cmd = `stty rows 50 cols 150; ${process.execPath} ${CLI} stats ${plainName} --watch --count 3 --interval 50ms`;
-  const r = spawnSync("script", ["-qec", cmd, "/dev/null"], { encoding: "utf8", timeout: 30_000, env: { ...process.env, TERM: "xterm" } });
-  assert.is(r.status, 0, r.stdout + r.stderr);
-  assert.is((r.stdout.match(/\x1b\[\d+F\x1b\[J/g) ?? []).length, 2, "each refresh after the first moves up and clears");
+  const name = uniqueName("cliwatch");
+  const server = await spawnServer(name);
+  try {
+    // A last error of 300 characters: its row is far wider than any of the terminals.
+    assert.is((await shmrpc(["call", name, "fail", JSON.stringify("x".repeat(300))])).code, 1);
+    for (const cols of [80, 100, 150]) {
+      const cmd = `stty rows 40 cols ${cols}; ${process.execPath} ${CLI} stats ${name} --watch --count 4 --interval 50ms`;
+      const r = spawnSync("script", ["-qfc", cmd, "/dev/null"], { encoding: "utf8", timeout: 30_000, env: { ...process.env, TERM: "xterm" } });
+      assert.is(r.status, 0, r.stdout + r.stderr);
+      // Frames: the text between the redraws (cursor up N lines, clear below).
+      const parts = r.stdout.split(/\x1b\[(\d+)F\x1b\[J/);
+      const frames = [parts[0]!, ...parts.filter((_, i) => i % 2 === 0).slice(1)];
+      const ups = parts.filter((_, i) => i % 2 === 1).map(Number);
+      assert.is(frames.length, 4, `four frames at ${cols} columns`);
+      for (let i = 0; i < frames.length; i++) {
+        const lines = frames[i]!.replace(/\r/g, "").split("\n").slice(0, -1);
+        if (i > 0) assert.is(ups[i - 1], frames[i - 1]!.replace(/\r/g, "").split("\n").length - 1, "goes up exactly the lines it drew");
+        assert.ok(lines.every((l) => l.length < cols), `a line wider than ${cols - 1} columns: ${lines.map((l) => l.length).join(",")}`);
+        assert.is(lines.filter((l) => l.startsWith("METHOD ")).length, 1, "one header per frame");
+        assert.ok(lines.some((l) => /^fail .*…$/.test(l)), "the long row, cut with …");
+      }
+    }
+  } finally {
+    await stopServer(server);
+  }
 });
 
 test("ping times a round trip to each replica; --count sets how many", async () => {
