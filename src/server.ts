@@ -281,6 +281,9 @@ export class Server extends EventEmitter {
       this.listener.claim();
     } catch (e) {
       this.state = "closed";
+      // ready() rejects as run() does (the name taken: ERR_RPC_ADDRESS_IN_USE).
+      this.natsStarted = Promise.reject(e);
+      this.natsStarted.catch(() => {});
       return Promise.reject(e);
     }
     this.listener.ref(); // a running server keeps its process alive
