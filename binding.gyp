@@ -9,6 +9,7 @@
         "addon/mapping.cc",
         "addon/socket.cc",
         "addon/util.cc",
+        "addon/wait_pool.cc",
         "addon/waiter.cc"
       ],
       "include_dirs": [

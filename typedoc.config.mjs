@@ -1,14 +1,28 @@
-// npm run docs: the API reference, generated from the TSDoc comments of what
-// src/index.ts exports, into docs/api (HTML; not committed, see the README).
-// Every export, option and error code must carry a comment: a missing one is a
-// warning, and warnings fail the run (the package test runs this too).
+// npm run docs: one static site in dist/site (not committed): the README as its front page, the guides of
+// docs/ (projectDocuments) and the API reference generated from the TSDoc comments of what src/index.ts
+// exports, cross-linked: the guides link to API pages with {@link ...}, every page's navigation lists the
+// guides. Every export, option and error code must carry a comment, and every link must resolve: a
+// warning fails the run (the package test and tests/docs.test.ts run this too).
 /** @type {Partial<import("typedoc").TypeDocOptions>} */
 export default {
   entryPoints: ["src/index.ts"],
   tsconfig: "tsconfig.json",
-  out: "docs/api",
+  out: "dist/site",
   name: "shmrpc",
-  readme: "none",
+  readme: "README.md",
+  projectDocuments: [
+    "docs/getting-started.md",
+    "docs/servers-and-clients.md",
+    "docs/values.md",
+    "docs/contracts.md",
+    "docs/discovery-and-replicas.md",
+    "docs/command-line.md",
+    "docs/beyond-one-host.md",
+    "docs/guarantees.md",
+    "docs/performance.md",
+    "docs/how-it-works.md",
+    "docs/PROTOCOL.md",
+  ],
   excludePrivate: true,
   excludeProtected: true,
   excludeInternal: true,

@@ -27,17 +27,6 @@ namespace {
 // nanosecond arithmetic below far from overflow.
 constexpr double kForeverMs = 1e12;
 
-// <linux/futex.h> has these only from Linux 5.16; spelled out so older
-// headers build too.
-struct WaitvEntry {
-  uint64_t val;
-  uint64_t uaddr;
-  uint32_t flags;
-  uint32_t reserved;
-};
-constexpr uint32_t kFutex2SizeU32 = 0x02;
-constexpr uint32_t kFutex2Private = 128;
-
 long Futex(void* addr, int op, uint32_t val, const timespec* ts,
            uint32_t val3) {
   return syscall(SYS_futex, addr, op, val, ts, nullptr, val3);
@@ -131,41 +120,6 @@ WaitResult FutexWaitUntil(uint32_t* word, uint32_t expected,
   }
 }
 
-WaitResult FutexWaitvUntil(uint32_t* word, uint32_t expected,
-                           const timespec* deadline,
-                           std::atomic<uint32_t>* cancel_seq,
-                           uint32_t cancel_snap, int* err) {
-  static_assert(sizeof(std::atomic<uint32_t>) == 4, "futex words are 32-bit");
-  WaitvEntry entries[2] = {
-      // The caller's word: shared, so other processes' FUTEX_WAKE reach it.
-      {expected, reinterpret_cast<uintptr_t>(word), kFutex2SizeU32, 0},
-      // The Waiter's own cancel word: private to this process.
-      {cancel_snap, reinterpret_cast<uintptr_t>(cancel_seq),
-       kFutex2SizeU32 | kFutex2Private, 0},
-  };
-  for (;;) {
-    // The kernel checks both words before sleeping, so a cancel that bumps
-    // cancel_seq at any moment after cancel_snap was read is never lost.
-    long rc = syscall(SYS_futex_waitv, entries, 2, 0, deadline, CLOCK_MONOTONIC);
-    if (rc == 0) return WaitResult::kWoken;
-    if (rc == 1) return WaitResult::kCancelled;
-    switch (errno) {
-      case EAGAIN:
-        if (cancel_seq->load(std::memory_order_acquire) != cancel_snap) {
-          return WaitResult::kCancelled;
-        }
-        return WaitResult::kNotEqual;
-      case ETIMEDOUT:
-        return WaitResult::kTimedOut;
-      case EINTR:
-        continue;
-      default:
-        *err = errno;
-        return WaitResult::kError;
-    }
-  }
-}
-
 bool HaveFutexWaitv() {
   // A function-local static: probed once per process, thread-safe.
   static const bool have = ProbeFutexWaitv();
@@ -203,7 +157,14 @@ Napi::Value KeepFreedMemoryJs(const Napi::CallbackInfo& info) {
 #endif
 }
 
+// haveFutexWaitv(): whether Waiters share futex_waitv threads (see waiter.cc)
+// or each has one of its own (the fallback).
+Napi::Value HaveFutexWaitvJs(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), HaveFutexWaitv());
+}
+
 void InitFutex(Napi::Env env, Napi::Object exports) {
+  exports.Set("haveFutexWaitv", Napi::Function::New(env, HaveFutexWaitvJs, "haveFutexWaitv"));
   exports.Set("keepFreedMemory", Napi::Function::New(env, KeepFreedMemoryJs, "keepFreedMemory"));
   exports.Set("yieldCpu", Napi::Function::New(env, YieldCpuJs, "yieldCpu"));
   exports.Set("futexWait", Napi::Function::New(env, FutexWaitJs, "futexWait"));

@@ -30,6 +30,27 @@ Napi::Error SysError(Napi::Env env, int err, const char* syscall,
 // The symbolic name of an errno value ("ENOENT"), or "UNKNOWN".
 const char* ErrnoName(int err);
 
+// --- callbacks into JS (util.cc) ---------------------------------------------
+//
+// Code that runs from the event loop rather than from a JS call (a watcher's
+// libuv callback, a thread-safe function's call_js_cb) may run while its
+// environment is being torn down (a worker being terminated): JS can no
+// longer run, and N-API calls fail with napi_pending_exception or
+// napi_cannot_run_js. That is expected there, not fatal. Such code uses the
+// raw N-API with its statuses checked, never node-addon-api's wrappers,
+// which turn a failed status into a Napi::Error whose construction itself
+// aborts the process when no value can be made any more.
+
+// The value a reference holds, or nullptr (collected, cleared, or no ref).
+napi_value RefValue(napi_env env, napi_ref ref);
+
+// Calls fn(recv, argv...) from the event loop (napi_make_callback when
+// context is given, napi_call_function otherwise). A JS exception becomes an
+// uncaught exception, as for any other callback; during teardown the call
+// and the exception are dropped. Returns whether the call ran to completion.
+bool CallIntoJs(napi_env env, napi_async_context context, napi_value recv,
+                napi_value fn, size_t argc, const napi_value* argv);
+
 // --- arguments (util.cc) ----------------------------------------------------
 
 // A non-negative integral JS number no larger than max.
@@ -89,15 +110,6 @@ WaitResult FutexWaitUntil(uint32_t* word, uint32_t expected,
                           const timespec* deadline,
                           const std::atomic<bool>* cancelled, int* err);
 
-// As FutexWaitUntil, but also returns kCancelled as soon as *cancel_seq no
-// longer equals cancel_snap (a private futex owned by a Waiter), using
-// futex_waitv so that no wake-up can be lost. Only call when
-// HaveFutexWaitv() is true.
-WaitResult FutexWaitvUntil(uint32_t* word, uint32_t expected,
-                           const timespec* deadline,
-                           std::atomic<uint32_t>* cancel_seq,
-                           uint32_t cancel_snap, int* err);
-
 // Whether the kernel has futex_waitv (Linux 5.16+). Probed once; setting
 // SHMRPC_NO_FUTEX_WAITV=1 in the environment forces the fallback (for tests).
 bool HaveFutexWaitv();
@@ -107,6 +119,31 @@ long FutexWake(uint32_t* word, int count);
 
 // FUTEX_WAKE_PRIVATE, for words only this process sleeps on.
 void FutexWakePrivate(std::atomic<uint32_t>* word, int count);
+
+// --- the shared futex_waitv threads (wait_pool.cc) -------------------------
+
+// What a pooled wait reports to: WaitEnded(gen) runs on a pool thread, with
+// the pool's lock held, when the wait armed with gen ends (woken, the word
+// differs, the deadline passed, or an unexpected error): it must only hand
+// the news on (a thread-safe function's non-blocking call), never block.
+class WaitTarget {
+ public:
+  virtual void WaitEnded(uint64_t gen) = 0;
+
+ protected:
+  ~WaitTarget() = default;
+};
+
+// Arms (or re-arms, replacing the earlier arm) target's wait on *word while
+// it equals expected, until deadline (nullptr: none), on a shared thread.
+// Only when HaveFutexWaitv(). Throws std::system_error if a thread is needed
+// and cannot be started.
+void PoolArm(WaitTarget* target, uint32_t* word, uint32_t expected,
+             const timespec* deadline, uint64_t gen);
+
+// Drops target's arm, if any. Once this returns, target is not called until
+// it is armed again.
+void PoolDisarm(WaitTarget* target);
 
 // --- module parts -----------------------------------------------------------
 

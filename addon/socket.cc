@@ -564,17 +564,21 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
   ~FdWatcher() override { Stop(); }
 
  private:
+  // From the event loop, possibly while the environment is torn down (see
+  // CallIntoJs): raw N-API only, every status checked, nothing fatal.
   static void OnEvent(uv_poll_t* handle, int status, int events) {
     auto* self = static_cast<FdWatcher*>(handle->data);
     if (self == nullptr || self->handle_ == nullptr) return;
-    Napi::Env env = self->env_;
-    Napi::HandleScope scope(env);
+    napi_env env = self->env_;
     int what = status < 0 ? 4 : ((events & UV_READABLE) ? 1 : 0) | ((events & UV_DISCONNECT) ? 4 : 0);
-    try {
-      self->callback_.MakeCallback(self->Value(), {Napi::Number::New(env, what)}, *self->context_);
-    } catch (const Napi::Error& e) {
-      napi_fatal_exception(env, e.Value());
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+    napi_value arg;
+    if (napi_create_int32(env, what, &arg) == napi_ok) {
+      // The callback may close this watcher: self is not touched after it.
+      CallIntoJs(env, *self->context_, RefValue(env, *self), RefValue(env, self->callback_), 1, &arg);
     }
+    napi_close_handle_scope(env, scope);
   }
 
   static void CleanupHook(void* arg) {

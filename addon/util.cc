@@ -83,11 +83,15 @@ const char* ErrnoName(int err) {
   }
 }
 
+// strerror_r has two signatures: GNU's (glibc) returns the text, which may or may not be
+// in buf; XSI's (musl) returns 0 and writes buf. Overloads pick whichever the libc declares.
+[[maybe_unused]] static const char* StrerrorText(const char* gnu, const char*) { return gnu; }
+[[maybe_unused]] static const char* StrerrorText(int xsi, const char* buf) { return xsi == 0 ? buf : "unknown error"; }
+
 Napi::Error SysError(Napi::Env env, int err, const char* syscall,
                      const std::string& target) {
   char buf[128];
-  // GNU strerror_r: returns a pointer that may or may not be buf.
-  const char* text = strerror_r(err, buf, sizeof buf);
+  const char* text = StrerrorText(strerror_r(err, buf, sizeof buf), buf);
   const char* code = ErrnoName(err);
   std::string message = syscall;
   if (!target.empty()) message += "(" + target + ")";
@@ -100,6 +104,41 @@ Napi::Error SysError(Napi::Env env, int err, const char* syscall,
   obj.Set("syscall", syscall);
   if (!target.empty() && target[0] == '/') obj.Set("path", target);
   return error;
+}
+
+napi_value RefValue(napi_env env, napi_ref ref) {
+  napi_value value = nullptr;
+  if (ref == nullptr || napi_get_reference_value(env, ref, &value) != napi_ok) {
+    return nullptr;
+  }
+  return value;
+}
+
+bool CallIntoJs(napi_env env, napi_async_context context, napi_value recv,
+                napi_value fn, size_t argc, const napi_value* argv) {
+  if (recv == nullptr || fn == nullptr) return false;
+  napi_value result;
+  napi_status status =
+      context != nullptr
+          ? napi_make_callback(env, context, recv, fn, argc, argv, &result)
+          : napi_call_function(env, recv, fn, argc, argv, &result);
+  if (status == napi_ok) return true;
+  // The callback threw, or JS cannot run any more (then nothing is pending,
+  // or only V8's termination exception, which is not an Error object).
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+    napi_value exception = nullptr;
+    if (napi_get_and_clear_last_exception(env, &exception) == napi_ok &&
+        exception != nullptr) {
+      // Makes it an uncaught exception (Node 20 would only warn about one
+      // left pending in a thread-safe function's callback). Its status is
+      // not an error to report: while the environment is torn down
+      // napi_fatal_exception refuses to run JS and does nothing, which is
+      // what is wanted for an exception nobody can handle any more.
+      napi_fatal_exception(env, exception);
+    }
+  }
+  return false;
 }
 
 uint64_t ArgUInt(const Napi::CallbackInfo& info, size_t i, const char* what,

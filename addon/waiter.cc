@@ -1,18 +1,28 @@
-// Waiter: one background thread that sleeps on a futex word for the JS
-// thread and, when the wait ends, calls back into JS through a thread-safe
-// function (which wakes the libuv loop). A parked server is woken by a
-// client through this path, so it is kept lean: no allocation per arm, no
-// polling; the arm is handed over with a mutex and condition variable.
+// Waiter: sleeps on a futex word for the JS thread and, when the wait ends,
+// calls back into JS through a thread-safe function (which wakes the libuv
+// loop). A parked client is woken by its server through this path, so it is
+// kept lean: no allocation per arm, no polling.
 //
-// Cancellation. disarm(), a replacing arm() and close() must get the thread
-// out of its futex wait. With futex_waitv (Linux 5.16+) the thread sleeps on
-// the caller's word and on a private cancel word at once, and a cancel bumps
-// and wakes the latter: exact, and no one else is woken. Without it the
-// cancel wakes every sleeper on the caller's word (futex wake-ups may be
-// spurious, so that is allowed), and a wake that lands just before the
-// thread enters the kernel is lost, so the code that must see the thread
-// idle wakes again until it is. In that fallback the word must stay mapped
-// while armed: disarm or close a Waiter before unmapping the page it waits on.
+// Where it sleeps. With futex_waitv (Linux 5.16+) the arm goes to one of the
+// process's shared waiter threads (wait_pool.cc), each of which sleeps on up
+// to 127 Waiters' words at once: 50 Clients with calls in flight take one
+// thread, not 50. Without it (or with SHMRPC_NO_FUTEX_WAITV=1) each Waiter
+// has a thread of its own, handed its arm with a mutex and condition variable.
+//
+// Cancellation. disarm(), a replacing arm() and close() take the arm back:
+// from the pool at once and exactly; in the fallback the thread must be got
+// out of its futex wait by waking every sleeper on the caller's word (futex
+// wake-ups may be spurious, so that is allowed), and a wake that lands just
+// before the thread enters the kernel is lost, so the code that must see the
+// thread idle wakes again until it is. In that fallback the word must stay
+// mapped while armed: disarm or close a Waiter before unmapping the page it
+// waits on.
+//
+// Teardown. close(), the finalizer and the environment's cleanup hook all end
+// in Shutdown: the arm is taken back (the pool never reports to it again; the
+// own thread is joined) before the thread-safe function is aborted, and the
+// JS callback runs only through CallIntoJs, which tolerates an environment
+// that can no longer run JS.
 #include "shmrpc.h"
 
 #include <chrono>
@@ -26,11 +36,14 @@ namespace shmrpc {
 
 namespace {
 
-class Waiter : public Napi::ObjectWrap<Waiter> {
+class Waiter : public Napi::ObjectWrap<Waiter>, public WaitTarget {
  public:
   static Napi::Function Define(Napi::Env env);
   explicit Waiter(const Napi::CallbackInfo& info);
   ~Waiter() override;
+
+  // From a pool thread, with the pool's lock held.
+  void WaitEnded(uint64_t gen) override;
 
  private:
   // One request to the thread. The generation numbers arms on the JS
@@ -54,7 +67,6 @@ class Waiter : public Napi::ObjectWrap<Waiter> {
   Napi::Value CloseJs(const Napi::CallbackInfo& info);
 
   void ThreadMain();
-  WaitResult Wait(const Arm& arm, uint32_t cancel_snap);
   void Kick();                                // mu_ held
   void WaitIdle(std::unique_lock<std::mutex>& lock);  // mu_ held
   void Shutdown();
@@ -70,10 +82,12 @@ class Waiter : public Napi::ObjectWrap<Waiter> {
   bool closed_ = false;
   bool hook_added_ = false;
   bool pinned_ = false;  // the wrapper is strongly referenced while armed
+  const bool pooled_ = HaveFutexWaitv();  // else: a thread of its own
   uint64_t next_gen_ = 0;
   uint64_t live_gen_ = 0;  // the arm whose callback may run; 0: none
 
-  // Shared with the thread, guarded by mu_ (atomics are also read unlocked).
+  // The own thread's (fallback only). Guarded by mu_ (the atomic is also read
+  // unlocked).
   std::mutex mu_;
   std::condition_variable request_cv_;  // JS -> thread: arm_ or stop_
   std::condition_variable idle_cv_;     // thread -> JS: busy_ went false
@@ -83,7 +97,6 @@ class Waiter : public Napi::ObjectWrap<Waiter> {
   bool busy_ = false;           // the thread is inside a wait
   uint32_t* busy_word_ = nullptr;
   std::atomic<bool> cancelled_{false};
-  std::atomic<uint32_t> cancel_seq_{0};  // futex_waitv's private cancel word
   std::thread thread_;
 };
 
@@ -145,10 +158,23 @@ Napi::Value Waiter::ArmJs(const Napi::CallbackInfo& info) {
   Arm arm{word, expected, false, {}, ++next_gen_};
   arm.timed = DeadlineAfter(timeout_ms, &arm.deadline);
   live_gen_ = arm.gen;  // any earlier arm's callback is now stale
+  if (pooled_) {
+    try {
+      PoolArm(this, word, expected, arm.timed ? &arm.deadline : nullptr, arm.gen);
+    } catch (const std::system_error& e) {
+      // Not a Napi::Error: it would otherwise terminate the process.
+      live_gen_ = 0;
+      throw Napi::Error::New(env, std::string("cannot start a waiter thread: ") + e.what());
+    }
+    // Only now drop the previous buffer: the pool no longer reads its word.
+    mem_ = Napi::Persistent(info[0]);
+    Pin();
+    return env.Undefined();
+  }
   {
     std::unique_lock<std::mutex> lock(mu_);
     // Replacing an arm the thread is still waiting on: cancel it and wait
-    // until the thread is free (microseconds: it is woken directly).
+    // until the thread is free (it is woken directly; rarely a retry).
     if (busy_) WaitIdle(lock);
     arm_ = arm;
     has_arm_ = true;
@@ -172,24 +198,22 @@ Napi::Value Waiter::ArmJs(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// disarm(): the pending arm's callback will not run. With futex_waitv the
-// kick is exact and the thread leaves at once, so disarm does not wait for
-// it. Without it a kick can be lost, and a caller may unmap the word right
-// after disarming: a thread still asleep there would sleep on a word nobody
-// can wake any more, and the next arm() would kick the new mapping in vain
-// forever. So the fallback waits until the thread has left its wait.
+// disarm(): the pending arm's callback will not run. The pool takes the arm
+// back at once. The own thread's kick can be lost, and a caller may unmap the
+// word right after disarming: a thread still asleep there would sleep on a
+// word nobody can wake any more, and the next arm() would kick the new
+// mapping in vain forever. So the fallback waits until the thread has left
+// its wait.
 Napi::Value Waiter::DisarmJs(const Napi::CallbackInfo& info) {
   live_gen_ = 0;
   Unpin();
+  if (pooled_) {
+    PoolDisarm(this);
+    return info.Env().Undefined();
+  }
   std::unique_lock<std::mutex> lock(mu_);
   has_arm_ = false;
-  if (busy_) {
-    if (HaveFutexWaitv()) {
-      Kick();
-    } else {
-      WaitIdle(lock);
-    }
-  }
+  if (busy_) WaitIdle(lock);
   return info.Env().Undefined();
 }
 
@@ -208,23 +232,17 @@ Napi::Value Waiter::CloseJs(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// Cuts the thread's current wait short. mu_ held, busy_ true.
+// Cuts the own thread's current wait short. mu_ held, busy_ true.
 void Waiter::Kick() {
   cancelled_.store(true, std::memory_order_release);
-  if (HaveFutexWaitv()) {
-    cancel_seq_.fetch_add(1, std::memory_order_acq_rel);
-    FutexWakePrivate(&cancel_seq_, 1);
-  } else {
-    FutexWake(busy_word_, INT_MAX);
-  }
+  FutexWake(busy_word_, INT_MAX);
 }
 
 // Returns once the thread has left its wait. mu_ held.
 void Waiter::WaitIdle(std::unique_lock<std::mutex>& lock) {
   while (busy_) {
     Kick();
-    // With futex_waitv the first kick always works; the fallback's kick can
-    // land just before the thread sleeps, hence the retry after a while.
+    // A kick can land just before the thread sleeps, hence the retry.
     idle_cv_.wait_for(lock, std::chrono::milliseconds(1),
                       [this] { return !busy_; });
   }
@@ -233,9 +251,11 @@ void Waiter::WaitIdle(std::unique_lock<std::mutex>& lock) {
 // An armed Waiter is a root, like an active timer: its callback closure is
 // often the only path to it, and a ref'd arm must still call back. An idle
 // Waiter is unpinned and may be collected; the finalizer then closes it.
+// Raw N-API: Unpin also runs at environment teardown, where a failed status
+// must not become a (fatal) Napi::Error. Either can only fail on misuse.
 void Waiter::Pin() {
   if (!pinned_) {
-    Ref();
+    napi_reference_ref(env_, *this, nullptr);
     pinned_ = true;
   }
 }
@@ -243,7 +263,7 @@ void Waiter::Pin() {
 void Waiter::Unpin() {
   if (pinned_) {
     pinned_ = false;
-    Unref();
+    napi_reference_unref(env_, *this, nullptr);
   }
 }
 
@@ -251,6 +271,8 @@ void Waiter::Shutdown() {
   if (closed_) return;
   closed_ = true;
   live_gen_ = 0;
+  // The pool never calls WaitEnded once this returns (the tsfn is aborted below).
+  if (pooled_) PoolDisarm(this);
   {
     std::unique_lock<std::mutex> lock(mu_);
     stop_ = true;
@@ -264,25 +286,16 @@ void Waiter::Shutdown() {
   tsfn_.Abort();
   mem_.Reset();
   callback_.Reset();
-  try {
-    Unpin();  // (never pinned when called by the finalizer)
-  } catch (const Napi::Error&) {
-    // Environment teardown: nothing is left to collect it.
-  }
+  Unpin();  // (never pinned when called by the finalizer)
   if (hook_added_) {
     hook_added_ = false;
     napi_remove_env_cleanup_hook(env_, CleanupHook, this);
   }
 }
 
-WaitResult Waiter::Wait(const Arm& arm, uint32_t cancel_snap) {
-  const timespec* deadline = arm.timed ? &arm.deadline : nullptr;
-  int err = 0;
-  if (HaveFutexWaitv()) {
-    return FutexWaitvUntil(arm.word, arm.expected, deadline, &cancel_seq_,
-                           cancel_snap, &err);
-  }
-  return FutexWaitUntil(arm.word, arm.expected, deadline, &cancelled_, &err);
+void Waiter::WaitEnded(uint64_t gen) {
+  // The generation travels as the data pointer: nothing is allocated.
+  tsfn_.NonBlockingCall(reinterpret_cast<void*>(gen));
 }
 
 void Waiter::ThreadMain() {
@@ -295,12 +308,12 @@ void Waiter::ThreadMain() {
     busy_ = true;
     busy_word_ = arm.word;
     cancelled_.store(false, std::memory_order_relaxed);
-    const uint32_t cancel_snap = cancel_seq_.load(std::memory_order_relaxed);
     lock.unlock();
 
     // Every outcome (woken, not equal, timed out, even an error) ends the
     // arm and is reported; the JS side re-reads the word anyway.
-    Wait(arm, cancel_snap);
+    int err = 0;
+    FutexWaitUntil(arm.word, arm.expected, arm.timed ? &arm.deadline : nullptr, &cancelled_, &err);
 
     lock.lock();
     busy_ = false;
@@ -315,24 +328,18 @@ void Waiter::ThreadMain() {
 }
 
 // On the JS thread (or with a null env while the tsfn is torn down, when
-// self may already be gone and must not be touched).
+// self may already be gone and must not be touched). It may also run while
+// the environment is being torn down: raw N-API only (see CallIntoJs).
 void Waiter::CallJs(Napi::Env env, Napi::Function, Waiter* self, void* data) {
   if (static_cast<napi_env>(env) == nullptr || self == nullptr) return;
   const uint64_t gen = reinterpret_cast<uintptr_t>(data);
   if (self->closed_ || gen != self->live_gen_) return;  // disarmed/replaced
   self->live_gen_ = 0;
-  Napi::Function callback = self->callback_.Value();
-  Napi::Object receiver = self->Value();
-  self->Unpin();  // the locals above keep both alive for the call
-  if (callback.IsEmpty() || receiver.IsEmpty()) return;
-  try {
-    callback.Call(receiver, {});
-  } catch (const Napi::Error& e) {
-    // Node 20 would only warn about an exception left pending here (unless
-    // --force-node-api-uncaught-exceptions-policy): make it an uncaught
-    // exception, as for any other callback.
-    napi_fatal_exception(env, e.Value());
-  }
+  // Locals in the tsfn's handle scope keep both alive for the call.
+  napi_value callback = RefValue(env, self->callback_);
+  napi_value receiver = RefValue(env, *self);
+  self->Unpin();
+  CallIntoJs(env, nullptr, receiver, callback, 0, nullptr);
 }
 
 }  // namespace

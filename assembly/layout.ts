@@ -31,7 +31,7 @@
 
 export const MAGIC_LO: u32 = 0x524d4853; // "SHMR"
 export const MAGIC_HI: u32 = 0x03004350; // "PC\0\x03"
-export const PROTOCOL_VERSION: u32 = 4; // 4: method ids (CALL, METHOD_ID)
+export const PROTOCOL_VERSION: u32 = 5; // 4: method ids (CALL, METHOD_ID); 5: the client proves the token first
 
 export const CACHE_LINE_PAIR: u32 = 128;
 

@@ -17,8 +17,9 @@ import { core } from "./core/wasm.js";
 import { native } from "./native.js";
 import { L } from "./core/layout.js";
 import { RingReader, RingWriter, ringErrorText } from "./core/ring.js";
-import { P_FRAGMENT_DATA, P_FRAGMENT_TAIL, P_FRAGMENT_TOTAL, P_FRAGMENT_TYPE, P_RESPONSE_BODY, writeHeader, writeCallHeader, writeFragmentHeader } from "./frames.js";
+import { P_ID, P_FRAGMENT_DATA, P_FRAGMENT_TAIL, P_FRAGMENT_TOTAL, P_FRAGMENT_TYPE, P_RESPONSE_BODY, writeHeader, writeCallHeader, writeFragmentHeader } from "./frames.js";
 import type { Splice } from "./codec/encode.js";
+import type { ReassemblyBudget } from "./serving/budgets.js";
 
 /** A bigger spare reassembly region is given back after a smaller message. */
 const SPARE_KEEP_BYTES = 4 << 20;
@@ -61,6 +62,8 @@ export class Channel {
   private asmGot = 0;
   private asmType = 0;
   private asmSkip = false;
+  /** Bytes of the message being reassembled counted in the budget (region and tail). */
+  private asmCharged = 0;
   private asmId = -1;
   /** Bytes before the announced tail (all of them without one), and the tail's Buffer. */
   private asmPrefix = 0;
@@ -75,6 +78,9 @@ export class Channel {
   tail: Buffer | null = null;
   /** For OVERSIZED: the call id, or -1 when it was not readable. */
   oversizedId = -1;
+  /** For OVERSIZED: skipped because the reassembly budget had no room for it (not for
+   *  its size). */
+  overBudget = false;
   /** Why the peer's data was refused, once `poll` returned false with it set. */
   protocolError: string | undefined;
   /** Set when `poll` gave ring space back on its own (the producer may be waiting for it). */
@@ -94,6 +100,8 @@ export class Channel {
     readonly writer: RingWriter,
     readonly reader: RingReader,
     private readonly maxMessageBytes: number,
+    /** Counts the memory of unfinished fragmented messages (the server's; none: no limit). */
+    private readonly budget?: ReassemblyBudget,
   ) {}
 
   // ------------------------------------------------------------------ sending
@@ -303,6 +311,26 @@ export class Channel {
     return e === 0 ? undefined : ringErrorText(e);
   }
 
+  /** Takes request `id` (a REQUEST or CALL) out of the send queue if none of its bytes
+   *  has reached the ring yet: true when it did, and the peer can then never see it.
+   *  (A call that gives up before it was published is withdrawn: it never runs.) */
+  withdraw(id: number): boolean {
+    const queue = this.queue;
+    for (let i = this.queueHead; i < queue.length; i++) {
+      const m = queue[i]!;
+      if (m.done !== 0 || m.bytes.length !== m.total || (m.type !== L.T_REQUEST && m.type !== L.T_CALL)) continue;
+      if (m.bytes.readUInt32LE(P_ID) !== id) continue;
+      queue.splice(i, 1);
+      this.queuedBytes -= m.bytes.length;
+      if (this.queueHead === queue.length) {
+        queue.length = 0;
+        this.queueHead = 0;
+      }
+      return true;
+    }
+    return false;
+  }
+
   /** Drops everything queued (the connection is gone). */
   clearQueue(): void {
     this.queue.length = 0;
@@ -338,10 +366,12 @@ export class Channel {
         this.asmGot = 0;
         this.asmType = inner;
         this.asmSkip = total > this.maxMessageBytes;
+        this.overBudget = false;
         this.asmId = chunk >= 4 ? c.view.getUint32(at + P_FRAGMENT_DATA, true) : -1;
         if (!this.asmSkip) {
           try {
             this.asmRegion = this.takeRegion(this.asmPrefix, Math.max(FIRST_REGION_BYTES, 2 * chunk));
+            if (!this.charge(this.spareBytes)) this.skipMessage(true);
           } catch {
             // No memory for it now (many big messages at once): refuse it as too large.
             this.asmSkip = true;
@@ -363,6 +393,7 @@ export class Channel {
         this.delivered = true;
         const total = this.asmTotal;
         this.asmTotal = 0;
+        this.uncharge();
         if (this.asmSkip) {
           this.type = OVERSIZED;
           this.oversizedId = this.asmId;
@@ -386,6 +417,7 @@ export class Channel {
         if (this.asmRegion >= 0) core().release(this.asmRegion, this.spareBytes);
         this.asmRegion = -1;
         this.asmTail = null;
+        this.uncharge();
       }
       this.delivered = true;
       if (length > this.maxMessageBytes) {
@@ -421,6 +453,12 @@ export class Channel {
     } else if (this.type !== OVERSIZED) {
       this.reader.advance();
     }
+  }
+
+  /** True when the message from `poll` lies in the ring, which the peer can still
+   *  write (a fragmented one was reassembled in private memory). */
+  get deliveredInRing(): boolean {
+    return this.deliveredRegion < 0;
   }
 
   /** A view handler is done with `tail` (the `tail` of a message it was given, which
@@ -473,15 +511,33 @@ export class Channel {
         }
       }
     }
+    if (!this.charge(n - toRegion)) return this.skipMessage(true);
     native.copyBytes(c.u8, src + toRegion, this.asmTail, got + toRegion - this.asmPrefix, n - toRegion);
   }
 
-  /** No memory for the message being received: it is refused as too large. */
-  private skipMessage(): void {
+  /** Counts `bytes` more of the message being reassembled; false when the budget is full. */
+  private charge(bytes: number): boolean {
+    if (this.budget === undefined) return true;
+    if (!this.budget.take(bytes)) return false;
+    this.asmCharged += bytes;
+    return true;
+  }
+
+  /** The message being reassembled is finished or forgotten: its bytes leave the budget. */
+  private uncharge(): void {
+    this.budget?.give(this.asmCharged);
+    this.asmCharged = 0;
+  }
+
+  /** No memory for the message being received (`overBudget`: no room in the budget): it
+   *  is refused as too large (or for the budget), and what it held is given back. */
+  private skipMessage(overBudget = false): void {
     if (this.asmRegion >= 0) core().release(this.asmRegion, this.spareBytes);
     this.asmRegion = -1;
     this.asmTail = null;
     this.asmSkip = true;
+    this.overBudget ||= overBudget;
+    this.uncharge();
   }
 
   /** A region for a message of `total` bytes: the spare one if it is big enough for
@@ -506,6 +562,7 @@ export class Channel {
   private growRegion(got: number, needed: number): void {
     const c = core();
     const bytes = Math.ceil(Math.min(this.asmPrefix, Math.max(needed, 2 * this.spareBytes)) / 65536) * 65536;
+    if (!this.charge(bytes - this.spareBytes)) return this.skipMessage(true);
     let region: number;
     try {
       region = c.alloc(bytes);
@@ -540,6 +597,7 @@ export class Channel {
   /** Frees private memory; the rings belong to the segment. */
   dispose(): void {
     if (this.delivered) this.consumed();
+    this.uncharge();
     if (this.asmRegion >= 0) core().release(this.asmRegion, this.spareBytes); // the region in use is spareBytes long
     this.asmRegion = -1;
     this.asmTail = null;

@@ -34,7 +34,8 @@ import { DESCRIBE_METHOD, STATS_METHOD } from "./protocol.js";
 // nats: a name that is a NATS URL delegates every call to src/nats/ (the NATS library is
 // loaded when such a Client is made)
 import { isNatsUrl } from "./nats/connect.js";
-import { NatsCalls, natsCallsOfName, natsCallsOfUrl, type NatsClientOptions } from "./nats/call.js";
+import { NatsCalls, natsCallsOfName, natsCallsOfUrl } from "./nats/call.js";
+import type { NatsClientOptions } from "./nats/options.js";
 
 /** Options of {@link Client}; every one has a default. */
 export interface ClientOptions {
@@ -159,14 +160,19 @@ export class Client extends EventEmitter {
   private readonly encoder = new Encoder(core());
   private readonly decoder = new Decoder(core());
   private readonly methodNames = new MethodNames();
+  // A route reports from inside the call that connected or lost it (a synchronous
+  // call's connect, say, between encoding its arguments and sending them): the events
+  // are emitted on a later tick, once that call is done with the client, as net.Socket
+  // does. A listener that calls then disturbs nothing.
   private readonly routeEvents = {
-    connect: (_route: Route, pid: number) => this.emit("connect", { pid, uid: this.serverUid }),
+    connect: (_route: Route, pid: number) => process.nextTick(this.emitLater, "connect", { pid, uid: this.serverUid }),
     disconnect: (route: Route, pid: number, reason: string) => {
       // A replica that went is forgotten (a rescan finds it again if it comes back).
       if (this.replicated) this.drop(route);
-      this.emit("disconnect", { pid, uid: this.serverUid, reason });
+      process.nextTick(this.emitLater, "disconnect", { pid, uid: this.serverUid, reason });
     },
   };
+  private readonly emitLater = (event: string, peer: object): void => void this.emit(event, peer);
 
   constructor(name: string, options: ClientOptions = {}) {
     super();
@@ -187,17 +193,15 @@ export class Client extends EventEmitter {
     this.serverUid = serverUid;
     this.balancer = new Balancer(validateBalance(options.balance));
     this.retry = retryPolicy(options.retry);
-    this.routeOptions = {
-      name: this.name, serverUid, ringBytes: ring, maxMessageBytes, spinMs, busyPoll,
-      tokenKey: options.token === undefined ? undefined : tokenHash(options.token, "token"),
-    };
+    const tokenKey = options.token === undefined ? undefined : tokenHash(options.token, "token");
+    this.routeOptions = { name: this.name, serverUid, ringBytes: ring, maxMessageBytes, spinMs, busyPoll, tokenKey };
     // nats: `connect`/`disconnect` with { nats: "host:port" } as the NATS connection comes and goes.
     const natsEvents = {
       connect: (server: string) => this.emit("connect", { nats: server }),
       disconnect: (server: string, reason: string) => this.emit("disconnect", { nats: server, reason }),
     };
-    this.remote = isNatsUrl(name) ? natsCallsOfUrl(name, options.nats, maxMessageBytes, this.retry, natsEvents) : undefined;
-    this.away = this.remote === undefined && options.nats !== undefined ? natsCallsOfName(this.name, options.nats, maxMessageBytes, this.retry, natsEvents) : undefined;
+    this.remote = isNatsUrl(name) ? natsCallsOfUrl(name, options.nats, maxMessageBytes, this.retry, natsEvents, tokenKey) : undefined;
+    this.away = this.remote === undefined && options.nats !== undefined ? natsCallsOfName(this.name, options.nats, maxMessageBytes, this.retry, natsEvents, tokenKey) : undefined;
   }
 
   /** True while connected to a live server (to at least one replica). */

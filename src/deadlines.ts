@@ -5,6 +5,8 @@
 // order they were made), so a settled call is not kept alive until its deadline; the
 // ones stuck behind an unsettled head are swept out when they pile up.
 
+import { timerDelay } from "./timers.js";
+
 export interface Timed {
   /** performance.now() at which the entry expires. */
   deadline: number;
@@ -22,6 +24,8 @@ export class Deadlines<T extends Timed> {
   private timer: NodeJS.Timeout | undefined;
   private armedFor = Infinity;
   private added = 0;
+  /** The entries a firing expires, in deadline order (kept between firings). */
+  private readonly due: T[] = [];
 
   constructor(
     private readonly expire: (entry: T) => void,
@@ -52,7 +56,7 @@ export class Deadlines<T extends Timed> {
   private arm(deadline: number): void {
     if (this.timer) clearTimeout(this.timer);
     this.armedFor = deadline;
-    this.timer = setTimeout(this.fire, Math.max(0, deadline - performance.now()));
+    this.timer = setTimeout(this.fire, timerDelay(deadline - performance.now()));
     this.timer.unref();
   }
 
@@ -60,7 +64,10 @@ export class Deadlines<T extends Timed> {
     this.timer = undefined;
     this.armedFor = Infinity;
     const now = performance.now();
-    let next = Infinity;
+    // Take every entry due from every FIFO first, then expire them in deadline order: a
+    // timer that fires late (a busy loop, a loaded machine) finds several FIFOs due, and
+    // their order in the map is not that of the deadlines.
+    const due = this.due;
     for (const [timeoutMs, fifo] of this.fifos) {
       const items = fifo.items;
       let head = fifo.head;
@@ -68,7 +75,7 @@ export class Deadlines<T extends Timed> {
         const entry = items[head]!;
         if (!entry.done && entry.deadline > now) break;
         items[head++] = undefined as unknown as T;
-        if (!entry.done) this.expire(entry);
+        if (!entry.done) due.push(entry);
       }
       if (head === items.length) {
         this.fifos.delete(timeoutMs);
@@ -79,9 +86,21 @@ export class Deadlines<T extends Timed> {
         head = 0;
       }
       fifo.head = head;
-      next = Math.min(next, fifo.items[head]!.deadline);
     }
-    if (next !== Infinity) this.arm(next);
+    // Each FIFO's entries are in order already; the sort is stable.
+    if (due.length > 1) due.sort(byDeadline);
+    for (let i = 0; i < due.length; i++) {
+      const entry = due[i]!;
+      due[i] = undefined as unknown as T;
+      if (!entry.done) this.expire(entry); // an expiry may settle (or add) others
+    }
+    due.length = 0;
+    let next = Infinity;
+    for (const fifo of this.fifos.values()) {
+      const head = fifo.items[fifo.head]; // none when a sweep emptied it: dropped next time
+      if (head !== undefined && head.deadline < next) next = head.deadline;
+    }
+    if (next < this.armedFor) this.arm(next); // an expiry may have armed an earlier one
   };
 
   /** Settled entries stay queued until their deadline; sweep them when they dominate. */
@@ -97,6 +116,10 @@ export class Deadlines<T extends Timed> {
       fifo.head = 0;
     }
   }
+}
+
+function byDeadline(a: Timed, b: Timed): number {
+  return a.deadline - b.deadline;
 }
 
 /** Drops the settled entries at the head of `fifo`, and the room they took once it is

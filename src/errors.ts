@@ -75,8 +75,11 @@ export class RpcError extends Error {
   readonly code: ErrorCode;
   /** Set for ERR_RPC_REMOTE: the handler's error. */
   declare readonly remote?: RemoteErrorInfo;
-  /** For ERR_RPC_DISCONNECTED (and the other errors of a lost connection) and ERR_RPC_TIMEOUT:
-   *  false only when the server provably never took the request from the ring, so a retry is safe. */
+  /** For ERR_RPC_DISCONNECTED (and the other errors of a lost connection), ERR_RPC_TIMEOUT and
+   *  ERR_RPC_ABORTED: false only when the call provably never runs, so a retry is safe — a lost
+   *  connection's server never took the request from the ring; a timed-out or aborted call's
+   *  request was still in the client's send queue and was taken back (one already in the ring
+   *  may still run: true). */
   declare readonly maybeExecuted?: boolean;
   /** For ERR_RPC_INVALID_ARGUMENT and ERR_RPC_INVALID_RESULT of a contract method: what the schema found. */
   declare readonly issues?: SchemaIssue[];

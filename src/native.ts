@@ -69,8 +69,9 @@ export const FutexResult = {
 export type FutexResult = (typeof FutexResult)[keyof typeof FutexResult];
 
 /**
- * A background thread that does one futex wait at a time for the JS thread
- * and then calls `callback` on the JS thread. Created unref'd: an idle (or
+ * One futex wait at a time for the JS thread, done by a background thread (shared
+ * with up to 126 other Waiters of the process where the kernel has futex_waitv;
+ * see {@link Native.haveFutexWaitv}), which then calls `callback` on the JS thread. Created unref'd: an idle (or
  * armed but unref'd) Waiter never keeps the process alive.
  */
 export interface Waiter {
@@ -88,7 +89,8 @@ export interface Waiter {
   ref(): void;
   /** Lets the process exit even while armed. */
   unref(): void;
-  /** Stops and joins the thread. Idempotent; also done by the finalizer and at environment teardown. */
+  /** Takes the arm back for good (joins its own thread, in the fallback). Idempotent; also
+   *  done by the finalizer and at environment teardown. */
   close(): void;
 }
 
@@ -158,6 +160,10 @@ export interface Native {
   futexWake(mem: Uint8Array, offset: number, count: number): number;
   /** The OS page size (4096 on x86-64). */
   pageSize(): number;
+  /** Whether the kernel has futex_waitv (Linux 5.16+; false when SHMRPC_NO_FUTEX_WAITV=1):
+   *  then Waiters share threads, one per up to 127 armed Waiters of the process;
+   *  otherwise each Waiter has a thread of its own. */
+  haveFutexWaitv(): boolean;
   /** sched_yield(2): lets another runnable thread on this CPU run (a spinning side's
    *  peer may share the core). */
   yieldCpu(): void;

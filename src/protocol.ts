@@ -1,4 +1,4 @@
-// The wire protocol of shmrpc, version 4 (L.PROTOCOL_VERSION): everything a client in another language
+// The wire protocol of shmrpc, version 5 (L.PROTOCOL_VERSION): everything a client in another language
 // needs, next to assembly/layout.ts (offsets of the shared memory), src/connection/handshake.ts
 // (the handshake's message layouts) and assembly/codec.ts (value encoding).
 //
@@ -21,12 +21,18 @@
 //  2. The server reads the client's pid, uid and gid the same way and refuses
 //     (REFUSE, reason ACCESS) users and groups it does not allow, before reading a byte.
 //  3. Client: HELLO (version, ring size, whether it holds a token, a fresh 32-byte nonce).
-//  4. A server that requires a token answers CHALLENGE: its own fresh nonce and
-//     HMAC-SHA256(key, "shmrpc server proof" | client nonce | server nonce), where key is
-//     the SHA-256 of the token. The client checks that proof, then sends AUTH with
-//     HMAC-SHA256(key, "shmrpc client proof" | server nonce | client nonce). Neither side
-//     sends the token or anything that would let a recording be replayed: the nonces are new
-//     on every connection.
+//  4. A server that requires a token answers CHALLENGE: its own fresh nonce, nothing else.
+//     The client sends AUTH with HMAC-SHA256(key, "shmrpc client proof" | server nonce |
+//     client nonce), where key is the SHA-256 of the token; the server checks it (else
+//     REFUSE, reason ACCESS) and puts its own proof, HMAC-SHA256(key, "shmrpc server proof" |
+//     client nonce | server nonce), in its ACCEPT, which the client checks before using the
+//     connection. Order (since version 5): the server is the side open to less-trusted
+//     peers (any user it allows may connect), so it sends nothing derived from the token
+//     until the peer has proven the token; a peer that stops after CHALLENGE has nothing to
+//     crack offline. The client proves first only to a server of the uid it trusts (step 1).
+//     Neither side sends the token or anything that lets a recording be replayed: the nonces
+//     are new on every connection. A token is at least 16 bytes (MIN_TOKEN_BYTES): a proof
+//     an allowed client sees is still an offline oracle for a token short enough to guess.
 //  5. The server checks the version and its budgets (maxRingBytes, maxMappedBytes,
 //     maxConnections), creates the connection's memory as a memfd, reserves its pages
 //     (fallocate), seals it (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL), writes its header
@@ -142,6 +148,9 @@ export const ErrorKind = {
   INVALID_ARGUMENT: 4,
   /** A handler's result broke its contract's result schema (details carry issues). */
   INVALID_RESULT: 5,
+  /** Over one of the server's budgets for this client (calls in flight, memory of
+   *  unfinished messages): the call did not run. */
+  RESOURCE_EXHAUSTED: 6,
 } as const;
 
 /** The requests a server answers itself (see RESERVED METHODS above). */
@@ -154,6 +163,7 @@ const KIND_TO_CODE: Record<number, ErrorCode> = {
   [ErrorKind.MESSAGE_TOO_LARGE]: ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE,
   [ErrorKind.INVALID_ARGUMENT]: ErrorCodes.ERR_RPC_INVALID_ARGUMENT,
   [ErrorKind.INVALID_RESULT]: ErrorCodes.ERR_RPC_INVALID_RESULT,
+  [ErrorKind.RESOURCE_EXHAUSTED]: ErrorCodes.ERR_RPC_RESOURCE_EXHAUSTED,
 };
 
 export function codeOfKind(kind: number): ErrorCode | undefined {
@@ -171,10 +181,18 @@ export const DEFAULT_MAX_RING_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_MAX_MAPPED_BYTES = 1024 * 1024 * 1024;
 export const DEFAULT_MAX_CONNECTIONS = 1024;
 
-/** The SHA-256 of a token: the key of both sides' HMAC proofs in the handshake. */
+/** The shortest token taken, in bytes (UTF-8 for a string). */
+export const MIN_TOKEN_BYTES = 16;
+
+/** The SHA-256 of a token: the key of both sides' HMAC proofs in the handshake (and of
+ *  the keys derived for NATS, src/nats/auth.ts). */
 export function tokenHash(token: unknown, what: string): Buffer {
-  if ((typeof token !== "string" && !(token instanceof Uint8Array)) || token.length === 0) {
-    throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `option ${what} must be a non-empty string or Uint8Array`);
+  if (typeof token !== "string" && !(token instanceof Uint8Array)) {
+    throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `option ${what} must be a string or Uint8Array of at least ${MIN_TOKEN_BYTES} bytes`);
+  }
+  const bytes = typeof token === "string" ? Buffer.byteLength(token) : token.length;
+  if (bytes < MIN_TOKEN_BYTES) {
+    throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `option ${what} has ${bytes} bytes: a token must have at least ${MIN_TOKEN_BYTES} (a short one can be guessed offline from any proof)`);
   }
   return nodeCrypto().createHash("sha256").update(token).digest();
 }

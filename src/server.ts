@@ -16,6 +16,9 @@ import { Listener } from "./connection/listener.js";
 import { validateSocketPath } from "./connection/paths.js";
 import { Methods } from "./serving/methods.js";
 import { Serving } from "./serving/dispatch.js";
+import {
+  Budgets, DEFAULT_MAX_INFLIGHT_PER_CONNECTION, DEFAULT_MAX_REASSEMBLY_BYTES, DEFAULT_MAX_REASSEMBLY_BYTES_PER_USER, DEFAULT_MAX_QUEUED_BYTES_TOTAL,
+} from "./serving/budgets.js";
 import { localServers, onProcessExit } from "./lifecycle.js";
 import { positive } from "./options.js";
 // contracts: typed methods, validation, describe() and stats() live in src/contracts/
@@ -26,8 +29,11 @@ import { serviceStats, type ConnectionStats, type ServiceStats } from "./contrac
 import type { Contract, ContractSpec, Handlers } from "./contracts/types.js";
 import { DESCRIBE_METHOD, STATS_METHOD } from "./protocol.js";
 // nats: serving over NATS too (src/nats/; the NATS library loads only when used)
-import { connectionOptions, type NatsTarget } from "./nats/connect.js";
+import { connectionOptions } from "./nats/connect.js";
+import type { NatsTarget } from "./nats/options.js";
 import { NatsService, serviceVersion } from "./nats/serve.js";
+import { RefusalReport } from "./serving/refusals.js";
+import { connectionsTheFdLimitAllows, openFilesLimit } from "./connection/fd-limit.js";
 
 /** The reserved methods ($describe, $stats) that every server has. */
 const RESERVED_METHODS = 2;
@@ -47,7 +53,12 @@ export interface BindOptions {
    *  then. Bytes kept past that are overwritten by later calls: copy what you keep
    *  (`Buffer.from(view)`). Returning a view (an echo) is fine: the result is encoded
    *  before the memory is reused. Other typed arrays and `ArrayBuffer`s are copied as
-   *  usual. Default false. */
+   *  usual. A view of the request ring is memory the client can still write: a bind()
+   *  handler may see its bytes change under it (check what matters on a copy). With
+   *  implement(), a request in the ring is copied to private memory first, validated
+   *  there, and the views point into that copy. A client that leaves while a view
+   *  handler runs or waits leaves its memory mapped until the handler is done.
+   *  Default false. */
   view?: boolean;
 }
 
@@ -70,7 +81,7 @@ export interface ServerOptions {
   /** How long to keep polling after the last message before parking (default 50 µs). */
   spinMicros?: number;
   /** Called with connection-level problems (a client broke the protocol, was refused or
-   *  dropped, a handler's promise rejection went unhandled); default: console.warn. */
+   *  dropped, and with catchUnhandledRejections a rejection nobody handled); default: console.warn. */
   onError?: (err: RpcError) => void;
   /** Responses a client may leave unread (queued beyond its full ring) before the server
    *  drops it with ERR_RPC_RESOURCE_EXHAUSTED (default 64 MiB; one message of any size is always allowed). */
@@ -83,8 +94,10 @@ export interface ServerOptions {
   /** A shared secret every client must prove it knows (`ClientOptions.token`), by an HMAC
    *  over fresh nonces: never sent, never replayable. */
   token?: string | Uint8Array;
-  /** Report a rejection no one handled (say, a promise a handler forgot) through `onError`
-   *  instead of letting Node end the process, while the server runs (default true). */
+  /** Opt-in: while the server runs, report every promise rejection of the process that no
+   *  one handled (say, a promise a handler forgot) through `onError` instead of letting
+   *  Node's policy apply (by default it ends the process). This takes over the whole
+   *  process's unhandled rejections, the host application's too. Default false. */
   catchUnhandledRejections?: boolean;
   /** Where to listen, instead of the per-user runtime directory (for serving other users). */
   socketPath?: string;
@@ -98,6 +111,24 @@ export interface ServerOptions {
   maxMappedBytes?: number;
   /** Connections served at once, handshakes included (default 1024). */
   maxConnections?: number;
+  /** Refusals (peers not allowed, wrong tokens, NATS requests that do not open under the
+   *  token, accepts the fd limit stopped) go to onError in aggregate: the first after a quiet
+   *  interval at once, the rest of the interval as one summary at its end (default 1000 ms;
+   *  0: each refusal on its own). */
+  refusalReportMs?: number;
+  /** Memory that fragmented requests not finished yet may hold, over all clients (their
+   *  reassembly regions and the part of their tails that arrived; default 512 MiB). A
+   *  request that would go over is skipped and answered ERR_RPC_RESOURCE_EXHAUSTED. */
+  maxReassemblyBytes?: number;
+  /** The same, for the clients of one user (uid) together (default 256 MiB). */
+  maxReassemblyBytesPerUser?: number;
+  /** Calls of one connection whose handler's promise has not settled; a call beyond it
+   *  is answered ERR_RPC_RESOURCE_EXHAUSTED without running (default 1024). */
+  maxInflightPerConnection?: number;
+  /** Responses all clients together may leave unread (queued beyond their full rings);
+   *  over it, the client with the most is dropped with ERR_RPC_RESOURCE_EXHAUSTED
+   *  (default 256 MiB; see maxQueuedBytes for one client). */
+  maxQueuedBytesTotal?: number;
   /** How long a client may take to finish its handshake (default 5000 ms). */
   handshakeTimeoutMs?: number;
   /** Serve the name as one of several replicas, each a process (or Server) of its own,
@@ -141,6 +172,8 @@ export class Server extends EventEmitter {
   private readonly natsService: NatsService | undefined;
   private natsStarted: Promise<void> | undefined;
   private readonly onError: (err: RpcError) => void;
+  /** Refused peers and dropped NATS requests, told through onError in aggregate. */
+  private readonly refusals: RefusalReport;
   private readonly catchRejections: boolean;
   private readonly listener: Listener;
   /** The serving engine: connections, the serving turn, dispatch (src/serving/). */
@@ -165,36 +198,46 @@ export class Server extends EventEmitter {
     if ((allowUsers.size > 0 || allowGroups.size > 0) && socketPath === undefined) {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "options allowUsers and allowGroups need a socketPath that those users can reach (the default directory is private to this user)");
     }
-    this.catchRejections = options.catchUnhandledRejections !== false;
+    if (options.catchUnhandledRejections !== undefined && typeof options.catchUnhandledRejections !== "boolean") {
+      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "option catchUnhandledRejections must be a boolean");
+    }
+    this.catchRejections = options.catchUnhandledRejections === true;
+    const tokenKey = options.token === undefined ? undefined : tokenHash(options.token, "token");
+    this.refusals = new RefusalReport((err) => this.onError(err), positive(options.refusalReportMs, 1000, "refusalReportMs", true));
     if (options.exposeStacks !== undefined && typeof options.exposeStacks !== "boolean") {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "option exposeStacks must be a boolean");
     }
     const exposeStacks = options.exposeStacks === true;
     // contracts: the reserved requests, answered by the server itself (bind refuses "$" names)
     this.methods.set(DESCRIBE_METHOD, new Endpoint(DESCRIBE_METHOD, () => this.describe(), undefined));
-    this.methods.set(STATS_METHOD, new Endpoint(STATS_METHOD, () => this.stats(), undefined));
+    this.methods.set(STATS_METHOD, new Endpoint(STATS_METHOD, () => this.statsForCaller(), undefined));
     this.serving = new Serving(this.name, this.methods, maxMessageBytes, maxQueuedBytes, new Spin(spinMs, busyPoll, IDLE_POLLS_PER_CLOCK), {
       error: (err) => this.onError(err),
       connect: (peer) => this.emit("connect", peer),
       disconnect: (peer) => this.emit("disconnect", peer),
       idle: () => this.listener.prepareSpare(),
-    }, exposeStacks);
+    }, new Budgets({
+      maxReassemblyBytes: positive(options.maxReassemblyBytes, DEFAULT_MAX_REASSEMBLY_BYTES, "maxReassemblyBytes"),
+      maxReassemblyBytesPerUser: positive(options.maxReassemblyBytesPerUser, DEFAULT_MAX_REASSEMBLY_BYTES_PER_USER, "maxReassemblyBytesPerUser"),
+      maxInflightPerConnection: positive(options.maxInflightPerConnection, DEFAULT_MAX_INFLIGHT_PER_CONNECTION, "maxInflightPerConnection"),
+      maxQueuedBytesTotal: positive(options.maxQueuedBytesTotal, DEFAULT_MAX_QUEUED_BYTES_TOTAL, "maxQueuedBytesTotal"),
+    }), exposeStacks);
     this.listener = new Listener({
       name: this.name,
       usualRingBytes: DEFAULT_RING_BYTES,
       socketPath,
       allowUsers,
       allowGroups,
-      tokenKey: options.token === undefined ? undefined : tokenHash(options.token, "token"),
+      tokenKey,
       maxRingBytes: positive(options.maxRingBytes, DEFAULT_MAX_RING_BYTES, "maxRingBytes"),
       maxMappedBytes: positive(options.maxMappedBytes, DEFAULT_MAX_MAPPED_BYTES, "maxMappedBytes"),
-      maxConnections: positive(options.maxConnections, DEFAULT_MAX_CONNECTIONS, "maxConnections"),
+      maxConnections: this.connectionsWithinFdLimit(positive(options.maxConnections, DEFAULT_MAX_CONNECTIONS, "maxConnections"), options.maxConnections !== undefined),
       handshakeTimeoutMs: positive(options.handshakeTimeoutMs, 5000, "handshakeTimeoutMs"),
       replica: options.replica === true,
       instanceId: this.instanceId,
     }, {
       established: (c) => this.serving.accept(c),
-      refused: (err) => this.onError(err),
+      refused: (err, kind) => this.refusals.add(err, kind),
       usage: () => ({ mappedBytes: this.serving.mappedBytes, connections: this.serving.conns.length }),
       info: () => ({ methods: this.methods.size - RESERVED_METHODS, startedAt: this.started.getTime() }),
     });
@@ -202,9 +245,21 @@ export class Server extends EventEmitter {
       const served = {
         name: this.name, instanceId: this.instanceId, methods: this.methods, maxMessageBytes, exposeStacks,
         stats: () => this.stats(), onError: (err: RpcError) => this.onError(err),
+        refused: (err: RpcError, kind: string) => this.refusals.add(err, kind),
       };
-      this.natsService = new NatsService(served, connectionOptions(options.nats, "nats"), serviceVersion(L.PROTOCOL_VERSION));
+      this.natsService = new NatsService(served, connectionOptions(options.nats, "nats"), serviceVersion(L.PROTOCOL_VERSION), tokenKey);
     }
+  }
+
+  /** `wanted` connections, clamped to what RLIMIT_NOFILE leaves room for (told through
+   *  onError when the option asked for more; the default is clamped silently). */
+  private connectionsWithinFdLimit(wanted: number, given: boolean): number {
+    const room = connectionsTheFdLimitAllows();
+    if (room === undefined || wanted <= room) return wanted;
+    if (given) {
+      this.onError(new RpcError(ErrorCodes.ERR_RPC_RESOURCE_EXHAUSTED, `option maxConnections (${wanted}) is over what the process's open-files limit (RLIMIT_NOFILE ${openFilesLimit()}) leaves room for: ${room} connections (raise it with ulimit -n)`));
+    }
+    return room;
   }
 
   /** The Unix socket clients connect to (a replica's own, in the name's replicas directory). */
@@ -256,6 +311,18 @@ export class Server extends EventEmitter {
   /** Counters per method and per connection, in the shape of a NATS service-stats response. */
   stats(): ServiceStats {
     return serviceStats(this.name, this.instanceId, this.started, this.methods.values(), this.connectionStats());
+  }
+
+  /** `$shmrpc.stats` as a caller sees it: everything for a caller of the server's own
+   *  user; for another user, its own connections only and no method's last error text
+   *  (another client's arguments may be in it); over NATS (no uid), no connections and no
+   *  error texts. */
+  private statsForCaller(): ServiceStats {
+    const caller = this.serving.caller;
+    const all = this.stats();
+    if (caller !== undefined && caller.uid === process.geteuid!()) return all;
+    const own = caller === undefined ? [] : all.connections.filter((c) => c.uid === caller.uid);
+    return { ...all, connections: own, endpoints: all.endpoints.map((e) => ({ ...e, last_error: "" })) };
   }
 
   /** contracts: what stats() shows of each connected client. */
@@ -323,6 +390,7 @@ export class Server extends EventEmitter {
     this.state = "closing";
     this.listener.close();
     this.serving.close();
+    this.refusals.close();
     localServers.delete(this.name);
     onProcessExit.delete(this.exitHook);
     process.off("unhandledRejection", this.onUnhandledRejection);

@@ -6,10 +6,10 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn } from "node:child_process";
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Client, Server, RpcError } from "../src/index.js";
-import { FIXTURES, uniqueName, rejection, spawnFixture, stopServer, killAll, leftovers } from "./helpers.js";
+import { FIXTURES, uniqueName, rejection, spawnFixture, stopServer, killAll, leftovers, until } from "./helpers.js";
 
 const access = suite("access");
 access.after(() => killAll());
@@ -134,34 +134,33 @@ access("a client talks to a server of another user only when it names that user 
 });
 
 access("a server with a token refuses clients without it or with another one", async () => {
-  const { server, name, errors, calls } = await serving({ token: "s3cret" });
+  const { server, name, errors, calls } = await serving({ token: "s3cret-s3cret-s3cret", refusalReportMs: 0 });
   try {
-    for (const token of [undefined, "wrong", "s3cret!"]) {
+    for (const token of [undefined, "wrong-wrong-wrong-wrong", "s3cret-s3cret-s3cret!"]) {
       const client = new Client(name, token === undefined ? {} : { token });
       const err = await rejection(client.asyncCall("add", 1, 2));
       client.close();
       assert.is(err.code, "ERR_RPC_ACCESS_DENIED", `token ${token}`);
       assert.is(err.maybeExecuted, false);
     }
-    const good = new Client(name, { token: Buffer.from("s3cret") }); // bytes or string alike
+    const good = new Client(name, { token: Buffer.from("s3cret-s3cret-s3cret") }); // bytes or string alike
     assert.is(await good.asyncCall("add", 1, 2), 3);
     good.close();
     assert.is(calls(), 1, "no refused call ran");
-    // A client with the wrong token already hangs up at the server's proof: only the
-    // client without a token reaches the server's own refusal.
-    assert.ok(errors.length >= 1 && errors.every((e) => e.code === "ERR_RPC_ACCESS_DENIED"), "the server's refusals are reported");
+    // The client proves first (protocol 5): every wrong token reaches the server's refusal.
+    await until(() => errors.length >= 3, 3000, "three refusals reported");
+    assert.ok(errors.every((e) => e.code === "ERR_RPC_ACCESS_DENIED"), "the server's refusals are reported");
   } finally {
     await server.close();
   }
 });
 
-access("a client with a token refuses a server that cannot prove it knows the token", async () => {
-  const { server, name } = await serving({ token: "theirs" });
+access("a client with another token than the server's is refused (the impostor case: connections.test)", async () => {
+  const { server, name } = await serving({ token: "theirs-theirs-theirs" });
   try {
-    const client = new Client(name, { token: "ours" });
+    const client = new Client(name, { token: "ours-ours-ours-ours" });
     const err = await rejection(client.asyncCall("add", 1, 2));
     assert.is(err.code, "ERR_RPC_ACCESS_DENIED");
-    assert.match(err.message, /prove/);
     client.close();
   } finally {
     await server.close();
@@ -188,6 +187,104 @@ access("bad access options are refused with ERR_RPC_INVALID_ARGUMENT", () => {
     } catch (e) {
       assert.is((e as RpcError).code, "ERR_RPC_INVALID_ARGUMENT", JSON.stringify(options));
     }
+  }
+});
+
+access("a crashed server restarts at a shared socketPath though an allowed user tried to hold a read lock on its lock file (private: 0600)", async () => {
+  if (!needsRoot()) return;
+  const dir = sharedDir();
+  const socketPath = join(dir, "restart.sock");
+  const name = uniqueName("restart");
+  const options = JSON.stringify({ socketPath, allowUsers: [NOBODY] });
+  let holder: ReturnType<typeof spawn> | undefined;
+  try {
+    const first = await spawnFixture("server.js", [name, options]);
+    assert.is(statSync(socketPath + ".lock").mode & 0o777, 0o600, "the lock file is private");
+    // The allowed user opens the lock file and holds a read lock (fcntl: OFD and POSIX locks conflict).
+    // The allowed user tries, in a loop, to open the lock file and hold a read lock on it
+    // (fcntl: OFD and POSIX locks conflict): the live server's write lock keeps it out, and
+    // the moment the server crashes it would get in and keep every restart out.
+    holder = spawn("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", [
+      "import fcntl, os, sys, time",
+      "said = None",
+      "while True:",
+      "  try:",
+      "    fd = os.open(sys.argv[1], os.O_RDONLY)",
+      "  except OSError as e:",
+      "    if said != e.errno: print('cannot open', e.errno, flush=True); said = e.errno",
+      "    time.sleep(0.005); continue",
+      "  try:",
+      "    fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)",
+      "    print('held', flush=True)",
+      "    time.sleep(60)",
+      "  except OSError:",
+      "    os.close(fd); time.sleep(0.005)",
+    ].join("\n"), socketPath + ".lock"], { stdio: ["ignore", "pipe", "pipe"] });
+    let said = "";
+    holder.stdout!.on("data", (d: Buffer) => (said += d.toString()));
+    holder.stderr!.on("data", (d: Buffer) => (said += d.toString()));
+    first.proc.kill("SIGKILL"); // crashed: its socket and lock file stay
+    await first.exited;
+    // Give the other user its chance: it holds the lock, or it cannot open the file at all.
+    await until(() => /held\n|cannot open \d+\n/.test(said), 10_000, "the other user's attempt");
+    assert.match(said, /cannot open 13/, `EACCES: the lock file is not open to other users (said: ${said})`);
+    const second = await spawnFixture("server.js", [name, options]);
+    try {
+      const client = new Client(name, { socketPath });
+      assert.is(await client.asyncCall("add", 1, 2), 3, "the restarted server serves");
+      client.close();
+      // The other user still learns that it lives: it connects and calls.
+      assert.is(await callAs(NOBODY, name, { socketPath, serverUid: 0 }), "result 3");
+    } finally {
+      await stopServer(second);
+    }
+  } finally {
+    holder?.kill("SIGKILL");
+    killAll();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+access("a lock file an earlier version left open to others (0644) is replaced when no live server holds it", async () => {
+  const dir = sharedDir();
+  const socketPath = join(dir, "legacy.sock");
+  try {
+    writeFileSync(socketPath + ".lock", "", { mode: 0o644 });
+    chmodSync(socketPath + ".lock", 0o644);
+    const { server } = await serving({ socketPath });
+    try {
+      assert.is(statSync(socketPath + ".lock").mode & 0o777, 0o600);
+    } finally {
+      await server.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+access("$shmrpc.stats tells a caller of another user only its own connections and no error texts", async () => {
+  if (!needsRoot()) return;
+  const dir = sharedDir();
+  const { server, name } = await serving({ socketPath: join(dir, "stats.sock"), allowUsers: [NOBODY] });
+  server.bind("fail", () => {
+    throw new Error("password=hunter2");
+  });
+  const own = new Client(name, { socketPath: server.socketPath });
+  try {
+    await rejection(own.asyncCall("fail"));
+    const line = await callAs(NOBODY, name, { socketPath: server.socketPath, serverUid: 0 }, "$shmrpc.stats");
+    if (line === undefined) return;
+    assert.match(line, /^result /);
+    const seen = JSON.parse(line.slice("result ".length)) as { connections: { uid: number }[]; endpoints: { last_error: string }[] };
+    assert.ok(seen.connections.length >= 1 && seen.connections.every((c) => c.uid === NOBODY), `connections shown: ${JSON.stringify(seen.connections)}`);
+    assert.not.ok(line.includes("hunter2"), "another client's error text");
+    // The server's own user sees everything.
+    const all = await own.asyncCall<{ connections: { uid: number }[]; endpoints: { name: string; last_error: string }[] }>("$shmrpc.stats");
+    assert.ok(all.endpoints.some((e) => e.last_error.includes("hunter2")));
+  } finally {
+    own.close();
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

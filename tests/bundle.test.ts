@@ -35,10 +35,10 @@ test("a plain import loads neither node:crypto nor streams; a token brings node:
     const sum = await client.asyncCall("add", 2, 3);
     const afterCall = loaded();
     await client.close();
-    const secured = new Server(name + "-t", { token: "s3cret" });
+    const secured = new Server(name + "-t", { token: "s3cret-s3cret-s3cret" });
     secured.bind("add", (a, b) => a + b);
     const done2 = secured.run();
-    const tokenClient = new Client(name + "-t", { token: "s3cret" });
+    const tokenClient = new Client(name + "-t", { token: "s3cret-s3cret-s3cret" });
     await tokenClient.waitForConnection(10000);
     const sum2 = await tokenClient.asyncCall("add", 4, 5);
     const afterToken = loaded();

@@ -4,7 +4,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Client, ErrorCodes, RpcError } from "../src/index.js";
-import { killAll, rejection, spawnServer, stopServer, uniqueName, type Child } from "./helpers.js";
+import { killAll, rejection, spawnServer, stopServer, uniqueName, until, type Child } from "./helpers.js";
 import { startNats } from "./nats-helpers.js";
 
 const closing = suite("client close");
@@ -90,6 +90,7 @@ closing("the disconnect reason is honest: closing with nothing pending says so, 
   client.on("disconnect", (d: { reason: string }) => reasons.push(d.reason));
   assert.is(await client.asyncCall("add", 1, 2), 3);
   client.close();
+  await until(() => reasons.length > 0, 5000, "the disconnect event"); // emitted on the next tick
   assert.is(reasons.length, 1);
   assert.not.match(reasons[0]!, /pending/);
   assert.match(reasons[0]!, /closed/);

@@ -188,13 +188,41 @@ conns("a squatted /tmp directory moves servers and clients alike to the home dir
   }
 });
 
+conns("with /tmp squatted and a HOME not its own, new Server() succeeds and run() rejects with ERR_RPC_ACCESS_DENIED", async () => {
+  if (!needsRoot("switching to another uid")) return;
+  const uid = 40000 + ((process.pid + 1) % 10000);
+  const home = mkdtempSync("/tmp/shmrpc-home-"); // root's: not the user's own
+  chmodSync(home, 0o755);
+  const squatted = `/tmp/shmrpc-${uid}`;
+  rmSync(squatted, { recursive: true, force: true });
+  mkdirSync(squatted, { mode: 0o777 });
+  chmodSync(squatted, 0o777);
+  spawnSync("chown", ["65534:65534", squatted]);
+  try {
+    const script = join(home, "run.mjs");
+    writeFileSync(script, `
+      const { Server } = await import(${JSON.stringify(new URL("../src/index.js", import.meta.url).href)});
+      let s;
+      try { s = new Server("/home-test"); } catch (e) { console.log("constructor threw", e.code); process.exit(0); }
+      console.log("constructed");
+      await s.run().then(() => console.log("ran"), (e) => console.log("run rejected", e.code));
+    `);
+    chmodSync(script, 0o644);
+    const run = spawnSync(process.execPath, [script], { uid, gid: uid, env: { HOME: home, PATH: process.env.PATH }, encoding: "utf8", timeout: 20_000 });
+    assert.match(run.stdout, /constructed\nrun rejected ERR_RPC_ACCESS_DENIED/, run.stdout + run.stderr);
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+    rmSync(squatted, { recursive: true, force: true });
+  }
+});
+
 conns("a replayed handshake is refused: the proofs are bound to fresh nonces", async () => {
   const name = uniqueName("replay");
   const errors: RpcError[] = [];
-  const server = new Server(name, { token: "s3cret", onError: (e) => errors.push(e) });
+  const server = new Server(name, { token: "s3cret-s3cret-s3cret", onError: (e) => errors.push(e) });
   server.bind("add", (a: number, b: number) => a + b);
   const done = server.run();
-  const key = createHash("sha256").update("s3cret").digest();
+  const key = createHash("sha256").update("s3cret-s3cret-s3cret").digest();
   const buf = Buffer.alloc(600);
   const hello = (nonce: Buffer): Buffer => {
     const b = Buffer.alloc(52);
@@ -247,6 +275,87 @@ conns("a replayed handshake is refused: the proofs are bound to fresh nonces", a
     await server.close();
     await done;
   }
+});
+
+conns("a peer that stops after CHALLENGE, or sends a wrong AUTH, gets nothing derived from the token to crack offline", async () => {
+  const name = uniqueName("oracle");
+  const token = "abcde-0123456789-xyz";
+  const errors: RpcError[] = [];
+  const server = new Server(name, { token, onError: (e) => errors.push(e) });
+  server.bind("add", (a: number, b: number) => a + b);
+  const done = server.run();
+  const key = createHash("sha256").update(token).digest();
+  const buf = Buffer.alloc(600);
+  const fds: number[] = [];
+  const receive = async (fd: number): Promise<Buffer> => {
+    let got: { bytes: number; fds: number[] } | null = null;
+    await until(() => (got = native.recvPacket(fd, buf)) !== null, 3000, "the server's answer");
+    for (const f of got!.fds) native.closeFd(f);
+    return Buffer.from(buf.subarray(0, got!.bytes));
+  };
+  // What an attacker with a dictionary holding the right token would test every received
+  // byte string against: the HMAC of either label over the two nonces, under the token's key.
+  const oracle = (seen: Buffer[], clientNonce: Buffer, serverNonce: Buffer): boolean => {
+    const proofs = ["shmrpc server proof", "shmrpc client proof"].flatMap((label) => [
+      createHmac("sha256", key).update(label).update(clientNonce).update(serverNonce).digest(),
+      createHmac("sha256", key).update(label).update(serverNonce).update(clientNonce).digest(),
+    ]);
+    return seen.some((m) => proofs.some((p) => m.includes(p)));
+  };
+  try {
+    for (const wrongAuth of [false, true]) {
+      const fd = native.connectUnix(server.socketPath);
+      fds.push(fd);
+      const clientNonce = randomBytes(32);
+      const hello = Buffer.alloc(52);
+      hello[0] = 1;
+      hello.writeUInt32LE(0x524d4853, 4);
+      hello.writeUInt32LE(L.PROTOCOL_VERSION, 8);
+      hello.writeUInt32LE(65536, 12);
+      hello.writeUInt32LE(1, 16); // "I hold a token"
+      clientNonce.copy(hello, 20);
+      native.sendPacket(fd, hello);
+      const challenge = await receive(fd);
+      assert.is(challenge[0], 2, "a CHALLENGE");
+      const serverNonce = challenge.subarray(8, 40);
+      const seen = [challenge];
+      if (wrongAuth) {
+        const auth = Buffer.alloc(36);
+        auth[0] = 3;
+        randomBytes(32).copy(auth, 4);
+        native.sendPacket(fd, auth);
+        const answer = await receive(fd);
+        assert.is(answer[0], 5, "a REFUSE");
+        seen.push(answer);
+      }
+      assert.not.ok(oracle(seen, clientNonce, serverNonce), `the server sent a proof of its token ${wrongAuth ? "to a wrong AUTH" : "before any AUTH"}`);
+    }
+    await until(() => errors.some((e) => e.code === "ERR_RPC_ACCESS_DENIED"), 3000, "the wrong AUTH to be reported");
+    // The real client still connects (and checks the server's proof in ACCEPT).
+    const client = new Client(name, { token });
+    assert.is(await client.asyncCall("add", 2, 3), 5);
+    client.close();
+  } finally {
+    for (const fd of fds) native.closeFd(fd);
+    await server.close();
+    await done;
+  }
+});
+
+conns("tokens shorter than 16 bytes are refused by Server and Client with ERR_RPC_INVALID_ARGUMENT", () => {
+  for (const token of ["abcde", "x".repeat(15), Buffer.alloc(15), "\u00e9".repeat(7)]) {
+    for (const make of [() => new Server(uniqueName("short"), { token }), () => new Client(uniqueName("short"), { token })]) {
+      try {
+        make();
+        assert.unreachable(`token of ${Buffer.byteLength(token as string)} bytes taken`);
+      } catch (e) {
+        assert.is((e as RpcError).code, "ERR_RPC_INVALID_ARGUMENT");
+      }
+    }
+  }
+  // 16 bytes (here 8 two-byte characters) are enough.
+  void new Server(uniqueName("long"), { token: "\u00e9".repeat(8) }).close();
+  new Client(uniqueName("long"), { token: Buffer.alloc(16) }).close();
 });
 
 conns("1,000 connections dropped without a word and 200 half-finished handshakes cost a steady client nothing and leak no fd", async () => {
@@ -382,7 +491,7 @@ conns("a server that hands over memory it could still resize (an unsealed file) 
     const fd = native.acceptUnix(listener);
     if (fd < 0) return;
     void until(() => native.recvPacket(fd, buf) !== null, 3000).then(() => {
-      const accept = Buffer.alloc(24);
+      const accept = Buffer.alloc(56); // [..24 bytes][server proof 32: zeros, no token]
       accept[0] = 4; // ACCEPT
       accept.writeUInt32LE(L.PROTOCOL_VERSION, 4);
       accept.writeUInt32LE(size, 8);
@@ -407,6 +516,56 @@ conns("a server that hands over memory it could still resize (an unsealed file) 
     closeSync(fileFd);
     rmSync(path, { force: true });
     rmSync(file, { force: true });
+  }
+});
+
+conns("a client with a token refuses an impostor server that takes its AUTH but cannot prove the token in ACCEPT", async () => {
+  // A stand-in server of our own uid: CHALLENGE, then ACCEPT whatever AUTH comes, with a made-up proof.
+  const name = uniqueName("impostor");
+  const path = join(runtimeDir(), name.slice(1) + ".sock");
+  const ring = 65536;
+  const size = Math.ceil((L.CONN_HEADER_BYTES + 2 * (L.RING_HEADER_BYTES + ring)) / 65536) * 65536;
+  const listener = native.listenUnix(path, 8, 0o600);
+  const buf = Buffer.alloc(600);
+  let authSeen = false;
+  const watcher = new native.FdWatcher(listener, () => {
+    const fd = native.acceptUnix(listener);
+    if (fd < 0) return;
+    void (async () => {
+      await until(() => native.recvPacket(fd, buf) !== null, 3000);
+      const challenge = Buffer.alloc(40);
+      challenge[0] = 2;
+      challenge.writeUInt32LE(L.PROTOCOL_VERSION, 4);
+      randomBytes(32).copy(challenge, 8);
+      native.sendPacket(fd, challenge);
+      await until(() => native.recvPacket(fd, buf) !== null, 3000);
+      authSeen = buf[0] === 3;
+      const accept = Buffer.alloc(56);
+      accept[0] = 4;
+      accept.writeUInt32LE(L.PROTOCOL_VERSION, 4);
+      accept.writeUInt32LE(size, 8);
+      accept.writeUInt32LE(ring, 12);
+      accept.writeUInt32LE(ring, 16);
+      accept.writeUInt32LE(process.pid, 20);
+      randomBytes(32).copy(accept, 24);
+      const memFd = openSync("/dev/null", "r");
+      native.sendPacket(fd, accept, [memFd]);
+      closeSync(memFd);
+      native.closeFd(fd);
+    })();
+  });
+  watcher.ref();
+  const client = new Client(name, { ringBytes: ring, timeoutMs: 3000, token: "ours-ours-ours-ours" });
+  try {
+    const err = await rejection(client.asyncCall("add", 1, 1));
+    assert.ok(authSeen, "the client proved first");
+    assert.is(err.code, "ERR_RPC_ACCESS_DENIED");
+    assert.is(err.maybeExecuted, false);
+  } finally {
+    client.close();
+    watcher.close();
+    native.closeFd(listener);
+    rmSync(path, { force: true });
   }
 });
 

@@ -8,7 +8,8 @@ import { native } from "../src/native.js";
 import { rmSync } from "node:fs";
 import { L } from "../src/core/layout.js";
 import { socketPathOf } from "../src/connection/paths.js";
-import { FIXTURES, until, killAll, rejection, stopServer, spawnServer, uniqueName, type Child } from "./helpers.js";
+import { Attempts, retryPolicy } from "../src/calls/retry.js";
+import { FIXTURES, until, killAll, rejection, stopServer, spawnFixture, spawnServer, uniqueName, type Child } from "./helpers.js";
 
 const errors = suite("errors");
 const name = uniqueName("errors");
@@ -81,13 +82,47 @@ errors("a thrown non-Error value and an unsendable return value are reported, an
   }
 });
 
-errors("a rejection a handler left unhandled is reported and the server goes on", async () => {
-  const client = new Client(name);
-  assert.is(await client.asyncCall("forget"), "forgotten");
-  await until(() => /ERR_RPC_REMOTE: a promise rejection nobody handled/.test(server.output()), 3000, "the report");
-  assert.is(await client.asyncCall("add", 2, 2), 4);
-  assert.is(server.proc.exitCode, null);
-  client.close();
+errors("with catchUnhandledRejections: true, a rejection a handler left unhandled is reported and the server goes on", async () => {
+  const own = uniqueName("errors-catch");
+  const catching = await spawnServer(own, { catchUnhandledRejections: true });
+  const client = new Client(own);
+  try {
+    assert.is(await client.asyncCall("forget"), "forgotten");
+    await until(() => /ERR_RPC_REMOTE: a promise rejection nobody handled/.test(catching.output()), 3000, "the report");
+    assert.is(await client.asyncCall("add", 2, 2), 4);
+    assert.is(catching.proc.exitCode, null);
+  } finally {
+    client.close();
+    await stopServer(catching);
+  }
+});
+
+errors("by default a server leaves unhandled rejections to its host: Node's own policy applies", async () => {
+  // In this process: running a server adds no process-wide listener.
+  const before = process.listenerCount("unhandledRejection");
+  const local = new Server(uniqueName("errors-local"));
+  const done = local.run();
+  try {
+    assert.is(process.listenerCount("unhandledRejection"), before, "a default server took over unhandledRejection");
+  } finally {
+    await local.close();
+    await done;
+  }
+  // In a server process of its own: a handler's forgotten rejection ends it, as any
+  // unhandled rejection ends a Node process by default.
+  const own = uniqueName("errors-default");
+  const plain = await spawnServer(own);
+  const client = new Client(own);
+  try {
+    assert.is(await client.asyncCall("forget"), "forgotten");
+    const code = await Promise.race([plain.exited, new Promise((r) => setTimeout(r, 5000, "still running"))]);
+    assert.is(code, 1, "Node's default for an unhandled rejection");
+    assert.match(plain.output(), /nobody waits for this/);
+    assert.not.match(plain.output(), /ERR_RPC_REMOTE/);
+  } finally {
+    client.close();
+    plain.kill();
+  }
 });
 
 errors("an argument that cannot be sent fails at the caller with ERR_RPC_INVALID_ARGUMENT and nothing is sent", async () => {
@@ -142,6 +177,28 @@ errors("a call past its deadline fails with ERR_RPC_TIMEOUT; the late response i
     assert.is(client.call("add", 20, 22), 42, "the connection is still usable");
   } finally {
     client.close();
+  }
+});
+
+errors("a deadline beyond setTimeout's range (Number.MAX_SAFE_INTEGER: forever) arms no 1 kHz timer and prints no TimeoutOverflowWarning", async () => {
+  // In a process of its own: the warning goes to its stderr, and its CPU time is its own.
+  const forever = Number.MAX_SAFE_INTEGER;
+  for (const how of [{ client: { timeoutMs: forever } }, { timeoutMs: forever, client: { retry: { initialBackoffMs: forever, maxBackoffMs: forever } } }]) {
+    const kid = await spawnFixture("one-call.js", [name, "delayed", "[1000, \"v\"]", JSON.stringify(how)], "settled", 15_000);
+    await kid.exited;
+    const out = kid.output();
+    assert.match(out, /settled ok "v"/, out);
+    assert.not.match(out, /TimeoutOverflowWarning/, out);
+    const [cpuMs, wallMs] = /cost (\S+) (\S+)/.exec(out)!.slice(1).map(Number) as [number, number];
+    // A pending call costs the client nothing while it waits: 5 % of a core at most (the
+    // 1 kHz loop took 30-100 % of what the machine gave it), and 20 ms of slack for the call's own work.
+    assert.ok(cpuMs <= wallMs * 0.05 + 20, `${JSON.stringify(how)}: ${cpuMs} ms of CPU in ${wallMs} ms`);
+  }
+  // The backoff of a retry is clamped too (it is a timer's delay).
+  const attempts = new Attempts(retryPolicy({ initialBackoffMs: forever, maxBackoffMs: forever }), true, performance.now() + forever);
+  for (let i = 0; i < 2; i++) {
+    const wait = attempts.next(new RpcError("ERR_RPC_DISCONNECTED", "lost", { maybeExecuted: true }), false);
+    assert.ok(wait >= 0 && wait <= 2 ** 31 - 1, `backoff ${wait} ms`);
   }
 });
 

@@ -53,4 +53,38 @@ events("a client reports its connect and the server's going away", async () => {
   }
 });
 
+events("a client's connect is emitted after the call that connected it: a listener that calls does not disturb that call", async () => {
+  const name = uniqueName("events-reentry");
+  const server = await spawnServer(name);
+  try {
+    for (const first of ["call", "asyncCall"] as const) {
+      const client = new Client(name);
+      const seen: string[] = [];
+      let inner: Promise<unknown> | undefined;
+      let innerSync: unknown;
+      client.on("connect", () => {
+        seen.push("connect");
+        innerSync = client.call("echo", { inner: "sync".repeat(50) });
+        inner = client.asyncCall("add", 40, 2);
+      });
+      try {
+        const arg = { outer: "x".repeat(300), n: [1, 2, 3] };
+        const got = first === "call" ? client.call("echo", arg) : await client.asyncCall("echo", arg);
+        seen.push("returned");
+        assert.equal(got, arg, `${first}: the first call's own arguments`);
+        await until(() => inner !== undefined, 3000, "the connect event");
+        // A synchronous call returns before its connect is emitted (as net.Socket emits
+        // on a later tick); an asyncCall's answer comes after it.
+        if (first === "call") assert.equal(seen, ["returned", "connect"]);
+        assert.equal(innerSync, { inner: "sync".repeat(50) });
+        assert.is(await inner, 42);
+      } finally {
+        client.close();
+      }
+    }
+  } finally {
+    await stopServer(server);
+  }
+});
+
 events.run();

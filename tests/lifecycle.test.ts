@@ -211,6 +211,42 @@ life("a client that never calls close() does not keep its process alive", async 
   assert.equal(leftovers(name), []);
 });
 
+life("a script whose only asyncCall timed out or was aborted exits by itself", async () => {
+  const name = uniqueName("exit-after");
+  const server = await spawnServer(name);
+  try {
+    for (const how of [{ timeoutMs: 300 }, { abortAfterMs: 300 }]) {
+      const kid = await spawnFixture("one-call.js", [name, "never", "[]", JSON.stringify(how)], "settled", 10_000);
+      const settledAt = Date.now();
+      assert.match(kid.output(), how.timeoutMs ? /settled ERR_RPC_TIMEOUT true/ : /settled ERR_RPC_ABORTED true/);
+      // Nothing is left to do: the process ends at once (5 s of margin for a loaded machine).
+      const code = await Promise.race([kid.exited, sleep(5000).then(() => "still running")]);
+      assert.is(code, 0, `${JSON.stringify(how)}: ${String(code)} ${Date.now() - settledAt} ms after its call settled`);
+    }
+  } finally {
+    await stopServer(server);
+  }
+  assert.equal(leftovers(name), []);
+});
+
+life("a Client closed while its handshake waits on a stopped server ends at once, and its process exits", async () => {
+  const name = uniqueName("close-handshake");
+  const server = await spawnServer(name);
+  try {
+    server.kill("SIGSTOP"); // its socket still accepts (the backlog), but nobody answers the handshake
+    const kid = await spawnFixture("one-call.js", [name, "add", "[1, 2]", JSON.stringify({ closeAfterMs: 200 })], "settled", 10_000);
+    const settledAt = Date.now();
+    // Closed, not timed out (the client's deadline is 60 s); nothing was sent.
+    assert.match(kid.output(), /settled ERR_RPC_(NOT_CONNECTED|CLOSED) false/);
+    const code = await Promise.race([kid.exited, sleep(5000).then(() => "still running")]);
+    assert.is(code, 0, `${String(code)} ${Date.now() - settledAt} ms after the close`);
+  } finally {
+    server.kill("SIGCONT");
+    await stopServer(server);
+  }
+  assert.equal(leftovers(name), []);
+});
+
 life("a worker thread's client is dropped by the server when the worker ends or is terminated", async () => {
   const name = uniqueName("worker");
   const server = new Server(name);

@@ -1159,7 +1159,7 @@ test("an armed Waiter is not collected, even when only its callback refers to it
   }
 });
 
-test("an idle Waiter collected by the GC stops its thread", async () => {
+test("an idle Waiter collected by the GC stops its own thread (without futex_waitv); with it, 8 Waiters share one thread", async () => {
   const child = spawnNode(`
     const { readdirSync } = require("node:fs");
     const threads = () => readdirSync("/proc/self/task").length;
@@ -1180,13 +1180,20 @@ test("an idle Waiter collected by the GC stops its thread", async () => {
         globalThis.gc();
         await new Promise((r) => setTimeout(r, 10));
       }
-      out(before + " " + armed + " " + threads());
+      out(before + " " + armed + " " + threads() + " " + n.haveFutexWaitv());
     })();
   `, { args: ["--expose-gc"] });
   try {
-    const [before, armed, after] = (await child.line()).split(" ").map(Number);
-    assert.is(armed, before! + 8);
-    assert.is(after, before);
+    const [before, armed, after, waitv] = (await child.line()).split(" ");
+    if (waitv === "true") {
+      // The pool's thread, made for the first arm, stays for later ones (a margin of 1
+      // for a thread Node or V8 may start meanwhile; a thread per Waiter would be 8).
+      assert.ok(Number(armed) - Number(before) <= 2, `${before} threads, then ${armed}`);
+      assert.ok(Number(after) <= Number(armed), `${armed} threads, then ${after}`);
+    } else {
+      assert.is(Number(armed), Number(before) + 8);
+      assert.is(Number(after), Number(before));
+    }
   } finally {
     child.kill();
   }

@@ -2,7 +2,7 @@
 // the ring (the server records the id of each request it takes before running it).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { Client, Server } from "../src/index.js";
+import { Client, RpcError, Server } from "../src/index.js";
 import { uniqueName, spawnServer, spawnFixture, stopServer, killAll, rejection, sleep, leftovers } from "./helpers.js";
 
 const retry = suite("retry-safety");
@@ -52,16 +52,64 @@ retry("a timeout says whether the server had taken the call", async () => {
     assert.is(never.code, "ERR_RPC_TIMEOUT");
     assert.is(never.maybeExecuted, true, "taken and running");
     const blocked = client.asyncCall("block", 1500);
+    blocked.catch(() => {}); // awaited below; if an assertion fails first, close() rejects it
     await sleep(200);
     let syncErr;
     try {
-      client.withOptions({ timeoutMs: 300 }).call("add", 1, 2);
+      client.withOptions({ timeoutMs: 300 }).call("mark", "published");
     } catch (e) {
       syncErr = e as { code: string; maybeExecuted: boolean };
     }
     assert.is(syncErr?.code, "ERR_RPC_TIMEOUT");
-    assert.is(syncErr?.maybeExecuted, false, "still waiting behind the blocked handler");
+    // Not taken yet (the server is inside "block"), but in the ring: the server takes it later.
+    assert.is(syncErr?.maybeExecuted, true, "published to the ring behind the blocked handler");
     assert.is(await blocked, 1500);
+    assert.is(await client.asyncCall("marks", "published"), 1, "it ran after its caller gave up");
+  } finally {
+    client.close();
+    await stopServer(server);
+  }
+});
+
+retry("a call that gives up while still queued at the client is taken back and never runs; one already in the ring may run", async () => {
+  const name = uniqueName("retry-queued");
+  const server = await spawnServer(name);
+  // 4 KiB rings: 40 requests of 300 bytes fill the ring, and the rest waits in the send queue.
+  const client = new Client(name, { timeoutMs: 30_000, ringBytes: 4096 });
+  try {
+    await client.waitForConnection(5000);
+    assert.is(await client.asyncCall("marks", "x"), 0);
+    const blocked = client.asyncCall("block", 1000); // holds the server's thread
+    await sleep(100);
+    const queued = Array.from({ length: 40 }, () => client.asyncCall("echo", "q".repeat(300)));
+    // Awaited below; if an assertion fails first, close() rejects them.
+    for (const p of [blocked, ...queued]) p.catch(() => {});
+    const control = new AbortController();
+    const timedOut = rejection(client.withOptions({ timeoutMs: 200 }).asyncCall("mark", "x"));
+    const aborted = rejection(client.withOptions({ signal: control.signal }).asyncCall("mark", "x"));
+    let syncErr: RpcError | undefined;
+    try {
+      client.withOptions({ timeoutMs: 200 }).call("mark", "x");
+    } catch (e) {
+      syncErr = e as RpcError;
+    }
+    control.abort();
+    const errs = [await timedOut, await aborted, syncErr!];
+    assert.equal(errs.map((e) => e.code), ["ERR_RPC_TIMEOUT", "ERR_RPC_ABORTED", "ERR_RPC_TIMEOUT"]);
+    for (const e of errs) assert.is(e.maybeExecuted, false, `${e.code}: still in the send queue`);
+    assert.is(await blocked, 1000);
+    for (const q of await Promise.all(queued)) assert.is(q, "q".repeat(300));
+    // Everything sent before them has run: the taken-back calls never will.
+    assert.is(await client.asyncCall("marks", "x"), 0, "a call reported maybeExecuted: false ran");
+    // Published to the ring (it has room now) while the server is busy: may run, and does.
+    const blocked2 = client.asyncCall("block", 600);
+    blocked2.catch(() => {});
+    await sleep(100);
+    const published = await rejection(client.withOptions({ timeoutMs: 200 }).asyncCall("mark", "y"));
+    assert.is(published.code, "ERR_RPC_TIMEOUT");
+    assert.is(published.maybeExecuted, true, "published to the ring");
+    await blocked2;
+    assert.is(await client.asyncCall("marks", "y"), 1);
   } finally {
     client.close();
     await stopServer(server);

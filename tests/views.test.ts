@@ -12,7 +12,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { z } from "zod";
 import { Client, Server, defineContract, type RpcError } from "../src/index.js";
-import { killAll, spawnFixture, stopServer, uniqueName, until, type Child } from "./helpers.js";
+import { LONG, killAll, spawnFixture, stopServer, uniqueName, until, type Child } from "./helpers.js";
 
 interface Seen { kind: string; shared: boolean; owns: boolean; length: number; hash: number }
 
@@ -271,3 +271,195 @@ for (const mode of MODES) {
 }
 
 hostile.run();
+
+// A client that leaves (killed, or closing) while its async view handler waits: the
+// connection's memory (its rings, and the private region a fragmented message was
+// reassembled in) must stay mapped and ours until the handler settles. Were it freed at
+// once, the next client's memory would land at the same place (the allocator reuses the
+// first free run) and the waiting handler's view would show, or its writes change, that
+// other client's requests. Every process is a real one: the server (view-server.js), the
+// client that leaves and the clients that come after it (view-peer.js); this process
+// only steers, through a client connected before all of them. Each attack has a server of
+// its own, so that the memory's layout is the same every time: without the fix the second
+// client after the one that left gets its place (the server keeps one connection's memory
+// ready ahead of the next client, made while the first was still there).
+const lifetime = suite("views: a client that leaves while its view handler waits");
+const SECRET_UNIT = Buffer.from("password=hunter2;card=4111111111111111;");
+const VICTIMS = 2;
+
+lifetime.after(() => killAll());
+
+interface Attack { copies: Buffer[]; intact: boolean[]; size: number; kept: boolean; freed: boolean }
+
+/** One attack on a fresh server: a client calls `method` (hold: copies its view once let
+ *  go; scrub: copies it, then zeroes it) and leaves (`kill`: SIGKILL; `close`:
+ *  client.close()); VICTIMS clients then connect and send secrets; the handler is let go.
+ *  Returns what the handler copied, and whether the secrets are still intact in the
+ *  later clients' request rings. */
+async function leaveWhileHeld(method: "hold" | "scrub", leave: "kill" | "close", fragmented: boolean, debug: boolean): Promise<Attack> {
+  const name = uniqueName("viewlife");
+  if (debug) process.env.SHMRPC_DEBUG_VIEWS = "1";
+  let server: Child;
+  try {
+    server = await spawnFixture("view-server.js", [name, "{}"]);
+  } finally {
+    delete process.env.SHMRPC_DEBUG_VIEWS;
+  }
+  const control = new Client(name, { timeoutMs: 20_000 });
+  const size = fragmented ? 600_000 : 4096; // over a 2 MiB ring's largest record: fragments
+  const victims: Child[] = [];
+  let leaver: Child | undefined;
+  try {
+    await control.waitForConnection(5000);
+    const alone = await control.asyncCall<number>("mapped");
+    leaver = await spawnFixture("view-peer.js", [name, "hold", method, String(size), fragmented ? "1" : "0"]);
+    await until(async () => (await control.asyncCall<number>("waiting")) === 1, 10_000, "the view handler to wait");
+    if (leave === "kill") leaver.kill("SIGKILL");
+    else leaver.proc.stdin!.write("close\n");
+    await leaver.exited;
+    await until(async () => (await control.asyncCall<number>("connections")) === 1, 10_000, "the server to drop the client that left");
+    // Its memory is still there, and still counted in the server's budget.
+    const kept = (await control.asyncCall<number>("mapped")) > alone;
+    for (let i = 0; i < VICTIMS; i++) victims.push(await spawnFixture("view-peer.js", [name, "secret", String(16 * 1024 + (fragmented ? 700_000 : 0)), fragmented ? "1" : "0"]));
+    await control.asyncCall("open");
+    await until(async () => (await control.asyncCall<number>("waiting")) === 0, 10_000, "the view handler to finish");
+    const copies = await control.asyncCall<Buffer[]>("copies");
+    const intact: boolean[] = [];
+    for (const v of victims) {
+      const before = v.output().length;
+      v.proc.stdin!.write("check\n");
+      await until(() => /intact (yes|no)/.test(v.output().slice(before)), 10_000, "a later client to check its ring");
+      intact.push(/intact yes/.test(v.output().slice(before)));
+    }
+    for (const v of victims) v.kill();
+    await Promise.all(victims.map((v) => v.exited));
+    await until(async () => (await control.asyncCall<number>("connections")) === 1, 10_000, "the later clients to be gone");
+    // Once the handler is done and the others have left, it is all given back.
+    const freed = (await control.asyncCall<number>("mapped")) === alone;
+    return { copies, intact, size, kept, freed };
+  } finally {
+    leaver?.kill();
+    for (const v of victims) v.kill();
+    control.close();
+    assert.is(await stopServer(server), 0);
+  }
+}
+
+/** What went wrong in one attack: nothing, when the handler saw only its own client's
+ *  bytes and wrote only into them. */
+function wrongs(r: Attack, what: string): string[] {
+  const bad: string[] = [];
+  const copy = r.copies[0];
+  if (r.copies.length !== 1 || copy === undefined) bad.push(`${what}: the handler copied ${r.copies.length} times`);
+  else if (copy.indexOf(SECRET_UNIT.subarray(0, 8)) >= 0) bad.push(`${what}: the view showed another client's secret`);
+  else if (!copy.equals(Buffer.alloc(r.size, 0x41))) bad.push(`${what}: the view no longer showed its own client's bytes (${[...new Set(copy)].slice(0, 8).join(",")})`);
+  if (r.intact.includes(false)) bad.push(`${what}: the handler wrote into a later client's ring`);
+  if (!r.kept) bad.push(`${what}: the memory was not kept (or not counted) while the handler waited`);
+  if (!r.freed) bad.push(`${what}: the memory was not given back once the handler was done`);
+  return bad;
+}
+
+/** Every kind of attack, `rounds` times; the list of what went wrong. */
+async function attacks(rounds: number, debug: boolean): Promise<string[]> {
+  const bad: string[] = [];
+  for (let round = 0; round < rounds; round++) {
+    for (const leave of ["kill", "close"] as const) {
+      for (const [method, fragmented] of [["hold", false], ["hold", true], ["scrub", false]] as const) {
+        const what = `round ${round}, ${method} ${fragmented ? "(reassembly region)" : "(ring)"}, client ${leave === "kill" ? "killed" : "closed"}`;
+        bad.push(...wrongs(await leaveWhileHeld(method, leave, fragmented, debug), what));
+      }
+    }
+  }
+  return bad;
+}
+
+lifetime("a view handler whose client was killed or closed sees only that client's bytes until it settles, in the ring and in a reassembly region, and a scrubbing one never writes into another client's ring", async () => {
+  assert.equal(await attacks(LONG ? 10 : 1, false), []);
+});
+
+lifetime("the same with SHMRPC_DEBUG_VIEWS=1", async () => {
+  assert.equal(await attacks(1, true), []);
+});
+
+lifetime.run();
+
+// A client that rewrites its request bytes after publishing them (they are in its ring,
+// which it maps writable): a contract method's handler bound with { view: true } must
+// only ever see bytes its schema accepted. The server runs here; the client is a process
+// of its own (view-rewriter.js) that writes into its ring from a second thread.
+const rewriting = suite("views: a client that rewrites its requests under a contract handler");
+const rw = {
+  name: "", server: undefined as Server | undefined, done: undefined as Promise<void> | undefined,
+  runs: 0, refused: 0, waiting: 0, gate: undefined as (() => void) | undefined, later: [] as boolean[],
+};
+const allValid = (b: Uint8Array) => b.every((x) => x === 0x5a);
+rewriting.before(() => {
+  const ones = z.instanceof(Uint8Array).refine(allValid, "every byte must be 0x5a");
+  const contract = defineContract({
+    check: { args: z.tuple([ones]), result: z.boolean() },
+    checkLater: { args: z.tuple([ones]), result: z.boolean() },
+  });
+  rw.name = uniqueName("viewrewrite");
+  rw.server = new Server(rw.name);
+  rw.server.bind("ping", () => true);
+  rw.server.implement(contract, {
+    // Looks at its bytes again and again for 1 ms, as a handler working on them would.
+    check: (b) => {
+      rw.runs++;
+      const end = performance.now() + 1;
+      let valid = true;
+      do valid &&= allValid(b);
+      while (performance.now() < end);
+      if (!valid) rw.refused++;
+      return true;
+    },
+    checkLater: async (b) => {
+      rw.waiting++;
+      await new Promise<void>((r) => (rw.gate = r));
+      rw.later.push(allValid(b));
+      return true;
+    },
+  }, { view: true });
+  rw.done = rw.server.run();
+});
+rewriting.after(async () => {
+  killAll();
+  await rw.server?.close();
+  await rw.done;
+});
+
+rewriting("an async contract view handler sees the bytes that were validated, though the client rewrote them while it waited", async () => {
+  for (let round = 0; round < 3; round++) {
+    const c = await spawnFixture("view-rewriter.js", [rw.name, "later"]);
+    try {
+      await until(() => rw.waiting === round + 1, 10_000, "the handler to wait");
+      c.proc.stdin!.write("rewrite\n");
+      await until(() => c.output().includes("rewritten"), 10_000, "the client to rewrite its ring");
+      rw.gate!();
+      await until(() => rw.later.length === round + 1, 10_000, "the handler to look again");
+    } finally {
+      c.kill();
+      await c.exited;
+    }
+  }
+  assert.equal(rw.later, [true, true, true], "the handler saw bytes its schema refuses");
+});
+
+rewriting("a sync contract view handler never sees bytes its schema refuses, with a thread of the client rewriting them all the time", async () => {
+  const c = await spawnFixture("view-rewriter.js", [rw.name, "race", "100", "15000"]);
+  try {
+    await until(() => /done \d+ \d+/.test(c.output()), 30_000, "the client to finish");
+  } finally {
+    c.kill();
+    await c.exited;
+  }
+  const [, calls, accepted] = /done (\d+) (\d+)/.exec(c.output())!.map(Number);
+  // The handler ran for the calls whose bytes passed validation; it must have run often
+  // enough to have been caught (without the private copy, 10 of 32 and 8 of 100 runs
+  // saw a 0x5b).
+  assert.ok(rw.runs >= 20, `the handler ran only ${rw.runs} times (of ${calls} calls): too few to tell`);
+  assert.is(rw.runs, accepted!, "every accepted call ran the handler once");
+  assert.is(rw.refused, 0, `${rw.refused} of ${rw.runs} handler runs saw bytes the schema refuses`);
+});
+
+rewriting.run();

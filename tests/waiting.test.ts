@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { Client, Server } from "../src/index.js";
 import { Spin, YIELD_AFTER_MS } from "../src/core/spin.js";
 import { native } from "../src/native.js";
-import { killAll, sleep, spawnFixture, spawnServer, stopServer, uniqueName, SANITIZED } from "./helpers.js";
+import { killAll, rejection, sleep, spawnFixture, spawnServer, stopServer, uniqueName, SANITIZED } from "./helpers.js";
 
 const waiting = suite("waiting");
 waiting.after(killAll);
@@ -29,6 +29,44 @@ waiting("an idle server with a connected, silent client uses almost no CPU", asy
     await sleep(1000);
     const used = cpuTicks(server.pid) - before;
     assert.ok(used <= 5, `the idle server used ${used} ticks (${used}% of a core) in 1 s`);
+  } finally {
+    client.close();
+    await stopServer(server);
+  }
+});
+
+/** At most this share of one core (5 %) for a server with nothing ready to run: over a
+ *  window of `wallMs`, CPU ticks (1/100 s) of at most 5 % of the window, and at least 2
+ *  ticks (one tick of rounding at each end of the window). A server that spins takes
+ *  whatever CPU it gets: a whole core on a quiet machine, 20 % or more with 8 busy
+ *  processes on 2 cores, so the bound tells the two apart on a loaded machine too. */
+function assertIdleCpu(used: number, wallMs: number, what: string): void {
+  const allowed = Math.max(2, Math.floor((wallMs / 10) * 0.05));
+  assert.ok(used <= allowed, `${what}: ${used} ticks in ${wallMs.toFixed(0)} ms (${(used * 1000 / wallMs).toFixed(1)} % of a core; allowed ${allowed} ticks, 5 %)`);
+}
+
+waiting("a server parks while an async handler awaits a timer, and after a handler that never settles lost its client", async () => {
+  const name = uniqueName("pending-idle");
+  const server = await spawnServer(name);
+  const client = new Client(name);
+  try {
+    await client.waitForConnection(2000);
+    assert.is(await client.asyncCall("add", 1, 1), 2);
+    // One async handler pending for 2 s (a timer): nothing is ready to run meanwhile.
+    const t0 = performance.now();
+    const before = cpuTicks(server.pid);
+    assert.is(await client.asyncCall("delayed", 2000, "late"), "late");
+    assertIdleCpu(cpuTicks(server.pid) - before, performance.now() - t0, "while a handler awaited a 2 s timer");
+    // A handler that never settles, its only caller timed out and gone.
+    const gone = new Client(name, { timeoutMs: 200 });
+    const err = await rejection(gone.asyncCall("never"));
+    assert.is(err.code, "ERR_RPC_TIMEOUT");
+    gone.close();
+    await sleep(100); // the server sees the hang-up
+    const t1 = performance.now();
+    const before2 = cpuTicks(server.pid);
+    await sleep(1500);
+    assertIdleCpu(cpuTicks(server.pid) - before2, performance.now() - t1, "with a never-settling handler and no caller");
   } finally {
     client.close();
     await stopServer(server);
@@ -149,6 +187,27 @@ function yieldsWhileIdle(spin: Spin, ms: number): number {
   }
   return yields;
 }
+
+waiting("50 Clients with calls in flight share one waiter thread (futex_waitv), not one each", async () => {
+  const name = uniqueName("threads");
+  const server = await spawnServer(name);
+  try {
+    const child = await spawnFixture("many-waiting.js", [name, "50"], "threads", 60_000);
+    const [before, most, waitv] = child.output().split("threads ")[1]!.trim().split(" ");
+    const added = Number(most) - Number(before);
+    if (waitv === "true") {
+      // One pool thread serves up to 127 Waiters; a margin of 2 for threads Node or V8
+      // may start meanwhile. A thread per Waiter would add 50.
+      assert.ok(added <= 3, `50 waiting Clients added ${added} threads`);
+    } else {
+      // The fallback (SHMRPC_NO_FUTEX_WAITV=1, kernels before 5.16): one thread each.
+      assert.ok(added >= 50, `50 waiting Clients added ${added} threads without futex_waitv`);
+    }
+    assert.is(await child.exited, 0);
+  } finally {
+    await stopServer(server);
+  }
+});
 
 waiting("a side that parks never yields the CPU while it spins (on a busy host a yield costs a time slice); busy-poll yields once idle", () => {
   const ms = Math.max(5, YIELD_AFTER_MS * 1000);

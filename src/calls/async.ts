@@ -9,7 +9,7 @@ import { Spin, IDLE_POLLS_PER_CLOCK } from "../core/spin.js";
 import { RpcError, ErrorCodes } from "../errors.js";
 import { Deadlines, type Timed } from "../deadlines.js";
 import { PendingTable } from "../pending.js";
-import { LIVENESS_MS, mayHaveRun, type CallHost } from "./connection.js";
+import { LIVENESS_MS, withdraw, type CallHost } from "./connection.js";
 import type { Receiver } from "./receive.js";
 
 /** Longest a pump turn keeps the event loop. */
@@ -130,7 +130,8 @@ export class AsyncCalls {
   private watchAbort(p: Pending, signal: AbortSignal): void {
     p.onAbort = () => {
       if (this.pending.delete(p.id)) {
-        this.settle(p, undefined, new RpcError(ErrorCodes.ERR_RPC_ABORTED, `call to "${p.method}" was aborted`, { cause: signal.reason, maybeExecuted: mayHaveRun(this.host.current(), p.id) }));
+        this.settle(p, undefined, new RpcError(ErrorCodes.ERR_RPC_ABORTED, `call to "${p.method}" was aborted`, { cause: signal.reason, maybeExecuted: withdraw(this.host.current(), p.id) }));
+        this.letGo();
       }
     };
     signal.addEventListener("abort", p.onAbort, { once: true });
@@ -139,7 +140,19 @@ export class AsyncCalls {
   private expire(p: Pending): void {
     if (this.pending.get(p.id) !== p) return;
     this.pending.delete(p.id);
-    this.settle(p, undefined, new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `call to "${p.method}" on ${this.host.name} timed out after ${Math.round(p.timeoutMs)} ms`, { maybeExecuted: mayHaveRun(this.host.current(), p.id) }));
+    this.settle(p, undefined, new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `call to "${p.method}" on ${this.host.name} timed out after ${Math.round(p.timeoutMs)} ms`, { maybeExecuted: withdraw(this.host.current(), p.id) }));
+    this.letGo();
+  }
+
+  /** A call gave up waiting (timeout, abort): if it was the last one in flight, nothing
+   *  waits for a response any more, and the pump must not keep the process alive (a
+   *  script whose only call timed out would never exit). What is left in the send
+   *  queue still goes out while the process lives, from the pump or the next call. */
+  private letGo(): void {
+    if (this.pending.size !== 0) return;
+    const conn = this.host.current();
+    if (conn === undefined || conn.closed || conn.channel.idle) this.stopPump();
+    else this.waiter?.unref();
   }
 
   private settle(p: Pending, value: unknown, err: RpcError | undefined): void {
@@ -174,6 +187,7 @@ export class AsyncCalls {
     if (this.parked) {
       this.parked = false;
       this.waiter?.disarm();
+      this.host.current()?.bell.unpark();
     }
     this.waiter?.unref();
     if (this.liveness) {

@@ -45,9 +45,12 @@ export function wasTaken(id: number, taken: number): boolean {
   return taken !== 0 && ((id - taken) | 0) <= 0;
 }
 
-/** Whether the server has taken request `id` from the ring of `conn` (true when unknown). */
-export function mayHaveRun(conn: Connection | undefined, id: number): boolean {
-  return conn === undefined || conn.closed || wasTaken(id, conn.seg.load(L.CONN_TAKEN_ID));
+/** A call gives up waiting (its timeout, its abort): returns its `maybeExecuted`. A
+ *  request still wholly in the send queue of `conn` (its ring was full) is taken back
+ *  and never sent: false. One already published to the ring is the server's now, taken
+ *  or not: it may run even after the caller gave up, so true. */
+export function withdraw(conn: Connection | undefined, id: number): boolean {
+  return conn === undefined || conn.closed || !conn.channel.withdraw(id);
 }
 
 /** The error of calls pending when the server ended this connection, by its reason. */

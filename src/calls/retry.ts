@@ -9,6 +9,7 @@
 // timeout, an abort or bad input. Everything happens within the call's one deadline.
 
 import { RpcError, ErrorCodes } from "../errors.js";
+import { timerDelay } from "../timers.js";
 
 /** When and how often a lost call is sent again (`ClientOptions.retry`). */
 export interface RetryPolicy {
@@ -91,7 +92,7 @@ export class Attempts {
     if (this.retries + 1 >= this.policy.maxAttempts) return -1;
     const bound = Math.min(this.policy.initialBackoffMs * this.policy.backoffMultiplier ** this.retries, this.policy.maxBackoffMs);
     this.retries++;
-    return Math.min(Math.random() * bound, left);
+    return timerDelay(Math.min(Math.random() * bound, left));
   }
 
   /** Whether another retry is left after the attempt in course (attempt `count`). */

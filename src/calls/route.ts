@@ -302,6 +302,9 @@ export class Route {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.dueTimer);
+    // A handshake in progress ends now, not at its timeout (its timer keeps the process alive).
+    this.handshake?.cancel(this.closedError());
+    this.handshake = undefined;
     // Stop the waiter first: it may sleep on a word of the memory unmapped below.
     this.async.close();
     const conn = this.conn;

@@ -4,7 +4,7 @@
 
 import { Spin, QUICK_POLLS } from "../core/spin.js";
 import { RpcError, ErrorCodes } from "../errors.js";
-import { LIVENESS_MS, mayHaveRun, type CallHost, type Connection } from "./connection.js";
+import { LIVENESS_MS, withdraw, type CallHost, type Connection } from "./connection.js";
 import type { Receiver } from "./receive.js";
 
 export class SyncCall {
@@ -55,7 +55,7 @@ export class SyncCall {
         const now = performance.now();
         if (deadline < 0) deadline = now + timeoutMs;
         if (now >= deadline) {
-          throw new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `call to "${method}" on ${this.host.name} timed out after ${Math.round(timeoutMs)} ms`, { maybeExecuted: mayHaveRun(this.host.current(), id) });
+          throw new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `call to "${method}" on ${this.host.name} timed out after ${Math.round(timeoutMs)} ms`, { maybeExecuted: withdraw(conn, id) });
         }
         try {
           this.host.checkServer(conn, now);

@@ -9,6 +9,7 @@ import { native, Poll } from "../native.js";
 import { L } from "../core/layout.js";
 import { Segment, roundToPages } from "../core/segment.js";
 import { RpcError, ErrorCodes } from "../errors.js";
+import { timerDelay } from "../timers.js";
 import { Link, READABLE } from "./link.js";
 import { systemError } from "../lifecycle.js";
 import {
@@ -36,6 +37,8 @@ export interface Connected {
 export class Connector {
   readonly link: Link;
   private readonly nonce = newNonce();
+  /** The server's nonce, once its CHALLENGE came: its ACCEPT must then prove the token. */
+  private serverNonce: Buffer | undefined;
   private readonly buffer = Buffer.alloc(MAX_MESSAGE_BYTES + 1);
   private done = false;
 
@@ -91,9 +94,10 @@ export class Connector {
           if (m.type === Msg.CHALLENGE) {
             const key = this.o.tokenKey;
             if (key === undefined) throw new RpcError(ErrorCodes.ERR_RPC_ACCESS_DENIED, `server ${this.o.name} requires a token (option token)`);
-            if (!sameProof(m.challenge.proof, serverProof(key, this.nonce, m.challenge.nonce))) {
-              throw new RpcError(ErrorCodes.ERR_RPC_ACCESS_DENIED, `server ${this.o.name} could not prove that it knows the token`);
-            }
+            if (this.serverNonce !== undefined) throw this.broken("a second CHALLENGE");
+            // We prove first: the server is of the uid we trust (checked above), and proves
+            // the token back in its ACCEPT before we use the connection.
+            this.serverNonce = m.challenge.nonce;
             this.link.send(authMessage(clientProof(key, this.nonce, m.challenge.nonce)));
             continue;
           }
@@ -101,6 +105,10 @@ export class Connector {
           if (packet.fds.length !== 1) throw this.broken(`an ACCEPT with ${packet.fds.length} fds`);
           const fd = packet.fds.pop()!;
           const a = m.accept;
+          if (this.serverNonce !== undefined && !sameProof(a.proof, serverProof(this.o.tokenKey!, this.nonce, this.serverNonce))) {
+            native.closeFd(fd);
+            throw new RpcError(ErrorCodes.ERR_RPC_ACCESS_DENIED, `server ${this.o.name} could not prove that it knows the token`);
+          }
           const expected = roundToPages(L.CONN_HEADER_BYTES + 2 * L.RING_HEADER_BYTES + a.requestRing + a.responseRing);
           if (a.version !== L.PROTOCOL_VERSION || a.requestRing !== this.o.ringBytes || a.responseRing !== this.o.ringBytes || a.size !== expected) {
             native.closeFd(fd);
@@ -203,7 +211,7 @@ export class Handshaking {
     this.timer = setTimeout(() => {
       this.c?.abandon();
       this.settle(new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `server ${o.name} did not finish the handshake within ${Math.round(timeoutMs)} ms`, { maybeExecuted: false }));
-    }, Math.min(timeoutMs, 2 ** 31 - 1));
+    }, timerDelay(timeoutMs));
     try {
       this.open();
     } catch (e) {
@@ -242,6 +250,14 @@ export class Handshaking {
       }
     };
     c.link.watch();
+  }
+
+  /** Gives up now (its Client closed): the connection is dropped, its timers stopped,
+   *  and the promise rejects with `err`. */
+  cancel(err: RpcError): void {
+    if (this.settled) return;
+    this.c?.abandon();
+    this.settle(err);
   }
 
   /** Finishes the handshake now, blocking this thread for at most `timeoutMs`. */

@@ -12,6 +12,7 @@ import { join, basename } from "node:path";
 import { native } from "../native.js";
 import { L } from "../core/layout.js";
 import { RpcError, ErrorCodes } from "../errors.js";
+import { timerDelay } from "../timers.js";
 import { positive } from "../options.js";
 import { Link } from "./link.js";
 import { runtimeDir, validateSocketPath, REPLICA_DIR_SUFFIX } from "./paths.js";
@@ -109,9 +110,11 @@ function addSocket(out: Candidate[], path: string, name: string, replica = false
     return;
   }
   if (!st.isSocket()) return;
-  // Only a write lock, held for the server's whole life, proves it alive. A lock we
-  // may not read (another user's, in its private directory) proves nothing: not listed.
-  if (native.lockState(path + ".lock") !== 1) return;
+  // Only a write lock, held for the server's whole life, proves it alive. The name's lock
+  // of another user's server is private to that user (mode 0600): then the probe decides
+  // (a dead server's socket refuses the connect).
+  const state = native.lockState(path + ".lock");
+  if (state !== 1 && !(state === -1 && st.uid !== process.geteuid!())) return;
   out.push({ path, name, replica });
 }
 
@@ -155,7 +158,7 @@ function probe(c: Candidate, timeoutMs: number): Promise<ServerListing | undefin
       link.close();
       resolve(listing);
     };
-    const timer = setTimeout(finish, timeoutMs); // ref'd: the listing keeps the process alive
+    const timer = setTimeout(finish, timerDelay(timeoutMs)); // ref'd: the listing keeps the process alive
     link.onEvent = () => {
       let packet;
       try {

@@ -26,10 +26,12 @@ const REFUSE_TEXT_MAX = 400;
 export const HELLO_HAS_TOKEN = 1;
 
 //  HELLO     [1][pad 3][magic u32][version u32][ring bytes u32][flags u32][client nonce 32]
-//  CHALLENGE [2][pad 3][version u32][server nonce 32][server proof 32]
+//  CHALLENGE [2][pad 3][version u32][server nonce 32]
 //  AUTH      [3][pad 3][client proof 32]
 //  ACCEPT    [4][pad 3][version u32][memory size u32][request ring u32][response ring u32]
-//            [server pid u32]                         + the memfd, as SCM_RIGHTS
+//            [server pid u32][server proof 32, zeros without a token]  + the memfd, as SCM_RIGHTS
+// Since version 5 the CHALLENGE carries no proof: the server proves that it knows the token
+// only in its ACCEPT, after the client's AUTH has proven it (protocol.ts, HANDSHAKE, says why).
 //  REFUSE    [5][pad 3][version u32][reason u32][text length u32][text, UTF-8]
 //  INFO      [6][pad 3][magic u32][version u32]
 //  INFO_REPLY[7][pad 3][version u32][pid u32][uid u32][clients u32][methods u32]
@@ -39,9 +41,9 @@ export const HELLO_HAS_TOKEN = 1;
 // that predates it answers REFUSE, whose version field still tells the prober which
 // protocol the server speaks.
 const HELLO_BYTES = 20 + NONCE_BYTES;
-const CHALLENGE_BYTES = 8 + NONCE_BYTES + MAC_BYTES;
+const CHALLENGE_BYTES = 8 + NONCE_BYTES;
 const AUTH_BYTES = 4 + MAC_BYTES;
-const ACCEPT_BYTES = 24;
+const ACCEPT_BYTES = 24 + MAC_BYTES;
 const REFUSE_HEAD = 16;
 const INFO_BYTES = 12;
 const INFO_REPLY_HEAD = 40;
@@ -52,8 +54,8 @@ export const INFO_REPLICA = 1;
 export const INFO_TOKEN = 2;
 
 export interface Hello { version: number; ringBytes: number; flags: number; nonce: Buffer }
-export interface Challenge { version: number; nonce: Buffer; proof: Buffer }
-export interface Accept { version: number; size: number; requestRing: number; responseRing: number; pid: number }
+export interface Challenge { version: number; nonce: Buffer }
+export interface Accept { version: number; size: number; requestRing: number; responseRing: number; pid: number; proof: Buffer }
 export interface Refuse { version: number; reason: number; text: string }
 export interface Info {
   version: number; pid: number; uid: number; clients: number; methods: number; flags: number;
@@ -85,11 +87,10 @@ export function helloMessage(ringBytes: number, flags: number, nonce: Buffer): B
   return b;
 }
 
-export function challengeMessage(nonce: Buffer, proof: Buffer): Buffer {
+export function challengeMessage(nonce: Buffer): Buffer {
   const b = head(Msg.CHALLENGE, CHALLENGE_BYTES);
   b.writeUInt32LE(L.PROTOCOL_VERSION, 4);
   nonce.copy(b, 8);
-  proof.copy(b, 8 + NONCE_BYTES);
   return b;
 }
 
@@ -99,13 +100,15 @@ export function authMessage(proof: Buffer): Buffer {
   return b;
 }
 
-export function acceptMessage(a: Omit<Accept, "version">): Buffer {
+/** `proof` is the server's proof when the client proved the token (else zeros). */
+export function acceptMessage(a: Omit<Accept, "version" | "proof"> & { proof?: Buffer }): Buffer {
   const b = head(Msg.ACCEPT, ACCEPT_BYTES);
   b.writeUInt32LE(L.PROTOCOL_VERSION, 4);
   b.writeUInt32LE(a.size, 8);
   b.writeUInt32LE(a.requestRing, 12);
   b.writeUInt32LE(a.responseRing, 16);
   b.writeUInt32LE(a.pid, 20);
+  a.proof?.copy(b, 24);
   return b;
 }
 
@@ -170,7 +173,6 @@ export function parseMessage(buf: Buffer, bytes: number): Message | string {
         challenge: {
           version: buf.readUInt32LE(4),
           nonce: Buffer.from(buf.subarray(8, 8 + NONCE_BYTES)),
-          proof: Buffer.from(buf.subarray(8 + NONCE_BYTES, 8 + NONCE_BYTES + MAC_BYTES)),
         },
       };
     }
@@ -184,7 +186,10 @@ export function parseMessage(buf: Buffer, bytes: number): Message | string {
       if (bad) return bad;
       return {
         type,
-        accept: { version: buf.readUInt32LE(4), size: buf.readUInt32LE(8), requestRing: buf.readUInt32LE(12), responseRing: buf.readUInt32LE(16), pid: buf.readUInt32LE(20) },
+        accept: {
+          version: buf.readUInt32LE(4), size: buf.readUInt32LE(8), requestRing: buf.readUInt32LE(12), responseRing: buf.readUInt32LE(16), pid: buf.readUInt32LE(20),
+          proof: Buffer.from(buf.subarray(24, 24 + MAC_BYTES)),
+        },
       };
     }
     case Msg.REFUSE: {
@@ -225,12 +230,14 @@ export function newNonce(): Buffer {
   return randomBytes(NONCE_BYTES);
 }
 
-/** The server's proof that it knows the token, over both fresh nonces. */
+/** The server's proof that it knows the token, over both fresh nonces: sent in ACCEPT, only
+ *  to a client whose AUTH proved the token first. */
 export function serverProof(key: Buffer, clientNonce: Buffer, serverNonce: Buffer): Buffer {
   return nodeCrypto().createHmac("sha256", key).update("shmrpc server proof").update(clientNonce).update(serverNonce).digest();
 }
 
-/** The client's proof; a different label, so neither proof can stand for the other. */
+/** The client's proof (AUTH, the first thing derived from the token on the wire); a
+ *  different label, so neither proof can stand for the other. */
 export function clientProof(key: Buffer, clientNonce: Buffer, serverNonce: Buffer): Buffer {
   return nodeCrypto().createHmac("sha256", key).update("shmrpc client proof").update(serverNonce).update(clientNonce).digest();
 }

@@ -11,6 +11,7 @@ import { native } from "../native.js";
 import { L } from "../core/layout.js";
 import { Segment, roundToPages, type Reserved } from "../core/segment.js";
 import { RpcError, ErrorCodes } from "../errors.js";
+import { timerDelay } from "../timers.js";
 import { systemError } from "../lifecycle.js";
 import { Link, READABLE } from "./link.js";
 import { socketPathOf, replicaDirOf, replicaSocketPath } from "./paths.js";
@@ -51,8 +52,9 @@ export interface Established {
 
 export interface ListenerEvents {
   established(client: Established): void;
-  /** A client refused or dropped during its handshake. */
-  refused(err: RpcError): void;
+  /** A client refused or dropped during its handshake; `kind` groups it in the aggregate
+   *  report (src/serving/refusals.ts). */
+  refused(err: RpcError, kind?: string): void;
   /** Bytes of connection memory mapped now, and connections open now. */
   usage(): { mappedBytes: number; connections: number };
   /** What an INFO probe is told: methods served (reserved ones aside), start time. */
@@ -67,6 +69,11 @@ const SPARE_AFTER_MS = 5;
 /** Connections accepted per event-loop turn, so that a flood of connects cannot keep
  *  the loop from serving. */
 const ACCEPTS_PER_TURN = 64;
+
+/** After accept fails (EMFILE: out of fds), the listening socket is not watched for this
+ *  long, doubling to the maximum while it goes on. */
+const ACCEPT_BACKOFF_MIN_MS = 10;
+const ACCEPT_BACKOFF_MAX_MS = 1000;
 
 /** A connection's memory made ahead for the next client that asks for `ring`-byte rings:
  *  created, `fallocate`d, sealed and its header written, not mapped. */
@@ -105,21 +112,38 @@ export class Listener {
   /** At most one, counted in maxMappedBytes; a connect that finds it only sends it. */
   private spare: Spare | undefined;
   private spareTimer: NodeJS.Timeout | undefined;
+  /** Why the socket has no place (no usable runtime directory): thrown by claim(). */
+  private placeError: unknown;
+  /** The pause after accept failed (EMFILE...), doubling while it goes on; 0 when accepting. */
+  private acceptBackoffMs = 0;
+  private acceptTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly o: ListenerOptions,
     private readonly events: ListenerEvents,
   ) {
-    this.namePath = socketPathOf(o.name, o.socketPath);
-    this.replicaDir = o.replica ? replicaDirOf(o.name, o.socketPath) : undefined;
-    this.path = this.replicaDir ? replicaSocketPath(this.replicaDir, o.instanceId) : this.namePath;
+    // Where the socket goes needs the runtime directory, which another user may have made
+    // unusable (a squatted /tmp/shmrpc-<uid> and a HOME not our own): that is run()'s
+    // failure to report (claim), not the constructor's.
+    let namePath = "";
+    let replicaDir: string | undefined;
+    try {
+      namePath = socketPathOf(o.name, o.socketPath);
+      replicaDir = o.replica ? replicaDirOf(o.name, o.socketPath) : undefined;
+    } catch (e) {
+      this.placeError = e;
+    }
+    this.namePath = namePath;
+    this.replicaDir = replicaDir;
+    this.path = replicaDir ? replicaSocketPath(replicaDir, o.instanceId) : namePath;
   }
 
   /** Takes the name: ERR_RPC_ADDRESS_IN_USE while a live server holds it. A server
    *  that died (even by kill -9) left its lock free; its socket file is replaced. */
   claim(): void {
+    if (this.placeError !== undefined) throw this.placeError;
     if (this.replicaDir !== undefined) return this.claimReplica(this.replicaDir);
-    const lockFd = this.lock(this.path + ".lock", false);
+    const lockFd = this.lock(this.path + ".lock", false, true);
     if (lockFd < 0) throw new RpcError(ErrorCodes.ERR_RPC_ADDRESS_IN_USE, `a live server already serves ${this.o.name} (${this.path}), alone or as replicas`);
     this.listen(lockFd);
   }
@@ -128,7 +152,7 @@ export class Listener {
    *  replicas, holding the write lock, excludes, and which excludes it), then the
    *  instance's own socket in the replicas' directory. */
   private claimReplica(dir: string): void {
-    const nameLockFd = this.lock(this.namePath + ".lock", true);
+    const nameLockFd = this.lock(this.namePath + ".lock", true, true);
     if (nameLockFd < 0) {
       throw new RpcError(ErrorCodes.ERR_RPC_ADDRESS_IN_USE, `a live server already serves ${this.o.name} without replica: true (${this.namePath})`);
     }
@@ -156,10 +180,15 @@ export class Listener {
     this.nameLockFd = nameLockFd;
   }
 
-  private lock(lockPath: string, shared: boolean): number {
+  /** `private_`: the name's lock, mode 0600 wherever it is. Another user able to open it
+   *  could hold a read lock on it and so keep any server without replicas from ever
+   *  taking the name again; others learn that the server lives by connecting (INFO,
+   *  listServers). A replica's own lock (its instance id is never reused) stays readable
+   *  at a shared socket path, so that clients of other users find the live replicas. */
+  private lock(lockPath: string, shared: boolean, private_ = false): number {
+    if (private_) dropOpenLockFile(lockPath);
     try {
-      // At a shared socket path, others may see that the lock is held (listServers).
-      return native.lockPath(lockPath, shared, this.o.socketPath === undefined ? 0o600 : 0o644);
+      return native.lockPath(lockPath, shared, private_ || this.o.socketPath === undefined ? 0o600 : 0o644);
     } catch (e) {
       const hint = (e as NodeJS.ErrnoException).code === "EPERM" || (e as NodeJS.ErrnoException).code === "ELOOP" ? ": it is not a regular file of this user (another user may have created it)" : "";
       throw systemError(e, `cannot take the name ${this.o.name} (${lockPath}${hint})`);
@@ -198,6 +227,7 @@ export class Listener {
     this.closed = true;
     for (const h of [...this.handshakes]) this.end(h);
     clearTimeout(this.spareTimer);
+    clearTimeout(this.acceptTimer);
     this.dropSpare();
     if (this.listenLink) {
       // Unlink before closing: a new server that takes the lock next finds no socket.
@@ -230,13 +260,30 @@ export class Listener {
       try {
         fd = native.acceptUnix(this.listenFd);
       } catch (e) {
-        // EMFILE and the like: refuse this turn, try again on the next event.
-        this.events.refused(systemError(e, `cannot accept a connection on ${this.path}`));
+        // EMFILE and the like: the connection waits in the backlog, and the listening
+        // socket stays readable. Watching it again at once would spin: stop for a while.
+        this.events.refused(systemError(e, `cannot accept a connection on ${this.path} (accepting again in ${this.acceptBackoffMs || ACCEPT_BACKOFF_MIN_MS} ms)`), `accept ${(e as NodeJS.ErrnoException).code ?? "failed"}`);
+        this.backOffAccepting();
         return;
       }
       if (fd < 0) return;
+      this.acceptBackoffMs = 0;
       this.start(fd);
     }
+  }
+
+  /** Stops watching the listening socket for a pause that doubles while accepting fails. */
+  private backOffAccepting(): void {
+    const link = this.listenLink;
+    if (link === undefined) return;
+    this.acceptBackoffMs = Math.min(ACCEPT_BACKOFF_MAX_MS, this.acceptBackoffMs === 0 ? ACCEPT_BACKOFF_MIN_MS : this.acceptBackoffMs * 2);
+    link.unwatch();
+    clearTimeout(this.acceptTimer);
+    this.acceptTimer = setTimeout(() => {
+      if (this.closed || this.listenLink !== link) return;
+      link.watch();
+      link.ref();
+    }, this.acceptBackoffMs); // ref'd: the unwatched socket no longer keeps the process alive
   }
 
   private start(fd: number): void {
@@ -257,7 +304,7 @@ export class Listener {
       return this.refuse(h, L.REASON_FULL, `the server has its maximum of ${this.o.maxConnections} connections (option maxConnections)`);
     }
     this.handshakes.add(h);
-    h.timer = setTimeout(() => this.refuse(h, L.REASON_PROTOCOL, `no handshake within ${this.o.handshakeTimeoutMs} ms`), this.o.handshakeTimeoutMs).unref();
+    h.timer = setTimeout(() => this.refuse(h, L.REASON_PROTOCOL, `no handshake within ${this.o.handshakeTimeoutMs} ms`), timerDelay(this.o.handshakeTimeoutMs)).unref();
     link.onEvent = (events) => this.onHandshakeEvent(h, events);
     link.watch();
     // A client sends its HELLO right after connecting: it is usually here already, and
@@ -289,7 +336,7 @@ export class Listener {
     if (h.stage === "auth" && m.type === Msg.AUTH) {
       const expected = clientProof(this.o.tokenKey!, h.hello!.nonce, h.serverNonce!);
       if (!sameProof(m.proof, expected)) return this.refuse(h, L.REASON_ACCESS, "wrong token");
-      return this.establish(h);
+      return this.establish(h, serverProof(this.o.tokenKey!, h.hello!.nonce, h.serverNonce!));
     }
     return this.refuse(h, L.REASON_PROTOCOL, `message type ${m.type} out of turn`);
   }
@@ -310,7 +357,9 @@ export class Listener {
     if ((hello.flags & HELLO_HAS_TOKEN) === 0) return this.refuse(h, L.REASON_ACCESS, "the server requires a token");
     h.stage = "auth";
     h.serverNonce = newNonce();
-    this.send(h, challengeMessage(h.serverNonce, serverProof(this.o.tokenKey, hello.nonce, h.serverNonce)));
+    // Nothing derived from the token yet: a peer that only wants a proof to crack offline
+    // gets none (our proof travels in ACCEPT, after its AUTH has proven the token).
+    this.send(h, challengeMessage(h.serverNonce));
   }
 
   /** A discovery probe (it passed the credential checks): who we are, then goodbye. */
@@ -325,7 +374,8 @@ export class Listener {
     this.end(h);
   }
 
-  private establish(h: Handshake): void {
+  /** `proof`: the server's proof of the token, for a client that proved it. */
+  private establish(h: Handshake, proof?: Buffer): void {
     const ring = h.hello!.ringBytes;
     const size = connectionBytes(ring);
     let made = this.takeSpare(ring);
@@ -348,7 +398,7 @@ export class Listener {
     // call meanwhile (the header was written through the fd; the rest is zeros).
     let sent = false;
     try {
-      sent = h.link.send(acceptMessage({ size, requestRing: ring, responseRing: ring, pid: process.pid }), [made.fd]);
+      sent = h.link.send(acceptMessage({ size, requestRing: ring, responseRing: ring, pid: process.pid, proof }), [made.fd]);
     } catch {
       // The client left.
     }
@@ -441,7 +491,7 @@ export class Listener {
       : reason === L.REASON_RESOURCE ? ErrorCodes.ERR_RPC_RESOURCE_EXHAUSTED
       : reason === L.REASON_FULL ? ErrorCodes.ERR_RPC_SERVER_FULL : ErrorCodes.ERR_RPC_PROTOCOL;
     this.end(h);
-    this.events.refused(new RpcError(code, `refused client ${h.pid} (uid ${h.uid}): ${why}`));
+    this.events.refused(new RpcError(code, `refused client ${h.pid} (uid ${h.uid}): ${why}`), `${code} uid ${h.uid}`);
   }
 
   private forget(h: Handshake): void {
@@ -471,6 +521,21 @@ function segmentHeader(size: number, ring: number): Buffer {
   b.writeUInt32LE(ring, L.CONN_REQ_CAPACITY);
   b.writeUInt32LE(ring, L.CONN_RES_CAPACITY);
   return b;
+}
+
+/** A name's lock file that others could open (an earlier version made it 0644 at a shared
+ *  socket path) is replaced unless a live server holds its write lock: a read lock another
+ *  user holds on it must not keep the name from being served. */
+function dropOpenLockFile(lockPath: string): void {
+  let st;
+  try {
+    st = lstatSync(lockPath);
+  } catch {
+    return; // none yet: made 0600
+  }
+  if (!st.isFile() || st.uid !== process.geteuid!() || (st.mode & 0o077) === 0) return;
+  if (native.lockState(lockPath) === 1) return; // a live server: ERR_RPC_ADDRESS_IN_USE follows
+  removeIfPresent(lockPath);
 }
 
 function removeIfPresent(path: string): void {

@@ -17,23 +17,22 @@
 // never re-sent (at most once).
 
 import { closedError, closingError } from "../calls/closed.js";
-import type { ConnectionOptions, Msg, NatsConnection } from "@nats-io/transport-node";
+import type { Msg, NatsConnection } from "@nats-io/transport-node";
+import type { ConnectOptions } from "./options.js";
 import { RpcError, ErrorCodes } from "../errors.js";
 import { validateName, METHOD_NAME_MAX_BYTES } from "../protocol.js";
-import { connectNats, connectionOptions, requestFailure, type NatsOptions } from "./connect.js";
+import { connectNats, connectionOptions, requestFailure } from "./connect.js";
+import type { NatsClientOptions, NatsOptions } from "./options.js";
 import { PayloadCodec, replyValue, type HeaderLookup } from "./payload.js";
 import { methodSubject, serviceName } from "./subjects.js";
 import { SyncBridge } from "./sync.js";
+import { NatsSeal, sealedRequest } from "./auth.js";
 import { Attempts, DEFAULT_RETRY, type RetryPolicy } from "../calls/retry.js";
 
-/** A Client's `nats` option. When its name is a NATS URL: credentials, TLS and more
- *  servers (`servers` optional). When its name is local ("/calc"): the NATS server(s) to
- *  call when no instance of the name is live on this host — a URL, or options whose
- *  `servers` names them. */
-export type NatsClientOptions = string | Partial<NatsOptions>;
+export type { NatsClientOptions } from "./options.js";
 
 /** The NatsCalls of a Client whose name is a NATS URL ("nats://host:4222/calc"). */
-export function natsCallsOfUrl(url: string, extra: NatsClientOptions | undefined, maxMessageBytes: number, retry: Readonly<RetryPolicy>, events?: NatsEvents): NatsCalls {
+export function natsCallsOfUrl(url: string, extra: NatsClientOptions | undefined, maxMessageBytes: number, retry: Readonly<RetryPolicy>, events?: NatsEvents, tokenKey?: Buffer): NatsCalls {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -51,16 +50,16 @@ export function natsCallsOfUrl(url: string, extra: NatsClientOptions | undefined
   const target: NatsOptions = { ...extra, servers: [`${parsed.protocol}//${parsed.host}`, ...more] };
   if (parsed.username !== "") target.user = decodeURIComponent(parsed.username);
   if (parsed.password !== "") target.pass = decodeURIComponent(parsed.password);
-  return new NatsCalls(serverName, connectionOptions(target, "nats"), maxMessageBytes, retry, events);
+  return new NatsCalls(serverName, connectionOptions(target, "nats"), maxMessageBytes, retry, events, tokenKey);
 }
 
 /** The NatsCalls of a local name's Client with `nats` (the locality switch): the option
  *  must name the NATS server(s). */
-export function natsCallsOfName(serverName: string, nats: NatsClientOptions, maxMessageBytes: number, retry: Readonly<RetryPolicy>, events?: NatsEvents): NatsCalls {
+export function natsCallsOfName(serverName: string, nats: NatsClientOptions, maxMessageBytes: number, retry: Readonly<RetryPolicy>, events?: NatsEvents, tokenKey?: Buffer): NatsCalls {
   if (typeof nats !== "string" && (nats === null || typeof nats !== "object" || nats.servers === undefined)) {
     throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `option nats of a local name (${serverName}) must name the NATS server(s) to use when none of its instances is on this host: a URL, or { servers, user?, pass?, token?, tls? }`);
   }
-  return new NatsCalls(serverName, connectionOptions(nats as NatsOptions, "nats"), maxMessageBytes, retry, events);
+  return new NatsCalls(serverName, connectionOptions(nats as NatsOptions, "nats"), maxMessageBytes, retry, events, tokenKey);
 }
 
 /** What a NATS side tells its Client: its connection to a NATS server is up (`connect`,
@@ -85,15 +84,21 @@ export class NatsCalls {
   private closed = false;
   /** Whether `connect` was told last (not `disconnect`). */
   private up = false;
+  /** With the client's token: requests sealed, replies that do not open dropped (src/nats/auth.ts). */
+  private readonly seal: NatsSeal | undefined;
+  /** Replies dropped because they did not open under the token (forged, or of another service). */
+  readonly dropped = { count: 0 };
 
   constructor(
     serverName: string,
-    private readonly options: ConnectionOptions,
+    private readonly options: ConnectOptions,
     private readonly maxMessageBytes: number,
     private readonly retry: Readonly<RetryPolicy> = DEFAULT_RETRY,
     private readonly events?: NatsEvents,
+    private readonly tokenKey?: Buffer,
   ) {
     this.serverName = serverName;
+    this.seal = tokenKey === undefined ? undefined : new NatsSeal(tokenKey);
     this.service = serviceName(serverName);
   }
 
@@ -162,22 +167,28 @@ export class NatsCalls {
     if (signal?.aborted) throw aborted(method, signal, false);
     checkSize(data.length, nc);
     const left = timerMs(timeoutMs - (performance.now() - start));
-    let msg: Msg;
+    let reply: { data: Uint8Array; header: HeaderLookup | undefined };
     try {
-      msg = await abortable(nc.request(subject, data, { timeout: left }), method, signal);
+      if (this.seal === undefined) {
+        const msg: Msg = await abortable(nc.request(subject, data, { timeout: left }), method, signal);
+        reply = { data: msg.data, header: headerLookup(msg) };
+      } else {
+        const opened = await abortable(sealedRequest(nc, this.seal, subject, data, left, this.dropped), method, signal);
+        reply = { data: opened.data, header: (name) => opened.headers[name] };
+      }
     } catch (e) {
       if (this.closed) throw closingError(this.serverName, true); // sent, then its client closed
       if (e instanceof RpcError) throw e;
       throw this.failure(e, method, timeoutMs);
     }
-    return replyValue(this.codec, msg.data, headerLookup(msg), this.serverName);
+    return replyValue(this.codec, reply.data, reply.header, this.serverName);
   }
 
   private attemptSync(method: string, args: unknown[], timeoutMs: number): unknown {
     if (this.closed) throw closedError(this.serverName);
     const subject = this.subject(method);
     const data = this.codec.encode(args, this.maxMessageBytes, "args");
-    this.sync ??= new SyncBridge(this.options);
+    this.sync ??= new SyncBridge(this.options, this.tokenKey);
     const reply = this.sync.request(subject, data, timeoutMs);
     if (!reply.ok) {
       throw new RpcError(reply.code, `call to "${method}" on ${this.serverName} over NATS failed: ${reply.message}`, { maybeExecuted: reply.maybeExecuted });

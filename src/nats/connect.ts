@@ -2,26 +2,10 @@
 // the library loaded only when NATS is used, and what its failures mean as RpcErrors.
 
 import { RpcError, ErrorCodes } from "../errors.js";
-import type { ConnectionOptions, NatsConnection } from "@nats-io/transport-node";
+import type { ConnectionOptions as LibraryOptions, NatsConnection } from "@nats-io/transport-node";
+import type { ConnectOptions, NatsOptions, NatsTarget } from "./options.js";
 
-/** Where and how to connect to NATS; passed through to `@nats-io/transport-node`. */
-export interface NatsOptions {
-  /** One URL ("nats://127.0.0.1:4222") or several (a cluster's nodes). */
-  servers: string | string[];
-  /** The user, if the NATS server requires a user and password. */
-  user?: string;
-  /** The user's password. */
-  pass?: string;
-  /** An authentication token, if the NATS server requires one. */
-  token?: string;
-  /** TLS options (`{ ca, cert, key, caFile, certFile, keyFile, handshakeFirst }`), as the library takes them. */
-  tls?: Record<string, unknown>;
-  /** The connection's name, as NATS monitoring shows it. */
-  name?: string;
-}
-
-/** A server's `nats` option: a URL or {@link NatsOptions}. */
-export type NatsTarget = string | NatsOptions;
+export type { NatsOptions, NatsTarget } from "./options.js";
 
 type Library = typeof import("@nats-io/transport-node");
 let library: Promise<Library> | undefined;
@@ -36,7 +20,7 @@ export function isNatsUrl(name: unknown): name is string {
 
 /** Checks the option and returns what the library's connect() takes (structured-clonable,
  *  for the worker thread of synchronous calls). */
-export function connectionOptions(target: NatsTarget, what: string): ConnectionOptions {
+export function connectionOptions(target: NatsTarget, what: string): ConnectOptions {
   const opts: NatsOptions = typeof target === "string" ? { servers: target } : target;
   if (opts === null || typeof opts !== "object") throw invalid(what);
   const servers = Array.isArray(opts.servers) ? opts.servers : [opts.servers];
@@ -46,12 +30,12 @@ export function connectionOptions(target: NatsTarget, what: string): ConnectionO
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `option ${what}.${key} must be a string`);
     }
   }
-  const out: ConnectionOptions = { servers, maxReconnectAttempts: -1, reconnectTimeWait: 250 };
+  const out: ConnectOptions = { servers, maxReconnectAttempts: -1, reconnectTimeWait: 250 };
   if (opts.user !== undefined) out.user = opts.user;
   if (opts.pass !== undefined) out.pass = opts.pass;
   if (opts.token !== undefined) out.token = opts.token;
   if (opts.name !== undefined) out.name = opts.name;
-  if (opts.tls !== undefined) out.tls = opts.tls as ConnectionOptions["tls"];
+  if (opts.tls !== undefined) out.tls = opts.tls;
   return out;
 }
 
@@ -61,11 +45,11 @@ function invalid(what: string): RpcError {
 
 /** Connects; a refusal of the credentials is ERR_RPC_ACCESS_DENIED, anything else
  *  ERR_RPC_NOT_CONNECTED; nothing was sent either way. */
-export async function connectNats(options: ConnectionOptions, timeoutMs: number): Promise<NatsConnection> {
+export async function connectNats(options: ConnectOptions, timeoutMs: number): Promise<NatsConnection> {
   const { connect } = await natsLibrary();
   try {
     // No reconnecting before the first connection: a wrong address fails at once.
-    return await connect({ ...options, timeout: Math.max(1, Math.min(timeoutMs, 2 ** 31 - 1)) });
+    return await connect({ ...(options as LibraryOptions), timeout: Math.max(1, Math.min(timeoutMs, 2 ** 31 - 1)) });
   } catch (e) {
     throw connectError(e, String(options.servers));
   }

@@ -8,7 +8,8 @@
 // counters would be a second set beside stats(), timing only the synchronous part of a handler.
 
 import { thrownDetails } from "../serving/error-details.js";
-import type { ConnectionOptions, Msg, MsgHdrs, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Msg, MsgHdrs, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { ConnectOptions } from "./options.js";
 import { RpcError, ErrorCodes, type ErrorCode } from "../errors.js";
 import { codeOfKind } from "../protocol.js";
 import type { Endpoint } from "../contracts/endpoint.js";
@@ -17,6 +18,7 @@ import { RESERVED_PREFIX } from "../contracts/stats.js";
 import { ContractViolation } from "../contracts/validate.js";
 import { connectNats, natsLibrary } from "./connect.js";
 import { PayloadCodec } from "./payload.js";
+import { HEADER_AUTH, NatsSeal } from "./auth.js";
 import {
   HEADER_ERROR, HEADER_ERROR_STATUS, HEADER_SHMRPC_CODE, QUEUE_GROUP, SUBJECT_PREFIX,
   headerText, methodOf, methodSubject, serviceName, statusOf, token,
@@ -32,6 +34,8 @@ export interface ServedServer {
   readonly exposeStacks: boolean;
   stats(): ServiceStats;
   onError(err: RpcError): void;
+  /** A request dropped (it did not open under the token): reported in aggregate. */
+  refused(err: RpcError, kind: string): void;
 }
 
 /** The ADR-32 version of a service: shmrpc's wire protocol version as semver. */
@@ -53,13 +57,19 @@ export class NatsService {
   private calls: Subscription | undefined;
   /** Requests whose async handler is still running: answered ERR_RPC_DISCONNECTED at close. */
   private readonly running = new Set<Msg>();
+  /** With the server's token: requests must open, replies are sealed (src/nats/auth.ts). */
+  private readonly seal: NatsSeal | undefined;
+  /** The iv of each request taken under the token, which its reply is bound to. */
+  private readonly ivs = new WeakMap<Msg, Buffer>();
 
   constructor(
     private readonly server: ServedServer,
-    private readonly options: ConnectionOptions,
+    private readonly options: ConnectOptions,
     private readonly version: string,
+    tokenKey?: Buffer,
   ) {
     this.service = serviceName(server.name);
+    this.seal = tokenKey === undefined ? undefined : new NatsSeal(tokenKey);
   }
 
   /** Connects and subscribes; resolves once the NATS server has the subscriptions. */
@@ -130,15 +140,26 @@ export class NatsService {
 
   private request(msg: Msg): void {
     if (!msg.reply) return; // a publish nobody waits for: nothing to answer, nothing runs
+    let data = msg.data;
+    if (this.seal !== undefined) {
+      const opened = this.seal.openRequest(msg.subject, msg.reply, msg.headers?.has(HEADER_AUTH) ? msg.headers.get(HEADER_AUTH) : undefined, msg.data);
+      if (typeof opened === "string") {
+        // Dropped unanswered: an answer would tell a stranger that the service is there.
+        const err = new RpcError(ErrorCodes.ERR_RPC_ACCESS_DENIED, `dropped a NATS request to ${msg.subject}: ${opened}`);
+        return this.server.refused(err, `ERR_RPC_ACCESS_DENIED NATS ${opened.split(" (")[0]!.replace(/[0-9-]+ ms from now/, "a time")}`);
+      }
+      data = opened.data;
+      this.ivs.set(msg, opened.iv);
+    }
     try {
-      this.dispatch(msg);
+      this.dispatch(msg, data);
     } catch (e) {
       // Whatever a request's bytes made go wrong costs that request, never the server.
       this.server.onError(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `NATS request to ${this.server.name} failed: ${(e as Error).message}`, { cause: e }));
     }
   }
 
-  private dispatch(msg: Msg): void {
+  private dispatch(msg: Msg, data: Uint8Array): void {
     const method = methodOf(msg.subject.slice(SUBJECT_PREFIX.length + this.service.length + 2));
     const ep = method === undefined ? undefined : this.server.methods.get(method);
     if (ep === undefined) {
@@ -146,7 +167,7 @@ export class NatsService {
     }
     let args: unknown;
     try {
-      args = this.codec.decode(msg.data);
+      args = this.codec.decode(data);
     } catch (e) {
       return this.replyError(msg, ErrorCodes.ERR_RPC_PROTOCOL, { name: "Error", message: `undecodable arguments (${(e as Error).message})`, stack: "" });
     }
@@ -210,8 +231,32 @@ export class NatsService {
       this.replyError(msg, tooLarge ? ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE : ErrorCodes.ERR_RPC_REMOTE, { name: tooLarge ? "Error" : "RpcError", message: why, stack: "" });
       return why;
     }
-    msg.respond(data);
+    this.respond(msg, data, undefined);
     return undefined;
+  }
+
+  /** Sends a reply, sealed under the token when there is one (then an error's header
+   *  carries only its code: the text is in the sealed payload). */
+  private respond(msg: Msg, data: Uint8Array, error: { code: ErrorCode; status: number; text: string } | undefined): void {
+    const iv = this.ivs.get(msg);
+    if (this.seal === undefined || iv === undefined) {
+      if (error === undefined) return void msg.respond(data);
+      const h = this.headersOf!();
+      h.set(HEADER_ERROR, error.text || error.code);
+      h.set(HEADER_ERROR_STATUS, String(error.status));
+      h.set(HEADER_SHMRPC_CODE, error.code);
+      return void msg.respond(data, { headers: h });
+    }
+    const status = error === undefined ? undefined : String(error.status);
+    const sealed = this.seal.sealReply(iv, error?.code, status, data);
+    const h = this.headersOf!();
+    h.set(HEADER_AUTH, sealed.header);
+    if (error !== undefined) {
+      h.set(HEADER_ERROR, error.code);
+      h.set(HEADER_ERROR_STATUS, status!);
+      h.set(HEADER_SHMRPC_CODE, error.code);
+    }
+    msg.respond(sealed.data, { headers: h });
   }
 
   private replyThrown(msg: Msg, thrown: unknown): void {
@@ -223,18 +268,14 @@ export class NatsService {
   }
 
   private replyError(msg: Msg, code: ErrorCode, details: Record<string, unknown>): void {
-    const h = this.headersOf!();
     const message = String(details.message);
-    h.set(HEADER_ERROR, headerText(message) || code);
-    h.set(HEADER_ERROR_STATUS, String(statusOf(code)));
-    h.set(HEADER_SHMRPC_CODE, code);
     let data: Uint8Array;
     try {
       data = this.codec.encode(details, this.maxBytes - 4096, "error");
     } catch {
       data = this.codec.encode({ name: "Error", message: message.slice(0, 4096), stack: "" }, this.maxBytes, "error");
     }
-    msg.respond(data, { headers: h });
+    this.respond(msg, data, { code, status: statusOf(code), text: headerText(message) });
   }
 
   // ------------------------------------------------------------ ADR-32

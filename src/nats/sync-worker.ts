@@ -2,13 +2,16 @@
 // connection, does each request it is given and posts the outcome.
 
 import { workerData, type MessagePort } from "node:worker_threads";
-import type { ConnectionOptions, NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { ConnectOptions } from "./options.js";
 import { RpcError } from "../errors.js";
 import { connectFailure, connectNats, requestFailure } from "./connect.js";
 import type { SyncReply, SyncRequest } from "./sync.js";
+import { NatsSeal, sealedRequest } from "./auth.js";
 
-const { options, port, done } = workerData as { options: ConnectionOptions; port: MessagePort; done: Int32Array };
+const { options, port, done, tokenKey } = workerData as { options: ConnectOptions; port: MessagePort; done: Int32Array; tokenKey: Uint8Array | undefined };
 let nc: NatsConnection | undefined;
+const seal = tokenKey === undefined ? undefined : new NatsSeal(tokenKey);
 
 function reply(r: SyncReply): void {
   port.postMessage(r);
@@ -35,7 +38,12 @@ async function handle(req: SyncRequest): Promise<SyncReply> {
     return { seq: req.seq, ok: false, code: "ERR_RPC_MESSAGE_TOO_LARGE", message: `request of ${req.data.length} bytes is over the NATS server's max_payload (${max})`, maybeExecuted: false };
   }
   try {
-    const msg = await nc.request(req.subject, req.data, { timeout: Math.max(1, Math.min(req.timeoutMs - (performance.now() - start), 2 ** 31 - 1)) });
+    const timeout = Math.max(1, Math.min(req.timeoutMs - (performance.now() - start), 2 ** 31 - 1));
+    if (seal !== undefined) {
+      const opened = await sealedRequest(nc, seal, req.subject, req.data, timeout);
+      return { seq: req.seq, ok: true, data: opened.data, headers: opened.headers };
+    }
+    const msg = await nc.request(req.subject, req.data, { timeout });
     let headers: Record<string, string> | undefined;
     if (msg.headers) {
       headers = {};

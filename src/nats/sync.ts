@@ -12,7 +12,7 @@
 
 import { createRequire } from "node:module";
 import type { MessagePort, Worker } from "node:worker_threads";
-import type { ConnectionOptions } from "@nats-io/transport-node";
+import type { ConnectOptions } from "./options.js";
 import { ErrorCodes, type ErrorCode } from "../errors.js";
 
 /** Longer than the worker's own timer may fire late on a busy machine. */
@@ -36,13 +36,14 @@ export class SyncBridge {
   private readonly done = new Int32Array(new SharedArrayBuffer(4));
   private seq = 0;
 
-  constructor(options: ConnectionOptions) {
+  /** `tokenKey`: the client's token hash, when requests are sealed (src/nats/auth.ts). */
+  constructor(options: ConnectOptions, tokenKey?: Buffer) {
     // Loaded here, not at import: importing shmrpc stays as quick as without NATS.
     const { MessageChannel, Worker } = threads();
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     this.worker = new Worker(new URL("./sync-worker.js", import.meta.url), {
-      workerData: { options, port: port2, done: this.done },
+      workerData: { options, port: port2, done: this.done, tokenKey },
       transferList: [port2],
     });
     this.worker.unref(); // an idle client does not keep its process alive

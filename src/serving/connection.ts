@@ -1,5 +1,6 @@
-// One client connection as the server serves it: its socket, its memory, the channel
-// over its two rings, the doorbell that wakes it, and what the serving loop keeps on it.
+// One client connection as the server serves it: its socket, its memory (and the lease
+// that keeps it while view handlers look at it), the channel over its two rings, the
+// doorbell that wakes it, and what the serving loop keeps on it.
 // (The handshake that made it is src/connection/listener.ts's.)
 
 import { L } from "../core/layout.js";
@@ -7,6 +8,9 @@ import type { Segment } from "../core/segment.js";
 import type { Doorbell } from "../core/doorbell.js";
 import type { Channel } from "../channel.js";
 import type { Link } from "../connection/link.js";
+import type { Lease } from "./lease.js";
+import { PrivateCopy } from "./private-copy.js";
+import { WakeThrottle } from "./wake-throttle.js";
 
 export class Connection {
   closed = false;
@@ -19,8 +23,12 @@ export class Connection {
   aliveAt = 0;
   /** Where the id of the last request taken goes (an i32 index in linear memory). */
   readonly takenIndex: number;
+  /** Where a contract view handler's request is copied to be validated (private-copy.ts). */
+  readonly copy = new PrivateCopy();
   /** Method ids this client has been told (a METHOD_ID record sent), by id. */
   readonly announced: boolean[] = [];
+  /** Its wake-ups that found nothing to do (wake-throttle.ts). */
+  readonly wakes = new WakeThrottle();
   constructor(
     readonly link: Link,
     readonly pid: number,
@@ -29,6 +37,8 @@ export class Connection {
     readonly seg: Segment,
     readonly channel: Channel,
     readonly bell: Doorbell,
+    /** Its memory (segment and channel) until it has ended and no view handler holds it. */
+    readonly lease: Lease,
   ) {
     this.takenIndex = (seg.offset + L.CONN_TAKEN_ID) >>> 2;
   }

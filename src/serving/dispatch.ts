@@ -24,6 +24,8 @@ import type { Endpoint } from "../contracts/endpoint.js";
 import type { Methods } from "./methods.js";
 import { ContractViolation } from "../contracts/validate.js";
 import { Connection } from "./connection.js";
+import { Lease } from "./lease.js";
+import { Budgets } from "./budgets.js";
 
 /** Longest a serving turn keeps the event loop before yielding to other I/O. */
 const TURN_MS = 2;
@@ -58,7 +60,12 @@ export class Serving {
   private encoder: Encoder | undefined;
   private decoder: Decoder | undefined;
   private parked = false;
+  /** Unparked since the last turn began: the next turn starts a new idle stretch. */
+  private woken = true;
   private scheduled = false;
+  /** The connection whose handler runs now (synchronously), for the reserved methods that
+   *  answer each caller its own share (src/server.ts, `$shmrpc.stats`); else undefined. */
+  caller: Connection | undefined;
   /** The connection accepted last, until its first request is taken (or it goes). */
   private newest: Connection | undefined;
 
@@ -70,6 +77,8 @@ export class Serving {
     private readonly maxQueuedBytes: number,
     private readonly spin: Spin,
     private readonly events: ServingEvents,
+    /** What one client, or one user's clients, may hold (budgets.ts). */
+    readonly budgets: Budgets,
     /** Send handlers' stacks to their callers (the server's exposeStacks option). */
     private readonly exposeStacks = false,
   ) {}
@@ -104,13 +113,20 @@ export class Serving {
         writer.dispose();
         throw e;
       }
-      channel = new Channel(writer, reader, this.maxMessageBytes);
+      channel = new Channel(writer, reader, this.maxMessageBytes, this.budgets.reassemblyOf(c.uid));
     } catch {
       seg.close();
       c.link.close();
       return;
     }
-    const conn = new Connection(c.link, c.pid, c.uid, c.gid, seg, channel, new Doorbell(seg, L.CONN_CLIENT_DOORBELL, L.CONN_CLIENT_PARKED));
+    // The memory goes when the connection has ended and no view handler holds it (lease.ts).
+    const lease = new Lease(() => {
+      channel.dispose();
+      conn.copy.free();
+      seg.close();
+      this.mappedBytes -= seg.size;
+    });
+    const conn = new Connection(c.link, c.pid, c.uid, c.gid, seg, channel, new Doorbell(seg, L.CONN_CLIENT_DOORBELL, L.CONN_CLIENT_PARKED), lease);
     this.conns.push(conn);
     this.mappedBytes += seg.size;
     c.link.onEvent = (events) => this.onSocketEvent(conn, events);
@@ -128,14 +144,30 @@ export class Serving {
       this.drop(conn, undefined, L.REASON_NONE, "the client closed or died");
       return;
     }
+    if (got > 0 && conn.channel.reader.used() === 0 && this.pauseEmptyWakes(conn)) return;
     if (this.parked) {
       this.unpark();
       this.turn();
     }
   }
 
-  /** Forgets a connection and frees its memory. `why` (reported) and `reason` (left in
-   *  the client's memory) say why the server ends it, if it does. */
+  /** Counts a wake-up of `conn` that found nothing to do; past the limit stops watching
+   *  its socket for a pause (src/serving/wake-throttle.ts) and says so. */
+  private pauseEmptyWakes(conn: Connection): boolean {
+    const pauseMs = conn.wakes.emptyWake(performance.now());
+    if (pauseMs === 0) return false;
+    conn.link.unwatch();
+    setTimeout(() => {
+      if (conn.closed) return;
+      conn.link.watch(); // level-triggered: a wake byte sent meanwhile fires at once
+      this.schedule(); // and whatever it published meanwhile is served
+    }, pauseMs).unref();
+    return true;
+  }
+
+  /** Forgets a connection and frees its memory, at once or, while a view handler holds
+   *  it, once the last one is done. `why` (reported) and `reason` (left in the client's
+   *  memory) say why the server ends it, if it does. */
   drop(conn: Connection, why: RpcError | undefined, reason = L.REASON_NONE, text = why?.message ?? ""): void {
     if (conn.closed) return;
     conn.closed = true;
@@ -156,10 +188,8 @@ export class Serving {
     if (conn === this.newest) this.newest = undefined;
     const i = this.conns.indexOf(conn);
     if (i >= 0) this.conns.splice(i, 1);
-    this.mappedBytes -= conn.seg.size;
     conn.link.close();
-    conn.channel.dispose();
-    conn.seg.close();
+    conn.lease.end();
     this.events.disconnect({ pid: conn.pid, uid: conn.uid, gid: conn.gid, reason: text });
   }
 
@@ -176,24 +206,32 @@ export class Serving {
     this.scheduled = false;
     if (!this.running) return;
     const spin = this.spin;
-    spin.begin();
+    // The idle stretch goes on across the turns that only yielded: a turn that yields
+    // at each idle poll (handlers pending) would otherwise never be idle long enough to
+    // park, and would spin a core until every handler settled (forever for one that
+    // never does). A settled handler answers by itself (settleLater), without a turn.
+    if (this.woken) {
+      this.woken = false;
+      spin.begin();
+    }
     const start = performance.now();
     let now = start; // the last clock reading: pollOnce's liveness checks need no fresher one
     for (;;) {
       const did = this.pollOnce(now);
       if (!this.running) return;
-      // Yield: handlers' promises settle in microtasks, other I/O needs the loop.
-      if (did === 0 && this.inflight > 0) break;
       // While idle the clock is read only every few polls, so a request that arrives is
       // seen sooner; spin and turn overrun by a few polls at most.
-      if (!spin.due(did)) continue;
-      now = performance.now();
-      if (now - start >= TURN_MS) break;
-      if (spin.tick(now)) {
-        if (this.scheduled) return; // another turn is queued (see below): it parks if it finds nothing
-        if (this.park()) return;
-        spin.rest();
+      if (spin.due(did)) {
+        now = performance.now();
+        if (spin.tick(now)) {
+          if (this.scheduled) return; // another turn is queued (see below): it parks if it finds nothing
+          if (this.park()) return;
+          spin.rest();
+        }
+        if (now - start >= TURN_MS) break;
       }
+      // Yield: handlers' promises settle in microtasks, other I/O needs the loop.
+      if (did === 0 && this.inflight > 0) break;
     }
     // One turn at a time: a result that did not fit its ring queued one already (schedule()).
     // Queuing another each time made the chains pile up in busy-poll mode, which never
@@ -221,6 +259,7 @@ export class Serving {
 
   private unpark(): void {
     this.parked = false;
+    this.woken = true;
     for (const conn of this.conns) conn.seg.store(L.CONN_SERVER_PARKED, 0);
   }
 
@@ -267,7 +306,11 @@ export class Serving {
       } else if (type === L.T_REQUEST) {
         this.dispatch(conn, ch.payload, ch.length);
       } else if (type === OVERSIZED) {
-        if (ch.oversizedId >= 0) {
+        if (ch.oversizedId >= 0 && ch.overBudget) {
+          const l = this.budgets.limits;
+          this.sendError(conn, ch.oversizedId, ErrorKind.RESOURCE_EXHAUSTED, "RpcError",
+            `request of ${ch.length} bytes refused: unfinished requests would hold more than the server's maxReassemblyBytesPerUser (${l.maxReassemblyBytesPerUser}) or maxReassemblyBytes (${l.maxReassemblyBytes})`);
+        } else if (ch.oversizedId >= 0) {
           this.sendError(conn, ch.oversizedId, ErrorKind.MESSAGE_TOO_LARGE, "Error",
             `request of ${ch.length} bytes is over the server's maxMessageBytes (${this.maxMessageBytes})`);
         }
@@ -342,7 +385,8 @@ export class Serving {
     c.u32[conn.takenIndex] = id; // as in dispatch
     const methodId = c.view.getUint32(at + P_METHOD_ID, true);
     const ep = this.methods.byId(methodId);
-    if (ep === undefined) {
+    // Only an id this connection was told (a METHOD_ID record): a guessed one reaches nothing.
+    if (ep === undefined || conn.announced[methodId] !== true) {
       this.sendError(conn, id, ErrorKind.METHOD_NOT_FOUND, "Error", `no method with id ${methodId} on ${this.name}`);
       return;
     }
@@ -352,22 +396,39 @@ export class Serving {
   /** Decodes the arguments in [body, end) and runs the handler of `ep` for call `id`.
    *  A view handler (`ep.view`) gets views of the request's memory: the request stays
    *  delivered (not consumed) until its handler has returned and its result is encoded,
-   *  and for a promise until it settles (`viewHeld`). */
+   *  and for a promise until it settles (`viewHeld`); until then it holds the
+   *  connection's memory (`lease`), which outlives the connection if need be. */
   private run(conn: Connection, id: number, ep: Endpoint, body: number, end: number): void {
+    if (conn.inflight >= this.budgets.limits.maxInflightPerConnection) {
+      this.sendError(conn, id, ErrorKind.RESOURCE_EXHAUSTED, "RpcError",
+        `call refused: this connection has ${conn.inflight} calls in flight, the server's maxInflightPerConnection`);
+      return;
+    }
     const view = ep.view;
     const tail = conn.channel.tail;
     let args: unknown;
     try {
-      args = view ? this.decoder!.decodeViews(body, end, tail) : this.decoder!.decode(body, end, tail);
+      if (!view) args = this.decoder!.decode(body, end, tail);
+      else {
+        // contracts: a schema checks bytes the client can no longer change (private-copy.ts)
+        if (ep.spec !== undefined && conn.channel.deliveredInRing) {
+          const at = conn.copy.take(body, end);
+          end = at + (end - body);
+          body = at;
+        }
+        args = this.decoder!.decodeViews(body, end, tail);
+      }
     } catch (e) {
       return this.protocolError(conn, `undecodable arguments (${(e as Error).message})`);
     }
     if (!Array.isArray(args)) return this.protocolError(conn, "arguments that are not an array");
     const handler = ep.handler;
+    if (view) conn.lease.hold();
     const t0 = ep.start(); // contracts: counting (see TIMING in src/contracts/stats.ts)
     let result: unknown;
     try {
       // Small arities without a spread (it costs an iteration of the array).
+      this.caller = conn;
       switch (args.length) {
         case 0: result = handler(); break;
         case 1: result = handler(args[0]); break;
@@ -375,11 +436,16 @@ export class Serving {
         case 3: result = handler(args[0], args[1], args[2]); break;
         default: result = handler(...args);
       }
+      this.caller = undefined;
     } catch (e) {
+      this.caller = undefined;
       ep.stop(t0); // contracts: counting
       ep.fail(e);
-      this.sendThrown(conn, id, e);
-      if (view) this.doneWithView(conn, tail);
+      try {
+        this.sendThrown(conn, id, e);
+      } finally {
+        if (view) this.doneWithView(conn, tail, true);
+      }
       return;
     }
     if (result !== null && typeof result === "object" && typeof (result as PromiseLike<unknown>).then === "function") {
@@ -395,17 +461,26 @@ export class Serving {
       return;
     }
     ep.stop(t0); // contracts: counting
-    const unsent = this.sendResult(conn, id, result);
-    if (unsent !== undefined) ep.fail(unsent); // contracts: counting
-    // Sent (a spliced view copied into the ring or the queue): the tail may take the next one.
-    if (view) this.doneWithView(conn, tail);
+    try {
+      const unsent = this.sendResult(conn, id, result);
+      if (unsent !== undefined) ep.fail(unsent); // contracts: counting
+    } finally {
+      // Sent (a spliced view copied into the ring or the queue): the tail may take the next one.
+      if (view) this.doneWithView(conn, tail, true);
+    }
   }
 
   /** A view handler is done with its request, which is still delivered: its tail's
-   *  memory is kept for the next one (and, debugging, its bytes overwritten). */
-  private doneWithView(conn: Connection, tail: Buffer | null): void {
-    if (DEBUG_VIEWS) conn.channel.poisonDelivered();
+   *  memory is kept for the next one (and, debugging, its bytes overwritten). With
+   *  `release`, it lets go of the connection's memory (the last use of it, if the
+   *  connection has ended meanwhile). */
+  private doneWithView(conn: Connection, tail: Buffer | null, release: boolean): void {
+    if (DEBUG_VIEWS) {
+      conn.channel.poisonDelivered();
+      conn.copy.poison();
+    }
     if (tail !== null) conn.channel.keepTail(tail);
+    if (release) conn.lease.release();
   }
 
   /** A view handler's promise settled and its result is sent: its request is consumed
@@ -413,9 +488,13 @@ export class Serving {
   private releaseView(conn: Connection): void {
     const ch = conn.channel;
     conn.viewHeld = false;
-    this.doneWithView(conn, ch.tail);
-    ch.consumed();
-    ch.release();
+    try {
+      this.doneWithView(conn, ch.tail, false);
+      ch.consumed();
+      ch.release();
+    } finally {
+      conn.lease.release();
+    }
     this.schedule();
   }
 
@@ -427,13 +506,20 @@ export class Serving {
     ep.inflight--;
     ep.stop(t0);
     if (thrown) ep.fail(value);
-    if (conn.closed || !this.running) return;
-    if (thrown) this.sendThrown(conn, id, value);
-    else {
-      const unsent = this.sendResult(conn, id, value);
-      if (unsent !== undefined) ep.fail(unsent); // contracts: counting
+    if (conn.closed || !this.running) {
+      // Its client is gone: the memory its views showed may go now.
+      if (view) this.doneWithView(conn, null, true);
+      return;
     }
-    if (view) this.releaseView(conn);
+    try {
+      if (thrown) this.sendThrown(conn, id, value);
+      else {
+        const unsent = this.sendResult(conn, id, value);
+        if (unsent !== undefined) ep.fail(unsent); // contracts: counting
+      }
+    } finally {
+      if (view) this.releaseView(conn);
+    }
     if (!conn.channel.idle && (this.overQueued(conn) || this.brokenRing(conn))) return;
     conn.channel.writer.commit();
     conn.bell.ring();
@@ -499,10 +585,26 @@ export class Serving {
   /** Drops a client that left more responses unread than allowed (true if it did). */
   private overQueued(conn: Connection): boolean {
     const ch = conn.channel;
-    if (ch.queuedBytes <= this.maxQueuedBytes || ch.queuedMessages <= 1) return false;
+    if (ch.queuedBytes <= this.maxQueuedBytes || ch.queuedMessages <= 1) return this.overQueuedInAll(conn);
     this.drop(conn, new RpcError(ErrorCodes.ERR_RPC_RESOURCE_EXHAUSTED,
       `client ${conn.pid} dropped: it left ${ch.queuedBytes} bytes of responses unread (maxQueuedBytes ${this.maxQueuedBytes})`), L.REASON_SLOW_CONSUMER);
     return true;
+  }
+
+  /** Over maxQueuedBytesTotal (budgets.ts), the client with the most unread responses is
+   *  dropped (true if that is `conn`). Runs only when `conn` has some queued. */
+  private overQueuedInAll(conn: Connection): boolean {
+    const limit = this.budgets.limits.maxQueuedBytesTotal;
+    let total = 0;
+    let worst = conn;
+    for (const c of this.conns) {
+      total += c.channel.queuedBytes;
+      if (c.channel.queuedBytes > worst.channel.queuedBytes) worst = c;
+    }
+    if (total <= limit) return false;
+    this.drop(worst, new RpcError(ErrorCodes.ERR_RPC_RESOURCE_EXHAUSTED,
+      `client ${worst.pid} dropped: it left ${worst.channel.queuedBytes} bytes of responses unread, the most while all clients' reached ${total} (maxQueuedBytesTotal ${limit})`), L.REASON_SLOW_CONSUMER);
+    return worst === conn;
   }
 
   /** Drops a client that corrupted its response ring's counter (true if it did). */

@@ -1,0 +1,37 @@
+// Wake-ups with nothing to do. A client wakes a parked server with a byte on its socket
+// after publishing a request (src/protocol.ts, WAKING); a wake-up that finds the client's
+// request ring empty did nothing for it. A few are normal (the server may have taken the
+// request in a turn of its own meanwhile); a stream of them is a client keeping the server
+// busy for nothing (an unthrottled one held it at 88 % of a core). Past EMPTY_WAKES_LIMIT in
+// one WINDOW_MS, the server stops watching that client's socket for a pause (PAUSE_MIN_MS,
+// doubling to PAUSE_MAX_MS while it goes on): only that client's own calls wait the pause
+// out (and its hang-up is seen at the pause's end).
+
+const WINDOW_MS = 100;
+const EMPTY_WAKES_LIMIT = 50;
+const PAUSE_MIN_MS = 10;
+const PAUSE_MAX_MS = 1000;
+
+export class WakeThrottle {
+  private windowStart = 0;
+  private empty = 0;
+  private pauseMs = 0;
+  /** Pauses imposed so far (for tests and stats). */
+  pauses = 0;
+
+  /** One wake-up that found nothing to do at `now`: how long to stop watching (0: not). */
+  emptyWake(now: number): number {
+    if (now - this.windowStart > WINDOW_MS) {
+      // A window under the limit forgives: the pause starts small again.
+      if (this.empty <= EMPTY_WAKES_LIMIT) this.pauseMs = 0;
+      this.windowStart = now;
+      this.empty = 0;
+    }
+    if (++this.empty <= EMPTY_WAKES_LIMIT) return 0;
+    this.pauseMs = Math.min(PAUSE_MAX_MS, this.pauseMs === 0 ? PAUSE_MIN_MS : this.pauseMs * 2);
+    this.empty = 0;
+    this.windowStart = now;
+    this.pauses++;
+    return this.pauseMs;
+  }
+}
