@@ -12,7 +12,12 @@ server.implement(calc, {
   stats: (xs) => ({ mean: xs.reduce((s, x) => s + x, 0) / xs.length, n: xs.length }),
 });
 const done = server.run();
-await server.ready();                                  // NATS has the subscriptions
+try {
+  await server.ready();                                // NATS has the subscriptions (rejects as run() did: name taken, NATS unreachable)
+} catch (e) {
+  console.error(`calc_nats_server: ${(e as Error).message}`);
+  process.exit(1);
+}
 console.log(`serving ${server.name} over shared memory and ${nats} (pid ${process.pid})`);
 for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => void server.close());
 await done;

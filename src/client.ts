@@ -17,6 +17,7 @@ import { retryPolicy, type RetryPolicy } from "./calls/retry.js";
 import { newCall, type Call, type CallSettings, type Transport } from "./calls/transport.js";
 import { callAsync, callSync } from "./calls/attempts.js";
 import { callSettings } from "./calls/options.js";
+import { closedError } from "./calls/closed.js";
 import type { CallContext } from "./serving/context.js";
 import { LocalInstances } from "./calls/local.js";
 import { Locality } from "./calls/locality.js";
@@ -224,6 +225,7 @@ export class Client extends EventEmitter {
    *  (access, budgets, version) rejects at once with its own code. With option nats (a
    *  local name): connected to an instance on this host if one is live now, else to NATS. */
   waitForConnection(timeoutMs = Infinity): Promise<void> {
+    if (this.transport.closed) return Promise.reject(closedError(this.name));
     if (this.transport === this.local) return this.local.waitForConnection(timeoutMs);
     return this.transport.waitForConnection(Math.min(timeoutMs, this.timeoutMs));
   }
@@ -285,7 +287,7 @@ export class Client extends EventEmitter {
   }
   // contracts: end
 
-  /** Says goodbye, settles every pending call with ERR_RPC_DISCONNECTED and frees all shared memory. */
+  /** Says goodbye, settles every pending call with ERR_RPC_CLOSED and frees all shared memory; later calls fail at once with ERR_RPC_CLOSED. */
   close(): void {
     this.transport.close();
   }

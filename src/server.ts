@@ -91,6 +91,10 @@ export class Server extends EventEmitter {
     this.catchRejections = options.catchUnhandledRejections === true;
     const tokenKey = options.token === undefined ? undefined : tokenHash(options.token, "token");
     this.refusals = new RefusalReport((err) => this.onError(err), positive(options.refusalReportMs, 1000, "refusalReportMs", true));
+    if (options.exposeStacks !== undefined && typeof options.exposeStacks !== "boolean") {
+      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "option exposeStacks must be a boolean");
+    }
+    const exposeStacks = options.exposeStacks === true;
     // contracts: the reserved requests, answered by the server itself (bind refuses "$" names)
     this.methods.set(DESCRIBE_METHOD, new Endpoint(DESCRIBE_METHOD, () => this.describe(), undefined));
     this.methods.set(STATS_METHOD, new Endpoint(STATS_METHOD, () => this.statsForCaller(), undefined));
@@ -104,7 +108,7 @@ export class Server extends EventEmitter {
       maxReassemblyBytesPerUser: positive(options.maxReassemblyBytesPerUser, DEFAULT_MAX_REASSEMBLY_BYTES_PER_USER, "maxReassemblyBytesPerUser"),
       maxInflightPerConnection: positive(options.maxInflightPerConnection, DEFAULT_MAX_INFLIGHT_PER_CONNECTION, "maxInflightPerConnection"),
       maxQueuedBytesTotal: positive(options.maxQueuedBytesTotal, DEFAULT_MAX_QUEUED_BYTES_TOTAL, "maxQueuedBytesTotal"),
-    }));
+    }), exposeStacks);
     this.listener = new Listener({
       name: this.name,
       usualRingBytes: DEFAULT_RING_BYTES,
@@ -129,7 +133,7 @@ export class Server extends EventEmitter {
     });
     if (options.nats !== undefined) {
       const served = {
-        name: this.name, instanceId: this.instanceId, methods: this.methods, maxMessageBytes,
+        name: this.name, instanceId: this.instanceId, methods: this.methods, maxMessageBytes, exposeStacks,
         stats: () => this.stats(), onError: (err: RpcError) => this.onError(err),
         refused: (err: RpcError, kind: string) => this.refusals.add(err, kind),
       };
@@ -238,6 +242,9 @@ export class Server extends EventEmitter {
       this.listener.claim();
     } catch (e) {
       this.state = "closed";
+      // ready() rejects as run() does (the name taken: ERR_RPC_ADDRESS_IN_USE).
+      this.natsStarted = Promise.reject(e);
+      this.natsStarted.catch(() => {});
       return Promise.reject(e);
     }
     this.listener.ref(); // a running server keeps its process alive

@@ -3,7 +3,7 @@ import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import * as assert from "uvu/assert";
 import { RpcError, Client } from "../src/index.js";
 import { runtimeDir } from "../src/connection/paths.js";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 
@@ -25,6 +25,24 @@ export function leftovers(name: string): string[] {
   const dir = runtimeDir();
   const files = readdirSync(dir).filter((f) => f === `${base}.sock` || f === `${base}.sock.lock`).sort().map((f) => `${dir}/${f}`);
   return [...shm.map((f) => `/dev/shm/${f}`), ...files];
+}
+
+/** Removes what a name's servers leave by design once all of them are gone: the lock file
+ *  and empty replicas directory of a replicated name (shared by its replicas), and the socket
+ *  and lock of a server killed with -9. Call after every server of `name` has exited. */
+export function removeNameFiles(name: string): void {
+  const base = `${runtimeDir()}/${name.slice(1)}.sock`;
+  for (const path of [base, `${base}.lock`]) rmSync(path, { force: true });
+  try {
+    rmdirSync(`${base}.replicas`); // empty once its replicas are gone; a live one's socket keeps it
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+  }
+}
+
+/** This process's test names' entries in the runtime directory (uniqueName puts the pid in each). */
+export function ownRuntimeEntries(): string[] {
+  return readdirSync(runtimeDir()).filter((f) => f.includes(`-${process.pid}-`)).sort();
 }
 
 export interface Child {

@@ -40,8 +40,8 @@ life("close on both sides settles pending calls and leaves nothing behind", asyn
   const pending = client.asyncCall("never");
   client.close();
   const err = await rejection(pending);
-  assert.is(err.code, "ERR_RPC_DISCONNECTED");
-  assert.is((await rejection(client.asyncCall("add", 1, 1))).code, "ERR_RPC_NOT_CONNECTED");
+  assert.is(err.code, "ERR_RPC_CLOSED", "closed by its owner during the call");
+  assert.is((await rejection(client.asyncCall("add", 1, 1))).code, "ERR_RPC_CLOSED", "and after it");
   server.proc.stdin!.end();
   assert.is(await server.exited, 0);
   assert.equal(leftovers(name), []);

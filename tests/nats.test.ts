@@ -96,7 +96,7 @@ test("every error code a server sends arrives with its code, details and the ADR
     assert.is(thrown.remote?.name, "TypeError");
     assert.is(thrown.remote?.message, "boom");
     assert.is(thrown.remote?.code, "E_FIXTURE");
-    assert.match(thrown.remote!.stack, /TypeError: boom/);
+    assert.is(thrown.remote!.stack, "", "no stack: the server did not opt in (stacks.test)");
     const sync = syncError(() => client.call("failLater", "later"));
     assert.is(sync.code, ErrorCodes.ERR_RPC_REMOTE);
     assert.is(sync.remote?.name, "RangeError");
@@ -143,10 +143,10 @@ test("the caller's own errors: unsendable arguments, a request over max_payload 
     await new Promise((r) => setTimeout(r, 20));
     client.close();
     const lost = await rejection(pending);
-    assert.is(lost.code, ErrorCodes.ERR_RPC_DISCONNECTED, "a call pending when its client closes");
+    assert.is(lost.code, ErrorCodes.ERR_RPC_CLOSED, "a call pending when its client closes");
     assert.is(lost.maybeExecuted, true);
     const after = await rejection(client.asyncCall("add", 1, 2));
-    assert.is(after.code, ErrorCodes.ERR_RPC_NOT_CONNECTED);
+    assert.is(after.code, ErrorCodes.ERR_RPC_CLOSED);
     assert.is(after.maybeExecuted, false);
   } finally {
     client.close();

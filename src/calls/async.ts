@@ -143,7 +143,7 @@ export class AsyncCalls {
     if (this.pending.get(p.id) !== p) return;
     this.pending.delete(p.id);
     this.host.cancel(p.id, CancelReason.TIMEOUT);
-    this.settle(p, undefined, new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `call to "${p.method}" on ${this.host.name} timed out after ${p.timeoutMs} ms`, { maybeExecuted: withdraw(this.host.current(), p.id) }));
+    this.settle(p, undefined, new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `call to "${p.method}" on ${this.host.name} timed out after ${Math.round(p.timeoutMs)} ms`, { maybeExecuted: withdraw(this.host.current(), p.id) }));
     this.letGo();
   }
 

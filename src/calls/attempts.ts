@@ -7,6 +7,7 @@
 import { RpcError, ErrorCodes } from "../errors.js";
 import { Attempts, type RetryPolicy } from "./retry.js";
 import type { Call, Transport } from "./transport.js";
+import { closedError } from "./closed.js";
 
 /** Told before a failed call is sent again: the attempt that failed, why, the backoff. */
 export type RetryReport = (call: Call, failedAttempt: number, err: unknown, delayMs: number) => void;
@@ -16,6 +17,7 @@ let pause: Int32Array | undefined;
 /** A synchronous call: attempts until one settles or Attempts gives up. */
 export function callSync(t: Transport, call: Call, policy: Readonly<RetryPolicy>, report: RetryReport): unknown {
   const timeoutMs = call.settings.timeoutMs;
+  if (t.closed) throw closedError(t.name); // at once, on every transport: never sent, never retried
   if (!t.mayRetry(call)) return t.attemptSync(call, timeoutMs, false);
   const attempts = new Attempts(policy, call.settings.idempotent, performance.now() + timeoutMs);
   for (;;) {
@@ -35,6 +37,7 @@ export function callSync(t: Transport, call: Call, policy: Readonly<RetryPolicy>
 /** An asynchronous call: never throws, failures reject. */
 export function callAsync(t: Transport, call: Call, policy: Readonly<RetryPolicy>, report: RetryReport): Promise<unknown> {
   const { timeoutMs, signal } = call.settings;
+  if (t.closed) return Promise.reject(closedError(t.name)); // at once: never sent, never retried
   if (signal?.aborted) {
     return Promise.reject(new RpcError(ErrorCodes.ERR_RPC_ABORTED, `call to "${call.method}" was aborted before it was sent`, { cause: signal.reason, maybeExecuted: false }));
   }

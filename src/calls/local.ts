@@ -3,6 +3,7 @@
 // found in its replicas directory and rescanned while in use, with a balancer
 // (src/calls/balance.ts) picking one per attempt.
 
+import { closedError } from "./closed.js";
 import { lstatSync } from "node:fs";
 import { core } from "../core/wasm.js";
 import { native } from "../native.js";
@@ -55,7 +56,7 @@ export class LocalInstances implements Transport {
   };
 
   constructor(
-    private readonly name: string,
+    readonly name: string,
     private readonly socketPath: string | undefined,
     private readonly routeOptions: Omit<RouteOptions, "path">,
     private readonly balancer: Balancer,
@@ -189,7 +190,7 @@ export class LocalInstances implements Transport {
   // ------------------------------------------------------------ instances
 
   private closedError(): RpcError {
-    return new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `client of ${this.name} is closed`);
+    return closedError(this.name);
   }
 
   private newRoute(path: string): Route {

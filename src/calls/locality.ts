@@ -22,6 +22,10 @@ export class Locality implements Transport {
     return this.local.closed;
   }
 
+  get name(): string {
+    return this.local.name;
+  }
+
   mayRetry(): boolean {
     return true;
   }

@@ -4,6 +4,7 @@
 // asyncCalls with their pump). A Client of a name served alone has one Route; of a
 // replicated name, one per live replica, and picks one per call (src/calls/balance.ts).
 
+import { closedError, closingError } from "./closed.js";
 import { native } from "../native.js";
 import { L } from "../core/layout.js";
 import { Doorbell, SocketBell } from "../core/doorbell.js";
@@ -311,7 +312,7 @@ export class Route {
     this.async.failAll(failure);
   }
 
-  /** Says goodbye, settles every pending call with ERR_RPC_DISCONNECTED and frees all shared memory. */
+  /** Says goodbye, settles every pending call with ERR_RPC_CLOSED and frees all shared memory; later calls fail at once with ERR_RPC_CLOSED. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -330,12 +331,12 @@ export class Route {
         conn.serverBell.wake();
       }
       // The server still takes what we sent before the goodbye: any of it may run.
-      this.disconnect(new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `client of ${this.o.name} was closed while the call was pending`), false);
+      this.disconnect(closingError(this.o.name), false);
     }
   }
 
   private closedError(): RpcError {
-    return new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `client of ${this.o.name} is closed`);
+    return closedError(this.o.name);
   }
 
   /** Encodes and sends a request on the current connection (made now, blocking, when

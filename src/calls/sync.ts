@@ -55,7 +55,7 @@ export class SyncCall {
         const now = performance.now();
         if (deadline < 0) deadline = now + timeoutMs;
         if (now >= deadline) {
-          throw new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `call to "${method}" on ${this.host.name} timed out after ${timeoutMs} ms`, { maybeExecuted: withdraw(conn, id) });
+          throw new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `call to "${method}" on ${this.host.name} timed out after ${Math.round(timeoutMs)} ms`, { maybeExecuted: withdraw(conn, id) });
         }
         try {
           this.host.checkServer(conn, now);

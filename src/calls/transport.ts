@@ -44,6 +44,8 @@ export interface Transport {
   mayRetry(call: Call): boolean;
   /** Whether an instance other than `call.used` can take a re-send at once. */
   otherLive(call: Call): boolean;
+  /** The name the calls go to (what errors say). */
+  readonly name: string;
   readonly connected: boolean;
   readonly closed: boolean;
   waitForConnection(timeoutMs: number): Promise<void>;

@@ -9,6 +9,7 @@ import { durationOption, integerOption } from "./parse.js";
 import { nanos, printable, rate, table } from "./output.js";
 import { clientFor, nameArgument } from "./target.js";
 import { callArguments } from "./call.js";
+import { withMethodHint } from "./suggest.js";
 
 /** Percentiles reported, as fractions. */
 const PERCENTILES = [0.5, 0.9, 0.99, 0.999] as const;
@@ -22,21 +23,27 @@ export async function run(inv: Invocation): Promise<number> {
   const concurrency = integerOption(inv, "concurrency", 1, 1, 65_536);
   const client = await clientFor(inv, name);
   const progress = new Progress(inv, `bench ${name} ${method}`, durationMs);
+  // Ctrl-C ends the measuring early: what was measured is still reported (exit 0, "interrupted").
+  const run = { interrupted: false };
+  const interrupt = (): void => {
+    run.interrupted = true;
+  };
+  process.on("SIGINT", interrupt);
   try {
-    const r = await measure(client, method, args, concurrency, warmupMs, durationMs, progress);
+    const r = await measure(client, method, args, concurrency, warmupMs, durationMs, progress, run);
     progress.done();
-    if (r.calls === 0 && r.firstError !== undefined) throw r.firstError; // nothing measured: report it as the failure it is
+    if (r.calls === 0 && r.firstError !== undefined) throw await withMethodHint(client, method, r.firstError); // nothing measured: report it as the failure it is
     const percentiles = percentilesOf(r.latenciesMs, r.calls);
     const seconds = r.elapsedMs / 1000;
     const report = {
-      name, method, concurrency, durationMs: Math.round(r.elapsedMs), warmupMs, calls: r.calls, errors: r.errors,
+      name, method, concurrency, durationMs: Math.round(r.elapsedMs), warmupMs, interrupted: run.interrupted, calls: r.calls, errors: r.errors,
       callsPerSecond: Math.round(r.calls / seconds),
       latencyUs: Object.fromEntries(Object.entries(percentiles).map(([k, v]) => [k, Math.round(v * 1e4) / 10])),
     };
     if (inv.options.json === true) inv.out.json(report);
     else {
       const failed = Object.values(r.errors).reduce((a, b) => a + b, 0);
-      inv.out.out(`${name} ${method}: ${r.calls.toLocaleString("en-US")} calls in ${seconds.toFixed(2)} s, ${concurrency} in flight, ${failed} failed\n\n`);
+      inv.out.out(`${name} ${method}: ${r.calls.toLocaleString("en-US")} calls in ${seconds.toFixed(2)} s, ${concurrency} in flight, ${failed} failed${run.interrupted ? " (interrupted)" : ""}\n\n`);
       const ns = (ms: number) => nanos(ms * 1e6);
       inv.out.out(table(
         ["CALLS/S", "MIN", "P50", "P90", "P99", "P99.9", "MAX", "MEAN"],
@@ -52,6 +59,7 @@ export async function run(inv: Invocation): Promise<number> {
     }
     return Exit.OK;
   } finally {
+    process.off("SIGINT", interrupt);
     progress.done();
     client.close();
   }
@@ -66,7 +74,7 @@ interface Measured {
   elapsedMs: number;
 }
 
-async function measure(client: Client, method: string, args: unknown[], concurrency: number, warmupMs: number, durationMs: number, progress: Progress): Promise<Measured> {
+async function measure(client: Client, method: string, args: unknown[], concurrency: number, warmupMs: number, durationMs: number, progress: Progress, run: { interrupted: boolean }): Promise<Measured> {
   const m: Measured = { calls: 0, latenciesMs: new Float64Array(1 << 16), errors: {}, firstError: undefined, elapsedMs: 0 };
   const begin = performance.now();
   const measureFrom = begin + warmupMs;
@@ -74,7 +82,7 @@ async function measure(client: Client, method: string, args: unknown[], concurre
   let stop = false;
   let succeeded = 0;
   const worker = async (): Promise<void> => {
-    while (!stop) {
+    while (!stop && !run.interrupted) {
       const t0 = performance.now();
       if (t0 >= end) break;
       try {

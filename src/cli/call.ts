@@ -7,6 +7,7 @@ import { Exit, UsageError } from "./exit.js";
 import { jsonText } from "./output.js";
 import { clientFor, nameArgument } from "./target.js";
 import { fromJson, parseArgument, toJson } from "./values.js";
+import { withMethodHint } from "./suggest.js";
 
 export async function run(inv: Invocation): Promise<number> {
   const name = nameArgument(inv);
@@ -14,7 +15,9 @@ export async function run(inv: Invocation): Promise<number> {
   const args = callArguments(inv.args.slice(2));
   const client = await clientFor(inv, name);
   try {
-    const result = await client.asyncCall(method, ...args);
+    const result = await client.asyncCall(method, ...args).catch(async (e: unknown) => {
+      throw await withMethodHint(client, method, e);
+    });
     const json = toJson(result);
     inv.out.out(jsonText(json, inv.options.json === true ? undefined : 2) + "\n");
     return Exit.OK;

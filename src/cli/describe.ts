@@ -47,6 +47,7 @@ export function typeOf(s: unknown, depth = 0): string {
   const o = s as Schema;
   if (depth > 4) return "…";
   const sub = (x: unknown) => typeOf(x, depth + 1);
+  if (typeof o["x-instanceof"] === "string") return o["x-instanceof"]; // z.instanceof(Uint8Array): "Uint8Array"
   if ("const" in o) return JSON.stringify(o.const);
   if (Array.isArray(o.enum)) return o.enum.map((v) => JSON.stringify(v)).join(" | ");
   for (const k of ["anyOf", "oneOf"]) if (Array.isArray(o[k])) return (o[k] as unknown[]).map(sub).join(" | ");

@@ -65,12 +65,13 @@ export function exitCodeOf(err: unknown): number {
 /** What a failure says on stderr: `{ code, message, ... }`, the same fields in text and `--json`. */
 export function errorReport(err: unknown): Record<string, unknown> {
   if (err instanceof UsageError) return { code: "USAGE", message: err.message, ...(err.hint ? { hint: err.hint } : {}) };
-  const e = err as { code?: unknown; message?: unknown; remote?: { name: string; message: string; code?: string }; maybeExecuted?: boolean; issues?: unknown };
+  const e = err as { code?: unknown; message?: unknown; remote?: { name: string; message: string; code?: string }; maybeExecuted?: boolean; issues?: unknown; hint?: unknown };
   const code = typeof e?.code === "string" && Object.hasOwn(BY_CODE, e.code) ? e.code : "INTERNAL";
   const report: Record<string, unknown> = { code, message: err instanceof Error ? err.message : String(err) };
   if (e?.remote) report.remote = { name: e.remote.name, message: e.remote.message, ...(e.remote.code ? { code: e.remote.code } : {}) };
   if (e?.maybeExecuted !== undefined) report.maybeExecuted = e.maybeExecuted;
   if (e?.issues !== undefined) report.issues = e.issues;
+  if (typeof e?.hint === "string") report.hint = e.hint; // src/cli/suggest.ts
   if (code === "INTERNAL" && err instanceof Error && err.stack) report.stack = err.stack;
   return report;
 }

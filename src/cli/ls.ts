@@ -7,7 +7,7 @@ import type { Invocation } from "./commands.js";
 import { Exit } from "./exit.js";
 import { table, uptime } from "./output.js";
 import { nameArgument, socketPaths } from "./target.js";
-import { natsInstances, type NatsInstance } from "./ls-nats.js";
+import { MAX_INSTANCES, natsInstances, type NatsInstance } from "./ls-nats.js";
 
 export async function run(inv: Invocation): Promise<number> {
   const name = inv.args.length > 0 ? nameArgument(inv) : undefined;
@@ -15,23 +15,28 @@ export async function run(inv: Invocation): Promise<number> {
     .filter((s) => name === undefined || s.name === name)
     .sort((a, b) => a.name.localeCompare(b.name) || a.startedAt - b.startedAt || a.instanceId.localeCompare(b.instanceId));
   const natsUrl = typeof inv.options.nats === "string" ? inv.options.nats : undefined;
-  const remote = natsUrl === undefined ? undefined
-    : (await natsInstances(inv, natsUrl)).filter((s) => name === undefined || s.name === name || `/${s.service}` === name);
+  const found = natsUrl === undefined ? undefined : await natsInstances(inv, natsUrl);
+  const remote = found?.instances.filter((s) => name === undefined || s.name === name || `/${s.service}` === name);
+  // Nothing of what was asked for: `ls <name>` with no live server of it, `--nats` with no
+  // service answering. A plain `ls` that finds no server has listed them all: that is 0.
+  const none = (name !== undefined && listed.length === 0 && (remote === undefined || remote.length === 0)) || remote?.length === 0;
+  const code = none ? Exit.UNAVAILABLE : Exit.OK;
   if (inv.options.json === true) {
     const local = listed.map((s) => ({ ...s, user: userName(s.uid) }));
-    inv.out.json(remote === undefined ? local : { local, nats: { url: natsUrl, instances: remote } });
-    return Exit.OK;
+    inv.out.json(remote === undefined ? local : { local, nats: { url: natsUrl, instances: remote, truncated: found!.truncated } });
+    return code;
   }
   if (remote !== undefined) {
-    inv.out.out(`On this host:\n${listed.length === 0 ? "no live servers\n" : localTable(listed)}\nOn NATS at ${natsUrl}:\n${remote.length === 0 ? "no services answered $SRV.PING\n" : natsTable(remote)}`);
-    return Exit.OK;
+    const more = found!.truncated ? `(more than ${MAX_INSTANCES} instances answered: the first ${MAX_INSTANCES} are listed)\n` : "";
+    inv.out.out(`On this host:\n${listed.length === 0 ? (name ? `no live server serves ${name}\n` : "no live servers\n") : localTable(listed)}\nOn NATS at ${natsUrl}:\n${remote.length === 0 ? `no services answered${name ? ` for ${name}` : ""}\n` : natsTable(remote) + more}`);
+    return code;
   }
   if (listed.length === 0) {
     inv.out.out(name ? `no live server serves ${name}\n` : "no live servers\n");
-    return Exit.OK;
+    return code;
   }
   inv.out.out(localTable(listed));
-  return Exit.OK;
+  return code;
 }
 
 function natsTable(found: NatsInstance[]): string {

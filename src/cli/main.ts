@@ -46,7 +46,9 @@ export function report(out: Output, err: unknown, asJson: boolean, prefix: strin
   if (remote) lines.push(`  thrown by the handler: ${remote.name}${remote.code ? ` [${remote.code}]` : ""}: ${remote.message}`);
   // One issue is the message already; several are listed.
   if (Array.isArray(r.issues) && r.issues.length > 1) for (const i of r.issues as { path: unknown[]; message: string }[]) lines.push(`  issue at ${i.path.length ? i.path.map((k) => (typeof k === "number" ? `[${k}]` : `.${String(k)}`)).join("") : "(the value)"}: ${i.message}`);
-  if (r.maybeExecuted !== undefined) lines.push(`  the call ${r.maybeExecuted ? "may have run" : "did not run"} on the server`);
+  // No server at all: say so, not that "the call" (the user may not have made one) did not run.
+  if (r.code === "ERR_RPC_NOT_CONNECTED") lines.push("  the server is not running (nothing serves that name); 'shmrpc ls' lists the live ones");
+  else if (r.maybeExecuted !== undefined) lines.push(`  the call ${r.maybeExecuted ? "may have run" : "did not run"} on the server`);
   if (r.hint) lines.push(`  hint: ${String(r.hint)}`);
   if (r.stack) lines.push(String(r.stack));
   // The message and the handler's error come from the server: no control characters through.
@@ -67,7 +69,14 @@ function version(): string {
   }
 }
 
+// A reader that went away (`shmrpc call … | head -c 100`) is no failure of ours: stop writing, keep the exit code.
+for (const stream of [process.stdout, process.stderr]) stream.on("error", (e: NodeJS.ErrnoException) => {
+  if (e.code !== "EPIPE") throw e;
+  process.exit();
+});
 process.exitCode = await main(process.argv.slice(2));
-// Every command closes what it opened; this only ends a process a stuck peer would keep
-// alive (stdout and stderr are written synchronously on Linux: nothing is lost).
+// Every command closes what it opened; the exit only ends a process a stuck peer would
+// keep alive, and only once stdout and stderr have drained: writes to a pipe are queued
+// while its reader is behind, and process.exit() would drop them (output cut at 64 KiB).
+await Promise.all([process.stdout, process.stderr].map((s) => new Promise<void>((drained) => s.write("", () => drained()))));
 process.exit();

@@ -73,10 +73,41 @@ export function table(header: string[], rows: Cell[][], right: number[] = []): s
   return [line(header, true), ...rows.map((r) => line(r, false))].join("\n") + "\n";
 }
 
-/** Columns a string takes on a terminal (every character here is one column wide). */
+/** Columns a string takes on a terminal. */
 function width(s: string): number {
-  return [...s].length;
+  return columnsOf(s);
 }
+
+/** `line` cut to `columns` terminal columns (with … where it was cut). */
+export function fit(line: string, columns: number): string {
+  if (columnsOf(line) <= columns) return line;
+  let used = 0;
+  let out = "";
+  for (const c of line) {
+    const w = columnsOf(c);
+    if (used + w > columns - 1) break;
+    out += c;
+    used += w;
+  }
+  return out + "…";
+}
+
+/** Columns a string takes on a terminal: East Asian wide and fullwidth characters and most
+ *  emoji take two, combining marks and zero-width characters none, the rest one. (Tables
+ *  show control characters escaped, see printable().) */
+export function columnsOf(s: string): number {
+  let n = 0;
+  for (const c of s) {
+    const cp = c.codePointAt(0)!;
+    if (ZERO_WIDTH.test(c)) continue;
+    n += (cp >= 0x1100 && cp <= 0x115f) || (cp >= 0x2e80 && cp <= 0xa4cf && cp !== 0x303f) || (cp >= 0xac00 && cp <= 0xd7a3) ||
+      (cp >= 0xf900 && cp <= 0xfaff) || (cp >= 0xfe30 && cp <= 0xfe4f) || (cp >= 0xff00 && cp <= 0xff60) || (cp >= 0xffe0 && cp <= 0xffe6) ||
+      (cp >= 0x1f300 && cp <= 0x1faff) || (cp >= 0x20000 && cp <= 0x3fffd) ? 2 : 1;
+  }
+  return n;
+}
+const ZERO_WIDTH = /^[\p{Mn}\p{Me}\u200b-\u200f\u2060\ufeff]$/u;
+
 
 /** A duration in nanoseconds as people read it: 850 ns, 12.3 µs, 4.56 ms, 1.20 s. */
 export function nanos(ns: number): string {

@@ -83,7 +83,7 @@ function usageOf(e: Error & { code?: string }, command: CommandSpec, restore: (s
 }
 
 /** The candidate at edit distance at most 2 from `word` (and closest), if any. */
-function closest(word: string, candidates: string[]): string | undefined {
+export function closest(word: string, candidates: string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = 3;
   for (const c of candidates) {
@@ -105,12 +105,18 @@ function distance(a: string, b: string): number {
 
 // ---------------------------------------------------------------- option values
 
-/** A duration option ("500ms", "2s", "1.5m", "1h"; a bare number is seconds) in milliseconds. */
+/** A duration option ("500ms", "2s", "1.5m", "1h"; 0 alone where `allowZero`) in milliseconds.
+ *  A bare number is refused: "500" meant seconds once, which nobody expects. */
 export function durationOption(inv: Invocation, name: string, fallbackMs: number, allowZero = false): number {
   const raw = inv.options[name];
   if (raw === undefined) return fallbackMs;
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(String(raw).trim());
-  const ms = m ? Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? "s") as "ms"] : NaN;
+  const text = String(raw).trim();
+  const bare = /^\d+(?:\.\d+)?$/.test(text);
+  if (bare && !(allowZero && Number(text) === 0)) {
+    throw new UsageError(`${inv.command.name}: --${name} needs a unit: '${text}' alone is not a duration`, `use ${text}ms or ${text}s (units: ms, s, m, h)`);
+  }
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text);
+  const ms = bare ? 0 : m ? Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms"] : NaN;
   if (!Number.isFinite(ms) || (ms <= 0 && !allowZero) || ms > 2 ** 31 - 1) {
     throw new UsageError(`${inv.command.name}: --${name} must be a duration like 500ms, 2s or 1m${allowZero ? " (or 0)" : ""}, not '${String(raw)}'`, `run 'shmrpc ${inv.command.name} --help' for its options`);
   }

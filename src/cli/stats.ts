@@ -7,7 +7,7 @@ import type { ServerListing } from "../connection/discovery.js";
 import type { Invocation } from "./commands.js";
 import { Exit, errorReport, exitCodeOf } from "./exit.js";
 import { durationOption, integerOption } from "./parse.js";
-import { nanos, table, uptime, type Cell } from "./output.js";
+import { fit, nanos, table, uptime, type Cell } from "./output.js";
 import { clientOfInstance, instancesOf, nameArgument, requireInstances, shortId } from "./target.js";
 
 /** One refresh: what each replica answered. */
@@ -59,6 +59,9 @@ async function snapshot(inv: Invocation, name: string, clients: Map<string, Clie
     const entry = { instanceId: s.instanceId, pid: s.pid, socketPath: s.socketPath, replica: s.replica, stats: null as ServiceStats | null, error: null as Record<string, unknown> | null };
     try {
       entry.stats = await client.stats();
+      // Over NATS the listing knows neither: the instance that answered says.
+      if (!entry.pid && Number.isSafeInteger(entry.stats.pid)) entry.pid = entry.stats.pid;
+      if (s.instanceId === "nats" && typeof entry.stats.id === "string") entry.instanceId = entry.stats.id;
     } catch (e) {
       entry.error = errorReport(e);
       client.close(); // a fresh connection next time
@@ -114,6 +117,7 @@ function avg(ns: number, calls: number): string {
 /** Where refreshes go: in place on a terminal (with --watch), else one after another. */
 class Screen {
   private lines = 0;
+  private size = "";
   constructor(private readonly inv: Invocation, private readonly watch: boolean) {}
 
   show(text: string): void {
@@ -122,12 +126,20 @@ class Screen {
       out.out(this.lines++ > 0 && this.inv.options.json !== true ? "\n" + text : text);
       return;
     }
-    const height = process.stdout.rows || 24; // 0 on a terminal that never had its size set
-    const n = text.split("\n").length - 1;
-    // Up to the first line of the last frame and clear below it; a frame taller than
-    // the terminal has scrolled out of reach, so then clear the whole screen.
-    const erase = this.lines === 0 ? "" : this.lines < height && n < height ? `\x1b[${this.lines}F\x1b[J` : "\x1b[H\x1b[2J";
-    out.out(erase + text);
-    this.lines = n;
+    // Measured at each refresh (the terminal may have been resized); 0 when never set.
+    const width = process.stdout.columns || 80;
+    const height = process.stdout.rows || 24;
+    // Every line fits the width (a wrapped row would take two lines and the redraw would
+    // go up too few), and the frame fits the height (a frame that scrolled is out of reach).
+    const rows = text.split("\n").slice(0, -1).map((l) => fit(l, width - 1));
+    if (rows.length > height - 1) rows.splice(height - 2, Infinity, fit(`… ${rows.length - height + 2} more lines: a taller terminal shows them`, width - 1));
+    const frame = rows.join("\n") + "\n";
+    const size = `${width}x${height}`;
+    // Up to the first line of the last frame and clear below it; after a resize (the
+    // terminal may have rewrapped what it showed), the whole screen.
+    const erase = this.lines === 0 ? "" : size === this.size ? `\x1b[${this.lines}F\x1b[J` : "\x1b[H\x1b[2J";
+    out.out(erase + frame);
+    this.lines = rows.length;
+    this.size = size;
   }
 }

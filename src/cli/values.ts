@@ -5,7 +5,8 @@
 // output is plain JSON any tool reads, and nothing is lost:
 //   undefined            {"$undefined": true}
 //   NaN, ±Infinity, -0   {"$number": "NaN"} / "Infinity" / "-Infinity" / "-0"
-//   bigint               {"$bigint": "123456789012345678901"}
+//   bigint               {"$bigint": "123456789012345678901"}; above 2^16 bits in hex, {"$bigint": "0x1f…"}
+//                        (decimal is quadratic: a 2^27-bit bigint took 24 s, its hex 0.15 s)
 //   Date                 {"$date": "2026-11-30T19:00:00.000Z"} ({"$date": null}: an invalid Date)
 //   Buffer, typed arrays,{"$binary": {"type": "Buffer", "base64": "AAEC"}}: the bytes of the
 //   DataView, ArrayBuffer  view's window, in this machine's byte order (little-endian)
@@ -16,8 +17,18 @@
 //                        {"$object": {...}}: escaped, so it is never mistaken for one of the above
 // Everything else (null, booleans, finite numbers, strings, arrays, plain objects) is
 // itself. `fromJson` reverses `toJson` exactly, so `call` arguments can be any of these.
+// Arguments nest at most MAX_JSON_DEPTH levels (the codec sends 256) and a decimal
+// $bigint has at most MAX_DECIMAL_DIGITS digits (hex for bigger ones): beyond, a usage error.
 
 import { UsageError } from "./exit.js";
+
+/** JSON arguments nested deeper than this are a usage error (the codec sends 256 levels;
+ *  tagged forms take one or two JSON levels each). */
+export const MAX_JSON_DEPTH = 512;
+/** Bigints above this many bits are shown in hex: decimal conversion is quadratic. */
+export const MAX_DECIMAL_BITS = 65_536;
+/** A decimal $bigint argument of more digits (2^16 bits is 19,729 digits) is a usage error: give it in hex. */
+export const MAX_DECIMAL_DIGITS = 20_000;
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -46,7 +57,7 @@ export function toJson(value: unknown): Json {
   switch (typeof value) {
     case "undefined": return { $undefined: true };
     case "boolean": case "string": return value;
-    case "bigint": return { $bigint: value.toString() };
+    case "bigint": return { $bigint: bigintText(value) };
     case "number":
       if (Number.isFinite(value) && !Object.is(value, -0)) return value;
       return { $number: Object.is(value, -0) ? "-0" : String(value) };
@@ -67,6 +78,13 @@ export function toJson(value: unknown): Json {
   const out = plainObject(value as Record<string, unknown>);
   const keys = Object.keys(out);
   return keys.length === 1 && keys[0]!.startsWith("$") ? { $object: out } : out;
+}
+
+/** Decimal up to MAX_DECIMAL_BITS, hex ("0x…", "-0x…") above: linear time at any size. */
+function bigintText(v: bigint): string {
+  const magnitude = v < 0n ? -v : v;
+  if (magnitude >> BigInt(MAX_DECIMAL_BITS) === 0n) return v.toString();
+  return (v < 0n ? "-0x" : "0x") + magnitude.toString(16);
 }
 
 function binary(type: string, bytes: Uint8Array): Json {
@@ -93,12 +111,14 @@ function errorFields(e: Error): { [key: string]: Json } {
 
 /** JSON text (already parsed) back to the value `toJson` made it from. A malformed
  *  tagged object is a UsageError naming where, as `path` says. */
-export function fromJson(json: unknown, path = "value"): unknown {
+export function fromJson(json: unknown, path = "value", depth = 0): unknown {
   if (json === null || typeof json !== "object") return json;
-  if (Array.isArray(json)) return json.map((v, i) => fromJson(v, `${path}[${i}]`));
+  if (depth >= MAX_JSON_DEPTH) throw new UsageError(`${/^[^.[]*(?:\[\d+\])?/.exec(path)![0]} is nested deeper than ${MAX_JSON_DEPTH} levels`, "shmrpc sends values nested at most 256 levels deep");
+  const inner = depth + 1;
+  if (Array.isArray(json)) return json.map((v, i) => fromJson(v, `${path}[${i}]`, inner));
   const o = json as Record<string, unknown>;
   const keys = Object.keys(o);
-  if (keys.length !== 1 || !keys[0]!.startsWith("$")) return revivedObject(o, path);
+  if (keys.length !== 1 || !keys[0]!.startsWith("$")) return revivedObject(o, path, inner);
   const tag = keys[0]!;
   const body = o[tag];
   const bad = (what: string) => new UsageError(`${path}: ${tag} needs ${what}`);
@@ -106,15 +126,19 @@ export function fromJson(json: unknown, path = "value"): unknown {
     case "$undefined": return undefined;
     case "$object":
       if (body === null || typeof body !== "object" || Array.isArray(body)) throw bad("an object");
-      return revivedObject(body as Record<string, unknown>, path);
+      return revivedObject(body as Record<string, unknown>, path, inner);
     case "$number": {
       const n = ({ NaN: NaN, Infinity: Infinity, "-Infinity": -Infinity, "-0": -0 } as Record<string, number>)[String(body)];
       if (typeof body !== "string" || n === undefined) throw bad('"NaN", "Infinity", "-Infinity" or "-0"');
       return n;
     }
-    case "$bigint":
-      if (typeof body !== "string" || !/^-?\d+$/.test(body)) throw bad("a string of decimal digits");
-      return BigInt(body);
+    case "$bigint": {
+      const m = typeof body === "string" ? /^(-?)(?:(\d+)|0x([0-9a-fA-F]+))$/.exec(body) : null;
+      if (m === null) throw bad('a string of decimal digits, or hex digits after 0x ("-0x1f")');
+      if (m[2] !== undefined && m[2].length > MAX_DECIMAL_DIGITS) throw bad(`at most ${MAX_DECIMAL_DIGITS} decimal digits (a bigger one in hex, "0x…": decimal conversion is slow)`);
+      const magnitude = BigInt(m[2] ?? `0x${m[3]!}`);
+      return m[1] ? -magnitude : magnitude;
+    }
     case "$date": {
       if (body === null) return new Date(NaN);
       const d = typeof body === "string" ? new Date(body) : new Date(NaN);
@@ -123,10 +147,10 @@ export function fromJson(json: unknown, path = "value"): unknown {
     }
     case "$map":
       if (!Array.isArray(body) || !body.every((e) => Array.isArray(e) && e.length === 2)) throw bad("an array of [key, value] pairs");
-      return new Map(body.map(([k, v], i) => [fromJson(k, `${path}.$map[${i}][0]`), fromJson(v, `${path}.$map[${i}][1]`)]));
+      return new Map(body.map(([k, v], i) => [fromJson(k, `${path}.$map[${i}][0]`, inner + 1), fromJson(v, `${path}.$map[${i}][1]`, inner + 1)]));
     case "$set":
       if (!Array.isArray(body)) throw bad("an array");
-      return new Set(body.map((v, i) => fromJson(v, `${path}.$set[${i}]`)));
+      return new Set(body.map((v, i) => fromJson(v, `${path}.$set[${i}]`, inner)));
     case "$binary": return binaryOf(body, bad);
     case "$error": {
       if (body === null || typeof body !== "object" || Array.isArray(body)) throw bad("an object");
@@ -134,18 +158,18 @@ export function fromJson(json: unknown, path = "value"): unknown {
       const e = new Error(typeof fields.message === "string" ? fields.message : "");
       for (const [key, v] of Object.entries(fields)) {
         if (key === "message") continue;
-        Object.defineProperty(e, key, { value: fromJson(v, `${path}.$error.${key}`), writable: true, configurable: true, enumerable: !["name", "stack", "cause", "errors"].includes(key) });
+        Object.defineProperty(e, key, { value: fromJson(v, `${path}.$error.${key}`, inner), writable: true, configurable: true, enumerable: !["name", "stack", "cause", "errors"].includes(key) });
       }
       return e;
     }
-    default: return revivedObject(o, path); // "$anything else" is an ordinary key
+    default: return revivedObject(o, path, inner); // "$anything else" is an ordinary key
   }
 }
 
-function revivedObject(o: Record<string, unknown>, path: string): Record<string, unknown> {
+function revivedObject(o: Record<string, unknown>, path: string, depth: number): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(o)) {
-    Object.defineProperty(out, key, { value: fromJson(o[key], `${path}.${key}`), writable: true, enumerable: true, configurable: true });
+    Object.defineProperty(out, key, { value: fromJson(o[key], `${path}.${key}`, depth), writable: true, enumerable: true, configurable: true });
   }
   return out;
 }

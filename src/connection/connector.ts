@@ -210,7 +210,7 @@ export class Handshaking {
     });
     this.timer = setTimeout(() => {
       this.c?.abandon();
-      this.settle(new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `server ${o.name} did not finish the handshake within ${timeoutMs} ms`, { maybeExecuted: false }));
+      this.settle(new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `server ${o.name} did not finish the handshake within ${Math.round(timeoutMs)} ms`, { maybeExecuted: false }));
     }, timerDelay(timeoutMs));
     try {
       this.open();

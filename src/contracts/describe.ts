@@ -37,6 +37,18 @@ export interface ServiceDescription {
   methods: MethodDescription[];
 }
 
+/** Each library's way of saying "what you cannot express, make it {}" (unknown keys are
+ *  ignored by the others): zod's `unrepresentable` (and its override, which sees the class
+ *  of z.instanceof), @valibot/to-json-schema's `errorMode`. */
+const LENIENT: Record<string, unknown> = {
+  unrepresentable: "any",
+  errorMode: "ignore",
+  override: (ctx: { zodSchema?: { _zod?: { bag?: { Class?: unknown } } }; jsonSchema: Record<string, unknown> }) => {
+    const cls = ctx.zodSchema?._zod?.bag?.Class;
+    if (typeof cls === "function" && cls.name) ctx.jsonSchema["x-instanceof"] = cls.name;
+  },
+};
+
 const caches = { input: new WeakMap<object, Record<string, unknown> | null>(), output: new WeakMap<object, Record<string, unknown> | null>() };
 
 /** The schema's JSON Schema through Standard JSON Schema (`~standard.jsonSchema`), or null. */
@@ -51,7 +63,14 @@ export function jsonSchemaOf(schema: StandardSchemaV1 | undefined, side: "input"
     try {
       json = converter[side]({ target: "draft-2020-12" });
     } catch {
-      json = null; // a schema JSON Schema cannot express (a transform, a custom check)
+      // A part JSON Schema cannot express (a transform, a custom check such as
+      // z.instanceof(Uint8Array)): that part alone becomes {} (any), so that the other
+      // arguments keep their types; an instanceof check is named in "x-instanceof".
+      try {
+        json = converter[side]({ target: "draft-2020-12", libraryOptions: LENIENT });
+      } catch {
+        json = null;
+      }
     }
   }
   cache.set(schema, json);

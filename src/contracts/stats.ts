@@ -59,6 +59,8 @@ export interface ServiceStats {
   name: string;
   /** A random id of this Server object (22 hex digits), new for each one: tells restarts apart. */
   id: string;
+  /** The server's process id (as describe() gives it): over NATS, the one instance that answered. */
+  pid: number;
   /** When the server was made, ISO 8601 (RFC 3339) in UTC. */
   started: string;
   /** One entry per method, in the order they were registered; the server's own (`$`-prefixed) ones are left out. */
@@ -95,5 +97,5 @@ export function serviceStats(name: string, id: string, started: Date, endpoints:
       in_flight: ep.inflight,
     });
   }
-  return { type: "io.nats.micro.v1.stats_response", name, id, started: started.toISOString(), endpoints: list, connections };
+  return { type: "io.nats.micro.v1.stats_response", name, id, pid: process.pid, started: started.toISOString(), endpoints: list, connections };
 }

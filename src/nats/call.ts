@@ -16,6 +16,7 @@
 // non-idempotent call has one attempt for its whole deadline once sent: its timeout is
 // never re-sent (at most once).
 
+import { closedError, closingError } from "../calls/closed.js";
 import type { Msg, NatsConnection } from "@nats-io/transport-node";
 import type { ConnectOptions } from "./options.js";
 import { RpcError, ErrorCodes } from "../errors.js";
@@ -75,6 +76,10 @@ export interface NatsEvents {
 export class NatsCalls implements Transport {
   /** The server's name ("/calc"). */
   readonly serverName: string;
+  /** Transport's name: the server's. */
+  get name(): string {
+    return this.serverName;
+  }
   private readonly service: string;
   private readonly codec = new PayloadCodec();
   private readonly subjects = new Map<string, string>();
@@ -168,6 +173,7 @@ export class NatsCalls implements Transport {
         reply = { data: opened.data, header: (name) => opened.headers[name] };
       }
     } catch (e) {
+      if (this.closed) throw closingError(this.serverName, true); // sent, then its client closed
       const err = e instanceof RpcError ? e : this.failure(e, method, timeoutMs);
       // The caller gave up: tell the service (best effort), so that a context handler's signal aborts.
       if (err.code === ErrorCodes.ERR_RPC_TIMEOUT || err.code === ErrorCodes.ERR_RPC_ABORTED) this.cancel(nc, callId, err.code === ErrorCodes.ERR_RPC_TIMEOUT);
@@ -322,6 +328,4 @@ function abortable<T>(p: Promise<T>, method: string, signal: AbortSignal | undef
   });
 }
 
-function closedError(name: string): RpcError {
-  return new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `client of ${name} is closed`, { maybeExecuted: false });
-}
+

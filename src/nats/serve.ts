@@ -31,6 +31,8 @@ export interface ServedServer {
   readonly instanceId: string;
   readonly methods: Map<string, Endpoint>;
   readonly maxMessageBytes: number;
+  /** Send handlers' stacks to their callers (the server's exposeStacks option). */
+  readonly exposeStacks: boolean;
   stats(): ServiceStats;
   onError(err: RpcError): void;
   /** A request dropped (it did not open under the token): reported in aggregate. */
@@ -273,7 +275,7 @@ export class NatsService {
 
   private replyThrown(msg: Msg, thrown: unknown): void {
     try {
-      this.replyShape(msg, errorShape(thrown));
+      this.replyShape(msg, errorShape(thrown, this.server.exposeStacks));
     } catch (e) {
       this.server.onError(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `NATS reply of ${this.server.name} failed: ${(e as Error).message}`, { cause: e }));
     }

@@ -62,7 +62,7 @@ export class SyncBridge {
       if (last === seq) break;
       const left = deadline - performance.now();
       if (left <= 0) {
-        return { seq, ok: false, code: ErrorCodes.ERR_RPC_TIMEOUT, message: `the NATS worker thread did not answer within ${timeoutMs + WORKER_GRACE_MS} ms`, maybeExecuted: true };
+        return { seq, ok: false, code: ErrorCodes.ERR_RPC_TIMEOUT, message: `the NATS worker thread did not answer within ${Math.round(timeoutMs + WORKER_GRACE_MS)} ms`, maybeExecuted: true };
       }
       Atomics.wait(this.done, 0, last, left);
     }

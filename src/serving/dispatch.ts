@@ -80,6 +80,8 @@ export class Serving {
     private readonly events: ServingEvents,
     /** What one client, or one user's clients, may hold (budgets.ts). */
     readonly budgets: Budgets,
+    /** Send handlers' stacks to their callers (the server's exposeStacks option). */
+    private readonly exposeStacks = false,
   ) {}
 
   /** Connection memory and connections of user `uid` (for the listener's per-user budgets). */
@@ -593,7 +595,7 @@ export class Serving {
   }
 
   private sendThrown(conn: Connection, id: number, thrown: unknown): void {
-    const shape = errorShape(thrown);
+    const shape = errorShape(thrown, this.exposeStacks);
     this.sendDetails(conn, id, shape.kind, shape.details);
   }
 

@@ -3,7 +3,7 @@
 // the handler's call, promises, and the shape of errors. A wire only decodes, sends and
 // keeps its own bookkeeping, through the Wire it passes in.
 
-import { inspect } from "node:util";
+import { thrownDetails } from "./error-details.js";
 import { ErrorKind } from "../protocol.js";
 import type { Endpoint } from "../contracts/endpoint.js";
 import { ContractViolation } from "../contracts/validate.js";
@@ -90,18 +90,13 @@ export interface ErrorShape {
   details: Record<string, unknown>;
 }
 
-export function errorShape(thrown: unknown): ErrorShape {
+export function errorShape(thrown: unknown, exposeStacks: boolean): ErrorShape {
   // contracts: a value that broke a contract's schema travels as its kind, with the issues
   if (thrown instanceof ContractViolation) {
     return { kind: thrown.kind, details: { name: "RpcError", message: String(thrown.message), stack: "", issues: thrown.issues } };
   }
-  if (thrown instanceof Error) {
-    const details: Record<string, unknown> = { name: String(thrown.name), message: String(thrown.message), stack: String(thrown.stack ?? "") };
-    const code = (thrown as { code?: unknown }).code;
-    if (typeof code === "string") details.code = code;
-    return { kind: ErrorKind.REMOTE, details };
-  }
-  return { kind: ErrorKind.REMOTE, details: { name: "Error", message: `the handler threw a non-Error value: ${inspect(thrown, { depth: 2, breakLength: Infinity })}`, stack: "" } };
+  // The stack only when the server opts in (src/serving/error-details.ts).
+  return { kind: ErrorKind.REMOTE, details: { ...thrownDetails(thrown, exposeStacks) } };
 }
 
 /** A handler's value that could not be encoded: what the caller gets instead (and `why`,

@@ -71,6 +71,9 @@ export interface ServerOptions {
   catchUnhandledRejections?: boolean;
   /** Where to listen, instead of the per-user runtime directory (for serving other users). */
   socketPath?: string;
+  /** Send a handler's stack (with this server's file paths) to the caller in `err.remote.stack`
+   *  (default false: callers get the error's name, message and code, and an empty stack). */
+  exposeStacks?: boolean;
   /** Largest ring a client may ask for, in bytes (default 64 MiB). */
   maxRingBytes?: number;
   /** Shared memory all connections together may take, with the one kept ready for the
