@@ -30,10 +30,12 @@ export function parseCancel(text: string): { callId: string; code: ErrorCode } {
   return { callId: text.slice(0, space), code: text.slice(space + 1) === "t" ? ErrorCodes.ERR_RPC_TIMEOUT : ErrorCodes.ERR_RPC_ABORTED };
 }
 
-const prefix = Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(8))).toString("hex");
+// Made on first use: web crypto loads node:crypto, which `import("shmrpc")` must not (bundle.test).
+let prefix: string | undefined;
 let counter = 0;
 /** A call id unique to this process (and across processes, by its random prefix). */
 export function newCallId(): string {
+  prefix ??= Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(8))).toString("hex");
   return `${prefix}.${(counter = (counter + 1) % Number.MAX_SAFE_INTEGER)}`;
 }
 
