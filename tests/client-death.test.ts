@@ -113,7 +113,10 @@ death("kill -9 of clients with hundreds of calls in flight: noticed within 1 s, 
       `steady client: ${steady.calls} calls, ${steady.failures.length} failures` + (rss.length ? `; RSS every 20 kills: ${rss.map((r) => (r / 1024).toFixed(1)).join(" ")} MiB` : ""));
     assert.equal(steady.failures, [], "the other client's calls");
     assert.ok(ranBeforeNotice.some((n) => n < RUNNING + BACKLOG), "some requests were still unread when the server noticed (else this test checks nothing)");
-    assertNoServerLeak(base, last);
+    // WebAssembly memory never shrinks: one connection's worth of growth (two 2 MiB rings and
+    // their header, 4160 KiB seen once on a loaded machine: memory made for a new client while a
+    // victim's was not given back yet) is allowed; a leak per kill would be 8 times that.
+    assertNoServerLeak(base, last, 4160 + 64);
     assert.equal(leftovers(name), servingFiles(name));
     assert.is(await ask(server, "close", "closed"), "");
   } finally {
