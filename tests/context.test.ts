@@ -128,7 +128,7 @@ context(`ctx.signal aborts within ${TARGET_MS} ms (busy-host margin ${ABORT_WITH
     await expectLine(server, "started c1 ", from);
     const closedAt = wallNow();
     other.close();
-    assert.is(await p, "ERR_RPC_DISCONNECTED");
+    assert.is(await p, "ERR_RPC_CLOSED", "the caller's own call: its client was closed");
     const c1 = await abortedAt(server, "c1", from);
     assert.is(c1.code, "ERR_RPC_DISCONNECTED");
     within("close()", c1.at - closedAt);

@@ -4,9 +4,29 @@
 import { RpcError, ErrorCodes, type ErrorCode } from "../errors.js";
 
 /** Who called, as the transport knows it. */
-export type Caller =
-  | { readonly transport: "shm"; readonly pid: number; readonly uid: number; readonly gid: number }
-  | { readonly transport: "nats"; readonly subject: string; readonly reply: string };
+export type Caller = ShmCaller | NatsCaller;
+
+/** A caller on this host, as the kernel reported it when it connected (SO_PEERCRED). */
+export interface ShmCaller {
+  /** Over shared memory. */
+  readonly transport: "shm";
+  /** The caller's process id. */
+  readonly pid: number;
+  /** Its user id. */
+  readonly uid: number;
+  /** Its group id. */
+  readonly gid: number;
+}
+
+/** A caller over NATS: what the message says (NATS gives no identity of the publisher). */
+export interface NatsCaller {
+  /** Over NATS. */
+  readonly transport: "nats";
+  /** The subject the request came on. */
+  readonly subject: string;
+  /** Its reply subject (the caller's inbox). */
+  readonly reply: string;
+}
 
 /** What a `{ context: true }` handler gets after the call's arguments. */
 export interface CallContext {
@@ -18,6 +38,7 @@ export interface CallContext {
   readonly signal: AbortSignal;
   /** The caller's deadline, in ms since the epoch (from its remaining time when sent). */
   readonly deadline: number;
+  /** Who called, as the transport knows it. */
   readonly caller: Caller;
   /** The caller's metadata (lowercase keys, string values). */
   readonly metadata: Readonly<Record<string, string>>;

@@ -280,7 +280,8 @@ function readRing(maxMessageBytes: number): Transcript {
         messages.push({ oversized: length, id: ch.oversizedId });
         continue;
       }
-      if (type !== L.T_REQUEST && type !== L.T_CALL && type !== L.T_METHOD_ID && type !== L.T_RESPONSE && type !== L.T_ERROR && type !== L.T_GOODBYE) {
+      if (type !== L.T_REQUEST && type !== L.T_CALL && type !== L.T_METHOD_ID && type !== L.T_RESPONSE && type !== L.T_ERROR && type !== L.T_GOODBYE
+        && type !== L.T_CONTEXT && type !== L.T_CANCEL) {
         throw new Error(`the channel delivered a record of type ${type}`);
       }
       if (length > maxMessageBytes) throw new Error(`a message of ${length} bytes passed a limit of ${maxMessageBytes}`);
@@ -375,7 +376,7 @@ export function rawLayout(r: { tail: number; head: number; near: boolean; delta:
 const record = fc.record({
   type: fc.oneof(
     { weight: 6, arbitrary: fc.constantFrom(L.T_REQUEST, L.T_CALL, L.T_RESPONSE, L.T_ERROR, L.T_FRAGMENT_FIRST, L.T_FRAGMENT_MORE) },
-    { weight: 1, arbitrary: fc.constantFrom(0, L.T_PADDING, L.T_GOODBYE, L.T_METHOD_ID, L.T_METHOD_ID + 1, 0xffffffff) },
+    { weight: 1, arbitrary: fc.constantFrom(0, L.T_PADDING, L.T_GOODBYE, L.T_METHOD_ID, L.T_CONTEXT, L.T_CANCEL, L.T_CANCEL + 1, 0xffffffff) },
   ),
   payload: fc.uint8Array({ maxLength: 1100 }),
   total: fc.oneof(fc.integer({ min: 0, max: 8192 }), interestingU32),
