@@ -267,8 +267,12 @@ export class Server extends EventEmitter {
     return this.natsStarted ?? Promise.resolve();
   }
 
-  /** Says goodbye to every client, frees all shared memory and releases the name. */
-  async close(): Promise<void> {
+  /** Says goodbye to every client, frees all shared memory and releases the name.
+   *  With `drainMs`, drains first: stops listening (the name is free for a new server),
+   *  refuses new calls with ERR_RPC_UNAVAILABLE (they did not run: clients send them
+   *  elsewhere), over NATS drains the queue subscriptions, lets running calls finish for
+   *  up to `drainMs` ms, then aborts the signals of those still running and closes. */
+  async close(options?: { drainMs?: number }): Promise<void> {
     if (this.state === "idle") {
       this.state = "closed";
       return;
@@ -276,6 +280,11 @@ export class Server extends EventEmitter {
     if (this.state !== "running") return this.stopped;
     this.state = "closing";
     this.listener.close();
+    const drainMs = options?.drainMs === undefined ? 0 : positive(options.drainMs, 0, "drainMs", true);
+    if (drainMs > 0) {
+      const nats = this.natsService?.drain(drainMs);
+      await Promise.all([this.serving.drainCalls(drainMs), nats]);
+    }
     this.serving.close();
     this.refusals.close();
     localServers.delete(this.name);
