@@ -231,7 +231,7 @@ export class NatsService {
   private ended(msg: Msg): boolean {
     const run = this.running.get(msg);
     if (!this.running.delete(msg)) return false;
-    if (this.running.size === 0) queueMicrotask(() => this.idle?.());
+    if (this.idle !== undefined && this.running.size === 0) queueMicrotask(() => this.idle?.());
     const id = run === undefined ? undefined : this.callIds.get(run);
     if (id !== undefined) this.byCallId.delete(id);
     return true;
