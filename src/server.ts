@@ -272,7 +272,10 @@ export class Server extends EventEmitter {
    *  refuses new calls with ERR_RPC_UNAVAILABLE (they did not run: clients send them
    *  elsewhere), over NATS drains the queue subscriptions, lets running calls finish for
    *  up to `drainMs` ms, then aborts the signals of those still running and closes. */
-  async close(options?: { drainMs?: number }): Promise<void> {
+  async close(options?: {
+    /** How long running calls may still finish, in ms (0 or none: close at once). */
+    drainMs?: number;
+  }): Promise<void> {
     if (this.state === "idle") {
       this.state = "closed";
       return;
