@@ -276,6 +276,8 @@ export class Server extends EventEmitter {
     /** How long running calls may still finish, in ms (0 or none: close at once). */
     drainMs?: number;
   }): Promise<void> {
+    // Checked before anything closes: a bad option leaves the server serving.
+    const drainMs = options?.drainMs === undefined ? 0 : positive(options.drainMs, 0, "drainMs", true);
     if (this.state === "idle") {
       this.state = "closed";
       return;
@@ -283,7 +285,6 @@ export class Server extends EventEmitter {
     if (this.state !== "running") return this.stopped;
     this.state = "closing";
     this.listener.close();
-    const drainMs = options?.drainMs === undefined ? 0 : positive(options.drainMs, 0, "drainMs", true);
     if (drainMs > 0) {
       const nats = this.natsService?.drain(drainMs);
       await Promise.all([this.serving.drainCalls(drainMs), nats]);

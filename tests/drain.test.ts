@@ -137,6 +137,25 @@ drain("close() without drainMs still fails running calls at once (as before)", a
   }
 });
 
+drain("close({ drainMs }) refuses a drainMs that is not a non-negative finite number, and the server keeps serving", async () => {
+  const { Server } = await import("../src/index.js");
+  const name = uniqueName("drain");
+  const server = new Server(name);
+  server.bind("one", () => 1);
+  void server.run();
+  const client = new Client(name);
+  try {
+    for (const bad of [-1, Number.NaN, Infinity, "5" as unknown as number]) {
+      const err = await rejection(server.close({ drainMs: bad }));
+      assert.is(err.code, ErrorCodes.ERR_RPC_INVALID_ARGUMENT);
+    }
+    assert.is(await client.asyncCall("one"), 1);
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
 /** 20,000 calls (half non-idempotent, some synchronous, some awaiting a timer in their
  *  handler) while replicas A and B are replaced by C and D one by one with close({ drainMs }). */
 async function rollingRestart(title: string, name: string, target: string, options: object, clientOptions: object): Promise<void> {
