@@ -40,6 +40,10 @@ export const ErrorCodes = {
   ERR_RPC_RESOURCE_EXHAUSTED: "ERR_RPC_RESOURCE_EXHAUSTED",
   /** Not allowed: the server refused this user, group or token, the server runs as another user than `serverUid`, or the operating system refused access to the socket (gRPC PERMISSION_DENIED). */
   ERR_RPC_ACCESS_DENIED: "ERR_RPC_ACCESS_DENIED",
+  /** The server is draining (`close({ drainMs })`) and took no new call: this one did not
+   *  run (`maybeExecuted: false`); the client re-sends it to another instance or to a
+   *  server started again under the name, idempotent or not, within its deadline (gRPC UNAVAILABLE). */
+  ERR_RPC_UNAVAILABLE: "ERR_RPC_UNAVAILABLE",
 } as const;
 
 /** One of the {@link ErrorCodes}: the type of {@link RpcError.code}. */

@@ -96,6 +96,14 @@
 //   CANCEL    [id u32][reason u8][pad]   (since version 6; client -> server) the caller
 //             gave up on call `id` (reason 1: its timeout, 2: an abort): a running handler
 //             bound with { context: true } has its ctx.signal aborted; otherwise ignored.
+// DRAINING (version 6, no new bytes). A server closed with close({ drainMs }) stops
+// listening (a restarted server or a replica may take the name at once) and answers every
+// request it takes from then on with an ERROR of kind UNAVAILABLE (7), having run nothing:
+// that answer is how its clients learn it drains. The client reports ERR_RPC_UNAVAILABLE
+// with maybeExecuted false and re-sends the call to another instance, or to a server
+// started again under the name, within the call's deadline, whatever its method. Calls
+// already running finish (up to drainMs; then those bound with { context: true } have
+// their ctx.signal aborted) and the server ends every connection as on close().
 // A message whose payload exceeds a quarter of the ring travels as fragments.
 // The payload offsets (P_ID, P_NAME, ...) and the code that writes these headers are in
 // src/frames.ts.
@@ -162,6 +170,9 @@ export const ErrorKind = {
   /** Over one of the server's budgets for this client (calls in flight, memory of
    *  unfinished messages): the call did not run. */
   RESOURCE_EXHAUSTED: 6,
+  /** The server is draining (close({ drainMs })): it takes no new call; this one did
+   *  not run, and the client sends it elsewhere (ERR_RPC_UNAVAILABLE, maybeExecuted false). */
+  UNAVAILABLE: 7,
 } as const;
 
 /** The requests a server answers itself (see RESERVED METHODS above). */
@@ -175,6 +186,7 @@ const KIND_TO_CODE: Record<number, ErrorCode> = {
   [ErrorKind.INVALID_ARGUMENT]: ErrorCodes.ERR_RPC_INVALID_ARGUMENT,
   [ErrorKind.INVALID_RESULT]: ErrorCodes.ERR_RPC_INVALID_RESULT,
   [ErrorKind.RESOURCE_EXHAUSTED]: ErrorCodes.ERR_RPC_RESOURCE_EXHAUSTED,
+  [ErrorKind.UNAVAILABLE]: ErrorCodes.ERR_RPC_UNAVAILABLE,
 };
 
 export function codeOfKind(kind: number): ErrorCode | undefined {

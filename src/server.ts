@@ -274,8 +274,17 @@ export class Server extends EventEmitter {
     return this.natsStarted ?? Promise.resolve();
   }
 
-  /** Says goodbye to every client, frees all shared memory and releases the name. */
-  async close(): Promise<void> {
+  /** Says goodbye to every client, frees all shared memory and releases the name.
+   *  With `drainMs`, drains first: stops listening (the name is free for a new server),
+   *  refuses new calls with ERR_RPC_UNAVAILABLE (they did not run: clients send them
+   *  elsewhere), over NATS drains the queue subscriptions, lets running calls finish for
+   *  up to `drainMs` ms, then aborts the signals of those still running and closes. */
+  async close(options?: {
+    /** How long running calls may still finish, in ms (0 or none: close at once). */
+    drainMs?: number;
+  }): Promise<void> {
+    // Checked before anything closes: a bad option leaves the server serving.
+    const drainMs = options?.drainMs === undefined ? 0 : positive(options.drainMs, 0, "drainMs", true);
     if (this.state === "idle") {
       this.state = "closed";
       return;
@@ -283,6 +292,10 @@ export class Server extends EventEmitter {
     if (this.state !== "running") return this.stopped;
     this.state = "closing";
     this.listener.close();
+    if (drainMs > 0) {
+      const nats = this.natsService?.drain(drainMs);
+      await Promise.all([this.serving.drainCalls(drainMs), nats]);
+    }
     this.serving.close();
     this.refusals.close();
     localServers.delete(this.name);

@@ -18,8 +18,27 @@ let pause: Int32Array | undefined;
 export function callSync(t: Transport, call: Call, policy: Readonly<RetryPolicy>, report: RetryReport): unknown {
   const timeoutMs = call.settings.timeoutMs;
   if (t.closed) throw closedError(t.name); // at once, on every transport: never sent, never retried
-  if (!t.mayRetry(call)) return t.attemptSync(call, timeoutMs, false);
-  const attempts = new Attempts(policy, call.settings.idempotent, performance.now() + timeoutMs);
+  const start = performance.now();
+  if (!t.mayRetry(call)) {
+    try {
+      return t.attemptSync(call, timeoutMs, false);
+    } catch (e) {
+      // A draining server refused it: re-sent, whatever the method (a server may start again).
+      if (!isUnavailable(e) || t.closed) throw e;
+      const attempts = new Attempts(policy, call.settings.idempotent, start + timeoutMs);
+      attempts.count = 1;
+      const wait = attempts.next(e, t.otherLive(call));
+      if (wait < 0) throw e;
+      report(call, 1, e, wait);
+      if (wait > 0) Atomics.wait((pause ??= new Int32Array(new SharedArrayBuffer(4))), 0, 0, wait);
+      return syncLoop(t, call, attempts, report);
+    }
+  }
+  return syncLoop(t, call, new Attempts(policy, call.settings.idempotent, start + timeoutMs), report);
+}
+
+function syncLoop(t: Transport, call: Call, attempts: Attempts, report: RetryReport): unknown {
+  const timeoutMs = call.settings.timeoutMs;
   for (;;) {
     attempts.count++;
     call.cut = false;
@@ -41,8 +60,24 @@ export function callAsync(t: Transport, call: Call, policy: Readonly<RetryPolicy
   if (signal?.aborted) {
     return Promise.reject(new RpcError(ErrorCodes.ERR_RPC_ABORTED, `call to "${call.method}" was aborted before it was sent`, { cause: signal.reason, maybeExecuted: false }));
   }
-  if (!t.mayRetry(call)) return t.attemptAsync(call, timeoutMs, false);
-  const attempts = new Attempts(policy, call.settings.idempotent, performance.now() + timeoutMs);
+  const start = performance.now();
+  if (!t.mayRetry(call)) {
+    // One attempt; only a draining server's refusal sends it again (a server may start again).
+    return t.attemptAsync(call, timeoutMs, false).catch((e: unknown) => {
+      if (!isUnavailable(e) || signal?.aborted || t.closed) throw e;
+      const attempts = new Attempts(policy, call.settings.idempotent, start + timeoutMs);
+      attempts.count = 1;
+      const wait = attempts.next(e, t.otherLive(call));
+      if (wait < 0) throw e;
+      report(call, 1, e, wait);
+      return new Promise<void>((r) => setTimeout(r, wait)).then(() => asyncLoop(t, call, attempts, report));
+    });
+  }
+  return asyncLoop(t, call, new Attempts(policy, call.settings.idempotent, start + timeoutMs), report);
+}
+
+function asyncLoop(t: Transport, call: Call, attempts: Attempts, report: RetryReport): Promise<unknown> {
+  const { timeoutMs, signal } = call.settings;
   return new Promise((resolve, reject) => {
     const attempt = (): void => {
       attempts.count++;
@@ -57,6 +92,10 @@ export function callAsync(t: Transport, call: Call, policy: Readonly<RetryPolicy
     };
     attempt();
   });
+}
+
+function isUnavailable(e: unknown): boolean {
+  return e instanceof RpcError && e.code === ErrorCodes.ERR_RPC_UNAVAILABLE;
 }
 
 function isTimeout(e: unknown): boolean {

@@ -130,6 +130,8 @@ function remoteError(kind: number, details: unknown): RpcError {
   if (typeof d.code === "string") info.code = d.code;
   const code = codeOfKind(kind) ?? ErrorCodes.ERR_RPC_REMOTE;
   if (kind === ErrorKind.REMOTE) return new RpcError(code, info.message, { remote: info });
+  // A draining server refused it without running it (src/protocol.ts, DRAINING).
+  if (kind === ErrorKind.UNAVAILABLE) return new RpcError(code, info.message, { maybeExecuted: false });
   // contracts: a contract's schema rejected the arguments or the result
   const issues = receivedIssues(d.issues);
   if (issues !== undefined) return new RpcError(code, info.message, { issues });

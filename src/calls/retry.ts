@@ -67,6 +67,10 @@ export class Attempts {
   count = 0;
   private transparent = 0;
   private retries = 0;
+  /** A draining server refused the call (ERR_RPC_UNAVAILABLE): calls that never ran are
+   *  re-sent until the deadline, not maxAttempts times (the name's next server may take
+   *  a while to start). */
+  private refused = false;
 
   constructor(
     readonly policy: Readonly<RetryPolicy>,
@@ -83,16 +87,20 @@ export class Attempts {
     if (!(err instanceof RpcError) || !(LOST.has(err.code) || unanswered)) return -1;
     const left = this.deadline - performance.now();
     if (left <= 0) return -1;
+    if (err.code === ErrorCodes.ERR_RPC_UNAVAILABLE) this.refused = true;
     if (err.maybeExecuted === false && otherLive && this.transparent < TRANSPARENT_MAX) {
       this.transparent++;
       return 0;
     }
     // Nobody to send it to at once, or it may have run: a retry, counted and backed off.
     if (err.maybeExecuted !== false && !this.idempotent) return -1;
-    if (this.retries + 1 >= this.policy.maxAttempts) return -1;
-    const bound = Math.min(this.policy.initialBackoffMs * this.policy.backoffMultiplier ** this.retries, this.policy.maxBackoffMs);
+    if (this.retries + 1 >= this.policy.maxAttempts && !(this.refused && err.maybeExecuted === false)) return -1;
+    const bound = Math.min(this.policy.initialBackoffMs * this.policy.backoffMultiplier ** Math.min(this.retries, 30), this.policy.maxBackoffMs);
     this.retries++;
-    return timerDelay(Math.min(Math.random() * bound, left));
+    const wait = Math.random() * bound;
+    // No attempt that would start with the deadline already past.
+    if (wait >= left) return -1;
+    return timerDelay(wait);
   }
 
   /** Whether another retry is left after the attempt in course (attempt `count`). */
@@ -107,7 +115,7 @@ export class Attempts {
 }
 
 /** Losses of the server or the connection: the only failures worth sending again. */
-const LOST: ReadonlySet<string> = new Set([ErrorCodes.ERR_RPC_DISCONNECTED, ErrorCodes.ERR_RPC_NOT_CONNECTED, ErrorCodes.ERR_RPC_SERVER_FULL]);
+const LOST: ReadonlySet<string> = new Set([ErrorCodes.ERR_RPC_DISCONNECTED, ErrorCodes.ERR_RPC_NOT_CONNECTED, ErrorCodes.ERR_RPC_SERVER_FULL, ErrorCodes.ERR_RPC_UNAVAILABLE]);
 
 /** Sets `attempts` on an RpcError (it defaults to 1 on the prototype). */
 export function withAttempts(err: unknown, attempts: number): unknown {

@@ -202,10 +202,38 @@ export class NatsService {
     if (!invoke(ep, args, run?.context, this.wire, msg, 0) && run !== undefined) this.ended(msg);
   }
 
+  /** Told when no handler runs any more (drain). */
+  private idle: (() => void) | undefined;
+
+  /** Drains the queue subscription (the NATS server routes new requests to the other
+   *  members of the queue group; none already on its way is lost), then waits until no
+   *  handler runs, at most `ms` (close() then answers and aborts those still running). */
+  async drain(ms: number): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.calls?.drain();
+    } catch {
+      return; // the connection is already closed
+    }
+    if (this.running.size === 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.idle = undefined;
+        resolve();
+      }, ms);
+      this.idle = () => {
+        clearTimeout(timer);
+        this.idle = undefined;
+        resolve();
+      };
+    });
+  }
+
   /** A request's handler is done (or its answer sent at close): forget it. */
   private ended(msg: Msg): boolean {
     const run = this.running.get(msg);
     if (!this.running.delete(msg)) return false;
+    if (this.idle !== undefined && this.running.size === 0) queueMicrotask(() => this.idle?.());
     const id = run === undefined ? undefined : this.callIds.get(run);
     if (id !== undefined) this.byCallId.delete(id);
     return true;

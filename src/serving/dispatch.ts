@@ -103,6 +103,31 @@ export class Serving {
     this.decoder = new Decoder(core(), native.copyBytes);
   }
 
+  /** Draining (src/protocol.ts, DRAINING): new calls are refused ERR_RPC_UNAVAILABLE. */
+  private draining = false;
+  private drained: (() => void) | undefined;
+
+  /** Takes no new call from now on and resolves once no call runs, or after `ms`, having
+   *  then aborted the signals of the context handlers still running. Close after it. */
+  drainCalls(ms: number): Promise<void> {
+    this.draining = true;
+    if (this.inflight === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.drained = undefined;
+        for (const conn of this.conns) {
+          for (const r of conn.running?.values() ?? []) r.abort(ErrorCodes.ERR_RPC_CLOSED, `the server closed: the call ran past its drainMs (${ms} ms)`);
+        }
+        resolve();
+      }, ms);
+      this.drained = () => {
+        clearTimeout(timer);
+        this.drained = undefined;
+        resolve();
+      };
+    });
+  }
+
   /** Stops: says goodbye to every client and frees everything. */
   close(): void {
     this.running = false;
@@ -422,6 +447,10 @@ export class Serving {
    *  and for a promise until it settles (`viewHeld`); until then it holds the
    *  connection's memory (`lease`), which outlives the connection if need be. */
   private run(conn: Connection, id: number, ep: Endpoint, body: number, end: number): void {
+    if (this.draining) {
+      this.sendError(conn, id, ErrorKind.UNAVAILABLE, "RpcError", `call refused: ${this.name} is draining (closing); it did not run`);
+      return;
+    }
     if (conn.inflight >= this.budgets.limits.maxInflightPerConnection) {
       this.sendError(conn, id, ErrorKind.RESOURCE_EXHAUSTED, "RpcError",
         `call refused: this connection has ${conn.inflight} calls in flight, the server's maxInflightPerConnection`);
@@ -532,6 +561,7 @@ export class Serving {
       if (ep.context) conn.running?.delete(id);
       conn.inflight--;
       this.inflight--;
+      if (this.inflight === 0) this.drained?.();
       if (!conn.closed && this.running) return true;
       // Its client is gone: the memory its views showed may go now.
       if (ep.view) this.doneWithView(conn, null, true);
