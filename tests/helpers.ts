@@ -10,10 +10,25 @@ import { dirname, join } from "node:path";
 export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), "fixtures");
 
 let counter = 0;
+/** The names this process made: their files are removed when it exits (below). */
+const madeNames = new Set<string>();
 /** A server name no other test (or test run) uses. */
 export function uniqueName(tag = "t"): string {
-  return `/shmrpc-test-${tag}-${process.pid}-${++counter}`;
+  const name = `/shmrpc-test-${tag}-${process.pid}-${++counter}`;
+  madeNames.add(name);
+  return name;
 }
+
+// A test run leaves nothing in the runtime directory: a server killed with -9 leaves its socket
+// and lock file, and replicas their directory of instance locks, until a server of the name
+// comes back (which, for a test's unique name, never happens). By exit every server of these
+// names has ended: their files go.
+process.on("exit", () => {
+  for (const name of madeNames) {
+    const base = `${runtimeDir()}/${name.slice(1)}.sock`;
+    for (const path of [base, `${base}.lock`, `${base}.replicas`]) rmSync(path, { recursive: true, force: true });
+  }
+});
 
 /** What a server name left behind: anything of shmrpc in /dev/shm (there must never be
  *  any: connections share unnamed memfds) and the name's socket and lock files in the

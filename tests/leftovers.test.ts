@@ -4,7 +4,9 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { acceptBacklog, ask, expectLine, killAll, leftovers, scale, sleep, spawnFixture, uniqueName, until, type Child } from "./helpers.js";
-import { socketPathOf } from "../src/connection/paths.js";
+import { socketPathOf, runtimeDir } from "../src/connection/paths.js";
+import { spawnSync } from "node:child_process";
+import { readdirSync } from "node:fs";
 
 const left = suite("leftovers");
 left.after(killAll);
@@ -136,6 +138,28 @@ left("server and clients killed -9 together in the middle of traffic", async () 
     await restartAndClose(name);
     assert.equal(leftovers(name), []);
   }
+});
+
+left("a test process leaves no entry of its names in the runtime directory, even of a replica it killed", async () => {
+  // A child that serves a replicated name and ends without closing (as kill -9 would leave it):
+  // its socket, lock and replicas directory stay until helpers.ts removes its names at exit.
+  const helpers = new URL("./helpers.js", import.meta.url).href;
+  const index = new URL("../src/index.js", import.meta.url).href;
+  const child = spawnSync(process.execPath, ["--input-type=module", "-e", `
+    const { uniqueName } = await import(${JSON.stringify(helpers)});
+    const { Server } = await import(${JSON.stringify(index)});
+    const { readdirSync } = await import("node:fs");
+    const { runtimeDir } = await import(${JSON.stringify(new URL("../src/connection/paths.js", import.meta.url).href)});
+    const server = new Server(uniqueName("exitclean"), { replica: true });
+    server.run();
+    await server.ready();
+    console.log(String(readdirSync(runtimeDir()).filter((f) => f.includes("-" + process.pid + "-")).length));
+    process.exit(0);
+  `], { encoding: "utf8", timeout: 30_000 });
+  assert.is(child.status, 0, child.stderr);
+  assert.ok(Number(child.stdout.trim()) >= 2, `while it served, the name had its entries (${child.stdout.trim()})`);
+  const left = readdirSync(runtimeDir()).filter((f) => f.includes(`-${child.pid}-`));
+  assert.equal(left, [], "entries of the child's names after it exited");
 });
 
 left.run();
