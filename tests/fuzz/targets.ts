@@ -274,7 +274,10 @@ function readRing(maxMessageBytes: number): Transcript {
     for (let i = 0; ; i++) {
       if (i > 4 * CAP) throw new Error("the channel keeps delivering messages from a ring that cannot hold that many");
       if (!ch.poll()) break;
-      const { type, payload, length } = ch;
+      // A fragmented message's tail (its last binary's bytes) is a Buffer of its own: the
+      // memory at `payload` holds only the bytes before it.
+      const { type, payload, length, tail } = ch;
+      const inMemory = length - (tail === null ? 0 : tail.length);
       if (type === OVERSIZED) {
         if (length <= maxMessageBytes) throw new Error(`OVERSIZED for ${length} bytes with a limit of ${maxMessageBytes}`);
         messages.push({ oversized: length, id: ch.oversizedId });
@@ -285,12 +288,13 @@ function readRing(maxMessageBytes: number): Transcript {
         throw new Error(`the channel delivered a record of type ${type}`);
       }
       if (length > maxMessageBytes) throw new Error(`a message of ${length} bytes passed a limit of ${maxMessageBytes}`);
-      const inRing = payload >= DATA && payload + length <= RING_END;
-      const outside = payload + length <= frameRegion || payload >= frameRegion + 4 * PAGE;
-      if (!inRing && !(outside && payload > 0 && payload + length <= c.u8.length)) {
-        throw new Error(`message [${payload}, ${payload + length}) is neither inside the ring's data nor in private memory`);
+      const inRing = payload >= DATA && payload + inMemory <= RING_END;
+      const outside = payload + inMemory <= frameRegion || payload >= frameRegion + 4 * PAGE;
+      if (!inRing && !(outside && payload > 0 && payload + inMemory <= c.u8.length)) {
+        throw new Error(`message [${payload}, ${payload + inMemory}) is neither inside the ring's data nor in private memory`);
       }
-      messages.push({ type, length, bytes: Buffer.from(c.u8.subarray(payload, payload + length)), body: decodeBody(type, payload, length) });
+      const bytes = Buffer.from(c.u8.subarray(payload, payload + inMemory));
+      messages.push({ type, length, bytes: tail === null ? bytes : Buffer.concat([bytes, tail]), body: decodeBody(type, payload, length, tail) });
     }
     ch.release();
     return { attached: true, messages, end: ch.protocolError ?? `ring error ${reader.error}` };
@@ -300,7 +304,7 @@ function readRing(maxMessageBytes: number): Transcript {
 }
 
 /** Decodes a message's value as the server (requests) or the client (responses, errors) would. */
-function decodeBody(type: number, at: number, length: number): unknown {
+function decodeBody(type: number, at: number, length: number, tail: Buffer | null): unknown {
   let start: number;
   if (type === L.T_REQUEST) {
     if (length < P_NAME) return "short";
@@ -312,7 +316,7 @@ function decodeBody(type: number, at: number, length: number): unknown {
   }
   if (start > length) return "short";
   try {
-    return { value: decoder.decode(at + start, at + length) };
+    return { value: decoder.decode(at + start, at + length, tail) };
   } catch (e) {
     return { error: expectProtocol(e, "decoding a message body") };
   }
