@@ -10,6 +10,7 @@ import { createHmac, createHash, randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { spawn, spawnSync } from "node:child_process";
 import { Client, RpcError, Server } from "../src/index.js";
+import { connectionBytes } from "../src/connection/listener.js";
 import { native } from "../src/native.js";
 import { L } from "../src/core/layout.js";
 import { runtimeDir } from "../src/connection/paths.js";
@@ -481,7 +482,7 @@ conns("a server that hands over memory it could still resize (an unsealed file) 
   const name = uniqueName("unsealed");
   const path = join(runtimeDir(), name.slice(1) + ".sock");
   const ring = 65536;
-  const size = Math.ceil((L.CONN_HEADER_BYTES + 2 * (L.RING_HEADER_BYTES + ring)) / 65536) * 65536;
+  const size = connectionBytes(ring); // what a real server hands over
   const file = join(mkdtempSync("/tmp/shmrpc-unsealed-"), "mem");
   writeFileSync(file, Buffer.alloc(size));
   const fileFd = openSync(file, "r+");
@@ -525,7 +526,7 @@ conns("a server that hands over memory sealed against writes is refused with ERR
   const name = uniqueName("wsealed");
   const path = join(runtimeDir(), name.slice(1) + ".sock");
   const ring = 65536;
-  const size = Math.ceil((L.CONN_HEADER_BYTES + 2 * (L.RING_HEADER_BYTES + ring)) / 65536) * 65536;
+  const size = connectionBytes(ring); // what a real server hands over
   const script = [
     "import fcntl, os, socket, struct, sys",
     "path, size, ring, version = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])",
@@ -559,7 +560,7 @@ conns("a client with a token refuses an impostor server that takes its AUTH but 
   const name = uniqueName("impostor");
   const path = join(runtimeDir(), name.slice(1) + ".sock");
   const ring = 65536;
-  const size = Math.ceil((L.CONN_HEADER_BYTES + 2 * (L.RING_HEADER_BYTES + ring)) / 65536) * 65536;
+  const size = connectionBytes(ring); // what a real server hands over
   const listener = native.listenUnix(path, 8, 0o600);
   const buf = Buffer.alloc(600);
   let authSeen = false;

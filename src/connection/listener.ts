@@ -520,7 +520,7 @@ export class Listener {
 }
 
 /** A connection's memory for rings of `ring` bytes each way. */
-function connectionBytes(ring: number): number {
+export function connectionBytes(ring: number): number {
   return roundToPages(L.CONN_HEADER_BYTES + 2 * (L.RING_HEADER_BYTES + ring));
 }
 
