@@ -15,7 +15,7 @@ import type { MethodNames } from "./calls/methods.js";
 import { Balancer, validateBalance, type Balance } from "./calls/balance.js";
 import { retryPolicy, type RetryPolicy } from "./calls/retry.js";
 import { newCall, type Call, type CallSettings, type Transport } from "./calls/transport.js";
-import { callAsync, callSync } from "./calls/attempts.js";
+import { CallLoop } from "./calls/attempts.js";
 import { callSettings } from "./calls/options.js";
 import { closedError } from "./calls/closed.js";
 import type { CallContext } from "./serving/context.js";
@@ -139,6 +139,8 @@ export class Client extends EventEmitter {
   private readonly transport: Transport;
   /** The instances on this host (none when the name is a NATS URL). */
   private readonly local: LocalInstances | undefined;
+  /** The attempts loop of every call, over `transport`. */
+  private readonly calls: CallLoop;
   /** The settings of calls made without withOptions. */
   private readonly defaults: CallSettings;
   private readonly emitLater = (event: string, peer: object): void => void this.emit(event, peer);
@@ -176,6 +178,7 @@ export class Client extends EventEmitter {
     };
     if (isNatsUrl(name)) {
       this.transport = natsCallsOfUrl(name, options.nats, maxMessageBytes, this.retry, natsEvents, tokenKey);
+      this.calls = new CallLoop(this.transport, this.retry, this.reportRetry);
       return;
     }
     this.local = new LocalInstances(this.name, socketPath, {
@@ -191,6 +194,7 @@ export class Client extends EventEmitter {
     });
     this.transport = options.nats === undefined ? this.local
       : new Locality(this.local, natsCallsOfName(this.name, options.nats, maxMessageBytes, this.retry, natsEvents, tokenKey));
+    this.calls = new CallLoop(this.transport, this.retry, this.reportRetry);
   }
 
   /** True while connected to a live server (to at least one replica). */
@@ -232,19 +236,19 @@ export class Client extends EventEmitter {
 
   /** Calls `method` and blocks until its result arrives (or throws an RpcError). */
   call<T = unknown>(method: string, ...args: unknown[]): T {
-    return callSync(this.transport, newCall(method, args, this.defaults), this.retry, this.reportRetry) as T;
+    return this.calls.sync(newCall(method, args, this.defaults)) as T;
   }
 
   /** Calls `method` without blocking. Never throws: failures reject the promise. */
   asyncCall<T = unknown>(method: string, ...args: unknown[]): Promise<T> {
-    return callAsync(this.transport, newCall(method, args, this.defaults), this.retry, this.reportRetry) as Promise<T>;
+    return this.calls.async(newCall(method, args, this.defaults)) as Promise<T>;
   }
 
   /** The same calls with a per-call deadline, AbortSignal and/or idempotence:
    *  `client.withOptions({ timeoutMs: 100, signal, idempotent: true }).asyncCall("m", x)`. */
   withOptions(options: CallOptions): BoundCalls {
     const settings = callSettings(options, this.timeoutMs);
-    const sync = (method: string, args: unknown[]): unknown => callSync(this.transport, newCall(method, args, settings(method, true)), this.retry, this.reportRetry);
+    const sync = (method: string, args: unknown[]): unknown => this.calls.sync(newCall(method, args, settings(method, true)));
     const async = (method: string, args: unknown[]): Promise<unknown> => {
       let s: CallSettings;
       try {
@@ -252,7 +256,7 @@ export class Client extends EventEmitter {
       } catch (e) {
         return Promise.reject(e);
       }
-      return callAsync(this.transport, newCall(method, args, s), this.retry, this.reportRetry);
+      return this.calls.async(newCall(method, args, s));
     };
     return {
       call: <T>(method: string, ...args: unknown[]) => sync(method, args) as T,
@@ -269,8 +273,8 @@ export class Client extends EventEmitter {
   proxy<S extends ContractSpec>(contract: Contract<S>, options: ProxyOptions = {}): Proxy<S, boolean> {
     const idempotent: CallSettings = { ...this.defaults, idempotent: true };
     const calls: Calls = {
-      sync: (method, args, i) => callSync(this.transport, newCall(method, args, i ? idempotent : this.defaults), this.retry, this.reportRetry),
-      async: (method, args, i) => callAsync(this.transport, newCall(method, args, i ? idempotent : this.defaults), this.retry, this.reportRetry),
+      sync: (method, args, i) => this.calls.sync(newCall(method, args, i ? idempotent : this.defaults)),
+      async: (method, args, i) => this.calls.async(newCall(method, args, i ? idempotent : this.defaults)),
     };
     return makeProxy(contract, calls, options);
   }

@@ -12,6 +12,7 @@ import { PendingTable } from "../pending.js";
 import { LIVENESS_MS, withdraw, type CallHost } from "./connection.js";
 import type { Receiver } from "./receive.js";
 import { CancelReason } from "../serving/context.js";
+import type { Call, Refused } from "./transport.js";
 
 /** Longest a pump turn keeps the event loop. */
 const TURN_MS = 2;
@@ -29,6 +30,9 @@ class Pending implements Timed {
     readonly resolve: (value: unknown) => void,
     readonly reject: (err: RpcError) => void,
     readonly signal: AbortSignal | undefined,
+    /** A call sent by Transport.attemptOnce: a draining server's refusal goes to `refused`. */
+    readonly call: Call | undefined,
+    readonly refused: Refused | undefined,
   ) {}
 }
 
@@ -64,9 +68,9 @@ export class AsyncCalls {
   }
 
   /** Tracks request `id`, just sent: returns the promise of its result. */
-  start(id: number, method: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<unknown> {
+  start(id: number, method: string, timeoutMs: number, signal: AbortSignal | undefined, call?: Call, refused?: Refused): Promise<unknown> {
     const promise = new Promise<unknown>(takeResolvers);
-    const p = new Pending(id, method, timeoutMs, takenResolve, takenReject, signal);
+    const p = new Pending(id, method, timeoutMs, takenResolve, takenReject, signal, call, refused);
     try {
       if (this.undatedCount === 0) queueMicrotask(this.startDeadlines);
       this.undated[this.undatedCount++] = p;
@@ -84,7 +88,19 @@ export class AsyncCalls {
     const p = this.pending.get(id);
     if (p === undefined) return;
     this.pending.delete(id);
+    if (err !== undefined && p.refused !== undefined && err.code === ErrorCodes.ERR_RPC_UNAVAILABLE) return this.refuse(p, err);
     this.settle(p, value, err);
+  }
+
+  /** A draining server refused call `p` (it did not run): the attempts loop sends it
+   *  again and settles its promise (Transport.attemptOnce). */
+  private refuse(p: Pending, err: RpcError): void {
+    p.done = true;
+    if (p.signal && p.onAbort) p.signal.removeEventListener("abort", p.onAbort);
+    const call = p.call!;
+    // Its deadline counts from the first clock reading after it was sent (startDeadlines).
+    call.startedAt = p.deadline > 0 ? p.deadline - p.timeoutMs : -1;
+    p.refused!.refused(call, err, p.resolve, p.reject as (err: unknown) => void);
   }
 
   /** The connection ended: every call in flight fails with `failure(id)`. */

@@ -17,7 +17,7 @@ import { Route, notSent, type RouteOptions } from "./route.js";
 import type { Connection } from "./connection.js";
 import { Balancer } from "./balance.js";
 import { MethodNames, type MethodName } from "./methods.js";
-import type { Call, Transport } from "./transport.js";
+import type { Call, Refused, Transport } from "./transport.js";
 
 /** waitForConnection's retries while no server listens: from the first delay,
  *  doubling, to the last. */
@@ -137,6 +137,9 @@ export class LocalInstances implements Transport {
       try {
         return route.callSync(name, call.method, call.args, timeoutMs, call.settings.metadata);
       } catch (e) {
+        // Refused by a draining server: the loop re-sends it within the deadline counted
+        // from the wait's first clock reading (see Call.startedAt).
+        if (isUnavailable(e)) call.startedAt = route.sync.startedAt;
         // Nobody at the name's own socket: maybe replicas serve it now.
         if (!notConnected(e) || !this.scan()) throw e;
       }
@@ -147,6 +150,22 @@ export class LocalInstances implements Transport {
     const route = this.routeNow(avoid);
     call.used = route;
     return route.callSync(name, call.method, call.args, timeoutMs, call.settings.metadata);
+  }
+
+  /** The hot path (see Transport.attemptOnce): a name served alone, connected. The
+   *  route's promise is the call's, and its AsyncCalls hands a refusal to `refused`. */
+  attemptOnce(call: Call, refused: Refused): Promise<unknown> | undefined {
+    const route = this.routes[0];
+    if (this.replicated || route === undefined) return undefined;
+    let name: MethodName;
+    try {
+      if (route.connection() === undefined) return undefined;
+      name = this.methodNames.of(call.method);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    call.used = route;
+    return route.callAsync(name, call.method, call.args, call.settings.timeoutMs, call.settings.signal, call.settings.metadata, call, refused);
   }
 
   attemptAsync(call: Call, timeoutMs: number): Promise<unknown> {
@@ -290,6 +309,10 @@ export class LocalInstances implements Transport {
     if (any === undefined) throw new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `no replica of ${this.name} is live`, { maybeExecuted: false });
     return any;
   }
+}
+
+function isUnavailable(e: unknown): boolean {
+  return e instanceof RpcError && e.code === ErrorCodes.ERR_RPC_UNAVAILABLE;
 }
 
 function notConnected(e: unknown): boolean {

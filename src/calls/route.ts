@@ -26,6 +26,7 @@ import { Receiver } from "./receive.js";
 import { SyncCall } from "./sync.js";
 import { AsyncCalls } from "./async.js";
 import type { MethodName, MethodNames } from "./methods.js";
+import type { Call, Refused } from "./transport.js";
 
 export interface RouteOptions {
   name: string;
@@ -395,15 +396,17 @@ export class Route {
     }
   }
 
-  /** An asyncCall on this route's connection, which must be there (`connection()`). */
-  callAsync(name: MethodName, method: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, metadata: Metadata | undefined): Promise<unknown> {
+  /** An asyncCall on this route's connection, which must be there (`connection()`).
+   *  With `refused` (Transport.attemptOnce), a draining server's refusal of `call` goes
+   *  there instead of rejecting. */
+  callAsync(name: MethodName, method: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, metadata: Metadata | undefined, call?: Call, refused?: Refused): Promise<unknown> {
     let id: number;
     try {
       id = this.send(name, args, timeoutMs, metadata);
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.async.start(id, method, timeoutMs, signal);
+    return this.async.start(id, method, timeoutMs, signal, call, refused);
   }
 }
 

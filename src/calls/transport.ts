@@ -26,10 +26,24 @@ export interface Call {
   /** Set by a transport's attempt: its wait was cut short of the call's time left
    *  (NATS, retry.attemptTimeoutMs), so its timeout is a loss, not the call's end. */
   cut: boolean;
+  /** Set by a transport when an attempt of a call that is never re-sent (`mayRetry`
+   *  false) was refused by a draining server: performance.now() when it was sent, as its
+   *  own clock readings know it (-1: none was read, it was answered at once). That path
+   *  reads no clock per call; the re-sends keep to the call's deadline from this. */
+  startedAt: number;
 }
 
 export function newCall(method: string, args: unknown[], settings: CallSettings): Call {
-  return { method, args, settings, used: undefined, cut: false };
+  return { method, args, settings, used: undefined, cut: false, startedAt: -1 };
+}
+
+/** Where a draining server's refusal (ERR_RPC_UNAVAILABLE) of a call sent by
+ *  `Transport.attemptOnce` goes, with the resolving functions of the call's promise: the
+ *  attempts loop sends it again and settles that promise itself (so the hot path needs no
+ *  second promise per call to catch this rare case). Called from a microtask or later,
+ *  never from inside the transport's receive loop. */
+export interface Refused {
+  refused(call: Call, err: unknown, resolve: (value: unknown) => void, reject: (err: unknown) => void): void;
 }
 
 /** A client-side transport. An attempt sends the call once and settles with the result,
@@ -39,6 +53,11 @@ export interface Transport {
   attemptSync(call: Call, timeoutMs: number, retryLeft: boolean): unknown;
   /** One attempt from the event loop. */
   attemptAsync(call: Call, timeoutMs: number, retryLeft: boolean): Promise<unknown>;
+  /** The hot path of a call that `mayRetry` says is never re-sent: its one attempt, within
+   *  the call's timeout, whose promise is the call's own; a draining server's refusal goes
+   *  to `refused` instead of rejecting it. Undefined when it cannot be sent at once (not
+   *  connected yet, say): the loop then takes its general way. */
+  attemptOnce?(call: Call, refused: Refused): Promise<unknown> | undefined;
   /** Whether a failed attempt of `call` may ever be sent again here (false: one attempt,
    *  without the loop's bookkeeping: the hot path of a name served alone). */
   mayRetry(call: Call): boolean;
