@@ -14,7 +14,7 @@ import type { Route } from "./calls/route.js";
 import type { MethodNames } from "./calls/methods.js";
 import { Balancer, validateBalance, type Balance } from "./calls/balance.js";
 import { retryPolicy, type RetryPolicy } from "./calls/retry.js";
-import { newCall, type Call, type CallSettings, type Transport } from "./calls/transport.js";
+import type { Call, CallSettings, Transport } from "./calls/transport.js";
 import { CallLoop } from "./calls/attempts.js";
 import { callSettings } from "./calls/options.js";
 import { closedError } from "./calls/closed.js";
@@ -236,19 +236,19 @@ export class Client extends EventEmitter {
 
   /** Calls `method` and blocks until its result arrives (or throws an RpcError). */
   call<T = unknown>(method: string, ...args: unknown[]): T {
-    return this.calls.sync(newCall(method, args, this.defaults)) as T;
+    return this.calls.sync(method, args, this.defaults) as T;
   }
 
   /** Calls `method` without blocking. Never throws: failures reject the promise. */
   asyncCall<T = unknown>(method: string, ...args: unknown[]): Promise<T> {
-    return this.calls.async(newCall(method, args, this.defaults)) as Promise<T>;
+    return this.calls.async(method, args, this.defaults) as Promise<T>;
   }
 
   /** The same calls with a per-call deadline, AbortSignal and/or idempotence:
    *  `client.withOptions({ timeoutMs: 100, signal, idempotent: true }).asyncCall("m", x)`. */
   withOptions(options: CallOptions): BoundCalls {
     const settings = callSettings(options, this.timeoutMs);
-    const sync = (method: string, args: unknown[]): unknown => this.calls.sync(newCall(method, args, settings(method, true)));
+    const sync = (method: string, args: unknown[]): unknown => this.calls.sync(method, args, settings(method, true));
     const async = (method: string, args: unknown[]): Promise<unknown> => {
       let s: CallSettings;
       try {
@@ -256,7 +256,7 @@ export class Client extends EventEmitter {
       } catch (e) {
         return Promise.reject(e);
       }
-      return this.calls.async(newCall(method, args, s));
+      return this.calls.async(method, args, s);
     };
     return {
       call: <T>(method: string, ...args: unknown[]) => sync(method, args) as T,
@@ -273,8 +273,8 @@ export class Client extends EventEmitter {
   proxy<S extends ContractSpec>(contract: Contract<S>, options: ProxyOptions = {}): Proxy<S, boolean> {
     const idempotent: CallSettings = { ...this.defaults, idempotent: true };
     const calls: Calls = {
-      sync: (method, args, i) => this.calls.sync(newCall(method, args, i ? idempotent : this.defaults)),
-      async: (method, args, i) => this.calls.async(newCall(method, args, i ? idempotent : this.defaults)),
+      sync: (method, args, i) => this.calls.sync(method, args, i ? idempotent : this.defaults),
+      async: (method, args, i) => this.calls.async(method, args, i ? idempotent : this.defaults),
     };
     return makeProxy(contract, calls, options);
   }

@@ -12,29 +12,40 @@ import { PendingTable } from "../pending.js";
 import { LIVENESS_MS, withdraw, type CallHost } from "./connection.js";
 import type { Receiver } from "./receive.js";
 import { CancelReason } from "../serving/context.js";
-import type { Call, Refused } from "./transport.js";
+import type { Call, CallSettings, Refused } from "./transport.js";
 
 /** Longest a pump turn keeps the event loop. */
 const TURN_MS = 2;
 
-/** An asyncCall in flight (a class: one shape for every call, and no closure in it). */
-class Pending implements Timed {
+/** An asyncCall in flight (a class: one shape for every call, and no closure in it).
+ *  It is also the Call record of a call sent by Transport.attemptOnce (the hot path): a
+ *  draining server's refusal hands it to the attempts loop as the call to send again, so
+ *  that path allocates no Call of its own. */
+class Pending implements Timed, Call {
   done = false;
   onAbort: (() => void) | undefined = undefined;
   /** Set when the call's deadline is started (see `AsyncCalls.startDeadlines`). */
   deadline = 0;
+  // Call's, for the attempts loop after a refusal.
+  used: unknown = undefined;
+  cut = false;
+  startedAt = -1;
   constructor(
     readonly id: number,
-    readonly method: string,
+    public method: string,
+    /** Its arguments (to send it again after a refusal); let go of once it is settled. */
+    public args: unknown[],
+    public settings: CallSettings,
     readonly timeoutMs: number,
     readonly resolve: (value: unknown) => void,
     readonly reject: (err: RpcError) => void,
-    readonly signal: AbortSignal | undefined,
-    /** A call sent by Transport.attemptOnce: a draining server's refusal goes to `refused`. */
-    readonly call: Call | undefined,
+    /** Sent by Transport.attemptOnce: a draining server's refusal goes to `refused`. */
     readonly refused: Refused | undefined,
   ) {}
 }
+
+/** What a settled call holds instead of its arguments. */
+const NO_ARGS: unknown[] = [];
 
 // The resolving functions of the Promise being made, taken by one shared executor
 // (Node 20 has no Promise.withResolvers): no closure per call.
@@ -63,14 +74,17 @@ export class AsyncCalls {
     private readonly receiver: Receiver,
     spinMs: number,
     busyPoll: boolean,
+    /** What a refused call's `used` names (its Route: the loop's next attempt avoids it). */
+    private readonly instance: unknown,
   ) {
     this.spin = new Spin(spinMs, busyPoll, IDLE_POLLS_PER_CLOCK);
   }
 
   /** Tracks request `id`, just sent: returns the promise of its result. */
-  start(id: number, method: string, timeoutMs: number, signal: AbortSignal | undefined, call?: Call, refused?: Refused): Promise<unknown> {
+  start(id: number, method: string, args: unknown[], settings: CallSettings, timeoutMs: number, refused: Refused | undefined): Promise<unknown> {
     const promise = new Promise<unknown>(takeResolvers);
-    const p = new Pending(id, method, timeoutMs, takenResolve, takenReject, signal, call, refused);
+    const p = new Pending(id, method, args, settings, timeoutMs, takenResolve, takenReject, refused);
+    const signal = settings.signal;
     try {
       if (this.undatedCount === 0) queueMicrotask(this.startDeadlines);
       this.undated[this.undatedCount++] = p;
@@ -96,11 +110,11 @@ export class AsyncCalls {
    *  again and settles its promise (Transport.attemptOnce). */
   private refuse(p: Pending, err: RpcError): void {
     p.done = true;
-    if (p.signal && p.onAbort) p.signal.removeEventListener("abort", p.onAbort);
-    const call = p.call!;
+    if (p.onAbort) p.settings.signal!.removeEventListener("abort", p.onAbort);
     // Its deadline counts from the first clock reading after it was sent (startDeadlines).
-    call.startedAt = p.deadline > 0 ? p.deadline - p.timeoutMs : -1;
-    p.refused!.refused(call, err, p.resolve, p.reject as (err: unknown) => void);
+    p.startedAt = p.deadline > 0 ? p.deadline - p.timeoutMs : -1;
+    p.used = this.instance;
+    p.refused!.refused(p, err, p.resolve, p.reject as (err: unknown) => void);
   }
 
   /** The connection ended: every call in flight fails with `failure(id)`. */
@@ -176,7 +190,8 @@ export class AsyncCalls {
 
   private settle(p: Pending, value: unknown, err: RpcError | undefined): void {
     p.done = true;
-    if (p.signal && p.onAbort) p.signal.removeEventListener("abort", p.onAbort);
+    p.args = NO_ARGS; // it may stay in its deadline's queue a while
+    if (p.onAbort) p.settings.signal!.removeEventListener("abort", p.onAbort);
     if (err) p.reject(err);
     else p.resolve(value);
   }

@@ -5,18 +5,22 @@
 //
 // A call the transport can never re-send (a name served alone, a call not idempotent: the
 // hot path) takes one attempt with no bookkeeping: no clock reading (one costs about a
-// tenth of a synchronous call here), no Attempts, and for an asyncCall no promise but the
-// transport's own (`attemptOnce`). Only a draining server's refusal sends it again.
+// tenth of a synchronous call here), no Attempts, no Call record (a synchronous call
+// reuses one; an asyncCall's is the transport's record of it in flight), and for an
+// asyncCall no promise but the transport's own (`attemptOnce`). Only a draining
+// server's refusal sends it again.
 
 import { RpcError, ErrorCodes } from "../errors.js";
 import { Attempts, type RetryPolicy } from "./retry.js";
-import type { Call, Refused, Transport } from "./transport.js";
+import { newCall, type Call, type CallSettings, type Refused, type Transport } from "./transport.js";
 import { closedError } from "./closed.js";
 
 /** Told before a failed call is sent again: the attempt that failed, why, the backoff. */
 export type RetryReport = (call: Call, failedAttempt: number, err: unknown, delayMs: number) => void;
 
 let pause: Int32Array | undefined;
+/** What a reused record holds between calls instead of their arguments. */
+const NO_ARGS: unknown[] = [];
 
 /** The calls of one Client: its transport, retry policy and `retry` reporting. */
 export class CallLoop implements Refused {
@@ -26,12 +30,37 @@ export class CallLoop implements Refused {
     private readonly report: RetryReport,
   ) {}
 
+  /** The record of synchronous calls, reused: they cannot overlap on this thread (one
+   *  made meanwhile, from a `retry` listener say, gets a record of its own). */
+  private spare: Call | undefined;
+
   /** A synchronous call: attempts until one settles or Attempts gives up. */
-  sync(call: Call): unknown {
+  sync(method: string, args: unknown[], settings: CallSettings): unknown {
+    const t = this.t;
+    if (t.closed) throw closedError(t.name); // at once, on every transport: never sent, never retried
+    let call = this.spare;
+    if (call === undefined) call = newCall(method, args, settings);
+    else {
+      this.spare = undefined;
+      call.method = method;
+      call.args = args;
+      call.settings = settings;
+    }
+    try {
+      return this.syncCall(call);
+    } finally {
+      call.args = NO_ARGS;
+      call.used = undefined;
+      call.cut = false;
+      call.startedAt = -1;
+      this.spare = call;
+    }
+  }
+
+  private syncCall(call: Call): unknown {
     const t = this.t;
     const timeoutMs = call.settings.timeoutMs;
-    if (t.closed) throw closedError(t.name); // at once, on every transport: never sent, never retried
-    if (!t.mayRetry(call)) {
+    if (!t.mayRetry(call.settings)) {
       try {
         return t.attemptSync(call, timeoutMs, false);
       } catch (e) {
@@ -66,23 +95,25 @@ export class CallLoop implements Refused {
   }
 
   /** An asynchronous call: never throws, failures reject. */
-  async(call: Call): Promise<unknown> {
+  async(method: string, args: unknown[], settings: CallSettings): Promise<unknown> {
     const t = this.t;
-    const { timeoutMs, signal } = call.settings;
+    const { timeoutMs, signal } = settings;
     if (t.closed) return Promise.reject(closedError(t.name)); // at once: never sent, never retried
     if (signal?.aborted) {
-      return Promise.reject(new RpcError(ErrorCodes.ERR_RPC_ABORTED, `call to "${call.method}" was aborted before it was sent`, { cause: signal.reason, maybeExecuted: false }));
+      return Promise.reject(new RpcError(ErrorCodes.ERR_RPC_ABORTED, `call to "${method}" was aborted before it was sent`, { cause: signal.reason, maybeExecuted: false }));
     }
-    if (!t.mayRetry(call)) {
+    if (!t.mayRetry(settings)) {
       // The hot path: the transport's promise is the call's; a refusal comes to `refused`.
-      const once = t.attemptOnce?.(call, this);
+      const once = t.attemptOnce?.(method, args, settings, this);
       if (once !== undefined) return once;
       // Not sent at once (connecting first, say): one attempt, and a refusal caught here.
+      const call = newCall(method, args, settings);
       call.startedAt = performance.now();
       return t.attemptAsync(call, timeoutMs, false).catch((e: unknown) => new Promise((resolve, reject) => this.refusedNow(call, e, resolve, reject)));
     }
+    const call = newCall(method, args, settings);
     return new Promise((resolve, reject) => {
-      this.asyncLoop(call, new Attempts(this.policy, call.settings.idempotent, performance.now() + timeoutMs), resolve, reject);
+      this.asyncLoop(call, new Attempts(this.policy, settings.idempotent, performance.now() + timeoutMs), resolve, reject);
     });
   }
 

@@ -17,7 +17,7 @@ import { Route, notSent, type RouteOptions } from "./route.js";
 import type { Connection } from "./connection.js";
 import { Balancer } from "./balance.js";
 import { MethodNames, type MethodName } from "./methods.js";
-import type { Call, Refused, Transport } from "./transport.js";
+import type { Call, CallSettings, Refused, Transport } from "./transport.js";
 
 /** waitForConnection's retries while no server listens: from the first delay,
  *  doubling, to the last. */
@@ -70,8 +70,8 @@ export class LocalInstances implements Transport {
     return false;
   }
 
-  mayRetry(call: Call): boolean {
-    return this.replicated || call.settings.idempotent;
+  mayRetry(settings: CallSettings): boolean {
+    return this.replicated || settings.idempotent;
   }
 
   otherLive(call: Call): boolean {
@@ -154,18 +154,17 @@ export class LocalInstances implements Transport {
 
   /** The hot path (see Transport.attemptOnce): a name served alone, connected. The
    *  route's promise is the call's, and its AsyncCalls hands a refusal to `refused`. */
-  attemptOnce(call: Call, refused: Refused): Promise<unknown> | undefined {
+  attemptOnce(method: string, args: unknown[], settings: CallSettings, refused: Refused): Promise<unknown> | undefined {
     const route = this.routes[0];
     if (this.replicated || route === undefined) return undefined;
     let name: MethodName;
     try {
       if (route.connection() === undefined) return undefined;
-      name = this.methodNames.of(call.method);
+      name = this.methodNames.of(method);
     } catch (e) {
       return Promise.reject(e);
     }
-    call.used = route;
-    return route.callAsync(name, call.method, call.args, call.settings.timeoutMs, call.settings.signal, call.settings.metadata, call, refused);
+    return route.callAsync(name, method, args, settings.timeoutMs, settings, refused);
   }
 
   attemptAsync(call: Call, timeoutMs: number): Promise<unknown> {
@@ -175,7 +174,7 @@ export class LocalInstances implements Transport {
       if (!this.replicated) {
         const route = this.soleRoute();
         call.used = route;
-        if (route.connection() !== undefined) return route.callAsync(name, call.method, call.args, timeoutMs, call.settings.signal, call.settings.metadata);
+        if (route.connection() !== undefined) return route.callAsync(name, call.method, call.args, timeoutMs, call.settings);
         // The first call (or the first since the server went): connect from the event
         // loop, then send. Calls made meanwhile wait on the same handshake, in order.
         if (!this.scan()) {
@@ -194,13 +193,13 @@ export class LocalInstances implements Transport {
     const picked = this.closed ? undefined : this.balancer.pick(this.routes, avoid);
     if (picked !== undefined && picked.connection() !== undefined) {
       call.used = picked;
-      return picked.callAsync(name, call.method, call.args, timeoutMs, call.settings.signal, call.settings.metadata);
+      return picked.callAsync(name, call.method, call.args, timeoutMs, call.settings);
     }
     const start = performance.now();
     return this.anyRoute(timeoutMs, avoid).then(
       (route) => {
         call.used = route;
-        return route.callAsync(name, call.method, call.args, Math.max(1, timeoutMs - (performance.now() - start)), call.settings.signal, call.settings.metadata);
+        return route.callAsync(name, call.method, call.args, Math.max(1, timeoutMs - (performance.now() - start)), call.settings);
       },
       notSent,
     );

@@ -26,7 +26,7 @@ import { Receiver } from "./receive.js";
 import { SyncCall } from "./sync.js";
 import { AsyncCalls } from "./async.js";
 import type { MethodName, MethodNames } from "./methods.js";
-import type { Call, Refused } from "./transport.js";
+import type { CallSettings, Refused } from "./transport.js";
 
 export interface RouteOptions {
   name: string;
@@ -96,7 +96,7 @@ export class Route {
     };
     this.receiver = new Receiver(host, decoder, names, o.maxMessageBytes);
     this.sync = new SyncCall(host, this.receiver, o.spinMs, o.busyPoll);
-    this.async = new AsyncCalls(host, this.receiver, o.spinMs, o.busyPoll);
+    this.async = new AsyncCalls(host, this.receiver, o.spinMs, o.busyPoll, this);
     this.receiver.deliverTo(this.sync, this.async);
   }
 
@@ -397,16 +397,16 @@ export class Route {
   }
 
   /** An asyncCall on this route's connection, which must be there (`connection()`).
-   *  With `refused` (Transport.attemptOnce), a draining server's refusal of `call` goes
-   *  there instead of rejecting. */
-  callAsync(name: MethodName, method: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, metadata: Metadata | undefined, call?: Call, refused?: Refused): Promise<unknown> {
+   *  With `refused` (Transport.attemptOnce), a draining server's refusal goes there
+   *  instead of rejecting. */
+  callAsync(name: MethodName, method: string, args: unknown[], timeoutMs: number, settings: CallSettings, refused?: Refused): Promise<unknown> {
     let id: number;
     try {
-      id = this.send(name, args, timeoutMs, metadata);
+      id = this.send(name, args, timeoutMs, settings.metadata);
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.async.start(id, method, timeoutMs, signal, call, refused);
+    return this.async.start(id, method, args, settings, timeoutMs, refused);
   }
 }
 

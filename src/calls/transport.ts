@@ -18,9 +18,10 @@ export interface CallSettings {
 
 /** One call, from the Client to the loop to a transport's attempt. */
 export interface Call {
-  readonly method: string;
-  readonly args: unknown[];
-  readonly settings: CallSettings;
+  // Not readonly: a synchronous call's record is reused (src/calls/attempts.ts).
+  method: string;
+  args: unknown[];
+  settings: CallSettings;
   /** Set by a transport's attempt: the instance it went to (the next attempt avoids it). */
   used: unknown;
   /** Set by a transport's attempt: its wait was cut short of the call's time left
@@ -54,13 +55,14 @@ export interface Transport {
   /** One attempt from the event loop. */
   attemptAsync(call: Call, timeoutMs: number, retryLeft: boolean): Promise<unknown>;
   /** The hot path of a call that `mayRetry` says is never re-sent: its one attempt, within
-   *  the call's timeout, whose promise is the call's own; a draining server's refusal goes
-   *  to `refused` instead of rejecting it. Undefined when it cannot be sent at once (not
-   *  connected yet, say): the loop then takes its general way. */
-  attemptOnce?(call: Call, refused: Refused): Promise<unknown> | undefined;
-  /** Whether a failed attempt of `call` may ever be sent again here (false: one attempt,
-   *  without the loop's bookkeeping: the hot path of a name served alone). */
-  mayRetry(call: Call): boolean;
+   *  the call's timeout, whose promise is the call's own (and no Call record made: the
+   *  transport's own record of the call in flight is the Call given to `refused`); a
+   *  draining server's refusal goes to `refused` instead of rejecting it. Undefined when
+   *  it cannot be sent at once (not connected yet, say): the loop then takes its general way. */
+  attemptOnce?(method: string, args: unknown[], settings: CallSettings, refused: Refused): Promise<unknown> | undefined;
+  /** Whether a failed attempt of a call with `settings` may ever be sent again here
+   *  (false: one attempt, without the loop's bookkeeping: the hot path of a name served alone). */
+  mayRetry(settings: CallSettings): boolean;
   /** Whether an instance other than `call.used` can take a re-send at once. */
   otherLive(call: Call): boolean;
   /** The name the calls go to (what errors say). */
