@@ -447,6 +447,8 @@ export class Serving {
    *  and for a promise until it settles (`viewHeld`); until then it holds the
    *  connection's memory (`lease`), which outlives the connection if need be. */
   private run(conn: Connection, id: number, ep: Endpoint, body: number, end: number): void {
+    // Its caller gave up on it before it was taken (src/core/cancel-box.ts): it never runs.
+    if (conn.cancelled.dropped(id)) return;
     if (this.draining) {
       this.sendError(conn, id, ErrorKind.UNAVAILABLE, "RpcError", `call refused: ${this.name} is draining (closing); it did not run`);
       return;
