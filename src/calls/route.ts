@@ -119,6 +119,12 @@ export class Route {
     return this.conn;
   }
 
+  /** True while connected to a server that said it drains (it refuses new calls). */
+  get draining(): boolean {
+    const conn = this.conn;
+    return conn !== undefined && !conn.closed && conn.seg.load(L.CONN_SERVER_DRAINING) !== 0;
+  }
+
   /** The server's pid, while connected. */
   get serverPid(): number {
     return this.conn?.serverPid ?? 0;
