@@ -66,6 +66,18 @@ context("a context handler gets method, deadline, caller (pid, uid, gid) and met
   assert.is(client.call("count", 1, 2), 2, "a handler without { context: true } gets its arguments only");
 });
 
+context("implement(contract, handlers, { context: true }): the schema checks the arguments, and the handler gets the context after them", async () => {
+  const got = await client.withOptions({ timeoutMs: 5000 }).asyncCall<Record<string, number | string>>("scaled", 21);
+  assert.is(got.value, 42);
+  assert.is(got.method, "scaled");
+  assert.is(got.pid, process.pid);
+  assert.ok((got.left as number) > 3000 && (got.left as number) <= 5000, `deadline ${got.left} ms away`);
+  assert.is(client.call<Record<string, unknown>>("scaled", 1).value, 2, "the sync path too");
+  const err = await rejection(client.asyncCall("scaled", "21"));
+  assert.is(err.code, "ERR_RPC_INVALID_ARGUMENT", "the arguments are still validated");
+  assert.is((await rejection(client.asyncCall("scaled", 1, 2))).code, "ERR_RPC_INVALID_ARGUMENT", "an extra argument is not taken for the context");
+});
+
 context("metadata is checked at the caller: bad keys, reserved keys, non-strings and over 8 KiB are refused before sending", async () => {
   for (const metadata of [{ Upper: "x" }, { "shmrpc-id": "x" }, { n: 1 }, { big: "x".repeat(8 * 1024) }, [] as unknown]) {
     let code = "";
