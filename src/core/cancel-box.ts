@@ -38,6 +38,8 @@ export class CancelledIds {
   private readonly slotsIndex: number;
   /** The count as last read. */
   private seen = 0;
+  /** The linear memory as 32-bit words, as of the last look (see `dropped`). */
+  private i32: Int32Array = core().i32;
   /** Ids posted whose request has not been taken yet (or never will be: bounded). */
   private readonly ids: number[] = [];
 
@@ -47,14 +49,16 @@ export class CancelledIds {
   }
 
   /** True when request `id`, about to be taken, was cancelled: it must not run. While
-   *  nothing was ever posted, one load and two compares. */
+   *  nothing was ever posted, one load and two compares. (The view is kept: a grown
+   *  shared memory keeps it valid over the connection's region; a detached one reads
+   *  undefined, and `look` takes the new one.) */
   dropped(id: number): boolean {
-    if (core().i32[this.postedIndex] === this.seen && this.ids.length === 0) return false;
+    if (this.i32[this.postedIndex] === this.seen && this.ids.length === 0) return false;
     return this.look(id);
   }
 
   private look(id: number): boolean {
-    const i32 = core().i32;
+    const i32 = (this.i32 = core().i32);
     // Read once; the peer may change it at any time, and whatever it says is bounded below.
     const posted = Atomics.load(i32, this.postedIndex);
     if (posted !== this.seen) {
