@@ -110,11 +110,11 @@ drain("a client of two replicas sends its new calls to the one not draining, fro
     await until(async () => (await client.asyncCall("pid"), client.instances.length === 2), 5000, "both replicas connected");
     // One slow call in each (least_outstanding puts the second where the first is not):
     // the two replicas then have the same load, and the draining one keeps its call.
-    const holds = [client.asyncCall<string>("hold", "h1", 3000), client.asyncCall<string>("hold", "h2", 3000)];
+    const holds = [client.asyncCall<string>("hold", "h1", 4000), client.asyncCall<string>("hold", "h2", 4000)];
     for (const p of holds) p.catch(() => {});
     await expectLine(a, "started ", 0);
     await expectLine(b, "started ", 0);
-    const from = await startDrain(a, 5000);
+    const from = await startDrain(a, 8000);
     const pids: number[] = [];
     for (let i = 0; i < 20; i++) pids.push(await client.asyncCall<number>("pid"));
     pids.push(...(await Promise.all(Array.from({ length: 40 }, () => client.asyncCall<number>("pid")))));
@@ -123,7 +123,7 @@ drain("a client of two replicas sends its new calls to the one not draining, fro
     assert.equal(pids.filter((pid) => pid !== b.pid), [], `every call went to the replica not draining (${b.pid})`);
     assert.equal(resent, [], "no call was refused and sent again");
     assert.equal(await Promise.all(holds), ["h1", "h2"], "both slow calls finished");
-    const { executed } = await drainServer(a, 5000, from);
+    const { executed } = await drainServer(a, 8000, from);
     assert.equal(executed, []);
   } finally {
     client.close();

@@ -124,10 +124,11 @@ retry("calls that time out or are aborted while their requests wait in the ring 
   const client = new Client(name, { timeoutMs: 30_000, ringBytes: 4096 });
   try {
     await client.waitForConnection(5000);
-    // Holds the server's thread for 1.5 s from when it takes it, which is before it takes
+    // Holds the server's thread for 3 s from when it takes it, which is before it takes
     // any of the calls below (ring order): they all wait in the ring (40 small requests
-    // fit in 4 KiB), and the short timeouts fire long before it returns.
-    const blocked = client.asyncCall("block", 1500);
+    // fit in 4 KiB), and the short timeouts fire long before it returns (a 2.5 s margin
+    // for a late timer on a busy host).
+    const blocked = client.asyncCall("block", 3000);
     blocked.catch(() => {}); // awaited below; if an assertion fails first, close() rejects it
     const kept = Array.from({ length: 30 }, (_, i) => client.asyncCall<number>("mark", `kept${i}`));
     for (const p of kept) p.catch(() => {});
@@ -147,7 +148,7 @@ retry("calls that time out or are aborted while their requests wait in the ring 
     for (const e of timeouts) assert.equal([e.code, e.maybeExecuted], ["ERR_RPC_TIMEOUT", true], "published to the ring: the client cannot know");
     for (const e of aborts) assert.equal([e.code, e.maybeExecuted], ["ERR_RPC_ABORTED", true]);
     assert.equal([syncErr?.code, syncErr?.maybeExecuted], ["ERR_RPC_TIMEOUT", true]);
-    assert.is(await blocked, 1500);
+    assert.is(await blocked, 3000);
     assert.equal(await Promise.all(kept), kept.map(() => 1), "the calls nobody gave up on ran once");
     const keys = [...timedOut.map((_, i) => `timed${i}`), ...aborted.map((_, i) => `aborted${i}`), "sync"];
     const ran = await Promise.all(keys.map((k) => client.asyncCall<number>("marks", k)));
