@@ -190,7 +190,7 @@ export class NatsService {
       return this.replyError(msg, ErrorCodes.ERR_RPC_PROTOCOL, { name: "Error", message: "arguments that are not an array", stack: "" });
     }
     let run: Running | undefined;
-    if (ep.context) {
+    if (ep.contextual) {
       const c = requestContext(msg.headers);
       run = new Running(ep.name, c.deadline, { transport: "nats", subject: msg.subject, reply: msg.reply ?? "" }, c.metadata);
       if (c.callId !== undefined) {

@@ -475,7 +475,7 @@ export class Serving {
     }
     if (!Array.isArray(args)) return this.protocolError(conn, "arguments that are not an array");
     let running: Running | undefined;
-    if (ep.context) running = this.started(conn, id, ep.name);
+    if (ep.contextual) running = this.started(conn, id, ep.name);
     else if (conn.contextId !== 0) conn.contextId = 0;
     if (view) conn.lease.hold();
     let pending = false;
@@ -558,7 +558,7 @@ export class Serving {
       if (ep.view) conn.viewHeld = true;
     },
     settling: (conn, id, ep) => {
-      if (ep.context) conn.running?.delete(id);
+      if (ep.contextual) conn.running?.delete(id);
       conn.inflight--;
       this.inflight--;
       if (this.inflight === 0) this.drained?.();
