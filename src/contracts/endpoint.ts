@@ -6,6 +6,7 @@ import { inspect } from "node:util";
 import type { MethodSpec } from "./types.js";
 import { TIMING_SAMPLE } from "./stats.js";
 import type { Middleware } from "../serving/middleware.js";
+import type { Context } from "../serving/context.js";
 
 type Handler = (...args: any[]) => unknown;
 /** A contract's checks around `inner`: validates `args`, calls `inner` with the schema's
@@ -38,6 +39,8 @@ export class Endpoint {
   inner: Handler;
   /** The contract's checks, for a contract method. */
   guard: Guard | undefined = undefined;
+  /** The end of the middleware chain (src/serving/invoke.ts), made on first need. */
+  last: ((ctx: Context) => unknown) | undefined = undefined;
 
   constructor(
     readonly name: string,

@@ -485,8 +485,14 @@ export class Serving {
       pending = invoke(ep, args, running?.context, this.wire, conn, id);
     } finally {
       this.caller = undefined;
+      // Tracked (for a CANCEL or the connection's end to abort) only while it is pending:
+      // nothing can reach a call that ended before invoke returned.
+      if (pending && running !== undefined) {
+        (conn.running ??= new Map()).set(id, running);
+        // Its connection ended while the handler's synchronous part ran (the server closed in it).
+        if (conn.closed) running.abort(ErrorCodes.ERR_RPC_DISCONNECTED, "the connection ended while the call started");
+      }
       if (!pending) {
-        if (running !== undefined) conn.running!.delete(id);
         // Sent (a spliced view copied into the ring or the queue): the tail may take the
         // next one. A view handler's request stays delivered while its promise is pending.
         if (view) this.doneWithView(conn, tail, true);
@@ -494,7 +500,8 @@ export class Serving {
     }
   }
 
-  /** The context of call `id` of a `{ context: true }` handler, tracked until it ends. */
+  /** The context of call `id` (of a `{ context: true }` handler, or for middleware);
+   *  run() tracks it while its promise is pending. */
   private started(conn: Connection, id: number, method: string): Running {
     let deadline: number;
     let metadata = NO_METADATA;
@@ -505,9 +512,7 @@ export class Serving {
       deadline = Date.now() + conn.defaultTimeoutMs;
     }
     conn.contextId = 0;
-    const running = new Running(method, deadline, conn.caller, metadata);
-    (conn.running ??= new Map()).set(id, running);
-    return running;
+    return new Running(method, deadline, conn.caller, metadata);
   }
 
   /** A CONTEXT: [id u32][remaining ms u32][metadata, or nothing]. */

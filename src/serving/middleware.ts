@@ -25,13 +25,13 @@ export interface MiddlewareContext extends CallContext {
  */
 export type Middleware = (ctx: MiddlewareContext, next: () => unknown) => unknown;
 
-/** Runs `list` around `last` for the call of `ctx`. */
-export function around(list: readonly Middleware[], ctx: MiddlewareContext, last: () => unknown): unknown {
+/** Runs `list` around `last(ctx)` for the call of `ctx`. */
+export function around<X extends MiddlewareContext>(list: readonly Middleware[], ctx: X, last: (ctx: X) => unknown): unknown {
   return step(list, 0, ctx, last);
 }
 
-function step(list: readonly Middleware[], i: number, ctx: MiddlewareContext, last: () => unknown): unknown {
-  if (i === list.length) return last();
+function step<X extends MiddlewareContext>(list: readonly Middleware[], i: number, ctx: X, last: (ctx: X) => unknown): unknown {
+  if (i === list.length) return last(ctx);
   let called = false;
   return list[i]!(ctx, () => {
     if (called) throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `a middleware of "${ctx.method}" called next() twice`);
