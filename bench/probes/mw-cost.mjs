@@ -6,8 +6,10 @@
 // ("middleware"), one pass-through client interceptor ("interceptor"), and OpenTelemetry on
 // both sides (traceServer/traceClient, the SDK with a BatchSpanProcessor whose exporter drops
 // the spans: dist/bench/peers/otel.js). Each measurement: a fresh server process, then a
-// client process making N sync adds after 20 000 warm-up calls; prints the mean ns per call of
-// each, then per variant the median over rounds and its difference from this build's "none".
+// client process making N sync adds after 20 000 warm-up calls; prints the wall time and the
+// CPU time of both processes per call of each, then per variant the median over rounds and
+// the paired difference from this build's "none" (the server's CPU counted from a "mark"
+// call to a "report" call around the measured ones).
 import { spawn, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
@@ -22,6 +24,10 @@ if (role === "serve") {
   const { Server } = await import(dist);
   const s = new Server(name);
   s.bind("add", (a, b) => a + b);
+  // The server's CPU time from "mark" to "report" (the measured calls' share).
+  let base = process.cpuUsage();
+  s.bind("mark", () => void (base = process.cpuUsage()));
+  s.bind("report", () => { const u = process.cpuUsage(base); return u.user + u.system; });
   if (variant === "middleware") s.use((_ctx, next) => next());
   if (variant === "traced") {
     (await import(otel)).setUpDroppingOtel();
@@ -46,9 +52,14 @@ if (role === "serve") {
   await c.waitForConnection(5000);
   for (let i = 0; i < 20000; i++) c.call("add", i, 1);
   const N = Number(n);
+  c.call("mark");
+  const u0 = process.cpuUsage();
   const t0 = performance.now();
   for (let i = 0; i < N; i++) c.call("add", i, 1);
-  console.log(String(((performance.now() - t0) * 1e6) / N));
+  const wall = ((performance.now() - t0) * 1e6) / N;
+  const u = process.cpuUsage(u0);
+  const serverCpu = c.call("report");
+  console.log(`${wall} ${((u.user + u.system + serverCpu) * 1000) / N}`);
   c.close();
 } else {
   const rounds = Number(role ?? 5);
@@ -59,32 +70,31 @@ if (role === "serve") {
     ...(base ? [["base", base, "none"]] : []),
     ["none", mine, "none"], ["middleware", mine, "middleware"], ["interceptor", mine, "interceptor"], ["traced", mine, "traced"],
   ];
-  const got = new Map(configs.map(([label]) => [label, []]));
+  const got = new Map(configs.map(([label]) => [label, { wall: [], cpu: [] }]));
   for (let r = 0; r < rounds; r++) {
     for (const [label, dist, variant] of configs) {
       const name = `/mwcost_${process.pid}_${r}_${label}`;
       const server = spawn(process.execPath, [self, "serve", dist, name, variant], { stdio: ["pipe", "pipe", "inherit"] });
       await new Promise((resolve) => server.stdout.on("data", (d) => String(d).includes("ready") && resolve()));
-      const client = spawnSync(process.execPath, [self, "call", dist, name, variant, String(N)], { encoding: "utf8", timeout: 120_000 });
+      const client = spawnSync(process.execPath, [self, "call", dist, name, variant, String(N)], { encoding: "utf8", timeout: 300_000 });
       server.stdin.end();
       await new Promise((resolve) => server.on("exit", resolve));
-      const ns = Number(client.stdout.trim());
-      if (!Number.isFinite(ns)) throw new Error(`${label}: ${client.stdout}${client.stderr}`);
-      got.get(label).push(ns);
-      console.log(`round ${r + 1} ${label.padEnd(12)} ${ns.toFixed(0)} ns/call`);
+      const [wall, cpu] = client.stdout.trim().split(" ").map(Number);
+      if (!Number.isFinite(wall) || !Number.isFinite(cpu)) throw new Error(`${label}: ${client.stdout}${client.stderr}`);
+      got.get(label).wall.push(wall);
+      got.get(label).cpu.push(cpu);
+      console.log(`round ${r + 1} ${label.padEnd(12)} ${wall.toFixed(0)} ns wall, ${cpu.toFixed(0)} ns CPU (both sides) per call`);
     }
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  const none = median(got.get("none"));
-  console.log(`\nsync add, ${N} calls x ${rounds} rounds, median of rounds (ns per call):`);
-  for (const [label] of configs) {
-    const m = median(got.get(label));
-    console.log(`${label.padEnd(12)} ${m.toFixed(0).padStart(6)}  ${label === "none" ? "" : `${m - none >= 0 ? "+" : ""}${(m - none).toFixed(0)} ns, x${(m / none).toFixed(3)} of none`}`);
-  }
-  // Paired: the difference within each round, whose median resists the drift between rounds.
-  for (const [label] of configs) {
-    if (label === "none") continue;
-    const d = got.get(label).map((x, i) => x - got.get("none")[i]);
-    console.log(`${label.padEnd(12)} paired difference, median of rounds: ${median(d) >= 0 ? "+" : ""}${median(d).toFixed(0)} ns`);
+  for (const what of ["wall", "cpu"]) {
+    const none = median(got.get("none")[what]);
+    console.log(`\nsync add, ${what === "wall" ? "wall time" : "CPU time of client + server"} per call (ns), median of ${rounds} rounds of ${N} calls:`);
+    for (const [label] of configs) {
+      const xs = got.get(label)[what];
+      const m = median(xs);
+      const d = xs.map((x, i) => x - got.get("none")[what][i]);
+      console.log(`${label.padEnd(12)} ${m.toFixed(0).padStart(7)}${label === "none" ? "" : `  x${(m / none).toFixed(3)} of none; paired difference, median: ${median(d) >= 0 ? "+" : ""}${median(d).toFixed(0)} ns`}`);
+    }
   }
 }

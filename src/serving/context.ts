@@ -58,14 +58,36 @@ export class Context implements CallContext {
   #controller: AbortController | undefined;
   #reason: RpcError | undefined;
   #state: Record<string | symbol, unknown> | undefined;
+  /** The deadline; while #since is not 0, the time left from #since instead. */
+  #deadline: number;
+  /** When the time left in #deadline counts from (performance.now()), or 0. */
+  #since = 0;
   /** The call's arguments, decoded (and validated, with a contract): what middleware sees. */
   args: readonly unknown[] = NO_ARGS;
   constructor(
     readonly method: string,
-    readonly deadline: number,
+    deadline: number,
     readonly caller: Caller,
     readonly metadata: Readonly<Record<string, string>>,
-  ) {}
+  ) {
+    this.#deadline = deadline;
+  }
+
+  /** The deadline is `leftMs` after `since` (a performance.now() reading already made):
+   *  turned into wall-clock time on first read, so a call whose context nobody asks for
+   *  its deadline reads no clock. */
+  deadlineAfter(since: number, leftMs: number): void {
+    this.#since = since;
+    this.#deadline = leftMs;
+  }
+
+  get deadline(): number {
+    if (this.#since !== 0) {
+      this.#deadline += Date.now() - (performance.now() - this.#since);
+      this.#since = 0;
+    }
+    return this.#deadline;
+  }
 
   get signal(): AbortSignal {
     if (this.#controller === undefined) {

@@ -58,6 +58,10 @@ export class Serving {
   /** Handlers that returned a promise not yet settled, over all connections. */
   inflight = 0;
   private running = false;
+  /** The serving turn's last clock reading (performance.now()), which pollOnce was given:
+   *  when a call without a CONTEXT record counts its default deadline from (at most a
+   *  turn, TURN_MS, before it was read). */
+  private clock = 0;
   private encoder: Encoder | undefined;
   private decoder: Decoder | undefined;
   private parked = false;
@@ -317,6 +321,7 @@ export class Serving {
 
   /** One pass over everything; returns how many records it handled. */
   private pollOnce(now: number): number {
+    this.clock = now;
     let did = 0;
     for (let i = 0; i < this.conns.length; i++) {
       const conn = this.conns[i]!;
@@ -503,16 +508,15 @@ export class Serving {
   /** The context of call `id` (of a `{ context: true }` handler, or for middleware);
    *  run() tracks it while its promise is pending. */
   private started(conn: Connection, id: number, method: string): Running {
-    let deadline: number;
-    let metadata = NO_METADATA;
     if (conn.contextId === id) {
-      deadline = conn.contextDeadline;
-      metadata = conn.contextMetadata;
-    } else {
-      deadline = Date.now() + conn.defaultTimeoutMs;
+      conn.contextId = 0;
+      return new Running(method, conn.contextDeadline, conn.caller, conn.contextMetadata);
     }
     conn.contextId = 0;
-    return new Running(method, deadline, conn.caller, metadata);
+    // No clock read per call: the deadline counts from the turn's last reading.
+    const running = new Running(method, 0, conn.caller, NO_METADATA);
+    running.context.deadlineAfter(this.clock, conn.defaultTimeoutMs);
+    return running;
   }
 
   /** A CONTEXT: [id u32][remaining ms u32][metadata, or nothing]. */
