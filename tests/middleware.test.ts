@@ -3,12 +3,13 @@
 // process; and the invoke's answer path: synchronous as long as everything is.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { Client, type RpcError } from "../src/index.js";
+import { Client, Server, type CallContext } from "../src/index.js";
 import { invoke, type Wire } from "../src/serving/invoke.js";
 import { Endpoint } from "../src/contracts/endpoint.js";
 import { Running } from "../src/serving/context.js";
 import type { Middleware } from "../src/serving/middleware.js";
 import { startNats } from "./nats-helpers.js";
+import type { RpcError } from "../src/errors.js";
 import { killAll, rejection, spawnFixture, stopServer, uniqueName, type Child } from "./helpers.js";
 
 const middleware = suite("middleware");
@@ -111,6 +112,37 @@ middleware("a sync handler behind sync middleware is answered at once; an async 
   const twice = recorder();
   invoke(endpointWith([(_c, next) => (next(), next())]), [1, 2], ctx(), twice.wire, null, 1);
   assert.equal(twice.log, ['thrown a middleware of "add" called next() twice']);
+});
+
+middleware("a handler that closes its server in its synchronous part still has its signal aborted (its context is tracked once pending)", async () => {
+  const name = uniqueName("mwclose");
+  const server = new Server(name);
+  server.use((_ctx, next) => next());
+  let seen: string | undefined;
+  server.bind("closer", (ctx: CallContext) => {
+    void server.close();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => ((seen = "not aborted"), resolve()), 3000);
+      ctx.signal.addEventListener("abort", () => {
+        clearTimeout(timer);
+        seen = (ctx.signal.reason as RpcError).code;
+        resolve();
+      }, { once: true });
+    });
+  }, { context: true });
+  const done = server.run();
+  const client = new Client(name, { timeoutMs: 10_000 });
+  try {
+    await client.waitForConnection(5000);
+    await client.asyncCall("closer").catch(() => {});
+    await done;
+    const deadline = Date.now() + 5000;
+    while (seen === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.is(seen, "ERR_RPC_DISCONNECTED");
+  } finally {
+    client.close();
+    await server.close();
+  }
 });
 
 middleware.after(() => killAll());
