@@ -7,9 +7,12 @@ import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { SpanKind, SpanStatusCode } from "@opentelemetry/api";
+import { SpanKind, SpanStatusCode, propagation, trace, type TextMapPropagator } from "@opentelemetry/api";
+import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { Client } from "../src/index.js";
-import { traceClient } from "../src/tracing/index.js";
+import { traceClient, clientTracing, serverTracing } from "../src/tracing/index.js";
+import type { InterceptedCall } from "../src/calls/intercept.js";
+import type { MiddlewareContext } from "../src/serving/middleware.js";
 import { setUpOtel, type SpanData } from "./otel-setup.js";
 import { startNats } from "./nats-helpers.js";
 import { FIXTURES, killAll, rejection, spawnFixture, stopServer, uniqueName, type Child } from "./helpers.js";
@@ -94,6 +97,32 @@ tracing("without the integration, @opentelemetry is never loaded (module hooks r
   };
   assert.is(run("shmrpc.js"), "ok []");
   assert.match(run("tracing.js"), /^failed @opentelemetry loaded: @opentelemetry\/api/, "the hooks do refuse it");
+});
+
+tracing("a propagator's mixed-case keys travel as lowercase metadata keys (the only ones metadata takes) and are found again", () => {
+  // Carries the span id under "X-Span-Id", as B3's multi-header format does with its keys.
+  const mixed: TextMapPropagator = {
+    inject: (ctx, carrier, setter) => setter.set(carrier, "X-Span-Id", trace.getSpanContext(ctx)?.spanId ?? ""),
+    extract: (ctx, carrier, getter) => {
+      const id = getter.get(carrier, "X-Span-Id");
+      return typeof id === "string" ? trace.setSpanContext(ctx, { traceId: "0af7651916cd43dd8448eb211c80319c", spanId: id, traceFlags: 1, isRemote: true }) : ctx;
+    },
+    fields: () => ["X-Span-Id"],
+  };
+  propagation.disable();
+  propagation.setGlobalPropagator(mixed);
+  try {
+    const call: InterceptedCall = { method: "m", args: [], metadata: {}, sync: true, options: { timeoutMs: 1000, idempotent: false, signal: undefined, parent: undefined } };
+    clientTracing("/svc")(call, () => 1);
+    assert.equal(Object.keys(call.metadata), ["x-span-id"]);
+    const ctx = { method: "m", metadata: call.metadata, state: {}, caller: { transport: "shm" } } as unknown as MiddlewareContext;
+    serverTracing("/svc")(ctx, () => 1);
+    const server = otel.spans().filter((s) => s.kind === SpanKind.SERVER && s.name === "/svc/m").at(-1)!;
+    assert.is(server.parentSpanId, call.metadata["x-span-id"], "the server span's parent is the id carried");
+  } finally {
+    propagation.disable();
+    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  }
 });
 
 tracing.after(() => killAll());

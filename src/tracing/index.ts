@@ -9,7 +9,7 @@
 
 import {
   context as otelContext, metrics, propagation, trace, SpanKind, SpanStatusCode, ROOT_CONTEXT,
-  type Attributes, type Context as OtelContext, type Histogram, type MeterProvider, type Span, type Tracer, type TracerProvider,
+  type Attributes, type Context as OtelContext, type TextMapGetter, type TextMapSetter, type Histogram, type MeterProvider, type Span, type Tracer, type TracerProvider,
 } from "@opentelemetry/api";
 import type { Client } from "../client.js";
 import type { Server } from "../server.js";
@@ -29,6 +29,14 @@ export interface TracingOptions {
 }
 
 const SCOPE = "shmrpc";
+/** Metadata keys are lowercase (src/metadata.ts): a propagator's "X-B3-TraceId" travels as "x-b3-traceid". */
+const LOWERCASE_SETTER: TextMapSetter<Record<string, string>> = {
+  set: (carrier, key, value) => void (carrier[key.toLowerCase()] = value),
+};
+const LOWERCASE_GETTER: TextMapGetter<Readonly<Record<string, string>>> = {
+  get: (carrier, key) => carrier[key.toLowerCase()],
+  keys: (carrier) => Object.keys(carrier),
+};
 /** Where the server span's context is kept in `ctx.state`, for nested calls ({ parent: ctx }). */
 const OTEL_CONTEXT = Symbol.for("shmrpc.tracing.context");
 
@@ -54,7 +62,7 @@ export function clientTracing(service: string, options: TracingOptions = {}): In
     const attributes = rpcAttributes(service, call.method);
     const span = tracer.startSpan(`${service}/${call.method}`, { kind: SpanKind.CLIENT, attributes }, parent);
     const active = trace.setSpan(parent, span);
-    propagation.inject(active, call.metadata);
+    propagation.inject(active, call.metadata, LOWERCASE_SETTER);
     return around(span, active, next, duration, attributes, true);
   };
 }
@@ -64,7 +72,7 @@ export function serverTracing(service: string, options: TracingOptions = {}): Mi
   const tracer = tracerOf(options);
   const duration = histogram(options, "rpc.server.duration", "Duration of inbound RPCs, from the first middleware to the answer");
   return (ctx, next) => {
-    const parent = propagation.extract(ROOT_CONTEXT, ctx.metadata);
+    const parent = propagation.extract(ROOT_CONTEXT, ctx.metadata, LOWERCASE_GETTER);
     const attributes = rpcAttributes(service, ctx.method);
     attributes["rpc.shmrpc.transport"] = ctx.caller.transport;
     const span = tracer.startSpan(`${service}/${ctx.method}`, { kind: SpanKind.SERVER, attributes }, parent);
