@@ -78,8 +78,16 @@ function isThenable(x: unknown): x is PromiseLike<unknown> {
  * schema's output). Synchronous as long as the schemas and the handler are; a schema
  * whose validation returns a Promise makes the call asynchronous, which the server handles.
  */
-export function contractHandler(method: string, spec: MethodSpec, handler: Handler): Handler {
+export function contractHandler(method: string, spec: MethodSpec, handler: Handler, context = false): Handler {
   const guard = contractGuard(method, spec);
+  if (context) {
+    // `{ context: true }`: the server passes the call's context after the arguments; the
+    // schema checks the arguments only, and the handler gets the context after them.
+    return (...raw: unknown[]): unknown => {
+      const ctx = raw.pop();
+      return guard(raw, (args) => handler(...args, ctx));
+    };
+  }
   const inner = (args: unknown[]): unknown => handler(...args);
   return (...raw: unknown[]): unknown => guard(raw, inner);
 }
