@@ -18,6 +18,7 @@ import type { Call, CallSettings, Transport } from "./calls/transport.js";
 import { CallLoop } from "./calls/attempts.js";
 import { callSettings } from "./calls/options.js";
 import { closedError } from "./calls/closed.js";
+import { checkInterceptor, interceptAsync, interceptSync, type Interceptor } from "./calls/intercept.js";
 import type { CallContext } from "./serving/context.js";
 import { LocalInstances } from "./calls/local.js";
 import { Locality } from "./calls/locality.js";
@@ -143,6 +144,10 @@ export class Client extends EventEmitter {
   private readonly calls: CallLoop;
   /** The settings of calls made without withOptions. */
   private readonly defaults: CallSettings;
+  /** The interceptors (`use`), in registration order; shared by withOptions' calls and proxies. */
+  private readonly interceptors: Interceptor[] = [];
+  private readonly sendSync = (call: Call): unknown => this.calls.sync(call.method, call.args, call.settings);
+  private readonly sendAsync = (call: Call): Promise<unknown> => this.calls.async(call.method, call.args, call.settings);
   private readonly emitLater = (event: string, peer: object): void => void this.emit(event, peer);
   private readonly reportRetry = (call: Call, failedAttempt: number, e: unknown, delayMs: number): void => {
     if (this.listenerCount("retry") === 0) return;
@@ -236,19 +241,39 @@ export class Client extends EventEmitter {
 
   /** Calls `method` and blocks until its result arrives (or throws an RpcError). */
   call<T = unknown>(method: string, ...args: unknown[]): T {
-    return this.calls.sync(method, args, this.defaults) as T;
+    return this.syncCall(method, args, this.defaults, undefined) as T;
   }
 
   /** Calls `method` without blocking. Never throws: failures reject the promise. */
   asyncCall<T = unknown>(method: string, ...args: unknown[]): Promise<T> {
-    return this.calls.async(method, args, this.defaults) as Promise<T>;
+    return this.asyncCallOf(method, args, this.defaults, undefined) as Promise<T>;
+  }
+
+  /** Adds an interceptor, run around every call of this client (and of its withOptions'
+   *  calls and proxies, made before or after), in registration order. A synchronous call
+   *  runs only synchronous interceptors: with one declared `async` (or one that returns a
+   *  Promise) it fails with ERR_RPC_INVALID_ARGUMENT. See {@link Interceptor}. */
+  use(interceptor: Interceptor): this {
+    this.interceptors.push(checkInterceptor(interceptor));
+    return this;
+  }
+
+  private syncCall(method: string, args: unknown[], settings: CallSettings, parent: CallContext | undefined): unknown {
+    if (this.interceptors.length === 0) return this.calls.sync(method, args, settings);
+    return interceptSync(this.interceptors, method, args, settings, parent, this.sendSync);
+  }
+
+  private asyncCallOf(method: string, args: unknown[], settings: CallSettings, parent: CallContext | undefined): Promise<unknown> {
+    if (this.interceptors.length === 0) return this.calls.async(method, args, settings);
+    return interceptAsync(this.interceptors, method, args, settings, parent, this.sendAsync);
   }
 
   /** The same calls with a per-call deadline, AbortSignal and/or idempotence:
    *  `client.withOptions({ timeoutMs: 100, signal, idempotent: true }).asyncCall("m", x)`. */
   withOptions(options: CallOptions): BoundCalls {
     const settings = callSettings(options, this.timeoutMs);
-    const sync = (method: string, args: unknown[]): unknown => this.calls.sync(method, args, settings(method, true));
+    const parent = options.parent;
+    const sync = (method: string, args: unknown[]): unknown => this.syncCall(method, args, settings(method, true), parent);
     const async = (method: string, args: unknown[]): Promise<unknown> => {
       let s: CallSettings;
       try {
@@ -256,7 +281,7 @@ export class Client extends EventEmitter {
       } catch (e) {
         return Promise.reject(e);
       }
-      return this.calls.async(method, args, s);
+      return this.asyncCallOf(method, args, s, parent);
     };
     return {
       call: <T>(method: string, ...args: unknown[]) => sync(method, args) as T,
@@ -273,8 +298,8 @@ export class Client extends EventEmitter {
   proxy<S extends ContractSpec>(contract: Contract<S>, options: ProxyOptions = {}): Proxy<S, boolean> {
     const idempotent: CallSettings = { ...this.defaults, idempotent: true };
     const calls: Calls = {
-      sync: (method, args, i) => this.calls.sync(method, args, i ? idempotent : this.defaults),
-      async: (method, args, i) => this.calls.async(method, args, i ? idempotent : this.defaults),
+      sync: (method, args, i) => this.syncCall(method, args, i ? idempotent : this.defaults, undefined),
+      async: (method, args, i) => this.asyncCallOf(method, args, i ? idempotent : this.defaults, undefined),
     };
     return makeProxy(contract, calls, options);
   }
