@@ -12,30 +12,26 @@ import { PendingTable } from "../pending.js";
 import { LIVENESS_MS, withdraw, type CallHost } from "./connection.js";
 import type { Receiver } from "./receive.js";
 import { CancelReason } from "../serving/context.js";
-import type { Call, CallSettings, Refused } from "./transport.js";
+import { newCall, type CallSettings, type Refused } from "./transport.js";
 
 /** Longest a pump turn keeps the event loop. */
 const TURN_MS = 2;
 
 /** An asyncCall in flight (a class: one shape for every call, and no closure in it).
- *  It is also the Call record of a call sent by Transport.attemptOnce (the hot path): a
- *  draining server's refusal hands it to the attempts loop as the call to send again, so
- *  that path allocates no Call of its own. */
-class Pending implements Timed, Call {
+ *  Its method, arguments and settings are what the attempts loop needs to send it again
+ *  after a draining server's refusal (Transport.attemptOnce, the hot path: no Call record
+ *  is made for a call unless that happens). */
+class Pending implements Timed {
   done = false;
   onAbort: (() => void) | undefined = undefined;
   /** Set when the call's deadline is started (see `AsyncCalls.startDeadlines`). */
   deadline = 0;
-  // Call's, for the attempts loop after a refusal.
-  used: unknown = undefined;
-  cut = false;
-  startedAt = -1;
   constructor(
     readonly id: number,
-    public method: string,
+    readonly method: string,
     /** Its arguments (to send it again after a refusal); let go of once it is settled. */
     public args: unknown[],
-    public settings: CallSettings,
+    readonly settings: CallSettings,
     readonly timeoutMs: number,
     readonly resolve: (value: unknown) => void,
     readonly reject: (err: RpcError) => void,
@@ -111,10 +107,12 @@ export class AsyncCalls {
   private refuse(p: Pending, err: RpcError): void {
     p.done = true;
     if (p.onAbort) p.settings.signal!.removeEventListener("abort", p.onAbort);
+    const call = newCall(p.method, p.args, p.settings);
     // Its deadline counts from the first clock reading after it was sent (startDeadlines).
-    p.startedAt = p.deadline > 0 ? p.deadline - p.timeoutMs : -1;
-    p.used = this.instance;
-    p.refused!.refused(p, err, p.resolve, p.reject as (err: unknown) => void);
+    call.startedAt = p.deadline > 0 ? p.deadline - p.timeoutMs : -1;
+    call.used = this.instance;
+    p.args = NO_ARGS;
+    p.refused!.refused(call, err, p.resolve, p.reject as (err: unknown) => void);
   }
 
   /** The connection ended: every call in flight fails with `failure(id)`. */

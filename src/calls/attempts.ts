@@ -6,9 +6,9 @@
 // A call the transport can never re-send (a name served alone, a call not idempotent: the
 // hot path) takes one attempt with no bookkeeping: no clock reading (one costs about a
 // tenth of a synchronous call here), no Attempts, no Call record (a synchronous call
-// reuses one; an asyncCall's is the transport's record of it in flight), and for an
-// asyncCall no promise but the transport's own (`attemptOnce`). Only a draining
-// server's refusal sends it again.
+// reuses one; an asyncCall gets one only if it is refused), and for an asyncCall no
+// promise but the transport's own (`attemptOnce`). Only a draining server's refusal
+// sends it again.
 
 import { RpcError, ErrorCodes } from "../errors.js";
 import { Attempts, type RetryPolicy } from "./retry.js";

@@ -55,9 +55,8 @@ export interface Transport {
   /** One attempt from the event loop. */
   attemptAsync(call: Call, timeoutMs: number, retryLeft: boolean): Promise<unknown>;
   /** The hot path of a call that `mayRetry` says is never re-sent: its one attempt, within
-   *  the call's timeout, whose promise is the call's own (and no Call record made: the
-   *  transport's own record of the call in flight is the Call given to `refused`); a
-   *  draining server's refusal goes to `refused` instead of rejecting it. Undefined when
+   *  the call's timeout, whose promise is the call's own (and no Call record made, unless
+   *  it is refused); a draining server's refusal goes to `refused` instead of rejecting it. Undefined when
    *  it cannot be sent at once (not connected yet, say): the loop then takes its general way. */
   attemptOnce?(method: string, args: unknown[], settings: CallSettings, refused: Refused): Promise<unknown> | undefined;
   /** Whether a failed attempt of a call with `settings` may ever be sent again here
