@@ -18,6 +18,7 @@ import { newCall, type Call, type CallSettings, type Transport } from "./calls/t
 import { callAsync, callSync } from "./calls/attempts.js";
 import { callSettings } from "./calls/options.js";
 import { closedError } from "./calls/closed.js";
+import { openStream, type RpcStream } from "./calls/stream.js";
 import type { CallContext } from "./serving/context.js";
 import { LocalInstances } from "./calls/local.js";
 import { Locality } from "./calls/locality.js";
@@ -120,6 +121,8 @@ export interface BoundCalls {
   call<T = unknown>(method: string, ...args: unknown[]): T;
   /** As {@link Client.asyncCall}, with the bound options. */
   asyncCall<T = unknown>(method: string, ...args: unknown[]): Promise<T>;
+  /** As {@link Client.stream}, with the bound options (the timeout is the whole stream's). */
+  stream<T = unknown>(method: string, ...args: unknown[]): RpcStream<T>;
 }
 
 /**
@@ -240,6 +243,15 @@ export class Client extends EventEmitter {
     return callAsync(this.transport, newCall(method, args, this.defaults), this.retry, this.reportRetry) as Promise<T>;
   }
 
+  /** Calls `method`, whose handler returns an async iterable (an async generator, a
+   *  Readable, a ReadableStream), and returns its items as they come:
+   *  `for await (const x of client.stream("tail", "app.log"))`. A slow loop holds the
+   *  server's producer (credit); `break` cancels the call on the server. Never throws: a
+   *  failure ends the loop with its RpcError, after the items sent before it. */
+  stream<T = unknown>(method: string, ...args: unknown[]): RpcStream<T> {
+    return openStream<T>(this.transport, newCall(method, args, this.defaults));
+  }
+
   /** The same calls with a per-call deadline, AbortSignal and/or idempotence:
    *  `client.withOptions({ timeoutMs: 100, signal, idempotent: true }).asyncCall("m", x)`. */
   withOptions(options: CallOptions): BoundCalls {
@@ -257,6 +269,16 @@ export class Client extends EventEmitter {
     return {
       call: <T>(method: string, ...args: unknown[]) => sync(method, args) as T,
       asyncCall: <T>(method: string, ...args: unknown[]) => async(method, args) as Promise<T>,
+      stream: <T>(method: string, ...args: unknown[]) => {
+        let s: CallSettings | undefined;
+        let failure: unknown;
+        try {
+          s = settings(method, false);
+        } catch (e) {
+          failure = e;
+        }
+        return openStream<T>(this.transport, newCall(method, args, s ?? this.defaults), failure);
+      },
     };
   }
 

@@ -12,6 +12,7 @@ export type { Handler, BindOptions, ServerOptions, PeerInfo } from "./server.js"
 export type { CallContext, Caller, ShmCaller, NatsCaller } from "./serving/context.js";
 export { Client } from "./client.js";
 export type { ClientOptions, CallOptions, BoundCalls, InstanceInfo, RetryInfo } from "./client.js";
+export type { RpcStream } from "./calls/stream.js";
 export type { Balance } from "./calls/balance.js";
 export type { RetryPolicy } from "./calls/retry.js";
 export { listServers } from "./connection/discovery.js";

@@ -1,4 +1,4 @@
-// The wire protocol of shmrpc, version 6 (L.PROTOCOL_VERSION): everything a client in another language
+// The wire protocol of shmrpc, version 7 (L.PROTOCOL_VERSION): everything a client in another language
 // needs, next to assembly/layout.ts (offsets of the shared memory), src/connection/handshake.ts
 // (the handshake's message layouts) and assembly/codec.ts (value encoding).
 //
@@ -95,7 +95,15 @@
 //             without a CONTEXT. A CONTEXT whose next request has another id is dropped.
 //   CANCEL    [id u32][reason u8][pad]   (since version 6; client -> server) the caller
 //             gave up on call `id` (reason 1: its timeout, 2: an abort): a running handler
-//             bound with { context: true } has its ctx.signal aborted; otherwise ignored.
+//             bound with { context: true } has its ctx.signal aborted, a stream ends; otherwise ignored.
+//   STREAM_ITEM   [id u32][pad][item: one encoded value]   (since version 7; server -> client)
+//   STREAM_CREDIT [id u32][items u32][bytes u32][pad]      (since version 7; client -> server)
+// STREAMS (version 7). A STREAM_CREDIT just before a REQUEST or CALL (after its CONTEXT) makes
+// that call a stream call and is the credit it opens with; later ones for a running stream add
+// credit. A stream handler's items go as STREAM_ITEMs while item and byte credit are both above
+// zero (each costs 1 item and its encoded size in bytes); the stream ends with the call's
+// RESPONSE (the iterator's return value) or ERROR. CANCEL closes the iterator. A client that
+// gets an item beyond its credit ends the connection. (src/serving/stream.ts, src/calls/stream.ts)
 // DRAINING (version 6, no new bytes). A server closed with close({ drainMs }) stops
 // listening (a restarted server or a replica may take the name at once) and answers every
 // request it takes from then on with an ERROR of kind UNAVAILABLE (7), having run nothing:

@@ -156,7 +156,7 @@ export class LocalInstances implements Transport {
       if (!this.replicated) {
         const route = this.soleRoute();
         call.used = route;
-        if (route.connection() !== undefined) return route.callAsync(name, call.method, call.args, timeoutMs, call.settings.signal, call.settings.metadata);
+        if (route.connection() !== undefined) return route.callAsync(name, call.method, call.args, timeoutMs, call.settings.signal, call.settings.metadata, call.stream);
         // The first call (or the first since the server went): connect from the event
         // loop, then send. Calls made meanwhile wait on the same handshake, in order.
         if (!this.scan()) {
@@ -175,13 +175,13 @@ export class LocalInstances implements Transport {
     const picked = this.closed ? undefined : this.balancer.pick(this.routes, avoid);
     if (picked !== undefined && picked.connection() !== undefined) {
       call.used = picked;
-      return picked.callAsync(name, call.method, call.args, timeoutMs, call.settings.signal, call.settings.metadata);
+      return picked.callAsync(name, call.method, call.args, timeoutMs, call.settings.signal, call.settings.metadata, call.stream);
     }
     const start = performance.now();
     return this.anyRoute(timeoutMs, avoid).then(
       (route) => {
         call.used = route;
-        return route.callAsync(name, call.method, call.args, Math.max(1, timeoutMs - (performance.now() - start)), call.settings.signal, call.settings.metadata);
+        return route.callAsync(name, call.method, call.args, Math.max(1, timeoutMs - (performance.now() - start)), call.settings.signal, call.settings.metadata, call.stream);
       },
       notSent,
     );

@@ -26,6 +26,7 @@ import { Receiver } from "./receive.js";
 import { SyncCall } from "./sync.js";
 import { AsyncCalls } from "./async.js";
 import type { MethodName, MethodNames } from "./methods.js";
+import type { StreamSink } from "./transport.js";
 
 export interface RouteOptions {
   name: string;
@@ -73,6 +74,11 @@ export class Route {
   /** A CONTEXT's [remaining ms u32]. */
   private readonly contextExtra = new Uint8Array(4);
   private readonly contextView = new DataView(this.contextExtra.buffer);
+  /** A STREAM_CREDIT's [items u32][bytes u32]. */
+  private readonly creditExtra = new Uint8Array(8);
+  private readonly creditView = new DataView(this.creditExtra.buffer);
+  /** Stream calls in progress, by id (src/calls/stream.ts). */
+  private readonly streams = new Map<number, StreamSink>();
 
   constructor(
     readonly o: RouteOptions,
@@ -96,7 +102,7 @@ export class Route {
     this.receiver = new Receiver(host, decoder, names, o.maxMessageBytes);
     this.sync = new SyncCall(host, this.receiver, o.spinMs, o.busyPoll);
     this.async = new AsyncCalls(host, this.receiver, o.spinMs, o.busyPoll);
-    this.receiver.deliverTo(this.sync, this.async);
+    this.receiver.deliverTo(this.sync, this.async, this.streams);
   }
 
   get path(): string {
@@ -342,7 +348,7 @@ export class Route {
   /** Encodes and sends a request on the current connection (made now, blocking, when
    *  `connectWithin` is given and there is none); returns its id. Throws before sending
    *  anything on bad input. */
-  send(name: MethodName, args: unknown[], timeoutMs: number, metadata: Metadata | undefined, connectWithin?: number): number {
+  send(name: MethodName, args: unknown[], timeoutMs: number, metadata: Metadata | undefined, connectWithin?: number, open?: StreamSink): number {
     if (this.closed) throw this.closedError();
     const encoder = this.encoder;
     const length = encoder.encode(args, this.o.maxMessageBytes, "args", HEADROOM);
@@ -351,6 +357,7 @@ export class Route {
     const id = this.nextId;
     this.nextId = (this.nextId + 1) >>> 0 || 1;
     if (metadata !== undefined || timeoutMs !== this.o.timeoutMs) this.sendContext(conn, id, timeoutMs, metadata);
+    if (open !== undefined) this.sendCredit(conn, id, open.windowItems, open.windowBytes);
     // By id once this connection's server has said it (METHOD_ID), else by name.
     const methodId = conn.methodIds.get(name.index);
     if (methodId >= 0) conn.channel.sendCall(id, methodId, encoder.start + HEADROOM, length, encoder.splice);
@@ -367,6 +374,38 @@ export class Route {
     const encoder = this.contextEncoder();
     const length = metadata === undefined ? 0 : encoder.encode(metadata, METADATA_MAX_BYTES * 2, "metadata", HEADROOM);
     conn.channel.send(L.T_CONTEXT, id, this.contextExtra, encoder.start + HEADROOM, length);
+  }
+
+  /** A STREAM_CREDIT for stream `id` (just before its request: the credit it opens with).
+   *  Its header goes in the encoder's headroom (a request's arguments may be after it). */
+  private sendCredit(conn: Connection, id: number, items: number, bytes: number): void {
+    this.creditView.setUint32(0, items, true);
+    this.creditView.setUint32(4, bytes, true);
+    conn.channel.send(L.T_STREAM_CREDIT, id, this.creditExtra, this.encoder.start + HEADROOM, 0);
+  }
+
+  /** Stream call `id` is sent: its sink learns how to grant credit and cancel. */
+  private opened(id: number, sink: StreamSink, end: Promise<unknown>): void {
+    this.streams.set(id, sink);
+    const conn = this.conn!;
+    sink.link({
+      credit: (items, bytes) => {
+        if (conn.closed || this.streams.get(id) !== sink) return;
+        this.sendCredit(conn, id, items, bytes);
+        conn.channel.writer.commit();
+        conn.serverBell.ring();
+      },
+      cancel: () => {
+        if (this.streams.get(id) !== sink) return;
+        this.streams.delete(id);
+        if (!conn.closed) this.cancel(id, CancelReason.ABORTED);
+        this.async.forget(id);
+      },
+    });
+    const forget = (): void => {
+      if (this.streams.get(id) === sink) this.streams.delete(id);
+    };
+    end.then(forget, forget);
   }
 
   /** Tells the server that the caller gave up on call `id` (best effort: the ring may be
@@ -396,14 +435,16 @@ export class Route {
   }
 
   /** An asyncCall on this route's connection, which must be there (`connection()`). */
-  callAsync(name: MethodName, method: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, metadata: Metadata | undefined): Promise<unknown> {
+  callAsync(name: MethodName, method: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, metadata: Metadata | undefined, stream?: StreamSink): Promise<unknown> {
     let id: number;
     try {
-      id = this.send(name, args, timeoutMs, metadata);
+      id = this.send(name, args, timeoutMs, metadata, undefined, stream);
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.async.start(id, method, timeoutMs, signal);
+    const end = this.async.start(id, method, timeoutMs, signal);
+    if (stream !== undefined) this.opened(id, stream, end);
+    return end;
   }
 }
 

@@ -26,10 +26,33 @@ export interface Call {
   /** Set by a transport's attempt: its wait was cut short of the call's time left
    *  (NATS, retry.attemptTimeoutMs), so its timeout is a loss, not the call's end. */
   cut: boolean;
+  /** A stream call (client.stream, src/calls/stream.ts): where its items go. The call's
+   *  answer is the stream's end. Undefined for a unary call. */
+  stream: StreamSink | undefined;
 }
 
 export function newCall(method: string, args: unknown[], settings: CallSettings): Call {
-  return { method, args, settings, used: undefined, cut: false };
+  return { method, args, settings, used: undefined, cut: false, stream: undefined };
+}
+
+/** What a transport does for a stream once the call is sent. */
+export interface StreamControl {
+  /** Grants the server more credit: `items` more items, `bytes` more bytes. */
+  credit(items: number, bytes: number): void;
+  /** The caller ends the stream early: the server closes its iterator. */
+  cancel(): void;
+}
+
+/** The caller's side of a stream call, as a transport feeds it. */
+export interface StreamSink {
+  /** The credit the stream opens with, in items and bytes of encoded items. */
+  readonly windowItems: number;
+  readonly windowBytes: number;
+  /** The call is sent: how to grant credit and cancel. */
+  link(control: StreamControl): void;
+  /** An item arrived (`bytes`: its encoded size); false when the server had no credit
+   *  for it (it broke the protocol). */
+  push(value: unknown, bytes: number): boolean;
 }
 
 /** A client-side transport. An attempt sends the call once and settles with the result,

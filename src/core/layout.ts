@@ -45,6 +45,8 @@ export const L = {
   T_METHOD_ID: x.T_METHOD_ID.value,
   T_CONTEXT: x.T_CONTEXT.value,
   T_CANCEL: x.T_CANCEL.value,
+  T_STREAM_ITEM: x.T_STREAM_ITEM.value,
+  T_STREAM_CREDIT: x.T_STREAM_CREDIT.value,
   H_REC_TYPE: x.H_REC_TYPE.value,
   H_REC_PAYLOAD: x.H_REC_PAYLOAD.value,
   H_REC_LENGTH: x.H_REC_LENGTH.value,

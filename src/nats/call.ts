@@ -142,6 +142,9 @@ export class NatsCalls implements Transport {
 
   attemptAsync(call: Call, timeoutMs: number, retryLeft: boolean): Promise<unknown> {
     call.used = this;
+    if (call.stream !== undefined) {
+      return Promise.reject(new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `stream "${call.method}" cannot go over NATS: streams travel over shared memory only (so far)`, { maybeExecuted: false }));
+    }
     return this.requestAsync(call.method, call.args, this.window(call, timeoutMs, retryLeft), call.settings.signal, call.settings.metadata);
   }
 

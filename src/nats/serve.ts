@@ -256,6 +256,11 @@ export class NatsService {
     // Answered already by close(), or the connection is gone.
     settling: (msg) => this.ended(msg) && this.nc !== undefined,
     answered: () => {},
+    // streams: not over NATS yet (a stream call over NATS is refused at the client)
+    stream: () => undefined,
+    item: () => {
+      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "streams do not travel over NATS yet");
+    },
   };
 
   /** The largest payload the NATS server takes, and the server's own limit. */

@@ -13,6 +13,7 @@ import { NO_METADATA, type Caller, type Running } from "./context.js";
 import type { Lease } from "./lease.js";
 import { PrivateCopy } from "./private-copy.js";
 import { WakeThrottle } from "./wake-throttle.js";
+import type { StreamCredit } from "./stream.js";
 
 export class Connection {
   closed = false;
@@ -37,6 +38,12 @@ export class Connection {
   contextId = 0;
   contextDeadline = 0;
   contextMetadata: Readonly<Record<string, string>> = NO_METADATA;
+  /** Streams of this connection in progress, by call id (made on first use). */
+  streams: Map<number, StreamCredit> | undefined;
+  /** The STREAM_CREDIT just taken that opens the request of id `openId` (0: none). */
+  openId = 0;
+  openItems = 0;
+  openBytes = 0;
   private callerInfo: Caller | undefined;
   /** Its wake-ups that found nothing to do (wake-throttle.ts). */
   readonly wakes = new WakeThrottle();

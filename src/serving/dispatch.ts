@@ -27,6 +27,7 @@ import { receivedMetadata } from "../metadata.js";
 import { Connection } from "./connection.js";
 import { Lease } from "./lease.js";
 import { Budgets } from "./budgets.js";
+import { StreamCredit } from "./stream.js";
 
 /** Longest a serving turn keeps the event loop before yielding to other I/O. */
 const TURN_MS = 2;
@@ -229,6 +230,11 @@ export class Serving {
       for (const r of conn.running.values()) r.abort(ErrorCodes.ERR_RPC_DISCONNECTED, text2);
       conn.running.clear();
     }
+    // Its streams end: their iterators are closed (a generator's finally runs).
+    if (conn.streams !== undefined) {
+      for (const s of conn.streams.values()) s.cancel();
+      conn.streams.clear();
+    }
     if (conn === this.newest) this.newest = undefined;
     const i = this.conns.indexOf(conn);
     if (i >= 0) this.conns.splice(i, 1);
@@ -362,6 +368,8 @@ export class Serving {
         this.takeContext(conn, ch.payload, ch.length);
       } else if (type === L.T_CANCEL) {
         this.takeCancel(conn, ch.payload, ch.length);
+      } else if (type === L.T_STREAM_CREDIT) {
+        this.takeCredit(conn, ch.payload, ch.length);
       } else if (type === L.T_GOODBYE) {
         ch.consumed();
         ch.release();
@@ -474,6 +482,13 @@ export class Serving {
       return this.protocolError(conn, `undecodable arguments (${(e as Error).message})`);
     }
     if (!Array.isArray(args)) return this.protocolError(conn, "arguments that are not an array");
+    if (conn.openId !== 0 && conn.openId !== id) conn.openId = 0; // opened another call: dropped
+    if (view && conn.openId === id) {
+      // Its request would stay delivered until the stream ends, and no credit could be read.
+      conn.openId = 0;
+      this.sendError(conn, id, ErrorKind.INVALID_ARGUMENT, "RpcError", `method "${ep.name}" takes views (view: true): it cannot be called as a stream`);
+      return;
+    }
     let running: Running | undefined;
     if (ep.context) running = this.started(conn, id, ep.name);
     else if (conn.contextId !== 0) conn.contextId = 0;
@@ -542,10 +557,44 @@ export class Serving {
     if (length < 5) return this.protocolError(conn, "a CANCEL shorter than its header");
     const c = core();
     const id = c.view.getUint32(at + P_ID, true);
+    conn.streams?.get(id)?.cancel();
     const running = conn.running?.get(id);
     if (running === undefined) return;
     const reason = c.u8[at + 4]!;
     running.abort(cancelCode(reason), reason === CancelReason.TIMEOUT ? "the caller's deadline passed" : "the caller aborted the call");
+  }
+
+  /** A STREAM_CREDIT: [id u32][items u32][bytes u32]: more credit for stream `id`, or,
+   *  when no stream of that id runs, the opening credit of the request that follows. */
+  private takeCredit(conn: Connection, at: number, length: number): void {
+    if (length < 12) return this.protocolError(conn, "a STREAM_CREDIT shorter than its header");
+    const v = core().view;
+    const id = v.getUint32(at + P_ID, true);
+    const items = v.getUint32(at + 4, true);
+    const bytes = v.getUint32(at + 8, true);
+    const stream = conn.streams?.get(id);
+    if (stream !== undefined) return stream.grant(items, bytes);
+    conn.openId = id;
+    conn.openItems = items;
+    conn.openBytes = bytes;
+  }
+
+  /** Call `id` opened as a stream: its credit, tracked until it settles. */
+  private opened(conn: Connection, id: number): StreamCredit {
+    conn.openId = 0;
+    const credit = new StreamCredit(conn.openItems, conn.openBytes);
+    (conn.streams ??= new Map()).set(id, credit);
+    return credit;
+  }
+
+  /** Sends one item of stream `id`; returns its encoded size. */
+  private sendItem(conn: Connection, id: number, value: unknown): number {
+    if (conn.closed) throw new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, "the caller went");
+    const length = this.encoder!.encode(value, this.maxMessageBytes, "item", HEADROOM);
+    conn.channel.send(L.T_STREAM_ITEM, id, null, this.encoder!.start + HEADROOM, length, this.encoder!.splice);
+    this.encoder!.shrink(length);
+    this.answered(conn, false, true);
+    return length;
   }
 
   /** The shared invoke's way to this wire. */
@@ -559,6 +608,7 @@ export class Serving {
     },
     settling: (conn, id, ep) => {
       if (ep.context) conn.running?.delete(id);
+      if (conn.streams !== undefined) conn.streams.delete(id);
       conn.inflight--;
       this.inflight--;
       if (this.inflight === 0) this.drained?.();
@@ -568,6 +618,8 @@ export class Serving {
       return false;
     },
     answered: (conn, _id, ep, sent) => this.answered(conn, ep.view, sent),
+    stream: (conn, id) => (conn.openId === id ? this.opened(conn, id) : undefined),
+    item: (conn, id, value) => this.sendItem(conn, id, value),
   };
 
   /** A view handler is done with its request, which is still delivered: its tail's

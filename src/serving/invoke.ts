@@ -7,6 +7,7 @@ import { thrownDetails } from "./error-details.js";
 import { ErrorKind } from "../protocol.js";
 import type { Endpoint } from "../contracts/endpoint.js";
 import { ContractViolation } from "../contracts/validate.js";
+import { pumpStream, type StreamCredit } from "./stream.js";
 
 /** What an invocation needs of a transport's wire. `C` is what the wire knows a call by
  *  (a connection and an id; a NATS message and 0), passed on without allocating. */
@@ -21,6 +22,11 @@ export interface Wire<C> {
   settling(c: C, id: number, ep: Endpoint): boolean;
   /** The settled call's answer is written (`sent`), or writing it threw (then rethrown). */
   answered(c: C, id: number, ep: Endpoint, sent: boolean): void;
+  /** Call `id` is a stream call (its caller opened it with credit): the credit, which the
+   *  wire keeps up to date until the call settles; undefined for a unary call. */
+  stream(c: C, id: number): StreamCredit | undefined;
+  /** Sends one item of stream call `id`; returns its size in bytes. Throws when it cannot. */
+  item(c: C, id: number, value: unknown): number;
 }
 
 /** Runs `ep`'s handler on `args` (one more argument, `extra`, when given: the call's
@@ -48,6 +54,9 @@ export function invoke<C>(ep: Endpoint, args: unknown[], extra: unknown, wire: W
     wire.thrown(c, id, e);
     return false;
   }
+  // streams: a stream call's answer is its items, then its result (src/serving/stream.ts)
+  const credit = wire.stream(c, id);
+  if (credit !== undefined) result = pumpStream(result, credit, (value) => wire.item(c, id, value));
   if (result !== null && typeof result === "object" && typeof (result as PromiseLike<unknown>).then === "function") {
     ep.inflight++;
     ep.async = true;

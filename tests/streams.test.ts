@@ -1,0 +1,171 @@
+// Streams over shared memory: a handler returning an async iterable (generator, Readable,
+// ReadableStream) streams its items to `client.stream()`'s loop, with credit flow control
+// (a slow loop holds the producer, and only it), cancellation from the caller (break,
+// abort, deadline: the generator's finally runs, ctx.signal aborts), errors after items,
+// and a kill -9 of either side mid-stream. Server and clients in separate processes.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { Client, type RpcError } from "../src/index.js";
+import { STREAM_WINDOW_ITEMS } from "../src/calls/stream.js";
+import { expectLine, killAll, spawnFixture, stopServer, uniqueName, until, type Child } from "./helpers.js";
+
+const streams = suite("streams");
+const name = uniqueName("strm");
+let server: Child;
+let client: Client;
+
+streams.before(async () => {
+  server = await spawnFixture("stream-server.js", [name]);
+  client = new Client(name, { timeoutMs: 10_000 });
+  await client.waitForConnection(5000);
+});
+streams.after(async () => {
+  client?.close();
+  try {
+    if (server) await stopServer(server);
+  } finally {
+    killAll();
+  }
+});
+
+/** The loop's items, and the error that ended it (if any). */
+async function drain<T>(it: AsyncIterable<T>, upTo = Infinity): Promise<{ items: T[]; err: RpcError | undefined }> {
+  const items: T[] = [];
+  try {
+    for await (const x of it) {
+      items.push(x);
+      if (items.length >= upTo) break;
+    }
+  } catch (e) {
+    return { items, err: e as RpcError };
+  }
+  return { items, err: undefined };
+}
+
+streams("a generator's items arrive in order; its return value is the last next()'s value", async () => {
+  const { items, err } = await drain(client.stream<number>("count", 1000));
+  assert.is(err, undefined);
+  assert.equal(items, Array.from({ length: 1000 }, (_, i) => i));
+  const it = client.stream<number>("count", 2);
+  assert.equal(await it.next(), { value: 0, done: false });
+  assert.equal(await it.next(), { value: 1, done: false });
+  assert.equal(await it.next(), { value: "2 sent", done: true });
+  assert.equal(await it.next(), { value: "2 sent", done: true });
+});
+
+streams("a Node Readable and a web ReadableStream stream their items too", async () => {
+  assert.equal((await drain(client.stream("readable", 3))).items, ["line 0", "line 1", "line 2"]);
+  assert.equal((await drain(client.stream("web", 4))).items, [0, 1, 2, 3]);
+});
+
+streams("a handler that returns a plain value ends the stream with it, and no items", async () => {
+  const it = client.stream("plain", 21);
+  assert.equal(await it.next(), { value: 42, done: true });
+});
+
+streams("a handler's error ends the loop with ERR_RPC_REMOTE after the items before it", async () => {
+  const { items, err } = await drain(client.stream("failAfter", 5));
+  assert.equal(items, [0, 1, 2, 3, 4]);
+  assert.is(err?.code, "ERR_RPC_REMOTE");
+  assert.match(err!.message, /boom after 5/);
+  const missing = await drain(client.stream("nope"));
+  assert.is(missing.err?.code, "ERR_RPC_METHOD_NOT_FOUND");
+});
+
+streams("a slow loop holds the producer within the credit window; other calls and streams of the connection go on", async () => {
+  const it = client.stream<number>("numbers", "held");
+  for (let i = 0; i < 10; i++) assert.equal(await it.next(), { value: i, done: false });
+  // The producer runs ahead by at most the window (256 items), then waits for credit.
+  await until(async () => (await client.asyncCall<number>("produced", "held")) >= STREAM_WINDOW_ITEMS, 5000, "the producer fills the window");
+  const ahead = await client.asyncCall<number>("produced", "held");
+  assert.ok(ahead <= 10 + STREAM_WINDOW_ITEMS + 1, `produced ${ahead} with 10 taken and a window of ${STREAM_WINDOW_ITEMS}`);
+  // Meanwhile the same connection serves other calls and streams.
+  assert.is(await client.asyncCall("add", 2, 3), 5);
+  assert.equal((await drain(client.stream("count", 500))).items.length, 500);
+  // Held, not just slow: 100 ms later it has produced nothing more (a margin for a busy host:
+  // a producer not held makes thousands of items in that time).
+  await new Promise((r) => setTimeout(r, 100));
+  assert.is(await client.asyncCall<number>("produced", "held"), ahead);
+  // Taking items grants more: it goes on, in order.
+  for (let i = 10; i < 2000; i++) assert.equal((await it.next()).value, i);
+  await it.return();
+  await expectLine(server, "finally held");
+});
+
+streams("break ends the stream on the server: the generator's finally runs", async () => {
+  const from = server.output().length;
+  const { items } = await drain(client.stream<number>("numbers", "broken"), 5);
+  assert.equal(items, [0, 1, 2, 3, 4]);
+  const produced = Number(await expectLine(server, "finally broken", from));
+  assert.ok(produced <= 5 + STREAM_WINDOW_ITEMS + 1, `produced ${produced}`);
+});
+
+streams("an abort ends the loop with ERR_RPC_ABORTED; the handler's ctx.signal aborts and its finally runs", async () => {
+  const from = server.output().length;
+  const ac = new AbortController();
+  const it = client.withOptions({ signal: ac.signal }).stream<number>("watch", "abort");
+  assert.equal(await it.next(), { value: 0, done: false });
+  ac.abort();
+  const { err } = await drain(it);
+  assert.is(err?.code, "ERR_RPC_ABORTED");
+  assert.is(await expectLine(server, "aborted abort", from), "ERR_RPC_ABORTED");
+  await expectLine(server, "finally abort", from);
+});
+
+streams("the timeout is the deadline of the whole stream: ERR_RPC_TIMEOUT after the items before it", async () => {
+  const from = server.output().length;
+  const start = performance.now();
+  const { items, err } = await drain(client.withOptions({ timeoutMs: 300 }).stream<number>("watch", "deadline"));
+  const took = performance.now() - start;
+  assert.is(err?.code, "ERR_RPC_TIMEOUT");
+  assert.ok(items.length >= 1, `${items.length} items before the deadline`);
+  assert.equal(items, items.map((_, i) => i));
+  assert.ok(took >= 290, `ended after ${took} ms`);
+  assert.is(await expectLine(server, "aborted deadline", from), "ERR_RPC_TIMEOUT");
+  await expectLine(server, "finally deadline", from);
+});
+
+streams("big binary items (1 MiB each) arrive whole, in order", async () => {
+  const size = 1024 * 1024;
+  let n = 0;
+  for await (const b of client.stream<Uint8Array>("chunks", 24, size)) {
+    assert.is(b.length, size);
+    assert.is(b[0], n & 255);
+    assert.is(b[size - 1], n & 255);
+    n++;
+  }
+  assert.is(n, 24);
+});
+
+streams("a server killed (-9) mid-stream ends the loop with ERR_RPC_DISCONNECTED", async () => {
+  const lone = uniqueName("strmk");
+  const victim = await spawnFixture("stream-server.js", [lone]);
+  const c = new Client(lone, { timeoutMs: 10_000 });
+  try {
+    const it = c.stream<number>("watch", "victim");
+    assert.equal(await it.next(), { value: 0, done: false });
+    victim.kill("SIGKILL");
+    const { err } = await drain(it);
+    assert.is(err?.code, "ERR_RPC_DISCONNECTED");
+  } finally {
+    c.close();
+    victim.kill();
+  }
+});
+
+streams("a client killed (-9) mid-stream: the server closes its generator, and serves on", async () => {
+  const from = server.output().length;
+  const reader = await spawnFixture("stream-client.js", [name, "numbers", JSON.stringify(["killed"])]);
+  reader.kill("SIGKILL");
+  await expectLine(server, "finally killed", from);
+  assert.is(await client.asyncCall("add", 1, 1), 2);
+});
+
+streams("the stream of a closed client fails at once with ERR_RPC_CLOSED", async () => {
+  const c = new Client(name);
+  c.close();
+  const { err } = await drain(c.stream("count", 3));
+  assert.is(err?.code, "ERR_RPC_CLOSED");
+});
+
+streams.run();
