@@ -30,6 +30,7 @@ import { NatsSeal, sealedRequest } from "./auth.js";
 import { cancelMessage, cancelSubject, newCallId, requestHeaderPairs, toHeaders } from "./context.js";
 import { DEFAULT_RETRY, type RetryPolicy } from "../calls/retry.js";
 import type { Call, Transport } from "../calls/transport.js";
+import { streamOverNats } from "./stream.js";
 
 type Metadata = Readonly<Record<string, string>>;
 
@@ -80,8 +81,10 @@ export class NatsCalls implements Transport {
   get name(): string {
     return this.serverName;
   }
-  private readonly service: string;
-  private readonly codec = new PayloadCodec();
+  /** The service's name on NATS (src/nats/subjects.ts). */
+  readonly service: string;
+  /** The payloads' codec. */
+  readonly codec = new PayloadCodec();
   private readonly subjects = new Map<string, string>();
   private nc: NatsConnection | undefined;
   private connecting: Promise<NatsConnection> | undefined;
@@ -142,9 +145,7 @@ export class NatsCalls implements Transport {
 
   attemptAsync(call: Call, timeoutMs: number, retryLeft: boolean): Promise<unknown> {
     call.used = this;
-    if (call.stream !== undefined) {
-      return Promise.reject(new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `stream "${call.method}" cannot go over NATS: streams travel over shared memory only (so far)`, { maybeExecuted: false }));
-    }
+    if (call.stream !== undefined) return this.streamAsync(call, timeoutMs);
     return this.requestAsync(call.method, call.args, this.window(call, timeoutMs, retryLeft), call.settings.signal, call.settings.metadata);
   }
 
@@ -183,6 +184,22 @@ export class NatsCalls implements Transport {
       throw err;
     }
     return replyValue(this.codec, reply.data, reply.header, this.serverName);
+  }
+
+  /** A stream call (src/nats/stream.ts): one attempt, its whole deadline. */
+  private async streamAsync(call: Call, timeoutMs: number): Promise<unknown> {
+    const signal = call.settings.signal;
+    if (this.seal !== undefined) {
+      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `stream "${call.method}" cannot go over NATS with a token: sealed streams are not supported yet`, { maybeExecuted: false });
+    }
+    if (signal?.aborted) throw aborted(call.method, signal, false);
+    const subject = this.subject(call.method);
+    const data = this.codec.encode(call.args, this.maxMessageBytes, "args");
+    const start = performance.now();
+    const nc = await this.connection(timeoutMs);
+    if (signal?.aborted) throw aborted(call.method, signal, false);
+    checkSize(data.length, nc);
+    return streamOverNats(this, nc, subject, data, call, timerMs(timeoutMs - (performance.now() - start)));
   }
 
   private cancel(nc: NatsConnection, callId: string, timedOut: boolean): void {

@@ -17,7 +17,8 @@ import { RESERVED_PREFIX } from "../contracts/stats.js";
 import { invoke, errorShape, unsendableShape, type ErrorShape, type Wire } from "../serving/invoke.js";
 import { connectNats, natsLibrary } from "./connect.js";
 import { PayloadCodec } from "./payload.js";
-import { cancelSubject, parseCancel, requestContext } from "./context.js";
+import { HEADER_CALL, HEADER_STREAM, cancelSubject, creditSubject, parseCancel, parseCredit, requestContext } from "./context.js";
+import { StreamCredit } from "../serving/stream.js";
 import { Running } from "../serving/context.js";
 import { HEADER_AUTH, NatsSeal } from "./auth.js";
 import {
@@ -62,6 +63,10 @@ export class NatsService {
   /** Context handlers' calls by call id, for the callers' cancels. */
   private readonly byCallId = new Map<string, Running>();
   private readonly callIds = new WeakMap<Running, string>();
+  /** Streams in progress: by request, and by call id (for the callers' credit and cancels). */
+  private readonly streams = new Map<Msg, StreamCredit>();
+  private readonly streamsByCallId = new Map<string, StreamCredit>();
+  private readonly streamIds = new WeakMap<StreamCredit, string>();
   /** With the server's token: requests must open, replies are sealed (src/nats/auth.ts). */
   private readonly seal: NatsSeal | undefined;
   /** The iv of each request taken under the token, which its reply is bound to. */
@@ -99,7 +104,19 @@ export class NatsService {
       callback: (err, msg) => {
         if (err !== null) return;
         const { callId, code } = parseCancel(msg.string());
+        this.streamsByCallId.get(callId)?.cancel();
         this.byCallId.get(callId)?.abort(code, code === ErrorCodes.ERR_RPC_TIMEOUT ? "the caller's deadline passed" : "the caller aborted the call");
+      },
+    });
+    // Callers' credit for their streams: "<call id> <items> <bytes>" (every instance hears it).
+    nc.subscribe(creditSubject(this.service), {
+      callback: (err, msg) => {
+        if (err !== null) return;
+        const text = msg.string();
+        const space = text.indexOf(" ");
+        const stream = this.streamsByCallId.get(text.slice(0, space));
+        const credit = stream === undefined ? undefined : parseCredit(text.slice(space + 1));
+        if (credit !== undefined) stream!.grant(credit.items, credit.bytes);
       },
     });
     for (const verb of ["PING", "INFO", "STATS"] as const) {
@@ -134,6 +151,7 @@ export class NatsService {
     }
     for (const [msg, run] of this.running) {
       run?.abort(ErrorCodes.ERR_RPC_DISCONNECTED, "the server closed");
+      this.streams.get(msg)?.cancel();
       try {
         this.replyError(msg, ErrorCodes.ERR_RPC_DISCONNECTED, { name: "Error", message: `server ${this.server.name} closed while the call was running`, stack: "" });
       } catch {
@@ -236,6 +254,12 @@ export class NatsService {
     if (this.idle !== undefined && this.running.size === 0) queueMicrotask(() => this.idle?.());
     const id = run === undefined ? undefined : this.callIds.get(run);
     if (id !== undefined) this.byCallId.delete(id);
+    const stream = this.streams.get(msg);
+    if (stream !== undefined) {
+      this.streams.delete(msg);
+      const callId = this.streamIds.get(stream);
+      if (callId !== undefined) this.streamsByCallId.delete(callId);
+    }
     return true;
   }
 
@@ -256,12 +280,37 @@ export class NatsService {
     // Answered already by close(), or the connection is gone.
     settling: (msg) => this.ended(msg) && this.nc !== undefined,
     answered: () => {},
-    // streams: not over NATS yet (a stream call over NATS is refused at the client)
-    stream: () => undefined,
-    item: () => {
-      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "streams do not travel over NATS yet");
-    },
+    stream: (msg) => this.opened(msg),
+    item: (msg, _id, value) => this.publishItem(msg, value),
   };
+
+  /** A request that opens a stream (its HEADER_STREAM: the opening credit): the credit,
+   *  tracked until it settles. Not under a token (a sealed stream is not supported yet). */
+  private opened(msg: Msg): StreamCredit | undefined {
+    const h = msg.headers;
+    if (h === undefined || !h.has(HEADER_STREAM) || this.seal !== undefined) return undefined;
+    const open = parseCredit(h.get(HEADER_STREAM));
+    if (open === undefined) return undefined;
+    const credit = new StreamCredit(open.items, open.bytes);
+    this.streams.set(msg, credit);
+    const callId = h.get(HEADER_CALL);
+    if (callId !== "") {
+      this.streamsByCallId.set(callId, credit);
+      this.streamIds.set(credit, callId);
+    }
+    return credit;
+  }
+
+  /** Publishes one item of a stream to its caller's inbox; returns its size in bytes. */
+  private publishItem(msg: Msg, value: unknown): number {
+    const nc = this.nc;
+    if (nc === undefined) throw new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `server ${this.server.name} closed`);
+    const data = this.codec.encode(value, this.maxBytes, "item");
+    const h = this.headersOf!();
+    h.set(HEADER_STREAM, "item");
+    nc.publish(msg.reply!, data, { headers: h });
+    return data.length;
+  }
 
   /** The largest payload the NATS server takes, and the server's own limit. */
   private get maxBytes(): number {
