@@ -16,6 +16,8 @@
 //   CANCEL         [id u32][reason u8][pad]
 //   STREAM_ITEM    [id u32][pad][item]                    (since version 7)
 //   STREAM_CREDIT  [id u32][items u32][bytes u32][pad]
+//   STREAM_ARG     [id u32][argument index u32]
+//   STREAM_END     [id u32][reason u8][pad]
 // The encoded value starts 8-byte aligned in the payload (pad = 0..7 bytes).
 
 import type { Core } from "./core/wasm.js";

@@ -7,7 +7,8 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Client, type RpcError } from "../src/index.js";
 import { STREAM_WINDOW_ITEMS } from "../src/calls/stream.js";
-import { expectLine, killAll, spawnFixture, stopServer, uniqueName, until, type Child } from "./helpers.js";
+import { ARG_WINDOW_ITEMS } from "../src/protocol.js";
+import { expectLine, killAll, rejection, spawnFixture, stopServer, uniqueName, until, type Child } from "./helpers.js";
 
 const streams = suite("streams");
 const name = uniqueName("strm");
@@ -166,6 +167,96 @@ streams("the stream of a closed client fails at once with ERR_RPC_CLOSED", async
   c.close();
   const { err } = await drain(c.stream("count", 3));
   assert.is(err?.code, "ERR_RPC_CLOSED");
+});
+
+// ------------------------------------------------------------ client and bidirectional streams
+
+async function* upTo(n: number, onDone?: () => void): AsyncGenerator<number> {
+  try {
+    for (let i = 1; i <= n; i++) yield i;
+  } finally {
+    onDone?.();
+  }
+}
+
+streams("an argument that is an async iterable (generator, Readable) is streamed and arrives as an AsyncIterable", async () => {
+  assert.is(await client.asyncCall("sum", upTo(10_000)), 50_005_000);
+  const { Readable } = await import("node:stream");
+  assert.is(await client.asyncCall("sum", Readable.from([1, 2, 3])), 6);
+  assert.is(await client.asyncCall("sum", upTo(0)), 0);
+});
+
+streams("bidirectional: items flow both ways at once (each answer arrives before the next item is made)", async () => {
+  let answered = 0;
+  let wake: (() => void) | undefined;
+  async function* pingPong(): AsyncGenerator<number> {
+    for (let i = 0; i < 50; i++) {
+      yield i;
+      // The next item only once the echo of this one came back: both directions at once.
+      while (answered <= i) await new Promise<void>((r) => (wake = r));
+    }
+  }
+  const got: string[] = [];
+  for await (const x of client.stream<string>("echo", pingPong(), "e")) {
+    got.push(x);
+    answered++;
+    wake?.();
+  }
+  assert.equal(got, Array.from({ length: 50 }, (_, i) => `e${i}`));
+});
+
+streams("a slow handler holds the caller's source within the argument window; the source is closed when the call ends", async () => {
+  let produced = 0;
+  let closed = false;
+  async function* endless(): AsyncGenerator<number> {
+    try {
+      for (;;) {
+        produced++;
+        yield produced;
+      }
+    } finally {
+      closed = true;
+    }
+  }
+  const call = client.asyncCall<number>("takeThenWait", endless(), 5, 300);
+  // The server holds at most the window (64 items, 5 of them taken: less than half, so no
+  // more credit); the source makes one more, its pending next().
+  await until(() => produced >= ARG_WINDOW_ITEMS, 5000, "the source fills the window");
+  assert.is(await call, 5);
+  assert.ok(produced <= ARG_WINDOW_ITEMS + 1, `produced ${produced} with 5 taken and a window of ${ARG_WINDOW_ITEMS}`);
+  await until(() => closed, 5000, "the source's finally");
+});
+
+streams("a source that throws fails the handler's loop with ERR_RPC_ABORTED; so does the caller's abort", async () => {
+  async function* failing(): AsyncGenerator<number> {
+    yield 1;
+    yield 2;
+    throw new Error("source broke");
+  }
+  assert.is(await client.asyncCall("sumOrWhy", failing(), "throw"), "failed ERR_RPC_ABORTED");
+  const from = server.output().length;
+  const ac = new AbortController();
+  async function* slow(): AsyncGenerator<number> {
+    for (;;) {
+      yield 1;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+  const call = client.withOptions({ signal: ac.signal }).asyncCall("sumOrWhy", slow(), "abort");
+  setTimeout(() => ac.abort(), 50);
+  assert.is((await rejection(call)).code, "ERR_RPC_ABORTED");
+  assert.is(await expectLine(server, "argument failed abort", from), "ERR_RPC_ABORTED");
+});
+
+streams("two streamed arguments are refused before sending; over a synchronous call a stream cannot be sent", async () => {
+  assert.is((await rejection(client.asyncCall("sum", upTo(1), upTo(1)))).code, "ERR_RPC_INVALID_ARGUMENT");
+  let code = "";
+  try {
+    client.call("sum", upTo(1));
+  } catch (e) {
+    code = (e as RpcError).code;
+  }
+  assert.is(code, "ERR_RPC_INVALID_ARGUMENT");
 });
 
 streams.run();

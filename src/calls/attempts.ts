@@ -8,6 +8,7 @@ import { RpcError, ErrorCodes } from "../errors.js";
 import { Attempts, type RetryPolicy } from "./retry.js";
 import type { Call, Transport } from "./transport.js";
 import { closedError } from "./closed.js";
+import { streamedArg } from "./stream.js";
 
 /** Told before a failed call is sent again: the attempt that failed, why, the backoff. */
 export type RetryReport = (call: Call, failedAttempt: number, err: unknown, delayMs: number) => void;
@@ -64,7 +65,7 @@ export function callAsync(t: Transport, call: Call, policy: Readonly<RetryPolicy
   if (!t.mayRetry(call)) {
     // One attempt; only a draining server's refusal sends it again (a server may start again).
     return t.attemptAsync(call, timeoutMs, false).catch((e: unknown) => {
-      if (!isUnavailable(e) || signal?.aborted || t.closed) throw e;
+      if (!isUnavailable(e) || signal?.aborted || t.closed || streamedArg(call.args) >= 0) throw e;
       const attempts = new Attempts(policy, call.settings.idempotent, start + timeoutMs);
       attempts.count = 1;
       const wait = attempts.next(e, t.otherLive(call));
@@ -83,7 +84,8 @@ function asyncLoop(t: Transport, call: Call, attempts: Attempts, report: RetryRe
       attempts.count++;
       call.cut = false;
       t.attemptAsync(call, attempts.count === 1 ? timeoutMs : Math.max(1, attempts.deadline - performance.now()), attempts.retryLeft).then(resolve, (e: unknown) => {
-        const wait = signal?.aborted || t.closed ? -1 : attempts.next(e, t.otherLive(call), call.cut && isTimeout(e));
+        // A streamed argument's source is (partly) taken: never sent again.
+        const wait = signal?.aborted || t.closed || streamedArg(call.args) >= 0 ? -1 : attempts.next(e, t.otherLive(call), call.cut && isTimeout(e));
         if (wait < 0) return reject(attempts.fail(e));
         report(call, attempts.count, e, wait);
         if (wait === 0) attempt();

@@ -21,6 +21,7 @@ export class Receiver {
   private sync!: SyncCall;
   private async!: AsyncCalls;
   private streams!: ReadonlyMap<number, StreamSink>;
+  private credit!: (id: number, items: number, bytes: number) => void;
 
   constructor(
     private readonly host: CallHost,
@@ -30,10 +31,11 @@ export class Receiver {
   ) {}
 
   /** The calls that responses go to. */
-  deliverTo(sync: SyncCall, async: AsyncCalls, streams: ReadonlyMap<number, StreamSink>): void {
+  deliverTo(sync: SyncCall, async: AsyncCalls, streams: ReadonlyMap<number, StreamSink>, credit: (id: number, items: number, bytes: number) => void): void {
     this.sync = sync;
     this.async = async;
     this.streams = streams;
+    this.credit = credit;
   }
 
   /** Takes every complete response from the ring; returns how many. */
@@ -87,6 +89,12 @@ export class Receiver {
     }
     if (type === L.T_STREAM_ITEM && length >= P_RESPONSE_BODY) {
       this.item(conn, at, length);
+      return;
+    }
+    if (type === L.T_STREAM_CREDIT && length >= 12) {
+      // More room for a streamed argument (a server that lies only floods its own memory).
+      const v = c.view;
+      this.credit(v.getUint32(at + P_ID, true), v.getUint32(at + 4, true), v.getUint32(at + 8, true));
       return;
     }
     if ((type !== L.T_RESPONSE && type !== L.T_ERROR) || length < (type === L.T_ERROR ? P_ERROR_DETAILS : P_RESPONSE_BODY)) {

@@ -23,15 +23,15 @@ export const STREAM_WINDOW_BYTES = 8 * 1024 * 1024;
  */
 export class RpcStream<T = unknown> implements AsyncIterableIterator<T> {
   /** How many items it holds at most: the credit it grants the server. */
-  readonly windowItems = STREAM_WINDOW_ITEMS;
+  readonly windowItems: number;
   /** How many bytes of encoded items it holds at most (plus one item larger than that). */
-  readonly windowBytes = STREAM_WINDOW_BYTES;
+  readonly windowBytes: number;
   private readonly queue: unknown[] = [];
   private readonly sizes: number[] = [];
   private head = 0;
   /** Credit the server holds: granted and not yet used by an item. */
-  private outItems = STREAM_WINDOW_ITEMS;
-  private outBytes = STREAM_WINDOW_BYTES;
+  private outItems: number;
+  private outBytes: number;
   /** Taken by the loop since the last grant. */
   private takenItems = 0;
   private takenBytes = 0;
@@ -45,8 +45,10 @@ export class RpcStream<T = unknown> implements AsyncIterableIterator<T> {
   private result: unknown = undefined;
   private waiting: { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void } | undefined;
 
-  /** @internal */
-  constructor(end: (sink: RpcStream<T>) => Promise<unknown>) {
+  /** @internal `end`: the call's answer, which ends it; the window: what it holds at most. */
+  constructor(end: (sink: RpcStream<T>) => Promise<unknown>, windowItems = STREAM_WINDOW_ITEMS, windowBytes = STREAM_WINDOW_BYTES) {
+    this.windowItems = this.outItems = windowItems;
+    this.windowBytes = this.outBytes = windowBytes;
     end(this).then(
       (value) => this.finish(false, value),
       (e: unknown) => this.finish(true, e),
@@ -156,6 +158,20 @@ export class RpcStream<T = unknown> implements AsyncIterableIterator<T> {
     }
     return Promise.resolve({ value: this.result as T, done: true });
   }
+}
+
+/** The index of the argument of `args` that is streamed (an async iterable: an async
+ *  generator, a Readable, a ReadableStream), or -1. Throws ERR_RPC_INVALID_ARGUMENT for more
+ *  than one. */
+export function streamedArg(args: unknown[]): number {
+  let found = -1;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (typeof a !== "object" || a === null || typeof (a as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] !== "function") continue;
+    if (found >= 0) throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `arguments ${found} and ${i} are both streams: a call streams one argument at most`, { maybeExecuted: false });
+    found = i;
+  }
+  return found;
 }
 
 /** Starts stream call `call` on `t` (one attempt: a stream is never re-sent); with a

@@ -47,6 +47,8 @@ export const L = {
   T_CANCEL: x.T_CANCEL.value,
   T_STREAM_ITEM: x.T_STREAM_ITEM.value,
   T_STREAM_CREDIT: x.T_STREAM_CREDIT.value,
+  T_STREAM_ARG: x.T_STREAM_ARG.value,
+  T_STREAM_END: x.T_STREAM_END.value,
   H_REC_TYPE: x.H_REC_TYPE.value,
   H_REC_PAYLOAD: x.H_REC_PAYLOAD.value,
   H_REC_LENGTH: x.H_REC_LENGTH.value,

@@ -31,6 +31,7 @@ import { cancelMessage, cancelSubject, newCallId, requestHeaderPairs, toHeaders 
 import { DEFAULT_RETRY, type RetryPolicy } from "../calls/retry.js";
 import type { Call, Transport } from "../calls/transport.js";
 import { streamOverNats } from "./stream.js";
+import { streamedArg } from "../calls/stream.js";
 
 type Metadata = Readonly<Record<string, string>>;
 
@@ -145,6 +146,9 @@ export class NatsCalls implements Transport {
 
   attemptAsync(call: Call, timeoutMs: number, retryLeft: boolean): Promise<unknown> {
     call.used = this;
+    if (streamedArg(call.args) >= 0) {
+      return Promise.reject(new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `call to "${call.method}": streamed arguments do not travel over NATS (yet)`, { maybeExecuted: false }));
+    }
     if (call.stream !== undefined) return this.streamAsync(call, timeoutMs);
     return this.requestAsync(call.method, call.args, this.window(call, timeoutMs, retryLeft), call.settings.signal, call.settings.metadata);
   }

@@ -14,6 +14,7 @@ import type { Lease } from "./lease.js";
 import { PrivateCopy } from "./private-copy.js";
 import { WakeThrottle } from "./wake-throttle.js";
 import type { StreamCredit } from "./stream.js";
+import type { Inbound } from "./inbound.js";
 
 export class Connection {
   closed = false;
@@ -44,6 +45,11 @@ export class Connection {
   openId = 0;
   openItems = 0;
   openBytes = 0;
+  /** Streamed arguments of calls in progress, by call id (made on first use). */
+  inbound: Map<number, Inbound> | undefined;
+  /** The STREAM_ARG just taken: argument `argIndex` of the request of id `argId` (0: none). */
+  argId = 0;
+  argIndex = 0;
   private callerInfo: Caller | undefined;
   /** Its wake-ups that found nothing to do (wake-throttle.ts). */
   readonly wakes = new WakeThrottle();
