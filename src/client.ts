@@ -293,6 +293,7 @@ export class Client extends EventEmitter {
     const calls: Calls = {
       sync: (method, args, i) => callSync(this.transport, newCall(method, args, i ? idempotent : this.defaults), this.retry, this.reportRetry),
       async: (method, args, i) => callAsync(this.transport, newCall(method, args, i ? idempotent : this.defaults), this.retry, this.reportRetry),
+      stream: (method, args) => openStream(this.transport, newCall(method, args, this.defaults)),
     };
     return makeProxy(contract, calls, options);
   }

@@ -25,5 +25,6 @@ export type { ErrorCode, RemoteErrorInfo, SchemaIssue } from "./errors.js";
 export { defineContract } from "./contracts/index.js";
 export type {
   Contract, ContractSpec, MethodSpec, Handlers, Proxy, ProxyOptions, CallArgs, CallResult, HandlerArgs, HandlerResult,
+  CallItem, HandlerItem,
   ServiceDescription, MethodDescription, ServiceStats, EndpointStats, ConnectionStats,
 } from "./contracts/index.js";

@@ -136,7 +136,7 @@
 // RESERVED METHODS. Method names starting with "$" belong to shmrpc: bind() and
 // implement() refuse them, and the server answers these itself, as ordinary requests:
 //   "$shmrpc.describe" ()  -> { name, version, pid, uid, started, methods: [{ name, args,
-//                             result, idempotent, description }] } (src/contracts/describe.ts)
+//                             result, yields, idempotent, description }] } (src/contracts/describe.ts)
 //   "$shmrpc.stats"    ()  -> a NATS ADR-32 stats response plus connections (src/contracts/stats.ts)
 //
 // OVER NATS. The same methods, values and error codes travel over NATS too: subjects,

@@ -5,7 +5,8 @@
 // and a kill -9 of either side mid-stream. Server and clients in separate processes.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { Client, type RpcError } from "../src/index.js";
+import { Client, type RpcError, type RpcStream } from "../src/index.js";
+import { ticker } from "./fixtures/contracts.js";
 import { STREAM_WINDOW_ITEMS } from "../src/calls/stream.js";
 import { ARG_WINDOW_ITEMS } from "../src/protocol.js";
 import { expectLine, killAll, rejection, spawnFixture, stopServer, uniqueName, until, type Child } from "./helpers.js";
@@ -257,6 +258,34 @@ streams("two streamed arguments are refused before sending; over a synchronous c
     code = (e as RpcError).code;
   }
   assert.is(code, "ERR_RPC_INVALID_ARGUMENT");
+});
+
+// ------------------------------------------------------------ contracts
+
+streams("a contract's streaming method (yields): the proxy's method is a typed stream, each item checked by the server", async () => {
+  const api = client.proxy(ticker);
+  const ticks: RpcStream<{ n: number; even: boolean }> = api.ticks(3); // the type is the contract's
+  assert.equal(await ticks.next(), { value: { n: 0, even: true }, done: false });
+  assert.equal(await ticks.next(), { value: { n: 1, even: false }, done: false });
+  assert.equal(await ticks.next(), { value: { n: 2, even: true }, done: false });
+  assert.equal(await ticks.next(), { value: "3 ticks", done: true });
+  const from = server.output().length;
+  const { items, err } = await drain(api.badAt(2));
+  assert.equal(items, [0, 1]);
+  assert.is(err?.code, "ERR_RPC_INVALID_RESULT");
+  assert.ok((err?.issues?.length ?? 0) >= 1, "the issues travel");
+  assert.equal(err!.issues![0]!.path, []);
+  await expectLine(server, "finally badAt 2", from); // the handler's generator is closed
+  // Its arguments are checked as for any contract method.
+  assert.is((await drain(api.ticks(-1))).err?.code, "ERR_RPC_INVALID_ARGUMENT");
+});
+
+streams("describe() shows a streaming method's items as JSON Schema (yields)", async () => {
+  const d = await client.describe();
+  const ticks = d.methods.find((m) => m.name === "ticks")!;
+  assert.equal((ticks.yields as { properties: object }).properties, { n: { type: "number" }, even: { type: "boolean" } });
+  assert.is((ticks.result as { type: string }).type, "string");
+  assert.is(d.methods.find((m) => m.name === "count")!.yields, null);
 });
 
 streams.run();
