@@ -4,6 +4,9 @@
 // abort, deadline: the generator's finally runs, ctx.signal aborts), errors after items,
 // and a kill -9 of either side mid-stream. Server and clients in separate processes.
 import { suite } from "uvu";
+import { spawn } from "node:child_process";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import * as assert from "uvu/assert";
 import { Client, type RpcError, type RpcStream } from "../src/index.js";
 import { ticker } from "./fixtures/contracts.js";
@@ -286,6 +289,61 @@ streams("describe() shows a streaming method's items as JSON Schema (yields)", a
   assert.equal((ticks.yields as { properties: object }).properties, { n: { type: "number" }, even: { type: "boolean" } });
   assert.is((ticks.result as { type: string }).type, "string");
   assert.is(d.methods.find((m) => m.name === "count")!.yields, null);
+});
+
+// ------------------------------------------------------------ command line
+
+const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "src", "cli", "main.js");
+
+/** Runs `sh -c script` (with $CLI set), within 30 s; its exit code and output. */
+function sh(script: string): Promise<{ code: number | string; out: string }> {
+  const proc = spawn("sh", ["-c", script], { env: { ...process.env, CLI: `${process.execPath} ${CLI}` }, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  proc.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  proc.stderr.on("data", (d: Buffer) => (out += d.toString()));
+  const timer = setTimeout(() => proc.kill("SIGKILL"), 30_000);
+  return new Promise((resolve) => proc.on("exit", (code, signal) => {
+    clearTimeout(timer);
+    resolve({ code: code ?? signal ?? -1, out });
+  }));
+}
+
+streams("shmrpc call --stream prints one JSON line per item (--json: the same, NDJSON)", async () => {
+  const r = await sh(`$CLI call ${name} readable 3 --stream`);
+  assert.is(r.code, 0, r.out);
+  assert.is(r.out, '"line 0"\n"line 1"\n"line 2"\n');
+  const j = await sh(`$CLI call ${name} ticks 2 --stream --json`);
+  assert.is(j.code, 0, j.out);
+  assert.equal(j.out.trim().split("\n").map((l) => JSON.parse(l)), [{ n: 0, even: true }, { n: 1, even: false }]);
+  const bad = await sh(`$CLI call ${name} failAfter 1 --stream --json`);
+  assert.is(bad.code, 1, bad.out); // the handler's error: Exit.REMOTE, after its item
+  assert.ok(bad.out.startsWith("0\n"), bad.out);
+});
+
+streams("shmrpc call --stream piped to head: exactly the lines head takes, no error, and the server's generator is closed", async () => {
+  const from = server.output().length;
+  const r = await sh(`$CLI call ${name} numbers '"cli-head"' --stream 2>&1 | head -n 3`);
+  assert.is(r.code, 0);
+  assert.is(r.out, "0\n1\n2\n");
+  await expectLine(server, "finally cli-head", from);
+});
+
+streams("Ctrl-C (SIGINT) cancels shmrpc call --stream cleanly: exit 0, ctx.signal aborted, generator closed", async () => {
+  const from = server.output().length;
+  const proc = spawn(process.execPath, [CLI, "call", name, "watch", '"cli-int"', "--stream"], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  proc.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  proc.stderr.on("data", (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | string>((resolve) => proc.on("exit", (code, signal) => resolve(code ?? signal ?? -1)));
+  try {
+    await until(() => out.split("\n").length > 3, 10_000, "three items");
+    proc.kill("SIGINT");
+    assert.is(await exited, 0, out);
+    assert.is(await expectLine(server, "aborted cli-int", from), "ERR_RPC_ABORTED");
+    await expectLine(server, "finally cli-int", from);
+  } finally {
+    proc.kill("SIGKILL");
+  }
 });
 
 streams.run();
