@@ -494,7 +494,7 @@ export class Serving {
     }
     if (!Array.isArray(args)) return this.protocolError(conn, "arguments that are not an array");
     if (conn.openId !== 0 && conn.openId !== id) conn.openId = 0; // opened another call: dropped
-    if (conn.argId !== 0 && !this.streamArg(conn, id, args, view)) return;
+    if (conn.argId !== 0 && !this.streamArg(conn, id, ep, args, view)) return;
     if (view && conn.openId === id) {
       // Its request would stay delivered until the stream ends, and no credit could be read.
       conn.openId = 0;
@@ -603,7 +603,7 @@ export class Serving {
 
   /** Request `id`'s streamed argument, if a STREAM_ARG announced one: an Inbound in its
    *  place (args[index], sent as null). False when the call is answered already. */
-  private streamArg(conn: Connection, id: number, args: unknown[], view: boolean): boolean {
+  private streamArg(conn: Connection, id: number, ep: Endpoint, args: unknown[], view: boolean): boolean {
     const index = conn.argIndex;
     const mine = conn.argId === id;
     conn.argId = 0;
@@ -616,7 +616,8 @@ export class Serving {
       this.sendError(conn, id, ErrorKind.INVALID_ARGUMENT, "RpcError", "a method that takes views (view: true) cannot take a streamed argument");
       return false;
     }
-    const inbound = new Inbound((items, bytes) => this.sendArgCredit(conn, id, items, bytes));
+    const inbound = new Inbound(ep, (items, bytes) => this.sendArgCredit(conn, id, items, bytes));
+    if (conn.openId !== id) ep.streams++; // (a stream call too: counted by invoke)
     (conn.inbound ??= new Map()).set(id, inbound);
     args[index] = inbound.stream;
     return true;

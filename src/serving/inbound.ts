@@ -6,6 +6,7 @@
 
 import { RpcStream } from "../calls/stream.js";
 import { ARG_WINDOW_BYTES, ARG_WINDOW_ITEMS } from "../protocol.js";
+import type { Endpoint } from "../contracts/endpoint.js";
 
 export class Inbound {
   readonly stream: RpcStream<unknown>;
@@ -13,7 +14,7 @@ export class Inbound {
   private reject: (err: unknown) => void = () => {};
 
   /** `credit`: sends the caller more credit (items, bytes) as the handler takes items. */
-  constructor(credit: (items: number, bytes: number) => void) {
+  constructor(private readonly ep: Endpoint, credit: (items: number, bytes: number) => void) {
     this.stream = new RpcStream((sink) => {
       sink.link({ credit, cancel: () => {} }); // a handler that stops reading: later items are dropped
       return new Promise((resolve, reject) => {
@@ -25,6 +26,8 @@ export class Inbound {
 
   /** An item from the caller; false when beyond the credit it was given. */
   push(value: unknown, bytes: number): boolean {
+    this.ep.items++;
+    this.ep.itemBytes += bytes;
     return this.stream.push(value, bytes);
   }
 

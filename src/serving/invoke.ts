@@ -56,7 +56,15 @@ export function invoke<C>(ep: Endpoint, args: unknown[], extra: unknown, wire: W
   }
   // streams: a stream call's answer is its items, then its result (src/serving/stream.ts)
   const credit = wire.stream(c, id);
-  if (credit !== undefined) result = pumpStream(result, credit, (value) => wire.item(c, id, value));
+  if (credit !== undefined) {
+    ep.streams++;
+    result = pumpStream(result, credit, (value) => {
+      const bytes = wire.item(c, id, value);
+      ep.items++;
+      ep.itemBytes += bytes;
+      return bytes;
+    });
+  }
   if (result !== null && typeof result === "object" && typeof (result as PromiseLike<unknown>).then === "function") {
     ep.inflight++;
     ep.async = true;
