@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { Client, type RpcError } from "../src/index.js";
 import { STREAM_WINDOW_ITEMS } from "../src/calls/stream.js";
 import { expectLine, killAll, spawnFixture, stopServer, uniqueName, until, type Child } from "./helpers.js";
-import { startNats, type NatsNode } from "./nats-helpers.js";
+import { startCluster, startNats, type NatsNode } from "./nats-helpers.js";
 
 const streams = suite("streams over NATS");
 const name = uniqueName("nstrm");
@@ -139,6 +139,45 @@ test("through the locality switch: over NATS when no instance is on this host", 
     c.close();
     await stopServer(remote);
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a 3-node cluster, two replicas: the one streaming is killed (-9); the loop ends with ERR_RPC_TIMEOUT or ERR_RPC_DISCONNECTED, and the next stream goes to the other", async () => {
+  const nodes = await startCluster();
+  const [n1, n2, n3] = nodes as [NatsNode, NatsNode, NatsNode];
+  const far = uniqueName("cstrm");
+  const a = await spawnFixture("stream-server.js", [far, JSON.stringify({ nats: n1.url, replica: true })]);
+  const b = await spawnFixture("stream-server.js", [far, JSON.stringify({ nats: n2.url, replica: true })]);
+  const c = new Client(`${n3.url}${far}`, { timeoutMs: 10_000 });
+  try {
+    // Both replicas' interest has reached the third node.
+    const seen = new Set<number>();
+    await until(async () => {
+      try {
+        seen.add(await c.asyncCall<number>("pid"));
+      } catch {
+        // no responders yet
+      }
+      return seen.has(a.pid) && seen.has(b.pid);
+    }, 15_000, "both replicas answering through the cluster");
+    const start = performance.now();
+    const it = c.withOptions({ timeoutMs: 2000 }).stream<number>("watch", "cluster");
+    assert.equal(await it.next(), { value: 0, done: false });
+    const [victim, survivor] = a.output().includes("watching cluster") ? [a, b] : [b, a];
+    victim.kill("SIGKILL");
+    const { err } = await drain(it);
+    const took = performance.now() - start;
+    assert.ok(err?.code === "ERR_RPC_TIMEOUT" || err?.code === "ERR_RPC_DISCONNECTED", String(err?.code));
+    assert.ok(took < 2000 + 2000, `ended after ${Math.round(took)} ms (deadline 2000, margin 2000 for a busy host)`);
+    const next = await drain(c.stream<number>("count", 20));
+    assert.is(next.err, undefined);
+    assert.is(next.items.length, 20);
+    assert.ok(survivor.proc.exitCode === null);
+  } finally {
+    c.close();
+    a.kill();
+    b.kill();
+    await Promise.all(nodes.map((n) => n.stop()));
   }
 });
 
