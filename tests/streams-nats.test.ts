@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client, type RpcError } from "../src/index.js";
 import { STREAM_WINDOW_ITEMS } from "../src/calls/stream.js";
-import { expectLine, killAll, spawnFixture, stopServer, uniqueName, until, type Child } from "./helpers.js";
+import { ARG_WINDOW_ITEMS } from "../src/protocol.js";
+import { expectLine, killAll, rejection, spawnFixture, stopServer, uniqueName, until, type Child } from "./helpers.js";
 import { startCluster, startNats, type NatsNode } from "./nats-helpers.js";
 
 const streams = suite("streams over NATS");
@@ -140,6 +141,45 @@ test("through the locality switch: over NATS when no instance is on this host", 
     await stopServer(remote);
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+async function* upTo(n: number): AsyncGenerator<number> {
+  for (let i = 1; i <= n; i++) yield i;
+}
+
+test("over NATS, an async-iterable argument is streamed (client streams), and with a streamed result both flow", async () => {
+  assert.is(await client.asyncCall("sum", upTo(1000)), 500_500);
+  assert.is(await client.asyncCall("sum", upTo(0)), 0);
+  const got = (await drain(client.stream<string>("echo", upTo(300), "n"))).items;
+  assert.equal(got, Array.from({ length: 300 }, (_, i) => `n${i + 1}`));
+});
+
+test("over NATS, a slow handler holds the caller's source within the argument window; a failing source and an abort fail its loop", async () => {
+  let produced = 0;
+  async function* endless(): AsyncGenerator<number> {
+    for (;;) yield ++produced;
+  }
+  const call = client.asyncCall<number>("takeThenWait", endless(), 5, 300);
+  await until(() => produced >= ARG_WINDOW_ITEMS, 5000, "the source fills the window");
+  assert.is(await call, 5);
+  assert.ok(produced <= ARG_WINDOW_ITEMS + 1, `produced ${produced} with a window of ${ARG_WINDOW_ITEMS}`);
+  async function* failing(): AsyncGenerator<number> {
+    yield 1;
+    throw new Error("source broke");
+  }
+  assert.is(await client.asyncCall("sumOrWhy", failing(), "nthrow"), "failed ERR_RPC_ABORTED");
+  const from = server.output().length;
+  const ac = new AbortController();
+  async function* slow(): AsyncGenerator<number> {
+    for (;;) {
+      yield 1;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+  const aborted = client.withOptions({ signal: ac.signal }).asyncCall("sumOrWhy", slow(), "nabortarg");
+  setTimeout(() => ac.abort(), 50);
+  assert.is((await rejection(aborted)).code, "ERR_RPC_ABORTED");
+  assert.is(await expectLine(server, "argument failed nabortarg", from), "ERR_RPC_ABORTED");
 });
 
 test("a 3-node cluster, two replicas: the one streaming is killed (-9); the loop ends with ERR_RPC_TIMEOUT or ERR_RPC_DISCONNECTED, and the next stream goes to the other", async () => {

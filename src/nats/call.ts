@@ -146,10 +146,7 @@ export class NatsCalls implements Transport {
 
   attemptAsync(call: Call, timeoutMs: number, retryLeft: boolean): Promise<unknown> {
     call.used = this;
-    if (streamedArg(call.args) >= 0) {
-      return Promise.reject(new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `call to "${call.method}": streamed arguments do not travel over NATS (yet)`, { maybeExecuted: false }));
-    }
-    if (call.stream !== undefined) return this.streamAsync(call, timeoutMs);
+    if (call.stream !== undefined || streamedArg(call.args) >= 0) return this.streamAsync(call, timeoutMs);
     return this.requestAsync(call.method, call.args, this.window(call, timeoutMs, retryLeft), call.settings.signal, call.settings.metadata);
   }
 
@@ -190,7 +187,8 @@ export class NatsCalls implements Transport {
     return replyValue(this.codec, reply.data, reply.header, this.serverName);
   }
 
-  /** A stream call (src/nats/stream.ts): one attempt, its whole deadline. */
+  /** A stream call or a call with a streamed argument (src/nats/stream.ts): one attempt,
+   *  its whole deadline. */
   private async streamAsync(call: Call, timeoutMs: number): Promise<unknown> {
     const signal = call.settings.signal;
     if (this.seal !== undefined) {
@@ -198,12 +196,18 @@ export class NatsCalls implements Transport {
     }
     if (signal?.aborted) throw aborted(call.method, signal, false);
     const subject = this.subject(call.method);
-    const data = this.codec.encode(call.args, this.maxMessageBytes, "args");
+    const streamed = streamedArg(call.args);
+    let args = call.args;
+    if (streamed >= 0) {
+      args = args.slice();
+      args[streamed] = null; // its items follow the request
+    }
+    const data = this.codec.encode(args, this.maxMessageBytes, "args");
     const start = performance.now();
     const nc = await this.connection(timeoutMs);
     if (signal?.aborted) throw aborted(call.method, signal, false);
     checkSize(data.length, nc);
-    return streamOverNats(this, nc, subject, data, call, timerMs(timeoutMs - (performance.now() - start)));
+    return streamOverNats(this, nc, subject, data, call, timerMs(timeoutMs - (performance.now() - start)), streamed, this.maxMessageBytes);
   }
 
   private cancel(nc: NatsConnection, callId: string, timedOut: boolean): void {

@@ -18,6 +18,15 @@ export const HEADER_CALL = "shmrpc-call";
  *  its items (the stream's end is the ordinary reply). */
 export const HEADER_STREAM = "shmrpc-stream";
 
+/** A request whose argument <index> is streamed (sent as null): its items go to argSubject. */
+export const HEADER_STREAM_ARG = "shmrpc-stream-arg";
+
+/** Where the caller of call `callId` publishes its streamed argument's items ("item"), then
+ *  its end ("end 0", or "end 1": its source failed), each tagged in HEADER_STREAM. */
+export function argSubject(service: string, callId: string): string {
+  return `${SUBJECT_PREFIX}.$arg.${service}.${callId}`;
+}
+
 /** Where callers of `service` publish more credit for their streams: "<call id> <items> <bytes>". */
 export function creditSubject(service: string): string {
   return `${SUBJECT_PREFIX}.$credit.${service}`;

@@ -17,7 +17,8 @@ import { RESERVED_PREFIX } from "../contracts/stats.js";
 import { invoke, errorShape, unsendableShape, type ErrorShape, type Wire } from "../serving/invoke.js";
 import { connectNats, natsLibrary } from "./connect.js";
 import { PayloadCodec } from "./payload.js";
-import { HEADER_CALL, HEADER_STREAM, cancelSubject, creditSubject, parseCancel, parseCredit, requestContext } from "./context.js";
+import { NatsArg } from "./stream-arg.js";
+import { HEADER_CALL, HEADER_STREAM, HEADER_STREAM_ARG, argSubject, cancelSubject, creditSubject, parseCancel, parseCredit, requestContext } from "./context.js";
 import { StreamCredit } from "../serving/stream.js";
 import { Running } from "../serving/context.js";
 import { HEADER_AUTH, NatsSeal } from "./auth.js";
@@ -105,6 +106,7 @@ export class NatsService {
         if (err !== null) return;
         const { callId, code } = parseCancel(msg.string());
         this.streamsByCallId.get(callId)?.cancel();
+        this.argsByCallId.get(callId)?.close(new RpcError(code, "the caller gave up on the call"));
         this.byCallId.get(callId)?.abort(code, code === ErrorCodes.ERR_RPC_TIMEOUT ? "the caller's deadline passed" : "the caller aborted the call");
       },
     });
@@ -152,6 +154,7 @@ export class NatsService {
     for (const [msg, run] of this.running) {
       run?.abort(ErrorCodes.ERR_RPC_DISCONNECTED, "the server closed");
       this.streams.get(msg)?.cancel();
+      this.endArg(msg);
       try {
         this.replyError(msg, ErrorCodes.ERR_RPC_DISCONNECTED, { name: "Error", message: `server ${this.server.name} closed while the call was running`, stack: "" });
       } catch {
@@ -207,6 +210,8 @@ export class NatsService {
     if (!Array.isArray(args)) {
       return this.replyError(msg, ErrorCodes.ERR_RPC_PROTOCOL, { name: "Error", message: "arguments that are not an array", stack: "" });
     }
+    const h = msg.headers;
+    if (h !== undefined && h.has(HEADER_STREAM_ARG) && !this.takeArg(msg, ep, args)) return;
     let run: Running | undefined;
     if (ep.context) {
       const c = requestContext(msg.headers);
@@ -218,6 +223,42 @@ export class NatsService {
       this.running.set(msg, run);
     }
     if (!invoke(ep, args, run?.context, this.wire, msg, 0) && run !== undefined) this.ended(msg);
+  }
+
+  /** Streamed arguments of calls in progress (src/nats/stream-arg.ts). */
+  private readonly args = new Map<Msg, NatsArg>();
+  private readonly argsByCallId = new Map<string, NatsArg>();
+  private readonly argIds = new WeakMap<NatsArg, string>();
+
+  /** A request whose argument is streamed: an Inbound in its place (args[index], sent as
+   *  null) fed from the call's argument subject. False when it is answered already. */
+  private takeArg(msg: Msg, ep: Endpoint, args: unknown[]): boolean {
+    const h = msg.headers!;
+    const index = Number(h.get(HEADER_STREAM_ARG));
+    const callId = h.has(HEADER_CALL) ? h.get(HEADER_CALL) : "";
+    if (!Number.isInteger(index) || index < 0 || index >= args.length || args[index] !== null || callId === "" || this.seal !== undefined || this.nc === undefined) {
+      this.replyError(msg, ErrorCodes.ERR_RPC_INVALID_ARGUMENT, { name: "RpcError", message: "a streamed argument that is not there (or not null), without a call id, or under a token", stack: "" });
+      return false;
+    }
+    const arg = new NatsArg(this.nc, this.headersOf!, this.codec, argSubject(this.service, callId), msg.reply!, ep);
+    this.args.set(msg, arg);
+    this.argsByCallId.set(callId, arg);
+    this.argIds.set(arg, callId);
+    args[index] = arg.inbound.stream;
+    // Settled at once (a handler that did not wait for its argument): no more items taken.
+    queueMicrotask(() => {
+      if (!this.running.has(msg)) this.endArg(msg);
+    });
+    return true;
+  }
+
+  private endArg(msg: Msg): void {
+    const arg = this.args.get(msg);
+    if (arg === undefined) return;
+    this.args.delete(msg);
+    const callId = this.argIds.get(arg);
+    if (callId !== undefined) this.argsByCallId.delete(callId);
+    arg.close(new RpcError(ErrorCodes.ERR_RPC_ABORTED, "the call ended"));
   }
 
   /** Told when no handler runs any more (drain). */
@@ -254,6 +295,7 @@ export class NatsService {
     if (this.idle !== undefined && this.running.size === 0) queueMicrotask(() => this.idle?.());
     const id = run === undefined ? undefined : this.callIds.get(run);
     if (id !== undefined) this.byCallId.delete(id);
+    this.endArg(msg);
     const stream = this.streams.get(msg);
     if (stream !== undefined) {
       this.streams.delete(msg);

@@ -12,7 +12,9 @@ import type { Call } from "../calls/transport.js";
 import type { PayloadCodec, HeaderLookup } from "./payload.js";
 import { replyValue } from "./payload.js";
 import { natsLibrary } from "./connect.js";
-import { HEADER_STREAM, cancelMessage, cancelSubject, creditSubject, newCallId, requestHeaderPairs, toHeaders } from "./context.js";
+import { HEADER_STREAM, HEADER_STREAM_ARG, argSubject, cancelMessage, cancelSubject, creditSubject, newCallId, parseCredit, requestHeaderPairs, toHeaders } from "./context.js";
+import { StreamCredit, pumpStream } from "../serving/stream.js";
+import { checkSize } from "./call.js";
 
 /** What a NATS stream needs of its NatsCalls. */
 export interface StreamTarget {
@@ -23,8 +25,8 @@ export interface StreamTarget {
 
 /** Sends stream call `call` (its sink: call.stream) on `nc`, the request's bytes `data` to
  *  `subject`; resolves with the stream's result once it ends, within `timeoutMs`. */
-export async function streamOverNats(t: StreamTarget, nc: NatsConnection, subject: string, data: Uint8Array, call: Call, timeoutMs: number): Promise<unknown> {
-  const sink = call.stream!;
+export async function streamOverNats(t: StreamTarget, nc: NatsConnection, subject: string, data: Uint8Array, call: Call, timeoutMs: number, streamed = -1, maxMessageBytes = 0): Promise<unknown> {
+  const sink = call.stream;
   const { signal, metadata } = call.settings;
   const method = call.method;
   const lib = await natsLibrary();
@@ -45,6 +47,7 @@ export async function streamOverNats(t: StreamTarget, nc: NatsConnection, subjec
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
       sub.unsubscribe();
+      argCredit?.cancel(); // the source is closed
       if (err !== undefined) reject(err);
       else resolve(value);
     };
@@ -54,7 +57,13 @@ export async function streamOverNats(t: StreamTarget, nc: NatsConnection, subjec
       if (err !== null) return fail(ErrorCodes.ERR_RPC_DISCONNECTED, err.message);
       const h = msg.headers;
       if (h !== undefined && h.hasError && h.code === 503) return fail(ErrorCodes.ERR_RPC_NOT_CONNECTED, "no server serves it on NATS", false);
-      if (h !== undefined && h.has(HEADER_STREAM) && h.get(HEADER_STREAM) === "item") {
+      const tag = h !== undefined && h.has(HEADER_STREAM) ? h.get(HEADER_STREAM) : "";
+      if (tag.startsWith("credit ")) {
+        const credit = parseCredit(tag.slice(7));
+        if (credit !== undefined) argCredit?.grant(credit.items, credit.bytes);
+        return;
+      }
+      if (tag === "item" && sink !== undefined) {
         let value: unknown;
         try {
           value = t.codec.decode(msg.data);
@@ -84,7 +93,7 @@ export async function streamOverNats(t: StreamTarget, nc: NatsConnection, subjec
       finish(new RpcError(ErrorCodes.ERR_RPC_ABORTED, `stream "${method}" was aborted`, { cause: signal!.reason, maybeExecuted: true }));
     };
     signal?.addEventListener("abort", onAbort, { once: true });
-    sink.link({
+    sink?.link({
       credit: (items, bytes) => {
         if (!done) publish(creditSubject(t.service), `${callId} ${items} ${bytes}`);
       },
@@ -95,7 +104,33 @@ export async function streamOverNats(t: StreamTarget, nc: NatsConnection, subjec
       },
     });
     const pairs = requestHeaderPairs(timeoutMs, callId, metadata);
-    pairs[HEADER_STREAM] = `${sink.windowItems} ${sink.windowBytes}`;
+    if (sink !== undefined) pairs[HEADER_STREAM] = `${sink.windowItems} ${sink.windowBytes}`;
+    if (streamed >= 0) pairs[HEADER_STREAM_ARG] = String(streamed);
+    // The streamed argument's items: none until the server's first credit (it subscribes first).
+    const argCredit = streamed < 0 ? undefined : new StreamCredit(0, 0);
+    if (argCredit !== undefined) {
+      const to = argSubject(t.service, callId);
+      const tagged = (tag: string) => {
+        const hh = lib.headers();
+        hh.set(HEADER_STREAM, tag);
+        return { headers: hh };
+      };
+      const ended = (reason: number): void => {
+        if (!argCredit.cancelled) {
+          try {
+            nc.publish(to, new Uint8Array(0), tagged(`end ${reason}`));
+          } catch {
+            // Closed: the call fails by itself.
+          }
+        }
+      };
+      pumpStream(call.args[streamed], argCredit, (value) => {
+        const bytes = t.codec.encode(value, maxMessageBytes, "item");
+        checkSize(bytes.length, nc);
+        nc.publish(to, bytes, tagged("item"));
+        return bytes.length;
+      }).then(() => ended(0), () => ended(1));
+    }
     try {
       nc.publish(subject, data, { reply: inbox, headers: toHeaders(lib.headers, pairs) });
     } catch (e) {
