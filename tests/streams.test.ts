@@ -68,6 +68,12 @@ streams("a handler that returns a plain value ends the stream with it, and no it
   assert.equal(await it.next(), { value: 42, done: true });
 });
 
+streams("a stream handler called as a unary call: ERR_RPC_REMOTE, and its stream is closed (a Readable destroyed)", async () => {
+  const from = server.output().length;
+  assert.is((await rejection(client.asyncCall("closable", "unary"))).code, "ERR_RPC_REMOTE");
+  await expectLine(server, "closed unary", from);
+});
+
 streams("a handler's error ends the loop with ERR_RPC_REMOTE after the items before it", async () => {
   const { items, err } = await drain(client.stream("failAfter", 5));
   assert.equal(items, [0, 1, 2, 3, 4]);

@@ -365,7 +365,7 @@ export class NatsService {
     try {
       data = this.codec.encode(value, this.maxBytes, "result");
     } catch (e) {
-      const shape = unsendableShape(e, e instanceof RpcError && e.code === ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE);
+      const shape = unsendableShape(e, e instanceof RpcError && e.code === ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE, value);
       this.replyShape(msg, shape);
       return shape.why;
     }

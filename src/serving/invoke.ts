@@ -7,7 +7,7 @@ import { thrownDetails } from "./error-details.js";
 import { ErrorKind } from "../protocol.js";
 import type { Endpoint } from "../contracts/endpoint.js";
 import { ContractViolation } from "../contracts/validate.js";
-import { pumpStream, type StreamCredit } from "./stream.js";
+import { asyncIteratorOf, pumpStream, type StreamCredit } from "./stream.js";
 
 /** What an invocation needs of a transport's wire. `C` is what the wire knows a call by
  *  (a connection and an id; a NATS message and 0), passed on without allocating. */
@@ -118,7 +118,18 @@ export function errorShape(thrown: unknown, exposeStacks: boolean): ErrorShape {
 
 /** A handler's value that could not be encoded: what the caller gets instead (and `why`,
  *  counted as the endpoint's failure). */
-export function unsendableShape(e: unknown, tooLarge: boolean): ErrorShape & { why: string } {
+export function unsendableShape(e: unknown, tooLarge: boolean, value?: unknown): ErrorShape & { why: string } {
+  // streams: a stream answered to a unary call is closed, and the caller told how to call it
+  const it = tooLarge ? undefined : asyncIteratorOf(value);
+  if (it !== undefined) {
+    // An iterator never started has no finally to run: a Readable is destroyed, a web stream cancelled.
+    const v = value as { destroy?: () => void; cancel?: () => Promise<void> };
+    if (typeof v.destroy === "function") v.destroy();
+    else if (typeof v.cancel === "function") void v.cancel().catch(() => {});
+    else void Promise.resolve(it.return?.()).catch(() => {});
+    const why = "the handler returned a stream (an async iterable): call it with client.stream()";
+    return { kind: ErrorKind.REMOTE, details: { name: "RpcError", message: why, stack: "" }, why };
+  }
   const why = tooLarge ? `the result is too large: ${(e as Error).message}` : `the handler's return value could not be sent: ${(e as Error).message}`;
   return { kind: tooLarge ? ErrorKind.MESSAGE_TOO_LARGE : ErrorKind.REMOTE, details: { name: tooLarge ? "Error" : "RpcError", message: why, stack: "" }, why };
 }
