@@ -10,6 +10,8 @@
 export { Server } from "./server.js";
 export type { Handler, BindOptions, ServerOptions, PeerInfo } from "./server.js";
 export type { CallContext, Caller, ShmCaller, NatsCaller } from "./serving/context.js";
+export type { Middleware, MiddlewareContext } from "./serving/middleware.js";
+export type { Interceptor, InterceptedCall, InterceptedOptions } from "./calls/intercept.js";
 export { Client } from "./client.js";
 export type { ClientOptions, CallOptions, BoundCalls, InstanceInfo, RetryInfo } from "./client.js";
 export type { RpcStream } from "./calls/stream.js";
@@ -24,7 +26,7 @@ export type { ErrorCode, RemoteErrorInfo, SchemaIssue } from "./errors.js";
 // contracts: typed methods, validation, describe() and stats()
 export { defineContract } from "./contracts/index.js";
 export type {
-  Contract, ContractSpec, MethodSpec, Handlers, Proxy, ProxyOptions, CallArgs, CallResult, HandlerArgs, HandlerResult,
-  CallItem, HandlerItem,
+  Contract, ContractSpec, MethodSpec, Handlers, ContextHandlers, Proxy, ProxyOptions, CallArgs, CallResult, HandlerArgs, HandlerResult,
+  CallItem, HandlerItem, StreamingMethod,
   ServiceDescription, MethodDescription, ServiceStats, EndpointStats, ConnectionStats,
 } from "./contracts/index.js";

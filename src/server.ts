@@ -15,6 +15,7 @@ import {
 import { Listener } from "./connection/listener.js";
 import { validateSocketPath } from "./connection/paths.js";
 import { Methods } from "./serving/methods.js";
+import { checkMiddleware, type Middleware } from "./serving/middleware.js";
 import { Serving } from "./serving/dispatch.js";
 import {
   Budgets, DEFAULT_MAX_INFLIGHT_PER_CONNECTION, DEFAULT_MAX_REASSEMBLY_BYTES, DEFAULT_MAX_REASSEMBLY_BYTES_PER_USER, DEFAULT_MAX_QUEUED_BYTES_TOTAL,
@@ -26,7 +27,7 @@ import { Endpoint } from "./contracts/endpoint.js";
 import { contractEndpoints, refuseReserved } from "./contracts/implement.js";
 import { describeService, type ServiceDescription } from "./contracts/describe.js";
 import { serviceStats, type ConnectionStats, type ServiceStats } from "./contracts/stats.js";
-import type { Contract, ContractSpec, Handlers } from "./contracts/types.js";
+import type { Contract, ContractSpec, Handlers, ContextHandlers } from "./contracts/types.js";
 import { DESCRIBE_METHOD, STATS_METHOD } from "./protocol.js";
 // nats: serving over NATS too (src/nats/; the NATS library loads only when used)
 import { connectionOptions } from "./nats/connect.js";
@@ -177,16 +178,31 @@ export class Server extends EventEmitter {
     return this;
   }
 
+  /** Adds a middleware, run around every call of every method this server's user
+   *  registers (before or after), in registration order, over every transport; with a
+   *  contract, after its arguments are validated. See {@link Middleware}. */
+  use(middleware: Middleware): this {
+    this.methods.use(checkMiddleware(middleware));
+    return this;
+  }
+
   // contracts: the typed API, delegating to src/contracts/
   /** Registers a handler for every method of `contract`; each call's arguments and result
    *  are validated against its schemas. Mixes with bind(). `{ view: true }`: as for
+   *  bind(), for every method of the contract. With `{ context: true }` each handler gets
+   *  the call's {@link CallContext} after its arguments. */
+  implement<S extends ContractSpec>(contract: Contract<S>, handlers: ContextHandlers<S>, options: BindOptions & { context: true }): this;
+  /** Registers a handler for every method of `contract`; each call's arguments and result
+   *  are validated against its schemas. Mixes with bind(). `{ view: true }`: as for
    *  bind(), for every method of the contract. */
-  implement<S extends ContractSpec>(contract: Contract<S>, handlers: Handlers<S>, options?: BindOptions): this {
+  implement<S extends ContractSpec>(contract: Contract<S>, handlers: Handlers<S>, options?: BindOptions & { context?: false }): this;
+  implement<S extends ContractSpec>(contract: Contract<S>, handlers: Handlers<S> | ContextHandlers<S>, options?: BindOptions): this {
     const view = viewOption(options);
-    const endpoints = contractEndpoints(contract, handlers);
+    const context = options?.context === true;
+    const endpoints = contractEndpoints(contract, handlers, context);
     for (const ep of endpoints) {
       ep.view = view;
-      ep.context = options?.context === true;
+      ep.context = context;
     }
     for (const ep of endpoints) {
       if (Buffer.byteLength(ep.name) > METHOD_NAME_MAX_BYTES || ep.name.length === 0) {

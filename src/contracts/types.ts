@@ -4,6 +4,7 @@
 
 import type { StandardSchemaV1 } from "@standard-schema/spec";
 import type { RpcStream } from "../calls/stream.js";
+import type { CallContext } from "../serving/context.js";
 
 /**
  * A schema of the arguments: validates an array, the tuple of a call's arguments.
@@ -67,6 +68,12 @@ export type HandlerResult<M extends MethodSpec> = M["result"] extends StandardSc
 /** What a caller receives (the result schema's output); unknown without a result schema. */
 export type CallResult<M extends MethodSpec> = M["result"] extends StandardSchemaV1 ? StandardSchemaV1.InferOutput<M["result"]> : unknown;
 
+/** A method with `yields`: a streaming method. */
+export interface StreamingMethod {
+  /** The schema of each of its items. */
+  readonly yields: StandardSchemaV1;
+}
+
 /** What a streaming method's handler yields (the `yields` schema's input). */
 export type HandlerItem<M extends MethodSpec> = M["yields"] extends StandardSchemaV1 ? StandardSchemaV1.InferInput<M["yields"]> : never;
 /** What a streaming method's caller receives per item (the `yields` schema's output). */
@@ -75,9 +82,17 @@ export type CallItem<M extends MethodSpec> = M["yields"] extends StandardSchemaV
 /** One handler per method of the contract, each checked against its entry: a streaming
  *  method's (`yields`) returns an async iterable of its items. */
 export type Handlers<S extends ContractSpec> = {
-  readonly [K in keyof S]: S[K]["yields"] extends StandardSchemaV1
+  readonly [K in keyof S]: S[K] extends StreamingMethod
     ? (...args: HandlerArgs<S[K]>) => AsyncIterable<HandlerItem<S[K]>> | PromiseLike<AsyncIterable<HandlerItem<S[K]>>>
     : (...args: HandlerArgs<S[K]>) => HandlerResult<S[K]> | PromiseLike<HandlerResult<S[K]>>;
+};
+
+/** One handler per method of the contract, implemented with `{ context: true }`: each
+ *  gets the call's {@link CallContext} after its arguments. */
+export type ContextHandlers<S extends ContractSpec> = {
+  readonly [K in keyof S]: S[K] extends StreamingMethod
+    ? (...args: [...HandlerArgs<S[K]>, CallContext]) => AsyncIterable<HandlerItem<S[K]>> | PromiseLike<AsyncIterable<HandlerItem<S[K]>>>
+    : (...args: [...HandlerArgs<S[K]>, CallContext]) => HandlerResult<S[K]> | PromiseLike<HandlerResult<S[K]>>;
 };
 
 /** The options of `client.proxy(contract, options)`. */
@@ -91,7 +106,7 @@ export interface ProxyOptions {
 /** The typed calls of a contract, from `client.proxy(contract, options)`: a streaming
  *  method (`yields`) returns an {@link RpcStream} of its items, sync or not. */
 export type Proxy<S extends ContractSpec, Sync extends boolean = false> = {
-  readonly [K in keyof S]: S[K]["yields"] extends StandardSchemaV1
+  readonly [K in keyof S]: S[K] extends StreamingMethod
     ? (...args: CallArgs<S[K]>) => RpcStream<CallItem<S[K]>>
     : (...args: CallArgs<S[K]>) => Sync extends true ? CallResult<S[K]> : Promise<CallResult<S[K]>>;
 };

@@ -84,7 +84,22 @@ function isThenable(x: unknown): x is PromiseLike<unknown> {
  * schema's output). Synchronous as long as the schemas and the handler are; a schema
  * whose validation returns a Promise makes the call asynchronous, which the server handles.
  */
-export function contractHandler(method: string, spec: MethodSpec, handler: Handler): Handler {
+export function contractHandler(method: string, spec: MethodSpec, handler: Handler, context = false): Handler {
+  const guard = contractGuard(method, spec);
+  if (context) {
+    // `{ context: true }`: the server passes the call's context after the arguments; the
+    // schema checks the arguments only, and the handler gets the context after them.
+    return (...raw: unknown[]): unknown => {
+      const ctx = raw.pop();
+      return guard(raw, (args) => handler(...args, ctx));
+    };
+  }
+  const inner = (args: unknown[]): unknown => handler(...args);
+  return (...raw: unknown[]): unknown => guard(raw, inner);
+}
+
+/** The checks of contractHandler around any `inner` (middleware runs inside them). */
+export function contractGuard(method: string, spec: MethodSpec): (raw: unknown[], inner: (args: unknown[]) => unknown) => unknown {
   const args = spec.args["~standard"];
   const result = spec.result?.["~standard"];
   const checkResult = (r: Result): unknown => {
@@ -96,9 +111,9 @@ export function contractHandler(method: string, spec: MethodSpec, handler: Handl
     return isThenable(r) ? Promise.resolve(r).then(checkResult) : checkResult(r);
   };
   const items = spec.yields?.["~standard"];
-  const run = (r: Result): unknown => {
+  const run = (r: Result, inner: (args: unknown[]) => unknown): unknown => {
     if (r.issues) throw argumentsViolation(method, r.issues);
-    const value = handler(...(r.value as unknown[]));
+    const value = inner(r.value as unknown[]);
     // streams: each item checked as it goes (the iterator's return value by `result`)
     if (items !== undefined) {
       const stream = (v: unknown): unknown => {
@@ -111,9 +126,9 @@ export function contractHandler(method: string, spec: MethodSpec, handler: Handl
     if (result === undefined) return value;
     return isThenable(value) ? Promise.resolve(value).then(validateResult) : validateResult(value);
   };
-  return (...raw: unknown[]): unknown => {
+  return (raw, inner) => {
     const r = args.validate(raw);
-    return isThenable(r) ? Promise.resolve(r).then(run) : run(r);
+    return isThenable(r) ? Promise.resolve(r).then((v) => run(v, inner)) : run(r, inner);
   };
 }
 

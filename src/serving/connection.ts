@@ -15,6 +15,7 @@ import { PrivateCopy } from "./private-copy.js";
 import { WakeThrottle } from "./wake-throttle.js";
 import type { StreamCredit } from "./stream.js";
 import type { Inbound } from "./inbound.js";
+import { CancelledIds } from "../core/cancel-box.js";
 
 export class Connection {
   closed = false;
@@ -51,6 +52,8 @@ export class Connection {
   argId = 0;
   argIndex = 0;
   private callerInfo: Caller | undefined;
+  /** Requests the client took back after publishing them (src/core/cancel-box.ts). */
+  readonly cancelled: CancelledIds;
   /** Its wake-ups that found nothing to do (wake-throttle.ts). */
   readonly wakes = new WakeThrottle();
   constructor(
@@ -65,6 +68,7 @@ export class Connection {
     readonly lease: Lease,
   ) {
     this.takenIndex = (seg.offset + L.CONN_TAKEN_ID) >>> 2;
+    this.cancelled = new CancelledIds(seg);
   }
 
   /** Who calls on this connection, as a context shows it. */

@@ -60,6 +60,10 @@ export class Serving {
   /** Handlers that returned a promise not yet settled, over all connections. */
   inflight = 0;
   private running = false;
+  /** The serving turn's last clock reading (performance.now()), which pollOnce was given:
+   *  when a call without a CONTEXT record counts its default deadline from (at most a
+   *  turn, TURN_MS, before it was read). */
+  private clock = 0;
   private encoder: Encoder | undefined;
   private decoder: Decoder | undefined;
   private parked = false;
@@ -113,6 +117,9 @@ export class Serving {
    *  then aborted the signals of the context handlers still running. Close after it. */
   drainCalls(ms: number): Promise<void> {
     this.draining = true;
+    // Said in each client's memory first: a client of several replicas sends its new
+    // calls to the others instead of having them refused here (src/calls/balance.ts).
+    for (const conn of this.conns) conn.seg.store(L.CONN_SERVER_DRAINING, 1);
     if (this.inflight === 0) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
@@ -172,6 +179,7 @@ export class Serving {
     c.link.onEvent = (events) => this.onSocketEvent(conn, events);
     this.newest = conn;
     if (this.parked) seg.store(L.CONN_SERVER_PARKED, 1);
+    if (this.draining) seg.store(L.CONN_SERVER_DRAINING, 1);
     this.events.connect({ pid: conn.pid, uid: conn.uid, gid: conn.gid });
     this.schedule();
   }
@@ -328,6 +336,7 @@ export class Serving {
 
   /** One pass over everything; returns how many records it handled. */
   private pollOnce(now: number): number {
+    this.clock = now;
     let did = 0;
     for (let i = 0; i < this.conns.length; i++) {
       const conn = this.conns[i]!;
@@ -466,6 +475,8 @@ export class Serving {
    *  and for a promise until it settles (`viewHeld`); until then it holds the
    *  connection's memory (`lease`), which outlives the connection if need be. */
   private run(conn: Connection, id: number, ep: Endpoint, body: number, end: number): void {
+    // Its caller gave up on it before it was taken (src/core/cancel-box.ts): it never runs.
+    if (conn.cancelled.dropped(id)) return;
     if (this.draining) {
       this.sendError(conn, id, ErrorKind.UNAVAILABLE, "RpcError", `call refused: ${this.name} is draining (closing); it did not run`);
       return;
@@ -502,7 +513,7 @@ export class Serving {
       return;
     }
     let running: Running | undefined;
-    if (ep.context) running = this.started(conn, id, ep.name);
+    if (ep.contextual) running = this.started(conn, id, ep.name);
     else if (conn.contextId !== 0) conn.contextId = 0;
     if (view) conn.lease.hold();
     let pending = false;
@@ -512,8 +523,14 @@ export class Serving {
       pending = invoke(ep, args, running?.context, this.wire, conn, id);
     } finally {
       this.caller = undefined;
+      // Tracked (for a CANCEL or the connection's end to abort) only while it is pending:
+      // nothing can reach a call that ended before invoke returned.
+      if (pending && running !== undefined) {
+        (conn.running ??= new Map()).set(id, running);
+        // Its connection ended while the handler's synchronous part ran (the server closed in it).
+        if (conn.closed) running.abort(ErrorCodes.ERR_RPC_DISCONNECTED, "the connection ended while the call started");
+      }
       if (!pending) {
-        if (running !== undefined) conn.running!.delete(id);
         if (conn.inbound !== undefined) conn.inbound.delete(id);
         // Sent (a spliced view copied into the ring or the queue): the tail may take the
         // next one. A view handler's request stays delivered while its promise is pending.
@@ -522,19 +539,17 @@ export class Serving {
     }
   }
 
-  /** The context of call `id` of a `{ context: true }` handler, tracked until it ends. */
+  /** The context of call `id` (of a `{ context: true }` handler, or for middleware);
+   *  run() tracks it while its promise is pending. */
   private started(conn: Connection, id: number, method: string): Running {
-    let deadline: number;
-    let metadata = NO_METADATA;
     if (conn.contextId === id) {
-      deadline = conn.contextDeadline;
-      metadata = conn.contextMetadata;
-    } else {
-      deadline = Date.now() + conn.defaultTimeoutMs;
+      conn.contextId = 0;
+      return new Running(method, conn.contextDeadline, conn.caller, conn.contextMetadata);
     }
     conn.contextId = 0;
-    const running = new Running(method, deadline, conn.caller, metadata);
-    (conn.running ??= new Map()).set(id, running);
+    // No clock read per call: the deadline counts from the turn's last reading.
+    const running = new Running(method, 0, conn.caller, NO_METADATA);
+    running.context.deadlineAfter(this.clock, conn.defaultTimeoutMs);
     return running;
   }
 
@@ -689,7 +704,7 @@ export class Serving {
       if (ep.view) conn.viewHeld = true;
     },
     settling: (conn, id, ep) => {
-      if (ep.context) conn.running?.delete(id);
+      if (ep.contextual) conn.running?.delete(id);
       if (conn.streams !== undefined) conn.streams.delete(id);
       if (conn.inbound !== undefined) conn.inbound.delete(id);
       conn.inflight--;
