@@ -14,10 +14,11 @@ import type { Route } from "./calls/route.js";
 import type { MethodNames } from "./calls/methods.js";
 import { Balancer, validateBalance, type Balance } from "./calls/balance.js";
 import { retryPolicy, type RetryPolicy } from "./calls/retry.js";
-import type { Call, CallSettings, Transport } from "./calls/transport.js";
+import { newCall, type Call, type CallSettings, type Transport } from "./calls/transport.js";
 import { CallLoop } from "./calls/attempts.js";
 import { callSettings } from "./calls/options.js";
 import { closedError } from "./calls/closed.js";
+import { openStream, type RpcStream } from "./calls/stream.js";
 import { checkInterceptor, interceptAsync, interceptSync, type Interceptor } from "./calls/intercept.js";
 import type { CallContext } from "./serving/context.js";
 import { LocalInstances } from "./calls/local.js";
@@ -121,6 +122,8 @@ export interface BoundCalls {
   call<T = unknown>(method: string, ...args: unknown[]): T;
   /** As {@link Client.asyncCall}, with the bound options. */
   asyncCall<T = unknown>(method: string, ...args: unknown[]): Promise<T>;
+  /** As {@link Client.stream}, with the bound options (the timeout is the whole stream's). */
+  stream<T = unknown>(method: string, ...args: unknown[]): RpcStream<T>;
 }
 
 /**
@@ -268,6 +271,15 @@ export class Client extends EventEmitter {
     return interceptAsync(this.interceptors, method, args, settings, parent, this.sendAsync);
   }
 
+  /** Calls `method`, whose handler returns an async iterable (an async generator, a
+   *  Readable, a ReadableStream), and returns its items as they come:
+   *  `for await (const x of client.stream("tail", "app.log"))`. A slow loop holds the
+   *  server's producer (credit); `break` cancels the call on the server. Never throws: a
+   *  failure ends the loop with its RpcError, after the items sent before it. */
+  stream<T = unknown>(method: string, ...args: unknown[]): RpcStream<T> {
+    return openStream<T>(this.transport, newCall(method, args, this.defaults));
+  }
+
   /** The same calls with a per-call deadline, AbortSignal and/or idempotence:
    *  `client.withOptions({ timeoutMs: 100, signal, idempotent: true }).asyncCall("m", x)`. */
   withOptions(options: CallOptions): BoundCalls {
@@ -286,6 +298,16 @@ export class Client extends EventEmitter {
     return {
       call: <T>(method: string, ...args: unknown[]) => sync(method, args) as T,
       asyncCall: <T>(method: string, ...args: unknown[]) => async(method, args) as Promise<T>,
+      stream: <T>(method: string, ...args: unknown[]) => {
+        let s: CallSettings | undefined;
+        let failure: unknown;
+        try {
+          s = settings(method, false);
+        } catch (e) {
+          failure = e;
+        }
+        return openStream<T>(this.transport, newCall(method, args, s ?? this.defaults), failure);
+      },
     };
   }
 
@@ -300,6 +322,7 @@ export class Client extends EventEmitter {
     const calls: Calls = {
       sync: (method, args, i) => this.syncCall(method, args, i ? idempotent : this.defaults, undefined),
       async: (method, args, i) => this.asyncCallOf(method, args, i ? idempotent : this.defaults, undefined),
+      stream: (method, args) => openStream(this.transport, newCall(method, args, this.defaults)),
     };
     return makeProxy(contract, calls, options);
   }

@@ -115,6 +115,16 @@ export class AsyncCalls {
     p.refused!.refused(call, err, p.resolve, p.reject as (err: unknown) => void);
   }
 
+  /** The caller cancelled stream call `id`: it settles now (ERR_RPC_ABORTED, which
+   *  nobody reads), and its answer, if one comes, is dropped. */
+  forget(id: number): void {
+    const p = this.pending.get(id);
+    if (p === undefined) return;
+    this.pending.delete(id);
+    this.settle(p, undefined, new RpcError(ErrorCodes.ERR_RPC_ABORTED, `stream "${p.method}" was cancelled`));
+    this.letGo();
+  }
+
   /** The connection ended: every call in flight fails with `failure(id)`. */
   failAll(failure: (id: number) => RpcError): void {
     const pending = this.pending.drain();

@@ -14,6 +14,7 @@ import { RpcError, ErrorCodes } from "../errors.js";
 import { Attempts, type RetryPolicy } from "./retry.js";
 import { newCall, type Call, type CallSettings, type Refused, type Transport } from "./transport.js";
 import { closedError } from "./closed.js";
+import { streamedArg } from "./stream.js";
 
 /** Told before a failed call is sent again: the attempt that failed, why, the backoff. */
 export type RetryReport = (call: Call, failedAttempt: number, err: unknown, delayMs: number) => void;
@@ -127,7 +128,8 @@ export class CallLoop implements Refused {
    *  if a draining server refused it, else `e` rejects it. */
   private refusedNow(call: Call, e: unknown, resolve: (value: unknown) => void, reject: (err: unknown) => void): void {
     const t = this.t;
-    if (!isUnavailable(e) || call.settings.signal?.aborted || t.closed) return reject(e);
+    // A streamed argument's source is (partly) taken: never sent again.
+    if (!isUnavailable(e) || call.settings.signal?.aborted || t.closed || streamedArg(call.args) >= 0) return reject(e);
     const attempts = this.refusedAttempts(call);
     const wait = attempts.next(e, t.otherLive(call));
     if (wait < 0) return reject(e);
@@ -152,7 +154,8 @@ export class CallLoop implements Refused {
       attempts.count++;
       call.cut = false;
       t.attemptAsync(call, attempts.count === 1 ? timeoutMs : Math.max(1, attempts.deadline - performance.now()), attempts.retryLeft).then(resolve, (e: unknown) => {
-        const wait = signal?.aborted || t.closed ? -1 : attempts.next(e, t.otherLive(call), call.cut && isTimeout(e));
+        // A streamed argument's source is (partly) taken: never sent again.
+        const wait = signal?.aborted || t.closed || streamedArg(call.args) >= 0 ? -1 : attempts.next(e, t.otherLive(call), call.cut && isTimeout(e));
         if (wait < 0) return reject(attempts.fail(e));
         this.report(call, attempts.count, e, wait);
         if (wait === 0) attempt();

@@ -166,7 +166,7 @@ export class LocalInstances implements Transport {
     } catch (e) {
       return Promise.reject(e);
     }
-    return route.callAsync(name, method, args, settings.timeoutMs, settings, refused);
+    return route.callAsync(name, method, args, settings.timeoutMs, settings, undefined, refused);
   }
 
   attemptAsync(call: Call, timeoutMs: number): Promise<unknown> {
@@ -177,7 +177,7 @@ export class LocalInstances implements Transport {
         const route = this.soleRoute();
         if (call.used === route && route.refusesNewCalls()) return Promise.reject(refusedHere(this.name, call.method));
         call.used = route;
-        if (route.connection() !== undefined) return route.callAsync(name, call.method, call.args, timeoutMs, call.settings);
+        if (route.connection() !== undefined) return route.callAsync(name, call.method, call.args, timeoutMs, call.settings, call.stream);
         // The first call (or the first since the server went): connect from the event
         // loop, then send. Calls made meanwhile wait on the same handshake, in order.
         if (!this.scan()) {
@@ -197,13 +197,13 @@ export class LocalInstances implements Transport {
     if (picked !== undefined && picked.connection() !== undefined) {
       if (avoid !== undefined && picked.refusesNewCalls()) return Promise.reject(refusedHere(this.name, call.method));
       call.used = picked;
-      return picked.callAsync(name, call.method, call.args, timeoutMs, call.settings);
+      return picked.callAsync(name, call.method, call.args, timeoutMs, call.settings, call.stream);
     }
     const start = performance.now();
     return this.anyRoute(timeoutMs, avoid).then(
       (route) => {
         call.used = route;
-        return route.callAsync(name, call.method, call.args, Math.max(1, timeoutMs - (performance.now() - start)), call.settings);
+        return route.callAsync(name, call.method, call.args, Math.max(1, timeoutMs - (performance.now() - start)), call.settings, call.stream);
       },
       notSent,
     );

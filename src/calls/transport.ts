@@ -32,10 +32,13 @@ export interface Call {
    *  own clock readings know it (-1: none was read, it was answered at once). That path
    *  reads no clock per call; the re-sends keep to the call's deadline from this. */
   startedAt: number;
+  /** A stream call (client.stream, src/calls/stream.ts): where its items go. The call's
+   *  answer is the stream's end. Undefined for a unary call. */
+  stream: StreamSink | undefined;
 }
 
 export function newCall(method: string, args: unknown[], settings: CallSettings): Call {
-  return { method, args, settings, used: undefined, cut: false, startedAt: -1 };
+  return { method, args, settings, used: undefined, cut: false, startedAt: -1, stream: undefined };
 }
 
 /** Where a draining server's refusal (ERR_RPC_UNAVAILABLE) of a call sent by
@@ -47,6 +50,26 @@ export interface Refused {
   refused(call: Call, err: unknown, resolve: (value: unknown) => void, reject: (err: unknown) => void): void;
 }
 
+/** What a transport does for a stream once the call is sent. */
+export interface StreamControl {
+  /** Grants the server more credit: `items` more items, `bytes` more bytes. */
+  credit(items: number, bytes: number): void;
+  /** The caller ends the stream early: the server closes its iterator. */
+  cancel(): void;
+}
+
+/** The caller's side of a stream call, as a transport feeds it. */
+export interface StreamSink {
+  /** The credit the stream opens with, in items and bytes of encoded items. */
+  readonly windowItems: number;
+  readonly windowBytes: number;
+  /** The call is sent: how to grant credit and cancel. */
+  link(control: StreamControl): void;
+  /** An item arrived (`bytes`: its encoded size); false when the server had no credit
+   *  for it (it broke the protocol). */
+  push(value: unknown, bytes: number): boolean;
+}
+
 /** A client-side transport. An attempt sends the call once and settles with the result,
  *  or fails with an RpcError whose `maybeExecuted` says whether it may have run. */
 export interface Transport {
@@ -56,8 +79,9 @@ export interface Transport {
   attemptAsync(call: Call, timeoutMs: number, retryLeft: boolean): Promise<unknown>;
   /** The hot path of a call that `mayRetry` says is never re-sent: its one attempt, within
    *  the call's timeout, whose promise is the call's own (and no Call record made, unless
-   *  it is refused); a draining server's refusal goes to `refused` instead of rejecting it. Undefined when
-   *  it cannot be sent at once (not connected yet, say): the loop then takes its general way. */
+   *  it is refused); a draining server's refusal goes to `refused` instead of rejecting it.
+   *  Undefined when it cannot be sent at once (not connected yet, say): the loop then takes
+   *  its general way. */
   attemptOnce?(method: string, args: unknown[], settings: CallSettings, refused: Refused): Promise<unknown> | undefined;
   /** Whether a failed attempt of a call with `settings` may ever be sent again here
    *  (false: one attempt, without the loop's bookkeeping: the hot path of a name served alone). */
