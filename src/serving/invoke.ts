@@ -58,23 +58,7 @@ export function invoke<C>(ep: Endpoint, args: unknown[], extra: unknown, wire: W
     wire.thrown(c, id, e);
     return false;
   }
-  // streams: a stream call's answer is its items, then its result (src/serving/stream.ts)
-  const credit = wire.stream(c, id);
-  if (credit !== undefined) result = streamed(ep, wire, c, id, credit, result);
-  if (result !== null && typeof result === "object" && typeof (result as PromiseLike<unknown>).then === "function") {
-    ep.inflight++;
-    ep.async = true;
-    wire.pending(c, id, ep);
-    Promise.resolve(result as PromiseLike<unknown>).then(
-      (value) => settle(ep, t0, wire, c, id, value, false),
-      (err) => settle(ep, t0, wire, c, id, err, true),
-    );
-    return true;
-  }
-  ep.stop(t0);
-  const unsent = wire.result(c, id, result);
-  if (unsent !== undefined) ep.fail(unsent);
-  return false;
+  return answer(ep, t0, wire, c, id, result);
 }
 
 /** invoke() with middleware: the contract's checks, then the middleware, then the handler. */
@@ -89,6 +73,13 @@ function invokeAround<C>(ep: Endpoint, args: unknown[], ctx: Context, wire: Wire
     wire.thrown(c, id, e);
     return false;
   }
+  return answer(ep, t0, wire, c, id, result);
+}
+
+/** A handler's (or its middleware's) value, answered: streamed, awaited, or sent now.
+ *  Returns true when a promise is pending. */
+function answer<C>(ep: Endpoint, t0: number, wire: Wire<C>, c: C, id: number, result: unknown): boolean {
+  // streams: a stream call's answer is its items, then its result (src/serving/stream.ts)
   const credit = wire.stream(c, id);
   if (credit !== undefined) result = streamed(ep, wire, c, id, credit, result);
   if (result !== null && typeof result === "object" && typeof (result as PromiseLike<unknown>).then === "function") {
