@@ -18,6 +18,10 @@
 //  +512  taken id (u32)              written by the server: the id of the last
 //                                    request it took from the ring, before running it
 //  +640  drop reason (u32)           written by the server before it drops the client
+//  +768  server doorbell (u32)       threads only (src/threads/): bumped by the client to
+//                                    wake a parked server (processes use the socket)
+//  +896  gone (u32)                  threads only: set by a side that leaves (1 the server,
+//                                    2 the client), then both doorbells are rung
 //  +4096 request ring   (client -> server)
 //  +4096 + RING_HEADER_BYTES + reqCap   response ring (server -> client)
 //
@@ -46,6 +50,8 @@ export const CONN_CLIENT_PARKED: u32 = 256;
 export const CONN_SERVER_PARKED: u32 = 384;
 export const CONN_TAKEN_ID: u32 = 512;
 export const CONN_DROP_REASON: u32 = 640;
+export const CONN_SERVER_DOORBELL: u32 = 768;
+export const CONN_GONE: u32 = 896;
 export const CONN_HEADER_BYTES: u32 = 4096;
 
 // Why the server refused (a REFUSE message) or dropped (CONN_DROP_REASON) a client.

@@ -60,7 +60,7 @@ export class AsyncCalls {
     spinMs: number,
     busyPoll: boolean,
   ) {
-    this.spin = new Spin(spinMs, busyPoll, IDLE_POLLS_PER_CLOCK);
+    this.spin = new Spin(spinMs, busyPoll, IDLE_POLLS_PER_CLOCK, native.yieldCpu);
   }
 
   /** Tracks request `id`, just sent: returns the promise of its result. */
