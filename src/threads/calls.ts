@@ -109,6 +109,18 @@ export class ThreadCalls implements Transport {
   // ----------------------------------------------------------------- sending
 
   private send(call: Call, timeoutMs: number): number {
+    try {
+      return this.sendNow(call, timeoutMs);
+    } catch (e) {
+      if (e instanceof RpcError) throw e;
+      // The memory said something impossible (the ring's handle or counters overwritten):
+      // this connection is lost, and this call was never sent.
+      this.lose(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `the connection to ${this.name} is corrupt: ${(e as Error).message}`));
+      throw new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `the connection to ${this.name} is corrupt: ${(e as Error).message}`, { maybeExecuted: false });
+    }
+  }
+
+  private sendNow(call: Call, timeoutMs: number): number {
     if (this.closed) throw closedError(this.name);
     if (this.lost !== undefined) throw new RpcError(this.lost.code, this.lost.message, { maybeExecuted: false });
     const extra = this.nameExtra(call.method);

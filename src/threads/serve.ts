@@ -66,6 +66,9 @@ export class ServedThread {
     this.spin = new Spin(s.spinMs, s.busyPoll, IDLE_POLLS_PER_CLOCK);
     // The client's thread ended (terminated, threw out) or it closed: its port closes.
     port.addEventListener("close", () => this.drop("the client's thread is gone"));
+    // Node: a port with a 'message' listener keeps its thread alive, as a running server should.
+    port.addEventListener("message", () => {});
+    (port as { ref?: () => void }).ref?.();
     port.start();
     this.schedule();
   }

@@ -14,7 +14,7 @@ import { contractEndpoints, refuseReserved } from "../contracts/implement.js";
 import { describeService, type ServiceDescription } from "../contracts/describe.js";
 import { serviceStats, type ConnectionStats, type ServiceStats } from "../contracts/stats.js";
 import type { Contract, ContractSpec, Handlers } from "../contracts/types.js";
-import { makeConnection, type ThreadConnection, type ThreadPort } from "./connection.js";
+import { GONE_SERVER, makeConnection, type ThreadConnection, type ThreadPort } from "./connection.js";
 import { ServedThread, type ServeShared } from "./serve.js";
 
 /** Options of {@link ThreadServer}; every one has a default. */
@@ -50,6 +50,9 @@ export class ThreadServer {
   private readonly ringBytes: number;
   private numbered = 0;
   private closed = false;
+  private readonly onExit = (): void => {
+    for (const c of this.conns) c.link.leave(GONE_SERVER);
+  };
 
   constructor(name: string, options: ThreadServerOptions = {}) {
     if (typeof name !== "string" || name.length === 0 || name.length > 255) {
@@ -75,6 +78,11 @@ export class ThreadServer {
       error: onError,
       ended: (conn) => this.conns.delete(conn),
     };
+    // A Node thread that ends by throwing out (or process.exit) runs 'exit' listeners: the
+    // clients learn it from the connection's "gone" word at once, even one blocked in a
+    // synchronous call (whose event loop cannot see the port close). terminate() runs none:
+    // the port's 'close' tells the clients' event loops.
+    globalThis.process?.once?.("exit", this.onExit);
     this.methods.set(DESCRIBE_METHOD, new Endpoint(DESCRIBE_METHOD, () => this.describe(), undefined));
     this.methods.set(STATS_METHOD, new Endpoint(STATS_METHOD, () => this.stats(), undefined));
   }
@@ -139,6 +147,7 @@ export class ThreadServer {
    *  running handlers' signals abort); connect() is refused after. */
   close(): void {
     this.closed = true;
+    globalThis.process?.off?.("exit", this.onExit);
     for (const c of [...this.conns]) c.drop("the server closed", true);
   }
 }

@@ -1,0 +1,164 @@
+// shmrpc/threads between worker threads of this process (the fixture tests/fixtures/
+// thread-peer.ts is the other thread): the call API, deadlines, cancellation, a thread
+// that dies, and a thread that scribbles over its connection's memory.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { Worker, type TransferListItem } from "node:worker_threads";
+import { join } from "node:path";
+import { FIXTURES, until } from "./helpers.js";
+import { ThreadServer, ThreadClient, type CallContext, type ThreadConnection, type RpcError } from "../src/threads/index.js";
+import { Calc } from "./fixtures/thread-contract.js";
+
+const PEER = join(FIXTURES, "thread-peer.js");
+const workers: Worker[] = [];
+
+function peer(mode: string, conn?: ThreadConnection): Worker {
+  const w = new Worker(PEER, { workerData: { mode, conn }, transferList: conn === undefined ? [] : [conn.port as unknown as TransferListItem] });
+  w.on("error", () => {}); // a worker made to throw out
+  workers.push(w);
+  return w;
+}
+
+function message<T>(w: Worker, timeoutMs = 30_000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("no message from the worker")), timeoutMs);
+    w.once("message", (m: T) => {
+      clearTimeout(timer);
+      resolve(m);
+    });
+  });
+}
+
+function mainServer(onError?: (e: RpcError) => void): ThreadServer {
+  const s = new ThreadServer("calc", { onError: onError ?? (() => {}) });
+  s.bind("add", (a: number, b: number) => a + b);
+  s.bind("echo", (x: unknown) => x);
+  s.bind("fails", () => {
+    throw new Error("it failed");
+  });
+  s.bind("ctx", (ms: number, ctx: CallContext) => new Promise((r) => {
+    const t = setTimeout(() => r(ms), ms);
+    ctx.signal.addEventListener("abort", () => {
+      clearTimeout(t);
+      aborts.push((ctx.signal.reason as RpcError).code);
+      r(0);
+    });
+  }), { context: true });
+  s.bind("meta", (ctx: CallContext) => ({ ...ctx.metadata, transport: ctx.caller.transport }), { context: true });
+  s.implement(Calc, { mul: (a, b) => a * b });
+  return s;
+}
+const aborts: string[] = [];
+
+const t = suite("threads");
+
+t.after.each(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.terminate()));
+});
+
+t("a worker calls a server on the main thread: call, asyncCall, big values, errors, deadlines, aborts, metadata, describe, stats, proxy, contracts, close", async () => {
+  const s = mainServer();
+  const w = peer("client", s.connect());
+  const out = await message<Record<string, unknown>>(w);
+  assert.is(out.sync, 5);
+  assert.is(out.async, 9);
+  assert.ok(out.bigOk, "a 300 KB binary, a string and a bigint came back as sent");
+  assert.ok(out.many, "1000 calls in flight each got its own result");
+  assert.is(out.missing, "ERR_RPC_METHOD_NOT_FOUND");
+  assert.is(out.remote, "ERR_RPC_REMOTE:it failed");
+  assert.is(out.timeout, "ERR_RPC_TIMEOUT");
+  assert.is(out.aborted, "ERR_RPC_ABORTED");
+  assert.is(out.syncTimeout, "ERR_RPC_TIMEOUT");
+  assert.equal(out.metadata, { who: "worker", transport: "thread" });
+  assert.equal(out.described, ["add", "ctx", "echo", "fails", "meta", "mul"]);
+  assert.ok((out.statsCalls as number) >= 1002, `stats counted the calls of add (${out.statsCalls})`);
+  assert.is(out.proxy, 42);
+  assert.is(out.contract, "ERR_RPC_INVALID_ARGUMENT");
+  assert.is(out.closed, "ERR_RPC_CLOSED");
+  // The handlers' signals aborted with the caller's reasons (the sync timeout's CANCEL too).
+  await until(() => aborts.length >= 3, 5000, "three aborted handlers");
+  assert.equal(aborts.slice(0, 3).sort(), ["ERR_RPC_ABORTED", "ERR_RPC_TIMEOUT", "ERR_RPC_TIMEOUT"]);
+  s.close();
+});
+
+t("the main thread calls a server in a worker, synchronously and not", async () => {
+  const w = peer("server");
+  const { conn } = await message<{ conn: ThreadConnection }>(w);
+  const c = new ThreadClient(conn);
+  assert.is(c.call("add", 1, 2), 3);
+  assert.is(await c.asyncCall("slow", 5), 5);
+  const all = await Promise.all(Array.from({ length: 5000 }, (_, i) => c.asyncCall<number>("add", i, i)));
+  assert.ok(all.every((v, i) => v === 2 * i));
+  c.close();
+});
+
+t("a server worker terminated: pending calls fail ERR_RPC_DISCONNECTED within 100 ms, later calls at once", async () => {
+  const w = peer("server");
+  const { conn } = await message<{ conn: ThreadConnection }>(w);
+  const c = new ThreadClient(conn);
+  assert.is(await c.asyncCall("add", 1, 1), 2);
+  const pending = Array.from({ length: 10 }, () => c.asyncCall("slow", 60_000).then(() => "resolved", (e: RpcError) => e.code));
+  await new Promise((r) => setTimeout(r, 20));
+  const t0 = performance.now();
+  const settled = Promise.all(pending).then((codes) => ({ codes, ms: performance.now() - t0 }));
+  await w.terminate();
+  const { codes, ms } = await settled;
+  assert.ok(codes.every((code) => code === "ERR_RPC_DISCONNECTED"), codes.join());
+  // terminate() resolves once the thread is gone; the port's 'close' follows on our loop.
+  assert.ok(ms < 100 + 200, `settled ${ms.toFixed(1)} ms after terminate() (100 ms, plus 200 ms for a loaded machine's terminate())`);
+  const after = await c.asyncCall("add", 1, 1).catch((e: RpcError) => e.code);
+  assert.is(after, "ERR_RPC_DISCONNECTED");
+  assert.not.ok(c.connected);
+});
+
+t("a server worker that throws out: a synchronous call waiting on it fails ERR_RPC_DISCONNECTED", async () => {
+  const w = peer("server");
+  const { conn } = await message<{ conn: ThreadConnection }>(w);
+  const c = new ThreadClient(conn, { timeoutMs: 20_000 });
+  const t0 = performance.now();
+  let code = "";
+  try {
+    c.call("crash");
+  } catch (e) {
+    code = (e as RpcError).code;
+  }
+  const ms = performance.now() - t0;
+  assert.is(code, "ERR_RPC_DISCONNECTED");
+  assert.ok(ms < 5000, `noticed after ${ms.toFixed(0)} ms, long before the 20 s deadline`);
+});
+
+t("a client worker terminated: its handler's signal aborts with ERR_RPC_DISCONNECTED", async () => {
+  const got: string[] = [];
+  const s = new ThreadServer("hang");
+  s.bind("hang", (ctx: CallContext) => new Promise((r) => ctx.signal.addEventListener("abort", () => r(got.push((ctx.signal.reason as RpcError).code)))), { context: true });
+  const w = peer("hang-client", s.connect());
+  assert.is(await message(w), "sent");
+  const t0 = performance.now();
+  await w.terminate();
+  await until(() => got.length === 1, 5000, "the handler's signal aborted");
+  assert.is(got[0], "ERR_RPC_DISCONNECTED");
+  assert.ok(performance.now() - t0 < 1000, "within a second of terminate()");
+  assert.equal(s.stats().connections, []);
+  s.close();
+});
+
+t("a client worker that scribbles over its connection's memory loses that connection only", async () => {
+  const errors: RpcError[] = [];
+  const s = mainServer((e) => errors.push(e));
+  const good = peer("client", s.connect());
+  const bad = peer("hostile", s.connect());
+  const [out, hostile] = await Promise.all([message<Record<string, unknown>>(good), message<{ hostileDone: string[] }>(bad)]);
+  assert.is(out.sync, 5, JSON.stringify(out));
+  assert.ok(out.many);
+  assert.ok(out.bigOk);
+  // The hostile client's own calls failed (its connection was dropped) or timed out.
+  assert.ok(hostile.hostileDone.length > 0, "the hostile client's calls failed");
+  assert.ok(hostile.hostileDone.every((code) => ["ERR_RPC_DISCONNECTED", "ERR_RPC_PROTOCOL", "ERR_RPC_TIMEOUT"].includes(code)), hostile.hostileDone.join());
+  // And the server still serves a new client.
+  const c = new ThreadClient(s.connect());
+  assert.is(await c.asyncCall("add", 40, 2), 42);
+  c.close();
+  s.close();
+});
+
+t.run();
