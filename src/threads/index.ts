@@ -3,6 +3,7 @@
 // socket, no Node built-in beyond what the error details use (see docs/threads.md).
 // The WebAssembly core's bytes come embedded (src/threads/embedded.ts) in the bundle.
 
+import "./web-buffer.js"; // first: the codec and channel use Buffer as they load
 import "./embedded.js";
 export { ThreadServer, type ThreadServerOptions } from "./server.js";
 export { ThreadClient, type ThreadClientOptions } from "./client.js";
