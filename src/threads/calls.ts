@@ -16,6 +16,8 @@ import { CancelReason } from "../serving/context.js";
 import { remoteError } from "../calls/remote-error.js";
 import { closedError } from "../calls/closed.js";
 import type { Call, Transport } from "../calls/transport.js";
+import { PendingTable } from "../pending.js";
+import { Deadlines } from "../deadlines.js";
 import { canBlock, nextTurn } from "./bell.js";
 import { GONE_CLIENT, GONE_SERVER, type ThreadLink, type ThreadPort } from "./connection.js";
 
@@ -28,9 +30,13 @@ const MICROTASK_TURNS = 32;
 interface Pending {
   id: number;
   method: string;
-  resolve(value: unknown): void;
-  reject(err: RpcError): void;
-  timer: ReturnType<typeof setTimeout> | undefined;
+  resolve: (value: unknown) => void;
+  reject: (err: RpcError) => void;
+  /** performance.now() when it times out (Deadlines). */
+  deadline: number;
+  timeoutMs: number;
+  /** Settled (Deadlines skips it). */
+  done: boolean;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
 }
@@ -54,7 +60,9 @@ export class ThreadCalls implements Transport {
   private readonly contextExtra = new Uint8Array(4);
   private readonly contextView = new DataView(this.contextExtra.buffer);
   private readonly names = new Map<string, Uint8Array>();
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending = new PendingTable<Pending>();
+  /** The pending calls' deadlines, on one timer. */
+  private readonly deadlines = new Deadlines<Pending>((p) => this.expire(p), () => this.pending.size);
   private nextId = 1;
   /** The synchronous call waiting now (its id, 0: none) and what it got. */
   private syncId = 0;
@@ -207,7 +215,7 @@ export class ThreadCalls implements Transport {
       return this.lose(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.name} sent a malformed record (type ${type})`));
     }
     const id = c.view.getUint32(at + P_ID, true);
-    if (id !== this.syncId && !this.pending.has(id)) return; // timed out or aborted: dropped
+    if (id !== this.syncId && this.pending.get(id) === undefined) return; // timed out or aborted: dropped
     const tail = this.link.channel.tail;
     if (type === L.T_RESPONSE) this.deliver(id, this.decoder.decode(at + P_RESPONSE_BODY, at + length, tail), undefined);
     else {
@@ -231,10 +239,16 @@ export class ThreadCalls implements Transport {
   }
 
   private settle(p: Pending): void {
+    p.done = true;
     this.pending.delete(p.id);
     if (this.pending.size === 0) this.unref();
-    if (p.timer !== undefined) clearTimeout(p.timer);
     if (p.onAbort !== undefined) p.signal!.removeEventListener("abort", p.onAbort);
+  }
+
+  private expire(p: Pending): void {
+    this.settle(p);
+    this.cancel(p.id, CancelReason.TIMEOUT);
+    p.reject(new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `call to "${p.method}" timed out after ${p.timeoutMs} ms`, { maybeExecuted: true }));
   }
 
   // ------------------------------------------------------------- synchronous
@@ -294,26 +308,27 @@ export class ThreadCalls implements Transport {
     } catch (e) {
       return Promise.reject(e);
     }
-    return new Promise((resolve, reject) => {
-      const p: Pending = { id, method: call.method, resolve, reject, timer: undefined, signal: call.settings.signal, onAbort: undefined };
-      p.timer = setTimeout(() => {
-        this.settle(p);
-        this.cancel(id, CancelReason.TIMEOUT);
-        reject(new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `call to "${call.method}" timed out after ${timeoutMs} ms`, { maybeExecuted: true }));
-      }, timeoutMs);
-      (p.timer as { unref?: () => void }).unref?.();
-      if (p.signal !== undefined) {
-        p.onAbort = () => {
-          this.settle(p);
-          this.cancel(id, CancelReason.ABORTED);
-          reject(new RpcError(ErrorCodes.ERR_RPC_ABORTED, `call to "${call.method}" was aborted`, { cause: p.signal!.reason, maybeExecuted: true }));
-        };
-        p.signal.addEventListener("abort", p.onAbort, { once: true });
-      }
-      if (this.pending.size === 0) this.ref();
-      this.pending.set(id, p);
-      this.schedulePump();
+    const p: Pending = {
+      id, method: call.method, resolve: undefined!, reject: undefined!, deadline: performance.now() + timeoutMs, timeoutMs,
+      done: false, signal: call.settings.signal, onAbort: undefined,
+    };
+    const promise = new Promise<unknown>((resolve, reject) => {
+      p.resolve = resolve;
+      p.reject = reject;
     });
+    if (p.signal !== undefined) {
+      p.onAbort = () => {
+        this.settle(p);
+        this.cancel(id, CancelReason.ABORTED);
+        p.reject(new RpcError(ErrorCodes.ERR_RPC_ABORTED, `call to "${call.method}" was aborted`, { cause: p.signal!.reason, maybeExecuted: true }));
+      };
+      p.signal.addEventListener("abort", p.onAbort, { once: true });
+    }
+    if (this.pending.size === 0) this.ref();
+    this.pending.set(p);
+    this.deadlines.add(p, timeoutMs);
+    this.schedulePump();
+    return promise;
   }
 
   private schedulePump(): void {
@@ -377,8 +392,12 @@ export class ThreadCalls implements Transport {
     this.lost = why;
     if (this.link.gone === 0) this.link.leave(GONE_CLIENT); // wakes a parked pump (and tells the server)
     this.port.close();
-    for (const p of [...this.pending.values()]) {
-      this.settle(p);
+    const all = this.pending.drain();
+    this.deadlines.clear();
+    this.unref();
+    for (const p of all) {
+      p.done = true;
+      if (p.onAbort !== undefined) p.signal!.removeEventListener("abort", p.onAbort);
       p.reject(this.lostError(why));
     }
     this.link.channel.clearQueue();
