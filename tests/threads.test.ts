@@ -92,6 +92,21 @@ t("the main thread calls a server in a worker, synchronously and not", async () 
   c.close();
 });
 
+t("a synchronous call to a server on the same thread is refused (it would wait forever); asyncCall works", async () => {
+  const s = mainServer();
+  const c = new ThreadClient(s.connect());
+  let code = "";
+  try {
+    c.call("add", 1, 1);
+  } catch (e) {
+    code = (e as RpcError).code;
+  }
+  assert.is(code, "ERR_RPC_INVALID_ARGUMENT");
+  assert.is(await c.asyncCall("add", 1, 1), 2);
+  c.close();
+  s.close();
+});
+
 t("a server worker terminated: pending calls fail ERR_RPC_DISCONNECTED within 100 ms, later calls at once", async () => {
   const w = peer("server");
   const { conn } = await message<{ conn: ThreadConnection }>(w);
@@ -159,6 +174,34 @@ t("a client worker that scribbles over its connection's memory loses that connec
   assert.is(await c.asyncCall("add", 40, 2), 42);
   c.close();
   s.close();
+});
+
+t("a server worker that scribbles over its connection's memory costs its client that connection only", async () => {
+  const w = peer("hostile-server");
+  const { conn } = await message<{ conn: ThreadConnection }>(w);
+  const c = new ThreadClient(conn, { timeoutMs: 500 });
+  assert.is(c.call("add", 1, 2), 3);
+  const good = mainServer();
+  const other = new ThreadClient(good.connect());
+  const scribbled = message(w);
+  w.postMessage("scribble");
+  assert.is(await scribbled, "scribbled");
+  const codes = new Set<string>();
+  for (let i = 0; i < 10; i++) {
+    try {
+      const v = i % 2 === 0 ? c.call("add", i, 1) : await c.asyncCall("add", i, 1);
+      if (v !== i + 1) codes.add(`wrong value ${String(v)}`);
+    } catch (e) {
+      codes.add((e as RpcError).code);
+    }
+  }
+  // Its calls fail with a connection error (or run out their 500 ms), never a value that is wrong.
+  assert.ok([...codes].every((code) => ["ERR_RPC_PROTOCOL", "ERR_RPC_DISCONNECTED", "ERR_RPC_TIMEOUT"].includes(code)), [...codes].join());
+  // This thread's other connection is untouched.
+  assert.is(await other.asyncCall("add", 40, 2), 42);
+  other.close();
+  good.close();
+  c.close();
 });
 
 t.run();

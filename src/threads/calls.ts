@@ -257,6 +257,9 @@ export class ThreadCalls implements Transport {
     if (!canBlock) {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "call() blocks its thread (Atomics.wait), which this thread may not do (a browser's main thread): use asyncCall()", { maybeExecuted: false });
     }
+    if (this.link.sameThread) {
+      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `call() would block forever: server ${this.name} runs on this thread (use asyncCall())`, { maybeExecuted: false });
+    }
     if (this.syncId !== 0) throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "a synchronous call is already in progress on this client", { maybeExecuted: false });
     const id = this.send(call, timeoutMs);
     const deadline = performance.now() + timeoutMs;

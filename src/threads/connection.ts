@@ -50,6 +50,10 @@ export const GONE_CLIENT = 2;
 /** Largest memory of one connection: its rings, both sides' scratch and big messages. */
 const MAX_PAGES = 16384; // 1 GiB
 
+/** The memories of the connections this thread's servers made: a client of one of them on
+ *  this thread must not block (its server could never answer). */
+const servedHere = new WeakSet<WebAssembly.Memory>();
+
 /** One side's view of a connection's memory. */
 export class ThreadLink {
   readonly core: Core;
@@ -58,9 +62,12 @@ export class ThreadLink {
   readonly clientBell: AtomicsBell;
   /** Rung by the client when it publishes requests; the server sleeps on it. */
   readonly serverBell: AtomicsBell;
+  /** The server side of this connection runs on this thread too. */
+  readonly sameThread: boolean;
 
   constructor(memory: WebAssembly.Memory, readonly offset: number, readonly ringBytes: number, server: boolean, maxMessageBytes: number) {
     this.core = new Core(memory, true);
+    this.sameThread = servedHere.has(memory);
     const req = offset + L.CONN_HEADER_BYTES;
     const res = req + L.RING_HEADER_BYTES + ringBytes;
     const c = this.core;
@@ -96,6 +103,7 @@ export function connectionBytes(ringBytes: number): number {
 /** Server side: a fresh memory with the header written and both rings formatted. */
 export function makeConnection(name: string, ringBytes: number, maxMessageBytes: number, port: ThreadPort): { link: ThreadLink; conn: ThreadConnection } {
   const memory = newCoreMemory(MAX_PAGES);
+  servedHere.add(memory);
   // The header and rings take the pages right above the static data: made by a core that
   // grows the memory for them before the link's core allocates anything.
   const setup = new Core(memory, true);
