@@ -18,9 +18,18 @@
 //  +512  taken id (u32)              written by the server: the id of the last
 //                                    request it took from the ring, before running it
 //  +640  drop reason (u32)           written by the server before it drops the client
-//  +768  server doorbell (u32)       threads only (src/threads/): bumped by the client to
+//  +768  cancels posted (u32)        written by the client: how many call ids it has
+//                                    posted to the cancel slots (wrapping)
+//  +896  draining (u32)              set to 1 by a server that drains (close({ drainMs })):
+//                                    it refuses new calls; clients of replicas send
+//                                    theirs to the others (src/calls/balance.ts)
+//  +1024 cancel slots (64 x u32)     written by the client: the ids of calls it gave up
+//                                    on after publishing them, post k in slot k % 64
+//                                    (src/core/cancel-box.ts; the server drops such a
+//                                    request if it has not taken it yet)
+//  +1280 server doorbell (u32)       threads only (src/threads/): bumped by the client to
 //                                    wake a parked server (processes use the socket)
-//  +896  gone (u32)                  threads only: set by a side that leaves (1 the server,
+//  +1408 gone (u32)                  threads only: set by a side that leaves (1 the server,
 //                                    2 the client), then both doorbells are rung
 //  +4096 request ring   (client -> server)
 //  +4096 + RING_HEADER_BYTES + reqCap   response ring (server -> client)
@@ -50,8 +59,12 @@ export const CONN_CLIENT_PARKED: u32 = 256;
 export const CONN_SERVER_PARKED: u32 = 384;
 export const CONN_TAKEN_ID: u32 = 512;
 export const CONN_DROP_REASON: u32 = 640;
-export const CONN_SERVER_DOORBELL: u32 = 768;
-export const CONN_GONE: u32 = 896;
+export const CONN_CANCELS_POSTED: u32 = 768;
+export const CONN_SERVER_DRAINING: u32 = 896;
+export const CONN_CANCEL_SLOTS: u32 = 1024;
+export const CANCEL_SLOT_COUNT: u32 = 64;
+export const CONN_SERVER_DOORBELL: u32 = 1280;
+export const CONN_GONE: u32 = 1408;
 export const CONN_HEADER_BYTES: u32 = 4096;
 
 // Why the server refused (a REFUSE message) or dropped (CONN_DROP_REASON) a client.

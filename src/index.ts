@@ -23,6 +23,6 @@ export type { ErrorCode, RemoteErrorInfo, SchemaIssue } from "./errors.js";
 // contracts: typed methods, validation, describe() and stats()
 export { defineContract } from "./contracts/index.js";
 export type {
-  Contract, ContractSpec, MethodSpec, Handlers, Proxy, ProxyOptions, CallArgs, CallResult, HandlerArgs, HandlerResult,
+  Contract, ContractSpec, MethodSpec, Handlers, ContextHandlers, Proxy, ProxyOptions, CallArgs, CallResult, HandlerArgs, HandlerResult,
   ServiceDescription, MethodDescription, ServiceStats, EndpointStats, ConnectionStats,
 } from "./contracts/index.js";

@@ -27,7 +27,7 @@ import { Endpoint } from "./contracts/endpoint.js";
 import { contractEndpoints, refuseReserved } from "./contracts/implement.js";
 import { describeService, type ServiceDescription } from "./contracts/describe.js";
 import { serviceStats, type ConnectionStats, type ServiceStats } from "./contracts/stats.js";
-import type { Contract, ContractSpec, Handlers } from "./contracts/types.js";
+import type { Contract, ContractSpec, Handlers, ContextHandlers } from "./contracts/types.js";
 import { DESCRIBE_METHOD, STATS_METHOD } from "./protocol.js";
 // nats: serving over NATS too (src/nats/; the NATS library loads only when used)
 import { connectionOptions } from "./nats/connect.js";
@@ -181,13 +181,20 @@ export class Server extends EventEmitter {
   // contracts: the typed API, delegating to src/contracts/
   /** Registers a handler for every method of `contract`; each call's arguments and result
    *  are validated against its schemas. Mixes with bind(). `{ view: true }`: as for
+   *  bind(), for every method of the contract. With `{ context: true }` each handler gets
+   *  the call's {@link CallContext} after its arguments. */
+  implement<S extends ContractSpec>(contract: Contract<S>, handlers: ContextHandlers<S>, options: BindOptions & { context: true }): this;
+  /** Registers a handler for every method of `contract`; each call's arguments and result
+   *  are validated against its schemas. Mixes with bind(). `{ view: true }`: as for
    *  bind(), for every method of the contract. */
-  implement<S extends ContractSpec>(contract: Contract<S>, handlers: Handlers<S>, options?: BindOptions): this {
+  implement<S extends ContractSpec>(contract: Contract<S>, handlers: Handlers<S>, options?: BindOptions & { context?: false }): this;
+  implement<S extends ContractSpec>(contract: Contract<S>, handlers: Handlers<S> | ContextHandlers<S>, options?: BindOptions): this {
     const view = viewOption(options);
-    const endpoints = contractEndpoints(contract, handlers);
+    const context = options?.context === true;
+    const endpoints = contractEndpoints(contract, handlers, context);
     for (const ep of endpoints) {
       ep.view = view;
-      ep.context = options?.context === true;
+      ep.context = context;
     }
     for (const ep of endpoints) {
       if (Buffer.byteLength(ep.name) > METHOD_NAME_MAX_BYTES || ep.name.length === 0) {

@@ -5,9 +5,13 @@
 // separate processes.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { connect, headers } from "@nats-io/transport-node";
 import { Client, type RpcError } from "../src/index.js";
 import { startNats } from "./nats-helpers.js";
-import { expectLine, killAll, rejection, spawnFixture, stopServer, uniqueName, wallNow, type Child } from "./helpers.js";
+import { expectLine, killAll, rejection, spawnFixture, stopServer, uniqueName, until, wallNow, type Child } from "./helpers.js";
+import { HEADER_AUTH, NatsSeal } from "../src/nats/auth.js";
+import { PayloadCodec } from "../src/nats/payload.js";
+import { tokenHash } from "../src/protocol.js";
 
 const context = suite("context");
 const name = uniqueName("ctx");
@@ -64,6 +68,18 @@ context("a context handler gets method, deadline, caller (pid, uid, gid) and met
   assert.ok(plain.left > 8000 && plain.left <= 10_000, `default deadline ${plain.left} ms away`);
   assert.equal(plain.metadata, {});
   assert.is(client.call("count", 1, 2), 2, "a handler without { context: true } gets its arguments only");
+});
+
+context("implement(contract, handlers, { context: true }): the schema checks the arguments, and the handler gets the context after them", async () => {
+  const got = await client.withOptions({ timeoutMs: 5000 }).asyncCall<Record<string, number | string>>("scaled", 21);
+  assert.is(got.value, 42);
+  assert.is(got.method, "scaled");
+  assert.is(got.pid, process.pid);
+  assert.ok((got.left as number) > 3000 && (got.left as number) <= 5000, `deadline ${got.left} ms away`);
+  assert.is(client.call<Record<string, unknown>>("scaled", 1).value, 2, "the sync path too");
+  const err = await rejection(client.asyncCall("scaled", "21"));
+  assert.is(err.code, "ERR_RPC_INVALID_ARGUMENT", "the arguments are still validated");
+  assert.is((await rejection(client.asyncCall("scaled", 1, 2))).code, "ERR_RPC_INVALID_ARGUMENT", "an extra argument is not taken for the context");
 });
 
 context("metadata is checked at the caller: bad keys, reserved keys, non-strings and over 8 KiB are refused before sending", async () => {
@@ -186,6 +202,88 @@ context("over NATS: the handler's context (caller, deadline, metadata as headers
     within("NATS sync timeout", ns1.at - syncGaveUp);
   } finally {
     client.close();
+    if (remote) await stopServer(remote);
+    await node.stop();
+  }
+});
+
+context("over token-sealed NATS: deadline, metadata and call id travel sealed and reach the handler, a cancel aborts its signal; context headers outside the seal are ignored, and a request altered in transit is dropped", async () => {
+  const TOKEN = "ctx-token-0123456789abcdef";
+  const node = await startNats();
+  const natsName = uniqueName("ctxseal");
+  let remote: Child | undefined;
+  const client = new Client(`${node.url}${natsName}`, { timeoutMs: 10_000, token: TOKEN });
+  const raw = await connect({ servers: node.url });
+  try {
+    remote = await spawnFixture("context-server.js", [natsName, "-", JSON.stringify(node.url), TOKEN]);
+    // A plain subscriber on the service's subjects sees each request as it travels.
+    const seen: { headers: string[]; data: Buffer }[] = [];
+    raw.subscribe(`shmrpc.${natsName.slice(1)}.*`, {
+      callback: (_e, m) => void seen.push({ headers: m.headers ? [...m.headers.keys()] : [], data: Buffer.from(m.data) }),
+    });
+    await raw.flush();
+    const got = await client.withOptions({ timeoutMs: 5000, metadata: { "trace-id": "sealed-n1" } }).asyncCall<Record<string, any>>("whoami", 3);
+    assert.is(got.caller.transport, "nats");
+    assert.equal(got.metadata, { "trace-id": "sealed-n1" });
+    assert.ok(got.left > 3000 && got.left <= 5000, `deadline ${got.left} ms away, from the 5000 ms timeout`);
+    await until(() => seen.length >= 1, 5000, "the subscriber's copy");
+    assert.equal(seen[0]!.headers, [HEADER_AUTH], "no context header travels in clear");
+    assert.ok(!seen[0]!.data.includes("sealed-n1") && !seen[0]!.data.includes("trace-id"), "nor in the payload");
+    // Cancels reach the handler (its call id travelled sealed).
+    const from = remote.output().length;
+    const timedOut = await rejection(client.withOptions({ timeoutMs: 300 }).asyncCall("hold", "st1"));
+    const gaveUp = wallNow();
+    assert.is(timedOut.code, "ERR_RPC_TIMEOUT");
+    const st1 = await abortedAt(remote, "st1", from);
+    assert.is(st1.code, "ERR_RPC_TIMEOUT");
+    within("sealed NATS asyncCall timeout", st1.at - gaveUp);
+    let code = "";
+    try {
+      client.withOptions({ timeoutMs: 300 }).call("hold", "ss1");
+    } catch (e) {
+      code = (e as RpcError).code;
+    }
+    const syncGaveUp = wallNow();
+    assert.is(code, "ERR_RPC_TIMEOUT");
+    within("sealed NATS sync timeout", (await abortedAt(remote, "ss1", from)).at - syncGaveUp);
+
+    // A peer that can add headers to a request in transit (it holds no token): here the
+    // test seals a genuine request and adds forged context headers outside the seal.
+    const seal = new NatsSeal(tokenHash(TOKEN, "token"));
+    const codec = new PayloadCodec();
+    const subject = `shmrpc.${natsName.slice(1)}.whoami`;
+    const inbox = `_INBOX.ctxseal.${process.pid}`;
+    const replies: { data: Uint8Array; auth: string | undefined }[] = [];
+    raw.subscribe(inbox, { callback: (_e, m) => void replies.push({ data: m.data, auth: m.headers?.get(HEADER_AUTH) }) });
+    const send = (data: Uint8Array, header: string, extra: Record<string, string> = {}): void => {
+      const h = headers();
+      h.set(HEADER_AUTH, header);
+      for (const [k, v] of Object.entries(extra)) h.set(k, v);
+      raw.publish(subject, data, { reply: inbox, headers: h });
+    };
+    const genuine = seal.sealRequest(subject, inbox, codec.encode([1], 1 << 20, "args"), Date.now(), { "shmrpc-timeout-ms": "5000", "shmrpc-call": "x.1", user: "real" });
+    send(genuine.data, genuine.header, { "shmrpc-timeout-ms": "1", user: "forged", extra: "added" });
+    await until(() => replies.length === 1, 5000, "the answer to the genuine request");
+    const opened = seal.openReply(genuine.iv, replies[0]!.auth, undefined, undefined, replies[0]!.data);
+    assert.ok(opened !== undefined, "the server's sealed answer");
+    const value = codec.decode(opened!) as Record<string, any>;
+    assert.equal(value.metadata, { user: "real" }, "the sealed metadata only");
+    assert.ok(value.left > 3000, `the sealed deadline (${value.left} ms away), not the forged 1 ms`);
+    // One bit of the sealed context changed: the request does not open and is dropped.
+    const altered = seal.sealRequest(subject, inbox, codec.encode([2], 1 << 20, "args"), Date.now(), { "shmrpc-timeout-ms": "5000", user: "real" });
+    const flipped = Buffer.from(altered.data);
+    flipped[10]! ^= 1; // inside the context's JSON (its first 4 bytes are its length)
+    send(flipped, altered.header);
+    const marker = seal.sealRequest(subject, inbox, codec.encode([3], 1 << 20, "args"), Date.now(), { "shmrpc-timeout-ms": "5000" });
+    send(marker.data, marker.header);
+    await until(() => replies.length >= 2, 5000, "the marker's answer");
+    await raw.flush();
+    assert.is(replies.length, 2, "the altered request was not answered");
+    assert.is((codec.decode(seal.openReply(marker.iv, replies[1]!.auth, undefined, undefined, replies[1]!.data)!) as { a: number }).a, 3);
+    codec.dispose();
+  } finally {
+    client.close();
+    await raw.close();
     if (remote) await stopServer(remote);
     await node.stop();
   }

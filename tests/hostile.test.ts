@@ -166,6 +166,23 @@ attacks("a client whose response-ring head points past what the server wrote is 
   }
 });
 
+attacks("a client writing garbage into its cancel slots as it calls costs only itself: nothing reported, the others served", async () => {
+  const before = ctx.errors.length;
+  const bad = await spawnFixture("hostile-client.js", [ctx.name, "cancel-flood", "3000"], "done", 120_000);
+  try {
+    const [answered, lost, wrong] = bad.output().split("\n").find((l) => l.startsWith("done"))!.split(" ").slice(1).map(Number);
+    console.log(`  cancel-flood: ${answered} of its calls answered, ${lost} dropped (they timed out), ${wrong} wrong`);
+    assert.is(wrong, 0, "a call got an answer that was not its own, or another error");
+    assert.ok(answered! > 0, "the server still serves it");
+    assert.is(ctx.server!.connections, 2, "still connected");
+    assert.is(ctx.errors.length, before, "nothing reported");
+    await steadyMakesProgress("during and after cancel-flood");
+  } finally {
+    bad.kill();
+    await bad.exited;
+  }
+});
+
 attacks("valid requests for unknown methods are answered ERR_RPC_METHOD_NOT_FOUND and cost no connection", async () => {
   const before = ctx.errors.length;
   const client = await spawnFixture("hostile-client.js", [ctx.name, "unknown-method", "20000"], "done", 60_000);

@@ -61,10 +61,11 @@ retry("a timeout says whether the server had taken the call", async () => {
       syncErr = e as { code: string; maybeExecuted: boolean };
     }
     assert.is(syncErr?.code, "ERR_RPC_TIMEOUT");
-    // Not taken yet (the server is inside "block"), but in the ring: the server takes it later.
+    // Not taken yet (the server is inside "block"), but in the ring: the client cannot
+    // know whether the server takes it before it sees the cancel.
     assert.is(syncErr?.maybeExecuted, true, "published to the ring behind the blocked handler");
     assert.is(await blocked, 1500);
-    assert.is(await client.asyncCall("marks", "published"), 1, "it ran after its caller gave up");
+    assert.is(await client.asyncCall("marks", "published"), 0, "the server dropped it unrun");
   } finally {
     client.close();
     await stopServer(server);
@@ -101,7 +102,8 @@ retry("a call that gives up while still queued at the client is taken back and n
     for (const q of await Promise.all(queued)) assert.is(q, "q".repeat(300));
     // Everything sent before them has run: the taken-back calls never will.
     assert.is(await client.asyncCall("marks", "x"), 0, "a call reported maybeExecuted: false ran");
-    // Published to the ring (it has room now) while the server is busy: may run, and does.
+    // Published to the ring (it has room now) while the server is busy: may have run, as
+    // far as the client knows; the server drops it unrun.
     const blocked2 = client.asyncCall("block", 600);
     blocked2.catch(() => {});
     await sleep(100);
@@ -109,7 +111,50 @@ retry("a call that gives up while still queued at the client is taken back and n
     assert.is(published.code, "ERR_RPC_TIMEOUT");
     assert.is(published.maybeExecuted, true, "published to the ring");
     await blocked2;
-    assert.is(await client.asyncCall("marks", "y"), 1);
+    assert.is(await client.asyncCall("marks", "y"), 0);
+  } finally {
+    client.close();
+    await stopServer(server);
+  }
+});
+
+retry("calls that time out or are aborted while their requests wait in the ring say they may have run, and never run", async () => {
+  const name = uniqueName("retry-cancel");
+  const server = await spawnServer(name);
+  const client = new Client(name, { timeoutMs: 30_000, ringBytes: 4096 });
+  try {
+    await client.waitForConnection(5000);
+    // Holds the server's thread for 3 s from when it takes it, which is before it takes
+    // any of the calls below (ring order): they all wait in the ring (40 small requests
+    // fit in 4 KiB), and the short timeouts fire long before it returns (a 2.5 s margin
+    // for a late timer on a busy host).
+    const blocked = client.asyncCall("block", 3000);
+    blocked.catch(() => {}); // awaited below; if an assertion fails first, close() rejects it
+    const kept = Array.from({ length: 30 }, (_, i) => client.asyncCall<number>("mark", `kept${i}`));
+    for (const p of kept) p.catch(() => {});
+    const short = client.withOptions({ timeoutMs: 200 });
+    const timedOut = Array.from({ length: 5 }, (_, i) => rejection(short.asyncCall("mark", `timed${i}`)));
+    const control = new AbortController();
+    const aborted = Array.from({ length: 5 }, (_, i) => rejection(client.withOptions({ signal: control.signal }).asyncCall("mark", `aborted${i}`)));
+    const timeouts = await Promise.all(timedOut); // the server is still inside "block"
+    control.abort();
+    let syncErr: RpcError | undefined;
+    try {
+      short.call("mark", "sync");
+    } catch (e) {
+      syncErr = e as RpcError;
+    }
+    const aborts = await Promise.all(aborted);
+    for (const e of timeouts) assert.equal([e.code, e.maybeExecuted], ["ERR_RPC_TIMEOUT", true], "published to the ring: the client cannot know");
+    for (const e of aborts) assert.equal([e.code, e.maybeExecuted], ["ERR_RPC_ABORTED", true]);
+    assert.equal([syncErr?.code, syncErr?.maybeExecuted], ["ERR_RPC_TIMEOUT", true]);
+    assert.is(await blocked, 3000);
+    assert.equal(await Promise.all(kept), kept.map(() => 1), "the calls nobody gave up on ran once");
+    const keys = [...timedOut.map((_, i) => `timed${i}`), ...aborted.map((_, i) => `aborted${i}`), "sync"];
+    const ran = await Promise.all(keys.map((k) => client.asyncCall<number>("marks", k)));
+    assert.equal(ran, keys.map(() => 0), "a call given up on while it waited in the ring ran");
+    // The connection is fine after it: the server took the cancels and answers as before.
+    assert.is(await client.asyncCall("mark", "after"), 1);
   } finally {
     client.close();
     await stopServer(server);

@@ -131,8 +131,8 @@ export class AsyncCalls {
   private watchAbort(p: Pending, signal: AbortSignal): void {
     p.onAbort = () => {
       if (this.pending.delete(p.id)) {
-        this.host.cancel(p.id, CancelReason.ABORTED);
-        this.settle(p, undefined, new RpcError(ErrorCodes.ERR_RPC_ABORTED, `call to "${p.method}" was aborted`, { cause: signal.reason, maybeExecuted: withdraw(this.host.current(), p.id) }));
+        const maybeExecuted = this.giveUp(p.id, CancelReason.ABORTED);
+        this.settle(p, undefined, new RpcError(ErrorCodes.ERR_RPC_ABORTED, `call to "${p.method}" was aborted`, { cause: signal.reason, maybeExecuted }));
         this.letGo();
       }
     };
@@ -142,9 +142,17 @@ export class AsyncCalls {
   private expire(p: Pending): void {
     if (this.pending.get(p.id) !== p) return;
     this.pending.delete(p.id);
-    this.host.cancel(p.id, CancelReason.TIMEOUT);
-    this.settle(p, undefined, new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `call to "${p.method}" on ${this.host.name} timed out after ${Math.round(p.timeoutMs)} ms`, { maybeExecuted: withdraw(this.host.current(), p.id) }));
+    const maybeExecuted = this.giveUp(p.id, CancelReason.TIMEOUT);
+    this.settle(p, undefined, new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `call to "${p.method}" on ${this.host.name} timed out after ${Math.round(p.timeoutMs)} ms`, { maybeExecuted }));
     this.letGo();
+  }
+
+  /** The caller gave up on call `id`: takes it back if it is still in the send queue
+   *  (false: it never runs), else tells the server (true: it may have run). */
+  private giveUp(id: number, reason: number): boolean {
+    const published = withdraw(this.host.current(), id);
+    if (published) this.host.cancel(id, reason);
+    return published;
   }
 
   /** A call gave up waiting (timeout, abort): if it was the last one in flight, nothing

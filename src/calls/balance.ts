@@ -1,4 +1,6 @@
-// Which replica takes the next call. Only connected routes are candidates.
+// Which replica takes the next call. Only connected routes are candidates, and a replica
+// that drains (it said so in the connection's memory: it refuses new calls) or the one a
+// call just failed on only when no other is connected.
 //  least_outstanding (default): the fewest calls in flight; among equals, in turn, so that
 //    an idle client still spreads its calls. A replica whose handler is stuck keeps its
 //    calls in flight and gets no new ones while another has fewer.
@@ -24,14 +26,15 @@ export class Balancer {
   private last = -1;
   constructor(readonly mode: Balance) {}
 
-  /** The route for the next call among `routes`, skipping `avoid` when another is up; undefined when none is connected. */
+  /** The route for the next call among `routes`, skipping `avoid` and draining ones when
+   *  another is up; undefined when none is connected. */
   pick(routes: readonly Route[], avoid?: Route): Route | undefined {
     const n = routes.length;
     if (this.mode === "pick_first") {
       let fallback: Route | undefined;
       for (const r of routes) {
         if (!r.connected) continue;
-        if (r !== avoid) return r;
+        if (r !== avoid && !r.draining) return r;
         fallback = r;
       }
       return fallback;
@@ -44,15 +47,16 @@ export class Balancer {
       const at = (start + i) % n;
       const r = routes[at]!;
       if (!r.connected) continue;
+      const shunned = r === avoid || r.draining;
       if (this.mode === "round_robin") {
-        if (r !== avoid) {
+        if (!shunned) {
           best = at;
           break;
         }
         if (best < 0) best = at;
         continue;
       }
-      const load = r.outstanding + (r === avoid ? AVOIDED : 0);
+      const load = r.outstanding + (shunned ? AVOIDED : 0);
       if (load < bestLoad) {
         best = at;
         bestLoad = load;
@@ -64,5 +68,5 @@ export class Balancer {
   }
 }
 
-/** Added to the load of the route a call just failed on: any other goes first. */
+/** Added to the load of the route a call just failed on, or of one draining: any other goes first. */
 const AVOIDED = 2 ** 30;

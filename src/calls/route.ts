@@ -16,6 +16,7 @@ import { RpcError, ErrorCodes } from "../errors.js";
 import { HEADROOM, errorExtra } from "../frames.js";
 import { CancelReason } from "../serving/context.js";
 import { METADATA_MAX_BYTES } from "../metadata.js";
+import { postCancel } from "../core/cancel-box.js";
 
 type Metadata = Readonly<Record<string, string>>;
 import { onProcessExit } from "../lifecycle.js";
@@ -116,6 +117,12 @@ export class Route {
   /** The connection as it is, without looking at the server. */
   get current(): Connection | undefined {
     return this.conn;
+  }
+
+  /** True while connected to a server that said it drains (it refuses new calls). */
+  get draining(): boolean {
+    const conn = this.conn;
+    return conn !== undefined && !conn.closed && conn.seg.load(L.CONN_SERVER_DRAINING) !== 0;
   }
 
   /** The server's pid, while connected. */
@@ -369,11 +376,14 @@ export class Route {
     conn.channel.send(L.T_CONTEXT, id, this.contextExtra, encoder.start + HEADROOM, length);
   }
 
-  /** Tells the server that the caller gave up on call `id` (best effort: the ring may be
-   *  closed by then). */
+  /** Tells the server that the caller gave up on call `id`, published to the ring: a
+   *  request it has not taken yet is dropped (the cancel slots, src/core/cancel-box.ts),
+   *  a running handler's signal aborts (the CANCEL record). Best effort: the server may
+   *  take it first, or the connection may be gone. */
   private cancel(id: number, reason: number): void {
     const conn = this.conn;
     if (conn === undefined || conn.closed) return;
+    postCancel(conn.seg, id);
     conn.channel.send(L.T_CANCEL, id, errorExtra(reason), this.encoder.start + HEADROOM, 0);
     conn.channel.writer.commit();
     conn.serverBell.ring();
@@ -388,7 +398,8 @@ export class Route {
     try {
       return this.sync.wait(this.conn!, id, method, timeoutMs);
     } catch (e) {
-      if (e instanceof RpcError && e.code === ErrorCodes.ERR_RPC_TIMEOUT) this.cancel(id, CancelReason.TIMEOUT);
+      // Taken back from the send queue (maybeExecuted false): the server never sees it.
+      if (e instanceof RpcError && e.code === ErrorCodes.ERR_RPC_TIMEOUT && e.maybeExecuted !== false) this.cancel(id, CancelReason.TIMEOUT);
       throw e;
     } finally {
       if (this.async.pending.size > 0) this.async.schedulePump();

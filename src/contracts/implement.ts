@@ -6,7 +6,7 @@ import { isContract } from "./define.js";
 import { Endpoint } from "./endpoint.js";
 import { contractHandler } from "./validate.js";
 import { RESERVED_PREFIX } from "./stats.js";
-import type { Contract, ContractSpec, Handlers } from "./types.js";
+import type { Contract, ContractSpec, Handlers, ContextHandlers } from "./types.js";
 
 /** Throws ERR_RPC_INVALID_ARGUMENT for a name reserved to the server itself. */
 export function refuseReserved(method: string): void {
@@ -15,8 +15,9 @@ export function refuseReserved(method: string): void {
   }
 }
 
-/** One endpoint per method of the contract; every handler must be there. */
-export function contractEndpoints<S extends ContractSpec>(contract: Contract<S>, handlers: Handlers<S>): Endpoint[] {
+/** One endpoint per method of the contract; every handler must be there. With `context`,
+ *  each gets the call's context after its (validated) arguments. */
+export function contractEndpoints<S extends ContractSpec>(contract: Contract<S>, handlers: Handlers<S> | ContextHandlers<S>, context = false): Endpoint[] {
   if (!isContract(contract)) throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "implement() takes a contract made by defineContract");
   const endpoints: Endpoint[] = [];
   for (const [method, spec] of Object.entries(contract.methods)) {
@@ -25,7 +26,7 @@ export function contractEndpoints<S extends ContractSpec>(contract: Contract<S>,
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `implement(): no handler for contract method "${method}"`);
     }
     refuseReserved(method);
-    endpoints.push(new Endpoint(method, contractHandler(method, spec, handler as (...args: any[]) => unknown), spec));
+    endpoints.push(new Endpoint(method, contractHandler(method, spec, handler as (...args: any[]) => unknown, context), spec));
   }
   return endpoints;
 }

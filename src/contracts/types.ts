@@ -3,6 +3,7 @@
 // (zod 4, valibot 1, arktype 2, ...) describes the values.
 
 import type { StandardSchemaV1 } from "@standard-schema/spec";
+import type { CallContext } from "../serving/context.js";
 
 /**
  * A schema of the arguments: validates an array, the tuple of a call's arguments.
@@ -64,6 +65,12 @@ export type CallResult<M extends MethodSpec> = M["result"] extends StandardSchem
 /** One handler per method of the contract, each checked against its entry. */
 export type Handlers<S extends ContractSpec> = {
   readonly [K in keyof S]: (...args: HandlerArgs<S[K]>) => HandlerResult<S[K]> | PromiseLike<HandlerResult<S[K]>>;
+};
+
+/** One handler per method of the contract, implemented with `{ context: true }`: each
+ *  gets the call's {@link CallContext} after its arguments. */
+export type ContextHandlers<S extends ContractSpec> = {
+  readonly [K in keyof S]: (...args: [...HandlerArgs<S[K]>, CallContext]) => HandlerResult<S[K]> | PromiseLike<HandlerResult<S[K]>>;
 };
 
 /** The options of `client.proxy(contract, options)`. */

@@ -78,7 +78,7 @@ function isThenable(x: unknown): x is PromiseLike<unknown> {
  * schema's output). Synchronous as long as the schemas and the handler are; a schema
  * whose validation returns a Promise makes the call asynchronous, which the server handles.
  */
-export function contractHandler(method: string, spec: MethodSpec, handler: Handler): Handler {
+export function contractHandler(method: string, spec: MethodSpec, handler: Handler, context = false): Handler {
   const args = spec.args["~standard"];
   const result = spec.result?.["~standard"];
   const checkResult = (r: Result): unknown => {
@@ -89,12 +89,21 @@ export function contractHandler(method: string, spec: MethodSpec, handler: Handl
     const r = result!.validate(value);
     return isThenable(r) ? Promise.resolve(r).then(checkResult) : checkResult(r);
   };
-  const run = (r: Result): unknown => {
+  const run = (r: Result, ctx?: unknown): unknown => {
     if (r.issues) throw argumentsViolation(method, r.issues);
-    const value = handler(...(r.value as unknown[]));
+    const value = ctx === undefined ? handler(...(r.value as unknown[])) : handler(...(r.value as unknown[]), ctx);
     if (result === undefined) return value;
     return isThenable(value) ? Promise.resolve(value).then(validateResult) : validateResult(value);
   };
+  if (context) {
+    // `{ context: true }`: the server passes the call's context after the arguments; the
+    // schema checks the arguments only, and the handler gets the context after them.
+    return (...raw: unknown[]): unknown => {
+      const ctx = raw.pop();
+      const r = args.validate(raw);
+      return isThenable(r) ? Promise.resolve(r).then((done) => run(done, ctx)) : run(r, ctx);
+    };
+  }
   return (...raw: unknown[]): unknown => {
     const r = args.validate(raw);
     return isThenable(r) ? Promise.resolve(r).then(run) : run(r);

@@ -8,10 +8,13 @@
 // are HKDF-SHA256(k, salt "shmrpc nats v1", info "request" | "reply", 32 bytes): neither
 // direction's message can stand for the other's.
 //
-// REQUEST. Header Shmrpc-Auth = base64url([version 1 u8][sent at, ms since epoch, f64 LE]
-// [iv 12 random bytes]); payload = AES-256-GCM(request key, iv, codec bytes of the
-// arguments) followed by its 16-byte tag; additional data "req" | subject | 0 | reply
-// subject | 0 | header bytes. The server takes a request only if it opens, was sent less
+// REQUEST. Header Shmrpc-Auth = base64url([version 2 u8][sent at, ms since epoch, f64 LE]
+// [iv 12 random bytes]); payload = AES-256-GCM(request key, iv, plaintext) followed by its
+// 16-byte tag; additional data "req" | subject | 0 | reply subject | 0 | header bytes. The
+// plaintext is [n u32 LE][n bytes: the call's context, a UTF-8 JSON object of strings: the
+// shmrpc-timeout-ms and shmrpc-call headers and the metadata, src/nats/context.ts][codec
+// bytes of the arguments]: sealed, the context travels inside (a subscriber sees none of
+// it, a forger can change none of it), and the server ignores context headers outside. The server takes a request only if it opens, was sent less
 // than WINDOW_MS ago (either way: clocks of two hosts differ) and its iv is not in the
 // replay cache (every iv opened within the window; at most REPLAY_CACHE_MAX, beyond which
 // requests are dropped until old ones expire). A request that fails any of these is dropped
@@ -29,7 +32,9 @@
 //
 // WHAT A NATS SUBSCRIBER STILL SEES: the subjects (service and method names), the sizes
 // and times of requests and replies, whether a reply is an error and its code, the
-// caller's inbox, and the ADR-32 answers ($SRV.PING/INFO/STATS: names, counters). What a
+// caller's inbox, the ADR-32 answers ($SRV.PING/INFO/STATS: names, counters), and the
+// cancels callers publish (a call id, in clear once its caller gave up: ids travel sealed
+// in requests, so only the token's holders can name a call still wanted). What a
 // publisher without the token can do: make calls fail (a forged "no responders" status
 // 503 on a caller's inbox ends its call with ERR_RPC_NOT_CONNECTED, retried as such),
 // replay a captured request once to each other replica within the window (replicas keep
@@ -47,11 +52,22 @@ export const HEADER_AUTH = "Shmrpc-Auth";
 export const WINDOW_MS = 30_000;
 /** Ivs remembered at most (about 100 bytes each). */
 export const REPLAY_CACHE_MAX = 200_000;
+/** Of replies. */
 const VERSION = 1;
+/** Of requests: 2 since the context travels sealed in the plaintext. */
+const REQUEST_VERSION = 2;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const REQUEST_HEAD = 1 + 8 + IV_BYTES;
 const REPLY_HEAD = 1 + IV_BYTES;
+
+/** A request that opened: the codec bytes of its arguments, its iv (for the reply) and its
+ *  context's string pairs (timeout, call id, metadata; src/nats/context.ts). */
+export interface OpenedRequest {
+  data: Uint8Array;
+  iv: Buffer;
+  context: Record<string, string>;
+}
 
 /** The request's iv, kept by the caller to open the reply. */
 export interface SealedRequest {
@@ -75,14 +91,19 @@ export class NatsSeal {
 
   // ------------------------------------------------------------ caller
 
-  sealRequest(subject: string, reply: string, data: Uint8Array, now = Date.now()): SealedRequest {
+  /** Seals the codec bytes of a call's arguments, `data`, with its `context` pairs. */
+  sealRequest(subject: string, reply: string, data: Uint8Array, now = Date.now(), context: Record<string, string> = {}): SealedRequest {
     const head = Buffer.alloc(REQUEST_HEAD);
-    head[0] = VERSION;
+    head[0] = REQUEST_VERSION;
     head.writeDoubleLE(now, 1);
     const iv = randomBytes(IV_BYTES);
     iv.copy(head, 9);
     const aad = Buffer.concat([Buffer.from(`req${subject}\0${reply}\0`), head]);
-    return { header: head.toString("base64url"), data: seal(this.requestKey, iv, aad, data), iv };
+    const json = Buffer.from(JSON.stringify(context));
+    const prefix = Buffer.alloc(4 + json.length);
+    prefix.writeUInt32LE(json.length, 0);
+    json.copy(prefix, 4);
+    return { header: head.toString("base64url"), data: seal(this.requestKey, iv, aad, prefix, data), iv };
   }
 
   /** The reply's plaintext, or undefined when it is not the server's answer to `iv`. */
@@ -96,22 +117,25 @@ export class NatsSeal {
 
   // ------------------------------------------------------------ server
 
-  /** The request's plaintext and iv, or why it is dropped. */
-  openRequest(subject: string, reply: string, header: string | undefined, data: Uint8Array, now = Date.now()): { data: Uint8Array; iv: Buffer } | string {
+  /** The request's arguments, iv and context, or why it is dropped. */
+  openRequest(subject: string, reply: string, header: string | undefined, data: Uint8Array, now = Date.now()): OpenedRequest | string {
     if (header === undefined) return "no Shmrpc-Auth header (a caller without the token)";
     const head = Buffer.from(header, "base64url");
-    if (head.length !== REQUEST_HEAD || head[0] !== VERSION) return "a malformed Shmrpc-Auth header";
+    if (head.length !== REQUEST_HEAD || head[0] !== REQUEST_VERSION) return "a malformed Shmrpc-Auth header";
     const sentAt = head.readDoubleLE(1);
     if (!(Math.abs(now - sentAt) <= WINDOW_MS)) return `sent ${Number.isFinite(sentAt) ? Math.round(now - sentAt) : "?"} ms from now, outside the ${WINDOW_MS} ms window`;
     const iv = Buffer.from(head.subarray(9));
     const plain = open(this.requestKey, iv, Buffer.concat([Buffer.from(`req${subject}\0${reply}\0`), head]), data);
     if (plain === undefined) return "a request that does not open under the token (wrong token, or altered)";
+    // Sealed by a holder of the token, but read as carefully as any input.
+    const parts = contextOf(plain);
+    if (parts === undefined) return "a malformed sealed context";
     const key = iv.toString("base64url");
     this.expire(now);
     if (this.seen.has(key)) return "a replayed request";
     if (this.seen.size >= REPLAY_CACHE_MAX) return `the replay cache is full (${REPLAY_CACHE_MAX} requests within ${WINDOW_MS} ms)`;
     this.seen.set(key, now + 2 * WINDOW_MS); // a request from the future stays in the window longer
-    return { data: plain, iv };
+    return { data: parts.args, iv, context: parts.context };
   }
 
   sealReply(requestIv: Buffer, code: string | undefined, status: string | undefined, data: Uint8Array): { header: string; data: Uint8Array } {
@@ -136,12 +160,34 @@ export class NatsSeal {
   }
 }
 
-function seal(key: Buffer, iv: Buffer, aad: Buffer, data: Uint8Array): Uint8Array {
+/** A request's plaintext split into its context pairs and its arguments' codec bytes, or
+ *  undefined when malformed. */
+function contextOf(plain: Uint8Array): { context: Record<string, string>; args: Uint8Array } | undefined {
+  if (plain.length < 4) return undefined;
+  const bytes = Buffer.from(plain.buffer, plain.byteOffset, plain.length);
+  const n = bytes.readUInt32LE(0);
+  if (n > bytes.length - 4) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString("utf8", 4, 4 + n));
+  } catch {
+    return undefined;
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return undefined;
+  const pairs: Record<string, string> = Object.create(null);
+  for (const [k, v] of Object.entries(value)) {
+    if (typeof v !== "string") return undefined;
+    pairs[k] = v;
+  }
+  return { context: pairs, args: plain.subarray(4 + n) };
+}
+
+function seal(key: Buffer, iv: Buffer, aad: Buffer, ...parts: Uint8Array[]): Uint8Array {
   const cipher = nodeCrypto().createCipheriv("aes-256-gcm", key, iv);
   cipher.setAAD(aad);
-  const body = cipher.update(data);
+  const body = parts.map((part) => cipher.update(part));
   const last = cipher.final();
-  return Buffer.concat([body, last, cipher.getAuthTag()]);
+  return Buffer.concat([...body, last, cipher.getAuthTag()]);
 }
 
 function open(key: Buffer, iv: Buffer | Uint8Array, aad: Buffer, data: Uint8Array): Uint8Array | undefined {
@@ -173,15 +219,16 @@ function named(name: string, message: string): Error {
   return e;
 }
 
-/** Sends `data` to `subject` sealed and waits for the first reply that opens, dropping
+/** Sends `data` (with the call's `context` pairs) to `subject` sealed and waits for the first reply that opens, dropping
  *  the others (counted in `dropped`). Rejects with a TimeoutError or a NoRespondersError
  *  (named so, for requestFailure) or what the library throws. */
 export async function sealedRequest(
   nc: NatsConnection, seal: NatsSeal, subject: string, data: Uint8Array, timeoutMs: number, dropped?: { count: number },
+  context?: Record<string, string>,
 ): Promise<OpenedReply> {
   const lib = await natsLibrary();
   const inbox = lib.createInbox();
-  const sealed = seal.sealRequest(subject, inbox, data);
+  const sealed = seal.sealRequest(subject, inbox, data, Date.now(), context);
   return new Promise<OpenedReply>((resolve, reject) => {
     let settled = false;
     const finish = (err: Error | undefined, reply?: OpenedReply): void => {

@@ -167,9 +167,8 @@ export class NatsCalls implements Transport {
         const msg: Msg = await abortable(nc.request(subject, data, { timeout: left, headers }), method, signal);
         reply = { data: msg.data, header: headerLookup(msg) };
       } else {
-        // Sealed (a token): the seal's own headers only; the handler's context has the
-        // defaults (no metadata) and no cancel reaches it.
-        const opened = await abortable(sealedRequest(nc, this.seal, subject, data, left, this.dropped), method, signal);
+        // Sealed (a token): the context travels inside the sealed payload (src/nats/auth.ts).
+        const opened = await abortable(sealedRequest(nc, this.seal, subject, data, left, this.dropped, requestHeaderPairs(left, callId, metadata)), method, signal);
         reply = { data: opened.data, header: (name) => opened.headers[name] };
       }
     } catch (e) {

@@ -53,8 +53,17 @@ export function toHeaders(make: () => MsgHdrs, pairs: Record<string, string>): M
   return h;
 }
 
-/** What a server reads of a request's headers: deadline (ms since epoch), call id, metadata. */
-export function requestContext(h: MsgHdrs | undefined): { deadline: number; callId: string | undefined; metadata: Readonly<Record<string, string>> } {
+/** What requestContext reads: a request's headers, or the pairs sealed in it. */
+export type ContextSource = Pick<MsgHdrs, "get" | "keys">;
+
+/** The context pairs of a sealed request (src/nats/auth.ts) as requestContext reads them. */
+export function sealedPairs(pairs: Record<string, string>): ContextSource {
+  return { get: (key) => pairs[key] ?? "", keys: () => Object.keys(pairs) };
+}
+
+/** What a server reads of a request's headers (or of the pairs sealed in it): deadline
+ *  (ms since epoch), call id, metadata. */
+export function requestContext(h: ContextSource | undefined): { deadline: number; callId: string | undefined; metadata: Readonly<Record<string, string>> } {
   if (h === undefined) return { deadline: Date.now() + DEFAULT_TIMEOUT_MS, callId: undefined, metadata: NO_METADATA };
   const left = Number(h.get(HEADER_TIMEOUT));
   let pairs: Record<string, string> | undefined;

@@ -17,7 +17,7 @@ import { RESERVED_PREFIX } from "../contracts/stats.js";
 import { invoke, errorShape, unsendableShape, type ErrorShape, type Wire } from "../serving/invoke.js";
 import { connectNats, natsLibrary } from "./connect.js";
 import { PayloadCodec } from "./payload.js";
-import { cancelSubject, parseCancel, requestContext } from "./context.js";
+import { cancelSubject, parseCancel, requestContext, sealedPairs } from "./context.js";
 import { Running } from "../serving/context.js";
 import { HEADER_AUTH, NatsSeal } from "./auth.js";
 import {
@@ -156,6 +156,7 @@ export class NatsService {
   private request(msg: Msg): void {
     if (!msg.reply) return; // a publish nobody waits for: nothing to answer, nothing runs
     let data = msg.data;
+    let sealedContext: Record<string, string> | undefined;
     if (this.seal !== undefined) {
       const opened = this.seal.openRequest(msg.subject, msg.reply, msg.headers?.has(HEADER_AUTH) ? msg.headers.get(HEADER_AUTH) : undefined, msg.data);
       if (typeof opened === "string") {
@@ -164,17 +165,19 @@ export class NatsService {
         return this.server.refused(err, `ERR_RPC_ACCESS_DENIED NATS ${opened.split(" (")[0]!.replace(/[0-9-]+ ms from now/, "a time")}`);
       }
       data = opened.data;
+      sealedContext = opened.context;
       this.ivs.set(msg, opened.iv);
     }
     try {
-      this.dispatch(msg, data);
+      this.dispatch(msg, data, sealedContext);
     } catch (e) {
       // Whatever a request's bytes made go wrong costs that request, never the server.
       this.server.onError(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `NATS request to ${this.server.name} failed: ${(e as Error).message}`, { cause: e }));
     }
   }
 
-  private dispatch(msg: Msg, data: Uint8Array): void {
+  /** `sealed`: the context pairs of a sealed request (its headers are then not read). */
+  private dispatch(msg: Msg, data: Uint8Array, sealed: Record<string, string> | undefined): void {
     const method = methodOf(msg.subject.slice(SUBJECT_PREFIX.length + this.service.length + 2));
     const ep = method === undefined ? undefined : this.server.methods.get(method);
     if (ep === undefined) {
@@ -191,7 +194,7 @@ export class NatsService {
     }
     let run: Running | undefined;
     if (ep.context) {
-      const c = requestContext(msg.headers);
+      const c = requestContext(sealed === undefined ? msg.headers : sealedPairs(sealed));
       run = new Running(ep.name, c.deadline, { transport: "nats", subject: msg.subject, reply: msg.reply ?? "" }, c.metadata);
       if (c.callId !== undefined) {
         this.byCallId.set(c.callId, run);

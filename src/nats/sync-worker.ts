@@ -41,7 +41,7 @@ async function handle(req: SyncRequest): Promise<SyncReply> {
   try {
     const timeout = Math.max(1, Math.min(req.timeoutMs - (performance.now() - start), 2 ** 31 - 1));
     if (seal !== undefined) {
-      const opened = await sealedRequest(nc, seal, req.subject, req.data, timeout);
+      const opened = await sealedRequest(nc, seal, req.subject, req.data, timeout, undefined, req.headers);
       return { seq: req.seq, ok: true, data: opened.data, headers: opened.headers };
     }
     const msg = await nc.request(req.subject, req.data, { timeout, headers: toHeaders((await natsLibrary()).headers, req.headers) });

@@ -13,6 +13,7 @@ import { NO_METADATA, type Caller, type Running } from "./context.js";
 import type { Lease } from "./lease.js";
 import { PrivateCopy } from "./private-copy.js";
 import { WakeThrottle } from "./wake-throttle.js";
+import { CancelledIds } from "../core/cancel-box.js";
 
 export class Connection {
   closed = false;
@@ -38,6 +39,8 @@ export class Connection {
   contextDeadline = 0;
   contextMetadata: Readonly<Record<string, string>> = NO_METADATA;
   private callerInfo: Caller | undefined;
+  /** Requests the client took back after publishing them (src/core/cancel-box.ts). */
+  readonly cancelled: CancelledIds;
   /** Its wake-ups that found nothing to do (wake-throttle.ts). */
   readonly wakes = new WakeThrottle();
   constructor(
@@ -52,6 +55,7 @@ export class Connection {
     readonly lease: Lease,
   ) {
     this.takenIndex = (seg.offset + L.CONN_TAKEN_ID) >>> 2;
+    this.cancelled = new CancelledIds(seg);
   }
 
   /** Who calls on this connection, as a context shows it. */

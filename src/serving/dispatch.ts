@@ -111,6 +111,9 @@ export class Serving {
    *  then aborted the signals of the context handlers still running. Close after it. */
   drainCalls(ms: number): Promise<void> {
     this.draining = true;
+    // Said in each client's memory first: a client of several replicas sends its new
+    // calls to the others instead of having them refused here (src/calls/balance.ts).
+    for (const conn of this.conns) conn.seg.store(L.CONN_SERVER_DRAINING, 1);
     if (this.inflight === 0) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
@@ -170,6 +173,7 @@ export class Serving {
     c.link.onEvent = (events) => this.onSocketEvent(conn, events);
     this.newest = conn;
     if (this.parked) seg.store(L.CONN_SERVER_PARKED, 1);
+    if (this.draining) seg.store(L.CONN_SERVER_DRAINING, 1);
     this.events.connect({ pid: conn.pid, uid: conn.uid, gid: conn.gid });
     this.schedule();
   }
@@ -447,6 +451,8 @@ export class Serving {
    *  and for a promise until it settles (`viewHeld`); until then it holds the
    *  connection's memory (`lease`), which outlives the connection if need be. */
   private run(conn: Connection, id: number, ep: Endpoint, body: number, end: number): void {
+    // Its caller gave up on it before it was taken (src/core/cancel-box.ts): it never runs.
+    if (conn.cancelled.dropped(id)) return;
     if (this.draining) {
       this.sendError(conn, id, ErrorKind.UNAVAILABLE, "RpcError", `call refused: ${this.name} is draining (closing); it did not run`);
       return;
