@@ -12,8 +12,8 @@ import { Calc } from "./fixtures/thread-contract.js";
 const PEER = join(FIXTURES, "thread-peer.js");
 const workers: Worker[] = [];
 
-function peer(mode: string, conn?: ThreadConnection): Worker {
-  const w = new Worker(PEER, { workerData: { mode, conn }, transferList: conn === undefined ? [] : [conn.port as unknown as TransferListItem] });
+function peer(mode: string, conn?: ThreadConnection, seed?: number): Worker {
+  const w = new Worker(PEER, { workerData: { mode, conn, seed }, transferList: conn === undefined ? [] : [conn.port as unknown as TransferListItem] });
   w.on("error", () => {}); // a worker made to throw out
   workers.push(w);
   return w;
@@ -161,14 +161,18 @@ t("a client worker that scribbles over its connection's memory loses that connec
   const errors: RpcError[] = [];
   const s = mainServer((e) => errors.push(e));
   const good = peer("client", s.connect());
-  const bad = peer("hostile", s.connect());
-  const [out, hostile] = await Promise.all([message<Record<string, unknown>>(good), message<{ hostileDone: string[] }>(bad)]);
+  // Four scribblers at once, each with its own random bytes over its own connection's memory.
+  const bad = [1, 2, 3, 4].map((seed) => peer("hostile", s.connect(), seed * 7919));
+  const [out, ...hostile] = await Promise.all([message<Record<string, unknown>>(good), ...bad.map((w) => message<{ hostileDone: string[] }>(w))]);
   assert.is(out.sync, 5, JSON.stringify(out));
   assert.ok(out.many);
   assert.ok(out.bigOk);
-  // The hostile client's own calls failed (its connection was dropped) or timed out.
-  assert.ok(hostile.hostileDone.length > 0, "the hostile client's calls failed");
-  assert.ok(hostile.hostileDone.every((code) => ["ERR_RPC_DISCONNECTED", "ERR_RPC_PROTOCOL", "ERR_RPC_TIMEOUT"].includes(code)), hostile.hostileDone.join());
+  assert.is(out.proxy, 42);
+  // The hostile clients' own calls failed (their connections were dropped) or timed out.
+  for (const h of hostile) {
+    assert.ok(h.hostileDone.length > 0, "a hostile client's calls failed");
+    assert.ok(h.hostileDone.every((code) => ["ERR_RPC_DISCONNECTED", "ERR_RPC_PROTOCOL", "ERR_RPC_TIMEOUT"].includes(code)), h.hostileDone.join());
+  }
   // And the server still serves a new client.
   const c = new ThreadClient(s.connect());
   assert.is(await c.asyncCall("add", 40, 2), 42);

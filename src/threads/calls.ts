@@ -169,9 +169,13 @@ export class ThreadCalls implements Transport {
   /** Tells the server the caller gave up on call `id` (its handler's signal aborts). */
   private cancel(id: number, reason: number): void {
     if (this.lost !== undefined || this.closed) return;
-    this.link.channel.send(L.T_CANCEL, id, errorExtra(reason), this.encoder.start + HEADROOM, 0);
-    this.link.channel.writer.commit();
-    this.link.serverBell.ring();
+    try {
+      this.link.channel.send(L.T_CANCEL, id, errorExtra(reason), this.encoder.start + HEADROOM, 0);
+      this.link.channel.writer.commit();
+      this.link.serverBell.ring();
+    } catch (e) {
+      this.lose(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `the connection to ${this.name} is corrupt: ${(e as Error).message}`));
+    }
   }
 
   // --------------------------------------------------------------- receiving
@@ -186,21 +190,21 @@ export class ThreadCalls implements Transport {
         this.handle(ch.type, ch.payload, ch.length);
         if (this.lost !== undefined) return n;
       }
+      if (ch.protocolError !== undefined) {
+        this.lose(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.name} broke the protocol: ${ch.protocolError}`));
+        return n + 1;
+      }
+      if (n > 0 || ch.freedRoom) {
+        if (n > 0) ch.release();
+        ch.freedRoom = false;
+        this.link.serverBell.ring(); // the server may wait for room
+      }
+      if (!ch.idle && ch.flush()) this.link.serverBell.ring();
     } catch (e) {
-      // A value the server wrote that the decoder cannot read: its connection is lost.
-      this.lose(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.name} sent an undecodable response: ${(e as Error).message}`));
+      // What the server's thread wrote made the core or the decoder throw: the connection is lost.
+      this.lose(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.name} sent what cannot be read: ${(e as Error).message}`));
       return n + 1;
     }
-    if (ch.protocolError !== undefined) {
-      this.lose(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.name} broke the protocol: ${ch.protocolError}`));
-      return n + 1;
-    }
-    if (n > 0 || ch.freedRoom) {
-      if (n > 0) ch.release();
-      ch.freedRoom = false;
-      this.link.serverBell.ring(); // the server may wait for room
-    }
-    if (!ch.idle && ch.flush()) this.link.serverBell.ring();
     if (n === 0 && this.link.gone !== 0 && this.lost === undefined) this.lose(this.goneError());
     return n;
   }
@@ -410,8 +414,12 @@ export class ThreadCalls implements Transport {
     if (this.closed) return;
     this.closed = true;
     if (this.lost === undefined) {
-      this.link.channel.sendEmpty(L.T_GOODBYE, true);
-      this.link.channel.writer.commit();
+      try {
+        this.link.channel.sendEmpty(L.T_GOODBYE, true);
+        this.link.channel.writer.commit();
+      } catch {
+        // An unusable ring: the "gone" word and the port tell the server.
+      }
       this.lose(closedError(this.name));
     }
   }

@@ -134,19 +134,20 @@ export class ServedThread {
         } else return this.protocolError(`a record of type ${type}`);
         if (this.closed) return n;
       }
+      if (ch.protocolError !== undefined) return this.protocolError(ch.protocolError);
+      if (n > 0) ch.release();
+      if (n > 0 || wrote || ch.freedRoom) {
+        ch.freedRoom = false;
+        ch.writer.commit();
+        this.link.clientBell.ring();
+        return n + 1;
+      }
+      return 0;
     } catch (e) {
-      // Anything the client's bytes made throw (an offset out of range, say): its connection only.
+      // Anything the client's bytes made throw (a counter out of range, an unaligned atomic
+      // on an overwritten handle): its connection only.
       return this.protocolError(`unreadable input (${(e as Error).message})`);
     }
-    if (ch.protocolError !== undefined) return this.protocolError(ch.protocolError);
-    if (n > 0) ch.release();
-    if (n > 0 || wrote || ch.freedRoom) {
-      ch.freedRoom = false;
-      ch.writer.commit();
-      this.link.clientBell.ring();
-      return n + 1;
-    }
-    return 0;
   }
 
   /** A REQUEST [id][name length][name][pad][arguments]. */
@@ -226,9 +227,14 @@ export class ServedThread {
     answered: (_c, id, ep) => {
       this.running?.delete(id);
       if (ep.view) this.viewHeld = false;
-      const ch = this.link.channel;
-      ch.writer.commit();
-      this.link.clientBell.ring();
+      if (this.closed) return;
+      try {
+        this.link.channel.writer.commit();
+        this.link.clientBell.ring();
+      } catch (e) {
+        this.protocolError(`unusable ring (${(e as Error).message})`);
+        return;
+      }
       if (ep.view) this.schedule();
     },
   };
@@ -244,20 +250,32 @@ export class ServedThread {
       this.sendError(id, shape);
       return shape.why;
     }
-    this.link.channel.send(L.T_RESPONSE, id, null, encoder.start + HEADROOM, length, encoder.splice);
+    this.guarded(() => this.link.channel.send(L.T_RESPONSE, id, null, encoder.start + HEADROOM, length, encoder.splice));
     encoder.shrink(length);
     return undefined;
   }
 
+  /** Runs a write into the connection's memory: one that throws (the memory overwritten
+   *  by the client) drops this connection, never reaches the handler's promise or the server. */
+  private guarded(write: () => void): void {
+    if (this.closed) return;
+    try {
+      write();
+    } catch (e) {
+      this.protocolError(`unusable ring (${(e as Error).message})`);
+    }
+  }
+
   private sendError(id: number, shape: ErrorShape): void {
     const encoder = this.encoder;
-    let length: number;
+    let length = -1;
     try {
       length = encoder.encode(shape.details, this.s.maxMessageBytes, "error", HEADROOM);
     } catch {
-      length = encoder.encode({ name: "Error", message: "the handler's error could not be sent", stack: "" }, this.s.maxMessageBytes, "error", HEADROOM);
+      this.guarded(() => void (length = encoder.encode({ name: "Error", message: "the handler's error could not be sent", stack: "" }, this.s.maxMessageBytes, "error", HEADROOM)));
     }
-    this.link.channel.send(L.T_ERROR, id, errorExtra(shape.kind), encoder.start + HEADROOM, length);
+    if (length < 0) return;
+    this.guarded(() => this.link.channel.send(L.T_ERROR, id, errorExtra(shape.kind), encoder.start + HEADROOM, length));
   }
 
   private protocolError(why: string): number {
@@ -272,8 +290,12 @@ export class ServedThread {
     this.closed = true;
     if (goodbye) {
       this.link.channel.clearQueue();
-      this.link.channel.sendEmpty(L.T_GOODBYE, true);
-      this.link.channel.writer.commit();
+      try {
+        this.link.channel.sendEmpty(L.T_GOODBYE, true);
+        this.link.channel.writer.commit();
+      } catch {
+        // The ring is unusable: the "gone" word and the port say it.
+      }
     }
     this.link.leave(GONE_SERVER);
     this.port.close();
