@@ -6,6 +6,7 @@ const server = new ThreadServer("calc");
 server.bind("add", (a, b) => a + b);
 server.bind("greet", (who) => `hello, ${who}`);
 server.bind("bytes", (n) => new Uint8Array(n).map((_, i) => i & 255));
+server.bind("never", () => new Promise(() => {}));
 
 self.onmessage = () => {
   const conn = server.connect();

@@ -19,7 +19,7 @@ import type { Call, Transport } from "../calls/transport.js";
 import { PendingTable } from "../pending.js";
 import { Deadlines } from "../deadlines.js";
 import { canBlock, nextTurn } from "./bell.js";
-import { GONE_CLIENT, GONE_SERVER, type ThreadLink, type ThreadPort } from "./connection.js";
+import { GONE_CLIENT, GONE_SERVER, holdLock, webLocks, type ThreadLink, type ThreadPort } from "./connection.js";
 
 /** Longest single sleep of a synchronous call: it looks at the connection's "gone" word
  *  at least this often. */
@@ -75,7 +75,10 @@ export class ThreadCalls implements Transport {
   private pumpParked = false;
   private microTurns = 0;
 
-  constructor(private readonly link: ThreadLink, private readonly port: ThreadPort, private readonly o: ThreadCallOptions) {
+  /** Gives up this side's lock (browsers: tells the server this side is gone). */
+  private releaseLock: (() => void) | undefined;
+
+  constructor(private readonly link: ThreadLink, private readonly port: ThreadPort, private readonly o: ThreadCallOptions, lock?: string, clientLock?: string) {
     this.name = o.name;
     this.encoder = new Encoder(link.core);
     this.decoder = new Decoder(link.core);
@@ -83,6 +86,20 @@ export class ThreadCalls implements Transport {
     this.pumpSpin = new Spin(o.spinMs, o.busyPoll, IDLE_POLLS_PER_CLOCK);
     // The server's thread ended (terminated, threw out) or it dropped us: the port closes.
     port.addEventListener("close", () => this.lose(this.goneError()));
+    // Browsers close no port of a terminated worker: the server holds a Web Lock for its life
+    // (taken before it handed the connection over), which this side is granted once it ends.
+    const locks = webLocks();
+    // Each side asks for the other's lock once told (over the port) that the other holds it:
+    // lock requests of two threads reach the browser in no set order.
+    if (lock !== undefined && clientLock !== undefined && locks !== undefined) {
+      this.releaseLock = holdLock(locks, clientLock, () => port.postMessage("locked"));
+      let watching = false;
+      port.addEventListener("message", () => {
+        if (watching) return;
+        watching = true;
+        void locks.request(lock, () => this.lose(this.goneError()));
+      });
+    }
     this.unref(); // an idle client keeps no thread alive
     port.start();
   }
@@ -399,6 +416,7 @@ export class ThreadCalls implements Transport {
     this.lost = why;
     if (this.link.gone === 0) this.link.leave(GONE_CLIENT); // wakes a parked pump (and tells the server)
     this.port.close();
+    this.releaseLock?.();
     const all = this.pending.drain();
     this.deadlines.clear();
     this.unref();

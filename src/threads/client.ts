@@ -53,7 +53,7 @@ export class ThreadClient {
     const link = adoptConnection(conn, maxMessageBytes);
     this.name = typeof conn.name === "string" ? conn.name : "(thread)";
     this.defaults = { timeoutMs: this.timeoutMs, signal: undefined, idempotent: false, metadata: undefined };
-    this.transport = new ThreadCalls(link, conn.port, { name: this.name, timeoutMs: this.timeoutMs, maxMessageBytes, spinMs, busyPoll: options.busyPoll === true });
+    this.transport = new ThreadCalls(link, conn.port, { name: this.name, timeoutMs: this.timeoutMs, maxMessageBytes, spinMs, busyPoll: options.busyPoll === true }, conn.lock, conn.clientLock);
   }
 
   /** True until the server's side or this client closed the connection. */

@@ -41,6 +41,31 @@ export interface ThreadConnection {
   readonly offset: number;
   /** Each ring's size in bytes. */
   readonly ringBytes: number;
+  /** Where the Web Locks API exists (browsers): the lock the server's thread holds for its
+   *  life, and the one this client's thread is to hold; each side learns from the other's that
+   *  its thread ended (a browser closes no port of a terminated worker). */
+  readonly lock?: string | undefined;
+  readonly clientLock?: string | undefined;
+}
+
+/** The Web Locks API, where there is one (browsers; not Node 20). */
+export interface Locks {
+  request(name: string, callback: () => unknown): Promise<unknown>;
+}
+
+export function webLocks(): Locks | undefined {
+  return (globalThis as { navigator?: { locks?: Locks } }).navigator?.locks;
+}
+
+/** Holds lock `name` until the returned function is called (or this thread ends). */
+export function holdLock(locks: Locks, name: string, held?: () => void): () => void {
+  let release = (): void => {};
+  const until = new Promise<void>((resolve) => (release = resolve));
+  void locks.request(name, () => {
+    held?.();
+    return until;
+  });
+  return () => release();
 }
 
 /** The side that leaves sets CONN_GONE to one of these. */
@@ -101,7 +126,7 @@ export function connectionBytes(ringBytes: number): number {
 }
 
 /** Server side: a fresh memory with the header written and both rings formatted. */
-export function makeConnection(name: string, ringBytes: number, maxMessageBytes: number, port: ThreadPort): { link: ThreadLink; conn: ThreadConnection } {
+export function makeConnection(name: string, ringBytes: number, maxMessageBytes: number, port: ThreadPort, lock: string | undefined): { link: ThreadLink; conn: ThreadConnection } {
   const memory = newCoreMemory(MAX_PAGES);
   servedHere.add(memory);
   // The header and rings take the pages right above the static data: made by a core that
@@ -120,7 +145,8 @@ export function makeConnection(name: string, ringBytes: number, maxMessageBytes:
   x.ringFormat(offset + L.CONN_HEADER_BYTES);
   x.ringFormat(offset + L.CONN_HEADER_BYTES + L.RING_HEADER_BYTES + ringBytes);
   const link = new ThreadLink(memory, offset, ringBytes, true, maxMessageBytes);
-  return { link, conn: { name, memory, module: coreModule(), port, offset, ringBytes } };
+  const clientLock = lock === undefined ? undefined : `${lock}/client-${crypto.randomUUID()}`;
+  return { link, conn: { name, memory, module: coreModule(), port, offset, ringBytes, lock, clientLock } };
 }
 
 /** Client side: checks what arrived (another thread's word) and maps it. */
@@ -134,6 +160,7 @@ export function adoptConnection(conn: ThreadConnection, maxMessageBytes: number)
   if (typeof conn.port !== "object" || conn.port === null || typeof conn.port.postMessage !== "function") bad("no MessagePort (pass it in postMessage's transfer list)");
   const { offset, ringBytes } = conn;
   if (!Number.isInteger(offset) || offset < WASM_PAGE || offset % WASM_PAGE !== 0) bad("bad offset");
+  if ((conn.lock !== undefined && typeof conn.lock !== "string") || (conn.clientLock !== undefined && typeof conn.clientLock !== "string")) bad("bad lock name");
   if (!Number.isInteger(ringBytes) || ringBytes < L.RING_MIN_CAPACITY || ringBytes > L.RING_MAX_CAPACITY || (ringBytes & (ringBytes - 1)) !== 0) bad("bad ring size");
   if (offset + connectionBytes(ringBytes) > conn.memory.buffer.byteLength) bad("the rings lie outside the memory");
   provideCoreModule(conn.module);

@@ -20,7 +20,7 @@ import type { Endpoint } from "../contracts/endpoint.js";
 import type { Methods } from "../serving/methods.js";
 import { OutOfLinearMemory } from "../core/out-of-memory.js";
 import { nextTurn } from "./bell.js";
-import { GONE_SERVER, type ThreadLink, type ThreadPort } from "./connection.js";
+import { GONE_SERVER, webLocks, type ThreadLink, type ThreadPort } from "./connection.js";
 
 /** Records taken before the event loop gets a turn. */
 const BATCH = 256;
@@ -56,18 +56,26 @@ export class ServedThread {
   /** A view handler's promise holds the request's memory: no record is taken meanwhile. */
   private viewHeld = false;
   private scheduled = false;
+  private watching = false;
   private parked = false;
   private turns = 0;
 
-  constructor(readonly link: ThreadLink, private readonly port: ThreadPort, readonly number: number, private readonly s: ServeShared) {
+  constructor(readonly link: ThreadLink, private readonly port: ThreadPort, readonly number: number, private readonly s: ServeShared, clientLock?: string) {
     this.encoder = new Encoder(link.core);
     this.decoder = new Decoder(link.core);
     this.caller = Object.freeze({ transport: "thread" as const, connection: number });
     this.spin = new Spin(s.spinMs, s.busyPoll, IDLE_POLLS_PER_CLOCK);
     // The client's thread ended (terminated, threw out) or it closed: its port closes.
     port.addEventListener("close", () => this.drop("the client's thread is gone"));
+    // Browsers close no port of a terminated worker: each side holds a Web Lock for its life,
+    // and waits for the other's (requested once the client says it holds its own).
+    const locks = webLocks();
     // Node: a port with a 'message' listener keeps its thread alive, as a running server should.
-    port.addEventListener("message", () => {});
+    port.addEventListener("message", () => {
+      if (clientLock === undefined || locks === undefined || this.watching) return;
+      this.watching = true;
+      void locks.request(clientLock, () => this.drop("the client's thread is gone"));
+    });
     (port as { ref?: () => void }).ref?.();
     port.start();
     this.schedule();
@@ -107,6 +115,11 @@ export class ServedThread {
       this.schedule();
     });
   };
+
+  /** Browsers: tells the client that the server's thread holds its lock (ThreadConnection.lock). */
+  tellLocked(): void {
+    if (!this.closed) this.port.postMessage("locked");
+  }
 
   /** Takes what the client sent; returns the progress made (0: none). */
   private drain(): number {

@@ -14,7 +14,7 @@ import { contractEndpoints, refuseReserved } from "../contracts/implement.js";
 import { describeService, type ServiceDescription } from "../contracts/describe.js";
 import { serviceStats, type ConnectionStats, type ServiceStats } from "../contracts/stats.js";
 import type { Contract, ContractSpec, Handlers } from "../contracts/types.js";
-import { GONE_SERVER, makeConnection, type ThreadConnection, type ThreadPort } from "./connection.js";
+import { GONE_SERVER, holdLock, webLocks, makeConnection, type ThreadConnection, type ThreadPort } from "./connection.js";
 import { ServedThread, type ServeShared } from "./serve.js";
 
 /** Options of {@link ThreadServer}; every one has a default. */
@@ -50,6 +50,11 @@ export class ThreadServer {
   private readonly ringBytes: number;
   private numbered = 0;
   private closed = false;
+  /** Browsers: the Web Lock this thread holds while the server is open (see ThreadConnection.lock). */
+  private readonly lock: string | undefined;
+  private lockHeld = false;
+  private readonly onLockHeld: (() => void)[] = [];
+  private readonly releaseLock: (() => void) | undefined;
   private readonly onExit = (): void => {
     for (const c of this.conns) c.link.leave(GONE_SERVER);
   };
@@ -83,6 +88,14 @@ export class ThreadServer {
     // synchronous call (whose event loop cannot see the port close). terminate() runs none:
     // the port's 'close' tells the clients' event loops.
     globalThis.process?.once?.("exit", this.onExit);
+    const locks = webLocks();
+    this.lock = locks === undefined ? undefined : `shmrpc-thread-${crypto.randomUUID()}`;
+    if (locks !== undefined) {
+      this.releaseLock = holdLock(locks, this.lock!, () => {
+        this.lockHeld = true;
+        for (const f of this.onLockHeld.splice(0)) f();
+      });
+    }
     this.methods.set(DESCRIBE_METHOD, new Endpoint(DESCRIBE_METHOD, () => this.describe(), undefined));
     this.methods.set(STATS_METHOD, new Endpoint(STATS_METHOD, () => this.stats(), undefined));
   }
@@ -120,9 +133,17 @@ export class ThreadServer {
   connect(): ThreadConnection {
     if (this.closed) throw new RpcError(ErrorCodes.ERR_RPC_CLOSED, `thread server ${this.name} is closed`);
     const { port1, port2 } = new MessageChannel();
-    const { link, conn } = makeConnection(this.name, this.ringBytes, this.shared.maxMessageBytes, port2 as unknown as ThreadPort);
-    this.conns.add(new ServedThread(link, port1 as unknown as ThreadPort, ++this.numbered, this.shared));
+    const { link, conn } = makeConnection(this.name, this.ringBytes, this.shared.maxMessageBytes, port2 as unknown as ThreadPort, this.lock);
+    const served = new ServedThread(link, port1 as unknown as ThreadPort, ++this.numbered, this.shared, conn.clientLock);
+    this.conns.add(served);
+    // The client asks for the server's lock once told that the server holds it.
+    if (this.lock !== undefined) this.whenLockHeld(() => served.tellLocked());
     return conn;
+  }
+
+  private whenLockHeld(f: () => void): void {
+    if (this.lockHeld) f();
+    else this.onLockHeld.push(f);
   }
 
   /** What it serves: its methods, with JSON Schema for contract methods. */
@@ -149,5 +170,6 @@ export class ThreadServer {
     this.closed = true;
     globalThis.process?.off?.("exit", this.onExit);
     for (const c of [...this.conns]) c.drop("the server closed", true);
+    this.releaseLock?.();
   }
 }
