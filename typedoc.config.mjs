@@ -18,6 +18,7 @@ export default {
     "docs/discovery-and-replicas.md",
     "docs/command-line.md",
     "docs/beyond-one-host.md",
+    "docs/middleware-and-tracing.md",
     "docs/threads.md",
     "docs/guarantees.md",
     "docs/performance.md",

@@ -36,13 +36,15 @@ await build({
     shmrpc: "dist/src/index.js",
     cli: "dist/src/cli/main.js",
     "sync-worker": "dist/src/nats/sync-worker.js",
+    // shmrpc/tracing: the one entry that imports @opentelemetry/api (an optional peer dependency)
+    tracing: "dist/src/tracing/index.js",
   },
   outdir: outdir.pathname,
   bundle: true,
   format: "esm",
   platform: "node",
   target: "node20",
-  external: [...Object.keys(pkg.dependencies ?? {}), "*.node"],
+  external: [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.peerDependencies ?? {}), "*.node"],
   // The CLI's shebang stays on its first line; no other banner.
   legalComments: "none",
   plugins: [builtinsByRequire],

@@ -18,6 +18,7 @@ import { newCall, type Call, type CallSettings, type Transport } from "./calls/t
 import { callAsync, callSync } from "./calls/attempts.js";
 import { callSettings } from "./calls/options.js";
 import { closedError } from "./calls/closed.js";
+import { checkInterceptor, interceptAsync, interceptSync, type Interceptor } from "./calls/intercept.js";
 import type { CallContext } from "./serving/context.js";
 import { LocalInstances } from "./calls/local.js";
 import { Locality } from "./calls/locality.js";
@@ -141,6 +142,10 @@ export class Client extends EventEmitter {
   private readonly local: LocalInstances | undefined;
   /** The settings of calls made without withOptions. */
   private readonly defaults: CallSettings;
+  /** The interceptors (`use`), in registration order; shared by withOptions' calls and proxies. */
+  private readonly interceptors: Interceptor[] = [];
+  private readonly sendSync = (call: Call): unknown => callSync(this.transport, call, this.retry, this.reportRetry);
+  private readonly sendAsync = (call: Call): Promise<unknown> => callAsync(this.transport, call, this.retry, this.reportRetry);
   private readonly emitLater = (event: string, peer: object): void => void this.emit(event, peer);
   private readonly reportRetry = (call: Call, failedAttempt: number, e: unknown, delayMs: number): void => {
     if (this.listenerCount("retry") === 0) return;
@@ -232,19 +237,39 @@ export class Client extends EventEmitter {
 
   /** Calls `method` and blocks until its result arrives (or throws an RpcError). */
   call<T = unknown>(method: string, ...args: unknown[]): T {
-    return callSync(this.transport, newCall(method, args, this.defaults), this.retry, this.reportRetry) as T;
+    return this.syncCall(method, args, this.defaults, undefined) as T;
   }
 
   /** Calls `method` without blocking. Never throws: failures reject the promise. */
   asyncCall<T = unknown>(method: string, ...args: unknown[]): Promise<T> {
-    return callAsync(this.transport, newCall(method, args, this.defaults), this.retry, this.reportRetry) as Promise<T>;
+    return this.asyncCallOf(method, args, this.defaults, undefined) as Promise<T>;
+  }
+
+  /** Adds an interceptor, run around every call of this client (and of its withOptions'
+   *  calls and proxies, made before or after), in registration order. A synchronous call
+   *  runs only synchronous interceptors: with one declared `async` (or one that returns a
+   *  Promise) it fails with ERR_RPC_INVALID_ARGUMENT. See {@link Interceptor}. */
+  use(interceptor: Interceptor): this {
+    this.interceptors.push(checkInterceptor(interceptor));
+    return this;
+  }
+
+  private syncCall(method: string, args: unknown[], settings: CallSettings, parent: CallContext | undefined): unknown {
+    if (this.interceptors.length === 0) return callSync(this.transport, newCall(method, args, settings), this.retry, this.reportRetry);
+    return interceptSync(this.interceptors, method, args, settings, parent, this.sendSync);
+  }
+
+  private asyncCallOf(method: string, args: unknown[], settings: CallSettings, parent: CallContext | undefined): Promise<unknown> {
+    if (this.interceptors.length === 0) return callAsync(this.transport, newCall(method, args, settings), this.retry, this.reportRetry);
+    return interceptAsync(this.interceptors, method, args, settings, parent, this.sendAsync);
   }
 
   /** The same calls with a per-call deadline, AbortSignal and/or idempotence:
    *  `client.withOptions({ timeoutMs: 100, signal, idempotent: true }).asyncCall("m", x)`. */
   withOptions(options: CallOptions): BoundCalls {
     const settings = callSettings(options, this.timeoutMs);
-    const sync = (method: string, args: unknown[]): unknown => callSync(this.transport, newCall(method, args, settings(method, true)), this.retry, this.reportRetry);
+    const parent = options.parent;
+    const sync = (method: string, args: unknown[]): unknown => this.syncCall(method, args, settings(method, true), parent);
     const async = (method: string, args: unknown[]): Promise<unknown> => {
       let s: CallSettings;
       try {
@@ -252,7 +277,7 @@ export class Client extends EventEmitter {
       } catch (e) {
         return Promise.reject(e);
       }
-      return callAsync(this.transport, newCall(method, args, s), this.retry, this.reportRetry);
+      return this.asyncCallOf(method, args, s, parent);
     };
     return {
       call: <T>(method: string, ...args: unknown[]) => sync(method, args) as T,
@@ -269,8 +294,8 @@ export class Client extends EventEmitter {
   proxy<S extends ContractSpec>(contract: Contract<S>, options: ProxyOptions = {}): Proxy<S, boolean> {
     const idempotent: CallSettings = { ...this.defaults, idempotent: true };
     const calls: Calls = {
-      sync: (method, args, i) => callSync(this.transport, newCall(method, args, i ? idempotent : this.defaults), this.retry, this.reportRetry),
-      async: (method, args, i) => callAsync(this.transport, newCall(method, args, i ? idempotent : this.defaults), this.retry, this.reportRetry),
+      sync: (method, args, i) => this.syncCall(method, args, i ? idempotent : this.defaults, undefined),
+      async: (method, args, i) => this.asyncCallOf(method, args, i ? idempotent : this.defaults, undefined),
     };
     return makeProxy(contract, calls, options);
   }

@@ -16,6 +16,7 @@ import {
 import { Listener } from "./connection/listener.js";
 import { validateSocketPath } from "./connection/paths.js";
 import { Methods } from "./serving/methods.js";
+import { checkMiddleware, type Middleware } from "./serving/middleware.js";
 import { Serving } from "./serving/dispatch.js";
 import {
   Budgets, DEFAULT_MAX_INFLIGHT_PER_CONNECTION, DEFAULT_MAX_REASSEMBLY_BYTES, DEFAULT_MAX_REASSEMBLY_BYTES_PER_USER, DEFAULT_MAX_QUEUED_BYTES_TOTAL,
@@ -175,6 +176,14 @@ export class Server extends EventEmitter {
     ep.view = viewOption(options);
     ep.context = options?.context === true;
     this.methods.set(method, ep);
+    return this;
+  }
+
+  /** Adds a middleware, run around every call of every method this server's user
+   *  registers (before or after), in registration order, over every transport; with a
+   *  contract, after its arguments are validated. See {@link Middleware}. */
+  use(middleware: Middleware): this {
+    this.methods.use(checkMiddleware(middleware));
     return this;
   }
 

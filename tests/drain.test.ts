@@ -40,15 +40,18 @@ drain("a call arriving during drain, with no other instance within its deadline,
   const client = new Client(name, { timeoutMs: 10_000 });
   try {
     assert.is(await client.asyncCall("pid"), server.pid);
-    const running = client.asyncCall<string>("hold", "h1", 1500).catch((e: unknown) => e);
+    const running = client.asyncCall<string>("hold", "h1", 3500).catch((e: unknown) => e);
     await expectLine(server, "started ", 0);
-    const from = await startDrain(server, 5000);
-    const err = await rejection(client.withOptions({ timeoutMs: 300 }).asyncCall("work", 1, 0));
+    // The running call outlasts both refused calls (800 ms each), so that they meet a draining
+    // server, not a closed one (then: ERR_RPC_NOT_CONNECTED).
+    const from = await startDrain(server, 8000);
+    // 800 ms: the refusal's first round trip must come back within it on a loaded host.
+    const err = await rejection(client.withOptions({ timeoutMs: 800 }).asyncCall("work", 1, 0));
     assert.is(err.code, ErrorCodes.ERR_RPC_UNAVAILABLE);
     assert.is(err.maybeExecuted, false);
     let syncErr: unknown;
     try {
-      client.withOptions({ timeoutMs: 300 }).call("work", 2, 0);
+      client.withOptions({ timeoutMs: 800 }).call("work", 2, 0);
     } catch (e) {
       syncErr = e;
     }
@@ -56,9 +59,9 @@ drain("a call arriving during drain, with no other instance within its deadline,
     assert.is(syncErr.code, ErrorCodes.ERR_RPC_UNAVAILABLE, "a synchronous call too");
     assert.is(syncErr.maybeExecuted, false);
     assert.is(await running, "h1", "the running call finished and was answered");
-    const { executed, closeMs } = await drainServer(server, 5000, from);
+    const { executed, closeMs } = await drainServer(server, 8000, from);
     assert.equal(executed, [], "neither refused call ran");
-    assert.ok(closeMs >= 1000 && closeMs < 5000, `close waited for the running call (about 1500 ms), not drainMs: ${closeMs} ms`);
+    assert.ok(closeMs >= 2000 && closeMs < 8000, `close waited for the running call (about 3500 ms), not drainMs: ${closeMs} ms`);
     assert.not.ok(server.output().includes("aborted"), "nothing aborted");
   } finally {
     client.close();

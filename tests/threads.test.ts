@@ -107,6 +107,25 @@ t("a synchronous call to a server on the same thread is refused (it would wait f
   s.close();
 });
 
+t("middleware and interceptors plug in as over processes: the server's sees the call's context and metadata, the client's adds metadata", async () => {
+  const s = mainServer();
+  const seen: string[] = [];
+  s.use((ctx, next) => {
+    seen.push(`${ctx.method}:${ctx.caller.transport}:${ctx.metadata.tag ?? "-"}:${ctx.args.length}`);
+    return next();
+  });
+  const c = new ThreadClient(s.connect(), { timeoutMs: 5000 });
+  c.use((call, next) => {
+    call.metadata.tag = "intercepted";
+    return next();
+  });
+  assert.is(await c.asyncCall("add", 2, 2), 4);
+  assert.equal(await c.asyncCall("meta"), { tag: "intercepted", transport: "thread" });
+  assert.equal(seen, ["add:thread:intercepted:2", "meta:thread:intercepted:0"]);
+  c.close();
+  s.close();
+});
+
 t("a server worker terminated: pending calls fail ERR_RPC_DISCONNECTED within 100 ms, later calls at once", async () => {
   const w = peer("server");
   const { conn } = await message<{ conn: ThreadConnection }>(w);

@@ -1,6 +1,7 @@
 // shmrpc itself, in its default mode (spin 50 µs, then park) or in busy-poll mode.
 import { fileURLToPath } from "node:url";
 import { Client } from "../../src/index.js";
+
 import { spawnTracked, stopChild } from "../lib/children.js";
 import type { Peer, PeerClient, PeerServer } from "./peer.js";
 
@@ -11,8 +12,13 @@ let counter = 0;
 export const NAME_PREFIX = `/shmrpc-bench-${process.pid}-`;
 
 export async function connectShmrpc(args: string[]): Promise<PeerClient> {
-  const [name, busy] = args;
+  const [name, busy, variant] = args;
   const client = new Client(name!, { busyPoll: busy === "1" });
+  if (variant === "traced") {
+    // Loaded only for this row.
+    (await import("./otel.js")).setUpDroppingOtel();
+    (await import("../../src/tracing/index.js")).traceClient(client);
+  }
   await client.waitForConnection(30_000);
   return {
     addSync: (a, b) => client.call<number>("add", a, b),
@@ -36,6 +42,22 @@ export const shmrpcViewPeer: Peer = {
     return { pid: child.pid, loadgen: undefined, noLoadgen: "payload rows only", connect: () => connectShmrpc([name, "0"]), stop: () => stopChild(child) };
   },
 };
+
+/** shmrpc with one pass-through server middleware, or traced on both sides with the
+ *  OpenTelemetry SDK (docs/middleware-and-tracing.md): beside the shmrpc row, their cost. */
+export function shmrpcVariantPeer(variant: "middleware" | "traced"): Peer {
+  return {
+    id: `shmrpc-${variant}`,
+    label: variant === "middleware" ? "shmrpc, one middleware" : "shmrpc, OpenTelemetry",
+    async start(): Promise<PeerServer> {
+      const name = `${NAME_PREFIX}${++counter}`;
+      const args = [name, "0", variant];
+      const child = spawnTracked(SERVER, args);
+      await child.line("ready");
+      return { pid: child.pid, loadgen: args, connect: () => connectShmrpc(args), stop: () => stopChild(child) };
+    },
+  };
+}
 
 export function shmrpcPeer(busyPoll: boolean): Peer {
   return {

@@ -133,6 +133,7 @@ export class LocalInstances implements Transport {
     const name = this.methodNames.of(call.method);
     if (!this.replicated) {
       const route = this.soleRoute();
+      if (call.used === route && route.refusesNewCalls()) throw refusedHere(this.name, call.method);
       call.used = route;
       try {
         return route.callSync(name, call.method, call.args, timeoutMs, call.settings.metadata);
@@ -145,6 +146,7 @@ export class LocalInstances implements Transport {
     const avoid = call.used as Route | undefined;
     if (avoid !== undefined && !avoid.connected) this.drop(avoid);
     const route = this.routeNow(avoid);
+    if (avoid !== undefined && route.refusesNewCalls()) throw refusedHere(this.name, call.method);
     call.used = route;
     return route.callSync(name, call.method, call.args, timeoutMs, call.settings.metadata);
   }
@@ -155,6 +157,7 @@ export class LocalInstances implements Transport {
       name = this.methodNames.of(call.method);
       if (!this.replicated) {
         const route = this.soleRoute();
+        if (call.used === route && route.refusesNewCalls()) return Promise.reject(refusedHere(this.name, call.method));
         call.used = route;
         if (route.connection() !== undefined) return route.callAsync(name, call.method, call.args, timeoutMs, call.settings.signal, call.settings.metadata);
         // The first call (or the first since the server went): connect from the event
@@ -174,6 +177,7 @@ export class LocalInstances implements Transport {
     // Sent now when a replica is connected (so that it counts as in flight at once).
     const picked = this.closed ? undefined : this.balancer.pick(this.routes, avoid);
     if (picked !== undefined && picked.connection() !== undefined) {
+      if (avoid !== undefined && picked.refusesNewCalls()) return Promise.reject(refusedHere(this.name, call.method));
       call.used = picked;
       return picked.callAsync(name, call.method, call.args, timeoutMs, call.settings.signal, call.settings.metadata);
     }
@@ -290,6 +294,13 @@ export class LocalInstances implements Transport {
     if (any === undefined) throw new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `no replica of ${this.name} is live`, { maybeExecuted: false });
     return any;
   }
+}
+
+/** A re-sent call whose only instance drains: refused here, as the server would refuse it
+ *  (a draining server takes no new call), without a round trip that a loaded host may not
+ *  finish before the deadline (the call would then end in a timeout that may have run). */
+function refusedHere(name: string, method: string): RpcError {
+  return new RpcError(ErrorCodes.ERR_RPC_UNAVAILABLE, `call to "${method}" refused: ${name}'s only instance is draining`, { maybeExecuted: false });
 }
 
 function notConnected(e: unknown): boolean {

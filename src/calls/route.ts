@@ -125,6 +125,14 @@ export class Route {
     return conn !== undefined && !conn.closed && conn.seg.load(L.CONN_SERVER_DRAINING) !== 0;
   }
 
+  /** Whether a call sent now would be refused: connected to a server that drains and has
+   *  not gone yet (looked at now, a system call: for re-sent calls only, whose attempt
+   *  would otherwise be refused again; a synchronous caller blocks the event loop that
+   *  would see the server's close). */
+  refusesNewCalls(): boolean {
+    return this.draining && this.alive() && this.draining;
+  }
+
   /** The server's pid, while connected. */
   get serverPid(): number {
     return this.conn?.serverPid ?? 0;

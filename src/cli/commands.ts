@@ -97,14 +97,16 @@ export const COMMANDS: CommandSpec[] = [
       NATS_NAME_HELP,
       "Asks each replica of the name for its counters (server.stats()): calls, errors, calls in flight and handler time of each method, and the clients connected. With several replicas, an \"all\" row per method sums them, followed by a row for each replica that has had calls of it.",
       "--watch refreshes every --interval: redrawn in place on a terminal, one table after another when piped, one JSON document per refresh (a line each) with --json. Ctrl-C ends it.",
+      "--prometheus prints the counters in the Prometheus text format (shmrpc_requests_total, shmrpc_errors_total, shmrpc_in_flight, shmrpc_processing_seconds_total per method; shmrpc_up, shmrpc_connections, shmrpc_start_time_seconds per replica), for a node exporter's textfile collector: shmrpc stats /calc --prometheus > /var/lib/node_exporter/calc.prom.$$ && mv /var/lib/node_exporter/calc.prom.$$ /var/lib/node_exporter/calc.prom",
     ],
     options: {
       ...connecting,
       watch: { type: "boolean", short: "w", help: "refresh until interrupted" },
       interval: { type: "string", value: "<duration>", help: "time between refreshes with --watch (default 1s)" },
       count: { type: "string", value: "<n>", help: "stop after n refreshes (with --watch)" },
+      prometheus: { type: "boolean", help: "print the Prometheus text exposition format instead of a table" },
     },
-    examples: ["shmrpc stats /calc", "shmrpc stats /calc --watch", "shmrpc stats /calc --watch --json --interval 5s"],
+    examples: ["shmrpc stats /calc", "shmrpc stats /calc --watch", "shmrpc stats /calc --watch --json --interval 5s", "shmrpc stats /calc --prometheus"],
     load: () => import("./stats.js"),
   },
   {

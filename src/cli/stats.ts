@@ -9,6 +9,7 @@ import { Exit, errorReport, exitCodeOf } from "./exit.js";
 import { durationOption, integerOption } from "./parse.js";
 import { fit, nanos, table, uptime, type Cell } from "./output.js";
 import { clientOfInstance, instancesOf, nameArgument, requireInstances, shortId } from "./target.js";
+import { prometheusText } from "./prometheus.js";
 
 /** One refresh: what each replica answered. */
 interface Snapshot {
@@ -39,7 +40,7 @@ export async function run(inv: Invocation): Promise<number> {
       if (stop) break;
       const snap = await snapshot(inv, name, clients);
       firstError ??= snap.replicas.find((r) => r.error)?.error;
-      screen.show(inv.options.json === true ? JSON.stringify(snap) + "\n" : render(snap));
+      screen.show(inv.options.prometheus === true ? prometheusText(snap.name, snap.replicas) : inv.options.json === true ? JSON.stringify(snap) + "\n" : render(snap));
     }
   } finally {
     process.off("SIGINT", interrupt);
@@ -122,8 +123,9 @@ class Screen {
 
   show(text: string): void {
     const out = this.inv.out;
-    if (!this.watch || !out.stdoutIsTTY || this.inv.options.json === true) {
-      out.out(this.lines++ > 0 && this.inv.options.json !== true ? "\n" + text : text);
+    const plain = this.inv.options.json === true || this.inv.options.prometheus === true;
+    if (!this.watch || !out.stdoutIsTTY || plain) {
+      out.out(this.lines++ > 0 && !plain ? "\n" + text : text);
       return;
     }
     // Measured at each refresh (the terminal may have been resized); 0 when never set.

@@ -5,8 +5,13 @@
 import { inspect } from "node:util";
 import type { MethodSpec } from "./types.js";
 import { TIMING_SAMPLE } from "./stats.js";
+import type { Middleware } from "../serving/middleware.js";
+import type { Context } from "../serving/context.js";
 
 type Handler = (...args: any[]) => unknown;
+/** A contract's checks around `inner`: validates `args`, calls `inner` with the schema's
+ *  output, validates what it returns (src/contracts/validate.ts). */
+export type Guard = (args: unknown[], inner: (args: unknown[]) => unknown) => unknown;
 
 export class Endpoint {
   /** Calls that reached the handler (or its validation). */
@@ -27,13 +32,29 @@ export class Endpoint {
   /** Bound with `{ context: true }`: the handler gets the call's context after its
    *  arguments (src/serving/context.ts). */
   context = false;
+  /** The server's middleware (src/serving/middleware.ts), once one is registered: the
+   *  server's one list, shared by its endpoints. */
+  middleware: readonly Middleware[] | undefined = undefined;
+  /** The user's handler itself (`handler` is it behind its contract's checks, if any). */
+  inner: Handler;
+  /** The contract's checks, for a contract method. */
+  guard: Guard | undefined = undefined;
+  /** The end of the middleware chain (src/serving/invoke.ts), made on first need. */
+  last: ((ctx: Context) => unknown) | undefined = undefined;
 
   constructor(
     readonly name: string,
     readonly handler: Handler,
     /** The contract entry, or undefined for a method registered with bind(). */
     readonly spec: MethodSpec | undefined,
-  ) {}
+  ) {
+    this.inner = handler;
+  }
+
+  /** Whether a call gets a context (src/serving/context.ts): for the handler, or for middleware. */
+  get contextual(): boolean {
+    return this.context || this.middleware !== undefined;
+  }
 
   /** Counts a call about to run; returns its start time, or -1 when it is not timed. */
   start(): number {

@@ -4,7 +4,7 @@
 import { RpcError, ErrorCodes } from "../errors.js";
 import { isContract } from "./define.js";
 import { Endpoint } from "./endpoint.js";
-import { contractHandler } from "./validate.js";
+import { contractHandler, contractGuard } from "./validate.js";
 import { RESERVED_PREFIX } from "./stats.js";
 import type { Contract, ContractSpec, Handlers, ContextHandlers } from "./types.js";
 
@@ -26,7 +26,11 @@ export function contractEndpoints<S extends ContractSpec>(contract: Contract<S>,
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `implement(): no handler for contract method "${method}"`);
     }
     refuseReserved(method);
-    endpoints.push(new Endpoint(method, contractHandler(method, spec, handler as (...args: any[]) => unknown, context), spec));
+    const ep = new Endpoint(method, contractHandler(method, spec, handler as (...args: any[]) => unknown, context), spec);
+    // Middleware runs between the checks and the handler itself (src/serving/invoke.ts).
+    ep.inner = handler as (...args: any[]) => unknown;
+    ep.guard = contractGuard(method, spec);
+    endpoints.push(ep);
   }
   return endpoints;
 }

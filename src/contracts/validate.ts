@@ -79,6 +79,21 @@ function isThenable(x: unknown): x is PromiseLike<unknown> {
  * whose validation returns a Promise makes the call asynchronous, which the server handles.
  */
 export function contractHandler(method: string, spec: MethodSpec, handler: Handler, context = false): Handler {
+  const guard = contractGuard(method, spec);
+  if (context) {
+    // `{ context: true }`: the server passes the call's context after the arguments; the
+    // schema checks the arguments only, and the handler gets the context after them.
+    return (...raw: unknown[]): unknown => {
+      const ctx = raw.pop();
+      return guard(raw, (args) => handler(...args, ctx));
+    };
+  }
+  const inner = (args: unknown[]): unknown => handler(...args);
+  return (...raw: unknown[]): unknown => guard(raw, inner);
+}
+
+/** The checks of contractHandler around any `inner` (middleware runs inside them). */
+export function contractGuard(method: string, spec: MethodSpec): (raw: unknown[], inner: (args: unknown[]) => unknown) => unknown {
   const args = spec.args["~standard"];
   const result = spec.result?.["~standard"];
   const checkResult = (r: Result): unknown => {
@@ -89,24 +104,15 @@ export function contractHandler(method: string, spec: MethodSpec, handler: Handl
     const r = result!.validate(value);
     return isThenable(r) ? Promise.resolve(r).then(checkResult) : checkResult(r);
   };
-  const run = (r: Result, ctx?: unknown): unknown => {
+  const run = (r: Result, inner: (args: unknown[]) => unknown): unknown => {
     if (r.issues) throw argumentsViolation(method, r.issues);
-    const value = ctx === undefined ? handler(...(r.value as unknown[])) : handler(...(r.value as unknown[]), ctx);
+    const value = inner(r.value as unknown[]);
     if (result === undefined) return value;
     return isThenable(value) ? Promise.resolve(value).then(validateResult) : validateResult(value);
   };
-  if (context) {
-    // `{ context: true }`: the server passes the call's context after the arguments; the
-    // schema checks the arguments only, and the handler gets the context after them.
-    return (...raw: unknown[]): unknown => {
-      const ctx = raw.pop();
-      const r = args.validate(raw);
-      return isThenable(r) ? Promise.resolve(r).then((done) => run(done, ctx)) : run(r, ctx);
-    };
-  }
-  return (...raw: unknown[]): unknown => {
+  return (raw, inner) => {
     const r = args.validate(raw);
-    return isThenable(r) ? Promise.resolve(r).then(run) : run(r);
+    return isThenable(r) ? Promise.resolve(r).then((v) => run(v, inner)) : run(r, inner);
   };
 }
 

@@ -193,7 +193,7 @@ export class NatsService {
       return this.replyError(msg, ErrorCodes.ERR_RPC_PROTOCOL, { name: "Error", message: "arguments that are not an array", stack: "" });
     }
     let run: Running | undefined;
-    if (ep.context) {
+    if (ep.contextual) {
       const c = requestContext(sealed === undefined ? msg.headers : sealedPairs(sealed));
       run = new Running(ep.name, c.deadline, { transport: "nats", subject: msg.subject, reply: msg.reply ?? "" }, c.metadata);
       if (c.callId !== undefined) {

@@ -1,5 +1,8 @@
 // The per-call context a handler bound with `{ context: true }` gets as its last argument,
-// the same over every transport. Made only for such handlers: the others cost nothing.
+// the same over every transport; middleware (src/serving/middleware.ts) gets the same
+// object with the call's arguments. Made only for such handlers and when middleware is
+// registered: the others cost nothing. Its signal (an AbortController) and its state are
+// made when first read: a context nobody asks them of costs one small object.
 
 import { RpcError, ErrorCodes, type ErrorCode } from "../errors.js";
 
@@ -50,20 +53,79 @@ export interface CallContext {
   readonly caller: Caller;
   /** The caller's metadata (lowercase keys, string values). */
   readonly metadata: Readonly<Record<string, string>>;
+  /** The call's own object, which server middleware (`server.use`) may fill for the
+   *  handler: the same object in every middleware and in the handler's context. */
+  readonly state: Record<string | symbol, unknown>;
 }
 
 export const NO_METADATA: Readonly<Record<string, string>> = Object.freeze({});
+const NO_ARGS: readonly unknown[] = Object.freeze([]);
 
-/** A context handler's call in progress: its context and what aborts it. */
+/** A call's context: signal and state made on first read. */
+export class Context implements CallContext {
+  #controller: AbortController | undefined;
+  #reason: RpcError | undefined;
+  #state: Record<string | symbol, unknown> | undefined;
+  /** The deadline; while #since is not 0, the time left from #since instead. */
+  #deadline: number;
+  /** When the time left in #deadline counts from (performance.now()), or 0. */
+  #since = 0;
+  /** The call's arguments, decoded (and validated, with a contract): what middleware sees. */
+  args: readonly unknown[] = NO_ARGS;
+  constructor(
+    readonly method: string,
+    deadline: number,
+    readonly caller: Caller,
+    readonly metadata: Readonly<Record<string, string>>,
+  ) {
+    this.#deadline = deadline;
+  }
+
+  /** The deadline is `leftMs` after `since` (a performance.now() reading already made):
+   *  turned into wall-clock time on first read, so a call whose context nobody asks for
+   *  its deadline reads no clock. */
+  deadlineAfter(since: number, leftMs: number): void {
+    this.#since = since;
+    this.#deadline = leftMs;
+  }
+
+  get deadline(): number {
+    if (this.#since !== 0) {
+      this.#deadline += Date.now() - (performance.now() - this.#since);
+      this.#since = 0;
+    }
+    return this.#deadline;
+  }
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#reason !== undefined) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
+  }
+
+  get state(): Record<string | symbol, unknown> {
+    return (this.#state ??= {});
+  }
+
+  /** Aborts the signal with an RpcError (a signal made later is made aborted). */
+  abort(code: ErrorCode, message: string): void {
+    if (this.#reason !== undefined) return;
+    this.#reason = new RpcError(code, message);
+    this.#controller?.abort(this.#reason);
+  }
+}
+
+/** A call in progress that has a context: its context and what aborts it. */
 export class Running {
-  readonly controller = new AbortController();
-  readonly context: CallContext;
+  readonly context: Context;
   constructor(method: string, deadline: number, caller: Caller, metadata: Readonly<Record<string, string>>) {
-    this.context = { method, signal: this.controller.signal, deadline, caller, metadata };
+    this.context = new Context(method, deadline, caller, metadata);
   }
 
   abort(code: ErrorCode, message: string): void {
-    if (!this.controller.signal.aborted) this.controller.abort(new RpcError(code, message));
+    this.context.abort(code, message);
   }
 }
 

@@ -58,6 +58,10 @@ export class Serving {
   /** Handlers that returned a promise not yet settled, over all connections. */
   inflight = 0;
   private running = false;
+  /** The serving turn's last clock reading (performance.now()), which pollOnce was given:
+   *  when a call without a CONTEXT record counts its default deadline from (at most a
+   *  turn, TURN_MS, before it was read). */
+  private clock = 0;
   private encoder: Encoder | undefined;
   private decoder: Decoder | undefined;
   private parked = false;
@@ -321,6 +325,7 @@ export class Serving {
 
   /** One pass over everything; returns how many records it handled. */
   private pollOnce(now: number): number {
+    this.clock = now;
     let did = 0;
     for (let i = 0; i < this.conns.length; i++) {
       const conn = this.conns[i]!;
@@ -481,7 +486,7 @@ export class Serving {
     }
     if (!Array.isArray(args)) return this.protocolError(conn, "arguments that are not an array");
     let running: Running | undefined;
-    if (ep.context) running = this.started(conn, id, ep.name);
+    if (ep.contextual) running = this.started(conn, id, ep.name);
     else if (conn.contextId !== 0) conn.contextId = 0;
     if (view) conn.lease.hold();
     let pending = false;
@@ -491,8 +496,14 @@ export class Serving {
       pending = invoke(ep, args, running?.context, this.wire, conn, id);
     } finally {
       this.caller = undefined;
+      // Tracked (for a CANCEL or the connection's end to abort) only while it is pending:
+      // nothing can reach a call that ended before invoke returned.
+      if (pending && running !== undefined) {
+        (conn.running ??= new Map()).set(id, running);
+        // Its connection ended while the handler's synchronous part ran (the server closed in it).
+        if (conn.closed) running.abort(ErrorCodes.ERR_RPC_DISCONNECTED, "the connection ended while the call started");
+      }
       if (!pending) {
-        if (running !== undefined) conn.running!.delete(id);
         // Sent (a spliced view copied into the ring or the queue): the tail may take the
         // next one. A view handler's request stays delivered while its promise is pending.
         if (view) this.doneWithView(conn, tail, true);
@@ -500,19 +511,17 @@ export class Serving {
     }
   }
 
-  /** The context of call `id` of a `{ context: true }` handler, tracked until it ends. */
+  /** The context of call `id` (of a `{ context: true }` handler, or for middleware);
+   *  run() tracks it while its promise is pending. */
   private started(conn: Connection, id: number, method: string): Running {
-    let deadline: number;
-    let metadata = NO_METADATA;
     if (conn.contextId === id) {
-      deadline = conn.contextDeadline;
-      metadata = conn.contextMetadata;
-    } else {
-      deadline = Date.now() + conn.defaultTimeoutMs;
+      conn.contextId = 0;
+      return new Running(method, conn.contextDeadline, conn.caller, conn.contextMetadata);
     }
     conn.contextId = 0;
-    const running = new Running(method, deadline, conn.caller, metadata);
-    (conn.running ??= new Map()).set(id, running);
+    // No clock read per call: the deadline counts from the turn's last reading.
+    const running = new Running(method, 0, conn.caller, NO_METADATA);
+    running.context.deadlineAfter(this.clock, conn.defaultTimeoutMs);
     return running;
   }
 
@@ -564,7 +573,7 @@ export class Serving {
       if (ep.view) conn.viewHeld = true;
     },
     settling: (conn, id, ep) => {
-      if (ep.context) conn.running?.delete(id);
+      if (ep.contextual) conn.running?.delete(id);
       conn.inflight--;
       this.inflight--;
       if (this.inflight === 0) this.drained?.();

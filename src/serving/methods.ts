@@ -6,6 +6,8 @@
 
 import type { Endpoint } from "../contracts/endpoint.js";
 import { requestExtra } from "../frames.js";
+import { RESERVED_PREFIX } from "../contracts/stats.js";
+import type { Middleware } from "./middleware.js";
 
 export class Methods extends Map<string, Endpoint> {
   private readonly ids = new Map<string, number>();
@@ -14,8 +16,22 @@ export class Methods extends Map<string, Endpoint> {
   /** The METHOD_ID record's [name length u8][name] by method id, made on first need. */
   private readonly announcements: (Uint8Array | undefined)[] = [];
 
+  /** The server's middleware, in registration order (undefined: none, the fast path). */
+  private middleware: Middleware[] | undefined;
+
+  /** Adds `fn` after the middleware already registered, around every method but the
+   *  server's own ("$" names), registered before or after. */
+  use(fn: Middleware): void {
+    if (this.middleware === undefined) {
+      this.middleware = [];
+      for (const [name, ep] of this) if (!name.startsWith(RESERVED_PREFIX)) ep.middleware = this.middleware;
+    }
+    this.middleware.push(fn);
+  }
+
   override set(name: string, ep: Endpoint): this {
     super.set(name, ep);
+    if (this.middleware !== undefined && !name.startsWith(RESERVED_PREFIX)) ep.middleware = this.middleware;
     // Map's constructor calls set() before the fields exist; nothing passes it entries.
     let id = this.ids.get(name);
     if (id === undefined) {

@@ -15,6 +15,9 @@ import type { Contract, ContractSpec, Proxy, ProxyOptions } from "../contracts/t
 import type { ServiceDescription } from "../contracts/describe.js";
 import type { ServiceStats } from "../contracts/stats.js";
 import type { BoundCalls, CallOptions } from "../client.js";
+import type { CallContext } from "../serving/context.js";
+import { checkInterceptor, interceptAsync, interceptSync, type Interceptor } from "../calls/intercept.js";
+import type { Call } from "../calls/transport.js";
 import { adoptConnection, type ThreadConnection } from "./connection.js";
 import { ThreadCalls } from "./calls.js";
 
@@ -45,6 +48,10 @@ export class ThreadClient {
   private readonly retry: Readonly<RetryPolicy> = retryPolicy(undefined);
   private readonly transport: ThreadCalls;
   private readonly defaults: CallSettings;
+  /** The interceptors (`use`), in registration order. */
+  private readonly interceptors: Interceptor[] = [];
+  private readonly sendSync = (call: Call): unknown => callSync(this.transport, call, this.retry, noReport);
+  private readonly sendAsync = (call: Call): Promise<unknown> => callAsync(this.transport, call, this.retry, noReport);
 
   constructor(conn: ThreadConnection, options: ThreadClientOptions = {}) {
     this.timeoutMs = positive(options.timeoutMs, DEFAULT_TIMEOUT_MS, "timeoutMs");
@@ -62,22 +69,38 @@ export class ThreadClient {
   }
 
   /** Calls `method` and blocks until its result arrives (or throws an RpcError). Throws
-   *  ERR_RPC_INVALID_ARGUMENT on a thread that may not block. */
+   *  ERR_RPC_INVALID_ARGUMENT on a thread that may not block, or whose own server it is. */
   call<T = unknown>(method: string, ...args: unknown[]): T {
-    return callSync(this.transport, newCall(method, args, this.defaults), this.retry, noReport) as T;
+    return this.syncCall(method, args, this.defaults, undefined) as T;
   }
 
   /** Calls `method` without blocking. Never throws: failures reject the promise. */
   asyncCall<T = unknown>(method: string, ...args: unknown[]): Promise<T> {
-    return callAsync(this.transport, newCall(method, args, this.defaults), this.retry, noReport) as Promise<T>;
+    return this.asyncCallOf(method, args, this.defaults, undefined) as Promise<T>;
+  }
+
+  /** Adds an interceptor, run around every call of this client (as `Client.use`). */
+  use(interceptor: Interceptor): this {
+    this.interceptors.push(checkInterceptor(interceptor));
+    return this;
+  }
+
+  private syncCall(method: string, args: unknown[], settings: CallSettings, parent: CallContext | undefined): unknown {
+    if (this.interceptors.length === 0) return callSync(this.transport, newCall(method, args, settings), this.retry, noReport);
+    return interceptSync(this.interceptors, method, args, settings, parent, this.sendSync);
+  }
+
+  private asyncCallOf(method: string, args: unknown[], settings: CallSettings, parent: CallContext | undefined): Promise<unknown> {
+    if (this.interceptors.length === 0) return callAsync(this.transport, newCall(method, args, settings), this.retry, noReport);
+    return interceptAsync(this.interceptors, method, args, settings, parent, this.sendAsync);
   }
 
   /** The same calls with a per-call deadline, AbortSignal, metadata or parent context. */
   withOptions(options: CallOptions): BoundCalls {
     const settings = callSettings(options, this.timeoutMs);
-    const t = this.transport;
+    const parent = options.parent;
     return {
-      call: <T>(method: string, ...args: unknown[]) => callSync(t, newCall(method, args, settings(method, true)), this.retry, noReport) as T,
+      call: <T>(method: string, ...args: unknown[]) => this.syncCall(method, args, settings(method, true), parent) as T,
       asyncCall: <T>(method: string, ...args: unknown[]) => {
         let s: CallSettings;
         try {
@@ -85,7 +108,7 @@ export class ThreadClient {
         } catch (e) {
           return Promise.reject(e);
         }
-        return callAsync(t, newCall(method, args, s), this.retry, noReport) as Promise<T>;
+        return this.asyncCallOf(method, args, s, parent) as Promise<T>;
       },
     };
   }
@@ -96,8 +119,8 @@ export class ThreadClient {
   proxy<S extends ContractSpec>(contract: Contract<S>, options: ProxyOptions = {}): Proxy<S, boolean> {
     const idempotent: CallSettings = { ...this.defaults, idempotent: true };
     const calls: Calls = {
-      sync: (method, args, i) => callSync(this.transport, newCall(method, args, i ? idempotent : this.defaults), this.retry, noReport),
-      async: (method, args, i) => callAsync(this.transport, newCall(method, args, i ? idempotent : this.defaults), this.retry, noReport),
+      sync: (method, args, i) => this.syncCall(method, args, i ? idempotent : this.defaults, undefined),
+      async: (method, args, i) => this.asyncCallOf(method, args, i ? idempotent : this.defaults, undefined),
     };
     return makeProxy(contract, calls, options);
   }

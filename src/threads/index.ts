@@ -12,6 +12,8 @@ export { RpcError, ErrorCodes, type ErrorCode, type RemoteErrorInfo } from "../e
 export { defineContract } from "../contracts/define.js";
 export type { CallContext, Caller, ThreadCaller } from "../serving/context.js";
 export type { BindOptions, Handler } from "../serving/options.js";
+export type { Middleware, MiddlewareContext } from "../serving/middleware.js";
+export type { Interceptor, InterceptedCall, InterceptedOptions } from "../calls/intercept.js";
 export type { BoundCalls, CallOptions } from "../client.js";
 export type { Contract, ContractSpec, Proxy, ProxyOptions, Handlers } from "../contracts/types.js";
 export type { ServiceDescription } from "../contracts/describe.js";

@@ -186,7 +186,7 @@ export class ServedThread {
     }
     if (!Array.isArray(args)) return void this.protocolError("arguments that are not an array");
     let running: Running | undefined;
-    if (ep.context) running = this.started(id, ep.name);
+    if (ep.contextual) running = this.started(id, ep.name);
     this.contextId = 0;
     const pending = invoke(ep, args, running?.context, this.wire, this, id);
     if (!pending && running !== undefined) this.running!.delete(id);

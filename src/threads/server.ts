@@ -8,6 +8,7 @@ import { RpcError, ErrorCodes } from "../errors.js";
 import { DEFAULT_MAX_MESSAGE_BYTES, DESCRIBE_METHOD, STATS_METHOD, METHOD_NAME_MAX_BYTES } from "../protocol.js";
 import { positive } from "../options.js";
 import { Methods } from "../serving/methods.js";
+import { checkMiddleware, type Middleware } from "../serving/middleware.js";
 import { viewOption, type Handler, type BindOptions } from "../serving/options.js";
 import { Endpoint } from "../contracts/endpoint.js";
 import { contractEndpoints, refuseReserved } from "../contracts/implement.js";
@@ -111,6 +112,12 @@ export class ThreadServer {
     ep.view = viewOption(options);
     ep.context = options?.context === true;
     this.methods.set(method, ep);
+    return this;
+  }
+
+  /** Adds a middleware, run around every call of every method (as `Server.use`). */
+  use(middleware: Middleware): this {
+    this.methods.use(checkMiddleware(middleware));
     return this;
   }
 
