@@ -8,7 +8,8 @@ server.bind("greet", (who) => `hello, ${who}`);
 server.bind("bytes", (n) => new Uint8Array(n).map((_, i) => i & 255));
 server.bind("never", () => new Promise(() => {}));
 
-self.onmessage = () => {
+self.onmessage = async () => {
+  await server.ready(); // its clients can now tell when this worker ends
   const conn = server.connect();
   self.postMessage(conn, [conn.port]);
 };

@@ -96,7 +96,7 @@ export class ThreadServer {
         this.lockHeld = true;
         for (const f of this.onLockHeld.splice(0)) f();
       });
-    }
+    } else this.lockHeld = true;
     this.methods.set(DESCRIBE_METHOD, new Endpoint(DESCRIBE_METHOD, () => this.describe(), undefined));
     this.methods.set(STATS_METHOD, new Endpoint(STATS_METHOD, () => this.stats(), undefined));
   }
@@ -146,6 +146,13 @@ export class ThreadServer {
     // The client asks for the server's lock once told that the server holds it.
     if (this.lock !== undefined) this.whenLockHeld(() => served.tellLocked());
     return conn;
+  }
+
+  /** Resolves once this server's clients can tell when its thread ends: at once in Node;
+   *  in a browser, once it holds its Web Lock (a server whose worker is terminated before
+   *  that leaves its clients' pending calls to their deadlines). */
+  ready(): Promise<void> {
+    return new Promise((resolve) => this.whenLockHeld(resolve));
   }
 
   private whenLockHeld(f: () => void): void {
