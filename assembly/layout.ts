@@ -44,7 +44,7 @@
 
 export const MAGIC_LO: u32 = 0x524d4853; // "SHMR"
 export const MAGIC_HI: u32 = 0x03004350; // "PC\0\x03"
-export const PROTOCOL_VERSION: u32 = 6; // 4: method ids (CALL, METHOD_ID); 5: the client proves the token first; 6: call contexts (CONTEXT, CANCEL)
+export const PROTOCOL_VERSION: u32 = 7; // 4: method ids (CALL, METHOD_ID); 5: the client proves the token first; 6: call contexts (CONTEXT, CANCEL); 7: streams (STREAM_ITEM, STREAM_CREDIT, STREAM_ARG, STREAM_END)
 
 export const CACHE_LINE_PAIR: u32 = 128;
 
@@ -100,4 +100,8 @@ export const T_CALL: u32 = 8; // a request by method id
 export const T_METHOD_ID: u32 = 9; // the server's id of a method name
 export const T_CONTEXT: u32 = 10; // a call's deadline and metadata, before its request
 export const T_CANCEL: u32 = 11; // the caller gave up on a call
-export const T_MAX: u32 = 11;
+export const T_STREAM_ITEM: u32 = 12; // one item of a stream call's result (server -> client)
+export const T_STREAM_CREDIT: u32 = 13; // more credit for a stream (both ways: of its items, of a streamed argument's)
+export const T_STREAM_ARG: u32 = 14; // an argument of the request that follows is streamed (client -> server)
+export const T_STREAM_END: u32 = 15; // a streamed argument ended (client -> server)
+export const T_MAX: u32 = 15;

@@ -16,6 +16,7 @@ import { latencySvg } from "./lib/svg.js";
 import { evaluateTargets } from "./lib/targets.js";
 import { allocFill, hotCopy, connectFirstCall, idleCpu, importTime, latency, payload, throughput, throughputRounds, wake, type Rate } from "./lib/workloads.js";
 import { peers } from "./peers/index.js";
+import { measureStreams } from "./lib/streams.js";
 import type { Peer, PeerClient, PeerServer } from "./peers/peer.js";
 import { NAME_PREFIX } from "./peers/shmrpc.js";
 
@@ -246,6 +247,14 @@ for (const peer of peers) {
 }
 if (!only || only.has("floor")) results.systems.push(await measureFloor());
 if (!only || only.has("alloc")) results.systems.push(...measureAlloc());
+if (!only || only.has("streams")) {
+  try {
+    results.streams = await withTimeout(measureStreams({ quick }, log), config.stepTimeoutMs);
+  } catch (e) {
+    results.streams = { na: reason(e) };
+    log(`  streams: n/a: ${reason(e)}`);
+  }
+}
 results.machine.loadAverageEnd = currentLoad();
 for (const h of hogs) h.kill();
 results.durationSeconds = Math.round((performance.now() - started) / 100) / 10;

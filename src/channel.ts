@@ -363,7 +363,7 @@ export class Channel {
         const inner = c.view.getUint32(at + P_FRAGMENT_TYPE, true);
         const tail = c.view.getUint32(at + P_FRAGMENT_TAIL, true);
         const chunk = length - P_FRAGMENT_DATA;
-        if (inner !== L.T_REQUEST && inner !== L.T_CALL && inner !== L.T_RESPONSE && inner !== L.T_ERROR) return this.fail(`fragmented message of type ${inner}`);
+        if (inner !== L.T_REQUEST && inner !== L.T_CALL && inner !== L.T_RESPONSE && inner !== L.T_ERROR && inner !== L.T_STREAM_ITEM) return this.fail(`fragmented message of type ${inner}`);
         if (total <= chunk || chunk === 0) return this.fail("a fragmented message's size is inconsistent");
         // Every payload has its header before the value (a tail never starts at 0).
         if (tail > total - P_RESPONSE_BODY) return this.fail("a fragmented message's tail is larger than the message");

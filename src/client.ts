@@ -15,9 +15,10 @@ import type { MethodNames } from "./calls/methods.js";
 import { Balancer, validateBalance, type Balance } from "./calls/balance.js";
 import { retryPolicy, type RetryPolicy } from "./calls/retry.js";
 import { newCall, type Call, type CallSettings, type Transport } from "./calls/transport.js";
-import { callAsync, callSync } from "./calls/attempts.js";
+import { CallLoop } from "./calls/attempts.js";
 import { callSettings } from "./calls/options.js";
 import { closedError } from "./calls/closed.js";
+import { openStream, type RpcStream } from "./calls/stream.js";
 import { checkInterceptor, interceptAsync, interceptSync, type Interceptor } from "./calls/intercept.js";
 import type { CallContext } from "./serving/context.js";
 import { LocalInstances } from "./calls/local.js";
@@ -121,6 +122,8 @@ export interface BoundCalls {
   call<T = unknown>(method: string, ...args: unknown[]): T;
   /** As {@link Client.asyncCall}, with the bound options. */
   asyncCall<T = unknown>(method: string, ...args: unknown[]): Promise<T>;
+  /** As {@link Client.stream}, with the bound options (the timeout is the whole stream's). */
+  stream<T = unknown>(method: string, ...args: unknown[]): RpcStream<T>;
 }
 
 /**
@@ -140,12 +143,14 @@ export class Client extends EventEmitter {
   private readonly transport: Transport;
   /** The instances on this host (none when the name is a NATS URL). */
   private readonly local: LocalInstances | undefined;
+  /** The attempts loop of every call, over `transport`. */
+  private readonly calls: CallLoop;
   /** The settings of calls made without withOptions. */
   private readonly defaults: CallSettings;
   /** The interceptors (`use`), in registration order; shared by withOptions' calls and proxies. */
   private readonly interceptors: Interceptor[] = [];
-  private readonly sendSync = (call: Call): unknown => callSync(this.transport, call, this.retry, this.reportRetry);
-  private readonly sendAsync = (call: Call): Promise<unknown> => callAsync(this.transport, call, this.retry, this.reportRetry);
+  private readonly sendSync = (call: Call): unknown => this.calls.sync(call.method, call.args, call.settings);
+  private readonly sendAsync = (call: Call): Promise<unknown> => this.calls.async(call.method, call.args, call.settings);
   private readonly emitLater = (event: string, peer: object): void => void this.emit(event, peer);
   private readonly reportRetry = (call: Call, failedAttempt: number, e: unknown, delayMs: number): void => {
     if (this.listenerCount("retry") === 0) return;
@@ -181,6 +186,7 @@ export class Client extends EventEmitter {
     };
     if (isNatsUrl(name)) {
       this.transport = natsCallsOfUrl(name, options.nats, maxMessageBytes, this.retry, natsEvents, tokenKey);
+      this.calls = new CallLoop(this.transport, this.retry, this.reportRetry);
       return;
     }
     this.local = new LocalInstances(this.name, socketPath, {
@@ -196,6 +202,7 @@ export class Client extends EventEmitter {
     });
     this.transport = options.nats === undefined ? this.local
       : new Locality(this.local, natsCallsOfName(this.name, options.nats, maxMessageBytes, this.retry, natsEvents, tokenKey));
+    this.calls = new CallLoop(this.transport, this.retry, this.reportRetry);
   }
 
   /** True while connected to a live server (to at least one replica). */
@@ -255,13 +262,22 @@ export class Client extends EventEmitter {
   }
 
   private syncCall(method: string, args: unknown[], settings: CallSettings, parent: CallContext | undefined): unknown {
-    if (this.interceptors.length === 0) return callSync(this.transport, newCall(method, args, settings), this.retry, this.reportRetry);
+    if (this.interceptors.length === 0) return this.calls.sync(method, args, settings);
     return interceptSync(this.interceptors, method, args, settings, parent, this.sendSync);
   }
 
   private asyncCallOf(method: string, args: unknown[], settings: CallSettings, parent: CallContext | undefined): Promise<unknown> {
-    if (this.interceptors.length === 0) return callAsync(this.transport, newCall(method, args, settings), this.retry, this.reportRetry);
+    if (this.interceptors.length === 0) return this.calls.async(method, args, settings);
     return interceptAsync(this.interceptors, method, args, settings, parent, this.sendAsync);
+  }
+
+  /** Calls `method`, whose handler returns an async iterable (an async generator, a
+   *  Readable, a ReadableStream), and returns its items as they come:
+   *  `for await (const x of client.stream("tail", "app.log"))`. A slow loop holds the
+   *  server's producer (credit); `break` cancels the call on the server. Never throws: a
+   *  failure ends the loop with its RpcError, after the items sent before it. */
+  stream<T = unknown>(method: string, ...args: unknown[]): RpcStream<T> {
+    return openStream<T>(this.transport, newCall(method, args, this.defaults));
   }
 
   /** The same calls with a per-call deadline, AbortSignal and/or idempotence:
@@ -282,6 +298,16 @@ export class Client extends EventEmitter {
     return {
       call: <T>(method: string, ...args: unknown[]) => sync(method, args) as T,
       asyncCall: <T>(method: string, ...args: unknown[]) => async(method, args) as Promise<T>,
+      stream: <T>(method: string, ...args: unknown[]) => {
+        let s: CallSettings | undefined;
+        let failure: unknown;
+        try {
+          s = settings(method, false);
+        } catch (e) {
+          failure = e;
+        }
+        return openStream<T>(this.transport, newCall(method, args, s ?? this.defaults), failure);
+      },
     };
   }
 
@@ -296,6 +322,7 @@ export class Client extends EventEmitter {
     const calls: Calls = {
       sync: (method, args, i) => this.syncCall(method, args, i ? idempotent : this.defaults, undefined),
       async: (method, args, i) => this.asyncCallOf(method, args, i ? idempotent : this.defaults, undefined),
+      stream: (method, args) => openStream(this.transport, newCall(method, args, this.defaults)),
     };
     return makeProxy(contract, calls, options);
   }

@@ -14,6 +14,10 @@
 //   FRAGMENT_MORE  [next bytes]
 //   CONTEXT        [id u32][remaining ms u32][metadata]   (since version 6)
 //   CANCEL         [id u32][reason u8][pad]
+//   STREAM_ITEM    [id u32][pad][item]                    (since version 7)
+//   STREAM_CREDIT  [id u32][items u32][bytes u32][pad]
+//   STREAM_ARG     [id u32][argument index u32]
+//   STREAM_END     [id u32][reason u8][pad]
 // The encoded value starts 8-byte aligned in the payload (pad = 0..7 bytes).
 
 import type { Core } from "./core/wasm.js";

@@ -14,6 +14,7 @@ export type { Middleware, MiddlewareContext } from "./serving/middleware.js";
 export type { Interceptor, InterceptedCall, InterceptedOptions } from "./calls/intercept.js";
 export { Client } from "./client.js";
 export type { ClientOptions, CallOptions, BoundCalls, InstanceInfo, RetryInfo } from "./client.js";
+export type { RpcStream } from "./calls/stream.js";
 export type { Balance } from "./calls/balance.js";
 export type { RetryPolicy } from "./calls/retry.js";
 export { listServers } from "./connection/discovery.js";
@@ -26,5 +27,6 @@ export type { ErrorCode, RemoteErrorInfo, SchemaIssue } from "./errors.js";
 export { defineContract } from "./contracts/index.js";
 export type {
   Contract, ContractSpec, MethodSpec, Handlers, ContextHandlers, Proxy, ProxyOptions, CallArgs, CallResult, HandlerArgs, HandlerResult,
+  CallItem, HandlerItem, StreamingMethod,
   ServiceDescription, MethodDescription, ServiceStats, EndpointStats, ConnectionStats,
 } from "./contracts/index.js";

@@ -1,4 +1,4 @@
-// The wire protocol of shmrpc, version 6 (L.PROTOCOL_VERSION): everything a client in another language
+// The wire protocol of shmrpc, version 7 (L.PROTOCOL_VERSION): everything a client in another language
 // needs, next to assembly/layout.ts (offsets of the shared memory), src/connection/handshake.ts
 // (the handshake's message layouts) and assembly/codec.ts (value encoding).
 //
@@ -95,7 +95,20 @@
 //             without a CONTEXT. A CONTEXT whose next request has another id is dropped.
 //   CANCEL    [id u32][reason u8][pad]   (since version 6; client -> server) the caller
 //             gave up on call `id` (reason 1: its timeout, 2: an abort): a running handler
-//             bound with { context: true } has its ctx.signal aborted; otherwise ignored.
+//             bound with { context: true } has its ctx.signal aborted, a stream ends; otherwise ignored.
+//   STREAM_ITEM   [id u32][pad][item: one encoded value]   (since version 7; both ways)
+//   STREAM_CREDIT [id u32][items u32][bytes u32][pad]      (since version 7; both ways)
+//   STREAM_ARG    [id u32][argument index u32]              (since version 7; client -> server)
+//   STREAM_END    [id u32][reason u8][pad]                  (since version 7; client -> server)
+// STREAMS (version 7). A STREAM_CREDIT just before a REQUEST or CALL (after its CONTEXT) makes
+// that call a stream call and is the credit it opens with; later ones for a running stream add
+// credit. A stream handler's items go as STREAM_ITEMs while item and byte credit are both above
+// zero (each costs 1 item and its encoded size in bytes); the stream ends with the call's
+// RESPONSE (the iterator's return value) or ERROR. CANCEL closes the iterator. A client that
+// gets an item beyond its credit ends the connection. (src/serving/stream.ts, src/calls/stream.ts)
+// A STREAM_ARG before a request says its argument `index` (sent as null) is streamed: its items
+// follow as STREAM_ITEMs from the client within ARG_WINDOW_* and the server's STREAM_CREDITs,
+// then STREAM_END (0: done, 1: the caller's source failed). (src/serving/inbound.ts)
 // DRAINING (version 6, no new bytes). A server closed with close({ drainMs }) stops
 // listening (a restarted server or a replica may take the name at once) and answers every
 // request it takes from then on with an ERROR of kind UNAVAILABLE (7), having run nothing:
@@ -123,7 +136,7 @@
 // RESERVED METHODS. Method names starting with "$" belong to shmrpc: bind() and
 // implement() refuse them, and the server answers these itself, as ordinary requests:
 //   "$shmrpc.describe" ()  -> { name, version, pid, uid, started, methods: [{ name, args,
-//                             result, idempotent, description }] } (src/contracts/describe.ts)
+//                             result, yields, idempotent, description }] } (src/contracts/describe.ts)
 //   "$shmrpc.stats"    ()  -> a NATS ADR-32 stats response plus connections (src/contracts/stats.ts)
 //
 // OVER NATS. The same methods, values and error codes travel over NATS too: subjects,
@@ -203,6 +216,11 @@ export const DEFAULT_TIMEOUT_MS = 30_000;
 export const DEFAULT_MAX_RING_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_MAX_MAPPED_BYTES = 1024 * 1024 * 1024;
 export const DEFAULT_MAX_CONNECTIONS = 1024;
+
+/** The credit a streamed argument opens with (STREAM_ARG): items, and bytes of encoded items,
+ *  that a client may send before its server grants more. What a server holds per stream. */
+export const ARG_WINDOW_ITEMS = 64;
+export const ARG_WINDOW_BYTES = 1024 * 1024;
 
 /** The shortest token taken, in bytes (UTF-8 for a string). */
 export const MIN_TOKEN_BYTES = 16;

@@ -41,7 +41,7 @@ introspection("describe lists contract methods with JSON Schema, bound ones with
     // A schema JSON Schema cannot express (an async refinement) is listed with what the library gives, or null.
     assert.ok(by.has("later"));
     const plain = by.get("plain")!;
-    assert.equal(plain, { name: "plain", args: null, result: null, idempotent: false, description: "" });
+    assert.equal(plain, { name: "plain", args: null, result: null, yields: null, idempotent: false, description: "" });
   } finally {
     client.close();
     await stopServer(server);

@@ -87,6 +87,8 @@ function recorder(): { wire: Wire<null>; log: string[] } {
       pending: () => void log.push("pending"),
       settling: () => true,
       answered: () => {},
+      stream: () => undefined, // unary calls only
+      item: () => 0,
     },
   };
 }

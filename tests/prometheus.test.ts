@@ -110,7 +110,7 @@ prometheus("label values are escaped (quote, backslash, line feed) and a replica
   const method = 'we"ird\\na\nme';
   const text = prometheusText('/s"vc', [
     { instanceId: "a", pid: 1, stats: { type: "io.nats.micro.v1.stats_response", name: "/svc", id: "a", pid: 1, started: new Date(0).toISOString(), connections: [],
-      endpoints: [{ name: method, num_requests: 2, num_errors: 0, last_error: "", processing_time: 1500, average_processing_time: 750, in_flight: 0 }] } },
+      endpoints: [{ name: method, num_requests: 2, num_errors: 0, last_error: "", processing_time: 1500, average_processing_time: 750, in_flight: 0, streams: 0, stream_items: 0, stream_bytes: 0 }] } },
     { instanceId: "b", pid: 2, stats: null },
   ]);
   const { samples } = parse(text);

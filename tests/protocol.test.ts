@@ -46,7 +46,7 @@ protocol("a client written from PROTOCOL.md alone (Python) connects, calls by na
       "method id of add known: True",
       "add by id: ok 42",
       "missing method: error kind 2 Error True",
-      "describe: ok version 6",
+      "describe: ok version 7",
       "echo: ok True",
       "fragmented echo: ok True",
       "taken id: 6",
@@ -71,7 +71,7 @@ protocol("the Python client proves a token first and checks the server's proof i
     assert.equal(out.trim().split("\n"), ["token proven both ways", `accepted by pid ${server.proc.pid}`, "add: ok 42"]);
     const wrong = await runClient(socketPathOf(name, undefined), "another token, just as long");
     assert.is.not(wrong.code, 0);
-    assert.match(wrong.out, /refused: version 6 reason 2/); // REFUSE, reason ACCESS
+    assert.match(wrong.out, /refused: version 7 reason 2/); // REFUSE, reason ACCESS
     assert.is(await stopServer(server), 0);
   } finally {
     // Closed gracefully even when an assertion failed, so that no socket is left behind.

@@ -24,7 +24,7 @@ stats("after a known mix of calls, each method's requests, errors and time are c
     assert.is(fresh.name, name);
     assert.match(fresh.id, /^[0-9a-f]{22}$/);
     assert.ok(!Number.isNaN(Date.parse(fresh.started)));
-    assert.equal(endpoint(fresh, "ok"), { name: "ok", num_requests: 0, num_errors: 0, last_error: "", processing_time: 0, average_processing_time: 0, in_flight: 0 });
+    assert.equal(endpoint(fresh, "ok"), { name: "ok", num_requests: 0, num_errors: 0, last_error: "", processing_time: 0, average_processing_time: 0, in_flight: 0, streams: 0, stream_items: 0, stream_bytes: 0 });
     assert.ok(!fresh.endpoints.some((e) => e.name.startsWith("$")), "the reserved requests are not counted as methods");
 
     for (let i = 0; i < 5; i++) assert.is(client.call("ok", i), i);

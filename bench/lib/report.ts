@@ -27,6 +27,7 @@ export function terminalTable(results: RunResults): string {
     notes.forEach((n, i) => out.push(`  [${i + 1}] n/a: ${n}`));
     out.push("");
   }
+  out.push(...streamLines(results), "");
   out.push(results.load ? "Targets (issue 13, busy host):" : "Targets (issues 4 and 13):");
   for (const t of results.targets) {
     const mark = t.met === null ? " n/a " : t.met ? " met " : "MISSED";
@@ -64,6 +65,7 @@ export function markdown(results: RunResults): string {
     if (notes.length > 0) out.push("", notes.map((n, i) => `[${i + 1}] n/a: ${n}`).join("; "));
     out.push("");
   }
+  out.push(...streamLines(results).map((l, i) => (i === 0 ? `**${l}**\n` : `- ${l}`)), "");
   out.push(results.load ? "**Targets of issue 13 for a busy host**" : "**Targets of issues 4 and 13**", "", "| target | value | threshold | met |", "|---|--:|--:|:-:|");
   for (const t of results.targets) {
     const value = t.value === null ? "n/a" : `${fmt(t.value)} ${t.unit}`;
@@ -73,4 +75,17 @@ export function markdown(results: RunResults): string {
   }
   out.push("");
   return out.join("\n");
+}
+
+/** The stream rows (issue 23) as lines: a title, then one figure a line. */
+function streamLines(results: RunResults): string[] {
+  const s = results.streams;
+  if (s === undefined) return [];
+  if ("na" in s) return ["Streams", `n/a: ${s.na}`];
+  return [
+    "Streams (one stream, shared memory unless said)",
+    `small items (an integer each): ${fmt(s.smallItemsPerSecond)} items/s; Unix-socket NDJSON peer: ${fmt(s.ndjsonItemsPerSecond)} items/s`,
+    `${fmt(s.chunkTotalBytes / 2 ** 20)} MiB as 1 MiB chunks: ${fmt(s.chunkBytesPerSecond / 1e9)} GB/s (one hot memcpy of a chunk: ${fmt(s.memcpyBytesPerSecond / 1e9)} GB/s); RSS growth client ${fmt(s.clientRssGrowthMiB)} MiB, server ${fmt(s.serverRssGrowthMiB)} MiB`,
+    `time to first item p50 ${fmt(s.firstItem.p50)} µs (p99 ${fmt(s.firstItem.p99)}); unary round trip p50 ${fmt(s.unary.p50)} µs (p99 ${fmt(s.unary.p99)})`,
+  ];
 }

@@ -2,6 +2,7 @@
 import type { Distribution } from "./stats.js";
 import type { Machine } from "./machine.js";
 import type { PayloadRate, Rate } from "./workloads.js";
+import type { StreamFigures } from "./streams.js";
 
 export interface NotAvailable {
   na: string;
@@ -44,6 +45,8 @@ export interface RunResults {
   durationSeconds: number;
   systems: SystemResults[];
   targets: Target[];
+  /** The stream rows (issue 23), when measured. */
+  streams?: StreamFigures | NotAvailable;
 }
 
 export const THROUGHPUT_KEYS = ["1", "16", "256", "4procs"] as const;

@@ -66,5 +66,21 @@ export function evaluateTargets(results: RunResults): Target[] {
     // From process start, so Node's own start (the socket peer's import row) is inside it.
     check("process start to import done ≤ 50 ms", "ms", importMs("shmrpc"), 50, "<="),
     check("import beyond a bare Node start (the socket peer's row, node:net) ≤ 50 ms", "ms", minus(importMs("shmrpc"), importMs("socket")), 50, "<="),
+    ...streamTargets(results),
+  ];
+}
+
+/** Issue 23's stream targets (none when the stream rows were not measured). */
+function streamTargets(results: RunResults): Target[] {
+  const s = results.streams;
+  if (s === undefined || isNa(s)) return [];
+  return [
+    check("stream: small items ≥ 2,000,000 items/s", "items/s", s.smallItemsPerSecond, 2e6, ">="),
+    check("stream: small items ≥ 20 × the Unix-socket NDJSON peer", "×", s.smallItemsPerSecond / s.ndjsonItemsPerSecond, 20, ">="),
+    check("stream: 1 MiB chunks ≥ 2 GB/s", "GB/s", s.chunkBytesPerSecond / 1e9, 2, ">="),
+    check("stream: 1 MiB chunk ≤ 2 × one hot memcpy of it", "×", s.memcpyBytesPerSecond / s.chunkBytesPerSecond, 2, "<="),
+    check("stream: client RSS growth ≤ 64 MiB while chunks stream", "MiB", s.clientRssGrowthMiB, 64, "<="),
+    check("stream: server RSS growth ≤ 64 MiB while chunks stream", "MiB", s.serverRssGrowthMiB, 64, "<="),
+    check("stream: first item p50 ≤ unary round trip p50 + 20 %", "×", s.firstItem.p50 / s.unary.p50, 1.2, "<="),
   ];
 }

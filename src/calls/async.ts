@@ -12,11 +12,15 @@ import { PendingTable } from "../pending.js";
 import { LIVENESS_MS, withdraw, type CallHost } from "./connection.js";
 import type { Receiver } from "./receive.js";
 import { CancelReason } from "../serving/context.js";
+import { newCall, type CallSettings, type Refused } from "./transport.js";
 
 /** Longest a pump turn keeps the event loop. */
 const TURN_MS = 2;
 
-/** An asyncCall in flight (a class: one shape for every call, and no closure in it). */
+/** An asyncCall in flight (a class: one shape for every call, and no closure in it).
+ *  Its method, arguments and settings are what the attempts loop needs to send it again
+ *  after a draining server's refusal (Transport.attemptOnce, the hot path: no Call record
+ *  is made for a call unless that happens). */
 class Pending implements Timed {
   done = false;
   onAbort: (() => void) | undefined = undefined;
@@ -25,12 +29,19 @@ class Pending implements Timed {
   constructor(
     readonly id: number,
     readonly method: string,
+    /** Its arguments (to send it again after a refusal); let go of once it is settled. */
+    public args: unknown[],
+    readonly settings: CallSettings,
     readonly timeoutMs: number,
     readonly resolve: (value: unknown) => void,
     readonly reject: (err: RpcError) => void,
-    readonly signal: AbortSignal | undefined,
+    /** Sent by Transport.attemptOnce: a draining server's refusal goes to `refused`. */
+    readonly refused: Refused | undefined,
   ) {}
 }
+
+/** What a settled call holds instead of its arguments. */
+const NO_ARGS: unknown[] = [];
 
 // The resolving functions of the Promise being made, taken by one shared executor
 // (Node 20 has no Promise.withResolvers): no closure per call.
@@ -59,14 +70,17 @@ export class AsyncCalls {
     private readonly receiver: Receiver,
     spinMs: number,
     busyPoll: boolean,
+    /** What a refused call's `used` names (its Route: the loop's next attempt avoids it). */
+    private readonly instance: unknown,
   ) {
     this.spin = new Spin(spinMs, busyPoll, IDLE_POLLS_PER_CLOCK, native.yieldCpu);
   }
 
   /** Tracks request `id`, just sent: returns the promise of its result. */
-  start(id: number, method: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<unknown> {
+  start(id: number, method: string, args: unknown[], settings: CallSettings, timeoutMs: number, refused: Refused | undefined): Promise<unknown> {
     const promise = new Promise<unknown>(takeResolvers);
-    const p = new Pending(id, method, timeoutMs, takenResolve, takenReject, signal);
+    const p = new Pending(id, method, args, settings, timeoutMs, takenResolve, takenReject, refused);
+    const signal = settings.signal;
     try {
       if (this.undatedCount === 0) queueMicrotask(this.startDeadlines);
       this.undated[this.undatedCount++] = p;
@@ -84,7 +98,31 @@ export class AsyncCalls {
     const p = this.pending.get(id);
     if (p === undefined) return;
     this.pending.delete(id);
+    if (err !== undefined && p.refused !== undefined && err.code === ErrorCodes.ERR_RPC_UNAVAILABLE) return this.refuse(p, err);
     this.settle(p, value, err);
+  }
+
+  /** A draining server refused call `p` (it did not run): the attempts loop sends it
+   *  again and settles its promise (Transport.attemptOnce). */
+  private refuse(p: Pending, err: RpcError): void {
+    p.done = true;
+    if (p.onAbort) p.settings.signal!.removeEventListener("abort", p.onAbort);
+    const call = newCall(p.method, p.args, p.settings);
+    // Its deadline counts from the first clock reading after it was sent (startDeadlines).
+    call.startedAt = p.deadline > 0 ? p.deadline - p.timeoutMs : -1;
+    call.used = this.instance;
+    p.args = NO_ARGS;
+    p.refused!.refused(call, err, p.resolve, p.reject as (err: unknown) => void);
+  }
+
+  /** The caller cancelled stream call `id`: it settles now (ERR_RPC_ABORTED, which
+   *  nobody reads), and its answer, if one comes, is dropped. */
+  forget(id: number): void {
+    const p = this.pending.get(id);
+    if (p === undefined) return;
+    this.pending.delete(id);
+    this.settle(p, undefined, new RpcError(ErrorCodes.ERR_RPC_ABORTED, `stream "${p.method}" was cancelled`));
+    this.letGo();
   }
 
   /** The connection ended: every call in flight fails with `failure(id)`. */
@@ -168,7 +206,8 @@ export class AsyncCalls {
 
   private settle(p: Pending, value: unknown, err: RpcError | undefined): void {
     p.done = true;
-    if (p.signal && p.onAbort) p.signal.removeEventListener("abort", p.onAbort);
+    p.args = NO_ARGS; // it may stay in its deadline's queue a while
+    if (p.onAbort) p.settings.signal!.removeEventListener("abort", p.onAbort);
     if (err) p.reject(err);
     else p.resolve(value);
   }

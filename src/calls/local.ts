@@ -17,7 +17,7 @@ import { Route, notSent, type RouteOptions } from "./route.js";
 import type { Connection } from "./connection.js";
 import { Balancer } from "./balance.js";
 import { MethodNames, type MethodName } from "./methods.js";
-import type { Call, Transport } from "./transport.js";
+import type { Call, CallSettings, Refused, Transport } from "./transport.js";
 
 /** waitForConnection's retries while no server listens: from the first delay,
  *  doubling, to the last. */
@@ -70,8 +70,8 @@ export class LocalInstances implements Transport {
     return false;
   }
 
-  mayRetry(call: Call): boolean {
-    return this.replicated || call.settings.idempotent;
+  mayRetry(settings: CallSettings): boolean {
+    return this.replicated || settings.idempotent;
   }
 
   otherLive(call: Call): boolean {
@@ -138,6 +138,9 @@ export class LocalInstances implements Transport {
       try {
         return route.callSync(name, call.method, call.args, timeoutMs, call.settings.metadata);
       } catch (e) {
+        // Refused by a draining server: the loop re-sends it within the deadline counted
+        // from the wait's first clock reading (see Call.startedAt).
+        if (isUnavailable(e)) call.startedAt = route.sync.startedAt;
         // Nobody at the name's own socket: maybe replicas serve it now.
         if (!notConnected(e) || !this.scan()) throw e;
       }
@@ -151,6 +154,21 @@ export class LocalInstances implements Transport {
     return route.callSync(name, call.method, call.args, timeoutMs, call.settings.metadata);
   }
 
+  /** The hot path (see Transport.attemptOnce): a name served alone, connected. The
+   *  route's promise is the call's, and its AsyncCalls hands a refusal to `refused`. */
+  attemptOnce(method: string, args: unknown[], settings: CallSettings, refused: Refused): Promise<unknown> | undefined {
+    const route = this.routes[0];
+    if (this.replicated || route === undefined) return undefined;
+    let name: MethodName;
+    try {
+      if (route.connection() === undefined) return undefined;
+      name = this.methodNames.of(method);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return route.callAsync(name, method, args, settings.timeoutMs, settings, undefined, refused);
+  }
+
   attemptAsync(call: Call, timeoutMs: number): Promise<unknown> {
     let name: MethodName;
     try {
@@ -159,7 +177,7 @@ export class LocalInstances implements Transport {
         const route = this.soleRoute();
         if (call.used === route && route.refusesNewCalls()) return Promise.reject(refusedHere(this.name, call.method));
         call.used = route;
-        if (route.connection() !== undefined) return route.callAsync(name, call.method, call.args, timeoutMs, call.settings.signal, call.settings.metadata);
+        if (route.connection() !== undefined) return route.callAsync(name, call.method, call.args, timeoutMs, call.settings, call.stream);
         // The first call (or the first since the server went): connect from the event
         // loop, then send. Calls made meanwhile wait on the same handshake, in order.
         if (!this.scan()) {
@@ -179,13 +197,13 @@ export class LocalInstances implements Transport {
     if (picked !== undefined && picked.connection() !== undefined) {
       if (avoid !== undefined && picked.refusesNewCalls()) return Promise.reject(refusedHere(this.name, call.method));
       call.used = picked;
-      return picked.callAsync(name, call.method, call.args, timeoutMs, call.settings.signal, call.settings.metadata);
+      return picked.callAsync(name, call.method, call.args, timeoutMs, call.settings, call.stream);
     }
     const start = performance.now();
     return this.anyRoute(timeoutMs, avoid).then(
       (route) => {
         call.used = route;
-        return route.callAsync(name, call.method, call.args, Math.max(1, timeoutMs - (performance.now() - start)), call.settings.signal, call.settings.metadata);
+        return route.callAsync(name, call.method, call.args, Math.max(1, timeoutMs - (performance.now() - start)), call.settings, call.stream);
       },
       notSent,
     );
@@ -294,6 +312,10 @@ export class LocalInstances implements Transport {
     if (any === undefined) throw new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `no replica of ${this.name} is live`, { maybeExecuted: false });
     return any;
   }
+}
+
+function isUnavailable(e: unknown): boolean {
+  return e instanceof RpcError && e.code === ErrorCodes.ERR_RPC_UNAVAILABLE;
 }
 
 /** A re-sent call whose only instance drains: refused here, as the server would refuse it

@@ -13,10 +13,13 @@ import { droppedError, type CallHost, type Connection } from "./connection.js";
 import type { SyncCall } from "./sync.js";
 import type { AsyncCalls } from "./async.js";
 import type { MethodNames } from "./methods.js";
+import type { StreamSink } from "./transport.js";
 
 export class Receiver {
   private sync!: SyncCall;
   private async!: AsyncCalls;
+  private streams!: ReadonlyMap<number, StreamSink>;
+  private credit!: (id: number, items: number, bytes: number) => void;
 
   constructor(
     private readonly host: CallHost,
@@ -26,9 +29,11 @@ export class Receiver {
   ) {}
 
   /** The calls that responses go to. */
-  deliverTo(sync: SyncCall, async: AsyncCalls): void {
+  deliverTo(sync: SyncCall, async: AsyncCalls, streams: ReadonlyMap<number, StreamSink>, credit: (id: number, items: number, bytes: number) => void): void {
     this.sync = sync;
     this.async = async;
+    this.streams = streams;
+    this.credit = credit;
   }
 
   /** Takes every complete response from the ring; returns how many. */
@@ -80,6 +85,16 @@ export class Receiver {
       this.learn(conn, at, length);
       return;
     }
+    if (type === L.T_STREAM_ITEM && length >= P_RESPONSE_BODY) {
+      this.item(conn, at, length);
+      return;
+    }
+    if (type === L.T_STREAM_CREDIT && length >= 12) {
+      // More room for a streamed argument (a server that lies only floods its own memory).
+      const v = c.view;
+      this.credit(v.getUint32(at + P_ID, true), v.getUint32(at + 4, true), v.getUint32(at + 8, true));
+      return;
+    }
     if ((type !== L.T_RESPONSE && type !== L.T_ERROR) || length < (type === L.T_ERROR ? P_ERROR_DETAILS : P_RESPONSE_BODY)) {
       this.host.disconnect(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${name} sent a malformed record (type ${type})`));
       return;
@@ -96,6 +111,23 @@ export class Receiver {
       }
     } catch (e) {
       this.host.disconnect(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${name} sent an undecodable response: ${(e as Error).message}`));
+    }
+  }
+
+  /** STREAM_ITEM [id u32][pad][value]: one item of a stream call; one of a stream
+   *  cancelled meanwhile is dropped. */
+  private item(conn: Connection, at: number, length: number): void {
+    const stream = this.streams.get(core().view.getUint32(at + P_ID, true));
+    if (stream === undefined) return;
+    let value: unknown;
+    try {
+      value = this.decoder.decode(at + P_RESPONSE_BODY, at + length, conn.channel.tail);
+    } catch (e) {
+      this.host.disconnect(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.host.name} sent an undecodable stream item: ${(e as Error).message}`));
+      return;
+    }
+    if (!stream.push(value, length - P_RESPONSE_BODY)) {
+      this.host.disconnect(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.host.name} sent a stream item beyond the credit given`));
     }
   }
 

@@ -27,6 +27,10 @@ import { Receiver } from "./receive.js";
 import { SyncCall } from "./sync.js";
 import { AsyncCalls } from "./async.js";
 import type { MethodName, MethodNames } from "./methods.js";
+import type { CallSettings, Refused, StreamSink } from "./transport.js";
+import { streamedArg } from "./stream.js";
+import { StreamCredit, pumpStream } from "../serving/stream.js";
+import { ARG_WINDOW_BYTES, ARG_WINDOW_ITEMS } from "../protocol.js";
 
 export interface RouteOptions {
   name: string;
@@ -74,6 +78,15 @@ export class Route {
   /** A CONTEXT's [remaining ms u32]. */
   private readonly contextExtra = new Uint8Array(4);
   private readonly contextView = new DataView(this.contextExtra.buffer);
+  /** A STREAM_CREDIT's [items u32][bytes u32]. */
+  private readonly creditExtra = new Uint8Array(8);
+  private readonly creditView = new DataView(this.creditExtra.buffer);
+  /** Stream calls in progress, by id (src/calls/stream.ts). */
+  private readonly streams = new Map<number, StreamSink>();
+  /** Calls whose argument is streamed, by id: the credit the server gave. */
+  private readonly argStreams = new Map<number, StreamCredit>();
+  /** A STREAM_ARG's [argument index u32] (a STREAM_END's [reason u8] is errorExtra's). */
+  private readonly argExtra = new Uint8Array(4);
 
   constructor(
     readonly o: RouteOptions,
@@ -96,8 +109,8 @@ export class Route {
     };
     this.receiver = new Receiver(host, decoder, names, o.maxMessageBytes);
     this.sync = new SyncCall(host, this.receiver, o.spinMs, o.busyPoll);
-    this.async = new AsyncCalls(host, this.receiver, o.spinMs, o.busyPoll);
-    this.receiver.deliverTo(this.sync, this.async);
+    this.async = new AsyncCalls(host, this.receiver, o.spinMs, o.busyPoll, this);
+    this.receiver.deliverTo(this.sync, this.async, this.streams, (id, items, bytes) => this.argStreams.get(id)?.grant(items, bytes));
   }
 
   get path(): string {
@@ -357,7 +370,7 @@ export class Route {
   /** Encodes and sends a request on the current connection (made now, blocking, when
    *  `connectWithin` is given and there is none); returns its id. Throws before sending
    *  anything on bad input. */
-  send(name: MethodName, args: unknown[], timeoutMs: number, metadata: Metadata | undefined, connectWithin?: number): number {
+  send(name: MethodName, args: unknown[], timeoutMs: number, metadata: Metadata | undefined, connectWithin?: number, open?: StreamSink, streamed = -1): number {
     if (this.closed) throw this.closedError();
     const encoder = this.encoder;
     const length = encoder.encode(args, this.o.maxMessageBytes, "args", HEADROOM);
@@ -366,6 +379,11 @@ export class Route {
     const id = this.nextId;
     this.nextId = (this.nextId + 1) >>> 0 || 1;
     if (metadata !== undefined || timeoutMs !== this.o.timeoutMs) this.sendContext(conn, id, timeoutMs, metadata);
+    if (open !== undefined) this.sendCredit(conn, id, open.windowItems, open.windowBytes);
+    if (streamed >= 0) {
+      new DataView(this.argExtra.buffer).setUint32(0, streamed, true);
+      conn.channel.send(L.T_STREAM_ARG, id, this.argExtra, this.encoder.start + HEADROOM, 0);
+    }
     // By id once this connection's server has said it (METHOD_ID), else by name.
     const methodId = conn.methodIds.get(name.index);
     if (methodId >= 0) conn.channel.sendCall(id, methodId, encoder.start + HEADROOM, length, encoder.splice);
@@ -382,6 +400,68 @@ export class Route {
     const encoder = this.contextEncoder();
     const length = metadata === undefined ? 0 : encoder.encode(metadata, METADATA_MAX_BYTES * 2, "metadata", HEADROOM);
     conn.channel.send(L.T_CONTEXT, id, this.contextExtra, encoder.start + HEADROOM, length);
+  }
+
+  /** A STREAM_CREDIT for stream `id` (just before its request: the credit it opens with).
+   *  Its header goes in the encoder's headroom (a request's arguments may be after it). */
+  private sendCredit(conn: Connection, id: number, items: number, bytes: number): void {
+    this.creditView.setUint32(0, items, true);
+    this.creditView.setUint32(4, bytes, true);
+    conn.channel.send(L.T_STREAM_CREDIT, id, this.creditExtra, this.encoder.start + HEADROOM, 0);
+  }
+
+  /** Sends the items of call `id`'s streamed argument `source` within the server's credit,
+   *  then STREAM_END (reason 1: `source` threw); stops (closing `source`) when the call ends. */
+  private sendArg(id: number, source: unknown, end: Promise<unknown>): void {
+    const conn = this.conn!;
+    const credit = new StreamCredit(ARG_WINDOW_ITEMS, ARG_WINDOW_BYTES);
+    this.argStreams.set(id, credit);
+    const stop = (): void => {
+      this.argStreams.delete(id);
+      credit.cancel();
+    };
+    end.then(stop, stop);
+    const ended = (reason: number): void => {
+      if (credit.cancelled || conn.closed) return;
+      this.argStreams.delete(id);
+      conn.channel.send(L.T_STREAM_END, id, errorExtra(reason), this.encoder.start + HEADROOM, 0);
+      conn.channel.writer.commit();
+      conn.serverBell.ring();
+    };
+    pumpStream(source, credit, (value) => {
+      if (conn.closed) throw new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `connection to ${this.o.name} ended`);
+      const length = this.encoder.encode(value, this.o.maxMessageBytes, "item", HEADROOM);
+      conn.channel.send(L.T_STREAM_ITEM, id, null, this.encoder.start + HEADROOM, length, this.encoder.splice);
+      this.encoder.shrink(length);
+      conn.channel.writer.commit();
+      conn.serverBell.ring();
+      if (!conn.channel.idle) this.async.schedulePump(); // the rest goes as the server reads
+      return length;
+    }).then(() => ended(0), () => ended(1));
+  }
+
+  /** Stream call `id` is sent: its sink learns how to grant credit and cancel. */
+  private opened(id: number, sink: StreamSink, end: Promise<unknown>): void {
+    this.streams.set(id, sink);
+    const conn = this.conn!;
+    sink.link({
+      credit: (items, bytes) => {
+        if (conn.closed || this.streams.get(id) !== sink) return;
+        this.sendCredit(conn, id, items, bytes);
+        conn.channel.writer.commit();
+        conn.serverBell.ring();
+      },
+      cancel: () => {
+        if (this.streams.get(id) !== sink) return;
+        this.streams.delete(id);
+        if (!conn.closed) this.cancel(id, CancelReason.ABORTED);
+        this.async.forget(id);
+      },
+    });
+    const forget = (): void => {
+      if (this.streams.get(id) === sink) this.streams.delete(id);
+    };
+    end.then(forget, forget);
   }
 
   /** Tells the server that the caller gave up on call `id`, published to the ring: a
@@ -414,15 +494,29 @@ export class Route {
     }
   }
 
-  /** An asyncCall on this route's connection, which must be there (`connection()`). */
-  callAsync(name: MethodName, method: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, metadata: Metadata | undefined): Promise<unknown> {
+  /** An asyncCall on this route's connection, which must be there (`connection()`).
+   *  With `refused` (Transport.attemptOnce), a draining server's refusal goes there
+   *  instead of rejecting (not for a call with a streamed argument: its source is taken,
+   *  it is never sent again). */
+  callAsync(name: MethodName, method: string, args: unknown[], timeoutMs: number, settings: CallSettings, stream?: StreamSink, refused?: Refused): Promise<unknown> {
     let id: number;
+    let streamed: number;
+    let source: unknown;
     try {
-      id = this.send(name, args, timeoutMs, metadata);
+      streamed = streamedArg(args);
+      if (streamed >= 0) {
+        source = args[streamed];
+        args = args.slice();
+        args[streamed] = null; // its items follow the request
+      }
+      id = this.send(name, args, timeoutMs, settings.metadata, undefined, stream, streamed);
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.async.start(id, method, timeoutMs, signal);
+    const end = this.async.start(id, method, args, settings, timeoutMs, streamed < 0 ? refused : undefined);
+    if (stream !== undefined) this.opened(id, stream, end);
+    if (streamed >= 0) this.sendArg(id, source, end);
+    return end;
   }
 }
 

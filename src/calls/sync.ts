@@ -11,6 +11,9 @@ import type { Receiver } from "./receive.js";
 export class SyncCall {
   /** The id of the call in progress, or -1. */
   id = -1;
+  /** The last call's first clock reading (performance.now()), from which its deadline
+   *  counts; -1 when it was answered before any. */
+  startedAt = -1;
   private done = false;
   private value: unknown;
   private error: RpcError | undefined;
@@ -47,6 +50,7 @@ export class SyncCall {
     const serverParked = conn.serverBell.wokeServer;
     spin.begin(serverParked ? 0 : QUICK_POLLS, serverParked);
     let deadline = -1;
+    this.startedAt = -1;
     try {
       for (;;) {
         if (!conn.channel.idle && conn.channel.flush()) conn.serverBell.ring();
@@ -54,7 +58,10 @@ export class SyncCall {
         if (this.done) break;
         if (!spin.due(got)) continue;
         const now = performance.now();
-        if (deadline < 0) deadline = now + timeoutMs;
+        if (deadline < 0) {
+          deadline = now + timeoutMs;
+          this.startedAt = now;
+        }
         if (now >= deadline) {
           throw new RpcError(ErrorCodes.ERR_RPC_TIMEOUT, `call to "${method}" on ${this.host.name} timed out after ${Math.round(timeoutMs)} ms`, { maybeExecuted: withdraw(conn, id) });
         }

@@ -18,18 +18,56 @@ export interface CallSettings {
 
 /** One call, from the Client to the loop to a transport's attempt. */
 export interface Call {
-  readonly method: string;
-  readonly args: unknown[];
-  readonly settings: CallSettings;
+  // Not readonly: a synchronous call's record is reused (src/calls/attempts.ts).
+  method: string;
+  args: unknown[];
+  settings: CallSettings;
   /** Set by a transport's attempt: the instance it went to (the next attempt avoids it). */
   used: unknown;
   /** Set by a transport's attempt: its wait was cut short of the call's time left
    *  (NATS, retry.attemptTimeoutMs), so its timeout is a loss, not the call's end. */
   cut: boolean;
+  /** Set by a transport when an attempt of a call that is never re-sent (`mayRetry`
+   *  false) was refused by a draining server: performance.now() when it was sent, as its
+   *  own clock readings know it (-1: none was read, it was answered at once). That path
+   *  reads no clock per call; the re-sends keep to the call's deadline from this. */
+  startedAt: number;
+  /** A stream call (client.stream, src/calls/stream.ts): where its items go. The call's
+   *  answer is the stream's end. Undefined for a unary call. */
+  stream: StreamSink | undefined;
 }
 
 export function newCall(method: string, args: unknown[], settings: CallSettings): Call {
-  return { method, args, settings, used: undefined, cut: false };
+  return { method, args, settings, used: undefined, cut: false, startedAt: -1, stream: undefined };
+}
+
+/** Where a draining server's refusal (ERR_RPC_UNAVAILABLE) of a call sent by
+ *  `Transport.attemptOnce` goes, with the resolving functions of the call's promise: the
+ *  attempts loop sends it again and settles that promise itself (so the hot path needs no
+ *  second promise per call to catch this rare case). Called from a microtask or later,
+ *  never from inside the transport's receive loop. */
+export interface Refused {
+  refused(call: Call, err: unknown, resolve: (value: unknown) => void, reject: (err: unknown) => void): void;
+}
+
+/** What a transport does for a stream once the call is sent. */
+export interface StreamControl {
+  /** Grants the server more credit: `items` more items, `bytes` more bytes. */
+  credit(items: number, bytes: number): void;
+  /** The caller ends the stream early: the server closes its iterator. */
+  cancel(): void;
+}
+
+/** The caller's side of a stream call, as a transport feeds it. */
+export interface StreamSink {
+  /** The credit the stream opens with, in items and bytes of encoded items. */
+  readonly windowItems: number;
+  readonly windowBytes: number;
+  /** The call is sent: how to grant credit and cancel. */
+  link(control: StreamControl): void;
+  /** An item arrived (`bytes`: its encoded size); false when the server had no credit
+   *  for it (it broke the protocol). */
+  push(value: unknown, bytes: number): boolean;
 }
 
 /** A client-side transport. An attempt sends the call once and settles with the result,
@@ -39,9 +77,15 @@ export interface Transport {
   attemptSync(call: Call, timeoutMs: number, retryLeft: boolean): unknown;
   /** One attempt from the event loop. */
   attemptAsync(call: Call, timeoutMs: number, retryLeft: boolean): Promise<unknown>;
-  /** Whether a failed attempt of `call` may ever be sent again here (false: one attempt,
-   *  without the loop's bookkeeping: the hot path of a name served alone). */
-  mayRetry(call: Call): boolean;
+  /** The hot path of a call that `mayRetry` says is never re-sent: its one attempt, within
+   *  the call's timeout, whose promise is the call's own (and no Call record made, unless
+   *  it is refused); a draining server's refusal goes to `refused` instead of rejecting it.
+   *  Undefined when it cannot be sent at once (not connected yet, say): the loop then takes
+   *  its general way. */
+  attemptOnce?(method: string, args: unknown[], settings: CallSettings, refused: Refused): Promise<unknown> | undefined;
+  /** Whether a failed attempt of a call with `settings` may ever be sent again here
+   *  (false: one attempt, without the loop's bookkeeping: the hot path of a name served alone). */
+  mayRetry(settings: CallSettings): boolean;
   /** Whether an instance other than `call.used` can take a re-send at once. */
   otherLive(call: Call): boolean;
   /** The name the calls go to (what errors say). */

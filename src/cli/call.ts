@@ -1,11 +1,14 @@
 // shmrpc call <name> <method> [args…]: one call, its result printed as JSON (values JSON
-// lacks in the tagged forms of src/cli/values.ts).
+// lacks in the tagged forms of src/cli/values.ts); with --stream, each item of a stream
+// call on a line of its own as it arrives, until the stream ends or Ctrl-C cancels it.
 
 import { readFileSync } from "node:fs";
 import type { Invocation } from "./commands.js";
 import { Exit, UsageError } from "./exit.js";
 import { jsonText } from "./output.js";
-import { clientFor, nameArgument } from "./target.js";
+import { DEFAULT_TIMEOUT_MS, clientFor, nameArgument } from "./target.js";
+import { durationOption } from "./parse.js";
+import type { Client } from "../client.js";
 import { fromJson, parseArgument, toJson } from "./values.js";
 import { withMethodHint } from "./suggest.js";
 
@@ -15,6 +18,7 @@ export async function run(inv: Invocation): Promise<number> {
   const args = callArguments(inv.args.slice(2));
   const client = await clientFor(inv, name);
   try {
+    if (inv.options.stream === true) return await streamItems(inv, client, method, args);
     const result = await client.asyncCall(method, ...args).catch(async (e: unknown) => {
       throw await withMethodHint(client, method, e);
     });
@@ -23,6 +27,28 @@ export async function run(inv: Invocation): Promise<number> {
     return Exit.OK;
   } finally {
     client.close();
+  }
+}
+
+/** Prints each item of stream call `method` as one JSON line, holding the stream while
+ *  stdout is behind (its credit holds the server's producer). Without --timeout the stream
+ *  has no deadline. Ctrl-C cancels it (the server closes its generator) and exits 0. */
+async function streamItems(inv: Invocation, client: Client, method: string, args: unknown[]): Promise<number> {
+  const ac = new AbortController();
+  const interrupt = (): void => ac.abort();
+  process.on("SIGINT", interrupt);
+  const timeoutMs = inv.options.timeout === undefined ? Number.MAX_SAFE_INTEGER : durationOption(inv, "timeout", DEFAULT_TIMEOUT_MS);
+  try {
+    for await (const item of client.withOptions({ signal: ac.signal, timeoutMs }).stream(method, ...args)) {
+      inv.out.out(jsonText(toJson(item)) + "\n");
+      if (process.stdout.writableNeedDrain) await new Promise<void>((r) => process.stdout.once("drain", () => r()));
+    }
+    return Exit.OK;
+  } catch (e) {
+    if (ac.signal.aborted) return Exit.OK; // Ctrl-C: cancelled, as asked
+    throw await withMethodHint(client, method, e);
+  } finally {
+    process.off("SIGINT", interrupt);
   }
 }
 

@@ -86,8 +86,8 @@ export const COMMANDS: CommandSpec[] = [
       "The result is printed as JSON (indented, or on one line with --json). On failure the error's code and message go to stderr (a JSON object with --json) and the exit code says which class of error it was (shmrpc --help lists them).",
       ...VALUES_HELP,
     ],
-    options: { ...connecting, instance },
-    examples: ["shmrpc call /calc add 1 2", "shmrpc call /calc greet '\"world\"'", "echo '[[1,2,3]]' | shmrpc call /calc stats -", "SHMRPC_TOKEN=s3cret shmrpc call /vault get '\"key\"'"],
+    options: { ...connecting, instance, stream: { type: "boolean", help: "call it as a stream: print each item as one JSON line as it arrives (no deadline unless --timeout); Ctrl-C cancels it" } },
+    examples: ["shmrpc call /calc add 1 2", "shmrpc call /calc greet '\"world\"'", "echo '[[1,2,3]]' | shmrpc call /calc stats -", "SHMRPC_TOKEN=s3cret shmrpc call /vault get '\"key\"'", "shmrpc call /logs tail '\"app.log\"' --stream | head -n 20"],
     load: () => import("./call.js"),
   },
   {

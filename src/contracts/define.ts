@@ -15,6 +15,9 @@ export function defineContract<const S extends ContractSpec>(methods: S): Contra
     if (spec.idempotent !== undefined && typeof spec.idempotent !== "boolean") {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `contract method "${name}": idempotent must be a boolean`);
     }
+    if (spec.yields !== undefined && !isSchema(spec.yields)) {
+      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `contract method "${name}": yields must be a Standard Schema`);
+    }
     if (spec.result !== undefined && !isSchema(spec.result)) {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `contract method "${name}": result must be a Standard Schema`);
     }

@@ -15,6 +15,9 @@ export interface MethodDescription {
   /** JSON Schema of the result (the schema's output side, what callers receive); null as for `args`, and
    *  for a method without a result schema. */
   result: Record<string, unknown> | null;
+  /** JSON Schema of each item of a streaming method (its `yields`, output side); null for
+   *  other methods and as for `args`. */
+  yields: Record<string, unknown> | null;
   /** The contract's `idempotent` flag; false when unset and for bind() methods. */
   idempotent: boolean;
   /** The contract's `description`; "" when unset and for bind() methods. */
@@ -85,6 +88,7 @@ export function describeService(name: string, version: number, started: Date, en
       name: ep.name,
       args: jsonSchemaOf(ep.spec?.args, "input"),
       result: jsonSchemaOf(ep.spec?.result, "output"),
+      yields: jsonSchemaOf(ep.spec?.yields, "output"),
       idempotent: ep.spec?.idempotent === true,
       description: ep.spec?.description ?? "",
     });

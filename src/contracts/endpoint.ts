@@ -25,6 +25,11 @@ export class Endpoint {
   timed = 0;
   /** Calls whose promise has not settled yet. */
   inflight = 0;
+  /** Stream calls: a streamed result, a streamed argument, or both. */
+  streams = 0;
+  /** Stream items sent (results) and received (streamed arguments), and their encoded bytes. */
+  items = 0;
+  itemBytes = 0;
   /** Once a call returned a promise, every call is timed (see TIMING in stats.ts). */
   async = false;
   /** Bound with `{ view: true }`: binary arguments arrive as views (see Server.bind). */

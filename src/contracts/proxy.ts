@@ -9,6 +9,7 @@ import type { Contract, ContractSpec, Proxy, ProxyOptions } from "./types.js";
 export interface Calls {
   sync(method: string, args: unknown[], idempotent: boolean): unknown;
   async(method: string, args: unknown[], idempotent: boolean): Promise<unknown>;
+  stream(method: string, args: unknown[]): unknown;
 }
 
 export function makeProxy<S extends ContractSpec>(contract: Contract<S>, calls: Calls, options: ProxyOptions = {}): Proxy<S, boolean> {
@@ -17,7 +18,13 @@ export function makeProxy<S extends ContractSpec>(contract: Contract<S>, calls: 
   for (const [method, spec] of Object.entries(contract.methods)) {
     const result = spec.result;
     const idempotent = spec.idempotent === true;
-    if (!options.validate) {
+    if (spec.yields !== undefined) {
+      // A stream (the server checks each item; `validate` checks the arguments here too).
+      proxy[method] = !options.validate ? (...args) => calls.stream(method, args) : (...args) => {
+        validateSync(spec.args, args, method, "arguments");
+        return calls.stream(method, args);
+      };
+    } else if (!options.validate) {
       proxy[method] = options.sync ? (...args) => calls.sync(method, args, idempotent) : (...args) => calls.async(method, args, idempotent);
     } else if (options.sync) {
       proxy[method] = (...args) => {

@@ -48,6 +48,12 @@ export interface EndpointStats {
   average_processing_time: number;
   /** Calls whose handler returned a promise that has not settled yet. */
   in_flight: number;
+  /** Stream calls (a streamed result, a streamed argument, or both). */
+  streams: number;
+  /** Items of its streams, sent and received. */
+  stream_items: number;
+  /** Their encoded bytes. */
+  stream_bytes: number;
 }
 
 /** What `server.stats()` returns and `client.stats()` receives: a NATS service-stats response (ADR-32),
@@ -95,6 +101,9 @@ export function serviceStats(name: string, id: string, started: Date, endpoints:
       processing_time: Math.round(ep.timed === ep.requests - ep.inflight ? ep.timeMs * 1e6 : average * (ep.requests - ep.inflight)),
       average_processing_time: Math.round(average),
       in_flight: ep.inflight,
+      streams: ep.streams,
+      stream_items: ep.items,
+      stream_bytes: ep.itemBytes,
     });
   }
   return { type: "io.nats.micro.v1.stats_response", name, id, pid: globalThis.process?.pid ?? -1, started: started.toISOString(), endpoints: list, connections };

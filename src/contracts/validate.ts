@@ -6,6 +6,7 @@ import type { StandardSchemaV1 } from "@standard-schema/spec";
 import { RpcError, ErrorCodes } from "../errors.js";
 import { ErrorKind } from "../protocol.js";
 import type { MethodSpec, ValidationIssue } from "./types.js";
+import { asyncIteratorOf } from "../serving/stream.js";
 
 type Handler = (...args: any[]) => unknown;
 type Result = StandardSchemaV1.Result<unknown>;
@@ -45,10 +46,10 @@ export function pathText(root: string, path: Array<string | number>): string {
   return s;
 }
 
-function describeIssues(what: "arguments" | "result", method: string, issues: ValidationIssue[]): string {
+function describeIssues(what: "arguments" | "result" | "item", method: string, issues: ValidationIssue[]): string {
   const first = issues[0];
-  const where = pathText(what === "arguments" ? "args" : "result", first?.path ?? []);
-  return `invalid ${what === "arguments" ? "arguments to" : "result of"} "${method}": ${where}: ${first?.message ?? "rejected by its schema"}` +
+  const where = pathText(what === "arguments" ? "args" : what, first?.path ?? []);
+  return `invalid ${what === "arguments" ? "arguments to" : `${what} of`} "${method}": ${where}: ${first?.message ?? "rejected by its schema"}` +
     (issues.length > 1 ? ` (and ${issues.length - 1} more)` : "");
 }
 
@@ -60,6 +61,11 @@ export function argumentsViolation(method: string, issues: ReadonlyArray<Standar
 export function resultViolation(method: string, issues: ReadonlyArray<StandardSchemaV1.Issue>): ContractViolation {
   const plain = plainIssues(issues);
   return new ContractViolation(ErrorKind.INVALID_RESULT, describeIssues("result", method, plain), plain);
+}
+
+export function itemViolation(method: string, issues: ReadonlyArray<StandardSchemaV1.Issue>): ContractViolation {
+  const plain = plainIssues(issues);
+  return new ContractViolation(ErrorKind.INVALID_RESULT, describeIssues("item", method, plain), plain);
 }
 
 /** The caller's view of a violation. */
@@ -104,9 +110,19 @@ export function contractGuard(method: string, spec: MethodSpec): (raw: unknown[]
     const r = result!.validate(value);
     return isThenable(r) ? Promise.resolve(r).then(checkResult) : checkResult(r);
   };
+  const items = spec.yields?.["~standard"];
   const run = (r: Result, inner: (args: unknown[]) => unknown): unknown => {
     if (r.issues) throw argumentsViolation(method, r.issues);
     const value = inner(r.value as unknown[]);
+    // streams: each item checked as it goes (the iterator's return value by `result`)
+    if (items !== undefined) {
+      const stream = (v: unknown): unknown => {
+        const it = asyncIteratorOf(v);
+        if (it !== undefined) return checkedItems(method, it, items, result === undefined ? undefined : validateResult);
+        return result === undefined ? v : validateResult(v);
+      };
+      return isThenable(value) ? Promise.resolve(value).then(stream) : stream(value);
+    }
     if (result === undefined) return value;
     return isThenable(value) ? Promise.resolve(value).then(validateResult) : validateResult(value);
   };
@@ -114,6 +130,25 @@ export function contractGuard(method: string, spec: MethodSpec): (raw: unknown[]
     const r = args.validate(raw);
     return isThenable(r) ? Promise.resolve(r).then((v) => run(v, inner)) : run(r, inner);
   };
+}
+
+/** A streaming method's items, each checked by `schema` (the caller gets its output): an
+ *  item that breaks it ends the stream (the source closed) with ERR_RPC_INVALID_RESULT. */
+function checkedItems(method: string, it: AsyncIterator<unknown>, schema: StandardSchemaV1.Props, checkReturn: ((v: unknown) => unknown) | undefined): AsyncIterable<unknown> {
+  const checked: AsyncIterator<unknown> = {
+    next: async () => {
+      const r = await it.next();
+      if (r.done === true) return { done: true, value: checkReturn === undefined ? r.value : await checkReturn(r.value) };
+      const v = await schema.validate(r.value);
+      if (v.issues) {
+        await it.return?.();
+        throw itemViolation(method, v.issues);
+      }
+      return { done: false, value: v.value };
+    },
+    return: async (value?: unknown) => (it.return === undefined ? { done: true, value } : it.return(value)),
+  };
+  return { [Symbol.asyncIterator]: () => checked };
 }
 
 /** Caller's side, synchronous: throws RpcError when `value` breaks `schema`, or when the

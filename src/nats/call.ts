@@ -30,6 +30,8 @@ import { NatsSeal, sealedRequest } from "./auth.js";
 import { cancelMessage, cancelSubject, newCallId, requestHeaderPairs, toHeaders } from "./context.js";
 import { DEFAULT_RETRY, type RetryPolicy } from "../calls/retry.js";
 import type { Call, Transport } from "../calls/transport.js";
+import { streamOverNats } from "./stream.js";
+import { streamedArg } from "../calls/stream.js";
 
 type Metadata = Readonly<Record<string, string>>;
 
@@ -80,8 +82,10 @@ export class NatsCalls implements Transport {
   get name(): string {
     return this.serverName;
   }
-  private readonly service: string;
-  private readonly codec = new PayloadCodec();
+  /** The service's name on NATS (src/nats/subjects.ts). */
+  readonly service: string;
+  /** The payloads' codec. */
+  readonly codec = new PayloadCodec();
   private readonly subjects = new Map<string, string>();
   private nc: NatsConnection | undefined;
   private connecting: Promise<NatsConnection> | undefined;
@@ -142,6 +146,7 @@ export class NatsCalls implements Transport {
 
   attemptAsync(call: Call, timeoutMs: number, retryLeft: boolean): Promise<unknown> {
     call.used = this;
+    if (call.stream !== undefined || streamedArg(call.args) >= 0) return this.streamAsync(call, timeoutMs);
     return this.requestAsync(call.method, call.args, this.window(call, timeoutMs, retryLeft), call.settings.signal, call.settings.metadata);
   }
 
@@ -179,6 +184,29 @@ export class NatsCalls implements Transport {
       throw err;
     }
     return replyValue(this.codec, reply.data, reply.header, this.serverName);
+  }
+
+  /** A stream call or a call with a streamed argument (src/nats/stream.ts): one attempt,
+   *  its whole deadline. */
+  private async streamAsync(call: Call, timeoutMs: number): Promise<unknown> {
+    const signal = call.settings.signal;
+    if (this.seal !== undefined) {
+      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `stream "${call.method}" cannot go over NATS with a token: sealed streams are not supported yet`, { maybeExecuted: false });
+    }
+    if (signal?.aborted) throw aborted(call.method, signal, false);
+    const subject = this.subject(call.method);
+    const streamed = streamedArg(call.args);
+    let args = call.args;
+    if (streamed >= 0) {
+      args = args.slice();
+      args[streamed] = null; // its items follow the request
+    }
+    const data = this.codec.encode(args, this.maxMessageBytes, "args");
+    const start = performance.now();
+    const nc = await this.connection(timeoutMs);
+    if (signal?.aborted) throw aborted(call.method, signal, false);
+    checkSize(data.length, nc);
+    return streamOverNats(this, nc, subject, data, call, timerMs(timeoutMs - (performance.now() - start)), streamed, this.maxMessageBytes);
   }
 
   private cancel(nc: NatsConnection, callId: string, timedOut: boolean): void {

@@ -14,6 +14,31 @@ export const HEADER_TIMEOUT = "shmrpc-timeout-ms";
 /** The call's id, which a cancel names. */
 export const HEADER_CALL = "shmrpc-call";
 
+/** A stream call's opening credit ("<items> <bytes>") on its request; "item" on each of
+ *  its items (the stream's end is the ordinary reply). */
+export const HEADER_STREAM = "shmrpc-stream";
+
+/** A request whose argument <index> is streamed (sent as null): its items go to argSubject. */
+export const HEADER_STREAM_ARG = "shmrpc-stream-arg";
+
+/** Where the caller of call `callId` publishes its streamed argument's items ("item"), then
+ *  its end ("end 0", or "end 1": its source failed), each tagged in HEADER_STREAM. */
+export function argSubject(service: string, callId: string): string {
+  return `${SUBJECT_PREFIX}.$arg.${service}.${callId}`;
+}
+
+/** Where callers of `service` publish more credit for their streams: "<call id> <items> <bytes>". */
+export function creditSubject(service: string): string {
+  return `${SUBJECT_PREFIX}.$credit.${service}`;
+}
+
+/** "<items> <bytes>" (an opening credit) as numbers, or undefined when malformed. */
+export function parseCredit(text: string): { items: number; bytes: number } | undefined {
+  const m = /^(\d{1,10}) (\d{1,10})$/.exec(text);
+  if (m === null) return undefined;
+  return { items: Number(m[1]), bytes: Number(m[2]) };
+}
+
 /** Where callers of `service` publish the ids of calls they gave up on. */
 export function cancelSubject(service: string): string {
   return `${SUBJECT_PREFIX}.$cancel.${service}`;

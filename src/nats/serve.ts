@@ -17,7 +17,9 @@ import { RESERVED_PREFIX } from "../contracts/stats.js";
 import { invoke, errorShape, unsendableShape, type ErrorShape, type Wire } from "../serving/invoke.js";
 import { connectNats, natsLibrary } from "./connect.js";
 import { PayloadCodec } from "./payload.js";
-import { cancelSubject, parseCancel, requestContext, sealedPairs } from "./context.js";
+import { NatsArg } from "./stream-arg.js";
+import { HEADER_CALL, HEADER_STREAM, HEADER_STREAM_ARG, argSubject, cancelSubject, creditSubject, parseCancel, parseCredit, requestContext, sealedPairs } from "./context.js";
+import { StreamCredit } from "../serving/stream.js";
 import { Running } from "../serving/context.js";
 import { HEADER_AUTH, NatsSeal } from "./auth.js";
 import {
@@ -62,6 +64,10 @@ export class NatsService {
   /** Context handlers' calls by call id, for the callers' cancels. */
   private readonly byCallId = new Map<string, Running>();
   private readonly callIds = new WeakMap<Running, string>();
+  /** Streams in progress: by request, and by call id (for the callers' credit and cancels). */
+  private readonly streams = new Map<Msg, StreamCredit>();
+  private readonly streamsByCallId = new Map<string, StreamCredit>();
+  private readonly streamIds = new WeakMap<StreamCredit, string>();
   /** With the server's token: requests must open, replies are sealed (src/nats/auth.ts). */
   private readonly seal: NatsSeal | undefined;
   /** The iv of each request taken under the token, which its reply is bound to. */
@@ -99,7 +105,20 @@ export class NatsService {
       callback: (err, msg) => {
         if (err !== null) return;
         const { callId, code } = parseCancel(msg.string());
+        this.streamsByCallId.get(callId)?.cancel();
+        this.argsByCallId.get(callId)?.close(new RpcError(code, "the caller gave up on the call"));
         this.byCallId.get(callId)?.abort(code, code === ErrorCodes.ERR_RPC_TIMEOUT ? "the caller's deadline passed" : "the caller aborted the call");
+      },
+    });
+    // Callers' credit for their streams: "<call id> <items> <bytes>" (every instance hears it).
+    nc.subscribe(creditSubject(this.service), {
+      callback: (err, msg) => {
+        if (err !== null) return;
+        const text = msg.string();
+        const space = text.indexOf(" ");
+        const stream = this.streamsByCallId.get(text.slice(0, space));
+        const credit = stream === undefined ? undefined : parseCredit(text.slice(space + 1));
+        if (credit !== undefined) stream!.grant(credit.items, credit.bytes);
       },
     });
     for (const verb of ["PING", "INFO", "STATS"] as const) {
@@ -134,6 +153,8 @@ export class NatsService {
     }
     for (const [msg, run] of this.running) {
       run?.abort(ErrorCodes.ERR_RPC_DISCONNECTED, "the server closed");
+      this.streams.get(msg)?.cancel();
+      this.endArg(msg);
       try {
         this.replyError(msg, ErrorCodes.ERR_RPC_DISCONNECTED, { name: "Error", message: `server ${this.server.name} closed while the call was running`, stack: "" });
       } catch {
@@ -192,6 +213,8 @@ export class NatsService {
     if (!Array.isArray(args)) {
       return this.replyError(msg, ErrorCodes.ERR_RPC_PROTOCOL, { name: "Error", message: "arguments that are not an array", stack: "" });
     }
+    const h = msg.headers;
+    if (h !== undefined && h.has(HEADER_STREAM_ARG) && !this.takeArg(msg, ep, args)) return;
     let run: Running | undefined;
     if (ep.contextual) {
       const c = requestContext(sealed === undefined ? msg.headers : sealedPairs(sealed));
@@ -203,6 +226,42 @@ export class NatsService {
       this.running.set(msg, run);
     }
     if (!invoke(ep, args, run?.context, this.wire, msg, 0) && run !== undefined) this.ended(msg);
+  }
+
+  /** Streamed arguments of calls in progress (src/nats/stream-arg.ts). */
+  private readonly args = new Map<Msg, NatsArg>();
+  private readonly argsByCallId = new Map<string, NatsArg>();
+  private readonly argIds = new WeakMap<NatsArg, string>();
+
+  /** A request whose argument is streamed: an Inbound in its place (args[index], sent as
+   *  null) fed from the call's argument subject. False when it is answered already. */
+  private takeArg(msg: Msg, ep: Endpoint, args: unknown[]): boolean {
+    const h = msg.headers!;
+    const index = Number(h.get(HEADER_STREAM_ARG));
+    const callId = h.has(HEADER_CALL) ? h.get(HEADER_CALL) : "";
+    if (!Number.isInteger(index) || index < 0 || index >= args.length || args[index] !== null || callId === "" || this.seal !== undefined || this.nc === undefined) {
+      this.replyError(msg, ErrorCodes.ERR_RPC_INVALID_ARGUMENT, { name: "RpcError", message: "a streamed argument that is not there (or not null), without a call id, or under a token", stack: "" });
+      return false;
+    }
+    const arg = new NatsArg(this.nc, this.headersOf!, this.codec, argSubject(this.service, callId), msg.reply!, ep);
+    this.args.set(msg, arg);
+    this.argsByCallId.set(callId, arg);
+    this.argIds.set(arg, callId);
+    args[index] = arg.inbound.stream;
+    // Settled at once (a handler that did not wait for its argument): no more items taken.
+    queueMicrotask(() => {
+      if (!this.running.has(msg)) this.endArg(msg);
+    });
+    return true;
+  }
+
+  private endArg(msg: Msg): void {
+    const arg = this.args.get(msg);
+    if (arg === undefined) return;
+    this.args.delete(msg);
+    const callId = this.argIds.get(arg);
+    if (callId !== undefined) this.argsByCallId.delete(callId);
+    arg.close(new RpcError(ErrorCodes.ERR_RPC_ABORTED, "the call ended"));
   }
 
   /** Told when no handler runs any more (drain). */
@@ -239,6 +298,13 @@ export class NatsService {
     if (this.idle !== undefined && this.running.size === 0) queueMicrotask(() => this.idle?.());
     const id = run === undefined ? undefined : this.callIds.get(run);
     if (id !== undefined) this.byCallId.delete(id);
+    this.endArg(msg);
+    const stream = this.streams.get(msg);
+    if (stream !== undefined) {
+      this.streams.delete(msg);
+      const callId = this.streamIds.get(stream);
+      if (callId !== undefined) this.streamsByCallId.delete(callId);
+    }
     return true;
   }
 
@@ -259,7 +325,37 @@ export class NatsService {
     // Answered already by close(), or the connection is gone.
     settling: (msg) => this.ended(msg) && this.nc !== undefined,
     answered: () => {},
+    stream: (msg) => this.opened(msg),
+    item: (msg, _id, value) => this.publishItem(msg, value),
   };
+
+  /** A request that opens a stream (its HEADER_STREAM: the opening credit): the credit,
+   *  tracked until it settles. Not under a token (a sealed stream is not supported yet). */
+  private opened(msg: Msg): StreamCredit | undefined {
+    const h = msg.headers;
+    if (h === undefined || !h.has(HEADER_STREAM) || this.seal !== undefined) return undefined;
+    const open = parseCredit(h.get(HEADER_STREAM));
+    if (open === undefined) return undefined;
+    const credit = new StreamCredit(open.items, open.bytes);
+    this.streams.set(msg, credit);
+    const callId = h.get(HEADER_CALL);
+    if (callId !== "") {
+      this.streamsByCallId.set(callId, credit);
+      this.streamIds.set(credit, callId);
+    }
+    return credit;
+  }
+
+  /** Publishes one item of a stream to its caller's inbox; returns its size in bytes. */
+  private publishItem(msg: Msg, value: unknown): number {
+    const nc = this.nc;
+    if (nc === undefined) throw new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, `server ${this.server.name} closed`);
+    const data = this.codec.encode(value, this.maxBytes, "item");
+    const h = this.headersOf!();
+    h.set(HEADER_STREAM, "item");
+    nc.publish(msg.reply!, data, { headers: h });
+    return data.length;
+  }
 
   /** The largest payload the NATS server takes, and the server's own limit. */
   private get maxBytes(): number {
@@ -272,7 +368,7 @@ export class NatsService {
     try {
       data = this.codec.encode(value, this.maxBytes, "result");
     } catch (e) {
-      const shape = unsendableShape(e, e instanceof RpcError && e.code === ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE);
+      const shape = unsendableShape(e, e instanceof RpcError && e.code === ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE, value);
       this.replyShape(msg, shape);
       return shape.why;
     }

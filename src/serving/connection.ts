@@ -13,6 +13,8 @@ import { NO_METADATA, type Caller, type Running } from "./context.js";
 import type { Lease } from "./lease.js";
 import { PrivateCopy } from "./private-copy.js";
 import { WakeThrottle } from "./wake-throttle.js";
+import type { StreamCredit } from "./stream.js";
+import type { Inbound } from "./inbound.js";
 import { CancelledIds } from "../core/cancel-box.js";
 
 export class Connection {
@@ -38,6 +40,17 @@ export class Connection {
   contextId = 0;
   contextDeadline = 0;
   contextMetadata: Readonly<Record<string, string>> = NO_METADATA;
+  /** Streams of this connection in progress, by call id (made on first use). */
+  streams: Map<number, StreamCredit> | undefined;
+  /** The STREAM_CREDIT just taken that opens the request of id `openId` (0: none). */
+  openId = 0;
+  openItems = 0;
+  openBytes = 0;
+  /** Streamed arguments of calls in progress, by call id (made on first use). */
+  inbound: Map<number, Inbound> | undefined;
+  /** The STREAM_ARG just taken: argument `argIndex` of the request of id `argId` (0: none). */
+  argId = 0;
+  argIndex = 0;
   private callerInfo: Caller | undefined;
   /** Requests the client took back after publishing them (src/core/cancel-box.ts). */
   readonly cancelled: CancelledIds;

@@ -14,7 +14,7 @@ import { Encoder } from "../codec/encode.js";
 import { Decoder } from "../codec/decode.js";
 import { RpcError, ErrorCodes } from "../errors.js";
 import { ErrorKind } from "../protocol.js";
-import { P_ID, P_NAME, P_NAME_LENGTH, P_METHOD_ID, P_CALL_BODY, bodyOffset, HEADROOM, errorExtra } from "../frames.js";
+import { P_ID, P_NAME, P_NAME_LENGTH, P_METHOD_ID, P_CALL_BODY, P_RESPONSE_BODY, bodyOffset, HEADROOM, errorExtra } from "../frames.js";
 import type { Established } from "../connection/listener.js";
 import { READABLE } from "../connection/link.js";
 import type { PeerInfo } from "../server.js";
@@ -27,6 +27,8 @@ import { receivedMetadata } from "../metadata.js";
 import { Connection } from "./connection.js";
 import { Lease } from "./lease.js";
 import { Budgets } from "./budgets.js";
+import { StreamCredit } from "./stream.js";
+import { Inbound } from "./inbound.js";
 
 /** Longest a serving turn keeps the event loop before yielding to other I/O. */
 const TURN_MS = 2;
@@ -237,6 +239,15 @@ export class Serving {
       for (const r of conn.running.values()) r.abort(ErrorCodes.ERR_RPC_DISCONNECTED, text2);
       conn.running.clear();
     }
+    // Its streams end: their iterators are closed (a generator's finally runs).
+    if (conn.streams !== undefined) {
+      for (const s of conn.streams.values()) s.cancel();
+      conn.streams.clear();
+    }
+    if (conn.inbound !== undefined) {
+      for (const a of conn.inbound.values()) a.fail(new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, "the caller closed or died"));
+      conn.inbound.clear();
+    }
     if (conn === this.newest) this.newest = undefined;
     const i = this.conns.indexOf(conn);
     if (i >= 0) this.conns.splice(i, 1);
@@ -371,6 +382,14 @@ export class Serving {
         this.takeContext(conn, ch.payload, ch.length);
       } else if (type === L.T_CANCEL) {
         this.takeCancel(conn, ch.payload, ch.length);
+      } else if (type === L.T_STREAM_CREDIT) {
+        this.takeCredit(conn, ch.payload, ch.length);
+      } else if (type === L.T_STREAM_ITEM) {
+        this.takeItem(conn, ch.payload, ch.length);
+      } else if (type === L.T_STREAM_ARG) {
+        this.takeStreamArg(conn, ch.payload, ch.length);
+      } else if (type === L.T_STREAM_END) {
+        this.takeStreamEnd(conn, ch.payload, ch.length);
       } else if (type === L.T_GOODBYE) {
         ch.consumed();
         ch.release();
@@ -485,6 +504,14 @@ export class Serving {
       return this.protocolError(conn, `undecodable arguments (${(e as Error).message})`);
     }
     if (!Array.isArray(args)) return this.protocolError(conn, "arguments that are not an array");
+    if (conn.openId !== 0 && conn.openId !== id) conn.openId = 0; // opened another call: dropped
+    if (conn.argId !== 0 && !this.streamArg(conn, id, ep, args, view)) return;
+    if (view && conn.openId === id) {
+      // Its request would stay delivered until the stream ends, and no credit could be read.
+      conn.openId = 0;
+      this.sendError(conn, id, ErrorKind.INVALID_ARGUMENT, "RpcError", `method "${ep.name}" takes views (view: true): it cannot be called as a stream`);
+      return;
+    }
     let running: Running | undefined;
     if (ep.contextual) running = this.started(conn, id, ep.name);
     else if (conn.contextId !== 0) conn.contextId = 0;
@@ -504,6 +531,7 @@ export class Serving {
         if (conn.closed) running.abort(ErrorCodes.ERR_RPC_DISCONNECTED, "the connection ended while the call started");
       }
       if (!pending) {
+        if (conn.inbound !== undefined) conn.inbound.delete(id);
         // Sent (a spliced view copied into the ring or the queue): the tail may take the
         // next one. A view handler's request stays delivered while its promise is pending.
         if (view) this.doneWithView(conn, tail, true);
@@ -557,10 +585,113 @@ export class Serving {
     if (length < 5) return this.protocolError(conn, "a CANCEL shorter than its header");
     const c = core();
     const id = c.view.getUint32(at + P_ID, true);
+    conn.streams?.get(id)?.cancel();
+    conn.inbound?.get(id)?.fail(new RpcError(cancelCode(c.u8[at + 4]!), "the caller gave up on the call"));
     const running = conn.running?.get(id);
     if (running === undefined) return;
     const reason = c.u8[at + 4]!;
     running.abort(cancelCode(reason), reason === CancelReason.TIMEOUT ? "the caller's deadline passed" : "the caller aborted the call");
+  }
+
+  /** A STREAM_CREDIT: [id u32][items u32][bytes u32]: more credit for stream `id`, or,
+   *  when no stream of that id runs, the opening credit of the request that follows. */
+  private takeCredit(conn: Connection, at: number, length: number): void {
+    if (length < 12) return this.protocolError(conn, "a STREAM_CREDIT shorter than its header");
+    const v = core().view;
+    const id = v.getUint32(at + P_ID, true);
+    const items = v.getUint32(at + 4, true);
+    const bytes = v.getUint32(at + 8, true);
+    const stream = conn.streams?.get(id);
+    if (stream !== undefined) return stream.grant(items, bytes);
+    conn.openId = id;
+    conn.openItems = items;
+    conn.openBytes = bytes;
+  }
+
+  /** A STREAM_ARG: [id u32][argument index u32]: that argument of the request that follows is streamed. */
+  private takeStreamArg(conn: Connection, at: number, length: number): void {
+    if (length < 8) return this.protocolError(conn, "a STREAM_ARG shorter than its header");
+    const v = core().view;
+    conn.argId = v.getUint32(at + P_ID, true);
+    conn.argIndex = v.getUint32(at + 4, true);
+  }
+
+  /** Request `id`'s streamed argument, if a STREAM_ARG announced one: an Inbound in its
+   *  place (args[index], sent as null). False when the call is answered already. */
+  private streamArg(conn: Connection, id: number, ep: Endpoint, args: unknown[], view: boolean): boolean {
+    const index = conn.argIndex;
+    const mine = conn.argId === id;
+    conn.argId = 0;
+    if (!mine) return true; // announced for another request: dropped
+    if (index >= args.length || args[index] !== null) {
+      this.protocolError(conn, "a STREAM_ARG for an argument that is not there (or not null)");
+      return false;
+    }
+    if (view) {
+      this.sendError(conn, id, ErrorKind.INVALID_ARGUMENT, "RpcError", "a method that takes views (view: true) cannot take a streamed argument");
+      return false;
+    }
+    const inbound = new Inbound(ep, (items, bytes) => this.sendArgCredit(conn, id, items, bytes));
+    if (conn.openId !== id) ep.streams++; // (a stream call too: counted by invoke)
+    (conn.inbound ??= new Map()).set(id, inbound);
+    args[index] = inbound.stream;
+    return true;
+  }
+
+  /** A STREAM_ITEM from the caller: one item of call `id`'s streamed argument. */
+  private takeItem(conn: Connection, at: number, length: number): void {
+    if (length < P_RESPONSE_BODY) return this.protocolError(conn, "a STREAM_ITEM shorter than its header");
+    const inbound = conn.inbound?.get(core().view.getUint32(at + P_ID, true));
+    if (inbound === undefined) return; // its call ended: dropped
+    let value: unknown;
+    try {
+      value = this.decoder!.decode(at + P_RESPONSE_BODY, at + length, conn.channel.tail);
+    } catch (e) {
+      return this.protocolError(conn, `an undecodable stream item (${(e as Error).message})`);
+    }
+    if (!inbound.push(value, length - P_RESPONSE_BODY)) this.protocolError(conn, "stream items beyond the credit given");
+  }
+
+  /** A STREAM_END: [id u32][reason u8]: call `id`'s streamed argument ended (0) or failed (1). */
+  private takeStreamEnd(conn: Connection, at: number, length: number): void {
+    if (length < 5) return this.protocolError(conn, "a STREAM_END shorter than its header");
+    const c = core();
+    const id = c.view.getUint32(at + P_ID, true);
+    const inbound = conn.inbound?.get(id);
+    if (inbound === undefined) return;
+    conn.inbound!.delete(id); // later items are dropped
+    if (c.u8[at + 4] === 0) inbound.end();
+    else inbound.fail(new RpcError(ErrorCodes.ERR_RPC_ABORTED, "the caller's stream failed"));
+  }
+
+  /** A STREAM_CREDIT to the caller: more room for call `id`'s streamed argument. */
+  private sendArgCredit(conn: Connection, id: number, items: number, bytes: number): void {
+    if (conn.closed || conn.inbound?.get(id) === undefined) return;
+    const v = this.creditView;
+    v.setUint32(0, items, true);
+    v.setUint32(4, bytes, true);
+    conn.channel.send(L.T_STREAM_CREDIT, id, this.creditExtra, this.encoder!.start + HEADROOM, 0);
+    this.answered(conn, false, true);
+  }
+  private readonly creditExtra = new Uint8Array(8);
+  private readonly creditView = new DataView(this.creditExtra.buffer);
+
+  /** Call `id` opened as a stream: its credit, tracked until it settles. */
+  private opened(conn: Connection, id: number): StreamCredit {
+    conn.openId = 0;
+    const credit = new StreamCredit(conn.openItems, conn.openBytes);
+    (conn.streams ??= new Map()).set(id, credit);
+    return credit;
+  }
+
+  /** Sends one item of stream `id`; returns its encoded size. */
+  private sendItem(conn: Connection, id: number, value: unknown): number {
+    if (conn.closed) throw new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, "the caller went");
+    const length = this.encoder!.encode(value, this.maxMessageBytes, "item", HEADROOM);
+    conn.channel.send(L.T_STREAM_ITEM, id, null, this.encoder!.start + HEADROOM, length, this.encoder!.splice);
+    this.encoder!.shrink(length);
+    this.answered(conn, false, true);
+    return length;
   }
 
   /** The shared invoke's way to this wire. */
@@ -574,6 +705,8 @@ export class Serving {
     },
     settling: (conn, id, ep) => {
       if (ep.contextual) conn.running?.delete(id);
+      if (conn.streams !== undefined) conn.streams.delete(id);
+      if (conn.inbound !== undefined) conn.inbound.delete(id);
       conn.inflight--;
       this.inflight--;
       if (this.inflight === 0) this.drained?.();
@@ -583,6 +716,8 @@ export class Serving {
       return false;
     },
     answered: (conn, _id, ep, sent) => this.answered(conn, ep.view, sent),
+    stream: (conn, id) => (conn.openId === id ? this.opened(conn, id) : undefined),
+    item: (conn, id, value) => this.sendItem(conn, id, value),
   };
 
   /** A view handler is done with its request, which is still delivered: its tail's
@@ -629,7 +764,7 @@ export class Serving {
     try {
       length = this.encoder!.encode(value, this.maxMessageBytes, "result", HEADROOM);
     } catch (e) {
-      const shape = unsendableShape(e, e instanceof RpcError && e.code === ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE);
+      const shape = unsendableShape(e, e instanceof RpcError && e.code === ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE, value);
       this.sendDetails(conn, id, shape.kind, shape.details);
       return shape.why;
     }

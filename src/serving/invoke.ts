@@ -7,6 +7,7 @@ import { thrownDetails } from "./error-details.js";
 import { ErrorKind } from "../protocol.js";
 import type { Endpoint } from "../contracts/endpoint.js";
 import { ContractViolation } from "../contracts/validate.js";
+import { asyncIteratorOf, pumpStream, type StreamCredit } from "./stream.js";
 import { around } from "./middleware.js";
 import type { Context } from "./context.js";
 
@@ -23,6 +24,11 @@ export interface Wire<C> {
   settling(c: C, id: number, ep: Endpoint): boolean;
   /** The settled call's answer is written (`sent`), or writing it threw (then rethrown). */
   answered(c: C, id: number, ep: Endpoint, sent: boolean): void;
+  /** Call `id` is a stream call (its caller opened it with credit): the credit, which the
+   *  wire keeps up to date until the call settles; undefined for a unary call. */
+  stream(c: C, id: number): StreamCredit | undefined;
+  /** Sends one item of stream call `id`; returns its size in bytes. Throws when it cannot. */
+  item(c: C, id: number, value: unknown): number;
 }
 
 /** Runs `ep`'s handler on `args` (one more argument, `extra`, when given: the call's
@@ -52,6 +58,9 @@ export function invoke<C>(ep: Endpoint, args: unknown[], extra: unknown, wire: W
     wire.thrown(c, id, e);
     return false;
   }
+  // streams: a stream call's answer is its items, then its result (src/serving/stream.ts)
+  const credit = wire.stream(c, id);
+  if (credit !== undefined) result = streamed(ep, wire, c, id, credit, result);
   if (result !== null && typeof result === "object" && typeof (result as PromiseLike<unknown>).then === "function") {
     ep.inflight++;
     ep.async = true;
@@ -80,6 +89,8 @@ function invokeAround<C>(ep: Endpoint, args: unknown[], ctx: Context, wire: Wire
     wire.thrown(c, id, e);
     return false;
   }
+  const credit = wire.stream(c, id);
+  if (credit !== undefined) result = streamed(ep, wire, c, id, credit, result);
   if (result !== null && typeof result === "object" && typeof (result as PromiseLike<unknown>).then === "function") {
     ep.inflight++;
     ep.async = true;
@@ -115,6 +126,17 @@ function lastOf(ep: Endpoint): (ctx: Context) => unknown {
       default: return inner(...a);
     }
   };
+}
+
+/** A stream call's answer: `result`'s items pumped within `credit`, counted; a promise of its result. */
+function streamed<C>(ep: Endpoint, wire: Wire<C>, c: C, id: number, credit: StreamCredit, result: unknown): Promise<unknown> {
+  ep.streams++;
+  return pumpStream(result, credit, (value) => {
+    const bytes = wire.item(c, id, value);
+    ep.items++;
+    ep.itemBytes += bytes;
+    return bytes;
+  });
 }
 
 function settle<C>(ep: Endpoint, t0: number, wire: Wire<C>, c: C, id: number, value: unknown, thrown: boolean): void {
@@ -154,7 +176,18 @@ export function errorShape(thrown: unknown, exposeStacks: boolean): ErrorShape {
 
 /** A handler's value that could not be encoded: what the caller gets instead (and `why`,
  *  counted as the endpoint's failure). */
-export function unsendableShape(e: unknown, tooLarge: boolean): ErrorShape & { why: string } {
+export function unsendableShape(e: unknown, tooLarge: boolean, value?: unknown): ErrorShape & { why: string } {
+  // streams: a stream answered to a unary call is closed, and the caller told how to call it
+  const it = tooLarge ? undefined : asyncIteratorOf(value);
+  if (it !== undefined) {
+    // An iterator never started has no finally to run: a Readable is destroyed, a web stream cancelled.
+    const v = value as { destroy?: () => void; cancel?: () => Promise<void> };
+    if (typeof v.destroy === "function") v.destroy();
+    else if (typeof v.cancel === "function") void v.cancel().catch(() => {});
+    else void Promise.resolve(it.return?.()).catch(() => {});
+    const why = "the handler returned a stream (an async iterable): call it with client.stream()";
+    return { kind: ErrorKind.REMOTE, details: { name: "RpcError", message: why, stack: "" }, why };
+  }
   const why = tooLarge ? `the result is too large: ${(e as Error).message}` : `the handler's return value could not be sent: ${(e as Error).message}`;
   return { kind: tooLarge ? ErrorKind.MESSAGE_TOO_LARGE : ErrorKind.REMOTE, details: { name: tooLarge ? "Error" : "RpcError", message: why, stack: "" }, why };
 }

@@ -284,7 +284,7 @@ function readRing(maxMessageBytes: number): Transcript {
         continue;
       }
       if (type !== L.T_REQUEST && type !== L.T_CALL && type !== L.T_METHOD_ID && type !== L.T_RESPONSE && type !== L.T_ERROR && type !== L.T_GOODBYE
-        && type !== L.T_CONTEXT && type !== L.T_CANCEL) {
+        && type !== L.T_CONTEXT && type !== L.T_CANCEL && type !== L.T_STREAM_ITEM && type !== L.T_STREAM_CREDIT && type !== L.T_STREAM_ARG && type !== L.T_STREAM_END) {
         throw new Error(`the channel delivered a record of type ${type}`);
       }
       if (length > maxMessageBytes) throw new Error(`a message of ${length} bytes passed a limit of ${maxMessageBytes}`);
@@ -309,7 +309,7 @@ function decodeBody(type: number, at: number, length: number, tail: Buffer | nul
   if (type === L.T_REQUEST) {
     if (length < P_NAME) return "short";
     start = bodyOffset(P_NAME + c.u8[at + P_NAME_LENGTH]!);
-  } else if (type === L.T_CALL || type === L.T_RESPONSE || type === L.T_ERROR) {
+  } else if (type === L.T_CALL || type === L.T_RESPONSE || type === L.T_ERROR || type === L.T_STREAM_ITEM) {
     start = 8;
   } else {
     return undefined;
@@ -380,11 +380,11 @@ export function rawLayout(r: { tail: number; head: number; near: boolean; delta:
 const record = fc.record({
   type: fc.oneof(
     { weight: 6, arbitrary: fc.constantFrom(L.T_REQUEST, L.T_CALL, L.T_RESPONSE, L.T_ERROR, L.T_FRAGMENT_FIRST, L.T_FRAGMENT_MORE) },
-    { weight: 1, arbitrary: fc.constantFrom(0, L.T_PADDING, L.T_GOODBYE, L.T_METHOD_ID, L.T_CONTEXT, L.T_CANCEL, L.T_CANCEL + 1, 0xffffffff) },
+    { weight: 1, arbitrary: fc.constantFrom(0, L.T_PADDING, L.T_GOODBYE, L.T_METHOD_ID, L.T_CONTEXT, L.T_CANCEL, L.T_STREAM_ITEM, L.T_STREAM_CREDIT, L.T_STREAM_ARG, L.T_STREAM_END, L.T_STREAM_END + 1, 0xffffffff) },
   ),
   payload: fc.uint8Array({ maxLength: 1100 }),
   total: fc.oneof(fc.integer({ min: 0, max: 8192 }), interestingU32),
-  inner: fc.oneof({ weight: 5, arbitrary: fc.constantFrom(L.T_REQUEST, L.T_CALL, L.T_RESPONSE, L.T_ERROR) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 0xffffffff }) }),
+  inner: fc.oneof({ weight: 5, arbitrary: fc.constantFrom(L.T_REQUEST, L.T_CALL, L.T_RESPONSE, L.T_ERROR, L.T_STREAM_ITEM) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 0xffffffff }) }),
   lie: fc.oneof({ weight: 8, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: interestingU32 }),
 });
 

@@ -47,7 +47,7 @@ server.implement(calc, {
 
 // @ts-expect-error { context: false } as well (no overload matches: reported on the call)
 server.implement(calc, {
-  add: (a, b, ctx: CallContext) => a + b + ctx.deadline,
+  add: (a: number, b: number, ctx: CallContext) => a + b + ctx.deadline, // (typed: the failed overload gives no contextual types)
   greet: (name) => name,
   free: () => 0,
 }, { context: false });

@@ -64,3 +64,31 @@ const v: number = api.add(1, 2);
 // untyped calls work as before
 const u: unknown = client.call("plain", 1);
 void [sum, st, n, g, p, v, u, client.asyncCall<number>("plain", 1), client.describe(), client.stats(), server.stats()];
+
+// Streaming methods (yields): the handler yields the schema's input, the proxy streams its output.
+const feed = defineContract({
+  ticks: { args: z.tuple([z.number()]), yields: z.object({ n: z.number() }) },
+});
+server.implement(feed, {
+  ticks: async function* (count) {
+    for (let n = 0; n < count; n++) yield { n };
+  },
+});
+server.implement(feed, {
+  // @ts-expect-error a streaming handler that yields the wrong item type
+  ticks: async function* (count) {
+    yield { n: String(count) };
+  },
+});
+server.implement(feed, {
+  // @ts-expect-error a streaming method's handler must return an async iterable
+  ticks: (count: number) => ({ n: count }),
+});
+async function readFeed(client: Client): Promise<number> {
+  let sum = 0;
+  for await (const item of client.proxy(feed).ticks(3)) sum += item.n;
+  // @ts-expect-error a streaming method returns a stream, not a Promise
+  await client.proxy(feed).ticks(3).then(() => 0);
+  return sum;
+}
+void readFeed;

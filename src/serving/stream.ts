@@ -1,0 +1,107 @@
+// A stream call's server side, the same over every transport: the caller's credit (what
+// it may still take, in items and bytes) and the pump that takes a handler's items from
+// its async iterable (an async generator, a Node Readable, a web ReadableStream) and
+// sends them through the wire while credit lasts. A slow caller holds the producer here
+// (its `yield` waits), and holds nothing else: other calls and streams go on.
+
+/** Largest credit held, in items or bytes (a caller granting more gains nothing). */
+const MAX_CREDIT = 2 ** 31;
+
+/** A stream's credit, granted by its caller (STREAM_CREDIT records, src/protocol.ts). */
+export class StreamCredit {
+  items = 0;
+  bytes = 0;
+  /** The caller gave up (CANCEL), went, or the server closes. */
+  cancelled = false;
+  private wake: (() => void) | undefined = undefined;
+  /** Called once on cancel (the pump closes its iterator). */
+  onCancel: (() => void) | undefined = undefined;
+
+  constructor(items: number, bytes: number) {
+    this.grant(items, bytes);
+  }
+
+  /** More credit from the caller. */
+  grant(items: number, bytes: number): void {
+    this.items = Math.min(this.items + items, MAX_CREDIT);
+    this.bytes = Math.min(this.bytes + bytes, MAX_CREDIT);
+    this.resume();
+  }
+
+  cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.resume();
+    this.onCancel?.();
+  }
+
+  /** Whether one more item may go: an item goes while both credits are positive (so an
+   *  item larger than the byte window still goes, alone). */
+  get open(): boolean {
+    return this.items > 0 && this.bytes > 0;
+  }
+
+  /** Resolves on the next grant or cancel. */
+  waitForCredit(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.wake = resolve;
+    });
+  }
+
+  private resume(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+}
+
+/** An async iterable's iterator, or undefined for any other value. */
+export function asyncIteratorOf(value: unknown): AsyncIterator<unknown> | undefined {
+  if (value === null || typeof value !== "object") return undefined;
+  const f = (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator];
+  return typeof f === "function" ? (f.call(value) as AsyncIterator<unknown>) : undefined;
+}
+
+/** Sends one item; returns its size in bytes (what it costs of the credit). Throws when
+ *  it cannot be sent (the stream ends with that error). */
+export type SendItem = (value: unknown) => number;
+
+/** Runs a stream call's answer: `result` (a handler's value or promise) is awaited; an
+ *  async iterable is pumped through `send` within `credit`, and the promise resolves with
+ *  its return value (the stream's result); any other value is the result, with no items.
+ *  On cancel the iterator's `return()` runs (a generator's `finally`). */
+export async function pumpStream(result: unknown, credit: StreamCredit, send: SendItem): Promise<unknown> {
+  const value = await result;
+  const it = asyncIteratorOf(value);
+  if (it === undefined) return value;
+  let finished = false;
+  // A generator blocked in an await is closed when it next yields (queued behind next()),
+  // one waiting at a yield at once; a Readable's iterator destroys the stream.
+  credit.onCancel = () => {
+    if (!finished) {
+      finished = true;
+      void Promise.resolve(it.return?.()).catch(() => {});
+    }
+  };
+  try {
+    for (;;) {
+      while (!credit.open && !credit.cancelled) await credit.waitForCredit();
+      if (credit.cancelled) return undefined;
+      const r = await it.next();
+      if (r.done === true) {
+        finished = true;
+        return r.value;
+      }
+      if (credit.cancelled) return undefined;
+      const bytes = send(r.value);
+      credit.items--;
+      credit.bytes -= bytes;
+    }
+  } catch (e) {
+    finished = true; // a generator that threw is done; an item that could not be sent:
+    void Promise.resolve(it.return?.()).catch(() => {}); // (closed, its finally runs)
+    throw e;
+  } finally {
+    credit.onCancel = undefined;
+  }
+}
