@@ -326,6 +326,9 @@ export class ThreadCalls implements Transport {
   // ------------------------------------------------------------ asynchronous
 
   attemptAsync(call: Call, timeoutMs: number): Promise<unknown> {
+    if (call.stream !== undefined) {
+      return Promise.reject(new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `stream "${call.method}": streams do not travel between threads yet (shmrpc/threads); nothing was sent`, { maybeExecuted: false }));
+    }
     let id: number;
     try {
       id = this.send(call, timeoutMs);

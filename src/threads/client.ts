@@ -8,7 +8,8 @@ import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TIMEOUT_MS, DESCRIBE_METHOD, STATS_M
 import { positive } from "../options.js";
 import { retryPolicy, type RetryPolicy } from "../calls/retry.js";
 import { newCall, type CallSettings } from "../calls/transport.js";
-import { callAsync, callSync } from "../calls/attempts.js";
+import { CallLoop } from "../calls/attempts.js";
+import { openStream, type RpcStream } from "../calls/stream.js";
 import { callSettings } from "../calls/options.js";
 import { makeProxy, type Calls } from "../contracts/proxy.js";
 import type { Contract, ContractSpec, Proxy, ProxyOptions } from "../contracts/types.js";
@@ -50,8 +51,9 @@ export class ThreadClient {
   private readonly defaults: CallSettings;
   /** The interceptors (`use`), in registration order. */
   private readonly interceptors: Interceptor[] = [];
-  private readonly sendSync = (call: Call): unknown => callSync(this.transport, call, this.retry, noReport);
-  private readonly sendAsync = (call: Call): Promise<unknown> => callAsync(this.transport, call, this.retry, noReport);
+  private readonly calls: CallLoop;
+  private readonly sendSync = (call: Call): unknown => this.calls.sync(call.method, call.args, call.settings);
+  private readonly sendAsync = (call: Call): Promise<unknown> => this.calls.async(call.method, call.args, call.settings);
 
   constructor(conn: ThreadConnection, options: ThreadClientOptions = {}) {
     this.timeoutMs = positive(options.timeoutMs, DEFAULT_TIMEOUT_MS, "timeoutMs");
@@ -61,6 +63,7 @@ export class ThreadClient {
     this.name = typeof conn.name === "string" ? conn.name : "(thread)";
     this.defaults = { timeoutMs: this.timeoutMs, signal: undefined, idempotent: false, metadata: undefined };
     this.transport = new ThreadCalls(link, conn.port, { name: this.name, timeoutMs: this.timeoutMs, maxMessageBytes, spinMs, busyPoll: options.busyPoll === true }, conn.lock, conn.clientLock);
+    this.calls = new CallLoop(this.transport, this.retry, noReport);
   }
 
   /** True until the server's side or this client closed the connection. */
@@ -79,6 +82,12 @@ export class ThreadClient {
     return this.asyncCallOf(method, args, this.defaults, undefined) as Promise<T>;
   }
 
+  /** As `Client.stream`; streams do not travel between threads yet: the stream ends at
+   *  once with ERR_RPC_INVALID_ARGUMENT (nothing is sent). */
+  stream<T = unknown>(method: string, ...args: unknown[]): RpcStream<T> {
+    return openStream<T>(this.transport, newCall(method, args, this.defaults));
+  }
+
   /** Adds an interceptor, run around every call of this client (as `Client.use`). */
   use(interceptor: Interceptor): this {
     this.interceptors.push(checkInterceptor(interceptor));
@@ -86,12 +95,12 @@ export class ThreadClient {
   }
 
   private syncCall(method: string, args: unknown[], settings: CallSettings, parent: CallContext | undefined): unknown {
-    if (this.interceptors.length === 0) return callSync(this.transport, newCall(method, args, settings), this.retry, noReport);
+    if (this.interceptors.length === 0) return this.calls.sync(method, args, settings);
     return interceptSync(this.interceptors, method, args, settings, parent, this.sendSync);
   }
 
   private asyncCallOf(method: string, args: unknown[], settings: CallSettings, parent: CallContext | undefined): Promise<unknown> {
-    if (this.interceptors.length === 0) return callAsync(this.transport, newCall(method, args, settings), this.retry, noReport);
+    if (this.interceptors.length === 0) return this.calls.async(method, args, settings);
     return interceptAsync(this.interceptors, method, args, settings, parent, this.sendAsync);
   }
 
@@ -110,6 +119,7 @@ export class ThreadClient {
         }
         return this.asyncCallOf(method, args, s, parent) as Promise<T>;
       },
+      stream: <T>(method: string, ...args: unknown[]) => openStream<T>(this.transport, newCall(method, args, settings(method, false))),
     };
   }
 
@@ -121,6 +131,7 @@ export class ThreadClient {
     const calls: Calls = {
       sync: (method, args, i) => this.syncCall(method, args, i ? idempotent : this.defaults, undefined),
       async: (method, args, i) => this.asyncCallOf(method, args, i ? idempotent : this.defaults, undefined),
+      stream: (method, args) => openStream(this.transport, newCall(method, args, this.defaults)),
     };
     return makeProxy(contract, calls, options);
   }

@@ -8,6 +8,7 @@ import "./embedded.js";
 export { ThreadServer, type ThreadServerOptions } from "./server.js";
 export { ThreadClient, type ThreadClientOptions } from "./client.js";
 export type { ThreadConnection, ThreadPort } from "./connection.js";
+export type { RpcStream } from "../calls/stream.js";
 export { RpcError, ErrorCodes, type ErrorCode, type RemoteErrorInfo } from "../errors.js";
 export { defineContract } from "../contracts/define.js";
 export type { CallContext, Caller, ThreadCaller } from "../serving/context.js";

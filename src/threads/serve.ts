@@ -227,6 +227,12 @@ export class ServedThread {
   }
 
   private readonly wire: Wire<ServedThread> = {
+    // No stream calls between threads yet: a client opens none (a handler's stream answered
+    // to a unary call is closed, and the caller told to call it with client.stream()).
+    stream: () => undefined,
+    item: () => {
+      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "streams do not travel between threads yet");
+    },
     result: (_c, id, value) => this.sendResult(id, value),
     thrown: (_c, id, thrown) => this.sendError(id, errorShape(thrown, this.s.exposeStacks)),
     pending: (_c, _id, ep) => {
