@@ -19,6 +19,7 @@ export default {
     "docs/command-line.md",
     "docs/beyond-one-host.md",
     "docs/middleware-and-tracing.md",
+    "docs/threads.md",
     "docs/guarantees.md",
     "docs/performance.md",
     "docs/how-it-works.md",

@@ -174,8 +174,20 @@ export const CODEC_MAX_BIGINT_BYTES: u32 = 1 << 24;
 
 // ---------------------------------------------------------------- result slot
 
-/** Static scratch where readers leave their results (per instance, so per thread). */
-export const CODEC_SLOT: usize = memory.data(32, 8);
+/** Scratch where readers leave their results: static, which is per instance where each
+ *  instance has a memory of its own; instances that share a memory (threads, src/threads/)
+ *  give each its own slot with codecUseSlot. */
+let CODEC_SLOT: usize = memory.data(32, 8);
+
+/** Moves this instance's result slot to `at` (32 bytes, 8-aligned, the instance's own). */
+export function codecUseSlot(at: usize): void {
+  CODEC_SLOT = at;
+}
+
+/** Where this instance's result slot is. */
+export function codecSlotAt(): usize {
+  return CODEC_SLOT;
+}
 export const R_NUM: u32 = 0;   // f64: a number or a date's milliseconds
 export const R_NEXT: u32 = 8;  // u32: position after the value (scalars) or header (containers)
 export const R_LEN: u32 = 12;  // u32: byte length or element count

@@ -27,6 +27,10 @@
 //                                    on after publishing them, post k in slot k % 64
 //                                    (src/core/cancel-box.ts; the server drops such a
 //                                    request if it has not taken it yet)
+//  +1280 server doorbell (u32)       threads only (src/threads/): bumped by the client to
+//                                    wake a parked server (processes use the socket)
+//  +1408 gone (u32)                  threads only: set by a side that leaves (1 the server,
+//                                    2 the client), then both doorbells are rung
 //  +4096 request ring   (client -> server)
 //  +4096 + RING_HEADER_BYTES + reqCap   response ring (server -> client)
 //
@@ -59,6 +63,8 @@ export const CONN_CANCELS_POSTED: u32 = 768;
 export const CONN_SERVER_DRAINING: u32 = 896;
 export const CONN_CANCEL_SLOTS: u32 = 1024;
 export const CANCEL_SLOT_COUNT: u32 = 64;
+export const CONN_SERVER_DOORBELL: u32 = 1280;
+export const CONN_GONE: u32 = 1408;
 export const CONN_HEADER_BYTES: u32 = 4096;
 
 // Why the server refused (a REFUSE message) or dropped (CONN_DROP_REASON) a client.

@@ -51,3 +51,43 @@ await build({
   banner: { js: 'import { createRequire as __builtinRequire } from "node:module";\nconst require = __builtinRequire(import.meta.url);' },
   logLevel: "warning",
 });
+
+// shmrpc/threads (dist/bundle/threads.js): loads no native code and no node: module, so that
+// it also bundles for browsers. The WebAssembly core is embedded (src/threads/embedded.ts is
+// replaced by a module that provides it); node:util's inspect (error details of non-Error
+// throws) comes through process.getBuiltinModule where there is one, else a JSON fallback.
+const wasmBase64 = readFileSync(new URL("wasm/shmrpc.wasm", root)).toString("base64");
+const threadsShims = {
+  name: "threads-shims",
+  setup(b) {
+    b.onLoad({ filter: /[\\/]threads[\\/]embedded\.js$/ }, (args) => ({
+      contents: `import { provideCoreModule } from "../core/wasm.js";\n` +
+        `provideCoreModule(Uint8Array.from(atob(${JSON.stringify(wasmBase64)}), (ch) => ch.charCodeAt(0)));\n`,
+      loader: "js",
+      resolveDir: new URL(".", "file://" + args.path).pathname,
+    }));
+    b.onResolve({ filter: /^node:/ }, (args) => {
+      if (args.path !== "node:util") throw new Error(`shmrpc/threads must not import ${args.path} (from ${args.importer})`);
+      return { path: "node-util", namespace: "threads-shim" };
+    });
+    b.onLoad({ filter: /.*/, namespace: "threads-shim" }, () => ({
+      contents: `const util = globalThis.process?.getBuiltinModule?.("node:util");\n` +
+        `export const inspect = util ? util.inspect : (v) => { try { return JSON.stringify(v) ?? String(v); } catch { return String(v); } };\n`,
+      loader: "js",
+    }));
+  },
+};
+
+await build({
+  absWorkingDir: new URL(".", root).pathname,
+  entryPoints: { threads: "dist/src/threads/index.js" },
+  outdir: outdir.pathname,
+  bundle: true,
+  format: "esm",
+  platform: "neutral",
+  mainFields: ["module", "main"],
+  target: ["node20", "chrome110", "firefox115", "safari16"],
+  legalComments: "none",
+  plugins: [threadsShims],
+  logLevel: "warning",
+});

@@ -13,7 +13,7 @@
 //    call id.
 // Everything read from the ring is checked before use (peer input).
 
-import { core } from "./core/wasm.js";
+import type { Core } from "./core/wasm.js";
 import { copyWithSet, type CopyBytes } from "./core/copy.js";
 import { L } from "./core/layout.js";
 import { RingReader, RingWriter, ringErrorText } from "./core/ring.js";
@@ -51,6 +51,8 @@ interface Queued {
 }
 
 export class Channel {
+  /** The core whose memory holds the rings (the writer's). */
+  private readonly c: Core;
   private readonly queue: Queued[] = [];
   private queueHead = 0;
   /** Bytes waiting in the queue (for backpressure decisions). */
@@ -104,7 +106,9 @@ export class Channel {
     private readonly copyBytes: CopyBytes = copyWithSet,
     /** Counts the memory of unfinished fragmented messages (the server's; none: no limit). */
     private readonly budget?: ReassemblyBudget,
-  ) {}
+  ) {
+    this.c = writer.c;
+  }
 
   // ------------------------------------------------------------------ sending
 
@@ -125,7 +129,7 @@ export class Channel {
    *  (the encoder's), `bodyLength` counts the spliced bytes, which are copied from
    *  where they are; the splice is cleared (its binary is not held). */
   send(type: number, id: number, extra: Uint8Array | null, body: number, bodyLength: number, splice?: Splice): void {
-    const at = writeHeader(core(), body, id, extra);
+    const at = writeHeader(this.c, body, id, extra);
     const total = body - at + bodyLength;
     const spliced = splice === undefined ? null : splice.bytes;
     if (spliced === null) return this.sendPayload(type, at, total);
@@ -136,7 +140,7 @@ export class Channel {
   /** Sends [at, splicedAt) ++ spliced ++ [splicedAt, ...) of linear memory, `total`
    *  bytes in all: each byte copied once into the ring, or into the queue if full. */
   private sendSpliced(type: number, at: number, total: number, spliced: Uint8Array, splicedAt: number, last: boolean): void {
-    const c = core();
+    const c = this.c;
     const head = splicedAt - at;
     const rest = total - head - spliced.length;
     let sent = 0;
@@ -144,7 +148,7 @@ export class Channel {
       if (total <= this.writer.maxPayload) {
         const dst = this.writer.tryClaim(total, type);
         if (dst !== 0) {
-          const u8 = core().u8;
+          const u8 = this.c.u8;
           u8.copyWithin(dst, at, splicedAt);
           this.copyBytes(spliced, spliced.byteOffset, u8, dst + head, spliced.length);
           u8.copyWithin(dst + head + spliced.length, splicedAt, splicedAt + rest);
@@ -161,7 +165,7 @@ export class Channel {
     // Queue what is left: bytes [sent, total) of the message.
     const bytes = this.queueBytes(total - sent);
     let to = 0;
-    const u8 = core().u8;
+    const u8 = this.c.u8;
     if (sent < head) {
       bytes.set(u8.subarray(at + sent, splicedAt), 0);
       to = head - sent;
@@ -197,7 +201,7 @@ export class Channel {
   /** Sends a CALL: the payload [id u32][method id u32][body], the header written just
    *  before `body` as by `send`. */
   sendCall(id: number, methodId: number, body: number, bodyLength: number, splice?: Splice): void {
-    const at = writeCallHeader(core(), body, id, methodId);
+    const at = writeCallHeader(this.c, body, id, methodId);
     const total = body - at + bodyLength;
     const spliced = splice === undefined ? null : splice.bytes;
     if (spliced === null) return this.sendPayload(L.T_CALL, at, total);
@@ -216,7 +220,7 @@ export class Channel {
 
   /** Sends `total` bytes of linear memory at `at` as one message. */
   private sendPayload(type: number, at: number, total: number): void {
-    const c = core();
+    const c = this.c;
     let sent = 0;
     if (this.idle) {
       if (total <= this.writer.maxPayload) {
@@ -231,8 +235,8 @@ export class Channel {
       }
     }
     const bytes = this.queueBytes(total - sent);
-    if (total - sent >= COPY_NATIVE_BYTES) this.copyBytes(core().u8, at + sent, bytes, bytes.byteOffset, total - sent);
-    else bytes.set(core().u8.subarray(at + sent, at + total));
+    if (total - sent >= COPY_NATIVE_BYTES) this.copyBytes(this.c.u8, at + sent, bytes, bytes.byteOffset, total - sent);
+    else bytes.set(this.c.u8.subarray(at + sent, at + total));
     this.queue.push({ type, total, tail: 0, bytes, done: 0 });
     this.queuedBytes += bytes.length;
   }
@@ -241,7 +245,7 @@ export class Channel {
    *  of which `sent` are already out, taking the next `count` bytes from src[from...].
    *  Returns the new `sent`. */
   private writeFragments(type: number, total: number, tail: number, sent: number, src: Uint8Array, from: number, count: number): number {
-    const c = core();
+    const c = this.c;
     const w = this.writer;
     const stop = sent + count;
     while (sent < stop) {
@@ -274,8 +278,8 @@ export class Channel {
       if (m.total <= w.maxPayload) {
         const at = w.tryClaim(m.total, m.type);
         if (at === 0) break;
-        if (m.total >= COPY_NATIVE_BYTES) this.copyBytes(m.bytes, m.bytes.byteOffset, core().u8, at, m.total);
-        else core().u8.set(m.bytes, at);
+        if (m.total >= COPY_NATIVE_BYTES) this.copyBytes(m.bytes, m.bytes.byteOffset, this.c.u8, at, m.total);
+        else this.c.u8.set(m.bytes, at);
       } else {
         const sentBefore = m.total - left;
         const sent = this.writeFragments(m.type, m.total, m.tail, sentBefore, m.bytes, m.done, left);
@@ -347,7 +351,7 @@ export class Channel {
   poll(): boolean {
     if (this.delivered) this.consumed();
     const r = this.reader;
-    const c = core();
+    const c = this.c;
     let tookFragments = false;
     while (r.poll()) {
       const type = r.type;
@@ -416,7 +420,7 @@ export class Channel {
         if (type !== L.T_GOODBYE) return this.fail("a message interleaved a fragmented one");
         // The peer left in the middle of a message (dropped its queue): forget the part.
         this.asmTotal = 0;
-        if (this.asmRegion >= 0) core().release(this.asmRegion, this.spareBytes);
+        if (this.asmRegion >= 0) this.c.release(this.asmRegion, this.spareBytes);
         this.asmRegion = -1;
         this.asmTail = null;
         this.uncharge();
@@ -478,7 +482,7 @@ export class Channel {
   poisonDelivered(): void {
     if (!this.delivered || this.type === OVERSIZED) return;
     const tail = this.tail;
-    core().u8.fill(0xdb, this.payload, this.payload + this.length - (tail === null ? 0 : tail.length));
+    this.c.u8.fill(0xdb, this.payload, this.payload + this.length - (tail === null ? 0 : tail.length));
     tail?.fill(0xdb);
   }
 
@@ -490,7 +494,7 @@ export class Channel {
     const got = this.asmGot;
     this.asmGot = got + n;
     if (this.asmSkip) return;
-    const c = core();
+    const c = this.c;
     const toRegion = Math.max(0, Math.min(n, this.asmPrefix - got));
     if (toRegion > 0) {
       if (got + toRegion > this.spareBytes) this.growRegion(got, got + toRegion);
@@ -534,7 +538,7 @@ export class Channel {
   /** No memory for the message being received (`overBudget`: no room in the budget): it
    *  is refused as too large (or for the budget), and what it held is given back. */
   private skipMessage(overBudget = false): void {
-    if (this.asmRegion >= 0) core().release(this.asmRegion, this.spareBytes);
+    if (this.asmRegion >= 0) this.c.release(this.asmRegion, this.spareBytes);
     this.asmRegion = -1;
     this.asmTail = null;
     this.asmSkip = true;
@@ -551,9 +555,9 @@ export class Channel {
       this.spare = -1;
       return region;
     }
-    if (this.spare >= 0) core().release(this.spare, this.spareBytes);
+    if (this.spare >= 0) this.c.release(this.spare, this.spareBytes);
     this.spare = -1;
-    const region = core().alloc(bytes);
+    const region = this.c.alloc(bytes);
     this.spareBytes = Math.ceil(bytes / 65536) * 65536;
     return region;
   }
@@ -562,7 +566,7 @@ export class Channel {
    *  `needed` bytes (doubling, up to the bytes before its tail); without memory for it,
    *  the message is skipped as too large. */
   private growRegion(got: number, needed: number): void {
-    const c = core();
+    const c = this.c;
     const bytes = Math.ceil(Math.min(this.asmPrefix, Math.max(needed, 2 * this.spareBytes)) / 65536) * 65536;
     if (!this.charge(bytes - this.spareBytes)) return this.skipMessage(true);
     let region: number;
@@ -580,7 +584,7 @@ export class Channel {
 
   private keepRegion(region: number, used: number): void {
     if (this.spareBytes > SPARE_KEEP_BYTES && used * 4 < this.spareBytes) {
-      core().release(region, this.spareBytes);
+      this.c.release(region, this.spareBytes);
       return;
     }
     this.spare = region;
@@ -600,12 +604,12 @@ export class Channel {
   dispose(): void {
     if (this.delivered) this.consumed();
     this.uncharge();
-    if (this.asmRegion >= 0) core().release(this.asmRegion, this.spareBytes); // the region in use is spareBytes long
+    if (this.asmRegion >= 0) this.c.release(this.asmRegion, this.spareBytes); // the region in use is spareBytes long
     this.asmRegion = -1;
     this.asmTail = null;
     this.spareQueue = null;
     this.spareTail = null;
-    if (this.spare >= 0) core().release(this.spare, this.spareBytes);
+    if (this.spare >= 0) this.c.release(this.spare, this.spareBytes);
     this.spare = -1;
     this.asmTotal = 0;
     this.clearQueue();

@@ -57,7 +57,7 @@ export class Deadlines<T extends Timed> {
     if (this.timer) clearTimeout(this.timer);
     this.armedFor = deadline;
     this.timer = setTimeout(this.fire, timerDelay(deadline - performance.now()));
-    this.timer.unref();
+    this.timer.unref?.(); // a number in browsers (shmrpc/threads)
   }
 
   private readonly fire = (): void => {

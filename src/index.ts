@@ -9,7 +9,7 @@
  */
 export { Server } from "./server.js";
 export type { Handler, BindOptions, ServerOptions, PeerInfo } from "./server.js";
-export type { CallContext, Caller, ShmCaller, NatsCaller } from "./serving/context.js";
+export type { CallContext, Caller, ShmCaller, NatsCaller, ThreadCaller } from "./serving/context.js";
 export type { Middleware, MiddlewareContext } from "./serving/middleware.js";
 export type { Interceptor, InterceptedCall, InterceptedOptions } from "./calls/intercept.js";
 export { Client } from "./client.js";

@@ -4,9 +4,10 @@
 
 import { EventEmitter } from "node:events";
 import { inspect } from "node:util";
-import { randomBytes } from "./connection/crypto.js";
+import { randomBytes } from "./connection/random.js";
 import { L } from "./core/layout.js";
 import { Spin, IDLE_POLLS_PER_CLOCK } from "./core/spin.js";
+import { native } from "./native.js";
 import { RpcError, ErrorCodes } from "./errors.js";
 import {
   validateName, METHOD_NAME_MAX_BYTES, DEFAULT_MAX_MESSAGE_BYTES,
@@ -99,7 +100,7 @@ export class Server extends EventEmitter {
     // contracts: the reserved requests, answered by the server itself (bind refuses "$" names)
     this.methods.set(DESCRIBE_METHOD, new Endpoint(DESCRIBE_METHOD, () => this.describe(), undefined));
     this.methods.set(STATS_METHOD, new Endpoint(STATS_METHOD, () => this.statsForCaller(), undefined));
-    this.serving = new Serving(this.name, this.methods, maxMessageBytes, maxQueuedBytes, new Spin(spinMs, busyPoll, IDLE_POLLS_PER_CLOCK), {
+    this.serving = new Serving(this.name, this.methods, maxMessageBytes, maxQueuedBytes, new Spin(spinMs, busyPoll, IDLE_POLLS_PER_CLOCK, native.yieldCpu), {
       error: (err) => this.onError(err),
       connect: (peer) => this.emit("connect", peer),
       disconnect: (peer) => this.emit("disconnect", peer),

@@ -68,7 +68,7 @@ function decodesOrProtocol(bytes: ArrayLike<number>): boolean {
   // The core never reports a value (or a value's header) ending past the end.
   const after = x.codecSkip(region, end, 0);
   assert.ok(after === 0 || (after > region && after <= end), "codecSkip went past the end");
-  if (x.codecRead(region, end, 0) !== 0) assert.ok(c.u32[(x.CODEC_SLOT.value + x.R_NEXT.value) >> 2]! <= end, "codecRead went past the end");
+  if (x.codecRead(region, end, 0) !== 0) assert.ok(c.u32[(x.codecSlotAt() + x.R_NEXT.value) >> 2]! <= end, "codecRead went past the end");
   const valid = after === end;
   assert.is(valid, ok, `codecSkip and decode disagree on ${Buffer.from(bytes).toString("hex").slice(0, 80)}`);
   return ok;

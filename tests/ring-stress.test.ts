@@ -8,7 +8,7 @@ import * as assert from "uvu/assert";
 import { Worker } from "node:worker_threads";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
-import { ROOT } from "../src/core/wasm.js";
+import { packageRoot } from "../src/core/wasm.js";
 
 const COUNT = Number(process.env.RING_STRESS_COUNT ?? (process.env.SHMRPC_LONG === "1" ? 10_000_000 : 1_000_000));
 
@@ -16,7 +16,7 @@ test(`${COUNT} records of random sizes cross between two threads intact and in o
   const memory = new WebAssembly.Memory({ initial: 16, maximum: 32768, shared: true });
   const capacity = 65536; // small: many wrap-arounds
   const ring = 2 * 65536;
-  const common = { memory, wasm: join(ROOT, "wasm", "shmrpc.wasm"), ring, capacity, count: COUNT, seed: 12345, handles: [65536, 65536 + 64] };
+  const common = { memory, wasm: join(packageRoot(), "wasm", "shmrpc.wasm"), ring, capacity, count: COUNT, seed: 12345, handles: [65536, 65536 + 64] };
   const script = fileURLToPath(new URL("./fixtures/ring-stress-worker.js", import.meta.url));
   // Each worker's verdict, listened for from the start (a worker may finish early).
   const start = (role: string, handle: number) => {

@@ -5,7 +5,6 @@ import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
 import { Client, Server } from "../src/index.js";
 import { Spin, YIELD_AFTER_MS } from "../src/core/spin.js";
-import { native } from "../src/native.js";
 import { killAll, rejection, sleep, spawnFixture, spawnServer, stopServer, uniqueName, SANITIZED } from "./helpers.js";
 
 const waiting = suite("waiting");
@@ -167,23 +166,18 @@ waiting("a busy-poll server runs one serving turn per event-loop round, also aft
   }
 });
 
-/** Runs an idle wait of `spin` for `ms` (no progress, nothing parks it: spinMs is far
- *  longer) and counts the sched_yield calls it makes. */
-function yieldsWhileIdle(spin: Spin, ms: number): number {
-  const real = native.yieldCpu;
+/** Runs an idle wait of a Spin (busy-poll or not) for `ms` (no progress, nothing parks it:
+ *  spinMs is far longer) and counts the yields (sched_yield, injected) it makes. */
+function yieldsWhileIdle(busyPoll: boolean, ms: number): number {
   let yields = 0;
-  native.yieldCpu = () => void yields++;
-  try {
-    spin.begin();
-    const end = performance.now() + ms;
-    for (;;) {
-      if (!spin.due(0)) continue;
-      const now = performance.now();
-      if (now >= end) break;
-      assert.is(spin.tick(now), false, "parked before spinMs");
-    }
-  } finally {
-    native.yieldCpu = real;
+  const spin = new Spin(10_000, busyPoll, 1, () => void yields++);
+  spin.begin();
+  const end = performance.now() + ms;
+  for (;;) {
+    if (!spin.due(0)) continue;
+    const now = performance.now();
+    if (now >= end) break;
+    assert.is(spin.tick(now), false, "parked before spinMs");
   }
   return yields;
 }
@@ -211,8 +205,8 @@ waiting("50 Clients with calls in flight share one waiter thread (futex_waitv), 
 
 waiting("a side that parks never yields the CPU while it spins (on a busy host a yield costs a time slice); busy-poll yields once idle", () => {
   const ms = Math.max(5, YIELD_AFTER_MS * 1000);
-  assert.is(yieldsWhileIdle(new Spin(10_000, false, 1), ms), 0, "default mode yielded");
-  assert.ok(yieldsWhileIdle(new Spin(10_000, true, 1), ms) > 0, "busy-poll never yielded");
+  assert.is(yieldsWhileIdle(false, ms), 0, "default mode yielded");
+  assert.ok(yieldsWhileIdle(true, ms) > 0, "busy-poll never yielded");
 });
 
 waiting("a wait told that its peer is parked parks at its first clock reading; otherwise only after spinMs", () => {

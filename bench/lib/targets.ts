@@ -58,6 +58,10 @@ export function evaluateTargets(results: RunResults): Target[] {
     }),
     ...(["1MiB", "16MiB"] as const).map((k) =>
       check(`${k.replace("MiB", " MiB")} echo: < 1 page fault per message, client + server`, "faults", num(sys("shmrpc")?.payloads[k], (r) => (r.clientFaults ?? 0) + (r.serverFaults ?? 0)), 1, "<")),
+    // Issue 25: between two threads of one process (shmrpc/threads), with no native code.
+    check("threads: sync add p50 ≥ 10 × faster than a MessagePort round trip", "×", div(p50("messageport"), p50("shmrpc-threads")), 10, ">="),
+    check("threads: asyncCall 256 in flight ≥ 2,000,000 calls/s", "calls/s", rate("shmrpc-threads", "256"), 2e6, ">="),
+    check("threads: asyncCall 256 in flight ≥ 5 × comlink", "×", div(rate("shmrpc-threads", "256"), rate("comlink", "256")), 5, ">="),
     check("connect + first call p50 ≤ 0.5 ms", "ms", num(sys("shmrpc")?.connect, (d) => d.p50), 0.5, "<="),
     // From process start, so Node's own start (the socket peer's import row) is inside it.
     check("process start to import done ≤ 50 ms", "ms", importMs("shmrpc"), 50, "<="),

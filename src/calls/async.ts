@@ -73,7 +73,7 @@ export class AsyncCalls {
     /** What a refused call's `used` names (its Route: the loop's next attempt avoids it). */
     private readonly instance: unknown,
   ) {
-    this.spin = new Spin(spinMs, busyPoll, IDLE_POLLS_PER_CLOCK);
+    this.spin = new Spin(spinMs, busyPoll, IDLE_POLLS_PER_CLOCK, native.yieldCpu);
   }
 
   /** Tracks request `id`, just sent: returns the promise of its result. */

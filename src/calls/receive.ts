@@ -6,11 +6,9 @@ import { core } from "../core/wasm.js";
 import { L } from "../core/layout.js";
 import { OVERSIZED } from "../channel.js";
 import type { Decoder } from "../codec/decode.js";
-import { RpcError, ErrorCodes, type RemoteErrorInfo } from "../errors.js";
-import { codeOfKind, ErrorKind } from "../protocol.js";
+import { RpcError, ErrorCodes } from "../errors.js";
 import { P_ERROR_DETAILS, P_ERROR_KIND, P_ID, P_NAME, P_NAME_LENGTH, P_RESPONSE_BODY } from "../frames.js";
-// contracts: a contract's schema issues travel in ERROR details
-import { receivedIssues } from "../contracts/validate.js";
+import { remoteError } from "./remote-error.js";
 import { droppedError, type CallHost, type Connection } from "./connection.js";
 import type { SyncCall } from "./sync.js";
 import type { AsyncCalls } from "./async.js";
@@ -150,22 +148,4 @@ export class Receiver {
     if (id === this.sync.id) this.sync.settle(value, err);
     else this.async.deliver(id, value, err);
   }
-}
-
-function remoteError(kind: number, details: unknown): RpcError {
-  const d = (details !== null && typeof details === "object" ? details : {}) as Record<string, unknown>;
-  const info: RemoteErrorInfo = {
-    name: typeof d.name === "string" ? d.name : "Error",
-    message: typeof d.message === "string" ? d.message : String(d.message),
-    stack: typeof d.stack === "string" ? d.stack : "",
-  };
-  if (typeof d.code === "string") info.code = d.code;
-  const code = codeOfKind(kind) ?? ErrorCodes.ERR_RPC_REMOTE;
-  if (kind === ErrorKind.REMOTE) return new RpcError(code, info.message, { remote: info });
-  // A draining server refused it without running it (src/protocol.ts, DRAINING).
-  if (kind === ErrorKind.UNAVAILABLE) return new RpcError(code, info.message, { maybeExecuted: false });
-  // contracts: a contract's schema rejected the arguments or the result
-  const issues = receivedIssues(d.issues);
-  if (issues !== undefined) return new RpcError(code, info.message, { issues });
-  return new RpcError(code, info.message);
 }

@@ -3,6 +3,7 @@
 // and the server's liveness checked on the way.
 
 import { Spin, QUICK_POLLS } from "../core/spin.js";
+import { native } from "../native.js";
 import { RpcError, ErrorCodes } from "../errors.js";
 import { LIVENESS_MS, withdraw, type CallHost, type Connection } from "./connection.js";
 import type { Receiver } from "./receive.js";
@@ -25,7 +26,7 @@ export class SyncCall {
     busyPoll: boolean,
   ) {
     // A synchronous call reads the clock on every poll once past its quick polls.
-    this.spin = new Spin(spinMs, busyPoll, 1);
+    this.spin = new Spin(spinMs, busyPoll, 1, native.yieldCpu);
   }
 
   /** True while a call waits. */

@@ -3,20 +3,11 @@
 // or a socket name too long for an address (its SHA-256) needs it. Random bytes (nonces,
 // instance ids) come from the addon's getrandom(2) instead.
 
-import { createRequire } from "node:module";
-import { native } from "../native.js";
-
 let loaded: typeof import("node:crypto") | undefined;
 
 export function nodeCrypto(): typeof import("node:crypto") {
-  return (loaded ??= createRequire(import.meta.url)("node:crypto") as typeof import("node:crypto"));
-}
-
-/** `n` bytes from the kernel's CSPRNG. */
-export function randomBytes(n: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  native.randomFill(b);
-  return b;
+  // process.getBuiltinModule: no import of node:module either (shmrpc/threads bundles for browsers).
+  return (loaded ??= process.getBuiltinModule("node:crypto"));
 }
 
 /** The SHA-256 of `data`, in hex. */

@@ -2,7 +2,8 @@
 // describes the exchange). Each message is one SOCK_SEQPACKET packet, little-endian,
 // starting with its type byte. Everything received is checked before use.
 
-import { nodeCrypto, randomBytes } from "./crypto.js";
+import { nodeCrypto } from "./crypto.js";
+import { randomBytes } from "./random.js";
 import { L } from "../core/layout.js";
 
 export const Msg = {

@@ -93,5 +93,5 @@ export function describeService(name: string, version: number, started: Date, en
       description: ep.spec?.description ?? "",
     });
   }
-  return { name, version, pid: process.pid, uid: process.getuid?.() ?? -1, started: started.toISOString(), methods };
+  return { name, version, pid: globalThis.process?.pid ?? -1, uid: globalThis.process?.getuid?.() ?? -1, started: started.toISOString(), methods };
 }

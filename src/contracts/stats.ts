@@ -106,5 +106,5 @@ export function serviceStats(name: string, id: string, started: Date, endpoints:
       stream_bytes: ep.itemBytes,
     });
   }
-  return { type: "io.nats.micro.v1.stats_response", name, id, pid: process.pid, started: started.toISOString(), endpoints: list, connections };
+  return { type: "io.nats.micro.v1.stats_response", name, id, pid: globalThis.process?.pid ?? -1, started: started.toISOString(), endpoints: list, connections };
 }

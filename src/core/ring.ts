@@ -15,11 +15,11 @@ export function ringErrorText(code: number): string {
 }
 
 abstract class RingHandle {
-  protected readonly c: Core = core();
   readonly handle: number;
   readonly capacity: number;
 
-  constructor(readonly ring: number, capacity: number, producer: boolean) {
+  /** `c`: the core whose memory holds the ring (default: this thread's own). */
+  constructor(readonly ring: number, capacity: number, producer: boolean, readonly c: Core) {
     this.handle = this.c.allocHandle();
     this.capacity = capacity;
     if (!this.c.exports.ringAttach(this.handle, ring, capacity, producer)) {
@@ -51,8 +51,8 @@ export class RingWriter extends RingHandle {
   /** Largest payload one record may carry; bigger messages are fragmented. */
   readonly maxPayload: number;
 
-  constructor(ring: number, capacity: number) {
-    super(ring, capacity, true);
+  constructor(ring: number, capacity: number, c: Core = core()) {
+    super(ring, capacity, true, c);
     this.maxPayload = this.c.exports.ringMaxPayload(capacity);
   }
 
@@ -76,8 +76,8 @@ export class RingWriter extends RingHandle {
 }
 
 export class RingReader extends RingHandle {
-  constructor(ring: number, capacity: number) {
-    super(ring, capacity, false);
+  constructor(ring: number, capacity: number, c: Core = core()) {
+    super(ring, capacity, false, c);
   }
 
   /** True when a record is ready; its fields are then in type/payload/length. */

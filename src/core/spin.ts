@@ -15,7 +15,6 @@
 //     if (spin.tick(now)) park();        // idle for spinMs (never with busyPoll)
 //   }
 
-import { native } from "../native.js";
 
 /** A busy-polling side (it never parks) that has polled this long without progress
  *  yields the CPU on each poll (sched_yield): if its peer shares the core, pure spinning
@@ -28,6 +27,8 @@ export const YIELD_AFTER_MS = 0.003;
 export const IDLE_POLLS_PER_CLOCK = 8;
 /** Polls for a synchronous call's response before the clock is first read. */
 export const QUICK_POLLS = 64;
+
+function noYield(): void {}
 
 export class Spin {
   /** The first clock reading of the current idle stretch, or -1 (not idle, or not read yet). */
@@ -43,11 +44,14 @@ export class Spin {
    * @param spinMs how long to stay idle before parking
    * @param busyPoll never park (still yield)
    * @param pollsPerClock idle polls per clock reading (1: every idle poll)
+   * @param yieldCpu gives the CPU away for a moment (the addon's sched_yield in the
+   *   process transport; none where there is no such call)
    */
   constructor(
     private readonly spinMs: number,
     private readonly busyPoll: boolean,
     private readonly pollsPerClock: number,
+    private readonly yieldCpu: () => void = noYield,
   ) {}
 
   /** Parks at the first clock reading (the peer is parked: no answer can come before
@@ -80,7 +84,7 @@ export class Spin {
       return true;
     }
     this.progressed = false;
-    if (this.yielding) native.yieldCpu();
+    if (this.yielding) this.yieldCpu();
     // The first idle poll of a stretch reads the clock, then only every few.
     if (this.idleSince >= 0 && ++this.quiet < this.pollsPerClock) return false;
     this.quiet = 0;

@@ -9,10 +9,6 @@
 // Each thread (main or worker) has its own instance and memory: a module-level
 // singleton is per thread in Node.
 
-import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import { dirname, join } from "node:path";
-import { existsSync } from "node:fs";
 // AssemblyScript's bindings (wasm/shmrpc.js), made synchronous at build time by
 // scripts/sync-bindings.mjs; "#core-bindings" is mapped in package.json "imports",
 // so the same specifier works from src/ (types) and dist/src/ (run time).
@@ -27,29 +23,63 @@ const FIRST_REGION_PAGE = 1;
 /** Freed regions at least this big give their memory back to the OS. */
 const DISCARD_BYTES = 1 << 20;
 
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
+// Node's built-ins, reached only where the module is read from the package's files: an
+// entry that brings the module's bytes itself (shmrpc/threads) loads none of them.
+interface NodeBuiltins {
+  fs: typeof import("node:fs");
+  path: typeof import("node:path");
+  url: typeof import("node:url");
+}
+function builtins(): NodeBuiltins {
+  const get = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule;
+  if (get === undefined) throw new Error("shmrpc: no WebAssembly core was given, and this runtime cannot read it from the package (use shmrpc/threads)");
+  return { fs: get("node:fs") as NodeBuiltins["fs"], path: get("node:path") as NodeBuiltins["path"], url: get("node:url") as NodeBuiltins["url"] };
+}
+
+let root: string | undefined;
+
+/** The package's root directory (where wasm/ and build/ are), found from this module. */
+export function packageRoot(): string {
+  if (root !== undefined) return root;
+  const { fs, path, url } = builtins();
+  let dir = path.dirname(url.fileURLToPath(import.meta.url));
   for (;;) {
-    if (existsSync(join(dir, "package.json")) && existsSync(join(dir, "wasm", "shmrpc.js"))) return dir;
-    const up = dirname(dir);
+    if (fs.existsSync(path.join(dir, "package.json")) && fs.existsSync(path.join(dir, "wasm", "shmrpc.js"))) return (root = dir);
+    const up = path.dirname(dir);
     if (up === dir) throw new Error("shmrpc: cannot find the package root from " + import.meta.url);
     dir = up;
   }
 }
 
-export const ROOT = packageRoot();
+let compiled: WebAssembly.Module | undefined;
 
-// Synchronous on purpose: no top-level await on the load path, so the package
-// can be require()d as well as imported (the module is 8 KiB; compiling and
-// instantiating it synchronously takes about 3 ms).
-function load(): { exports: CoreExports; memory: WebAssembly.Memory } {
-  const wasmPath = join(ROOT, "wasm", "shmrpc.wasm");
-  if (!existsSync(wasmPath)) {
+/** Gives the core's compiled module (or its bytes) before the first core() is made: an entry
+ *  that embeds the bytes (shmrpc/threads), or a worker handed the module, reads no file. */
+export function provideCoreModule(module: WebAssembly.Module | Uint8Array): void {
+  compiled ??= module instanceof WebAssembly.Module ? module : new WebAssembly.Module(module as Uint8Array<ArrayBuffer>);
+}
+
+/** The core's compiled module: the one provided, else read from the package. */
+export function coreModule(): WebAssembly.Module {
+  if (compiled !== undefined) return compiled;
+  const { fs, path } = builtins();
+  const wasmPath = path.join(packageRoot(), "wasm", "shmrpc.wasm");
+  if (!fs.existsSync(wasmPath)) {
     throw new Error(`shmrpc: the WebAssembly core is not built (${wasmPath} is missing). Reinstall shmrpc (the package ships it), or run \`npm run build:wasm\` in a checkout.`);
   }
-  const memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
-  const module = new WebAssembly.Module(readFileSync(wasmPath));
-  const exports = instantiate(module, {
+  return (compiled = new WebAssembly.Module(fs.readFileSync(wasmPath)));
+}
+
+/** A fresh shared memory for a core (`maxPages`: its limit, at most 2 GiB). */
+export function newCoreMemory(maxPages = MAX_PAGES): WebAssembly.Memory {
+  return new WebAssembly.Memory({ initial: 16, maximum: Math.min(maxPages, MAX_PAGES), shared: true });
+}
+
+/** An instance of the core on `memory`. Synchronous on purpose: no top-level await on the
+ *  load path, so the package can be require()d as well as imported (the module is 8 KiB;
+ *  compiling and instantiating it synchronously takes about 3 ms). */
+export function instantiateCore(memory: WebAssembly.Memory): CoreExports {
+  return instantiate(coreModule(), {
     env: {
       memory,
       abort(_msg: number, _file: number, line: number, column: number) {
@@ -57,15 +87,22 @@ function load(): { exports: CoreExports; memory: WebAssembly.Memory } {
       },
     },
   });
-  return { exports, memory };
 }
 
-const loaded = load();
+/** A Buffer over `sab` where Node's Buffer exists (its native UTF-8 routines), else a
+ *  plain Uint8Array (a browser bundle brings a Buffer of its own: see src/threads/). */
+function bufferOver(sab: ArrayBufferLike): Buffer {
+  return (typeof Buffer === "function" ? Buffer.from(sab) : new Uint8Array(sab)) as Buffer;
+}
 
 /** Typed views over the whole linear memory; replaced when the memory grows. */
 export class Core {
-  readonly exports: CoreExports = loaded.exports;
-  readonly memory: WebAssembly.Memory = loaded.memory;
+  readonly exports: CoreExports;
+  readonly memory: WebAssembly.Memory;
+  /** Another core allocates in the same memory (the two sides of a thread connection):
+   *  each region comes from a growth of the memory of its own, never from pages this core
+   *  did not grow itself. */
+  private readonly sharing: boolean;
   u8!: Uint8Array;
   u32!: Uint32Array;
   i32!: Int32Array;
@@ -78,10 +115,16 @@ export class Core {
   private free: Array<[number, number]> = [];
   private pages: number;
 
-  constructor() {
+  /** With no arguments, this thread's own core on a fresh memory (see core()). With a
+   *  memory, an instance on it; `sharing`: another core allocates in it too. */
+  constructor(memory?: WebAssembly.Memory, sharing = false) {
+    this.memory = memory ?? newCoreMemory();
+    this.exports = instantiateCore(this.memory);
+    this.sharing = sharing;
     this.pages = this.memory.buffer.byteLength / WASM_PAGE;
-    this.free.push([FIRST_REGION_PAGE, this.pages - FIRST_REGION_PAGE]);
+    if (!sharing) this.free.push([FIRST_REGION_PAGE, this.pages - FIRST_REGION_PAGE]);
     this.refresh();
+    if (sharing) this.exports.codecUseSlot(this.allocHandle()); // the codec's results, this instance's own
   }
 
   private refresh(): void {
@@ -91,7 +134,7 @@ export class Core {
     this.i32 = new Int32Array(sab);
     this.f64 = new Float64Array(sab);
     this.view = new DataView(sab);
-    this.buf = Buffer.from(sab);
+    this.buf = bufferOver(sab);
   }
 
   /** Reserves `bytes` (rounded up to whole pages) and returns the region's offset. */
@@ -107,6 +150,7 @@ export class Core {
         return start * WASM_PAGE;
       }
     }
+    if (this.sharing) return this.growOwn(want, bytes);
     // Grow, reusing a free run that ends at the top of memory.
     const last = this.free[this.free.length - 1];
     const tail = last && last[0] + last[1] === this.pages ? last[1] : 0;
@@ -123,6 +167,20 @@ export class Core {
     this.refresh();
     if (tail > 0) this.free.pop();
     return (this.pages - want) * WASM_PAGE;
+  }
+
+  /** A region of `want` new pages at the top of a memory another core grows too: the
+   *  pages memory.grow adds are this core's alone. */
+  private growOwn(want: number, bytes: number): number {
+    let start: number;
+    try {
+      start = this.memory.grow(want);
+    } catch (e) {
+      throw new OutOfLinearMemory(`shmrpc: the shared WebAssembly memory would not grow by ${want * WASM_PAGE} bytes (asked for ${bytes})`, { cause: e });
+    }
+    this.pages = start + want;
+    this.refresh();
+    return start * WASM_PAGE;
   }
 
   /** Set by the native layer: gives a region's pages back to the OS (fresh zero

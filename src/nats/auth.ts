@@ -42,7 +42,8 @@
 // Nothing it sends runs as a call, and nothing it sends is taken as an answer.
 
 import type { NatsConnection } from "@nats-io/transport-node";
-import { nodeCrypto, randomBytes } from "../connection/crypto.js";
+import { nodeCrypto } from "../connection/crypto.js";
+import { randomBytes } from "../connection/random.js";
 import { natsLibrary } from "./connect.js";
 import { HEADER_ERROR_STATUS, HEADER_SHMRPC_CODE } from "./subjects.js";
 

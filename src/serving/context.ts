@@ -7,7 +7,7 @@
 import { RpcError, ErrorCodes, type ErrorCode } from "../errors.js";
 
 /** Who called, as the transport knows it. */
-export type Caller = ShmCaller | NatsCaller;
+export type Caller = ShmCaller | NatsCaller | ThreadCaller;
 
 /** A caller on this host, as the kernel reported it when it connected (SO_PEERCRED). */
 export interface ShmCaller {
@@ -29,6 +29,14 @@ export interface NatsCaller {
   readonly subject: string;
   /** Its reply subject (the caller's inbox). */
   readonly reply: string;
+}
+
+/** A caller in another thread of this process or page (shmrpc/threads). */
+export interface ThreadCaller {
+  /** Over a thread connection. */
+  readonly transport: "thread";
+  /** The connection's number on its server (1 for the first `connect()`). */
+  readonly connection: number;
 }
 
 /** What a `{ context: true }` handler gets after the call's arguments. */
