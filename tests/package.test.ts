@@ -71,10 +71,10 @@ test("npm pack builds the prebuilt addon and ships what a user needs, and nothin
   const files = info.files.map((f) => f.path).sort();
 
   for (const p of PREBUILDS) assert.ok(files.includes(`prebuilds/${p}`), `${p} is in the tarball`);
-  for (const f of ["package.json", "README.md", "dist/bundle/shmrpc.js", "dist/bundle/cli.js", "dist/bundle/sync-worker.js", "dist/bundle/tracing.js", "dist/src/tracing/index.d.ts", "dist/src/index.d.ts", "dist/types-cjs/index.d.cts", "wasm/shmrpc.wasm", "wasm/shmrpc.js", "wasm/shmrpc.d.ts", "binding.gyp", "addon/shmrpc.h"]) {
+  for (const f of ["package.json", "README.md", "dist/bundle/shmrpc.js", "dist/bundle/cli.js", "dist/bundle/sync-worker.js", "dist/bundle/tracing.js", "dist/src/tracing/index.d.ts", "dist/bundle/threads.js", "dist/src/threads/index.d.ts", "dist/src/index.d.ts", "dist/types-cjs/index.d.cts", "wasm/shmrpc.wasm", "wasm/shmrpc.js", "wasm/shmrpc.d.ts", "binding.gyp", "addon/shmrpc.h"]) {
     assert.ok(files.includes(f), `${f} is in the tarball`);
   }
-  const unwanted = files.filter((f) => !/^(package\.json|README\.md|binding\.gyp|addon\/[^/]+\.(cc|h)|dist\/bundle\/(shmrpc|cli|sync-worker|tracing)\.js|dist\/src\/.+\.d\.ts|dist\/types-cjs\/.+\.d\.cts|wasm\/shmrpc\.(wasm|js|d\.ts)|prebuilds\/linux-[a-z0-9]+\/shmrpc\.(glibc|musl)\.node)$/.test(f));
+  const unwanted = files.filter((f) => !/^(package\.json|README\.md|binding\.gyp|addon\/[^/]+\.(cc|h)|dist\/bundle\/(shmrpc|cli|sync-worker|tracing|threads)\.js|dist\/src\/.+\.d\.ts|dist\/types-cjs\/.+\.d\.cts|wasm\/shmrpc\.(wasm|js|d\.ts)|prebuilds\/linux-[a-z0-9]+\/shmrpc\.(glibc|musl)\.node)$/.test(f));
   assert.equal(unwanted, [], "nothing else (tests, benches, sources, maps, tsc's unbundled JavaScript) is shipped");
 });
 
