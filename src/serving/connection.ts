@@ -56,6 +56,8 @@ export class Connection {
   readonly cancelled: CancelledIds;
   /** Its wake-ups that found nothing to do (wake-throttle.ts). */
   readonly wakes = new WakeThrottle();
+  /** Records taken from its ring so far (the server's own count, for wakes). */
+  recordsTaken = 0;
   constructor(
     readonly link: Link,
     readonly pid: number,

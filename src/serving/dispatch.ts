@@ -202,7 +202,7 @@ export class Serving {
   /** Counts a wake-up of `conn` that found nothing to do; past the limit stops watching
    *  its socket for a pause (src/serving/wake-throttle.ts) and says so. */
   private pauseEmptyWakes(conn: Connection): boolean {
-    const pauseMs = conn.wakes.emptyWake(performance.now());
+    const pauseMs = conn.wakes.emptyWake(performance.now(), conn.recordsTaken);
     if (pauseMs === 0) return false;
     conn.link.unwatch();
     setTimeout(() => {
@@ -409,6 +409,7 @@ export class Serving {
       return n;
     }
     if (n > 0) {
+      conn.recordsTaken += n;
       ch.release();
       ch.writer.commit();
       if (conn === this.newest) this.newest = undefined;
