@@ -11,7 +11,10 @@ export const ErrorCodes = {
   ERR_RPC_TIMEOUT: "ERR_RPC_TIMEOUT",
   /** The server has no method of that name (gRPC UNIMPLEMENTED). */
   ERR_RPC_METHOD_NOT_FOUND: "ERR_RPC_METHOD_NOT_FOUND",
-  /** The handler threw or rejected; `err.remote` holds its name, message and stack (gRPC UNKNOWN). */
+  /** The handler (or a middleware) threw or rejected; `err.remote` holds its name, message and stack (gRPC
+   *  UNKNOWN). An `RpcError` it threw with a code a server may send (ERR_RPC_INVALID_ARGUMENT, ERR_RPC_UNAUTHENTICATED,
+   *  ERR_RPC_ACCESS_DENIED, ERR_RPC_RESOURCE_EXHAUSTED, ERR_RPC_UNAVAILABLE) reaches the caller with that code instead;
+   *  any other code (ERR_RPC_TIMEOUT, ERR_RPC_DISCONNECTED, ...: the caller's own) stays in `err.remote.code`. */
   ERR_RPC_REMOTE: "ERR_RPC_REMOTE",
   /** Bad input at the caller (a value that cannot be sent, a bad name or option); nothing was sent. Also
    *  arguments that break a contract's schema, with `err.issues`; the handler did not run (gRPC INVALID_ARGUMENT). */
@@ -38,12 +41,15 @@ export const ErrorCodes = {
   ERR_RPC_SERVER_FULL: "ERR_RPC_SERVER_FULL",
   /** Over one of the server's budgets: it refused the connection (rings over `maxRingBytes`, memory over `maxMappedBytes` or `maxMappedBytesPerUser`, no memory for the rings), refused a call (over `maxInflightPerConnection`, or a fragmented request over `maxReassemblyBytes`/`maxReassemblyBytesPerUser`), or dropped this client for leaving its responses unread past `maxQueuedBytes` or `maxQueuedBytesTotal`; the message names the limit (gRPC RESOURCE_EXHAUSTED). */
   ERR_RPC_RESOURCE_EXHAUSTED: "ERR_RPC_RESOURCE_EXHAUSTED",
-  /** Not allowed: the server refused this user, group or token, the server runs as another user than `serverUid`, or the operating system refused access to the socket (gRPC PERMISSION_DENIED). */
+  /** Not allowed: the server refused this user, group or token, the server runs as another user than `serverUid`, or the operating system refused access to the socket; or a middleware or handler refused the call (it threw this code: `err.remote` holds its details) (gRPC PERMISSION_DENIED). */
   ERR_RPC_ACCESS_DENIED: "ERR_RPC_ACCESS_DENIED",
   /** The server is draining (`close({ drainMs })`) and took no new call: this one did not
    *  run (`maybeExecuted: false`); the client re-sends it to another instance or to a
    *  server started again under the name, idempotent or not, within its deadline (gRPC UNAVAILABLE). */
   ERR_RPC_UNAVAILABLE: "ERR_RPC_UNAVAILABLE",
+  /** A middleware or handler found no valid credentials for the call (it threw this code: `err.remote` holds
+   *  its details); `maybeExecuted: false` when it refused before the handler started. Never retried (gRPC UNAUTHENTICATED). */
+  ERR_RPC_UNAUTHENTICATED: "ERR_RPC_UNAUTHENTICATED",
 } as const;
 
 /** One of the {@link ErrorCodes}: the type of {@link RpcError.code}. */
@@ -85,7 +91,8 @@ export class RpcError extends Error {
    *  ERR_RPC_ABORTED: false only when the call provably never runs, so a retry is safe — a lost
    *  connection's server never took the request from the ring; a timed-out or aborted call's
    *  request was still in the client's send queue and was taken back (one already in the ring
-   *  may still run: true). */
+   *  may still run: true). For a code a middleware or handler threw (see ERR_RPC_REMOTE): false
+   *  when a middleware threw it before the handler started, true once the handler had. */
   declare readonly maybeExecuted?: boolean;
   /** For ERR_RPC_INVALID_ARGUMENT and ERR_RPC_INVALID_RESULT of a contract method: what the schema found. */
   declare readonly issues?: SchemaIssue[];

@@ -186,6 +186,10 @@ export const ErrorKind = {
   /** The server is draining (close({ drainMs })): it takes no new call; this one did
    *  not run, and the client sends it elsewhere (ERR_RPC_UNAVAILABLE, maybeExecuted false). */
   UNAVAILABLE: 7,
+  /** A middleware or handler threw ERR_RPC_UNAUTHENTICATED (src/serving/status.ts). */
+  UNAUTHENTICATED: 8,
+  /** A middleware or handler threw ERR_RPC_ACCESS_DENIED (src/serving/status.ts). */
+  ACCESS_DENIED: 9,
 } as const;
 
 /** The requests a server answers itself (see RESERVED METHODS above). */
@@ -200,6 +204,8 @@ const KIND_TO_CODE: Record<number, ErrorCode> = {
   [ErrorKind.INVALID_RESULT]: ErrorCodes.ERR_RPC_INVALID_RESULT,
   [ErrorKind.RESOURCE_EXHAUSTED]: ErrorCodes.ERR_RPC_RESOURCE_EXHAUSTED,
   [ErrorKind.UNAVAILABLE]: ErrorCodes.ERR_RPC_UNAVAILABLE,
+  [ErrorKind.UNAUTHENTICATED]: ErrorCodes.ERR_RPC_UNAUTHENTICATED,
+  [ErrorKind.ACCESS_DENIED]: ErrorCodes.ERR_RPC_ACCESS_DENIED,
 };
 
 export function codeOfKind(kind: number): ErrorCode | undefined {

@@ -27,8 +27,9 @@ async function behaves(client: Client, transport: string): Promise<void> {
   const before = await client.asyncCall<number>("handled");
   assert.is(await client.asyncCall("cached"), "from the middleware", "a middleware answers without next()");
   const denied = await rejection(client.withOptions({ metadata: { user: "mallory" } }).asyncCall("whoami", 1));
-  assert.is(denied.code, "ERR_RPC_REMOTE");
-  assert.is(denied.remote?.code, "ERR_RPC_ACCESS_DENIED", "the middleware's RpcError code reaches the caller");
+  assert.is(denied.code, "ERR_RPC_ACCESS_DENIED", "the middleware's RpcError code reaches the caller");
+  assert.is(denied.maybeExecuted, false, "refused before the handler");
+  assert.is(denied.remote?.code, "ERR_RPC_ACCESS_DENIED", "err.remote keeps the details");
   assert.is(await client.asyncCall<number>("handled"), before, "neither handler ran");
 
   const failed = await rejection(client.asyncCall("fail"));

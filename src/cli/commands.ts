@@ -147,7 +147,7 @@ export const EXIT_HELP = [
   ["4", "no such method (ERR_RPC_METHOD_NOT_FOUND)"],
   ["5", "unavailable: no server serves the name (ERR_RPC_NOT_CONNECTED), or it died or closed (ERR_RPC_DISCONNECTED)"],
   ["6", "the deadline passed (ERR_RPC_TIMEOUT)"],
-  ["7", "access denied: another user's server, a missing or wrong token (ERR_RPC_ACCESS_DENIED)"],
+  ["7", "access denied: another user's server, a missing or wrong token (ERR_RPC_ACCESS_DENIED), or the server's middleware refused the caller (ERR_RPC_ACCESS_DENIED, ERR_RPC_UNAUTHENTICATED)"],
   ["8", "over a limit of the server (ERR_RPC_SERVER_FULL, ERR_RPC_RESOURCE_EXHAUSTED, ERR_RPC_MESSAGE_TOO_LARGE)"],
   ["9", "protocol error (ERR_RPC_PROTOCOL) or anything unexpected"],
 ];

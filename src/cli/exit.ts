@@ -19,7 +19,8 @@ export const Exit = {
   UNAVAILABLE: 5,
   /** The deadline (`--timeout`) passed. */
   TIMEOUT: 6,
-  /** Refused: another user's server, a missing or wrong token. */
+  /** Refused: another user's server, a missing or wrong token; or the server's middleware
+   *  refused the caller (ERR_RPC_UNAUTHENTICATED, ERR_RPC_ACCESS_DENIED). */
   ACCESS_DENIED: 7,
   /** Over a limit of the server: connections, memory, message size. */
   RESOURCE_EXHAUSTED: 8,
@@ -40,6 +41,7 @@ const BY_CODE: Record<ErrorCode, number> = {
   ERR_RPC_TIMEOUT: Exit.TIMEOUT,
   ERR_RPC_ABORTED: Exit.TIMEOUT,
   ERR_RPC_ACCESS_DENIED: Exit.ACCESS_DENIED,
+  ERR_RPC_UNAUTHENTICATED: Exit.ACCESS_DENIED,
   ERR_RPC_SERVER_FULL: Exit.RESOURCE_EXHAUSTED,
   ERR_RPC_RESOURCE_EXHAUSTED: Exit.RESOURCE_EXHAUSTED,
   ERR_RPC_MESSAGE_TOO_LARGE: Exit.RESOURCE_EXHAUSTED,

@@ -6,9 +6,9 @@ import { core } from "../core/wasm.js";
 import { native } from "../native.js";
 import { Encoder } from "../codec/encode.js";
 import { Decoder } from "../codec/decode.js";
-import { RpcError, ErrorCodes, type ErrorCode, type RemoteErrorInfo } from "../errors.js";
-import { receivedIssues } from "../contracts/validate.js";
-import { HEADER_ERROR, HEADER_ERROR_STATUS, HEADER_SHMRPC_CODE, knownCode } from "./subjects.js";
+import { RpcError, ErrorCodes, type ErrorCode } from "../errors.js";
+import { answeredError } from "../calls/remote-error.js";
+import { HEADER_ERROR, HEADER_ERROR_STATUS, HEADER_SHMRPC_CODE } from "./subjects.js";
 
 /** Incoming bytes are copied into a scratch region of this size first (grown on demand). */
 const SCRATCH_BYTES = 64 * 1024;
@@ -63,30 +63,17 @@ export function replyValue(codec: PayloadCodec, data: Uint8Array, header: Header
       throw new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `${service} sent an undecodable reply: ${(e as Error).message}`, { maybeExecuted: true });
     }
   }
-  const code = knownCode(header?.(HEADER_SHMRPC_CODE)) ?? codeOfStatus(status);
-  let details: Record<string, unknown> = {};
+  const code = header?.(HEADER_SHMRPC_CODE) ?? codeOfStatus(status);
+  let details: unknown;
   if (data.length > 0) {
     try {
-      const d = codec.decode(data);
-      if (d !== null && typeof d === "object") details = d as Record<string, unknown>;
+      details = codec.decode(data);
     } catch {
       // A foreign responder's error body: the header's text is all there is.
     }
   }
-  const message = typeof details.message === "string" ? details.message : text ?? `error ${status}`;
-  if (code === ErrorCodes.ERR_RPC_REMOTE) {
-    const remote: RemoteErrorInfo = {
-      name: typeof details.name === "string" ? details.name : "Error",
-      message,
-      stack: typeof details.stack === "string" ? details.stack : "",
-    };
-    if (typeof details.code === "string") remote.code = details.code;
-    throw new RpcError(code, message, { remote });
-  }
-  // The server closed while the call ran (src/nats/serve.ts close()): as over shared memory.
-  if (code === ErrorCodes.ERR_RPC_DISCONNECTED) throw new RpcError(code, message, { maybeExecuted: true });
-  const issues = receivedIssues(details.issues);
-  throw new RpcError(code, message, issues === undefined ? undefined : { issues });
+  // A code no server sends (the caller's own, or none of ours) stays ERR_RPC_REMOTE.
+  throw answeredError(code, details, text ?? `error ${status}`);
 }
 
 function codeOfStatus(status: string | undefined): ErrorCode {

@@ -54,6 +54,9 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   [ErrorCodes.ERR_RPC_PROTOCOL]: 400,
   [ErrorCodes.ERR_RPC_METHOD_NOT_FOUND]: 404,
   [ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE]: 413,
+  [ErrorCodes.ERR_RPC_UNAUTHENTICATED]: 401,
+  [ErrorCodes.ERR_RPC_ACCESS_DENIED]: 403,
+  [ErrorCodes.ERR_RPC_RESOURCE_EXHAUSTED]: 429,
 };
 
 export function statusOf(code: ErrorCode): number {
@@ -64,10 +67,4 @@ export function statusOf(code: ErrorCode): number {
 export function headerText(text: string, max = 1024): string {
   const line = text.replace(/[\r\n]+/g, " ");
   return line.length > max ? line.slice(0, max) : line;
-}
-
-const CODES = new Set<string>(Object.values(ErrorCodes));
-/** The code a reply names, if it is one of ours. */
-export function knownCode(value: string | undefined): ErrorCode | undefined {
-  return value !== undefined && CODES.has(value) ? (value as ErrorCode) : undefined;
 }

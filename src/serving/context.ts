@@ -72,6 +72,9 @@ export class Context implements CallContext {
   #since = 0;
   /** The call's arguments, decoded (and validated, with a contract): what middleware sees. */
   args: readonly unknown[] = NO_ARGS;
+  /** The handler has started (with middleware: set at the end of the chain). A status a
+   *  middleware threw before it did tells the caller that nothing ran (src/serving/status.ts). */
+  entered = false;
   constructor(
     readonly method: string,
     deadline: number,

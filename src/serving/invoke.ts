@@ -10,6 +10,7 @@ import { ContractViolation } from "../contracts/validate.js";
 import { asyncIteratorOf, pumpStream, type StreamCredit } from "./stream.js";
 import { around } from "./middleware.js";
 import type { Context } from "./context.js";
+import { refusedOrThrown, statusShape } from "./status.js";
 
 /** What an invocation needs of a transport's wire. `C` is what the wire knows a call by
  *  (a connection and an id; a NATS message and 0), passed on without allocating. */
@@ -70,15 +71,15 @@ function invokeAround<C>(ep: Endpoint, args: unknown[], ctx: Context, wire: Wire
   } catch (e) {
     ep.stop(t0);
     ep.fail(e);
-    wire.thrown(c, id, e);
+    wire.thrown(c, id, refusedOrThrown(e, ctx));
     return false;
   }
-  return answer(ep, t0, wire, c, id, result);
+  return answer(ep, t0, wire, c, id, result, ctx);
 }
 
 /** A handler's (or its middleware's) value, answered: streamed, awaited, or sent now.
  *  Returns true when a promise is pending. */
-function answer<C>(ep: Endpoint, t0: number, wire: Wire<C>, c: C, id: number, result: unknown): boolean {
+function answer<C>(ep: Endpoint, t0: number, wire: Wire<C>, c: C, id: number, result: unknown, ctx?: Context): boolean {
   // streams: a stream call's answer is its items, then its result (src/serving/stream.ts)
   const credit = wire.stream(c, id);
   if (credit !== undefined) result = streamed(ep, wire, c, id, credit, result);
@@ -87,8 +88,8 @@ function answer<C>(ep: Endpoint, t0: number, wire: Wire<C>, c: C, id: number, re
     ep.async = true;
     wire.pending(c, id, ep);
     Promise.resolve(result as PromiseLike<unknown>).then(
-      (value) => settle(ep, t0, wire, c, id, value, false),
-      (err) => settle(ep, t0, wire, c, id, err, true),
+      (value) => settle(ep, t0, wire, c, id, value, false, undefined),
+      (err) => settle(ep, t0, wire, c, id, err, true, ctx),
     );
     return true;
   }
@@ -106,8 +107,14 @@ function chain(ep: Endpoint, args: unknown[], ctx: Context): unknown {
 /** The end of `ep`'s chain: its handler on the call's (checked) arguments. */
 function lastOf(ep: Endpoint): (ctx: Context) => unknown {
   const inner = ep.inner;
-  if (ep.context) return (ctx) => inner(...ctx.args, ctx);
+  if (ep.context) {
+    return (ctx) => {
+      ctx.entered = true;
+      return inner(...ctx.args, ctx);
+    };
+  }
   return (ctx) => {
+    ctx.entered = true;
     const a = ctx.args;
     switch (a.length) {
       case 0: return inner();
@@ -130,7 +137,7 @@ function streamed<C>(ep: Endpoint, wire: Wire<C>, c: C, id: number, credit: Stre
   });
 }
 
-function settle<C>(ep: Endpoint, t0: number, wire: Wire<C>, c: C, id: number, value: unknown, thrown: boolean): void {
+function settle<C>(ep: Endpoint, t0: number, wire: Wire<C>, c: C, id: number, value: unknown, thrown: boolean, ctx: Context | undefined): void {
   // Counted whether or not the caller is still there.
   ep.inflight--;
   ep.stop(t0);
@@ -138,7 +145,7 @@ function settle<C>(ep: Endpoint, t0: number, wire: Wire<C>, c: C, id: number, va
   if (!wire.settling(c, id, ep)) return;
   let sent = false;
   try {
-    if (thrown) wire.thrown(c, id, value);
+    if (thrown) wire.thrown(c, id, ctx === undefined ? value : refusedOrThrown(value, ctx));
     else {
       const unsent = wire.result(c, id, value);
       if (unsent !== undefined) ep.fail(unsent);
@@ -161,6 +168,9 @@ export function errorShape(thrown: unknown, exposeStacks: boolean): ErrorShape {
   if (thrown instanceof ContractViolation) {
     return { kind: thrown.kind, details: { name: "RpcError", message: String(thrown.message), stack: "", issues: thrown.issues } };
   }
+  // An RpcError of a code a server sends as itself (src/serving/status.ts) travels as its kind.
+  const status = statusShape(thrown, exposeStacks);
+  if (status !== undefined) return status;
   // The stack only when the server opts in (src/serving/error-details.ts).
   return { kind: ErrorKind.REMOTE, details: { ...thrownDetails(thrown, exposeStacks) } };
 }
