@@ -12,6 +12,7 @@ export type { Handler, BindOptions, ServerOptions, PeerInfo } from "./server.js"
 export type { CallContext, Caller, ShmCaller, NatsCaller, ThreadCaller } from "./serving/context.js";
 export type { Middleware, MiddlewareContext } from "./serving/middleware.js";
 export type { Interceptor, InterceptedCall, InterceptedOptions } from "./calls/intercept.js";
+export type { MessageSizes } from "./calls/transport.js";
 export { Client } from "./client.js";
 export type { ClientOptions, CallOptions, BoundCalls, InstanceInfo, RetryInfo } from "./client.js";
 export type { RpcStream } from "./calls/stream.js";

@@ -83,7 +83,7 @@ function recorder(): { wire: Wire<null>; log: string[] } {
   return {
     log,
     wire: {
-      result: (_c, _id, v) => void log.push(`result ${JSON.stringify(v)}`),
+      result: (_c, _id, v) => log.push(`result ${JSON.stringify(v)}`),
       thrown: (_c, _id, e) => void log.push(`thrown ${(e as Error).message}`),
       pending: () => void log.push("pending"),
       settling: () => true,

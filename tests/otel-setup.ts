@@ -23,7 +23,7 @@ class OnDemandReader extends MetricReader {
 }
 
 /** Registers the global tracer provider, propagator and meter provider. */
-export function setUpOtel(): { spans(): SpanData[]; histograms(): Promise<Record<string, number>> } {
+export function setUpOtel(): { spans(): SpanData[]; histograms(): Promise<Record<string, number>>; byMethod(): Promise<Record<string, Record<string, Recorded>>> } {
   const exporter = new InMemorySpanExporter();
   trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
   propagation.setGlobalPropagator(new W3CTraceContextPropagator());
@@ -45,5 +45,33 @@ export function setUpOtel(): { spans(): SpanData[]; histograms(): Promise<Record
       }
       return counts;
     },
+    /** Each histogram's count, sum, min and max of the values recorded, by "rpc.service/rpc.method". */
+    byMethod: async () => {
+      const { resourceMetrics } = await reader.collect();
+      const out: Record<string, Record<string, Recorded>> = {};
+      for (const scope of resourceMetrics.scopeMetrics) {
+        for (const m of scope.metrics) {
+          const by: Record<string, Recorded> = (out[m.descriptor.name] = {});
+          for (const p of m.dataPoints) {
+            const v = p.value as { count: number; sum: number; min?: number; max?: number };
+            const method = `${String(p.attributes["rpc.service"])}/${String(p.attributes["rpc.method"])}`;
+            const r = (by[method] ??= { count: 0, sum: 0, min: Infinity, max: -Infinity });
+            r.count += v.count;
+            r.sum += v.sum;
+            r.min = Math.min(r.min, v.min ?? Infinity);
+            r.max = Math.max(r.max, v.max ?? -Infinity);
+          }
+        }
+      }
+      return out;
+    },
   };
+}
+
+/** What a histogram recorded for one method. */
+export interface Recorded {
+  count: number;
+  sum: number;
+  min: number;
+  max: number;
 }

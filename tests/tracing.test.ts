@@ -13,7 +13,7 @@ import { Client } from "../src/index.js";
 import { traceClient, clientTracing, serverTracing } from "../src/tracing/index.js";
 import type { InterceptedCall } from "../src/calls/intercept.js";
 import type { MiddlewareContext } from "../src/serving/middleware.js";
-import { setUpOtel, type SpanData } from "./otel-setup.js";
+import { setUpOtel, type Recorded, type SpanData } from "./otel-setup.js";
 import { startNats } from "./nats-helpers.js";
 import { FIXTURES, killAll, rejection, spawnFixture, stopServer, uniqueName, type Child } from "./helpers.js";
 
@@ -71,6 +71,23 @@ async function oneTrace(transport: "shm" | "nats"): Promise<void> {
     assert.ok((mineCounts["rpc.client.duration"] ?? 0) >= 3, `rpc.client.duration here: ${JSON.stringify(mineCounts)}`);
     const theirs = await plain[0]!.asyncCall<Record<string, number>>("histograms");
     assert.ok((theirs["rpc.server.duration"] ?? 0) >= 3 && (theirs["rpc.client.duration"] ?? 0) >= 2, `at the outer server: ${JSON.stringify(theirs)}`);
+
+    // Sizes: the encoded arguments and result, the same bytes on both sides, the sync call too.
+    const blob = Buffer.alloc(50_000, 7);
+    assert.equal(await client.asyncCall("echo", blob), blob);
+    assert.equal(client.call("echo", blob), blob);
+    const here = (await otel.byMethod());
+    const there = await plain[0]!.asyncCall<Record<string, Record<string, Recorded>>>("byMethod");
+    for (const [side, name] of [[here, "rpc.client.request.size"], [here, "rpc.client.response.size"], [there, "rpc.server.request.size"], [there, "rpc.server.response.size"]] as const) {
+      const r = side[name]?.[`${outer}/echo`];
+      assert.is(r?.count, 2, `${name} of echo: ${JSON.stringify(side[name])}`);
+      assert.ok(r!.min >= 50_000 && r!.max <= 50_000 + 64 && r!.min === r!.max, `${name}: the encoded 50,000-byte buffer: ${JSON.stringify(r)}`);
+    }
+    const echo = `${outer}/echo`;
+    assert.equal(here["rpc.client.request.size"]![echo], there["rpc.server.request.size"]![echo], "the request as sent is the request as received");
+    assert.equal(here["rpc.client.response.size"]![echo], there["rpc.server.response.size"]![echo], "the result as sent is the result as received");
+    assert.is(here["rpc.client.response.size"]![`${outer}/fail`], undefined, "an error answer has no response size");
+    assert.is(here["rpc.client.request.size"]![`${outer}/fail`]?.count, 1, "its request has one");
 
     // A call that provably never ran says so.
     client.close();

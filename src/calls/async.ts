@@ -94,9 +94,10 @@ export class AsyncCalls {
   }
 
   /** A response arrived (from the Receiver); one nobody waits for any more is dropped. */
-  deliver(id: number, value: unknown, err: RpcError | undefined): void {
+  deliver(id: number, value: unknown, err: RpcError | undefined, bytes = 0): void {
     const p = this.pending.get(id);
     if (p === undefined) return;
+    if (p.settings.sizes !== undefined && err === undefined) p.settings.sizes.response = bytes;
     this.pending.delete(id);
     if (err !== undefined && p.refused !== undefined && err.code === ErrorCodes.ERR_RPC_UNAVAILABLE) return this.refuse(p, err);
     this.settle(p, value, err);

@@ -9,7 +9,7 @@
 import { RpcError, ErrorCodes } from "../errors.js";
 import { validateMetadata } from "../metadata.js";
 import type { CallContext } from "../serving/context.js";
-import { newCall, type Call, type CallSettings } from "./transport.js";
+import { newCall, type Call, type CallSettings, type MessageSizes } from "./transport.js";
 
 /** A call as interceptors see it. */
 export interface InterceptedCall {
@@ -24,6 +24,10 @@ export interface InterceptedCall {
   options: InterceptedOptions;
   /** A synchronous call (`call()`, a `{ sync: true }` proxy): `next()` returns the result. */
   readonly sync: boolean;
+  /** Set it to `{ request: -1, response: -1 }` before `next()` to learn the call's encoded
+   *  sizes in bytes once it settles (over shared memory and NATS; shmrpc/tracing's
+   *  size histograms). Unset, nothing is measured. */
+  sizes?: MessageSizes;
 }
 
 /** What an interceptor may change of a call's options. */
@@ -101,7 +105,7 @@ function settingsOf(call: InterceptedCall): CallSettings {
   if (!Array.isArray(call.args)) throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "an interceptor set args to something that is not an array");
   const metadata = Object.keys(call.metadata).length === 0 ? undefined : validateMetadata(call.metadata);
   // A synchronous call cannot be aborted: its thread is blocked.
-  return { timeoutMs, idempotent, signal: call.sync ? undefined : signal, metadata };
+  return { timeoutMs, idempotent, signal: call.sync ? undefined : signal, metadata, sizes: call.sizes };
 }
 
 /** `sent`: the chain ran (its Promise may have sent the call). */

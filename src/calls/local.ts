@@ -136,7 +136,7 @@ export class LocalInstances implements Transport {
       if (call.used === route && route.refusesNewCalls()) throw refusedHere(this.name, call.method);
       call.used = route;
       try {
-        return route.callSync(name, call.method, call.args, timeoutMs, call.settings.metadata);
+        return route.callSync(name, call.method, call.args, timeoutMs, call.settings.metadata, call.settings.sizes);
       } catch (e) {
         // Refused by a draining server: the loop re-sends it within the deadline counted
         // from the wait's first clock reading (see Call.startedAt).
@@ -151,7 +151,7 @@ export class LocalInstances implements Transport {
     const route = this.routeNow(avoid);
     if (avoid !== undefined && route.refusesNewCalls()) throw refusedHere(this.name, call.method);
     call.used = route;
-    return route.callSync(name, call.method, call.args, timeoutMs, call.settings.metadata);
+    return route.callSync(name, call.method, call.args, timeoutMs, call.settings.metadata, call.settings.sizes);
   }
 
   /** The hot path (see Transport.attemptOnce): a name served alone, connected. The

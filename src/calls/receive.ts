@@ -103,11 +103,11 @@ export class Receiver {
     if (id !== this.sync.id && this.async.pending.get(id) === undefined) return; // timed out or aborted: drop it
     try {
       if (type === L.T_RESPONSE) {
-        this.deliver(id, this.decoder.decode(at + P_RESPONSE_BODY, at + length, conn.channel.tail), undefined);
+        this.deliver(id, this.decoder.decode(at + P_RESPONSE_BODY, at + length, conn.channel.tail), undefined, length - P_RESPONSE_BODY);
       } else {
         const kind = c.u8[at + P_ERROR_KIND]!;
         const details = this.decoder.decode(at + P_ERROR_DETAILS, at + length, conn.channel.tail);
-        this.deliver(id, undefined, remoteError(kind, details));
+        this.deliver(id, undefined, remoteError(kind, details), 0);
       }
     } catch (e) {
       this.host.disconnect(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${name} sent an undecodable response: ${(e as Error).message}`));
@@ -144,8 +144,8 @@ export class Receiver {
     conn.methodIds.set(index, c.view.getUint32(at + P_ID, true));
   }
 
-  private deliver(id: number, value: unknown, err: RpcError | undefined): void {
-    if (id === this.sync.id) this.sync.settle(value, err);
-    else this.async.deliver(id, value, err);
+  private deliver(id: number, value: unknown, err: RpcError | undefined, bytes = 0): void {
+    if (id === this.sync.id) this.sync.settle(value, err, bytes);
+    else this.async.deliver(id, value, err, bytes);
   }
 }

@@ -27,7 +27,7 @@ import { Receiver } from "./receive.js";
 import { SyncCall } from "./sync.js";
 import { AsyncCalls } from "./async.js";
 import type { MethodName, MethodNames } from "./methods.js";
-import type { CallSettings, Refused, StreamSink } from "./transport.js";
+import type { CallSettings, MessageSizes, Refused, StreamSink } from "./transport.js";
 import { streamedArg } from "./stream.js";
 import { StreamCredit, pumpStream } from "../serving/stream.js";
 import { ARG_WINDOW_BYTES, ARG_WINDOW_ITEMS } from "../protocol.js";
@@ -62,6 +62,8 @@ export class Route {
   private connecting: Promise<Connection> | undefined;
   private closed = false;
   private nextId = 1;
+  /** The encoded arguments of the request sent last, in bytes (CallSettings.sizes). */
+  private sentBytes = 0;
   private lastLivenessCheck = 0;
   /** Whether the next call should first look at the server (see `connection`). */
   private checkDue = false;
@@ -374,6 +376,7 @@ export class Route {
     if (this.closed) throw this.closedError();
     const encoder = this.encoder;
     const length = encoder.encode(args, this.o.maxMessageBytes, "args", HEADROOM);
+    this.sentBytes = length;
     const conn = this.connection() ?? (connectWithin === undefined ? undefined : this.connectNow(connectWithin));
     if (conn === undefined) throw new RpcError(ErrorCodes.ERR_RPC_NOT_CONNECTED, `client of ${this.o.name} is not connected`, { maybeExecuted: false });
     const id = this.nextId;
@@ -478,11 +481,15 @@ export class Route {
   }
 
   /** A synchronous call on this route: connects first (blocking) if need be. */
-  callSync(name: MethodName, method: string, args: unknown[], timeoutMs: number, metadata: Metadata | undefined): unknown {
+  callSync(name: MethodName, method: string, args: unknown[], timeoutMs: number, metadata: Metadata | undefined, sizes?: MessageSizes): unknown {
     if (this.sync.busy) {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "a synchronous call is already in progress on this client");
     }
     const id = this.send(name, args, timeoutMs, metadata, timeoutMs);
+    if (sizes !== undefined) {
+      sizes.request = this.sentBytes;
+      this.sync.sizes = sizes;
+    }
     try {
       return this.sync.wait(this.conn!, id, method, timeoutMs);
     } catch (e) {
@@ -513,6 +520,7 @@ export class Route {
     } catch (e) {
       return Promise.reject(e);
     }
+    if (settings.sizes !== undefined) settings.sizes.request = this.sentBytes;
     const end = this.async.start(id, method, args, settings, timeoutMs, streamed < 0 ? refused : undefined);
     if (stream !== undefined) this.opened(id, stream, end);
     if (streamed >= 0) this.sendArg(id, source, end);

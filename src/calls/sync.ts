@@ -5,6 +5,7 @@
 import { Spin, QUICK_POLLS } from "../core/spin.js";
 import { native } from "../native.js";
 import { RpcError, ErrorCodes } from "../errors.js";
+import type { MessageSizes } from "./transport.js";
 import { LIVENESS_MS, withdraw, type CallHost, type Connection } from "./connection.js";
 import type { Receiver } from "./receive.js";
 
@@ -17,6 +18,8 @@ export class SyncCall {
   private done = false;
   private value: unknown;
   private error: RpcError | undefined;
+  /** Where the call in progress wants its response's size (CallSettings.sizes), if it does. */
+  sizes: MessageSizes | undefined = undefined;
   private readonly spin: Spin;
 
   constructor(
@@ -82,6 +85,7 @@ export class SyncCall {
       }
     } finally {
       this.id = -1;
+      this.sizes = undefined;
     }
     if (this.error) {
       const err = this.error;
@@ -94,7 +98,8 @@ export class SyncCall {
   }
 
   /** Its response arrived (from the Receiver). */
-  settle(value: unknown, err: RpcError | undefined): void {
+  settle(value: unknown, err: RpcError | undefined, bytes: number): void {
+    if (this.sizes !== undefined && err === undefined) this.sizes.response = bytes;
     this.done = true;
     this.value = value;
     this.error = err;

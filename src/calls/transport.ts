@@ -14,6 +14,18 @@ export interface CallSettings {
   readonly idempotent: boolean;
   /** String pairs the handler's context shows (checked: src/metadata.ts). */
   readonly metadata: Readonly<Record<string, string>> | undefined;
+  /** Where the transport writes the call's encoded sizes (an interceptor asked for them:
+   *  InterceptedCall.sizes); absent on every other call, which pays one field test. */
+  readonly sizes?: MessageSizes;
+}
+
+/** The encoded sizes of a call, in bytes: its arguments as sent, its result as received
+ *  (of its last attempt; -1 until known). */
+export interface MessageSizes {
+  /** The encoded arguments. */
+  request: number;
+  /** The encoded result (an error answer is not counted). */
+  response: number;
 }
 
 /** One call, from the Client to the loop to a transport's attempt. */

@@ -29,7 +29,7 @@ import { SyncBridge } from "./sync.js";
 import { NatsSeal, sealedRequest } from "./auth.js";
 import { cancelMessage, cancelSubject, newCallId, requestHeaderPairs, toHeaders } from "./context.js";
 import { DEFAULT_RETRY, type RetryPolicy } from "../calls/retry.js";
-import type { Call, Transport } from "../calls/transport.js";
+import type { Call, MessageSizes, Transport } from "../calls/transport.js";
 import { streamOverNats } from "./stream.js";
 import { streamedArg } from "../calls/stream.js";
 
@@ -147,18 +147,19 @@ export class NatsCalls implements Transport {
   attemptAsync(call: Call, timeoutMs: number, retryLeft: boolean): Promise<unknown> {
     call.used = this;
     if (call.stream !== undefined || streamedArg(call.args) >= 0) return this.streamAsync(call, timeoutMs);
-    return this.requestAsync(call.method, call.args, this.window(call, timeoutMs, retryLeft), call.settings.signal, call.settings.metadata);
+    return this.requestAsync(call.method, call.args, this.window(call, timeoutMs, retryLeft), call.settings.signal, call.settings.metadata, call.settings.sizes);
   }
 
   attemptSync(call: Call, timeoutMs: number, retryLeft: boolean): unknown {
     call.used = this;
-    return this.requestSync(call.method, call.args, this.window(call, timeoutMs, retryLeft), call.settings.metadata);
+    return this.requestSync(call.method, call.args, this.window(call, timeoutMs, retryLeft), call.settings.metadata, call.settings.sizes);
   }
 
-  private async requestAsync(method: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, metadata: Metadata | undefined): Promise<unknown> {
+  private async requestAsync(method: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, metadata: Metadata | undefined, sizes: MessageSizes | undefined): Promise<unknown> {
     if (signal?.aborted) throw aborted(method, signal, false);
     const subject = this.subject(method);
     const data = this.codec.encode(args, this.maxMessageBytes, "args");
+    if (sizes !== undefined) sizes.request = data.length;
     const start = performance.now();
     const nc = await this.connection(timeoutMs);
     if (signal?.aborted) throw aborted(method, signal, false);
@@ -183,7 +184,9 @@ export class NatsCalls implements Transport {
       if (err.code === ErrorCodes.ERR_RPC_TIMEOUT || err.code === ErrorCodes.ERR_RPC_ABORTED) this.cancel(nc, callId, err.code === ErrorCodes.ERR_RPC_TIMEOUT);
       throw err;
     }
-    return replyValue(this.codec, reply.data, reply.header, this.serverName);
+    const value = replyValue(this.codec, reply.data, reply.header, this.serverName);
+    if (sizes !== undefined) sizes.response = reply.data.length;
+    return value;
   }
 
   /** A stream call or a call with a streamed argument (src/nats/stream.ts): one attempt,
@@ -217,17 +220,20 @@ export class NatsCalls implements Transport {
     }
   }
 
-  private requestSync(method: string, args: unknown[], timeoutMs: number, metadata: Metadata | undefined): unknown {
+  private requestSync(method: string, args: unknown[], timeoutMs: number, metadata: Metadata | undefined, sizes: MessageSizes | undefined): unknown {
     if (this.closed) throw closedError(this.serverName);
     const subject = this.subject(method);
     const data = this.codec.encode(args, this.maxMessageBytes, "args");
+    if (sizes !== undefined) sizes.request = data.length;
     this.sync ??= new SyncBridge(this.options, this.tokenKey);
     const reply = this.sync.request(subject, data, timeoutMs, requestHeaderPairs(timeoutMs, newCallId(), metadata), cancelSubject(this.service));
     if (!reply.ok) {
       throw new RpcError(reply.code, `call to "${method}" on ${this.serverName} over NATS failed: ${reply.message}`, { maybeExecuted: reply.maybeExecuted });
     }
     const headers = reply.headers;
-    return replyValue(this.codec, reply.data, headers === undefined ? undefined : (name) => headers[name], this.serverName);
+    const value = replyValue(this.codec, reply.data, headers === undefined ? undefined : (name) => headers[name], this.serverName);
+    if (sizes !== undefined) sizes.response = reply.data.length;
+    return value;
   }
 
   close(): void {

@@ -219,6 +219,7 @@ export class NatsService {
     if (ep.contextual) {
       const c = requestContext(sealed === undefined ? msg.headers : sealedPairs(sealed));
       run = new Running(ep.name, c.deadline, { transport: "nats", subject: msg.subject, reply: msg.reply ?? "" }, c.metadata);
+      run.context.requestBytes = data.length;
       if (c.callId !== undefined) {
         this.byCallId.set(c.callId, run);
         this.callIds.set(run, c.callId);
@@ -315,7 +316,7 @@ export class NatsService {
         return this.replyValue(msg, value);
       } catch (e) {
         this.server.onError(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `NATS reply of ${this.server.name} failed: ${(e as Error).message}`, { cause: e }));
-        return undefined;
+        return -1; // told through onError, not counted as the method's failure
       }
     },
     thrown: (msg, _id, thrown) => this.replyThrown(msg, thrown),
@@ -363,7 +364,7 @@ export class NatsService {
   }
 
   /** Replies with a handler's value; returns undefined, or why it could not (for the counters). */
-  private replyValue(msg: Msg, value: unknown): string | undefined {
+  private replyValue(msg: Msg, value: unknown): number | string {
     let data: Uint8Array;
     try {
       data = this.codec.encode(value, this.maxBytes, "result");
@@ -373,7 +374,7 @@ export class NatsService {
       return shape.why;
     }
     this.respond(msg, data, undefined);
-    return undefined;
+    return data.length;
   }
 
   /** Sends a reply, sealed under the token when there is one (then an error's header

@@ -75,6 +75,10 @@ export class Context implements CallContext {
   /** The handler has started (with middleware: set at the end of the chain). A status a
    *  middleware threw before it did tells the caller that nothing ran (src/serving/status.ts). */
   entered = false;
+  /** The request's encoded arguments, in bytes (-1: unknown); see MiddlewareContext. */
+  requestBytes = -1;
+  /** Told the encoded result's size once it is sent; see MiddlewareContext. */
+  onAnswered: ((bytes: number) => void) | undefined = undefined;
   constructor(
     readonly method: string,
     deadline: number,

@@ -514,8 +514,10 @@ export class Serving {
       return;
     }
     let running: Running | undefined;
-    if (ep.contextual) running = this.started(conn, id, ep.name);
-    else if (conn.contextId !== 0) conn.contextId = 0;
+    if (ep.contextual) {
+      running = this.started(conn, id, ep.name);
+      running.context.requestBytes = end - body;
+    } else if (conn.contextId !== 0) conn.contextId = 0;
     if (view) conn.lease.hold();
     let pending = false;
     try {
@@ -760,7 +762,7 @@ export class Serving {
   }
 
   /** Sends a handler's value; returns undefined, or (contracts: for the counters) why it could not. */
-  private sendResult(conn: Connection, id: number, value: unknown): string | undefined {
+  private sendResult(conn: Connection, id: number, value: unknown): number | string {
     let length: number;
     try {
       length = this.encoder!.encode(value, this.maxMessageBytes, "result", HEADROOM);
@@ -772,7 +774,7 @@ export class Serving {
     conn.channel.send(L.T_RESPONSE, id, null, this.encoder!.start + HEADROOM, length, this.encoder!.splice);
     this.encoder!.shrink(length);
     if (!conn.channel.idle) this.schedule();
-    return undefined;
+    return length;
   }
 
   private sendThrown(conn: Connection, id: number, thrown: unknown): void {

@@ -15,8 +15,9 @@ import { refusedOrThrown, statusShape } from "./status.js";
 /** What an invocation needs of a transport's wire. `C` is what the wire knows a call by
  *  (a connection and an id; a NATS message and 0), passed on without allocating. */
 export interface Wire<C> {
-  /** Sends a handler's value; returns undefined, or why it could not (counted as a failure). */
-  result(c: C, id: number, value: unknown): string | undefined;
+  /** Sends a handler's value; returns its encoded size in bytes, or why it could not be
+   *  sent (counted as a failure), or -1 (not sent, and told elsewhere). */
+  result(c: C, id: number, value: unknown): number | string;
   /** Sends what a handler threw, shaped by errorShape(). */
   thrown(c: C, id: number, thrown: unknown): void;
   /** The handler returned a promise: the call stays in flight until it settles. */
@@ -88,14 +89,15 @@ function answer<C>(ep: Endpoint, t0: number, wire: Wire<C>, c: C, id: number, re
     ep.async = true;
     wire.pending(c, id, ep);
     Promise.resolve(result as PromiseLike<unknown>).then(
-      (value) => settle(ep, t0, wire, c, id, value, false, undefined),
+      (value) => settle(ep, t0, wire, c, id, value, false, ctx),
       (err) => settle(ep, t0, wire, c, id, err, true, ctx),
     );
     return true;
   }
   ep.stop(t0);
-  const unsent = wire.result(c, id, result);
-  if (unsent !== undefined) ep.fail(unsent);
+  const sent = wire.result(c, id, result);
+  if (typeof sent === "string") ep.fail(sent);
+  else if (ctx?.onAnswered !== undefined && sent >= 0) ctx.onAnswered(sent);
   return false;
 }
 
@@ -147,8 +149,9 @@ function settle<C>(ep: Endpoint, t0: number, wire: Wire<C>, c: C, id: number, va
   try {
     if (thrown) wire.thrown(c, id, ctx === undefined ? value : refusedOrThrown(value, ctx));
     else {
-      const unsent = wire.result(c, id, value);
-      if (unsent !== undefined) ep.fail(unsent);
+      const sent = wire.result(c, id, value);
+      if (typeof sent === "string") ep.fail(sent);
+      else if (ctx?.onAnswered !== undefined && sent >= 0) ctx.onAnswered(sent);
     }
     sent = true;
   } finally {

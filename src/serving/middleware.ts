@@ -14,6 +14,12 @@ export interface MiddlewareContext extends CallContext {
    *  by its schema). Read-only: a middleware changes what a call does by answering
    *  itself, throwing, or through `state`, not by editing them. */
   readonly args: readonly unknown[];
+  /** The call's encoded arguments as they arrived, in bytes (-1 where unknown). */
+  readonly requestBytes: number;
+  /** Set it to learn the encoded result's size in bytes once it is sent (after the whole
+   *  chain has returned); not called when no result is sent (an error, the caller gone).
+   *  Chain a function already there (shmrpc/tracing sets one). */
+  onAnswered: ((bytes: number) => void) | undefined;
 }
 
 /**

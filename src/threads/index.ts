@@ -15,6 +15,7 @@ export type { CallContext, Caller, ThreadCaller } from "../serving/context.js";
 export type { BindOptions, Handler } from "../serving/options.js";
 export type { Middleware, MiddlewareContext } from "../serving/middleware.js";
 export type { Interceptor, InterceptedCall, InterceptedOptions } from "../calls/intercept.js";
+export type { MessageSizes } from "../calls/transport.js";
 export type { BoundCalls } from "../calls/api.js";
 export type { CallOptions } from "../calls/options.js";
 export type { Contract, ContractSpec, Proxy, ProxyOptions, Handlers } from "../contracts/types.js";

@@ -186,7 +186,10 @@ export class ServedThread {
     }
     if (!Array.isArray(args)) return void this.protocolError("arguments that are not an array");
     let running: Running | undefined;
-    if (ep.contextual) running = this.started(id, ep.name);
+    if (ep.contextual) {
+      running = this.started(id, ep.name);
+      running.context.requestBytes = length - body;
+    }
     this.contextId = 0;
     const pending = invoke(ep, args, running?.context, this.wire, this, id);
     if (!pending && running !== undefined) this.running!.delete(id);
@@ -258,7 +261,7 @@ export class ServedThread {
     },
   };
 
-  private sendResult(id: number, value: unknown): string | undefined {
+  private sendResult(id: number, value: unknown): number | string {
     const encoder = this.encoder;
     let length: number;
     try {
@@ -271,7 +274,7 @@ export class ServedThread {
     }
     this.guarded(() => this.link.channel.send(L.T_RESPONSE, id, null, encoder.start + HEADROOM, length, encoder.splice));
     encoder.shrink(length);
-    return undefined;
+    return length;
   }
 
   /** Runs a write into the connection's memory: one that throws (the memory overwritten

@@ -4,8 +4,10 @@
 // OpenTelemetry's RPC semantic conventions, carry the trace context in the call's metadata
 // (traceparent/tracestate, through the global propagator: W3C trace context in the SDK's
 // default setup) over shared memory and NATS alike, and record the rpc.client.duration and
-// rpc.server.duration histograms. This entry alone imports @opentelemetry/api (an
-// optional peer dependency): `import "shmrpc"` never loads it.
+// rpc.server.duration histograms (ms), and rpc.{client,server}.{request,response}.size
+// (bytes, the encoded arguments and result: InterceptedCall.sizes, ctx.requestBytes and
+// ctx.onAnswered, measured only when asked). This entry alone imports @opentelemetry/api
+// (an optional peer dependency): `import "shmrpc"` never loads it.
 
 import {
   context as otelContext, metrics, propagation, trace, SpanKind, SpanStatusCode, ROOT_CONTEXT,
@@ -57,13 +59,19 @@ export function traceServer(server: Server, options: TracingOptions = {}): Serve
 export function clientTracing(service: string, options: TracingOptions = {}): Interceptor {
   const tracer = tracerOf(options);
   const duration = histogram(options, "rpc.client.duration", "Duration of outbound RPCs, until their result or error");
+  const requestSize = sizeHistogram(options, "rpc.client.request.size", "Encoded size of outbound RPC requests (their arguments)");
+  const responseSize = sizeHistogram(options, "rpc.client.response.size", "Encoded size of the results of outbound RPCs");
   return (call, next) => {
     const parent = parentContext(call.options.parent) ?? otelContext.active();
     const attributes = rpcAttributes(service, call.method);
     const span = tracer.startSpan(`${service}/${call.method}`, { kind: SpanKind.CLIENT, attributes }, parent);
     const active = trace.setSpan(parent, span);
     propagation.inject(active, call.metadata, LOWERCASE_SETTER);
-    return around(span, active, next, duration, attributes, true);
+    const sizes = (call.sizes = { request: -1, response: -1 });
+    return around(span, active, next, duration, attributes, true, () => {
+      if (sizes.request >= 0) requestSize.record(sizes.request, attributes);
+      if (sizes.response >= 0) responseSize.record(sizes.response, attributes);
+    });
   };
 }
 
@@ -71,6 +79,8 @@ export function clientTracing(service: string, options: TracingOptions = {}): In
 export function serverTracing(service: string, options: TracingOptions = {}): Middleware {
   const tracer = tracerOf(options);
   const duration = histogram(options, "rpc.server.duration", "Duration of inbound RPCs, from the first middleware to the answer");
+  const requestSize = sizeHistogram(options, "rpc.server.request.size", "Encoded size of inbound RPC requests (their arguments)");
+  const responseSize = sizeHistogram(options, "rpc.server.response.size", "Encoded size of the results of inbound RPCs");
   return (ctx, next) => {
     const parent = propagation.extract(ROOT_CONTEXT, ctx.metadata, LOWERCASE_GETTER);
     const attributes = rpcAttributes(service, ctx.method);
@@ -78,34 +88,42 @@ export function serverTracing(service: string, options: TracingOptions = {}): Mi
     const span = tracer.startSpan(`${service}/${ctx.method}`, { kind: SpanKind.SERVER, attributes }, parent);
     const active = trace.setSpan(parent, span);
     ctx.state[OTEL_CONTEXT] = active;
-    return around(span, active, next, duration, attributes, false);
+    if (ctx.requestBytes >= 0) requestSize.record(ctx.requestBytes, attributes);
+    // The result is encoded after the whole chain returned: its size comes later.
+    const before = ctx.onAnswered;
+    ctx.onAnswered = (bytes) => {
+      before?.(bytes);
+      responseSize.record(bytes, attributes);
+    };
+    return around(span, active, next, duration, attributes, false, undefined);
   };
 }
 
 /** Runs `next` with `active` as the active context and ends `span` when it settles. */
-function around(span: Span, active: OtelContext, next: () => unknown, duration: Histogram, attributes: Attributes, client: boolean): unknown {
+function around(span: Span, active: OtelContext, next: () => unknown, duration: Histogram, attributes: Attributes, client: boolean, sized: (() => void) | undefined): unknown {
   const t0 = performance.now();
   let result: unknown;
   try {
     result = otelContext.with(active, next);
   } catch (e) {
-    end(span, e, t0, duration, attributes, client);
+    end(span, e, t0, duration, attributes, client, sized);
     throw e;
   }
   if (result !== null && typeof result === "object" && typeof (result as PromiseLike<unknown>).then === "function") {
     return Promise.resolve(result).then((v) => {
-      end(span, undefined, t0, duration, attributes, client);
+      end(span, undefined, t0, duration, attributes, client, sized);
       return v;
     }, (e: unknown) => {
-      end(span, e, t0, duration, attributes, client);
+      end(span, e, t0, duration, attributes, client, sized);
       throw e;
     });
   }
-  end(span, undefined, t0, duration, attributes, client);
+  end(span, undefined, t0, duration, attributes, client, sized);
   return result;
 }
 
-function end(span: Span, err: unknown, t0: number, duration: Histogram, attributes: Attributes, client: boolean): void {
+function end(span: Span, err: unknown, t0: number, duration: Histogram, attributes: Attributes, client: boolean, sized: (() => void) | undefined): void {
+  sized?.();
   if (err !== undefined) {
     // Duck-typed: this entry is bundled apart from the API's (its RpcError is another class).
     const e = (err !== null && typeof err === "object" ? err : {}) as Partial<RpcError>;
@@ -139,6 +157,10 @@ function tracerOf(options: TracingOptions): Tracer {
 
 function histogram(options: TracingOptions, name: string, description: string): Histogram {
   return (options.meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE).createHistogram(name, { unit: "ms", description });
+}
+
+function sizeHistogram(options: TracingOptions, name: string, description: string): Histogram {
+  return (options.meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE).createHistogram(name, { unit: "By", description });
 }
 
 /** "/calc" of "/calc" and of "nats://host:4222/calc". */
