@@ -15,7 +15,7 @@ const ids = suite("method ids");
 
 /** What the tests look at inside: how the server found each call's method. */
 function countLookups(server: Server): { byName: number; byId: number; told: number } {
-  const methods = (server as unknown as { methods: Methods }).methods;
+  const methods = (server as unknown as { registry: { methods: Methods } }).registry.methods;
   const counts = { byName: 0, byId: 0, told: 0 };
   const get = methods.get.bind(methods);
   const byId = methods.byId.bind(methods);
@@ -106,7 +106,7 @@ ids("a stale or forged method id is ERR_RPC_METHOD_NOT_FOUND, never another meth
     const real = conn.methodIds.get(slot);
     // Ids of methods that exist but were never told to this connection: "other" and the
     // reserved "$shmrpc.stats" are not reachable by a guessed number.
-    const table = (server as unknown as { methods: Methods }).methods;
+    const table = (server as unknown as { registry: { methods: Methods } }).registry.methods;
     for (const forged of [4, 12345, 0x7fffffff, table.idOf("other")!, table.idOf("$shmrpc.stats")!]) {
       conn.methodIds.set(slot, forged);
       const err = await rejection(client.asyncCall("add", 1, 2));
@@ -114,7 +114,7 @@ ids("a stale or forged method id is ERR_RPC_METHOD_NOT_FOUND, never another meth
       assert.is(err.maybeExecuted, undefined);
     }
     // A deleted method's id (no API deletes one yet: the table's own delete).
-    const methods = (server as unknown as { methods: Methods }).methods;
+    const methods = (server as unknown as { registry: { methods: Methods } }).registry.methods;
     conn.methodIds.set(slot, real);
     methods.delete("add");
     assert.is((await rejection(client.asyncCall("add", 1, 2))).code, "ERR_RPC_METHOD_NOT_FOUND");
