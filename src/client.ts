@@ -89,6 +89,12 @@ export interface CallOptions {
    *  deadline is at most the parent's, it is aborted when the parent's signal aborts, and
    *  it carries the parent's metadata (under its own). */
   parent?: CallContext;
+  /** `stream()` only: binary items (Buffer, Uint8Array) come as views of the connection's
+   *  memory instead of copies, each valid until the loop's next `next()` (or `break`): use
+   *  or copy it before. While one is held, this client reads nothing else from that server
+   *  (other calls' answers wait for the loop to move on; a synchronous call is refused).
+   *  Over NATS and between threads, items are copies anyway. */
+  view?: boolean;
 }
 
 /** What a Client's `retry` event carries: a call lost on attempt `failedAttempt` is sent
@@ -285,6 +291,7 @@ export class Client extends EventEmitter {
   withOptions(options: CallOptions): BoundCalls {
     const settings = callSettings(options, this.timeoutMs);
     const parent = options.parent;
+    const view = options.view === true;
     const sync = (method: string, args: unknown[]): unknown => this.syncCall(method, args, settings(method, true), parent);
     const async = (method: string, args: unknown[]): Promise<unknown> => {
       let s: CallSettings;
@@ -306,7 +313,7 @@ export class Client extends EventEmitter {
         } catch (e) {
           failure = e;
         }
-        return openStream<T>(this.transport, newCall(method, args, s ?? this.defaults), failure);
+        return openStream<T>(this.transport, newCall(method, args, s ?? this.defaults), failure, view);
       },
     };
   }

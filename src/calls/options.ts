@@ -15,6 +15,9 @@ export function callSettings(options: CallOptions, defaultTimeoutMs: number): (m
   if (options.idempotent !== undefined && typeof options.idempotent !== "boolean") {
     throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "option idempotent must be a boolean");
   }
+  if (options.view !== undefined && typeof options.view !== "boolean") {
+    throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "option view must be a boolean");
+  }
   let metadata = options.metadata === undefined ? undefined : validateMetadata(options.metadata);
   let signal = options.signal;
   const parent = options.parent;

@@ -46,6 +46,9 @@ export class Connection {
   openId = 0;
   openItems = 0;
   openBytes = 0;
+  /** Calls of view handlers in progress whose request is not held (stream calls and
+   *  streamed arguments' calls: their arguments were copies), by id (made on first use). */
+  unheld: Set<number> | undefined;
   /** Streamed arguments of calls in progress, by call id (made on first use). */
   inbound: Map<number, Inbound> | undefined;
   /** The STREAM_ARG just taken: argument `argIndex` of the request of id `argId` (0: none). */

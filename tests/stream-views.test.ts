@@ -1,0 +1,148 @@
+// Views of stream items (issue 23, point 4): a consumer that asks for them
+// (`withOptions({ view: true }).stream()`) and a `{ view: true }` handler's streamed
+// argument get binary items as views of the connection's memory (the ring, or a
+// fragmented item's reassembled tail, whose memory takes the next item), each valid until
+// the next item is asked for; while one is held, that side reads nothing else of the
+// connection. Server in a separate process.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { Client, type RpcError } from "../src/index.js";
+import { core } from "../src/core/wasm.js";
+import { killAll, rejection, spawnFixture, stopServer, uniqueName, type Child } from "./helpers.js";
+
+const views = suite("stream views");
+const name = uniqueName("strmview");
+let server: Child;
+let client: Client;
+
+views.before(async () => {
+  server = await spawnFixture("stream-view-server.js", [name]);
+  client = new Client(name, { timeoutMs: 20_000 });
+  await client.waitForConnection(5000);
+});
+views.after(async () => {
+  client?.close();
+  try {
+    if (server) await stopServer(server);
+  } finally {
+    killAll();
+  }
+});
+
+const KiB64 = 64 * 1024;
+const MiB = 1024 * 1024;
+const inRing = (b: Uint8Array) => b.buffer === core().u8.buffer;
+
+views("a view consumer's binary items are views of the ring, each right until next(); the ring's memory is then reused", async () => {
+  const got: Uint8Array[] = [];
+  let i = 0;
+  for await (const b of client.withOptions({ view: true }).stream<Buffer>("chunks", 64, KiB64)) {
+    assert.ok(inRing(b), `item ${i} is not a view of the ring`);
+    assert.ok(b.every((x) => x === (i & 255)), `item ${i}'s bytes are wrong while it is current`);
+    got.push(b);
+    i++;
+  }
+  assert.is(i, 64);
+  // 4 MiB went through a 2 MiB ring: the first item's memory holds later bytes now.
+  assert.ok(got[0]!.some((x) => x !== 0), "the first view still shows its bytes: the ring was not reused");
+  // Without the option: copies, each its own.
+  const copies: Uint8Array[] = [];
+  for await (const b of client.stream<Buffer>("chunks", 64, KiB64)) copies.push(b);
+  assert.ok(copies.every((b, k) => !inRing(b) && b.every((x) => x === (k & 255))));
+});
+
+views("a 1 MiB item (fragmented) as a view: each comes in the memory of the one before (reused), right until next()", async () => {
+  const got: Uint8Array[] = [];
+  let i = 0;
+  for await (const b of client.withOptions({ view: true }).stream<Buffer>("chunks", 8, MiB)) {
+    assert.is(b.length, MiB);
+    assert.ok(b.every((x) => x === (i & 255)), `item ${i}'s bytes are wrong while it is current`);
+    got.push(b);
+    i++;
+  }
+  assert.is(i, 8);
+  for (let k = 1; k < 8; k++) assert.is(got[k]!.buffer, got[0]!.buffer, `item ${k} is not in the reused memory`);
+  const copies: Uint8Array[] = [];
+  for await (const b of client.stream<Buffer>("chunks", 3, MiB)) copies.push(b);
+  assert.is.not(copies[1]!.buffer, copies[2]!.buffer);
+  assert.ok(copies.every((b, k) => b.every((x) => x === k)));
+});
+
+views("while a view is held nothing else is read: a synchronous call is refused, an asyncCall's answer comes once the loop moves on", async () => {
+  const it = client.withOptions({ view: true }).stream<Buffer>("chunks", 2, KiB64);
+  const first = await it.next();
+  assert.ok(inRing(first.value as Buffer));
+  const err = (() => {
+    try {
+      client.call("add", 1, 2);
+    } catch (e) {
+      return e as RpcError;
+    }
+    return undefined;
+  })();
+  assert.is(err?.code, "ERR_RPC_INVALID_ARGUMENT");
+  assert.is(err?.maybeExecuted, false);
+  let answered = false;
+  const sum = client.asyncCall<number>("add", 2, 3).then((v) => ((answered = true), v));
+  for (let k = 0; k < 20; k++) await new Promise((r) => setImmediate(r));
+  assert.is(answered, false, "an answer was read while the view was held");
+  const second = await it.next(); // (read when the first was let go: the answer is behind it)
+  assert.ok((second.value as Buffer).every((x) => x === 1));
+  assert.is(answered, false);
+  assert.equal(await it.next(), { value: undefined, done: true });
+  assert.is(await sum, 5);
+  assert.is(client.call("add", 1, 1), 2);
+});
+
+views("break with a view held lets it go: the stream is cancelled and the connection reads on", async () => {
+  for (let round = 0; round < 3; round++) {
+    for await (const b of client.withOptions({ view: true }).stream<Buffer>("chunks", 1000, KiB64)) {
+      assert.ok(inRing(b));
+      break;
+    }
+    assert.is(await client.asyncCall("add", round, 1), round + 1);
+  }
+  let n = 0;
+  for await (const _ of client.withOptions({ view: true }).stream<Buffer>("chunks", 40, KiB64)) n++;
+  assert.is(n, 40);
+});
+
+views("withOptions({ view }) takes a boolean only", () => {
+  const err = (() => {
+    try {
+      client.withOptions({ view: 1 as unknown as boolean });
+    } catch (e) {
+      return e as RpcError;
+    }
+    return undefined;
+  })();
+  assert.is(err?.code, "ERR_RPC_INVALID_ARGUMENT");
+});
+
+/** `count` items of `size` bytes, item i filled with i & 255. */
+async function* filled(count: number, size: number): AsyncGenerator<Buffer> {
+  for (let i = 0; i < count; i++) yield Buffer.alloc(size, i & 255);
+}
+interface Seen {
+  items: number;
+  inShared: number;
+  sameAsPrevious: number;
+  right: number;
+  firstKept: boolean;
+}
+
+views("a view handler's streamed argument: items are views of the ring, each right until the next; the ring is then reused", async () => {
+  const seen = await client.asyncCall<Seen>("lookAtViews", filled(64, KiB64));
+  assert.equal(seen, { items: 64, inShared: 64, sameAsPrevious: 0, right: 64, firstKept: false });
+  const copies = await client.asyncCall<Seen>("lookAtCopies", filled(64, KiB64));
+  assert.equal(copies, { items: 64, inShared: 0, sameAsPrevious: 0, right: 64, firstKept: true });
+});
+
+views("a view handler's 1 MiB items (fragmented): each in the memory of the one before, right until the next", async () => {
+  const seen = await client.asyncCall<Seen>("lookAtViews", filled(8, MiB));
+  assert.equal(seen, { items: 8, inShared: 0, sameAsPrevious: 7, right: 8, firstKept: false });
+  const copies = await client.asyncCall<Seen>("lookAtCopies", filled(8, MiB));
+  assert.equal(copies, { items: 8, inShared: 0, sameAsPrevious: 0, right: 8, firstKept: true });
+});
+
+views.run();
