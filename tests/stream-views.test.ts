@@ -6,9 +6,10 @@
 // connection. Server in a separate process.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { Client, type RpcError } from "../src/index.js";
+import { z } from "zod";
+import { Client, Server, defineContract, type RpcError } from "../src/index.js";
 import { core } from "../src/core/wasm.js";
-import { killAll, rejection, spawnFixture, stopServer, uniqueName, type Child } from "./helpers.js";
+import { killAll, spawnFixture, stopServer, uniqueName, until, type Child } from "./helpers.js";
 
 const views = suite("stream views");
 const name = uniqueName("strmview");
@@ -145,4 +146,95 @@ views("a view handler's 1 MiB items (fragmented): each in the memory of the one 
   assert.equal(copies, { items: 8, inShared: 0, sameAsPrevious: 0, right: 8, firstKept: true });
 });
 
+
+views("a server killed (-9) while a view is held: the view keeps its bytes (the memory outlives the connection) until next(), which fails ERR_RPC_DISCONNECTED", async () => {
+  const lone = uniqueName("strmviewk");
+  const victim = await spawnFixture("stream-view-server.js", [lone]);
+  const c = new Client(lone, { timeoutMs: 10_000 });
+  let gone = false;
+  c.on("disconnect", () => (gone = true));
+  try {
+    const it = c.withOptions({ view: true }).stream<Buffer>("chunks", 1000, KiB64);
+    await it.next();
+    const held = (await it.next()).value as Buffer;
+    assert.ok(inRing(held) && held.every((x) => x === 1));
+    victim.kill("SIGKILL");
+    await until(() => gone, 10_000, "the client to see the server gone");
+    assert.ok(held.every((x) => x === 1), "the held view lost its bytes with the connection");
+    const err = await it.next().then(() => undefined, (e: RpcError) => e);
+    assert.is(err?.code, "ERR_RPC_DISCONNECTED");
+  } finally {
+    c.close();
+    victim.kill();
+  }
+});
+
+views("a client's item that runs past its record, to a view handler: that client is dropped (ERR_RPC_PROTOCOL); others go on", async () => {
+  const before = server.output().split("onError ERR_RPC_PROTOCOL").length;
+  const c = await spawnFixture("hostile-stream-client.js", [name, "view-short"]);
+  try {
+    await until(() => c.output().includes("disconnected"), 10_000, "the hostile client to be dropped");
+    await until(() => server.output().split("onError ERR_RPC_PROTOCOL").length > before, 10_000, "the server to report it");
+  } finally {
+    c.kill();
+    await c.exited;
+  }
+  assert.is(await client.asyncCall("add", 2, 2), 4);
+  const seen = await client.asyncCall<Seen>("lookAtViews", filled(4, KiB64));
+  assert.is(seen.right, 4);
+});
+
 views.run();
+
+// A client that rewrites its ring after sending an item (the ring is its memory too): a
+// contract method's view handler holds a private copy, which does not change; a plain view
+// handler's item is a view of the ring, which does (the control: the attack is real).
+const rewriting = suite("stream views: a client that rewrites its items under a view handler");
+const rw = { name: "", server: undefined as Server | undefined, done: undefined as Promise<void> | undefined, waiting: 0, gate: undefined as (() => void) | undefined, seen: [] as boolean[] };
+const allValid = (b: Uint8Array) => b.every((x) => x === 0x5a);
+rewriting.before(() => {
+  rw.name = uniqueName("strmrewrite");
+  rw.server = new Server(rw.name);
+  rw.server.bind("ping", () => true);
+  const hold = async (items: AsyncIterable<Uint8Array>): Promise<boolean> => {
+    for await (const b of items) {
+      rw.waiting++;
+      await new Promise<void>((r) => (rw.gate = r));
+      rw.seen.push(allValid(b));
+    }
+    return true;
+  };
+  rw.server.implement(defineContract({ checkItems: { args: z.tuple([z.any()]), result: z.boolean() } }), { checkItems: hold }, { view: true });
+  rw.server.bind("plainItems", hold, { view: true });
+  rw.done = rw.server.run();
+});
+rewriting.after(async () => {
+  killAll();
+  await rw.server?.close();
+  await rw.done;
+});
+
+async function rewrittenUnder(method: string): Promise<boolean> {
+  const c = await spawnFixture("view-rewriter.js", [rw.name, "items", method]);
+  const round = rw.seen.length;
+  try {
+    await until(() => rw.waiting === round + 1, 10_000, "the handler to hold its item");
+    c.proc.stdin!.write("rewrite\n");
+    await until(() => c.output().includes("rewritten"), 10_000, "the client to rewrite its ring");
+    rw.gate!();
+    await until(() => rw.seen.length === round + 1, 10_000, "the handler to look again");
+    c.proc.stdin!.write("end\n");
+  } finally {
+    c.kill();
+    await c.exited;
+  }
+  return rw.seen[round]!;
+}
+
+rewriting("a contract method's view item is a private copy: the client's rewrite of its ring does not reach it", async () => {
+  assert.is(await rewrittenUnder("plainItems"), false, "the control: a plain view handler's item is a view of the ring");
+  assert.is(await rewrittenUnder("checkItems"), true, "the contract handler's item changed under it");
+  assert.is(await rewrittenUnder("checkItems"), true);
+});
+
+rewriting.run();
