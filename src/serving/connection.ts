@@ -42,6 +42,8 @@ export class Connection {
   contextMetadata: Readonly<Record<string, string>> = NO_METADATA;
   /** Streams of this connection in progress, by call id (made on first use). */
   streams: Map<number, StreamCredit> | undefined;
+  /** Stream pumps waiting for its send queue to empty (StreamCredit.room), if any. */
+  roomWaiters: (() => void)[] | undefined;
   /** The STREAM_CREDIT just taken that opens the request of id `openId` (0: none). */
   openId = 0;
   openItems = 0;

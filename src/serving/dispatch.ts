@@ -244,6 +244,7 @@ export class Serving {
       for (const s of conn.streams.values()) s.cancel();
       conn.streams.clear();
     }
+    if (conn.roomWaiters !== undefined) this.roomMade(conn); // (their sends fail: it went)
     if (conn.inbound !== undefined) {
       // (Left in the map: each call's end lets go of a view item its handler still has.)
       for (const a of conn.inbound.values()) a.fail(new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, "the caller closed or died"));
@@ -359,6 +360,7 @@ export class Serving {
     }
     if (this.died(conn, now)) return 1;
     const wrote = !ch.idle && ch.flush();
+    if (wrote && ch.idle && conn.roomWaiters !== undefined) this.roomMade(conn);
     let n = 0;
     // Backpressure: while responses wait for room in the client's ring, take no new
     // requests (its request ring fills and its own sends wait at its side).
@@ -680,6 +682,13 @@ export class Serving {
     inbound.close();
   }
 
+  /** The send queue is empty again: streams that waited for room go on. */
+  private roomMade(conn: Connection): void {
+    const waiters = conn.roomWaiters!;
+    conn.roomWaiters = undefined;
+    for (const w of waiters) w();
+  }
+
   /** Whether call `id` of view handler `ep` holds its request delivered (not a stream call
    *  or a streamed argument's, whose arguments were copies: see run). */
   private holdsRequest(conn: Connection, id: number, ep: Endpoint): boolean {
@@ -715,6 +724,7 @@ export class Serving {
     conn.openId = 0;
     const credit = new StreamCredit(conn.openItems, conn.openBytes);
     (conn.streams ??= new Map()).set(id, credit);
+    credit.room = () => (conn.channel.idle || conn.closed ? undefined : new Promise<void>((resolve) => (conn.roomWaiters ??= []).push(resolve)));
     return credit;
   }
 

@@ -16,6 +16,10 @@ export class StreamCredit {
   private wake: (() => void) | undefined = undefined;
   /** Called once on cancel (the pump closes its iterator). */
   onCancel: (() => void) | undefined = undefined;
+  /** The wire's: a promise of room when the items sent so far wait in memory for room in
+   *  the ring (the pump then takes no further item: each goes straight into the ring, not
+   *  through a queue, and memory stays bounded by the ring); undefined when there is room. */
+  room: (() => Promise<void> | undefined) | undefined = undefined;
 
   constructor(items: number, bytes: number) {
     this.grant(items, bytes);
@@ -96,6 +100,8 @@ export async function pumpStream(result: unknown, credit: StreamCredit, send: Se
       const bytes = send(r.value);
       credit.items--;
       credit.bytes -= bytes;
+      const room = credit.room?.();
+      if (room !== undefined) await room;
     }
   } catch (e) {
     finished = true; // a generator that threw is done; an item that could not be sent:
