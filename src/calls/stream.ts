@@ -12,7 +12,7 @@ import type { Call, StreamControl, Transport } from "./transport.js";
 
 /** The credit a stream opens with: items, and bytes of encoded items (an item larger than
  *  the byte window still comes, alone). */
-export const STREAM_WINDOW_ITEMS = 256;
+export const STREAM_WINDOW_ITEMS = 4096;
 export const STREAM_WINDOW_BYTES = 8 * 1024 * 1024;
 
 /**

@@ -66,6 +66,10 @@ export function asyncIteratorOf(value: unknown): AsyncIterator<unknown> | undefi
   return typeof f === "function" ? (f.call(value) as AsyncIterator<unknown>) : undefined;
 }
 
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && typeof value === "object" && typeof (value as PromiseLike<unknown>).then === "function";
+}
+
 /** Sends one item; returns its size in bytes (what it costs of the credit). Throws when
  *  it cannot be sent (the stream ends with that error). */
 export type SendItem = (value: unknown) => number;
@@ -75,7 +79,8 @@ export type SendItem = (value: unknown) => number;
  *  its return value (the stream's result); any other value is the result, with no items.
  *  On cancel the iterator's `return()` runs (a generator's `finally`). */
 export async function pumpStream(result: unknown, credit: StreamCredit, send: SendItem): Promise<unknown> {
-  const value = await result;
+  // A generator (the usual answer) is taken at once: one microtask less before the first item.
+  const value = isThenable(result) ? await result : result;
   const it = asyncIteratorOf(value);
   if (it === undefined) return value;
   let finished = false;
