@@ -11,19 +11,22 @@ s.bind("count", async function* (n) { for (let i = 0; i < n; i++) yield i; });
 const done = s.run();
 const c = new Client(name, { spinMicros: 0 });
 await c.waitForConnection(2000);
-const first = [], unary = [];
+const first = [], unary = [], firstCpu = [], unaryCpu = [];
+const cpu = () => { const u = process.cpuUsage(); return u.user + u.system; };
 for (let b = 0; b < batches; b++) {
-  let t = performance.now();
+  let t = performance.now(), c0 = cpu();
   for (let i = 0; i < per; i++) {
     const it = c.stream("count", 1);
     await it.next();
     await it.next();
   }
   first.push(((performance.now() - t) * 1000) / per);
-  t = performance.now();
+  firstCpu.push((cpu() - c0) / per);
+  t = performance.now(); c0 = cpu();
   for (let i = 0; i < per; i++) await c.asyncCall("add", 1, 2);
   unary.push(((performance.now() - t) * 1000) / per);
+  unaryCpu.push((cpu() - c0) / per);
 }
 const med = (a) => a.sort((x, y) => x - y)[a.length >> 1];
-console.log(`one thread: stream of 1 item (open, item, end) ${med(first).toFixed(2)} µs, asyncCall ${med(unary).toFixed(2)} µs (${(med(first) / med(unary)).toFixed(2)}×)`);
+console.log(`one thread: stream of 1 item (open, item, end) ${med(first).toFixed(2)} µs (CPU ${med(firstCpu).toFixed(2)} µs), asyncCall ${med(unary).toFixed(2)} µs (CPU ${med(unaryCpu).toFixed(2)} µs): ${(med(first) / med(unary)).toFixed(2)}× (CPU ${(med(firstCpu) / med(unaryCpu)).toFixed(2)}×)`);
 c.close(); await s.close(); await done;
