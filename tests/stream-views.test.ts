@@ -238,3 +238,34 @@ rewriting("a contract method's view item is a private copy: the client's rewrite
 });
 
 rewriting.run();
+
+// A server that writes a view stream's item whose binary runs past its record.
+const hostileServer = suite("stream views: a hostile server");
+hostileServer("a server's item whose binary runs past its record ends a view stream (and a copying one) with ERR_RPC_PROTOCOL; the client reconnects", async () => {
+  const lone = uniqueName("strmviewhs");
+  const hs = await spawnFixture("hostile-server.js", [lone]);
+  const c = new Client(lone, { timeoutMs: 10_000 });
+  try {
+    for (const view of [true, false]) {
+      assert.is(await c.asyncCall("add", 1, 1), 2);
+      const from = hs.output().length;
+      hs.proc.stdin!.write("arm item-binary-past-end\n");
+      await until(() => hs.output().slice(from).includes("armed"), 10_000, "the server to arm");
+      const err = await (async () => {
+        try {
+          for await (const _ of c.withOptions({ view }).stream("blobs")) assert.unreachable("an item that runs past its record was delivered");
+        } catch (e) {
+          return e as RpcError;
+        }
+        return undefined;
+      })();
+      assert.is(err?.code, "ERR_RPC_PROTOCOL", `view ${view}`);
+      assert.is(await c.asyncCall("add", 2, 2), 4);
+    }
+  } finally {
+    c.close();
+    hs.kill();
+    await hs.exited;
+  }
+});
+hostileServer.run();
