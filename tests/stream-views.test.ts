@@ -108,6 +108,35 @@ views("break with a view held lets it go: the stream is cancelled and the connec
   assert.is(n, 40);
 });
 
+views("a view stream of numbers, binaries and objects keeps their order, each right while it is current, and its result", async () => {
+  for (const size of [100, KiB64, MiB]) {
+    const it = client.withOptions({ view: true }).stream<unknown>("mixed", 40, size);
+    for (let i = 0; i < 40; i++) {
+      assert.equal(await it.next(), { value: i, done: false });
+      const b = (await it.next()).value as Buffer;
+      assert.is(b.length, size);
+      assert.ok(b.every((x) => x === (i & 255)), `size ${size}, round ${i}: wrong bytes`);
+      assert.equal(await it.next(), { value: { i }, done: false });
+    }
+    assert.equal(await it.next(), { value: "mixed done", done: true });
+  }
+  assert.is(await client.asyncCall("add", 1, 2), 3);
+});
+
+views("an abort while a view is held: the view keeps its bytes until next(), which fails ERR_RPC_ABORTED; the connection reads on", async () => {
+  const ac = new AbortController();
+  const it = client.withOptions({ view: true, signal: ac.signal }).stream<Buffer>("chunks", 1000, KiB64);
+  await it.next();
+  const held = (await it.next()).value as Buffer;
+  ac.abort();
+  await new Promise((r) => setImmediate(r)); // the stream has seen its end
+  assert.ok(inRing(held) && held.every((x) => x === 1), "the held view changed after the abort");
+  const err = await it.next().then(() => undefined, (e: RpcError) => e);
+  assert.is(err?.code, "ERR_RPC_ABORTED");
+  assert.is(await client.asyncCall("add", 4, 4), 8);
+  assert.is(client.call("add", 5, 5), 10);
+});
+
 views("withOptions({ view }) takes a boolean only", () => {
   const err = (() => {
     try {

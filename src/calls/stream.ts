@@ -115,8 +115,8 @@ export class RpcStream<T = unknown> implements AsyncIterableIterator<T> {
     }
     this.outItems--;
     this.outBytes -= bytes;
-    if (this.cancelled) {
-      release?.(); // sent before it saw the CANCEL: dropped
+    if (this.cancelled || this.ended) {
+      release?.(); // sent before it saw the CANCEL, or after the call ended (its deadline, an abort): dropped
       return true;
     }
     const w = this.waiting;
