@@ -18,10 +18,11 @@ import { invoke, errorShape, unsendableShape, type ErrorShape, type Wire } from 
 import { connectNats, natsLibrary } from "./connect.js";
 import { PayloadCodec } from "./payload.js";
 import { NatsArg } from "./stream-arg.js";
-import { HEADER_CALL, HEADER_STREAM, HEADER_STREAM_ARG, argSubject, cancelSubject, creditSubject, parseCancel, parseCredit, requestContext, sealedPairs } from "./context.js";
+import { HEADER_CALL, HEADER_STREAM, HEADER_STREAM_ARG, argSubject, cancelSubject, creditSubject, parseCancel, parseCredit, requestContext, sealedPairs, type ContextSource } from "./context.js";
 import { StreamCredit } from "../serving/stream.js";
 import { Running } from "../serving/context.js";
 import { HEADER_AUTH, NatsSeal } from "./auth.js";
+import { StreamSeal, authOf } from "./stream-seal.js";
 import {
   HEADER_ERROR, HEADER_ERROR_STATUS, HEADER_SHMRPC_CODE, QUEUE_GROUP, SUBJECT_PREFIX,
   headerText, methodOf, methodSubject, serviceName, statusOf, token,
@@ -72,6 +73,12 @@ export class NatsService {
   private readonly seal: NatsSeal | undefined;
   /** The iv of each request taken under the token, which its reply is bound to. */
   private readonly ivs = new WeakMap<Msg, Buffer>();
+  /** The context pairs sealed in each request taken under the token. */
+  private readonly sealedContexts = new WeakMap<Msg, Record<string, string>>();
+  /** Stream calls taken under the token: their seals, by request and by call id. */
+  private readonly streamSeals = new WeakMap<Msg, StreamSeal>();
+  private readonly sealsById = new Map<string, StreamSeal>();
+  private readonly sealIds = new WeakMap<Msg, string>();
 
   constructor(
     private readonly server: ServedServer,
@@ -104,7 +111,11 @@ export class NatsService {
     nc.subscribe(cancelSubject(this.service), {
       callback: (err, msg) => {
         if (err !== null) return;
-        const { callId, code } = parseCancel(msg.string());
+        const text = msg.string();
+        const { callId, code } = parseCancel(text);
+        // A sealed stream's cancel must be proven (its call id travels in clear in its credit).
+        const ss = this.sealsById.get(callId);
+        if (ss !== undefined && !ss.proven("cancel", "cancel", text, authOf(msg.headers))) return this.forged("cancel");
         this.streamsByCallId.get(callId)?.cancel();
         this.argsByCallId.get(callId)?.close(new RpcError(code, "the caller gave up on the call"));
         this.byCallId.get(callId)?.abort(code, code === ErrorCodes.ERR_RPC_TIMEOUT ? "the caller's deadline passed" : "the caller aborted the call");
@@ -116,7 +127,9 @@ export class NatsService {
         if (err !== null) return;
         const text = msg.string();
         const space = text.indexOf(" ");
-        const stream = this.streamsByCallId.get(text.slice(0, space));
+        const callId = text.slice(0, space);
+        const stream = this.streamsByCallId.get(callId);
+        if (stream !== undefined && this.seal !== undefined && this.sealsById.get(callId)?.proven("credit", "credit", text, authOf(msg.headers)) !== true) return this.forged("credit");
         const credit = stream === undefined ? undefined : parseCredit(text.slice(space + 1));
         if (credit !== undefined) stream!.grant(credit.items, credit.bytes);
       },
@@ -177,7 +190,6 @@ export class NatsService {
   private request(msg: Msg): void {
     if (!msg.reply) return; // a publish nobody waits for: nothing to answer, nothing runs
     let data = msg.data;
-    let sealedContext: Record<string, string> | undefined;
     if (this.seal !== undefined) {
       const opened = this.seal.openRequest(msg.subject, msg.reply, msg.headers?.has(HEADER_AUTH) ? msg.headers.get(HEADER_AUTH) : undefined, msg.data);
       if (typeof opened === "string") {
@@ -186,19 +198,19 @@ export class NatsService {
         return this.server.refused(err, `ERR_RPC_ACCESS_DENIED NATS ${opened.split(" (")[0]!.replace(/[0-9-]+ ms from now/, "a time")}`);
       }
       data = opened.data;
-      sealedContext = opened.context;
       this.ivs.set(msg, opened.iv);
+      this.sealedContexts.set(msg, opened.context);
     }
     try {
-      this.dispatch(msg, data, sealedContext);
+      this.dispatch(msg, data);
     } catch (e) {
       // Whatever a request's bytes made go wrong costs that request, never the server.
       this.server.onError(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `NATS request to ${this.server.name} failed: ${(e as Error).message}`, { cause: e }));
     }
   }
 
-  /** `sealed`: the context pairs of a sealed request (its headers are then not read). */
-  private dispatch(msg: Msg, data: Uint8Array, sealed: Record<string, string> | undefined): void {
+  /** Under the token the context sealed in the request is read, never its headers (contextOf). */
+  private dispatch(msg: Msg, data: Uint8Array): void {
     const method = methodOf(msg.subject.slice(SUBJECT_PREFIX.length + this.service.length + 2));
     const ep = method === undefined ? undefined : this.server.methods.get(method);
     if (ep === undefined) {
@@ -213,11 +225,10 @@ export class NatsService {
     if (!Array.isArray(args)) {
       return this.replyError(msg, ErrorCodes.ERR_RPC_PROTOCOL, { name: "Error", message: "arguments that are not an array", stack: "" });
     }
-    const h = msg.headers;
-    if (h !== undefined && h.has(HEADER_STREAM_ARG) && !this.takeArg(msg, ep, args)) return;
+    if (this.contextOf(msg)?.get(HEADER_STREAM_ARG) && !this.takeArg(msg, ep, args)) return;
     let run: Running | undefined;
     if (ep.contextual) {
-      const c = requestContext(sealed === undefined ? msg.headers : sealedPairs(sealed));
+      const c = requestContext(this.contextOf(msg));
       run = new Running(ep.name, c.deadline, { transport: "nats", subject: msg.subject, reply: msg.reply ?? "" }, c.metadata);
       if (c.callId !== undefined) {
         this.byCallId.set(c.callId, run);
@@ -236,14 +247,14 @@ export class NatsService {
   /** A request whose argument is streamed: an Inbound in its place (args[index], sent as
    *  null) fed from the call's argument subject. False when it is answered already. */
   private takeArg(msg: Msg, ep: Endpoint, args: unknown[]): boolean {
-    const h = msg.headers!;
+    const h = this.contextOf(msg)!;
     const index = Number(h.get(HEADER_STREAM_ARG));
-    const callId = h.has(HEADER_CALL) ? h.get(HEADER_CALL) : "";
-    if (!Number.isInteger(index) || index < 0 || index >= args.length || args[index] !== null || callId === "" || this.seal !== undefined || this.nc === undefined) {
-      this.replyError(msg, ErrorCodes.ERR_RPC_INVALID_ARGUMENT, { name: "RpcError", message: "a streamed argument that is not there (or not null), without a call id, or under a token", stack: "" });
+    const callId = h.get(HEADER_CALL);
+    if (!Number.isInteger(index) || index < 0 || index >= args.length || args[index] !== null || callId === "" || this.nc === undefined) {
+      this.replyError(msg, ErrorCodes.ERR_RPC_INVALID_ARGUMENT, { name: "RpcError", message: "a streamed argument that is not there (or not null), or without a call id", stack: "" });
       return false;
     }
-    const arg = new NatsArg(this.nc, this.headersOf!, this.codec, argSubject(this.service, callId), msg.reply!, ep);
+    const arg = new NatsArg(this.nc, this.headersOf!, this.codec, argSubject(this.service, callId), msg.reply!, ep, this.streamSealOf(msg, callId), () => this.forged("stream argument item"));
     this.args.set(msg, arg);
     this.argsByCallId.set(callId, arg);
     this.argIds.set(arg, callId);
@@ -305,6 +316,8 @@ export class NatsService {
       const callId = this.streamIds.get(stream);
       if (callId !== undefined) this.streamsByCallId.delete(callId);
     }
+    const sealedId = this.sealIds.get(msg);
+    if (sealedId !== undefined) this.sealsById.delete(sealedId);
     return true;
   }
 
@@ -330,20 +343,47 @@ export class NatsService {
   };
 
   /** A request that opens a stream (its HEADER_STREAM: the opening credit): the credit,
-   *  tracked until it settles. Not under a token (a sealed stream is not supported yet). */
+   *  tracked until it settles. */
   private opened(msg: Msg): StreamCredit | undefined {
-    const h = msg.headers;
-    if (h === undefined || !h.has(HEADER_STREAM) || this.seal !== undefined) return undefined;
-    const open = parseCredit(h.get(HEADER_STREAM));
+    const h = this.contextOf(msg);
+    const open = h === undefined ? undefined : parseCredit(h.get(HEADER_STREAM));
     if (open === undefined) return undefined;
     const credit = new StreamCredit(open.items, open.bytes);
     this.streams.set(msg, credit);
-    const callId = h.get(HEADER_CALL);
+    const callId = h!.get(HEADER_CALL);
     if (callId !== "") {
       this.streamsByCallId.set(callId, credit);
       this.streamIds.set(credit, callId);
+      this.streamSealOf(msg, callId);
     }
     return credit;
+  }
+
+  /** What a request says of its call: its sealed context under the token, else its headers. */
+  private contextOf(msg: Msg): ContextSource | undefined {
+    const sealed = this.sealedContexts.get(msg);
+    return sealed !== undefined ? sealedPairs(sealed) : msg.headers;
+  }
+
+  /** The seal of stream call `msg` (under the token; made once, known by `callId` for its
+   *  caller's credit and cancels). */
+  private streamSealOf(msg: Msg, callId: string): StreamSeal | undefined {
+    const iv = this.ivs.get(msg);
+    if (this.seal === undefined || iv === undefined) return undefined;
+    let ss = this.streamSeals.get(msg);
+    if (ss === undefined) {
+      ss = new StreamSeal(this.seal, iv, false);
+      this.streamSeals.set(msg, ss);
+      this.sealsById.set(callId, ss);
+      this.sealIds.set(msg, callId);
+    }
+    return ss;
+  }
+
+  /** A stream message that does not open under the token (or replayed): dropped, reported
+   *  in aggregate as a dropped request is. */
+  private forged(what: string): void {
+    this.server.refused(new RpcError(ErrorCodes.ERR_RPC_ACCESS_DENIED, `dropped a NATS ${what} of a sealed stream that does not open under the token (forged, altered or replayed)`), `ERR_RPC_ACCESS_DENIED NATS stream ${what}`);
   }
 
   /** Publishes one item of a stream to its caller's inbox; returns its size in bytes. */
@@ -353,7 +393,8 @@ export class NatsService {
     const data = this.codec.encode(value, this.maxBytes, "item");
     const h = this.headersOf!();
     h.set(HEADER_STREAM, "item");
-    nc.publish(msg.reply!, data, { headers: h });
+    const ss = this.streamSeals.get(msg);
+    nc.publish(msg.reply!, ss === undefined ? data : ss.wrap(h, "item", data), { headers: h });
     return data.length;
   }
 
