@@ -95,6 +95,10 @@ export class NatsCalls implements Transport {
   private up = false;
   /** With the client's token: requests sealed, replies that do not open dropped (src/nats/auth.ts). */
   readonly seal: NatsSeal | undefined;
+  /** How long a stream's server may be silent before it is probed (NatsOptions.livenessMs). */
+  get livenessMs(): number {
+    return this.options.livenessMs;
+  }
   /** Replies dropped because they did not open under the token (forged, or of another service). */
   readonly dropped = { count: 0 };
 

@@ -18,11 +18,12 @@ import { invoke, errorShape, unsendableShape, type ErrorShape, type Wire } from 
 import { connectNats, natsLibrary } from "./connect.js";
 import { PayloadCodec } from "./payload.js";
 import { NatsArg } from "./stream-arg.js";
-import { HEADER_CALL, HEADER_STREAM, HEADER_STREAM_ARG, argSubject, cancelSubject, creditSubject, parseCancel, parseCredit, requestContext, sealedPairs, type ContextSource } from "./context.js";
+import { HEADER_CALL, HEADER_STREAM, HEADER_STREAM_ARG, liveSubject, argSubject, cancelSubject, creditSubject, parseCancel, parseCredit, requestContext, sealedPairs, type ContextSource } from "./context.js";
 import { StreamCredit } from "../serving/stream.js";
 import { Running } from "../serving/context.js";
 import { HEADER_AUTH, NatsSeal } from "./auth.js";
 import { StreamSeal, authOf } from "./stream-seal.js";
+import { Liveness } from "./liveness.js";
 import {
   HEADER_ERROR, HEADER_ERROR_STATUS, HEADER_SHMRPC_CODE, QUEUE_GROUP, SUBJECT_PREFIX,
   headerText, methodOf, methodSubject, serviceName, statusOf, token,
@@ -78,7 +79,10 @@ export class NatsService {
   /** Stream calls taken under the token: their seals, by request and by call id. */
   private readonly streamSeals = new WeakMap<Msg, StreamSeal>();
   private readonly sealsById = new Map<string, StreamSeal>();
-  private readonly sealIds = new WeakMap<Msg, string>();
+  /** The call id of each stream call sealed or watched. */
+  private readonly streamCallIds = new WeakMap<Msg, string>();
+  /** Stream calls' callers being watched (src/nats/liveness.ts), by call id. */
+  private readonly watches = new Map<string, { liveness: Liveness; sub: Subscription }>();
 
   constructor(
     private readonly server: ServedServer,
@@ -116,9 +120,7 @@ export class NatsService {
         // A sealed stream's cancel must be proven (its call id travels in clear in its credit).
         const ss = this.sealsById.get(callId);
         if (ss !== undefined && !ss.proven("cancel", "cancel", text, authOf(msg.headers))) return this.forged("cancel");
-        this.streamsByCallId.get(callId)?.cancel();
-        this.argsByCallId.get(callId)?.close(new RpcError(code, "the caller gave up on the call"));
-        this.byCallId.get(callId)?.abort(code, code === ErrorCodes.ERR_RPC_TIMEOUT ? "the caller's deadline passed" : "the caller aborted the call");
+        this.cancelCall(callId, code, code === ErrorCodes.ERR_RPC_TIMEOUT ? "the caller's deadline passed" : "the caller aborted the call");
       },
     });
     // Callers' credit for their streams: "<call id> <items> <bytes>" (every instance hears it).
@@ -131,7 +133,10 @@ export class NatsService {
         const stream = this.streamsByCallId.get(callId);
         if (stream !== undefined && this.seal !== undefined && this.sealsById.get(callId)?.proven("credit", "credit", text, authOf(msg.headers)) !== true) return this.forged("credit");
         const credit = stream === undefined ? undefined : parseCredit(text.slice(space + 1));
-        if (credit !== undefined) stream!.grant(credit.items, credit.bytes);
+        if (credit !== undefined) {
+          stream!.grant(credit.items, credit.bytes);
+          this.watches.get(callId)?.liveness.heard();
+        }
       },
     });
     for (const verb of ["PING", "INFO", "STATS"] as const) {
@@ -176,6 +181,8 @@ export class NatsService {
     }
     this.running.clear();
     this.byCallId.clear();
+    for (const w of this.watches.values()) w.liveness.stop();
+    this.watches.clear();
     this.nc = undefined;
     try {
       await nc?.drain();
@@ -259,6 +266,7 @@ export class NatsService {
     this.argsByCallId.set(callId, arg);
     this.argIds.set(arg, callId);
     args[index] = arg.inbound.stream;
+    this.watch(msg, callId);
     // Settled at once (a handler that did not wait for its argument): no more items taken.
     queueMicrotask(() => {
       if (!this.running.has(msg)) this.endArg(msg);
@@ -302,6 +310,47 @@ export class NatsService {
     });
   }
 
+  /** Ends call `callId` on this instance: its stream's generator closed, its streamed
+   *  argument failed with `code`, its context's signal aborted. */
+  private cancelCall(callId: string, code: ErrorCode, why: string): void {
+    this.streamsByCallId.get(callId)?.cancel();
+    this.argsByCallId.get(callId)?.close(new RpcError(code, why));
+    this.byCallId.get(callId)?.abort(code, why);
+  }
+
+  /** Watches the caller of stream call `msg` (src/nats/liveness.ts): answers its probes on
+   *  the call's own subject, probes its inbox when it is silent, and ends the call
+   *  (ERR_RPC_DISCONNECTED) when it is gone. */
+  private watch(msg: Msg, callId: string): void {
+    const nc = this.nc;
+    const ms = this.options.livenessMs;
+    if (nc === undefined || ms <= 0 || this.watches.has(callId)) return;
+    const ss = this.streamSeals.get(msg);
+    const empty = new Uint8Array(0);
+    const sub = nc.subscribe(liveSubject(this.service, callId), {
+      callback: (err, m) => {
+        if (err !== null) return;
+        liveness.heard();
+        const h = this.headersOf!();
+        h.set(HEADER_STREAM, "pong");
+        try {
+          m.respond(ss === undefined ? empty : ss.wrap(h, "pong", empty), { headers: h });
+        } catch {
+          // Closed: the call ends with the connection.
+        }
+      },
+    });
+    const probe = (timeout: number): Promise<boolean> => {
+      const h = this.headersOf!();
+      h.set(HEADER_STREAM, "probe");
+      return nc.request(msg.reply!, empty, { timeout: Math.max(1, timeout), headers: h })
+        .then((m) => ss === undefined || ss.unwrap("pong", "pong", authOf(m.headers), m.data) !== undefined, () => false);
+    };
+    const liveness = new Liveness(ms, probe, () => this.cancelCall(callId, ErrorCodes.ERR_RPC_DISCONNECTED, `the caller is gone: it answered no probe within ${2 * ms} ms of silence`));
+    this.watches.set(callId, { liveness, sub });
+    this.streamCallIds.set(msg, callId);
+  }
+
   /** A request's handler is done (or its answer sent at close): forget it. */
   private ended(msg: Msg): boolean {
     const run = this.running.get(msg);
@@ -316,8 +365,14 @@ export class NatsService {
       const callId = this.streamIds.get(stream);
       if (callId !== undefined) this.streamsByCallId.delete(callId);
     }
-    const sealedId = this.sealIds.get(msg);
-    if (sealedId !== undefined) this.sealsById.delete(sealedId);
+    const streamId = this.streamCallIds.get(msg);
+    if (streamId !== undefined) this.sealsById.delete(streamId);
+    const w = streamId === undefined ? undefined : this.watches.get(streamId);
+    if (w !== undefined) {
+      this.watches.delete(streamId!);
+      w.liveness.stop();
+      w.sub.unsubscribe();
+    }
     return true;
   }
 
@@ -355,6 +410,7 @@ export class NatsService {
       this.streamsByCallId.set(callId, credit);
       this.streamIds.set(credit, callId);
       this.streamSealOf(msg, callId);
+      this.watch(msg, callId);
     }
     return credit;
   }
@@ -375,7 +431,7 @@ export class NatsService {
       ss = new StreamSeal(this.seal, iv, false);
       this.streamSeals.set(msg, ss);
       this.sealsById.set(callId, ss);
-      this.sealIds.set(msg, callId);
+      this.streamCallIds.set(msg, callId);
     }
     return ss;
   }

@@ -4,15 +4,17 @@
 // error) ends it. The caller grants credit on the service's credit subject and cancels on
 // its cancel subject (src/nats/context.ts), as a unary call's cancel. Under a token every
 // one of these messages is sealed and numbered (src/nats/stream-seal.ts): one that does not
-// open, or is replayed, is dropped and counted. A lost NATS connection ends the stream with
-// ERR_RPC_DISCONNECTED.
+// open, or is replayed, is dropped and counted. A server that goes silent is probed
+// (src/nats/liveness.ts): one killed or cut off ends the stream with ERR_RPC_DISCONNECTED
+// within about 2 × livenessMs; a lost NATS connection too.
 import type { Msg, NatsConnection } from "@nats-io/transport-node";
 import { RpcError, ErrorCodes } from "../errors.js";
 import type { Call } from "../calls/transport.js";
 import type { PayloadCodec, HeaderLookup } from "./payload.js";
 import { replyValue } from "./payload.js";
 import { natsLibrary } from "./connect.js";
-import { HEADER_STREAM, HEADER_STREAM_ARG, argSubject, cancelMessage, cancelSubject, creditSubject, newCallId, parseCredit, requestHeaderPairs, toHeaders } from "./context.js";
+import { Liveness } from "./liveness.js";
+import { HEADER_STREAM, HEADER_STREAM_ARG, liveSubject, argSubject, cancelMessage, cancelSubject, creditSubject, newCallId, parseCredit, requestHeaderPairs, toHeaders } from "./context.js";
 import { StreamCredit, pumpStream } from "../serving/stream.js";
 import { checkSize } from "./call.js";
 import { HEADER_AUTH, type NatsSeal } from "./auth.js";
@@ -28,6 +30,8 @@ export interface StreamTarget {
   readonly seal: NatsSeal | undefined;
   /** Messages dropped because they did not open under the token. */
   readonly dropped: { count: number };
+  /** NatsOptions.livenessMs (0: the server is never probed). */
+  readonly livenessMs: number;
 }
 
 /** Sends stream call `call` (its sink: call.stream) on `nc`, the request's bytes `data` to
@@ -63,6 +67,7 @@ export async function streamOverNats(t: StreamTarget, nc: NatsConnection, subjec
       if (done) return;
       done = true;
       clearTimeout(timer);
+      liveness?.stop();
       signal?.removeEventListener("abort", onAbort);
       sub.unsubscribe();
       argCredit?.cancel(); // the source is closed
@@ -81,9 +86,11 @@ export async function streamOverNats(t: StreamTarget, nc: NatsConnection, subjec
         return fail(ErrorCodes.ERR_RPC_NOT_CONNECTED, "no server serves it on NATS", false);
       }
       const tag = h !== undefined && h.has(HEADER_STREAM) ? h.get(HEADER_STREAM) : "";
+      if (tag === "probe") return pong(msg);
       if (tag === "item" || tag.startsWith("credit ")) {
         const body = ss === undefined ? msg.data : ss.unwrap("inbox", tag, auth, msg.data);
         if (body === undefined) return dropped();
+        liveness?.heard();
         if (tag !== "item") {
           const credit = parseCredit(tag.slice(7));
           if (credit !== undefined) argCredit?.grant(credit.items, credit.bytes);
@@ -116,6 +123,24 @@ export async function streamOverNats(t: StreamTarget, nc: NatsConnection, subjec
       }
     };
     const sub = nc.subscribe(inbox, { callback: onMessage });
+    /** The server's probe: answered (a forged one costs only an answer). */
+    const pong = (msg: Msg): void => {
+      const hh = lib.headers();
+      hh.set(HEADER_STREAM, "pong");
+      const empty = new Uint8Array(0);
+      try {
+        msg.respond(ss === undefined ? empty : ss.wrap(hh, "pong", empty), { headers: hh });
+      } catch {
+        // Closed: the stream ends by itself.
+      }
+    };
+    // A server that goes silent is probed on the stream's own subject (only its instance subscribes).
+    const probe = (ms: number): Promise<boolean> => nc.request(liveSubject(t.service, callId), new Uint8Array(0), { timeout: Math.max(1, ms) })
+      .then((m) => ss === undefined || ss.unwrap("pong", "pong", authOf(m.headers), m.data) !== undefined, () => false);
+    const liveness = t.livenessMs > 0 ? new Liveness(t.livenessMs, probe, () => {
+      cancel(false); // in case it is only cut off from us
+      fail(ErrorCodes.ERR_RPC_DISCONNECTED, `the server answered no probe (it is gone, or cut off) within ${2 * t.livenessMs} ms of silence`);
+    }) : undefined;
     const timer = setTimeout(() => {
       cancel(true);
       fail(ErrorCodes.ERR_RPC_TIMEOUT, `not done within ${Math.round(timeoutMs)} ms`);
