@@ -51,9 +51,11 @@ export class CallApi {
     return interceptAsync(this.interceptors, method, args, settings, parent, this.sendAsync);
   }
 
-  /** A stream; `failure` (bad options) ends it at once, nothing sent. */
-  stream<T>(method: string, args: unknown[], settings: CallSettings = this.defaults, failure?: unknown): RpcStream<T> {
-    return openStream<T>(this.transport, newCall(method, args, settings), failure);
+  /** A stream through the interceptors; `failure` (bad options) ends it at once, nothing sent. */
+  stream<T>(method: string, args: unknown[], settings: CallSettings = this.defaults, failure?: unknown, parent?: CallContext): RpcStream<T> {
+    const call = newCall(method, args, settings);
+    if (this.interceptors.length === 0 || failure !== undefined) return openStream<T>(this.transport, call, failure);
+    return openStream<T>(this.transport, call, undefined, (send) => interceptAsync(this.interceptors, method, args, settings, parent, send, true));
   }
 
   use(interceptor: Interceptor): void {
@@ -77,7 +79,7 @@ export class CallApi {
       },
       stream: <T>(method: string, ...args: unknown[]) => {
         try {
-          return this.stream<T>(method, args, settings(method, false));
+          return this.stream<T>(method, args, settings(method, false), undefined, parent);
         } catch (e) {
           return this.stream<T>(method, args, this.defaults, e);
         }
