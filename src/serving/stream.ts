@@ -69,8 +69,10 @@ export type SendItem = (value: unknown) => number;
 /** Runs a stream call's answer: `result` (a handler's value or promise) is awaited; an
  *  async iterable is pumped through `send` within `credit`, and the promise resolves with
  *  its return value (the stream's result); any other value is the result, with no items.
- *  On cancel the iterator's `return()` runs (a generator's `finally`). */
-export async function pumpStream(result: unknown, credit: StreamCredit, send: SendItem): Promise<unknown> {
+ *  On cancel the iterator's `return()` runs (a generator's `finally`). `room`: whether the
+ *  wire takes another item now; while it says no, the pump waits (1 ms steps), whatever the
+ *  credit (a peer that grants more than it reads holds the producer, not our memory). */
+export async function pumpStream(result: unknown, credit: StreamCredit, send: SendItem, room?: () => boolean): Promise<unknown> {
   const value = await result;
   const it = asyncIteratorOf(value);
   if (it === undefined) return value;
@@ -86,6 +88,7 @@ export async function pumpStream(result: unknown, credit: StreamCredit, send: Se
   try {
     for (;;) {
       while (!credit.open && !credit.cancelled) await credit.waitForCredit();
+      while (room !== undefined && !room() && !credit.cancelled) await new Promise((r) => setTimeout(r, 1));
       if (credit.cancelled) return undefined;
       const r = await it.next();
       if (r.done === true) {
