@@ -48,6 +48,10 @@ export function serviceVersion(protocol: number): string {
   return `${protocol}.0.0`;
 }
 
+/** Stream items published between two flushes at most (roomForItems). */
+const FLUSH_BYTES = 1024 * 1024;
+const FLUSH_ITEMS = 1024;
+
 /** How long the first connection may take before the server gives up on NATS. */
 const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -395,7 +399,33 @@ export class NatsService {
     answered: () => {},
     stream: (msg) => this.opened(msg),
     item: (msg, _id, value) => this.publishItem(msg, value),
+    room: () => this.roomForItems(),
   };
+
+  /** Stream items published since the last flush was asked for (what the NATS library may
+   *  still hold in its buffer), and whether one is on its way. */
+  private unflushedBytes = 0;
+  private unflushedItems = 0;
+  private flushing = false;
+
+  /** Whether streams may publish another item: once 1 MiB (or 1,024 items) went out, every
+   *  stream waits for a flush (a round trip to the NATS server), so that a caller granting
+   *  itself all the credit there is holds the library's buffer to about 1 MiB and cannot
+   *  keep this event loop from the other callers (hostile-streams-nats.test). */
+  private roomForItems(): boolean {
+    if (this.unflushedBytes < FLUSH_BYTES && this.unflushedItems < FLUSH_ITEMS) return true;
+    const nc = this.nc;
+    if (!this.flushing && nc !== undefined) {
+      this.flushing = true;
+      const done = (): void => {
+        this.flushing = false;
+        this.unflushedBytes = 0;
+        this.unflushedItems = 0;
+      };
+      nc.flush().then(done, done);
+    }
+    return nc === undefined; // closed: the next item fails, which ends the stream
+  }
 
   /** A request that opens a stream (its HEADER_STREAM: the opening credit): the credit,
    *  tracked until it settles. */
@@ -451,6 +481,8 @@ export class NatsService {
     h.set(HEADER_STREAM, "item");
     const ss = this.streamSeals.get(msg);
     nc.publish(msg.reply!, ss === undefined ? data : ss.wrap(h, "item", data), { headers: h });
+    this.unflushedBytes += data.length;
+    this.unflushedItems++;
     return data.length;
   }
 
