@@ -6,10 +6,11 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { connect, createInbox, headers, type NatsConnection } from "@nats-io/transport-node";
-import { Client, type RpcError } from "../src/index.js";
+import { Client } from "../src/index.js";
 import { PayloadCodec } from "../src/nats/payload.js";
 import { expectLine, killAll, procStats, spawnFixture, stopServer, uniqueName, until, type Child } from "./helpers.js";
 import { startNats, type NatsNode } from "./nats-helpers.js";
+import { drain, guarded } from "./stream-helpers.js";
 
 const hostile = suite("hostile peers against streams over NATS");
 const name = uniqueName("hnstrm");
@@ -47,25 +48,7 @@ hostile.after(async () => {
     await node?.stop();
   }
 });
-const test = (title: string, fn: () => Promise<void>): void => {
-  hostile(title, async () => {
-    if (setupError !== undefined) throw setupError;
-    await fn();
-  });
-};
-
-async function drain<T>(it: AsyncIterable<T>, upTo = Infinity): Promise<{ items: T[]; err: RpcError | undefined }> {
-  const items: T[] = [];
-  try {
-    for await (const x of it) {
-      items.push(x);
-      if (items.length >= upTo) break;
-    }
-  } catch (e) {
-    return { items, err: e as RpcError };
-  }
-  return { items, err: undefined };
-}
+const test = guarded(hostile, () => setupError);
 
 const tagged = (tag: string) => {
   const h = headers();

@@ -9,6 +9,7 @@ import * as assert from "uvu/assert";
 import { Client, type RpcError } from "../src/index.js";
 import { ARG_WINDOW_BYTES } from "../src/protocol.js";
 import { ask, expectLine, killAll, spawnFixture, stopServer, uniqueName, type Child } from "./helpers.js";
+import { drain } from "./stream-helpers.js";
 
 const hostile = suite("hostile servers against streams");
 const name = uniqueName("hstrm");
@@ -34,19 +35,6 @@ hostile.after(async () => {
     killAll();
   }
 });
-
-async function drain<T>(it: AsyncIterable<T>, upTo = Infinity): Promise<{ items: T[]; err: RpcError | undefined }> {
-  const items: T[] = [];
-  try {
-    for await (const x of it) {
-      items.push(x);
-      if (items.length >= upTo) break;
-    }
-  } catch (e) {
-    return { items, err: e as RpcError };
-  }
-  return { items, err: undefined };
-}
 
 /** The other client, meanwhile: a stream of 2,000 items and calls, all answered. */
 async function otherGoesOn(): Promise<void> {

@@ -18,6 +18,7 @@ import { traceClient } from "../src/tracing/index.js";
 import { ticker } from "./fixtures/contracts.js";
 import { killAll, spawnFixture, stopServer, uniqueName, type Child } from "./helpers.js";
 import { startNats, type NatsNode } from "./nats-helpers.js";
+import { drain } from "./stream-helpers.js";
 
 const streams = suite("interceptors around streams");
 // A tracer provider of this suite's own (the tracing suite, in the same process, registers the global one).
@@ -50,19 +51,6 @@ streams.after(async () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   }
 });
-
-async function drain<T>(it: AsyncIterable<T>, upTo = Infinity): Promise<{ items: T[]; err: RpcError | undefined }> {
-  const items: T[] = [];
-  try {
-    for await (const x of it) {
-      items.push(x);
-      if (items.length >= upTo) break;
-    }
-  } catch (e) {
-    return { items, err: e as RpcError };
-  }
-  return { items, err: undefined };
-}
 
 /** What every transport must do; `make` makes a fresh client of the server. */
 async function behaves(make: () => Client | Promise<Client>): Promise<void> {

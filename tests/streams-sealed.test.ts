@@ -6,10 +6,11 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { connect, headers, type Msg, type NatsConnection } from "@nats-io/transport-node";
-import { Client, type RpcError } from "../src/index.js";
+import { Client } from "../src/index.js";
 import { PayloadCodec } from "../src/nats/payload.js";
 import { expectLine, expectLines, killAll, spawnFixture, stopServer, uniqueName, until, type Child } from "./helpers.js";
 import { startNats, type NatsNode } from "./nats-helpers.js";
+import { drain, guarded } from "./stream-helpers.js";
 
 const sealed = suite("streams over NATS under a token");
 const TOKEN = "stream-token-0123456789abcdef";
@@ -47,29 +48,11 @@ sealed.after(async () => {
     await node?.stop();
   }
 });
-const test = (title: string, fn: () => Promise<void>): void => {
-  sealed(title, async () => {
-    if (setupError !== undefined) throw setupError;
-    await fn();
-  });
-};
+const test = guarded(sealed, () => setupError);
 
 /** Replies the client dropped because they did not open under the token. */
 const dropped = (): number => (client as unknown as { transport: { dropped: { count: number } } }).transport.dropped.count;
 const tagOf = (m: Msg): string => (m.headers?.has("shmrpc-stream") ? m.headers.get("shmrpc-stream") : "");
-
-async function drain<T>(it: AsyncIterable<T>, upTo = Infinity): Promise<{ items: T[]; err: RpcError | undefined }> {
-  const items: T[] = [];
-  try {
-    for await (const x of it) {
-      items.push(x);
-      if (items.length >= upTo) break;
-    }
-  } catch (e) {
-    return { items, err: e as RpcError };
-  }
-  return { items, err: undefined };
-}
 
 async function* upTo(n: number, prefix = ""): AsyncGenerator<number | string> {
   for (let i = 1; i <= n; i++) yield prefix === "" ? i : `${prefix}${i}`;
