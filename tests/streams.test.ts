@@ -13,6 +13,7 @@ import { ticker } from "./fixtures/contracts.js";
 import { STREAM_WINDOW_ITEMS } from "../src/calls/stream.js";
 import { ARG_WINDOW_ITEMS } from "../src/protocol.js";
 import { expectLine, killAll, rejection, sleep, spawnFixture, stopServer, uniqueName, until, type Child } from "./helpers.js";
+import { drain, sourceFailuresReachTheHandler } from "./stream-helpers.js";
 
 const streams = suite("streams");
 const name = uniqueName("strm");
@@ -32,20 +33,6 @@ streams.after(async () => {
     killAll();
   }
 });
-
-/** The loop's items, and the error that ended it (if any). */
-async function drain<T>(it: AsyncIterable<T>, upTo = Infinity): Promise<{ items: T[]; err: RpcError | undefined }> {
-  const items: T[] = [];
-  try {
-    for await (const x of it) {
-      items.push(x);
-      if (items.length >= upTo) break;
-    }
-  } catch (e) {
-    return { items, err: e as RpcError };
-  }
-  return { items, err: undefined };
-}
 
 streams("a generator's items arrive in order; its return value is the last next()'s value", async () => {
   const { items, err } = await drain(client.stream<number>("count", 1000));
@@ -238,24 +225,7 @@ streams("a slow handler holds the caller's source within the argument window; th
 });
 
 streams("a source that throws fails the handler's loop with ERR_RPC_ABORTED; so does the caller's abort", async () => {
-  async function* failing(): AsyncGenerator<number> {
-    yield 1;
-    yield 2;
-    throw new Error("source broke");
-  }
-  assert.is(await client.asyncCall("sumOrWhy", failing(), "throw"), "failed ERR_RPC_ABORTED");
-  const from = server.output().length;
-  const ac = new AbortController();
-  async function* slow(): AsyncGenerator<number> {
-    for (;;) {
-      yield 1;
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  }
-  const call = client.withOptions({ signal: ac.signal }).asyncCall("sumOrWhy", slow(), "abort");
-  setTimeout(() => ac.abort(), 50);
-  assert.is((await rejection(call)).code, "ERR_RPC_ABORTED");
-  assert.is(await expectLine(server, "argument failed abort", from), "ERR_RPC_ABORTED");
+  await sourceFailuresReachTheHandler(client, server, "");
 });
 
 streams("two streamed arguments are refused before sending; over a synchronous call a stream cannot be sent", async () => {

@@ -96,7 +96,8 @@ export class Receiver {
       return;
     }
     if (type === L.T_STREAM_CREDIT && length >= 12) {
-      // More room for a streamed argument (a server that lies only floods its own memory).
+      // More room for a streamed argument (a server that lies only floods its own ring: the
+      // source waits while more than a window is queued beyond it, src/calls/route.ts).
       const v = c.view;
       this.credit(v.getUint32(at + P_ID, true), v.getUint32(at + 4, true), v.getUint32(at + 8, true));
       return;

@@ -436,7 +436,9 @@ export class Route {
       conn.serverBell.ring();
       if (!conn.channel.idle) this.async.schedulePump(); // the rest goes as the server reads
       return length;
-    }).then(() => ended(0), () => ended(1));
+      // A server that grants more credit than it reads holds the source once an argument
+      // window waits beyond the ring: this client's memory stays bounded (hostile-streams.test).
+    }, () => conn.closed || conn.channel.queuedBytes <= ARG_WINDOW_BYTES).then(() => ended(0), () => ended(1));
   }
 
   /** Stream call `id` is sent: its sink learns how to grant credit and cancel. */

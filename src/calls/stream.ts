@@ -8,7 +8,7 @@
 
 import { RpcError, ErrorCodes } from "../errors.js";
 import { closedError } from "./closed.js";
-import type { Call, StreamControl, Transport } from "./transport.js";
+import type { Call, StreamControl, StreamSink, Transport } from "./transport.js";
 
 /** The credit a stream opens with: items, and bytes of encoded items (an item larger than
  *  the byte window still comes, alone). */
@@ -220,16 +220,28 @@ export function streamedArg(args: unknown[]): number {
 }
 
 /** Starts stream call `call` on `t` (one attempt: a stream is never re-sent); with a
- *  `failure` (its options said no), a stream that fails with it. */
-export function openStream<T>(t: Transport, call: Call, failure?: unknown, views = false): RpcStream<T> {
+ *  `failure` (its options said no), a stream that fails with it. `through`: the client's
+ *  interceptors (src/calls/intercept.ts), given the way to send it; their outcome is the
+ *  stream's end. `views`: binary items as views (CallOptions.view). */
+export function openStream<T>(t: Transport, call: Call, failure?: unknown, through?: (send: (call: Call) => Promise<unknown>) => Promise<unknown>, views = false): RpcStream<T> {
   return new RpcStream<T>((sink) => {
     if (failure !== undefined) return Promise.reject(failure);
-    if (t.closed) return Promise.reject(closedError(t.name));
-    const signal = call.settings.signal;
-    if (signal?.aborted) {
-      return Promise.reject(new RpcError(ErrorCodes.ERR_RPC_ABORTED, `stream "${call.method}" was aborted before it was sent`, { cause: signal.reason, maybeExecuted: false }));
-    }
-    call.stream = sink;
-    return t.attemptAsync(call, call.settings.timeoutMs, false);
+    if (through === undefined) return sendStream(t, call, sink);
+    let sent = false;
+    return through((c) => {
+      if (sent) return Promise.reject(new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `stream "${c.method}": next() sends a stream once (a stream is never sent again)`, { maybeExecuted: true }));
+      sent = true;
+      return sendStream(t, c, sink);
+    });
   }, STREAM_WINDOW_ITEMS, STREAM_WINDOW_BYTES, views);
+}
+
+function sendStream(t: Transport, call: Call, sink: StreamSink): Promise<unknown> {
+  if (t.closed) return Promise.reject(closedError(t.name));
+  const signal = call.settings.signal;
+  if (signal?.aborted) {
+    return Promise.reject(new RpcError(ErrorCodes.ERR_RPC_ABORTED, `stream "${call.method}" was aborted before it was sent`, { cause: signal.reason, maybeExecuted: false }));
+  }
+  call.stream = sink;
+  return t.attemptAsync(call, call.settings.timeoutMs, false);
 }

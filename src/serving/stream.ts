@@ -77,8 +77,11 @@ export type SendItem = (value: unknown) => number;
 /** Runs a stream call's answer: `result` (a handler's value or promise) is awaited; an
  *  async iterable is pumped through `send` within `credit`, and the promise resolves with
  *  its return value (the stream's result); any other value is the result, with no items.
- *  On cancel the iterator's `return()` runs (a generator's `finally`). */
-export async function pumpStream(result: unknown, credit: StreamCredit, send: SendItem): Promise<unknown> {
+ *  On cancel the iterator's `return()` runs (a generator's `finally`). `room`: whether the
+ *  wire takes another item now; while it says no, the pump waits (1 ms steps), whatever the
+ *  credit (a peer that grants more than it reads holds the producer, not our memory); the
+ *  credit's own `room` (a promise) is the event-driven form a ring's wire gives. */
+export async function pumpStream(result: unknown, credit: StreamCredit, send: SendItem, room?: () => boolean): Promise<unknown> {
   // A generator (the usual answer) is taken at once: one microtask less before the first item.
   const value = isThenable(result) ? await result : result;
   const it = asyncIteratorOf(value);
@@ -95,6 +98,7 @@ export async function pumpStream(result: unknown, credit: StreamCredit, send: Se
   try {
     for (;;) {
       while (!credit.open && !credit.cancelled) await credit.waitForCredit();
+      while (room !== undefined && !room() && !credit.cancelled) await new Promise((r) => setTimeout(r, 1));
       if (credit.cancelled) return undefined;
       const r = await it.next();
       if (r.done === true) {
@@ -105,8 +109,8 @@ export async function pumpStream(result: unknown, credit: StreamCredit, send: Se
       const bytes = send(r.value);
       credit.items--;
       credit.bytes -= bytes;
-      const room = credit.room?.();
-      if (room !== undefined) await room;
+      const ringRoom = credit.room?.();
+      if (ringRoom !== undefined) await ringRoom;
     }
   } catch (e) {
     finished = true; // a generator that threw is done; an item that could not be sent:
