@@ -3,6 +3,7 @@
 // callers that lie about their credit, send items after their argument's end, or beyond
 // their credit. The victim loses that stream only; a real server's memory stays bounded and
 // its other callers' streams go on. The real server (stream-server.js) in another process.
+import { STREAM_WINDOW_ITEMS } from "../src/calls/stream.js";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { connect, createInbox, headers, type NatsConnection } from "@nats-io/transport-node";
@@ -66,11 +67,11 @@ test("a server flooding a caller's inbox beyond its credit: that stream fails wi
     const it = victim.stream("flood");
     assert.is((await it.next()).done, false);
     const inMsgs = (): number => (victim as unknown as { transport: { nc: NatsConnection } }).transport.nc.stats().inMsgs;
-    await until(() => inMsgs() >= 300, 15_000, "the flood to reach the caller"); // beyond its window of 256
+    await until(() => inMsgs() >= STREAM_WINDOW_ITEMS + 100, 15_000, "the flood to reach the caller"); // beyond its window
     await expectLine(flooder, "sent");
     const { items, err } = await drain(it);
     assert.is(err?.code, "ERR_RPC_PROTOCOL", String(err));
-    assert.ok(items.length <= 256, `${items.length} items taken`);
+    assert.ok(items.length <= STREAM_WINDOW_ITEMS, `${items.length} items taken`);
     const grew = (process.memoryUsage().rss - before) / MiB;
     console.log(`  flooded caller: 20,000 items (20 MiB) sent, ${items.length} taken, RSS +${grew.toFixed(1)} MiB`);
     assert.ok(grew < 64, `RSS grew ${grew.toFixed(1)} MiB (margin 64)`);
@@ -184,9 +185,9 @@ test("without a token, a forged credit for another caller's stream costs that st
   await raw.flush();
   const from = server.output().length;
   const it = client.stream<number>("numbers", "nforged");
-  for (let i = 0; i < 130; i++) assert.equal((await it.next()).value, i); // half the window taken: a credit
+  for (let i = 0; i < STREAM_WINDOW_ITEMS / 2 + 2; i++) assert.equal((await it.next()).value, i); // half the window taken: a credit
   await until(() => callId !== undefined, 5000, "the victim's credit");
-  await until(async () => (await client.asyncCall<number>("produced", "nforged")) >= 256 + 128, 5000, "the window filled again");
+  await until(async () => (await client.asyncCall<number>("produced", "nforged")) >= STREAM_WINDOW_ITEMS * 1.5, 5000, "the window filled again");
   raw.publish(`shmrpc.$credit.${service}`, `${callId} 100000 100000000`);
   await raw.flush();
   const { err } = await drain(it);

@@ -4,6 +4,7 @@
 // credit there is for a streamed argument while it reads nothing. The caller loses that
 // stream (or its connection, then connects again); its memory stays bounded; another
 // client's streams and calls go on.
+import { STREAM_WINDOW_ITEMS } from "../src/calls/stream.js";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Client, type RpcError } from "../src/index.js";
@@ -53,7 +54,7 @@ hostile("items beyond the caller's credit: that stream fails with ERR_RPC_PROTOC
   await ask(server, "arm beyond", "armed");
   const { items, err } = await drain(victim.stream<number>("numbers", "beyond"));
   assert.is(err?.code, "ERR_RPC_PROTOCOL");
-  assert.ok(items.length <= 256 + 1, `${items.length} items taken before the protocol broke`);
+  assert.ok(items.length <= STREAM_WINDOW_ITEMS + 1, `${items.length} items taken before the protocol broke`);
   await otherGoesOn();
   assert.is(await victim.asyncCall("add", 1, 1), 2, "the victim connects again");
   assert.ok(rss() - before < RSS_MARGIN, `RSS grew ${((rss() - before) / 2 ** 20).toFixed(1)} MiB`);
