@@ -19,6 +19,7 @@ import type { Call, Transport } from "../calls/transport.js";
 import { PendingTable } from "../pending.js";
 import { Deadlines } from "../deadlines.js";
 import { canBlock, nextTurn } from "./bell.js";
+import { takeLiveness, watchLiveness } from "./watchdog.js";
 import { GONE_CLIENT, GONE_SERVER, holdLock, webLocks, type ThreadLink, type ThreadPort } from "./connection.js";
 
 /** Longest single sleep of a synchronous call: it looks at the connection's "gone" word
@@ -75,6 +76,11 @@ export class ThreadCalls implements Transport {
   private pumpParked = false;
   private microTurns = 0;
 
+  /** The liveness end the server sent (Node), until the first synchronous call gives it
+   *  to the watchdog (src/threads/watchdog.ts); then the function that stops watching. */
+  private live: ThreadPort | undefined;
+  private unwatch: (() => void) | undefined;
+
   /** Gives up this side's lock (browsers: tells the server this side is gone). */
   private releaseLock: (() => void) | undefined;
 
@@ -84,6 +90,7 @@ export class ThreadCalls implements Transport {
     this.decoder = new Decoder(link.core);
     this.syncSpin = new Spin(o.spinMs, o.busyPoll, 1);
     this.pumpSpin = new Spin(o.spinMs, o.busyPoll, IDLE_POLLS_PER_CLOCK);
+    this.live = takeLiveness(port);
     // The server's thread ended (terminated, threw out) or it dropped us: the port closes.
     port.addEventListener("close", () => this.lose(this.goneError()));
     // Browsers close no port of a terminated worker: the server holds a Web Lock for its life
@@ -282,6 +289,7 @@ export class ThreadCalls implements Transport {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `call() would block forever: server ${this.name} runs on this thread (use asyncCall())`, { maybeExecuted: false });
     }
     if (this.syncId !== 0) throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "a synchronous call is already in progress on this client", { maybeExecuted: false });
+    if (this.live !== undefined) this.watch();
     const id = this.send(call, timeoutMs);
     const deadline = performance.now() + timeoutMs;
     const bell = this.link.clientBell;
@@ -321,6 +329,14 @@ export class ThreadCalls implements Transport {
       this.syncId = 0;
       if (this.pending.size > 0) this.schedulePump();
     }
+  }
+
+  /** From now on a watchdog tells a blocked call when the server's thread ends. */
+  private watch(): void {
+    const live = this.live!;
+    this.live = undefined;
+    if (this.lost === undefined && !this.closed) this.unwatch = watchLiveness(live, this.link.core.memory, this.link.offset);
+    else live.close();
   }
 
   // ------------------------------------------------------------ asynchronous
@@ -419,6 +435,8 @@ export class ThreadCalls implements Transport {
     this.lost = why;
     if (this.link.gone === 0) this.link.leave(GONE_CLIENT); // wakes a parked pump (and tells the server)
     this.port.close();
+    this.live?.close();
+    this.unwatch?.();
     this.releaseLock?.();
     const all = this.pending.drain();
     this.deadlines.clear();

@@ -21,6 +21,7 @@ import type { Methods } from "../serving/methods.js";
 import { OutOfLinearMemory } from "../core/out-of-memory.js";
 import { nextTurn } from "./bell.js";
 import { GONE_SERVER, webLocks, type ThreadLink, type ThreadPort } from "./connection.js";
+import { offerLiveness } from "./watchdog.js";
 
 /** Records taken before the event loop gets a turn. */
 const BATCH = 256;
@@ -59,12 +60,16 @@ export class ServedThread {
   private watching = false;
   private parked = false;
   private turns = 0;
+  /** This end of the liveness channel (src/threads/watchdog.ts): it closes when this
+   *  thread ends or the connection does. */
+  private readonly live: ThreadPort | undefined;
 
   constructor(readonly link: ThreadLink, private readonly port: ThreadPort, readonly number: number, private readonly s: ServeShared, clientLock?: string) {
     this.encoder = new Encoder(link.core);
     this.decoder = new Decoder(link.core);
     this.caller = Object.freeze({ transport: "thread" as const, connection: number });
     this.spin = new Spin(s.spinMs, s.busyPoll, IDLE_POLLS_PER_CLOCK);
+    this.live = offerLiveness(port);
     // The client's thread ended (terminated, threw out) or it closed: its port closes.
     port.addEventListener("close", () => this.drop("the client's thread is gone"));
     // Browsers close no port of a terminated worker: each side holds a Web Lock for its life,
@@ -318,6 +323,7 @@ export class ServedThread {
     }
     this.link.leave(GONE_SERVER);
     this.port.close();
+    this.live?.close();
     if (this.running !== undefined) {
       for (const r of this.running.values()) r.abort(ErrorCodes.ERR_RPC_DISCONNECTED, `the caller went (${why})`);
       this.running.clear();
