@@ -20,6 +20,8 @@ import { PendingTable } from "../pending.js";
 import { Deadlines } from "../deadlines.js";
 import { canBlock, nextTurn } from "./bell.js";
 import { takeLiveness, watchLiveness } from "./watchdog.js";
+import { ThreadStreams } from "./client-streams.js";
+import { streamedArg } from "../calls/stream.js";
 import { GONE_CLIENT, GONE_SERVER, holdLock, webLocks, type ThreadLink, type ThreadPort } from "./connection.js";
 
 /** Longest single sleep of a synchronous call: it looks at the connection's "gone" word
@@ -80,6 +82,8 @@ export class ThreadCalls implements Transport {
    *  to the watchdog (src/threads/watchdog.ts); then the function that stops watching. */
   private live: ThreadPort | undefined;
   private unwatch: (() => void) | undefined;
+  /** Stream calls and streamed arguments (made on the first). */
+  private streams: ThreadStreams | undefined;
 
   /** Gives up this side's lock (browsers: tells the server this side is gone). */
   private releaseLock: (() => void) | undefined;
@@ -140,9 +144,9 @@ export class ThreadCalls implements Transport {
 
   // ----------------------------------------------------------------- sending
 
-  private send(call: Call, timeoutMs: number): number {
+  private send(call: Call, timeoutMs: number, args = call.args, streamed = -1): number {
     try {
-      return this.sendNow(call, timeoutMs);
+      return this.sendNow(call, timeoutMs, args, streamed);
     } catch (e) {
       if (e instanceof RpcError) throw e;
       // The memory said something impossible (the ring's handle or counters overwritten):
@@ -152,17 +156,18 @@ export class ThreadCalls implements Transport {
     }
   }
 
-  private sendNow(call: Call, timeoutMs: number): number {
+  private sendNow(call: Call, timeoutMs: number, args: unknown[], streamed: number): number {
     if (this.closed) throw closedError(this.name);
     if (this.lost !== undefined) throw new RpcError(this.lost.code, this.lost.message, { maybeExecuted: false });
     const extra = this.nameExtra(call.method);
     const encoder = this.encoder;
-    const length = encoder.encode(call.args, this.o.maxMessageBytes, "args", HEADROOM);
+    const length = encoder.encode(args, this.o.maxMessageBytes, "args", HEADROOM);
     const ch = this.link.channel;
     const id = this.nextId;
     this.nextId = (this.nextId + 1) >>> 0 || 1;
     const metadata = call.settings.metadata;
     if (metadata !== undefined || timeoutMs !== this.o.timeoutMs) this.sendContext(id, timeoutMs, metadata);
+    if (call.stream !== undefined || streamed >= 0) this.streamsOf().announce(id, call.stream, streamed);
     ch.send(L.T_REQUEST, id, extra, encoder.start + HEADROOM, length, encoder.splice);
     encoder.shrink(length);
     ch.writer.commit();
@@ -236,6 +241,7 @@ export class ThreadCalls implements Transport {
   private handle(type: number, at: number, length: number): void {
     const c = this.link.core;
     if (type === L.T_GOODBYE) return this.lose(this.goneError());
+    if (type === L.T_STREAM_ITEM || type === L.T_STREAM_CREDIT) return this.streamsOf().take(type, at, length);
     if (type === OVERSIZED) {
       return this.deliver(this.link.channel.oversizedId, undefined, new RpcError(ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE, `response of ${length} bytes is over maxMessageBytes (${this.o.maxMessageBytes})`));
     }
@@ -342,12 +348,18 @@ export class ThreadCalls implements Transport {
   // ------------------------------------------------------------ asynchronous
 
   attemptAsync(call: Call, timeoutMs: number): Promise<unknown> {
-    if (call.stream !== undefined) {
-      return Promise.reject(new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `stream "${call.method}": streams do not travel between threads yet (shmrpc/threads); nothing was sent`, { maybeExecuted: false }));
-    }
     let id: number;
+    let args = call.args;
+    let streamed: number;
+    let source: unknown;
     try {
-      id = this.send(call, timeoutMs);
+      streamed = streamedArg(args);
+      if (streamed >= 0) {
+        source = args[streamed];
+        args = args.slice();
+        args[streamed] = null; // its items follow the request
+      }
+      id = this.send(call, timeoutMs, args, streamed);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -371,7 +383,33 @@ export class ThreadCalls implements Transport {
     this.pending.set(p);
     this.deadlines.add(p, timeoutMs);
     this.schedulePump();
+    if (call.stream !== undefined) this.streamsOf().opened(id, call.stream, promise);
+    if (streamed >= 0) this.streamsOf().sendArg(id, source, promise);
     return promise;
+  }
+
+  private streamsOf(): ThreadStreams {
+    if (this.streams !== undefined) return this.streams;
+    const host = this; // eslint-disable-line @typescript-eslint/no-this-alias
+    return (this.streams = new ThreadStreams({
+      name: this.name,
+      get connected(): boolean {
+        return host.connected;
+      },
+      cancel: (id, reason) => this.cancel(id, reason),
+      forget: (id) => this.forget(id),
+      lose: (why) => this.lose(why),
+      flushSoon: () => this.schedulePump(),
+    }, this.link, this.encoder, this.decoder, this.o.maxMessageBytes));
+  }
+
+  /** The caller cancelled stream call `id`: it settles now (ERR_RPC_ABORTED, which nobody
+   *  reads), and its answer, if one comes, is dropped. */
+  private forget(id: number): void {
+    const p = this.pending.get(id);
+    if (p === undefined) return;
+    this.settle(p);
+    p.reject(new RpcError(ErrorCodes.ERR_RPC_ABORTED, `stream "${p.method}" was cancelled`));
   }
 
   private schedulePump(): void {
