@@ -23,6 +23,7 @@ import { nextTurn } from "./bell.js";
 import { GONE_SERVER, webLocks, type ThreadLink, type ThreadPort } from "./connection.js";
 import { offerLiveness } from "./watchdog.js";
 import { ServedStreams } from "./serve-streams.js";
+import { ThreadPrivateCopy } from "./private-copy.js";
 
 /** Records taken before the event loop gets a turn. */
 const BATCH = 256;
@@ -66,6 +67,8 @@ export class ServedThread {
   private readonly live: ThreadPort | undefined;
   /** Stream calls and streamed arguments (made on the first stream record). */
   private streams: ServedStreams | undefined;
+  /** Where a contract view handler's request is copied to be validated (private-copy.ts). */
+  private copy: ThreadPrivateCopy | undefined;
 
   constructor(readonly link: ThreadLink, private readonly port: ThreadPort, readonly number: number, private readonly s: ServeShared, clientLock?: string) {
     this.encoder = new Encoder(link.core);
@@ -192,7 +195,10 @@ export class ServedThread {
     }
     let args: unknown;
     try {
-      args = ep.view ? this.decoder.decodeViews(at + body, at + length, tail) : this.decoder.decode(at + body, at + length, tail);
+      if (!ep.view) args = this.decoder.decode(at + body, at + length, tail);
+      // contracts: a schema checks bytes the client can no longer change (private-copy.ts)
+      else if (ep.spec !== undefined) args = (this.copy ??= new ThreadPrivateCopy()).decodeViews(this.link, at + body, at + length, tail);
+      else args = this.decoder.decodeViews(at + body, at + length, tail);
     } catch (e) {
       return void this.protocolError(`undecodable arguments (${(e as Error).message})`);
     }
@@ -253,9 +259,10 @@ export class ServedThread {
       this.inflight++;
       if (ep.view) this.viewHeld = true;
     },
-    settling: (_c, id) => {
+    settling: (_c, id, ep) => {
       this.streams?.settled(id);
       this.inflight--;
+      if (this.closed && ep.view) this.copy?.free(); // its views' memory, kept until now
       return !this.closed;
     },
     answered: (_c, id, ep) => {
@@ -356,6 +363,7 @@ export class ServedThread {
     this.port.close();
     this.live?.close();
     this.streams?.end();
+    if (!this.viewHeld) this.copy?.free(); // else once its handler settles
     if (this.running !== undefined) {
       for (const r of this.running.values()) r.abort(ErrorCodes.ERR_RPC_DISCONNECTED, `the caller went (${why})`);
       this.running.clear();
