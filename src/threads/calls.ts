@@ -303,7 +303,10 @@ export class ThreadCalls implements Transport {
     this.syncId = id;
     this.syncDone = false;
     try {
-      spin.begin(QUICK_POLLS);
+      // A server that was parked (the send woke it) cannot answer before its thread is
+      // scheduled: this call parks at once instead of spinning (as src/calls/sync.ts).
+      const serverParked = this.link.serverBell.woke;
+      spin.begin(serverParked ? 0 : QUICK_POLLS, serverParked);
       for (;;) {
         const got = this.receive();
         if (this.syncDone) break;
