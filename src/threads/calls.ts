@@ -15,7 +15,7 @@ import { METADATA_MAX_BYTES } from "../metadata.js";
 import { CancelReason } from "../serving/context.js";
 import { remoteError } from "../calls/remote-error.js";
 import { closedError } from "../calls/closed.js";
-import type { Call, Transport } from "../calls/transport.js";
+import { newCall, type Call, type CallSettings, type Refused, type StreamSink, type Transport } from "../calls/transport.js";
 import { PendingTable } from "../pending.js";
 import { Deadlines } from "../deadlines.js";
 import { canBlock, nextTurn } from "./bell.js";
@@ -30,9 +30,15 @@ const SLEEP_SLICE_MS = 50;
 /** Pump turns run as microtasks before one goes through the event loop (timers, messages). */
 const MICROTASK_TURNS = 32;
 
+type Metadata = Readonly<Record<string, string>>;
+
 interface Pending {
   id: number;
   method: string;
+  args: unknown[];
+  settings: CallSettings;
+  /** Sent by attemptOnce: a refusal (ERR_RPC_UNAVAILABLE) goes there. */
+  refused: Refused | undefined;
   resolve: (value: unknown) => void;
   reject: (err: RpcError) => void;
   /** performance.now() when it times out (Deadlines). */
@@ -144,9 +150,9 @@ export class ThreadCalls implements Transport {
 
   // ----------------------------------------------------------------- sending
 
-  private send(call: Call, timeoutMs: number, args = call.args, streamed = -1): number {
+  private send(method: string, args: unknown[], metadata: Metadata | undefined, stream: StreamSink | undefined, timeoutMs: number, streamed: number): number {
     try {
-      return this.sendNow(call, timeoutMs, args, streamed);
+      return this.sendNow(method, args, metadata, stream, timeoutMs, streamed);
     } catch (e) {
       if (e instanceof RpcError) throw e;
       // The memory said something impossible (the ring's handle or counters overwritten):
@@ -156,18 +162,17 @@ export class ThreadCalls implements Transport {
     }
   }
 
-  private sendNow(call: Call, timeoutMs: number, args: unknown[], streamed: number): number {
+  private sendNow(method: string, args: unknown[], metadata: Metadata | undefined, stream: StreamSink | undefined, timeoutMs: number, streamed: number): number {
     if (this.closed) throw closedError(this.name);
     if (this.lost !== undefined) throw new RpcError(this.lost.code, this.lost.message, { maybeExecuted: false });
-    const extra = this.nameExtra(call.method);
+    const extra = this.nameExtra(method);
     const encoder = this.encoder;
     const length = encoder.encode(args, this.o.maxMessageBytes, "args", HEADROOM);
     const ch = this.link.channel;
     const id = this.nextId;
     this.nextId = (this.nextId + 1) >>> 0 || 1;
-    const metadata = call.settings.metadata;
     if (metadata !== undefined || timeoutMs !== this.o.timeoutMs) this.sendContext(id, timeoutMs, metadata);
-    if (call.stream !== undefined || streamed >= 0) this.streamsOf().announce(id, call.stream, streamed);
+    if (stream !== undefined || streamed >= 0) this.streamsOf().announce(id, stream, streamed);
     ch.send(L.T_REQUEST, id, extra, encoder.start + HEADROOM, length, encoder.splice);
     encoder.shrink(length);
     ch.writer.commit();
@@ -268,8 +273,13 @@ export class ThreadCalls implements Transport {
     const p = this.pending.get(id);
     if (p === undefined) return;
     this.settle(p);
-    if (err !== undefined) p.reject(err);
-    else p.resolve(value);
+    if (err === undefined) p.resolve(value);
+    else if (p.refused !== undefined && err.code === ErrorCodes.ERR_RPC_UNAVAILABLE) {
+      // Refused (it did not run): the attempts loop sends it again and settles its promise.
+      const call = newCall(p.method, p.args, p.settings);
+      call.startedAt = p.deadline - p.timeoutMs;
+      p.refused.refused(call, err, p.resolve, p.reject as (err: unknown) => void);
+    } else p.reject(err);
   }
 
   private settle(p: Pending): void {
@@ -296,7 +306,7 @@ export class ThreadCalls implements Transport {
     }
     if (this.syncId !== 0) throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "a synchronous call is already in progress on this client", { maybeExecuted: false });
     if (this.live !== undefined) this.watch();
-    const id = this.send(call, timeoutMs);
+    const id = this.send(call.method, call.args, call.settings.metadata, undefined, timeoutMs, -1);
     const deadline = performance.now() + timeoutMs;
     const bell = this.link.clientBell;
     const spin = this.syncSpin;
@@ -351,8 +361,19 @@ export class ThreadCalls implements Transport {
   // ------------------------------------------------------------ asynchronous
 
   attemptAsync(call: Call, timeoutMs: number): Promise<unknown> {
+    return this.start(call.method, call.args, call.settings, call.stream, timeoutMs, undefined);
+  }
+
+  /** The hot path of a call the loop never re-sends (Transport.attemptOnce): its one
+   *  attempt, whose promise is the call's own; a refusal (ERR_RPC_UNAVAILABLE) goes to
+   *  `refused`, which sends it again. */
+  attemptOnce(method: string, args: unknown[], settings: CallSettings, refused: Refused): Promise<unknown> {
+    return this.start(method, args, settings, undefined, settings.timeoutMs, refused);
+  }
+
+  private start(method: string, givenArgs: unknown[], settings: CallSettings, stream: StreamSink | undefined, timeoutMs: number, refused: Refused | undefined): Promise<unknown> {
     let id: number;
-    let args = call.args;
+    let args = givenArgs;
     let streamed: number;
     let source: unknown;
     try {
@@ -362,13 +383,13 @@ export class ThreadCalls implements Transport {
         args = args.slice();
         args[streamed] = null; // its items follow the request
       }
-      id = this.send(call, timeoutMs, args, streamed);
+      id = this.send(method, args, settings.metadata, stream, timeoutMs, streamed);
     } catch (e) {
       return Promise.reject(e);
     }
     const p: Pending = {
-      id, method: call.method, resolve: undefined!, reject: undefined!, deadline: performance.now() + timeoutMs, timeoutMs,
-      done: false, signal: call.settings.signal, onAbort: undefined,
+      id, method, args: givenArgs, settings, refused: streamed < 0 ? refused : undefined, resolve: undefined!, reject: undefined!,
+      deadline: performance.now() + timeoutMs, timeoutMs, done: false, signal: settings.signal, onAbort: undefined,
     };
     const promise = new Promise<unknown>((resolve, reject) => {
       p.resolve = resolve;
@@ -378,7 +399,7 @@ export class ThreadCalls implements Transport {
       p.onAbort = () => {
         this.settle(p);
         this.cancel(id, CancelReason.ABORTED);
-        p.reject(new RpcError(ErrorCodes.ERR_RPC_ABORTED, `call to "${call.method}" was aborted`, { cause: p.signal!.reason, maybeExecuted: true }));
+        p.reject(new RpcError(ErrorCodes.ERR_RPC_ABORTED, `call to "${method}" was aborted`, { cause: p.signal!.reason, maybeExecuted: true }));
       };
       p.signal.addEventListener("abort", p.onAbort, { once: true });
     }
@@ -386,7 +407,7 @@ export class ThreadCalls implements Transport {
     this.pending.set(p);
     this.deadlines.add(p, timeoutMs);
     this.schedulePump();
-    if (call.stream !== undefined) this.streamsOf().opened(id, call.stream, promise);
+    if (stream !== undefined) this.streamsOf().opened(id, stream, promise);
     if (streamed >= 0) this.streamsOf().sendArg(id, source, promise);
     return promise;
   }
