@@ -16,6 +16,10 @@ export class StreamCredit {
   private wake: (() => void) | undefined = undefined;
   /** Called once on cancel (the pump closes its iterator). */
   onCancel: (() => void) | undefined = undefined;
+  /** The wire's: a promise of room when the items sent so far wait in memory for room in
+   *  the ring (the pump then takes no further item: each goes straight into the ring, not
+   *  through a queue, and memory stays bounded by the ring); undefined when there is room. */
+  room: (() => Promise<void> | undefined) | undefined = undefined;
 
   constructor(items: number, bytes: number) {
     this.grant(items, bytes);
@@ -62,6 +66,10 @@ export function asyncIteratorOf(value: unknown): AsyncIterator<unknown> | undefi
   return typeof f === "function" ? (f.call(value) as AsyncIterator<unknown>) : undefined;
 }
 
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && typeof value === "object" && typeof (value as PromiseLike<unknown>).then === "function";
+}
+
 /** Sends one item; returns its size in bytes (what it costs of the credit). Throws when
  *  it cannot be sent (the stream ends with that error). */
 export type SendItem = (value: unknown) => number;
@@ -71,7 +79,8 @@ export type SendItem = (value: unknown) => number;
  *  its return value (the stream's result); any other value is the result, with no items.
  *  On cancel the iterator's `return()` runs (a generator's `finally`). */
 export async function pumpStream(result: unknown, credit: StreamCredit, send: SendItem): Promise<unknown> {
-  const value = await result;
+  // A generator (the usual answer) is taken at once: one microtask less before the first item.
+  const value = isThenable(result) ? await result : result;
   const it = asyncIteratorOf(value);
   if (it === undefined) return value;
   let finished = false;
@@ -96,6 +105,8 @@ export async function pumpStream(result: unknown, credit: StreamCredit, send: Se
       const bytes = send(r.value);
       credit.items--;
       credit.bytes -= bytes;
+      const room = credit.room?.();
+      if (room !== undefined) await room;
     }
   } catch (e) {
     finished = true; // a generator that threw is done; an item that could not be sent:
