@@ -14,26 +14,26 @@ import type { Route } from "./calls/route.js";
 import type { MethodNames } from "./calls/methods.js";
 import { Balancer, validateBalance, type Balance } from "./calls/balance.js";
 import { retryPolicy, type RetryPolicy } from "./calls/retry.js";
-import { newCall, type Call, type CallSettings, type Transport } from "./calls/transport.js";
+import type { Call, Transport } from "./calls/transport.js";
 import { CallLoop } from "./calls/attempts.js";
-import { callSettings } from "./calls/options.js";
+import { CallApi, type BoundCalls } from "./calls/api.js";
+import type { CallOptions } from "./calls/options.js";
 import { closedError } from "./calls/closed.js";
-import { openStream, type RpcStream } from "./calls/stream.js";
-import { checkInterceptor, interceptAsync, interceptSync, type Interceptor } from "./calls/intercept.js";
-import type { CallContext } from "./serving/context.js";
+import type { RpcStream } from "./calls/stream.js";
+import type { Interceptor } from "./calls/intercept.js";
 import { LocalInstances } from "./calls/local.js";
 import { Locality } from "./calls/locality.js";
 // contracts: typed proxies, describe() and stats() live in src/contracts/
-import { makeProxy, type Calls } from "./contracts/proxy.js";
 import type { Contract, ContractSpec, Proxy, ProxyOptions } from "./contracts/types.js";
 import type { ServiceDescription } from "./contracts/describe.js";
 import type { ServiceStats } from "./contracts/stats.js";
-import { DESCRIBE_METHOD, STATS_METHOD } from "./protocol.js";
 // nats: a name that is a NATS URL delegates every call to src/nats/ (the NATS library is
 // loaded when such a Client is made)
 import { isNatsUrl } from "./nats/connect.js";
 import { natsCallsOfName, natsCallsOfUrl } from "./nats/call.js";
 import type { NatsClientOptions } from "./nats/options.js";
+
+export type { CallOptions, BoundCalls };
 
 /** Options of {@link Client}; every one has a default. */
 export interface ClientOptions {
@@ -72,25 +72,6 @@ export interface ClientOptions {
   retry?: Partial<RetryPolicy>;
 }
 
-/** Per-call options, through `client.withOptions(...)`. */
-export interface CallOptions {
-  /** This call's deadline in milliseconds, instead of the client's default. */
-  timeoutMs?: number;
-  /** Aborting it rejects the pending `asyncCall` with ERR_RPC_ABORTED. */
-  signal?: AbortSignal;
-  /** The method is safe to run twice: re-sent (up to retry.maxAttempts) even when a lost
-   *  replica may have run it. */
-  idempotent?: boolean;
-  /** String pairs sent with the call, which a `{ context: true }` handler reads as
-   *  `ctx.metadata`: keys of [a-z0-9._-] (not starting "shmrpc-"), string values, at most
-   *  8 KiB in all (over NATS: message headers). */
-  metadata?: Record<string, string>;
-  /** A handler's context (`{ context: true }`): the call is a nested call of that one. Its
-   *  deadline is at most the parent's, it is aborted when the parent's signal aborts, and
-   *  it carries the parent's metadata (under its own). */
-  parent?: CallContext;
-}
-
 /** What a Client's `retry` event carries: a call lost on attempt `failedAttempt` is sent
  *  again after `delayMs` (0: at once, to another replica). */
 export interface RetryInfo {
@@ -116,16 +97,6 @@ export interface InstanceInfo {
   inFlight: number;
 }
 
-/** The calls of a Client with options bound; see `Client.withOptions`. */
-export interface BoundCalls {
-  /** As {@link Client.call}, with the bound options. */
-  call<T = unknown>(method: string, ...args: unknown[]): T;
-  /** As {@link Client.asyncCall}, with the bound options. */
-  asyncCall<T = unknown>(method: string, ...args: unknown[]): Promise<T>;
-  /** As {@link Client.stream}, with the bound options (the timeout is the whole stream's). */
-  stream<T = unknown>(method: string, ...args: unknown[]): RpcStream<T>;
-}
-
 /**
  * Calls the methods of the server of a name: `call` (blocking) or `asyncCall` (a
  * Promise), or typed through `proxy(contract)`. Connects on first use; emits `connect`
@@ -143,14 +114,8 @@ export class Client extends EventEmitter {
   private readonly transport: Transport;
   /** The instances on this host (none when the name is a NATS URL). */
   private readonly local: LocalInstances | undefined;
-  /** The attempts loop of every call, over `transport`. */
-  private readonly calls: CallLoop;
-  /** The settings of calls made without withOptions. */
-  private readonly defaults: CallSettings;
-  /** The interceptors (`use`), in registration order; shared by withOptions' calls and proxies. */
-  private readonly interceptors: Interceptor[] = [];
-  private readonly sendSync = (call: Call): unknown => this.calls.sync(call.method, call.args, call.settings);
-  private readonly sendAsync = (call: Call): Promise<unknown> => this.calls.async(call.method, call.args, call.settings);
+  /** Interceptors, then the attempts loop over `transport` (src/calls/api.ts). */
+  private readonly api: CallApi;
   private readonly emitLater = (event: string, peer: object): void => void this.emit(event, peer);
   private readonly reportRetry = (call: Call, failedAttempt: number, e: unknown, delayMs: number): void => {
     if (this.listenerCount("retry") === 0) return;
@@ -163,7 +128,6 @@ export class Client extends EventEmitter {
     super();
     this.name = isNatsUrl(name) ? name : validateName(name);
     this.timeoutMs = positive(options.timeoutMs, DEFAULT_TIMEOUT_MS, "timeoutMs");
-    this.defaults = { timeoutMs: this.timeoutMs, signal: undefined, idempotent: false, metadata: undefined };
     const maxMessageBytes = positive(options.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES, "maxMessageBytes");
     const ring = positive(options.ringBytes, DEFAULT_RING_BYTES, "ringBytes");
     if (ring < L.RING_MIN_CAPACITY || ring > L.RING_MAX_CAPACITY || (ring & (ring - 1)) !== 0) {
@@ -186,7 +150,7 @@ export class Client extends EventEmitter {
     };
     if (isNatsUrl(name)) {
       this.transport = natsCallsOfUrl(name, options.nats, maxMessageBytes, this.retry, natsEvents, tokenKey);
-      this.calls = new CallLoop(this.transport, this.retry, this.reportRetry);
+      this.api = new CallApi(this.transport, new CallLoop(this.transport, this.retry, this.reportRetry), this.timeoutMs);
       return;
     }
     this.local = new LocalInstances(this.name, socketPath, {
@@ -202,7 +166,7 @@ export class Client extends EventEmitter {
     });
     this.transport = options.nats === undefined ? this.local
       : new Locality(this.local, natsCallsOfName(this.name, options.nats, maxMessageBytes, this.retry, natsEvents, tokenKey));
-    this.calls = new CallLoop(this.transport, this.retry, this.reportRetry);
+    this.api = new CallApi(this.transport, new CallLoop(this.transport, this.retry, this.reportRetry), this.timeoutMs);
   }
 
   /** True while connected to a live server (to at least one replica). */
@@ -244,12 +208,12 @@ export class Client extends EventEmitter {
 
   /** Calls `method` and blocks until its result arrives (or throws an RpcError). */
   call<T = unknown>(method: string, ...args: unknown[]): T {
-    return this.syncCall(method, args, this.defaults, undefined) as T;
+    return this.api.sync(method, args, this.api.defaults, undefined) as T;
   }
 
   /** Calls `method` without blocking. Never throws: failures reject the promise. */
   asyncCall<T = unknown>(method: string, ...args: unknown[]): Promise<T> {
-    return this.asyncCallOf(method, args, this.defaults, undefined) as Promise<T>;
+    return this.api.async(method, args, this.api.defaults, undefined) as Promise<T>;
   }
 
   /** Adds an interceptor, run around every call of this client (and of its withOptions'
@@ -257,18 +221,8 @@ export class Client extends EventEmitter {
    *  runs only synchronous interceptors: with one declared `async` (or one that returns a
    *  Promise) it fails with ERR_RPC_INVALID_ARGUMENT. See {@link Interceptor}. */
   use(interceptor: Interceptor): this {
-    this.interceptors.push(checkInterceptor(interceptor));
+    this.api.use(interceptor);
     return this;
-  }
-
-  private syncCall(method: string, args: unknown[], settings: CallSettings, parent: CallContext | undefined): unknown {
-    if (this.interceptors.length === 0) return this.calls.sync(method, args, settings);
-    return interceptSync(this.interceptors, method, args, settings, parent, this.sendSync);
-  }
-
-  private asyncCallOf(method: string, args: unknown[], settings: CallSettings, parent: CallContext | undefined): Promise<unknown> {
-    if (this.interceptors.length === 0) return this.calls.async(method, args, settings);
-    return interceptAsync(this.interceptors, method, args, settings, parent, this.sendAsync);
   }
 
   /** Calls `method`, whose handler returns an async iterable (an async generator, a
@@ -277,38 +231,13 @@ export class Client extends EventEmitter {
    *  server's producer (credit); `break` cancels the call on the server. Never throws: a
    *  failure ends the loop with its RpcError, after the items sent before it. */
   stream<T = unknown>(method: string, ...args: unknown[]): RpcStream<T> {
-    return openStream<T>(this.transport, newCall(method, args, this.defaults));
+    return this.api.stream<T>(method, args);
   }
 
   /** The same calls with a per-call deadline, AbortSignal and/or idempotence:
    *  `client.withOptions({ timeoutMs: 100, signal, idempotent: true }).asyncCall("m", x)`. */
   withOptions(options: CallOptions): BoundCalls {
-    const settings = callSettings(options, this.timeoutMs);
-    const parent = options.parent;
-    const sync = (method: string, args: unknown[]): unknown => this.syncCall(method, args, settings(method, true), parent);
-    const async = (method: string, args: unknown[]): Promise<unknown> => {
-      let s: CallSettings;
-      try {
-        s = settings(method, false);
-      } catch (e) {
-        return Promise.reject(e);
-      }
-      return this.asyncCallOf(method, args, s, parent);
-    };
-    return {
-      call: <T>(method: string, ...args: unknown[]) => sync(method, args) as T,
-      asyncCall: <T>(method: string, ...args: unknown[]) => async(method, args) as Promise<T>,
-      stream: <T>(method: string, ...args: unknown[]) => {
-        let s: CallSettings | undefined;
-        let failure: unknown;
-        try {
-          s = settings(method, false);
-        } catch (e) {
-          failure = e;
-        }
-        return openStream<T>(this.transport, newCall(method, args, s ?? this.defaults), failure);
-      },
-    };
+    return this.api.withOptions(options);
   }
 
   // contracts: the typed API, delegating to src/contracts/
@@ -318,24 +247,18 @@ export class Client extends EventEmitter {
   proxy<S extends ContractSpec>(contract: Contract<S>, options?: ProxyOptions & { sync?: false }): Proxy<S, false>;
   proxy<S extends ContractSpec>(contract: Contract<S>, options: ProxyOptions & { sync: true }): Proxy<S, true>;
   proxy<S extends ContractSpec>(contract: Contract<S>, options: ProxyOptions = {}): Proxy<S, boolean> {
-    const idempotent: CallSettings = { ...this.defaults, idempotent: true };
-    const calls: Calls = {
-      sync: (method, args, i) => this.syncCall(method, args, i ? idempotent : this.defaults, undefined),
-      async: (method, args, i) => this.asyncCallOf(method, args, i ? idempotent : this.defaults, undefined),
-      stream: (method, args) => openStream(this.transport, newCall(method, args, this.defaults)),
-    };
-    return makeProxy(contract, calls, options);
+    return this.api.proxy(contract, options);
   }
 
   /** What the server serves: its methods, with JSON Schema for contract methods. */
   describe(): Promise<ServiceDescription> {
-    return this.withOptions({ idempotent: true }).asyncCall<ServiceDescription>(DESCRIBE_METHOD);
+    return this.api.describe();
   }
 
   /** The server's counters (server.stats()), asked over this connection (of a replicated
    *  name: one replica's; connect to each listing's socketPath for each one's). */
   stats(): Promise<ServiceStats> {
-    return this.withOptions({ idempotent: true }).asyncCall<ServiceStats>(STATS_METHOD);
+    return this.api.stats();
   }
   // contracts: end
 

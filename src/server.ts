@@ -10,13 +10,13 @@ import { Spin, IDLE_POLLS_PER_CLOCK } from "./core/spin.js";
 import { native } from "./native.js";
 import { RpcError, ErrorCodes } from "./errors.js";
 import {
-  validateName, METHOD_NAME_MAX_BYTES, DEFAULT_MAX_MESSAGE_BYTES,
+  validateName, DEFAULT_MAX_MESSAGE_BYTES,
   DEFAULT_MAX_RING_BYTES, DEFAULT_MAX_MAPPED_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_RING_BYTES, tokenHash,
 } from "./protocol.js";
 import { Listener } from "./connection/listener.js";
 import { validateSocketPath } from "./connection/paths.js";
-import { Methods } from "./serving/methods.js";
-import { checkMiddleware, type Middleware } from "./serving/middleware.js";
+import { MethodRegistry, connectionStat, statsSeenBy } from "./serving/registry.js";
+import type { Middleware } from "./serving/middleware.js";
 import { Serving } from "./serving/dispatch.js";
 import {
   Budgets, DEFAULT_MAX_INFLIGHT_PER_CONNECTION, DEFAULT_MAX_REASSEMBLY_BYTES, DEFAULT_MAX_REASSEMBLY_BYTES_PER_USER, DEFAULT_MAX_QUEUED_BYTES_TOTAL,
@@ -24,24 +24,18 @@ import {
 import { localServers, onProcessExit } from "./lifecycle.js";
 import { positive } from "./options.js";
 // contracts: typed methods, validation, describe() and stats() live in src/contracts/
-import { Endpoint } from "./contracts/endpoint.js";
-import { contractEndpoints, refuseReserved } from "./contracts/implement.js";
-import { describeService, type ServiceDescription } from "./contracts/describe.js";
-import { serviceStats, type ConnectionStats, type ServiceStats } from "./contracts/stats.js";
+import type { ServiceDescription } from "./contracts/describe.js";
+import type { ConnectionStats, ServiceStats } from "./contracts/stats.js";
 import type { Contract, ContractSpec, Handlers, ContextHandlers } from "./contracts/types.js";
-import { DESCRIBE_METHOD, STATS_METHOD } from "./protocol.js";
 // nats: serving over NATS too (src/nats/; the NATS library loads only when used)
 import { connectionOptions } from "./nats/connect.js";
 import { NatsService, serviceVersion } from "./nats/serve.js";
 import { RefusalReport } from "./serving/refusals.js";
 import { connectionsTheFdLimitAllows, openFilesLimit } from "./connection/fd-limit.js";
 
-/** The reserved methods ($describe, $stats) that every server has. */
-const RESERVED_METHODS = 2;
-
 // The public types and the check of bind()'s options: src/serving/options.ts
 export type { Handler, BindOptions, ServerOptions, PeerInfo } from "./serving/options.js";
-import { viewOption, type Handler, type BindOptions, type ServerOptions, type PeerInfo } from "./serving/options.js";
+import { flagOption, idsOption, type Handler, type BindOptions, type ServerOptions, type PeerInfo } from "./serving/options.js";
 
 /**
  * Serves named methods to clients on this host. `bind` or `implement` methods, then
@@ -50,10 +44,9 @@ import { viewOption, type Handler, type BindOptions, type ServerOptions, type Pe
 export class Server extends EventEmitter {
   /** The server's name, as given ("/calc"). */
   readonly name: string;
-  // contracts: an Endpoint (handler, contract entry, counters) per method, not a bare handler
-  private readonly methods = new Methods(); // by name and by method id
-  // contracts: what describe() and stats() report
-  private readonly started = new Date();
+  /** Its methods (an Endpoint each: handler, contract entry, counters), middleware,
+   *  describe() and stats() (src/serving/registry.ts). */
+  private readonly registry: MethodRegistry;
   /** Unique per Server object: names a replica's socket, and shows in stats() and listServers(). */
   readonly instanceId = randomBytes(11).toString("hex");
   private readonly maxMessageBytes: number;
@@ -75,32 +68,24 @@ export class Server extends EventEmitter {
   constructor(name: string, options: ServerOptions = {}) {
     super();
     this.name = validateName(name);
+    this.registry = new MethodRegistry(this.name, () => this.statsForCaller());
     const maxMessageBytes = positive(options.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES, "maxMessageBytes");
     this.maxMessageBytes = maxMessageBytes;
     const busyPoll = options.busyPoll === true;
     const spinMs = positive(options.spinMicros, 50, "spinMicros", true) / 1000;
     this.onError = options.onError ?? ((err) => console.warn(`shmrpc server ${this.name}: ${err.code}: ${err.message}`));
     const maxQueuedBytes = positive(options.maxQueuedBytes, 64 << 20, "maxQueuedBytes");
-    const allowUsers = new Set(ids(options.allowUsers, "allowUsers"));
-    const allowGroups = new Set(ids(options.allowGroups, "allowGroups"));
+    const allowUsers = idsOption(options.allowUsers, "allowUsers");
+    const allowGroups = idsOption(options.allowGroups, "allowGroups");
     const socketPath = validateSocketPath(options.socketPath, "socketPath");
     if ((allowUsers.size > 0 || allowGroups.size > 0) && socketPath === undefined) {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "options allowUsers and allowGroups need a socketPath that those users can reach (the default directory is private to this user)");
     }
-    if (options.catchUnhandledRejections !== undefined && typeof options.catchUnhandledRejections !== "boolean") {
-      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "option catchUnhandledRejections must be a boolean");
-    }
-    this.catchRejections = options.catchUnhandledRejections === true;
+    this.catchRejections = flagOption(options.catchUnhandledRejections, "catchUnhandledRejections");
     const tokenKey = options.token === undefined ? undefined : tokenHash(options.token, "token");
     this.refusals = new RefusalReport((err) => this.onError(err), positive(options.refusalReportMs, 1000, "refusalReportMs", true));
-    if (options.exposeStacks !== undefined && typeof options.exposeStacks !== "boolean") {
-      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "option exposeStacks must be a boolean");
-    }
-    const exposeStacks = options.exposeStacks === true;
-    // contracts: the reserved requests, answered by the server itself (bind refuses "$" names)
-    this.methods.set(DESCRIBE_METHOD, new Endpoint(DESCRIBE_METHOD, () => this.describe(), undefined));
-    this.methods.set(STATS_METHOD, new Endpoint(STATS_METHOD, () => this.statsForCaller(), undefined));
-    this.serving = new Serving(this.name, this.methods, maxMessageBytes, maxQueuedBytes, new Spin(spinMs, busyPoll, IDLE_POLLS_PER_CLOCK, native.yieldCpu), {
+    const exposeStacks = flagOption(options.exposeStacks, "exposeStacks");
+    this.serving = new Serving(this.name, this.registry.methods, maxMessageBytes, maxQueuedBytes, new Spin(spinMs, busyPoll, IDLE_POLLS_PER_CLOCK, native.yieldCpu), {
       error: (err) => this.onError(err),
       connect: (peer) => this.emit("connect", peer),
       disconnect: (peer) => this.emit("disconnect", peer),
@@ -131,11 +116,11 @@ export class Server extends EventEmitter {
       refused: (err, kind) => this.refusals.add(err, kind),
       usage: () => ({ mappedBytes: this.serving.mappedBytes, connections: this.serving.conns.length }),
       usageOf: (uid) => this.serving.usageOf(uid),
-      info: () => ({ methods: this.methods.size - RESERVED_METHODS, startedAt: this.started.getTime() }),
+      info: () => ({ methods: this.registry.size, startedAt: this.registry.started.getTime() }),
     });
     if (options.nats !== undefined) {
       const served = {
-        name: this.name, instanceId: this.instanceId, methods: this.methods, maxMessageBytes, exposeStacks,
+        name: this.name, instanceId: this.instanceId, methods: this.registry.methods, maxMessageBytes, exposeStacks,
         stats: () => this.stats(), onError: (err: RpcError) => this.onError(err),
         refused: (err: RpcError, kind: string) => this.refusals.add(err, kind),
       };
@@ -165,17 +150,7 @@ export class Server extends EventEmitter {
    *  async handler: until its promise settles, the connection's other calls waiting
    *  until then); see {@link BindOptions}. */
   bind(method: string, handler: Handler, options?: BindOptions): this {
-    if (typeof method !== "string" || method.length === 0 || Buffer.byteLength(method) > METHOD_NAME_MAX_BYTES) {
-      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `method name must be a non-empty string of at most ${METHOD_NAME_MAX_BYTES} UTF-8 bytes`);
-    }
-    if (typeof handler !== "function") {
-      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `handler for "${method}" must be a function`);
-    }
-    refuseReserved(method); // contracts: "$" names are the server's own
-    const ep = new Endpoint(method, handler, undefined); // contracts: Endpoint
-    ep.view = viewOption(options);
-    ep.context = options?.context === true;
-    this.methods.set(method, ep);
+    this.registry.bind(method, handler, options);
     return this;
   }
 
@@ -183,7 +158,7 @@ export class Server extends EventEmitter {
    *  registers (before or after), in registration order, over every transport; with a
    *  contract, after its arguments are validated. See {@link Middleware}. */
   use(middleware: Middleware): this {
-    this.methods.use(checkMiddleware(middleware));
+    this.registry.use(middleware);
     return this;
   }
 
@@ -198,54 +173,28 @@ export class Server extends EventEmitter {
    *  bind(), for every method of the contract. */
   implement<S extends ContractSpec>(contract: Contract<S>, handlers: Handlers<S>, options?: BindOptions & { context?: false }): this;
   implement<S extends ContractSpec>(contract: Contract<S>, handlers: Handlers<S> | ContextHandlers<S>, options?: BindOptions): this {
-    const view = viewOption(options);
-    const context = options?.context === true;
-    const endpoints = contractEndpoints(contract, handlers, context);
-    for (const ep of endpoints) {
-      ep.view = view;
-      ep.context = context;
-    }
-    for (const ep of endpoints) {
-      if (Buffer.byteLength(ep.name) > METHOD_NAME_MAX_BYTES || ep.name.length === 0) {
-        throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `method name must be a non-empty string of at most ${METHOD_NAME_MAX_BYTES} UTF-8 bytes`);
-      }
-    }
-    for (const ep of endpoints) this.methods.set(ep.name, ep);
+    this.registry.implement(contract, handlers, options);
     return this;
   }
 
   /** What this server serves (what `client.describe()` receives). */
   describe(): ServiceDescription {
-    return describeService(this.name, L.PROTOCOL_VERSION, this.started, this.methods.values());
+    return this.registry.describe();
   }
 
   /** Counters per method and per connection, in the shape of a NATS service-stats response. */
   stats(): ServiceStats {
-    return serviceStats(this.name, this.instanceId, this.started, this.methods.values(), this.connectionStats());
+    return this.registry.stats(this.instanceId, this.connectionStats());
   }
 
-  /** `$shmrpc.stats` as a caller sees it: everything for a caller of the server's own
-   *  user; for another user, its own connections only and no method's last error text
-   *  (another client's arguments may be in it); over NATS (no uid), no connections and no
-   *  error texts. */
+  /** `$shmrpc.stats` as the caller may see it (src/serving/registry.ts, statsSeenBy). */
   private statsForCaller(): ServiceStats {
-    const caller = this.serving.caller;
-    const all = this.stats();
-    if (caller !== undefined && caller.uid === process.geteuid!()) return all;
-    const own = caller === undefined ? [] : all.connections.filter((c) => c.uid === caller.uid);
-    return { ...all, connections: own, endpoints: all.endpoints.map((e) => ({ ...e, last_error: "" })) };
+    return statsSeenBy(this.stats(), this.serving.caller?.uid, process.geteuid!());
   }
 
   /** contracts: what stats() shows of each connected client. */
   private connectionStats(): ConnectionStats[] {
-    return this.serving.conns.map((conn) => ({
-      pid: conn.pid,
-      uid: conn.uid,
-      in_flight: conn.inflight,
-      request_ring: { used: conn.channel.reader.used(), capacity: conn.channel.reader.capacity },
-      response_ring: { used: conn.channel.writer.used(), capacity: conn.channel.writer.capacity },
-      bytes_queued: conn.channel.queuedBytes,
-    }));
+    return this.serving.conns.map((conn) => connectionStat(conn.pid, conn.uid, conn.inflight, conn.channel));
   }
   // contracts: end
 
@@ -343,12 +292,4 @@ export class Server extends EventEmitter {
     }
   };
 
-}
-
-function ids(list: unknown, what: string): number[] {
-  if (list === undefined) return [];
-  if (!Array.isArray(list) || !list.every((id) => Number.isInteger(id) && id >= 0 && id < 2 ** 32 - 1)) {
-    throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `option ${what} must be an array of numeric ids`);
-  }
-  return list as number[];
 }

@@ -4,8 +4,27 @@
 import { RpcError, ErrorCodes } from "../errors.js";
 import { positive } from "../options.js";
 import { validateMetadata } from "../metadata.js";
-import type { CallOptions } from "../client.js";
+import type { CallContext } from "../serving/context.js";
 import type { CallSettings } from "./transport.js";
+
+/** Per-call options, through `client.withOptions(...)`. */
+export interface CallOptions {
+  /** This call's deadline in milliseconds, instead of the client's default. */
+  timeoutMs?: number;
+  /** Aborting it rejects the pending `asyncCall` with ERR_RPC_ABORTED. */
+  signal?: AbortSignal;
+  /** The method is safe to run twice: re-sent (up to retry.maxAttempts) even when a lost
+   *  replica may have run it. */
+  idempotent?: boolean;
+  /** String pairs sent with the call, which a `{ context: true }` handler reads as
+   *  `ctx.metadata`: keys of [a-z0-9._-] (not starting "shmrpc-"), string values, at most
+   *  8 KiB in all (over NATS: message headers). */
+  metadata?: Record<string, string>;
+  /** A handler's context (`{ context: true }`): the call is a nested call of that one. Its
+   *  deadline is at most the parent's, it is aborted when the parent's signal aborts, and
+   *  it carries the parent's metadata (under its own). */
+  parent?: CallContext;
+}
 
 /** The settings of each call made with `options`: (method, sync) => CallSettings. Throws
  *  ERR_RPC_INVALID_ARGUMENT on bad options; the function throws (nothing sent) when a

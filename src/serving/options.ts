@@ -42,6 +42,23 @@ export function viewOption(options: BindOptions | undefined): boolean {
   return options.view === true;
 }
 
+/** A boolean option (undefined: false); anything else is refused. */
+export function flagOption(value: unknown, what: string): boolean {
+  if (value !== undefined && typeof value !== "boolean") {
+    throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `option ${what} must be a boolean`);
+  }
+  return value === true;
+}
+
+/** A list of numeric user or group ids (undefined: none); anything else is refused. */
+export function idsOption(list: unknown, what: string): Set<number> {
+  if (list === undefined) return new Set();
+  if (!Array.isArray(list) || !list.every((id) => Number.isInteger(id) && id >= 0 && id < 2 ** 32 - 1)) {
+    throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `option ${what} must be an array of numeric ids`);
+  }
+  return new Set(list as number[]);
+}
+
 /** Options of {@link Server}; every one has a default. */
 export interface ServerOptions {
   /** Largest message accepted or sent, encoded (default 128 MiB). */

@@ -5,15 +5,13 @@
 
 import { L } from "../core/layout.js";
 import { RpcError, ErrorCodes } from "../errors.js";
-import { DEFAULT_MAX_MESSAGE_BYTES, DESCRIBE_METHOD, STATS_METHOD, METHOD_NAME_MAX_BYTES } from "../protocol.js";
+import { DEFAULT_MAX_MESSAGE_BYTES } from "../protocol.js";
 import { positive } from "../options.js";
-import { Methods } from "../serving/methods.js";
-import { checkMiddleware, type Middleware } from "../serving/middleware.js";
-import { viewOption, type Handler, type BindOptions } from "../serving/options.js";
-import { Endpoint } from "../contracts/endpoint.js";
-import { contractEndpoints, refuseReserved } from "../contracts/implement.js";
-import { describeService, type ServiceDescription } from "../contracts/describe.js";
-import { serviceStats, type ConnectionStats, type ServiceStats } from "../contracts/stats.js";
+import { MethodRegistry, connectionStat } from "../serving/registry.js";
+import type { Middleware } from "../serving/middleware.js";
+import { flagOption, type Handler, type BindOptions } from "../serving/options.js";
+import type { ServiceDescription } from "../contracts/describe.js";
+import type { ConnectionStats, ServiceStats } from "../contracts/stats.js";
 import type { Contract, ContractSpec, Handlers } from "../contracts/types.js";
 import { GONE_SERVER, holdLock, webLocks, makeConnection, type ThreadConnection, type ThreadPort } from "./connection.js";
 import { ServedThread, type ServeShared } from "./serve.js";
@@ -44,8 +42,8 @@ const DEFAULT_THREAD_RING_BYTES = 256 * 1024;
 export class ThreadServer {
   /** The name errors and describe() report (not a socket: nothing is listening). */
   readonly name: string;
-  private readonly methods = new Methods();
-  private readonly started = new Date();
+  /** Its methods, middleware, describe() and stats() (src/serving/registry.ts). */
+  private readonly registry: MethodRegistry;
   private readonly conns = new Set<ServedThread>();
   private readonly shared: ServeShared;
   private readonly ringBytes: number;
@@ -65,20 +63,18 @@ export class ThreadServer {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "a thread server's name must be a non-empty string of at most 255 characters");
     }
     this.name = name;
+    this.registry = new MethodRegistry(name, () => this.stats());
     const ring = positive(options.ringBytes, DEFAULT_THREAD_RING_BYTES, "ringBytes");
     if (ring < L.RING_MIN_CAPACITY || ring > 1 << 26 || (ring & (ring - 1)) !== 0) {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `option ringBytes must be a power of two between ${L.RING_MIN_CAPACITY} and ${1 << 26}`);
     }
     this.ringBytes = ring;
-    if (options.exposeStacks !== undefined && typeof options.exposeStacks !== "boolean") {
-      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "option exposeStacks must be a boolean");
-    }
     const onError = options.onError ?? ((err: RpcError) => console.warn(`shmrpc thread server ${name}: ${err.code}: ${err.message}`));
     this.shared = {
       name,
-      methods: this.methods,
+      methods: this.registry.methods,
       maxMessageBytes: positive(options.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES, "maxMessageBytes"),
-      exposeStacks: options.exposeStacks === true,
+      exposeStacks: flagOption(options.exposeStacks, "exposeStacks"),
       spinMs: positive(options.spinMicros, 50, "spinMicros", true) / 1000,
       busyPoll: options.busyPoll === true,
       error: onError,
@@ -97,42 +93,23 @@ export class ThreadServer {
         for (const f of this.onLockHeld.splice(0)) f();
       });
     } else this.lockHeld = true;
-    this.methods.set(DESCRIBE_METHOD, new Endpoint(DESCRIBE_METHOD, () => this.describe(), undefined));
-    this.methods.set(STATS_METHOD, new Endpoint(STATS_METHOD, () => this.stats(), undefined));
   }
 
   /** Serves `method` with `handler` (options as `Server.bind`: `view`, `context`). */
   bind(method: string, handler: Handler, options?: BindOptions): this {
-    if (typeof method !== "string" || method.length === 0 || new TextEncoder().encode(method).length > METHOD_NAME_MAX_BYTES) {
-      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `method name must be a non-empty string of at most ${METHOD_NAME_MAX_BYTES} UTF-8 bytes`);
-    }
-    if (typeof handler !== "function") throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `handler for "${method}" must be a function`);
-    refuseReserved(method);
-    const ep = new Endpoint(method, handler, undefined);
-    ep.view = viewOption(options);
-    ep.context = options?.context === true;
-    this.methods.set(method, ep);
+    this.registry.bind(method, handler, options);
     return this;
   }
 
   /** Adds a middleware, run around every call of every method (as `Server.use`). */
   use(middleware: Middleware): this {
-    this.methods.use(checkMiddleware(middleware));
+    this.registry.use(middleware);
     return this;
   }
 
   /** Serves a contract's methods, their arguments and results checked (as `Server.implement`). */
   implement<S extends ContractSpec>(contract: Contract<S>, handlers: Handlers<S>, options?: BindOptions): this {
-    const view = viewOption(options);
-    const endpoints = contractEndpoints(contract, handlers);
-    for (const ep of endpoints) {
-      if (new TextEncoder().encode(ep.name).length > METHOD_NAME_MAX_BYTES) {
-        throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `method name must be a non-empty string of at most ${METHOD_NAME_MAX_BYTES} UTF-8 bytes`);
-      }
-      ep.view = view;
-      ep.context = options?.context === true;
-    }
-    for (const ep of endpoints) this.methods.set(ep.name, ep);
+    this.registry.implement(contract, handlers, options);
     return this;
   }
 
@@ -162,20 +139,13 @@ export class ThreadServer {
 
   /** What it serves: its methods, with JSON Schema for contract methods. */
   describe(): ServiceDescription {
-    return describeService(this.name, L.PROTOCOL_VERSION, this.started, this.methods.values());
+    return this.registry.describe();
   }
 
   /** Its counters; a thread connection's pid and uid are -1 (it has no process of its own). */
   stats(): ServiceStats {
-    const conns: ConnectionStats[] = [...this.conns].map((c) => ({
-      pid: -1,
-      uid: -1,
-      in_flight: c.inflight,
-      request_ring: { used: c.link.channel.reader.used(), capacity: c.link.channel.reader.capacity },
-      response_ring: { used: c.link.channel.writer.used(), capacity: c.link.channel.writer.capacity },
-      bytes_queued: c.link.channel.queuedBytes,
-    }));
-    return serviceStats(this.name, "thread", this.started, this.methods.values(), conns);
+    const conns: ConnectionStats[] = [...this.conns].map((c) => connectionStat(-1, -1, c.inflight, c.link.channel));
+    return this.registry.stats("thread", conns);
   }
 
   /** Drops every connection (their clients' pending calls fail ERR_RPC_DISCONNECTED,
