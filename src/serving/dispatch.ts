@@ -257,9 +257,10 @@ export class Serving {
       for (const s of conn.streams.values()) s.cancel();
       conn.streams.clear();
     }
+    if (conn.roomWaiters !== undefined) this.roomMade(conn); // (their sends fail: it went)
     if (conn.inbound !== undefined) {
+      // (Left in the map: each call's end lets go of a view item its handler still has.)
       for (const a of conn.inbound.values()) a.fail(new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, "the caller closed or died"));
-      conn.inbound.clear();
     }
     if (conn === this.newest) this.newest = undefined;
     const i = this.conns.indexOf(conn);
@@ -372,6 +373,7 @@ export class Serving {
     }
     if (this.died(conn, now)) return 1;
     const wrote = !ch.idle && ch.flush();
+    if (wrote && ch.idle && conn.roomWaiters !== undefined) this.roomMade(conn);
     let n = 0;
     // Backpressure: while responses wait for room in the client's ring, take no new
     // requests (its request ring fills and its own sends wait at its side).
@@ -508,7 +510,11 @@ export class Serving {
         `call refused: this connection has ${conn.inflight} calls in flight, the server's maxInflightPerConnection`);
       return;
     }
-    const view = ep.view;
+    // A view handler called as a stream, or with a streamed argument, gets its request's
+    // arguments as copies: its request cannot stay delivered while items come and go
+    // (the items of a streamed argument are views, see takeItem).
+    const streaming = ep.view && (conn.argId === id || conn.openId === id);
+    const view = ep.view && !streaming;
     const tail = conn.channel.tail;
     let args: unknown;
     try {
@@ -527,13 +533,8 @@ export class Serving {
     }
     if (!Array.isArray(args)) return this.protocolError(conn, "arguments that are not an array");
     if (conn.openId !== 0 && conn.openId !== id) conn.openId = 0; // opened another call: dropped
-    if (conn.argId !== 0 && !this.streamArg(conn, id, ep, args, view)) return;
-    if (view && conn.openId === id) {
-      // Its request would stay delivered until the stream ends, and no credit could be read.
-      conn.openId = 0;
-      this.sendError(conn, id, ErrorKind.INVALID_ARGUMENT, "RpcError", `method "${ep.name}" takes views (view: true): it cannot be called as a stream`);
-      return;
-    }
+    if (conn.argId !== 0 && !this.streamArg(conn, id, ep, args)) return;
+    if (streaming) (conn.unheld ??= new Set()).add(id);
     let running: Running | undefined;
     if (ep.contextual) running = this.started(conn, id, ep.name);
     else if (conn.contextId !== 0) conn.contextId = 0;
@@ -553,7 +554,8 @@ export class Serving {
         if (conn.closed) running.abort(ErrorCodes.ERR_RPC_DISCONNECTED, "the connection ended while the call started");
       }
       if (!pending) {
-        if (conn.inbound !== undefined) conn.inbound.delete(id);
+        if (streaming) conn.unheld!.delete(id);
+        this.endInbound(conn, id);
         // Sent (a spliced view copied into the ring or the queue): the tail may take the
         // next one. A view handler's request stays delivered while its promise is pending.
         if (view) this.doneWithView(conn, tail, true);
@@ -640,17 +642,13 @@ export class Serving {
 
   /** Request `id`'s streamed argument, if a STREAM_ARG announced one: an Inbound in its
    *  place (args[index], sent as null). False when the call is answered already. */
-  private streamArg(conn: Connection, id: number, ep: Endpoint, args: unknown[], view: boolean): boolean {
+  private streamArg(conn: Connection, id: number, ep: Endpoint, args: unknown[]): boolean {
     const index = conn.argIndex;
     const mine = conn.argId === id;
     conn.argId = 0;
     if (!mine) return true; // announced for another request: dropped
     if (index >= args.length || args[index] !== null) {
       this.protocolError(conn, "a STREAM_ARG for an argument that is not there (or not null)");
-      return false;
-    }
-    if (view) {
-      this.sendError(conn, id, ErrorKind.INVALID_ARGUMENT, "RpcError", "a method that takes views (view: true) cannot take a streamed argument");
       return false;
     }
     const inbound = new Inbound(ep, (items, bytes) => this.sendArgCredit(conn, id, items, bytes));
@@ -660,18 +658,62 @@ export class Serving {
     return true;
   }
 
-  /** A STREAM_ITEM from the caller: one item of call `id`'s streamed argument. */
+  /** A STREAM_ITEM from the caller: one item of call `id`'s streamed argument. A view
+   *  handler's item that holds binaries gets views of them: its record stays delivered,
+   *  holding the connection's memory (lease) and reading (viewHeld), until the handler
+   *  asks for the next item or its call ends. A contract method's item is first copied
+   *  out of the ring, which the caller can still write (private-copy.ts). */
   private takeItem(conn: Connection, at: number, length: number): void {
     if (length < P_RESPONSE_BODY) return this.protocolError(conn, "a STREAM_ITEM shorter than its header");
     const inbound = conn.inbound?.get(core().view.getUint32(at + P_ID, true));
     if (inbound === undefined) return; // its call ended: dropped
+    const ch = conn.channel;
+    const views = inbound.views;
     let value: unknown;
     try {
-      value = this.decoder!.decode(at + P_RESPONSE_BODY, at + length, conn.channel.tail);
+      let body = at + P_RESPONSE_BODY;
+      let end = at + length;
+      if (!views) value = this.decoder!.decode(body, end, ch.tail);
+      else {
+        if (inbound.checked && ch.deliveredInRing) {
+          const copy = conn.copy.take(body, end);
+          end = copy + (end - body);
+          body = copy;
+        }
+        value = this.decoder!.decodeViews(body, end, ch.tail);
+      }
     } catch (e) {
       return this.protocolError(conn, `an undecodable stream item (${(e as Error).message})`);
     }
-    if (!inbound.push(value, length - P_RESPONSE_BODY)) this.protocolError(conn, "stream items beyond the credit given");
+    let release: (() => void) | undefined;
+    if (views && typeof value === "object" && value !== null) {
+      conn.viewHeld = true;
+      conn.lease.hold();
+      release = () => this.releaseView(conn);
+    }
+    if (!inbound.push(value, length - P_RESPONSE_BODY, release)) this.protocolError(conn, "stream items beyond the credit given");
+  }
+
+  /** Call `id` ended: its streamed argument, if any, is forgotten (a view item its
+   *  handler still had lets go of its memory). */
+  private endInbound(conn: Connection, id: number): void {
+    const inbound = conn.inbound?.get(id);
+    if (inbound === undefined) return;
+    conn.inbound!.delete(id);
+    inbound.close();
+  }
+
+  /** The send queue is empty again: streams that waited for room go on. */
+  private roomMade(conn: Connection): void {
+    const waiters = conn.roomWaiters!;
+    conn.roomWaiters = undefined;
+    for (const w of waiters) w();
+  }
+
+  /** Whether call `id` of view handler `ep` holds its request delivered (not a stream call
+   *  or a streamed argument's, whose arguments were copies: see run). */
+  private holdsRequest(conn: Connection, id: number, ep: Endpoint): boolean {
+    return ep.view && conn.unheld?.has(id) !== true;
   }
 
   /** A STREAM_END: [id u32][reason u8]: call `id`'s streamed argument ended (0) or failed (1). */
@@ -703,6 +745,7 @@ export class Serving {
     conn.openId = 0;
     const credit = new StreamCredit(conn.openItems, conn.openBytes);
     (conn.streams ??= new Map()).set(id, credit);
+    credit.room = () => (conn.channel.idle || conn.closed ? undefined : new Promise<void>((resolve) => (conn.roomWaiters ??= []).push(resolve)));
     return credit;
   }
 
@@ -720,24 +763,28 @@ export class Serving {
   private readonly wire: Wire<Connection> = {
     result: (conn, id, value) => this.sendResult(conn, id, value),
     thrown: (conn, id, thrown) => this.sendThrown(conn, id, thrown),
-    pending: (conn, _id, ep) => {
+    pending: (conn, id, ep) => {
       conn.inflight++;
       this.inflight++;
-      if (ep.view) conn.viewHeld = true;
+      if (this.holdsRequest(conn, id, ep)) conn.viewHeld = true;
     },
     settling: (conn, id, ep) => {
       if (ep.contextual) conn.running?.delete(id);
       if (conn.streams !== undefined) conn.streams.delete(id);
-      if (conn.inbound !== undefined) conn.inbound.delete(id);
+      if (conn.inbound !== undefined) this.endInbound(conn, id);
       conn.inflight--;
       this.inflight--;
       if (this.inflight === 0) this.drained?.();
       if (!conn.closed && this.running) return true;
       // Its client is gone: the memory its views showed may go now.
-      if (ep.view) this.doneWithView(conn, null, true);
+      if (this.holdsRequest(conn, id, ep)) this.doneWithView(conn, null, true);
       return false;
     },
-    answered: (conn, _id, ep, sent) => this.answered(conn, ep.view, sent),
+    answered: (conn, id, ep, sent) => {
+      const held = this.holdsRequest(conn, id, ep);
+      if (ep.view && !held) conn.unheld!.delete(id);
+      this.answered(conn, held, sent);
+    },
     stream: (conn, id) => (conn.openId === id ? this.opened(conn, id) : undefined),
     item: (conn, id, value) => this.sendItem(conn, id, value),
   };
