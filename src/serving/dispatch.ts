@@ -29,6 +29,7 @@ import { Lease } from "./lease.js";
 import { Budgets } from "./budgets.js";
 import { StreamCredit } from "./stream.js";
 import { Inbound } from "./inbound.js";
+import { NOT_EMPTY } from "./wake-throttle.js";
 
 /** Longest a serving turn keeps the event loop before yielding to other I/O. */
 const TURN_MS = 2;
@@ -192,25 +193,37 @@ export class Serving {
       this.drop(conn, undefined, L.REASON_NONE, "the client closed or died");
       return;
     }
-    if (got > 0 && conn.channel.reader.used() === 0 && this.pauseEmptyWakes(conn)) return;
+    if (got > 0 && conn.channel.reader.used() === 0 && this.forNothing(conn)) return;
     if (this.parked) {
       this.unpark();
       this.turn();
     }
   }
 
-  /** Counts a wake-up of `conn` that found nothing to do; past the limit stops watching
-   *  its socket for a pause (src/serving/wake-throttle.ts) and says so. */
-  private pauseEmptyWakes(conn: Connection): boolean {
+  /** A wake-up of `conn` that found its ring empty: true when it asked nothing of the
+   *  server (src/serving/wake-throttle.ts), which then stays as it is (parked: a turn would
+   *  spin for nothing, ~50 µs each, what a flood of them cost). Past the limit, its socket
+   *  is not watched for a pause. A wake-up after records were taken is a caller's whose
+   *  request a turn took first: served as before (the turn may take its next one). */
+  private forNothing(conn: Connection): boolean {
     const pauseMs = conn.wakes.emptyWake(performance.now(), conn.recordsTaken);
-    if (pauseMs === 0) return false;
-    conn.link.unwatch();
-    setTimeout(() => {
-      if (conn.closed) return;
-      conn.link.watch(); // level-triggered: a wake byte sent meanwhile fires at once
-      this.schedule(); // and whatever it published meanwhile is served
-    }, pauseMs).unref();
-    return true;
+    if (pauseMs === NOT_EMPTY) return false;
+    if (pauseMs > 0) {
+      conn.link.unwatch();
+      setTimeout(() => {
+        if (conn.closed) return;
+        conn.link.watch(); // level-triggered: a wake byte sent meanwhile fires at once
+        this.schedule(); // and whatever it published meanwhile is served
+      }, pauseMs).unref();
+      return true;
+    }
+    // Responses waiting for room in its ring: its wake-up may say it made some.
+    if (!conn.channel.idle) return false;
+    if (!this.parked) return true; // a turn comes anyway
+    // The client cleared our "parked" word as it rang: set it again, then look once more,
+    // as park() does (a request published in between is served now).
+    conn.seg.store(L.CONN_SERVER_PARKED, 1);
+    return conn.viewHeld || conn.channel.reader.empty();
   }
 
   /** Forgets a connection and frees its memory, at once or, while a view handler holds
@@ -366,41 +379,10 @@ export class Serving {
     // requests (its request ring fills and its own sends wait at its side).
     while (n < BATCH && ch.idle && !conn.viewHeld && ch.poll()) {
       n++;
-      const type = ch.type;
-      if (type === L.T_CALL) {
-        this.dispatchById(conn, ch.payload, ch.length);
-      } else if (type === L.T_REQUEST) {
-        this.dispatch(conn, ch.payload, ch.length);
-      } else if (type === OVERSIZED) {
-        if (ch.oversizedId >= 0 && ch.overBudget) {
-          const l = this.budgets.limits;
-          this.sendError(conn, ch.oversizedId, ErrorKind.RESOURCE_EXHAUSTED, "RpcError",
-            `request of ${ch.length} bytes refused: unfinished requests would hold more than the server's maxReassemblyBytesPerUser (${l.maxReassemblyBytesPerUser}) or maxReassemblyBytes (${l.maxReassemblyBytes})`);
-        } else if (ch.oversizedId >= 0) {
-          this.sendError(conn, ch.oversizedId, ErrorKind.MESSAGE_TOO_LARGE, "Error",
-            `request of ${ch.length} bytes is over the server's maxMessageBytes (${this.maxMessageBytes})`);
-        }
-      } else if (type === L.T_CONTEXT) {
-        this.takeContext(conn, ch.payload, ch.length);
-      } else if (type === L.T_CANCEL) {
-        this.takeCancel(conn, ch.payload, ch.length);
-      } else if (type === L.T_STREAM_CREDIT) {
-        this.takeCredit(conn, ch.payload, ch.length);
-      } else if (type === L.T_STREAM_ITEM) {
-        this.takeItem(conn, ch.payload, ch.length);
-      } else if (type === L.T_STREAM_ARG) {
-        this.takeStreamArg(conn, ch.payload, ch.length);
-      } else if (type === L.T_STREAM_END) {
-        this.takeStreamEnd(conn, ch.payload, ch.length);
-      } else if (type === L.T_GOODBYE) {
-        ch.consumed();
-        ch.release();
-        this.drop(conn, undefined, L.REASON_NONE, "the client said goodbye");
-        return n;
-      } else {
-        this.protocolError(conn, `a record of type ${type}`);
-        return n;
-      }
+      // The common record first; the others in a method of their own, so that the
+      // compiled loop (inlined into the serving turn) stays small.
+      if (ch.type === L.T_CALL) this.dispatchById(conn, ch.payload, ch.length);
+      else if (!this.take(conn, ch.type)) return n;
       if (conn.closed) return n;
       if (!ch.idle && this.overQueued(conn)) return n;
       // A long handler may have outlived its client: look again every few requests.
@@ -423,6 +405,45 @@ export class Serving {
       return progress;
     }
     return 0;
+  }
+
+  /** A record other than a CALL (drain's loop): false when the drain must stop (the
+   *  connection ended or broke the protocol). */
+  private take(conn: Connection, type: number): boolean {
+    const ch = conn.channel;
+    if (type === L.T_REQUEST) {
+      this.dispatch(conn, ch.payload, ch.length);
+    } else if (type === OVERSIZED) {
+      if (ch.oversizedId >= 0 && ch.overBudget) {
+        const l = this.budgets.limits;
+        this.sendError(conn, ch.oversizedId, ErrorKind.RESOURCE_EXHAUSTED, "RpcError",
+          `request of ${ch.length} bytes refused: unfinished requests would hold more than the server's maxReassemblyBytesPerUser (${l.maxReassemblyBytesPerUser}) or maxReassemblyBytes (${l.maxReassemblyBytes})`);
+      } else if (ch.oversizedId >= 0) {
+        this.sendError(conn, ch.oversizedId, ErrorKind.MESSAGE_TOO_LARGE, "Error",
+          `request of ${ch.length} bytes is over the server's maxMessageBytes (${this.maxMessageBytes})`);
+      }
+    } else if (type === L.T_CONTEXT) {
+      this.takeContext(conn, ch.payload, ch.length);
+    } else if (type === L.T_CANCEL) {
+      this.takeCancel(conn, ch.payload, ch.length);
+    } else if (type === L.T_STREAM_CREDIT) {
+      this.takeCredit(conn, ch.payload, ch.length);
+    } else if (type === L.T_STREAM_ITEM) {
+      this.takeItem(conn, ch.payload, ch.length);
+    } else if (type === L.T_STREAM_ARG) {
+      this.takeStreamArg(conn, ch.payload, ch.length);
+    } else if (type === L.T_STREAM_END) {
+      this.takeStreamEnd(conn, ch.payload, ch.length);
+    } else if (type === L.T_GOODBYE) {
+      ch.consumed();
+      ch.release();
+      this.drop(conn, undefined, L.REASON_NONE, "the client said goodbye");
+      return false;
+    } else {
+      this.protocolError(conn, `a record of type ${type}`);
+      return false;
+    }
+    return true;
   }
 
   /** A REQUEST: the method by name (a client's first call of it). The client is told
