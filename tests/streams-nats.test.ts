@@ -7,11 +7,12 @@ import * as assert from "uvu/assert";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Client, type RpcError } from "../src/index.js";
+import { Client } from "../src/index.js";
 import { STREAM_WINDOW_ITEMS } from "../src/calls/stream.js";
 import { ARG_WINDOW_ITEMS } from "../src/protocol.js";
-import { expectLine, killAll, rejection, spawnFixture, stopServer, uniqueName, until, type Child } from "./helpers.js";
+import { expectLine, killAll, spawnFixture, stopServer, uniqueName, until, type Child } from "./helpers.js";
 import { startCluster, startNats, type NatsNode } from "./nats-helpers.js";
+import { drain, guarded, sourceFailuresReachTheHandler } from "./stream-helpers.js";
 
 const streams = suite("streams over NATS");
 const name = uniqueName("nstrm");
@@ -38,25 +39,7 @@ streams.after(async () => {
     await node?.stop();
   }
 });
-const test = (title: string, fn: () => Promise<void>): void => {
-  streams(title, async () => {
-    if (setupError !== undefined) throw setupError;
-    await fn();
-  });
-};
-
-async function drain<T>(it: AsyncIterable<T>, upTo = Infinity): Promise<{ items: T[]; err: RpcError | undefined }> {
-  const items: T[] = [];
-  try {
-    for await (const x of it) {
-      items.push(x);
-      if (items.length >= upTo) break;
-    }
-  } catch (e) {
-    return { items, err: e as RpcError };
-  }
-  return { items, err: undefined };
-}
+const test = guarded(streams, () => setupError);
 
 test("a generator's items arrive in order over NATS, then its return value", async () => {
   const it = client.stream<number>("count", 1000);
@@ -163,23 +146,7 @@ test("over NATS, a slow handler holds the caller's source within the argument wi
   await until(() => produced >= ARG_WINDOW_ITEMS, 5000, "the source fills the window");
   assert.is(await call, 5);
   assert.ok(produced <= ARG_WINDOW_ITEMS + 1, `produced ${produced} with a window of ${ARG_WINDOW_ITEMS}`);
-  async function* failing(): AsyncGenerator<number> {
-    yield 1;
-    throw new Error("source broke");
-  }
-  assert.is(await client.asyncCall("sumOrWhy", failing(), "nthrow"), "failed ERR_RPC_ABORTED");
-  const from = server.output().length;
-  const ac = new AbortController();
-  async function* slow(): AsyncGenerator<number> {
-    for (;;) {
-      yield 1;
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  }
-  const aborted = client.withOptions({ signal: ac.signal }).asyncCall("sumOrWhy", slow(), "nabortarg");
-  setTimeout(() => ac.abort(), 50);
-  assert.is((await rejection(aborted)).code, "ERR_RPC_ABORTED");
-  assert.is(await expectLine(server, "argument failed nabortarg", from), "ERR_RPC_ABORTED");
+  await sourceFailuresReachTheHandler(client, server, "n");
 });
 
 test("a 3-node cluster, two replicas: the one streaming is killed (-9); the loop ends with ERR_RPC_TIMEOUT or ERR_RPC_DISCONNECTED, and the next stream goes to the other", async () => {

@@ -126,27 +126,6 @@ t("middleware and interceptors plug in as over processes: the server's sees the 
   s.close();
 });
 
-t("a stream call is refused with ERR_RPC_INVALID_ARGUMENT (streams do not travel between threads yet); nothing is sent", async () => {
-  const s = mainServer();
-  let ran = false;
-  s.bind("tail", async function* () {
-    ran = true;
-    yield 1;
-  });
-  const c = new ThreadClient(s.connect());
-  let code = "";
-  try {
-    for await (const _ of c.stream("tail")) void _;
-  } catch (e) {
-    code = (e as RpcError).code;
-  }
-  assert.is(code, "ERR_RPC_INVALID_ARGUMENT");
-  assert.is(await c.asyncCall("add", 1, 1), 2);
-  assert.not.ok(ran, "the handler never ran");
-  c.close();
-  s.close();
-});
-
 t("a server worker terminated: pending calls fail ERR_RPC_DISCONNECTED within 100 ms, later calls at once", async () => {
   const w = peer("server");
   const { conn } = await message<{ conn: ThreadConnection }>(w);

@@ -129,7 +129,7 @@ tracing("a propagator's mixed-case keys travel as lowercase metadata keys (the o
   propagation.disable();
   propagation.setGlobalPropagator(mixed);
   try {
-    const call: InterceptedCall = { method: "m", args: [], metadata: {}, sync: true, options: { timeoutMs: 1000, idempotent: false, signal: undefined, parent: undefined } };
+    const call: InterceptedCall = { method: "m", args: [], metadata: {}, sync: true, stream: false, options: { timeoutMs: 1000, idempotent: false, signal: undefined, parent: undefined } };
     clientTracing("/svc")(call, () => 1);
     assert.equal(Object.keys(call.metadata), ["x-span-id"]);
     const ctx = { method: "m", metadata: call.metadata, state: {}, caller: { transport: "shm" } } as unknown as MiddlewareContext;

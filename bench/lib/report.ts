@@ -84,8 +84,8 @@ function streamLines(results: RunResults): string[] {
   if ("na" in s) return ["Streams", `n/a: ${s.na}`];
   return [
     "Streams (one stream, shared memory unless said)",
-    `small items (an integer each): ${fmt(s.smallItemsPerSecond)} items/s; Unix-socket NDJSON peer: ${fmt(s.ndjsonItemsPerSecond)} items/s`,
-    `${fmt(s.chunkTotalBytes / 2 ** 20)} MiB as 1 MiB chunks: ${fmt(s.chunkBytesPerSecond / 1e9)} GB/s (one hot memcpy of a chunk: ${fmt(s.memcpyBytesPerSecond / 1e9)} GB/s); RSS growth client ${fmt(s.clientRssGrowthMiB)} MiB, server ${fmt(s.serverRssGrowthMiB)} MiB`,
+    `small items (an integer each): ${fmt(s.smallItemsPerSecond)} items/s; Unix-socket NDJSON peers: tuned (256 lines a write) ${fmt(s.ndjsonItemsPerSecond)} items/s, usual (a write per item) ${fmt(s.ndjsonPlainItemsPerSecond)} items/s; the JS ceiling (a for await over an in-process async function*) ${fmt(s.ceilingItemsPerSecond)} items/s`,
+    `${fmt(s.chunkTotalBytes / 2 ** 20)} MiB as 1 MiB chunks: ${fmt(s.chunkBytesPerSecond / 1e9)} GB/s; with a view consumer ${fmt(s.chunkViewBytesPerSecond / 1e9)} GB/s (8 MiB rings: ${fmt(s.chunkViewBigRingBytesPerSecond / 1e9)} GB/s); one hot memcpy of a chunk: ${fmt(s.memcpyBytesPerSecond / 1e9)} GB/s; RSS growth client ${fmt(s.clientRssGrowthMiB)} MiB, server ${fmt(s.serverRssGrowthMiB)} MiB`,
     `time to first item p50 ${fmt(s.firstItem.p50)} µs (p99 ${fmt(s.firstItem.p99)}); unary round trip p50 ${fmt(s.unary.p50)} µs (p99 ${fmt(s.unary.p99)})`,
   ];
 }

@@ -1,7 +1,10 @@
-// The stream rows of `npm run bench` (issue 23): small items per second over shared memory
-// and from a Unix-socket peer streaming NDJSON lines, 1 GiB as 1 MiB chunks (GB/s, against
-// one hot memcpy of each chunk, and both sides' RSS growth while it runs), and the time to
-// a stream's first item against a unary round trip. Each figure within one run.
+// The stream rows of `npm run bench` (issue 23): small items per second over shared memory,
+// from two Unix-socket peers streaming NDJSON lines (one tuned: 256 lines a write; one written
+// as a streaming Node server usually is: a write per item from an async generator), and the
+// JS ceiling (a `for await` over an in-process `async function*`, nothing else); 1 GiB as 1 MiB
+// chunks (GB/s, copies and with a view consumer, against one hot memcpy of each chunk, and
+// both sides' RSS growth while it runs), and the time to a stream's first item against a
+// unary round trip. Each figure within one run.
 import { createConnection } from "node:net";
 import { createInterface } from "node:readline";
 import { readFileSync, rmSync } from "node:fs";
@@ -18,12 +21,21 @@ const SERVER = fileURLToPath(new URL("../peers/stream-server.js", import.meta.ur
 export interface StreamFigures {
   /** Items (an integer each) per second, one stream. */
   smallItemsPerSecond: number;
-  /** The same from the Unix-socket NDJSON peer. */
+  /** The same from the Unix-socket NDJSON peer, tuned (256 lines a write). */
   ndjsonItemsPerSecond: number;
+  /** The same from the NDJSON peer written as usual (one write per item of an async generator). */
+  ndjsonPlainItemsPerSecond: number;
+  /** A `for await` over an in-process `async function*` of integers: the ceiling of a stream in JS. */
+  ceilingItemsPerSecond: number;
   /** 1 MiB chunks through one stream: bytes per second. */
   chunkBytesPerSecond: number;
   /** Bytes streamed in that row. */
   chunkTotalBytes: number;
+  /** The same with a view consumer (`withOptions({ view: true })`), default ring (2 MiB: a
+   *  chunk comes in fragments, into memory reused from the chunk before). */
+  chunkViewBytesPerSecond: number;
+  /** The same, the client's rings 8 MiB (a chunk fits one record: a view of the ring). */
+  chunkViewBigRingBytesPerSecond: number;
   /** One hot memcpy of a 1 MiB chunk, bytes per second (the reference). */
   memcpyBytesPerSecond: number;
   /** RSS growth while the chunks ran, MiB (peak minus before). */
@@ -44,10 +56,14 @@ export async function measureStreams(config: { quick: boolean }, log: (s: string
   const server = spawnTracked(SERVER, ["shm", name]);
   const sock = join(tempDir(), `ndjson-${process.pid}.sock`);
   const ndjson = spawnTracked(SERVER, ["ndjson", sock]);
+  const plainSock = join(tempDir(), `ndjson-plain-${process.pid}.sock`);
+  const plain = spawnTracked(SERVER, ["ndjson-plain", plainSock]);
   const client = new Client(name, { timeoutMs: 600_000 });
+  const bigRing = new Client(name, { timeoutMs: 600_000, ringBytes: 8 * 1024 * 1024 });
   try {
     await server.line("ready");
     await ndjson.line("ready");
+    await plain.line("ready");
     await client.waitForConnection(10_000);
     const items = config.quick ? 200_000 : 2_000_000;
 
@@ -62,9 +78,15 @@ export async function measureStreams(config: { quick: boolean }, log: (s: string
       smallItemsPerSecond = Math.max(smallItemsPerSecond, n / ((performance.now() - t0) / 1000));
     }
 
-    log("  streams: small items from the Unix-socket NDJSON peer");
+    log("  streams: small items from the Unix-socket NDJSON peers");
     let ndjsonItemsPerSecond = 0;
-    for (let r = 0; r < rounds; r++) ndjsonItemsPerSecond = Math.max(ndjsonItemsPerSecond, await ndjsonRate(sock, items));
+    let ndjsonPlainItemsPerSecond = 0;
+    for (let r = 0; r < rounds; r++) {
+      ndjsonItemsPerSecond = Math.max(ndjsonItemsPerSecond, await ndjsonRate(sock, items));
+      ndjsonPlainItemsPerSecond = Math.max(ndjsonPlainItemsPerSecond, await ndjsonRate(plainSock, items));
+    }
+    let ceilingItemsPerSecond = 0;
+    for (let r = 0; r < rounds; r++) ceilingItemsPerSecond = Math.max(ceilingItemsPerSecond, await inProcessRate(items));
 
     log("  streams: 1 MiB chunks");
     const chunk = 1024 * 1024;
@@ -87,6 +109,20 @@ export async function measureStreams(config: { quick: boolean }, log: (s: string
     const seconds = (performance.now() - t0) / 1000;
     clearInterval(sample);
     const memcpy = hotCopy(chunk, config.quick ? 100 : 1000, 3);
+    log("  streams: 1 MiB chunks, view consumers");
+    await bigRing.waitForConnection(10_000);
+    const viewRate = async (c: Client): Promise<number> => {
+      let best = 0;
+      for (let r = 0; r < rounds; r++) {
+        const t = performance.now();
+        let got = 0;
+        for await (const b of c.withOptions({ view: true }).stream<Uint8Array>("chunks", count, chunk)) got += b.length;
+        best = Math.max(best, got / ((performance.now() - t) / 1000));
+      }
+      return best;
+    };
+    const chunkViewBytesPerSecond = await viewRate(client);
+    const chunkViewBigRingBytesPerSecond = await viewRate(bigRing);
 
     log("  streams: time to first item, unary round trip");
     const reps = config.quick ? 500 : 5000;
@@ -105,8 +141,12 @@ export async function measureStreams(config: { quick: boolean }, log: (s: string
     return {
       smallItemsPerSecond,
       ndjsonItemsPerSecond,
+      ndjsonPlainItemsPerSecond,
+      ceilingItemsPerSecond,
       chunkBytesPerSecond: bytes / seconds,
       chunkTotalBytes: bytes,
+      chunkViewBytesPerSecond,
+      chunkViewBigRingBytesPerSecond,
       memcpyBytesPerSecond: memcpy.bytesPerSecond,
       clientRssGrowthMiB: (clientPeak - clientBefore) / 2 ** 20,
       serverRssGrowthMiB: (serverPeak - serverBefore) / 1024,
@@ -115,10 +155,25 @@ export async function measureStreams(config: { quick: boolean }, log: (s: string
     };
   } finally {
     client.close();
+    bigRing.close();
     await stopChild(server);
     await stopChild(ndjson);
+    await stopChild(plain);
     rmSync(sock, { force: true });
+    rmSync(plainSock, { force: true });
   }
+}
+
+/** Items per second of a `for await` over an in-process `async function*` of `n` integers. */
+async function inProcessRate(n: number): Promise<number> {
+  async function* count(k: number): AsyncGenerator<number> {
+    for (let i = 0; i < k; i++) yield i;
+  }
+  const t0 = performance.now();
+  let sum = 0;
+  for await (const x of count(n)) sum += x;
+  if (sum < 0) throw new Error("unreachable");
+  return n / ((performance.now() - t0) / 1000);
 }
 
 /** Items per second reading `n` NDJSON lines (JSON.parse each) from the peer. */

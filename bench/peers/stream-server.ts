@@ -2,7 +2,10 @@
 // integers), chunks(count, bytes) (one preallocated Buffer, `count` times: the producer
 // costs nothing) and add over shared memory; `node stream-server.js ndjson <socket path>`
 // answers a line "<n>" on a Unix socket with n JSON lines of integers, as fast as the
-// reader takes them (write's backpressure). Prints "ready"; closes when stdin ends.
+// reader takes them (write's backpressure), 256 lines a write (tuned); `ndjson-plain` the
+// same written as a streaming Node server usually is: the items of an async generator, one
+// socket.write(JSON.stringify(item) + "\n") each, waiting for "drain" when write says so.
+// Prints "ready"; closes when stdin ends.
 import { createServer } from "node:net";
 import { unlinkSync } from "node:fs";
 import { Server } from "../../src/index.js";
@@ -26,6 +29,15 @@ if (mode === "shm") {
   await done;
   process.exit(0);
 } else {
+  const plain = mode === "ndjson-plain";
+  async function* count(n: number): AsyncGenerator<number> {
+    for (let i = 0; i < n; i++) yield i;
+  }
+  const streamPlain = async (socket: import("node:net").Socket, n: number): Promise<void> => {
+    for await (const item of count(n)) {
+      if (!socket.write(JSON.stringify(item) + "\n")) await new Promise((r) => socket.once("drain", r));
+    }
+  };
   const server = createServer((socket) => {
     let buffered = "";
     socket.on("data", (d) => {
@@ -34,6 +46,7 @@ if (mode === "shm") {
       if (nl < 0) return;
       const n = Number(buffered.slice(0, nl));
       buffered = buffered.slice(nl + 1);
+      if (plain) return void streamPlain(socket, n).catch(() => {});
       let i = 0;
       const more = (): void => {
         // Batches of lines per write, as a tuned NDJSON server would.

@@ -51,9 +51,12 @@ export class CallApi {
     return interceptAsync(this.interceptors, method, args, settings, parent, this.sendAsync);
   }
 
-  /** A stream; `failure` (bad options) ends it at once, nothing sent. */
-  stream<T>(method: string, args: unknown[], settings: CallSettings = this.defaults, failure?: unknown): RpcStream<T> {
-    return openStream<T>(this.transport, newCall(method, args, settings), failure);
+  /** A stream through the interceptors; `failure` (bad options) ends it at once, nothing sent;
+   *  `views`: binary items as views (CallOptions.view). */
+  stream<T>(method: string, args: unknown[], settings: CallSettings = this.defaults, failure?: unknown, parent?: CallContext, views = false): RpcStream<T> {
+    const call = newCall(method, args, settings);
+    if (this.interceptors.length === 0 || failure !== undefined) return openStream<T>(this.transport, call, failure, undefined, views);
+    return openStream<T>(this.transport, call, undefined, (send) => interceptAsync(this.interceptors, method, args, settings, parent, send, true), views);
   }
 
   use(interceptor: Interceptor): void {
@@ -64,6 +67,7 @@ export class CallApi {
   withOptions(options: CallOptions): BoundCalls {
     const settings = callSettings(options, this.timeoutMs);
     const parent = options.parent;
+    const view = options.view === true;
     return {
       call: <T>(method: string, ...args: unknown[]) => this.sync(method, args, settings(method, true), parent) as T,
       asyncCall: <T>(method: string, ...args: unknown[]) => {
@@ -77,9 +81,9 @@ export class CallApi {
       },
       stream: <T>(method: string, ...args: unknown[]) => {
         try {
-          return this.stream<T>(method, args, settings(method, false));
+          return this.stream<T>(method, args, settings(method, false), undefined, parent, view);
         } catch (e) {
-          return this.stream<T>(method, args, this.defaults, e);
+          return this.stream<T>(method, args, this.defaults, e, undefined, view);
         }
       },
     };

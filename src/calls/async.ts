@@ -275,6 +275,8 @@ export class AsyncCalls {
       if (!conn.channel.idle && conn.channel.flush()) conn.serverBell.ring();
       const got = this.receiver.receive(conn);
       if (conn.closed) return;
+      // A stream's view item holds the ring: its loop's next() reads on (and pumps again).
+      if (conn.viewHeld) return;
       if (this.pending.size === 0 && conn.channel.idle) return this.stopPump();
       if (got > 0) break; // let the resolved promises run
       if (!spin.due(0)) continue;

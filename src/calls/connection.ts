@@ -8,11 +8,17 @@ import type { Channel } from "../channel.js";
 import type { Link } from "../connection/link.js";
 import { RpcError, ErrorCodes } from "../errors.js";
 import { MethodIds } from "./methods.js";
+import { Lease } from "../serving/lease.js";
 
 export class Connection {
   closed = false;
   /** The method ids this connection's server gave (src/calls/methods.ts). */
   readonly methodIds = new MethodIds();
+  /** A stream's view item is still delivered (a view of the ring or of the channel's
+   *  memory, `withOptions({ view: true })`): nothing further is read until it is released. */
+  viewHeld = false;
+  /** Its memory (the segment, the channel's) until it has ended and no view item holds it. */
+  readonly lease: Lease;
   constructor(
     readonly link: Link,
     readonly seg: Segment,
@@ -20,7 +26,12 @@ export class Connection {
     readonly serverBell: SocketBell,
     readonly bell: Doorbell,
     readonly serverPid: number,
-  ) {}
+  ) {
+    this.lease = new Lease(() => {
+      channel.dispose();
+      seg.close();
+    });
+  }
 }
 
 /** What the call paths need of their client: its connection, the liveness checks

@@ -4,7 +4,9 @@
 // sends the call as it then is (its metadata and options read at that moment): an
 // interceptor may change them, send again, or observe what came back. A synchronous call
 // runs only synchronous interceptors: one declared `async`, or returning a Promise, is
-// refused with ERR_RPC_INVALID_ARGUMENT (the former before anything is sent).
+// refused with ERR_RPC_INVALID_ARGUMENT (the former before anything is sent). A stream call
+// (client.stream, a proxy's streaming method) goes through them too, when it is opened:
+// `next()` sends it, once, and returns a Promise of its end (interceptStream).
 
 import { RpcError, ErrorCodes } from "../errors.js";
 import { validateMetadata } from "../metadata.js";
@@ -24,6 +26,15 @@ export interface InterceptedCall {
   options: InterceptedOptions;
   /** A synchronous call (`call()`, a `{ sync: true }` proxy): `next()` returns the result. */
   readonly sync: boolean;
+  /** A stream call (`stream()`, a proxy's streaming method). `next()` opens it (once: a
+   *  second `next()` rejects with ERR_RPC_INVALID_ARGUMENT, a stream is never sent again)
+   *  and returns a Promise of its end, which settles when the server's end arrives: the
+   *  handler's return value, or the stream's error (ERR_RPC_ABORTED when the loop broke
+   *  off); items the loop has not taken yet may still be queued then. What the interceptor
+   *  returns is the stream's result (the last `next()`'s `done: true` value); what it throws
+   *  ends the loop with that error, after the items that came. Items themselves do not go
+   *  through interceptors. */
+  readonly stream: boolean;
   /** Set it to `{ request: -1, response: -1 }` before `next()` to learn the call's encoded
    *  sizes in bytes once it settles (over shared memory and NATS; shmrpc/tracing's
    *  size histograms). Unset, nothing is measured. */
@@ -64,7 +75,7 @@ export function interceptSync(list: readonly Interceptor[], method: string, args
   for (const fn of list) {
     if (isAsyncFunction(fn)) throw syncRefusal(method, `${fn.name || "an interceptor"} is an async function`, false);
   }
-  const call = intercepted(method, args, settings, parent, true);
+  const call = intercepted(method, args, settings, parent, true, false);
   const result = step(list, 0, call, () => send(newCall(call.method, call.args, settingsOf(call))));
   if (isThenable(result)) {
     Promise.resolve(result).catch(() => {}); // nobody waits for it
@@ -73,10 +84,11 @@ export function interceptSync(list: readonly Interceptor[], method: string, args
   return result;
 }
 
-/** An asynchronous call through `list`: never throws, failures reject. */
-export function interceptAsync(list: readonly Interceptor[], method: string, args: unknown[], settings: CallSettings, parent: CallContext | undefined, send: Send): Promise<unknown> {
+/** An asynchronous call (`stream`: a stream call, whose `send` opens it) through `list`:
+ *  never throws, failures reject. */
+export function interceptAsync(list: readonly Interceptor[], method: string, args: unknown[], settings: CallSettings, parent: CallContext | undefined, send: Send, stream = false): Promise<unknown> {
   try {
-    const call = intercepted(method, args, settings, parent, false);
+    const call = intercepted(method, args, settings, parent, false, stream);
     return Promise.resolve(step(list, 0, call, () => send(newCall(call.method, call.args, settingsOf(call)))));
   } catch (e) {
     return Promise.reject(e);
@@ -88,9 +100,9 @@ function step(list: readonly Interceptor[], i: number, call: InterceptedCall, la
   return list[i]!(call, () => step(list, i + 1, call, last));
 }
 
-function intercepted(method: string, args: unknown[], s: CallSettings, parent: CallContext | undefined, sync: boolean): InterceptedCall {
+function intercepted(method: string, args: unknown[], s: CallSettings, parent: CallContext | undefined, sync: boolean, stream: boolean): InterceptedCall {
   return {
-    method, args, sync,
+    method, args, sync, stream,
     metadata: s.metadata === undefined ? {} : { ...s.metadata },
     options: { timeoutMs: s.timeoutMs, idempotent: s.idempotent, signal: s.signal, parent },
   };

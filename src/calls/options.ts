@@ -24,6 +24,12 @@ export interface CallOptions {
    *  deadline is at most the parent's, it is aborted when the parent's signal aborts, and
    *  it carries the parent's metadata (under its own). */
   parent?: CallContext;
+  /** `stream()` only: binary items (Buffer, Uint8Array) come as views of the connection's
+   *  memory instead of copies, each valid until the loop's next `next()` (or `break`): use
+   *  or copy it before. While one is held, this client reads nothing else from that server
+   *  (other calls' answers wait for the loop to move on; a synchronous call is refused).
+   *  Over NATS and between threads, items are copies anyway. */
+  view?: boolean;
 }
 
 /** The settings of each call made with `options`: (method, sync) => CallSettings. Throws
@@ -33,6 +39,9 @@ export function callSettings(options: CallOptions, defaultTimeoutMs: number): (m
   const timeoutMs = positive(options.timeoutMs, defaultTimeoutMs, "timeoutMs");
   if (options.idempotent !== undefined && typeof options.idempotent !== "boolean") {
     throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "option idempotent must be a boolean");
+  }
+  if (options.view !== undefined && typeof options.view !== "boolean") {
+    throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "option view must be a boolean");
   }
   let metadata = options.metadata === undefined ? undefined : validateMetadata(options.metadata);
   let signal = options.signal;

@@ -38,19 +38,25 @@ export class Receiver {
 
   /** Takes every complete response from the ring; returns how many. */
   receive(conn: Connection): number {
+    this.receiving = true;
     try {
       return this.receiveUnguarded(conn);
     } catch (e) {
       // Whatever the server's data made go wrong ends this connection, not the process.
       this.host.disconnect(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `connection to ${this.host.name} dropped: ${(e as Error).message}`, { cause: e }));
       return 1;
+    } finally {
+      this.receiving = false;
     }
   }
+  /** Inside `receive` (a view item released from there is not read on from there). */
+  private receiving = false;
 
   private receiveUnguarded(conn: Connection): number {
     const ch = conn.channel;
     let n = 0;
-    while (ch.poll()) {
+    // A stream's view item stays delivered (its record unread) until its loop moves on.
+    while (!conn.viewHeld && ch.poll()) {
       n++;
       this.handle(conn, ch.type, ch.payload, ch.length);
       if (conn.closed) return n;
@@ -90,7 +96,8 @@ export class Receiver {
       return;
     }
     if (type === L.T_STREAM_CREDIT && length >= 12) {
-      // More room for a streamed argument (a server that lies only floods its own memory).
+      // More room for a streamed argument (a server that lies only floods its own ring: the
+      // source waits while more than a window is queued beyond it, src/calls/route.ts).
       const v = c.view;
       this.credit(v.getUint32(at + P_ID, true), v.getUint32(at + 4, true), v.getUint32(at + 8, true));
       return;
@@ -115,20 +122,49 @@ export class Receiver {
   }
 
   /** STREAM_ITEM [id u32][pad][value]: one item of a stream call; one of a stream
-   *  cancelled meanwhile is dropped. */
+   *  cancelled meanwhile is dropped. A view stream's (`withOptions({ view: true })`) item
+   *  that holds binaries gets views of them (of the ring, or of the channel's memory for
+   *  a fragmented one): its record stays delivered and nothing further is read until its
+   *  loop calls next() (release). */
   private item(conn: Connection, at: number, length: number): void {
     const stream = this.streams.get(core().view.getUint32(at + P_ID, true));
     if (stream === undefined) return;
+    const views = stream.views;
     let value: unknown;
     try {
-      value = this.decoder.decode(at + P_RESPONSE_BODY, at + length, conn.channel.tail);
+      const tail = conn.channel.tail;
+      value = views ? this.decoder.decodeViews(at + P_RESPONSE_BODY, at + length, tail) : this.decoder.decode(at + P_RESPONSE_BODY, at + length, tail);
     } catch (e) {
       this.host.disconnect(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.host.name} sent an undecodable stream item: ${(e as Error).message}`));
       return;
     }
-    if (!stream.push(value, length - P_RESPONSE_BODY)) {
+    let release: (() => void) | undefined;
+    if (views && typeof value === "object" && value !== null) {
+      conn.viewHeld = true;
+      conn.lease.hold();
+      release = () => this.releaseView(conn);
+    }
+    if (!stream.push(value, length - P_RESPONSE_BODY, release)) {
       this.host.disconnect(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `server ${this.host.name} sent a stream item beyond the credit given`));
     }
+  }
+
+  /** A stream's loop is done with its view item: its record is consumed (a fragmented
+   *  one's tail memory kept for the next tail), the server told of the room, and reading
+   *  goes on (now, and from the pump). */
+  private releaseView(conn: Connection): void {
+    conn.viewHeld = false;
+    if (!conn.closed) {
+      const ch = conn.channel;
+      if (ch.tail !== null) ch.keepTail(ch.tail);
+      ch.consumed();
+      ch.release();
+      conn.serverBell.ring(); // it may be waiting for room
+    }
+    conn.lease.release();
+    if (conn.closed || this.receiving) return;
+    this.receive(conn);
+    if (!conn.closed) this.async.schedulePump();
   }
 
   /** METHOD_ID [method id u32][name length u8][name]: later calls of that name on this

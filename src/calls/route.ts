@@ -334,8 +334,7 @@ export class Route {
       conn.closed = true;
       onProcessExit.delete(this.exitHook);
       conn.link.close();
-      conn.channel.dispose();
-      conn.seg.close();
+      conn.lease.end(); // now, or once a stream's view item is released
       this.events.disconnect(this, conn.serverPid, err.message);
     }
     this.sync.fail(failure);
@@ -440,7 +439,9 @@ export class Route {
       conn.serverBell.ring();
       if (!conn.channel.idle) this.async.schedulePump(); // the rest goes as the server reads
       return length;
-    }).then(() => ended(0), () => ended(1));
+      // A server that grants more credit than it reads holds the source once an argument
+      // window waits beyond the ring: this client's memory stays bounded (hostile-streams.test).
+    }, () => conn.closed || conn.channel.queuedBytes <= ARG_WINDOW_BYTES).then(() => ended(0), () => ended(1));
   }
 
   /** Stream call `id` is sent: its sink learns how to grant credit and cancel. */
@@ -484,6 +485,10 @@ export class Route {
   callSync(name: MethodName, method: string, args: unknown[], timeoutMs: number, metadata: Metadata | undefined, sizes?: MessageSizes): unknown {
     if (this.sync.busy) {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "a synchronous call is already in progress on this client");
+    }
+    // Its answer could not be read before the loop's next(): it would only wait out its deadline.
+    if (this.conn?.viewHeld === true) {
+      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "a stream's view item is held (withOptions({ view: true })): call the stream's next() before a synchronous call", { maybeExecuted: false });
     }
     const id = this.send(name, args, timeoutMs, metadata, timeoutMs);
     if (sizes !== undefined) {

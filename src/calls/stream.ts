@@ -8,11 +8,11 @@
 
 import { RpcError, ErrorCodes } from "../errors.js";
 import { closedError } from "./closed.js";
-import type { Call, StreamControl, Transport } from "./transport.js";
+import type { Call, StreamControl, StreamSink, Transport } from "./transport.js";
 
 /** The credit a stream opens with: items, and bytes of encoded items (an item larger than
  *  the byte window still comes, alone). */
-export const STREAM_WINDOW_ITEMS = 256;
+export const STREAM_WINDOW_ITEMS = 4096;
 export const STREAM_WINDOW_BYTES = 8 * 1024 * 1024;
 
 /**
@@ -44,9 +44,18 @@ export class RpcStream<T = unknown> implements AsyncIterableIterator<T> {
   private error: unknown = undefined;
   private result: unknown = undefined;
   private waiting: { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void } | undefined;
+  /** Whether binary items come as views (see `views`). */
+  readonly views: boolean;
+  /** A view item's release, while the item is queued (the last one: its transport reads no
+   *  further until it is released), and once handed out (`lent`) until the next `next()`. */
+  private heldRelease: (() => void) | undefined = undefined;
+  private lent: (() => void) | undefined = undefined;
 
-  /** @internal `end`: the call's answer, which ends it; the window: what it holds at most. */
-  constructor(end: (sink: RpcStream<T>) => Promise<unknown>, windowItems = STREAM_WINDOW_ITEMS, windowBytes = STREAM_WINDOW_BYTES) {
+  /** @internal `end`: the call's answer, which ends it; the window: what it holds at most;
+   *  `views`: binary items may be views of the transport's memory, valid until the next
+   *  `next()` (or `return()`), each pushed with the function that lets go of its memory. */
+  constructor(end: (sink: RpcStream<T>) => Promise<unknown>, windowItems = STREAM_WINDOW_ITEMS, windowBytes = STREAM_WINDOW_BYTES, views = false) {
+    this.views = views;
     this.windowItems = this.outItems = windowItems;
     this.windowBytes = this.outBytes = windowBytes;
     end(this).then(
@@ -63,6 +72,7 @@ export class RpcStream<T = unknown> implements AsyncIterableIterator<T> {
   /** The next item, as it arrives; `done` with the call's result at the end; rejects with
    *  the call's error (once) after the items before it. */
   next(): Promise<IteratorResult<T>> {
+    if (this.lent !== undefined) this.giveBack();
     if (this.head < this.queue.length) return Promise.resolve({ value: this.take(), done: false });
     if (this.cancelled) return Promise.resolve({ value: undefined, done: true });
     if (this.ended) return this.last();
@@ -74,8 +84,10 @@ export class RpcStream<T = unknown> implements AsyncIterableIterator<T> {
 
   /** Ends the loop: cancels the call on the server unless it has ended. */
   return(value?: unknown): Promise<IteratorResult<T>> {
+    if (this.lent !== undefined) this.giveBack();
     if (!this.cancelled) {
       this.cancelled = true;
+      this.letGoQueued();
       this.queue.length = 0;
       this.sizes.length = 0;
       this.head = 0;
@@ -93,22 +105,39 @@ export class RpcStream<T = unknown> implements AsyncIterableIterator<T> {
     if (this.cancelled && !this.ended) control.cancel();
   }
 
-  /** @internal (StreamSink) An item arrived; false when the server had no credit for it. */
-  push(value: unknown, bytes: number): boolean {
-    if (this.outItems <= 0 || this.outBytes <= 0) return false;
+  /** @internal (StreamSink) An item arrived; false when the server had no credit for it.
+   *  `release` (a view item, see `views`): called once the loop is done with it (at once
+   *  when it is dropped). */
+  push(value: unknown, bytes: number, release?: () => void): boolean {
+    if (this.outItems <= 0 || this.outBytes <= 0) {
+      release?.();
+      return false;
+    }
     this.outItems--;
     this.outBytes -= bytes;
-    if (this.cancelled) return true; // sent before it saw the CANCEL: dropped
+    if (this.cancelled || this.ended) {
+      release?.(); // sent before it saw the CANCEL, or after the call ended (its deadline, an abort): dropped
+      return true;
+    }
     const w = this.waiting;
     if (w !== undefined) {
       this.waiting = undefined;
+      this.lent = release;
       this.taken(bytes);
       w.resolve({ value: value as T, done: false });
       return true;
     }
     this.queue.push(value);
     this.sizes.push(bytes);
+    if (release !== undefined) this.heldRelease = release;
     return true;
+  }
+
+  /** @internal The call is over (its handler returned, say): a view item still lent or
+   *  queued lets go of its memory now. */
+  releaseViews(): void {
+    if (this.lent !== undefined) this.giveBack();
+    this.letGoQueued();
   }
 
   private take(): T {
@@ -120,9 +149,25 @@ export class RpcStream<T = unknown> implements AsyncIterableIterator<T> {
       this.queue.length = 0;
       this.sizes.length = 0;
       this.head = 0;
+      // A view item is the last queued (its transport reads no further while it is held).
+      this.lent = this.heldRelease;
+      this.heldRelease = undefined;
     }
     this.taken(bytes);
     return value;
+  }
+
+  /** The loop moved past the view item it was given: its memory goes back. */
+  private giveBack(): void {
+    const release = this.lent!;
+    this.lent = undefined;
+    release();
+  }
+
+  private letGoQueued(): void {
+    const release = this.heldRelease;
+    this.heldRelease = undefined;
+    release?.();
   }
 
   /** The loop took an item: half a window taken is granted again. */
@@ -175,16 +220,28 @@ export function streamedArg(args: unknown[]): number {
 }
 
 /** Starts stream call `call` on `t` (one attempt: a stream is never re-sent); with a
- *  `failure` (its options said no), a stream that fails with it. */
-export function openStream<T>(t: Transport, call: Call, failure?: unknown): RpcStream<T> {
+ *  `failure` (its options said no), a stream that fails with it. `through`: the client's
+ *  interceptors (src/calls/intercept.ts), given the way to send it; their outcome is the
+ *  stream's end. `views`: binary items as views (CallOptions.view). */
+export function openStream<T>(t: Transport, call: Call, failure?: unknown, through?: (send: (call: Call) => Promise<unknown>) => Promise<unknown>, views = false): RpcStream<T> {
   return new RpcStream<T>((sink) => {
     if (failure !== undefined) return Promise.reject(failure);
-    if (t.closed) return Promise.reject(closedError(t.name));
-    const signal = call.settings.signal;
-    if (signal?.aborted) {
-      return Promise.reject(new RpcError(ErrorCodes.ERR_RPC_ABORTED, `stream "${call.method}" was aborted before it was sent`, { cause: signal.reason, maybeExecuted: false }));
-    }
-    call.stream = sink;
-    return t.attemptAsync(call, call.settings.timeoutMs, false);
-  });
+    if (through === undefined) return sendStream(t, call, sink);
+    let sent = false;
+    return through((c) => {
+      if (sent) return Promise.reject(new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `stream "${c.method}": next() sends a stream once (a stream is never sent again)`, { maybeExecuted: true }));
+      sent = true;
+      return sendStream(t, c, sink);
+    });
+  }, STREAM_WINDOW_ITEMS, STREAM_WINDOW_BYTES, views);
+}
+
+function sendStream(t: Transport, call: Call, sink: StreamSink): Promise<unknown> {
+  if (t.closed) return Promise.reject(closedError(t.name));
+  const signal = call.settings.signal;
+  if (signal?.aborted) {
+    return Promise.reject(new RpcError(ErrorCodes.ERR_RPC_ABORTED, `stream "${call.method}" was aborted before it was sent`, { cause: signal.reason, maybeExecuted: false }));
+  }
+  call.stream = sink;
+  return t.attemptAsync(call, call.settings.timeoutMs, false);
 }

@@ -75,11 +75,15 @@ export interface StreamSink {
   /** The credit the stream opens with, in items and bytes of encoded items. */
   readonly windowItems: number;
   readonly windowBytes: number;
+  /** Binary items may be views of the transport's memory (`withOptions({ view: true })`):
+   *  each is pushed with a `release`, called once the loop is done with it. */
+  readonly views: boolean;
   /** The call is sent: how to grant credit and cancel. */
   link(control: StreamControl): void;
   /** An item arrived (`bytes`: its encoded size); false when the server had no credit
-   *  for it (it broke the protocol). */
-  push(value: unknown, bytes: number): boolean;
+   *  for it (it broke the protocol). A view item's `release` is called once (at once if
+   *  it is dropped). */
+  push(value: unknown, bytes: number, release?: () => void): boolean;
 }
 
 /** A client-side transport. An attempt sends the call once and settles with the result,

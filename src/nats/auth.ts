@@ -30,6 +30,18 @@
 // opens; others (a forged answer from a peer in the queue group or on the inbox) are
 // dropped and the call keeps waiting for the real one within its deadline.
 //
+// STREAMS (src/nats/stream-seal.ts). Every other message of a stream call is sealed too,
+// bound to the call's request iv and numbered: header Shmrpc-Auth = base64url([version 3 u8]
+// [seq u32 LE][iv 12][GCM tag 16]); the payload is the ciphertext (of an item's codec bytes;
+// empty for credit, cancel and probe messages, whose clear payload is authenticated as part
+// of the tag below); key: the request key from the caller, the reply key from the server;
+// additional data "stm" | ">" (to the server) or "<" | the request's iv | the message's tag
+// (its shmrpc-stream header, or "credit <payload>", "cancel <payload>") | 0 | header bytes.
+// The sender numbers its messages 1, 2, ...; a receiver takes one only if it opens and its
+// number is above the last it took on that subject: a flipped bit, a message of a peer
+// without the token, a message of another stream or a replayed one are dropped (counted:
+// the caller's `dropped`, the server's refusals).
+//
 // WHAT A NATS SUBSCRIBER STILL SEES: the subjects (service and method names), the sizes
 // and times of requests and replies, whether a reply is an error and its code, the
 // caller's inbox, the ADR-32 answers ($SRV.PING/INFO/STATS: names, counters), and the
@@ -59,6 +71,9 @@ const REQUEST_VERSION = 2;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const REQUEST_HEAD = 1 + 8 + IV_BYTES;
+/** Of stream messages. */
+const STREAM_VERSION = 3;
+const STREAM_HEAD = 1 + 4 + IV_BYTES;
 const REPLY_HEAD = 1 + IV_BYTES;
 
 /** A request that opened: the codec bytes of its arguments, its iv (for the reply) and its
@@ -147,6 +162,34 @@ export class NatsSeal {
     return { header: head.toString("base64url"), data: seal(this.replyKey, iv, aad, data) };
   }
 
+  // ------------------------------------------------------------ streams
+
+  /** Seals message `seq` of the stream call whose request's iv is `requestIv`, going to the
+   *  server (`toServer`) or to its caller: `tag` names what it is, `plain` its body. */
+  sealStream(toServer: boolean, requestIv: Buffer, tag: string, seq: number, plain: Uint8Array): { header: string; data: Uint8Array } {
+    const head = Buffer.alloc(STREAM_HEAD + TAG_BYTES);
+    head[0] = STREAM_VERSION;
+    head.writeUInt32LE(seq >>> 0, 1);
+    const iv = randomBytes(IV_BYTES);
+    iv.copy(head, 5);
+    const key = toServer ? this.requestKey : this.replyKey;
+    const sealed = seal(key, iv, streamAad(toServer, requestIv, tag, head.subarray(0, STREAM_HEAD)), plain);
+    // The GCM tag goes in the header: a payload that is clear text (a credit's) stays as it is.
+    Buffer.from(sealed.buffer, sealed.byteOffset + sealed.length - TAG_BYTES, TAG_BYTES).copy(head, STREAM_HEAD);
+    return { header: head.toString("base64url"), data: sealed.subarray(0, sealed.length - TAG_BYTES) };
+  }
+
+  /** The body and number of a stream message, or undefined when it does not open. */
+  openStream(toServer: boolean, requestIv: Buffer, tag: string, header: string | undefined, data: Uint8Array): { seq: number; plain: Uint8Array } | undefined {
+    if (header === undefined) return undefined;
+    const head = Buffer.from(header, "base64url");
+    if (head.length !== STREAM_HEAD + TAG_BYTES || head[0] !== STREAM_VERSION) return undefined;
+    const key = toServer ? this.requestKey : this.replyKey;
+    const body = Buffer.concat([data, head.subarray(STREAM_HEAD)]);
+    const plain = open(key, head.subarray(5, STREAM_HEAD), streamAad(toServer, requestIv, tag, head.subarray(0, STREAM_HEAD)), body);
+    return plain === undefined ? undefined : { seq: head.readUInt32LE(1), plain };
+  }
+
   /** Ivs remembered now (for tests). */
   get remembered(): number {
     return this.seen.size;
@@ -180,6 +223,10 @@ function contextOf(plain: Uint8Array): { context: Record<string, string>; args: 
     pairs[k] = v;
   }
   return { context: pairs, args: plain.subarray(4 + n) };
+}
+
+function streamAad(toServer: boolean, requestIv: Buffer, tag: string, head: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(toServer ? "stm>" : "stm<"), requestIv, Buffer.from(`${tag}\0`), head]);
 }
 
 function seal(key: Buffer, iv: Buffer, aad: Buffer, ...parts: Uint8Array[]): Uint8Array {

@@ -94,7 +94,11 @@ export class NatsCalls implements Transport {
   /** Whether `connect` was told last (not `disconnect`). */
   private up = false;
   /** With the client's token: requests sealed, replies that do not open dropped (src/nats/auth.ts). */
-  private readonly seal: NatsSeal | undefined;
+  readonly seal: NatsSeal | undefined;
+  /** How long a stream's server may be silent before it is probed (NatsOptions.livenessMs). */
+  get livenessMs(): number {
+    return this.options.livenessMs;
+  }
   /** Replies dropped because they did not open under the token (forged, or of another service). */
   readonly dropped = { count: 0 };
 
@@ -193,9 +197,6 @@ export class NatsCalls implements Transport {
    *  its whole deadline. */
   private async streamAsync(call: Call, timeoutMs: number): Promise<unknown> {
     const signal = call.settings.signal;
-    if (this.seal !== undefined) {
-      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `stream "${call.method}" cannot go over NATS with a token: sealed streams are not supported yet`, { maybeExecuted: false });
-    }
     if (signal?.aborted) throw aborted(call.method, signal, false);
     const subject = this.subject(call.method);
     const streamed = streamedArg(call.args);

@@ -4,6 +4,7 @@
 import { RpcError, ErrorCodes } from "../errors.js";
 import type { ConnectionOptions as LibraryOptions, NatsConnection } from "@nats-io/transport-node";
 import type { ConnectOptions, NatsOptions, NatsTarget } from "./options.js";
+import { DEFAULT_LIVENESS_MS } from "./liveness.js";
 
 export type { NatsOptions, NatsTarget } from "./options.js";
 
@@ -30,7 +31,11 @@ export function connectionOptions(target: NatsTarget, what: string): ConnectOpti
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `option ${what}.${key} must be a string`);
     }
   }
-  const out: ConnectOptions = { servers, maxReconnectAttempts: -1, reconnectTimeWait: 250 };
+  const liveness = opts.livenessMs ?? DEFAULT_LIVENESS_MS;
+  if (typeof liveness !== "number" || !Number.isFinite(liveness) || liveness < 0) {
+    throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `option ${what}.livenessMs must be a number of ms (0: off)`);
+  }
+  const out: ConnectOptions = { servers, maxReconnectAttempts: -1, reconnectTimeWait: 250, livenessMs: liveness };
   if (opts.user !== undefined) out.user = opts.user;
   if (opts.pass !== undefined) out.pass = opts.pass;
   if (opts.token !== undefined) out.token = opts.token;
@@ -49,7 +54,8 @@ export async function connectNats(options: ConnectOptions, timeoutMs: number): P
   const { connect } = await natsLibrary();
   try {
     // No reconnecting before the first connection: a wrong address fails at once.
-    return await connect({ ...(options as LibraryOptions), timeout: Math.max(1, Math.min(timeoutMs, 2 ** 31 - 1)) });
+    const { livenessMs: _, ...library } = options;
+    return await connect({ ...(library as LibraryOptions), timeout: Math.max(1, Math.min(timeoutMs, 2 ** 31 - 1)) });
   } catch (e) {
     throw connectError(e, String(options.servers));
   }

@@ -27,6 +27,14 @@ export function argSubject(service: string, callId: string): string {
   return `${SUBJECT_PREFIX}.$arg.${service}.${callId}`;
 }
 
+/** Where the instance serving stream call `callId` answers its caller's probes
+ *  (src/nats/liveness.ts): only that instance subscribes, so a probe of a dead one gets
+ *  "no responders". Its probes of the caller go to the call's reply inbox (HEADER_STREAM
+ *  "probe"); either answer carries HEADER_STREAM "pong" (sealed under a token). */
+export function liveSubject(service: string, callId: string): string {
+  return `${SUBJECT_PREFIX}.$live.${service}.${callId}`;
+}
+
 /** Where callers of `service` publish more credit for their streams: "<call id> <items> <bytes>". */
 export function creditSubject(service: string): string {
   return `${SUBJECT_PREFIX}.$credit.${service}`;

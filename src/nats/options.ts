@@ -17,6 +17,12 @@ export interface NatsOptions {
   tls?: Record<string, unknown>;
   /** The connection's name, as NATS monitoring shows it. */
   name?: string;
+  /** Streams: when a side of a stream has heard nothing from the other for this long (ms),
+   *  it probes it; a peer gone (killed, cut off) ends the stream within about twice this:
+   *  the caller's loop fails with ERR_RPC_DISCONNECTED, the server's generator is closed
+   *  and its ctx.signal aborts. Default 5000; 0: off (a dead peer ends a stream only at
+   *  its deadline). */
+  livenessMs?: number;
 }
 
 /** A server's `nats` option: a URL or {@link NatsOptions}. */
@@ -39,4 +45,6 @@ export interface ConnectOptions {
   tls?: Record<string, unknown>;
   maxReconnectAttempts: number;
   reconnectTimeWait: number;
+  /** NatsOptions.livenessMs (not the library's: connectNats leaves it out). */
+  livenessMs: number;
 }

@@ -18,10 +18,12 @@ import { invoke, errorShape, unsendableShape, type ErrorShape, type Wire } from 
 import { connectNats, natsLibrary } from "./connect.js";
 import { PayloadCodec } from "./payload.js";
 import { NatsArg } from "./stream-arg.js";
-import { HEADER_CALL, HEADER_STREAM, HEADER_STREAM_ARG, argSubject, cancelSubject, creditSubject, parseCancel, parseCredit, requestContext, sealedPairs } from "./context.js";
+import { HEADER_CALL, HEADER_STREAM, HEADER_STREAM_ARG, liveSubject, argSubject, cancelSubject, creditSubject, parseCancel, parseCredit, requestContext, sealedPairs, type ContextSource } from "./context.js";
 import { StreamCredit } from "../serving/stream.js";
 import { Running } from "../serving/context.js";
 import { HEADER_AUTH, NatsSeal } from "./auth.js";
+import { StreamSeal, authOf } from "./stream-seal.js";
+import { Liveness } from "./liveness.js";
 import {
   HEADER_ERROR, HEADER_ERROR_STATUS, HEADER_SHMRPC_CODE, QUEUE_GROUP, SUBJECT_PREFIX,
   headerText, methodOf, methodSubject, serviceName, statusOf, token,
@@ -45,6 +47,10 @@ export interface ServedServer {
 export function serviceVersion(protocol: number): string {
   return `${protocol}.0.0`;
 }
+
+/** Stream items published between two flushes at most (roomForItems). */
+const FLUSH_BYTES = 1024 * 1024;
+const FLUSH_ITEMS = 1024;
 
 /** How long the first connection may take before the server gives up on NATS. */
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -72,6 +78,15 @@ export class NatsService {
   private readonly seal: NatsSeal | undefined;
   /** The iv of each request taken under the token, which its reply is bound to. */
   private readonly ivs = new WeakMap<Msg, Buffer>();
+  /** The context pairs sealed in each request taken under the token. */
+  private readonly sealedContexts = new WeakMap<Msg, Record<string, string>>();
+  /** Stream calls taken under the token: their seals, by request and by call id. */
+  private readonly streamSeals = new WeakMap<Msg, StreamSeal>();
+  private readonly sealsById = new Map<string, StreamSeal>();
+  /** The call id of each stream call sealed or watched. */
+  private readonly streamCallIds = new WeakMap<Msg, string>();
+  /** Stream calls' callers being watched (src/nats/liveness.ts), by call id. */
+  private readonly watches = new Map<string, { liveness: Liveness; sub: Subscription }>();
 
   constructor(
     private readonly server: ServedServer,
@@ -104,10 +119,12 @@ export class NatsService {
     nc.subscribe(cancelSubject(this.service), {
       callback: (err, msg) => {
         if (err !== null) return;
-        const { callId, code } = parseCancel(msg.string());
-        this.streamsByCallId.get(callId)?.cancel();
-        this.argsByCallId.get(callId)?.close(new RpcError(code, "the caller gave up on the call"));
-        this.byCallId.get(callId)?.abort(code, code === ErrorCodes.ERR_RPC_TIMEOUT ? "the caller's deadline passed" : "the caller aborted the call");
+        const text = msg.string();
+        const { callId, code } = parseCancel(text);
+        // A sealed stream's cancel must be proven (its call id travels in clear in its credit).
+        const ss = this.sealsById.get(callId);
+        if (ss !== undefined && !ss.proven("cancel", "cancel", text, authOf(msg.headers))) return this.forged("cancel");
+        this.cancelCall(callId, code, code === ErrorCodes.ERR_RPC_TIMEOUT ? "the caller's deadline passed" : "the caller aborted the call");
       },
     });
     // Callers' credit for their streams: "<call id> <items> <bytes>" (every instance hears it).
@@ -116,9 +133,14 @@ export class NatsService {
         if (err !== null) return;
         const text = msg.string();
         const space = text.indexOf(" ");
-        const stream = this.streamsByCallId.get(text.slice(0, space));
+        const callId = text.slice(0, space);
+        const stream = this.streamsByCallId.get(callId);
+        if (stream !== undefined && this.seal !== undefined && this.sealsById.get(callId)?.proven("credit", "credit", text, authOf(msg.headers)) !== true) return this.forged("credit");
         const credit = stream === undefined ? undefined : parseCredit(text.slice(space + 1));
-        if (credit !== undefined) stream!.grant(credit.items, credit.bytes);
+        if (credit !== undefined) {
+          stream!.grant(credit.items, credit.bytes);
+          this.watches.get(callId)?.liveness.heard();
+        }
       },
     });
     for (const verb of ["PING", "INFO", "STATS"] as const) {
@@ -163,6 +185,8 @@ export class NatsService {
     }
     this.running.clear();
     this.byCallId.clear();
+    for (const w of this.watches.values()) w.liveness.stop();
+    this.watches.clear();
     this.nc = undefined;
     try {
       await nc?.drain();
@@ -177,7 +201,6 @@ export class NatsService {
   private request(msg: Msg): void {
     if (!msg.reply) return; // a publish nobody waits for: nothing to answer, nothing runs
     let data = msg.data;
-    let sealedContext: Record<string, string> | undefined;
     if (this.seal !== undefined) {
       const opened = this.seal.openRequest(msg.subject, msg.reply, msg.headers?.has(HEADER_AUTH) ? msg.headers.get(HEADER_AUTH) : undefined, msg.data);
       if (typeof opened === "string") {
@@ -186,19 +209,19 @@ export class NatsService {
         return this.server.refused(err, `ERR_RPC_ACCESS_DENIED NATS ${opened.split(" (")[0]!.replace(/[0-9-]+ ms from now/, "a time")}`);
       }
       data = opened.data;
-      sealedContext = opened.context;
       this.ivs.set(msg, opened.iv);
+      this.sealedContexts.set(msg, opened.context);
     }
     try {
-      this.dispatch(msg, data, sealedContext);
+      this.dispatch(msg, data);
     } catch (e) {
       // Whatever a request's bytes made go wrong costs that request, never the server.
       this.server.onError(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `NATS request to ${this.server.name} failed: ${(e as Error).message}`, { cause: e }));
     }
   }
 
-  /** `sealed`: the context pairs of a sealed request (its headers are then not read). */
-  private dispatch(msg: Msg, data: Uint8Array, sealed: Record<string, string> | undefined): void {
+  /** Under the token the context sealed in the request is read, never its headers (contextOf). */
+  private dispatch(msg: Msg, data: Uint8Array): void {
     const method = methodOf(msg.subject.slice(SUBJECT_PREFIX.length + this.service.length + 2));
     const ep = method === undefined ? undefined : this.server.methods.get(method);
     if (ep === undefined) {
@@ -213,11 +236,10 @@ export class NatsService {
     if (!Array.isArray(args)) {
       return this.replyError(msg, ErrorCodes.ERR_RPC_PROTOCOL, { name: "Error", message: "arguments that are not an array", stack: "" });
     }
-    const h = msg.headers;
-    if (h !== undefined && h.has(HEADER_STREAM_ARG) && !this.takeArg(msg, ep, args)) return;
+    if (this.contextOf(msg)?.get(HEADER_STREAM_ARG) && !this.takeArg(msg, ep, args)) return;
     let run: Running | undefined;
     if (ep.contextual) {
-      const c = requestContext(sealed === undefined ? msg.headers : sealedPairs(sealed));
+      const c = requestContext(this.contextOf(msg));
       run = new Running(ep.name, c.deadline, { transport: "nats", subject: msg.subject, reply: msg.reply ?? "" }, c.metadata);
       run.context.requestBytes = data.length;
       if (c.callId !== undefined) {
@@ -237,18 +259,19 @@ export class NatsService {
   /** A request whose argument is streamed: an Inbound in its place (args[index], sent as
    *  null) fed from the call's argument subject. False when it is answered already. */
   private takeArg(msg: Msg, ep: Endpoint, args: unknown[]): boolean {
-    const h = msg.headers!;
+    const h = this.contextOf(msg)!;
     const index = Number(h.get(HEADER_STREAM_ARG));
-    const callId = h.has(HEADER_CALL) ? h.get(HEADER_CALL) : "";
-    if (!Number.isInteger(index) || index < 0 || index >= args.length || args[index] !== null || callId === "" || this.seal !== undefined || this.nc === undefined) {
-      this.replyError(msg, ErrorCodes.ERR_RPC_INVALID_ARGUMENT, { name: "RpcError", message: "a streamed argument that is not there (or not null), without a call id, or under a token", stack: "" });
+    const callId = h.get(HEADER_CALL);
+    if (!Number.isInteger(index) || index < 0 || index >= args.length || args[index] !== null || callId === "" || this.nc === undefined) {
+      this.replyError(msg, ErrorCodes.ERR_RPC_INVALID_ARGUMENT, { name: "RpcError", message: "a streamed argument that is not there (or not null), or without a call id", stack: "" });
       return false;
     }
-    const arg = new NatsArg(this.nc, this.headersOf!, this.codec, argSubject(this.service, callId), msg.reply!, ep);
+    const arg = new NatsArg(this.nc, this.headersOf!, this.codec, argSubject(this.service, callId), msg.reply!, ep, this.streamSealOf(msg, callId), () => this.forged("stream argument item"));
     this.args.set(msg, arg);
     this.argsByCallId.set(callId, arg);
     this.argIds.set(arg, callId);
     args[index] = arg.inbound.stream;
+    this.watch(msg, callId);
     // Settled at once (a handler that did not wait for its argument): no more items taken.
     queueMicrotask(() => {
       if (!this.running.has(msg)) this.endArg(msg);
@@ -292,6 +315,47 @@ export class NatsService {
     });
   }
 
+  /** Ends call `callId` on this instance: its stream's generator closed, its streamed
+   *  argument failed with `code`, its context's signal aborted. */
+  private cancelCall(callId: string, code: ErrorCode, why: string): void {
+    this.streamsByCallId.get(callId)?.cancel();
+    this.argsByCallId.get(callId)?.close(new RpcError(code, why));
+    this.byCallId.get(callId)?.abort(code, why);
+  }
+
+  /** Watches the caller of stream call `msg` (src/nats/liveness.ts): answers its probes on
+   *  the call's own subject, probes its inbox when it is silent, and ends the call
+   *  (ERR_RPC_DISCONNECTED) when it is gone. */
+  private watch(msg: Msg, callId: string): void {
+    const nc = this.nc;
+    const ms = this.options.livenessMs;
+    if (nc === undefined || ms <= 0 || this.watches.has(callId)) return;
+    const ss = this.streamSeals.get(msg);
+    const empty = new Uint8Array(0);
+    const sub = nc.subscribe(liveSubject(this.service, callId), {
+      callback: (err, m) => {
+        if (err !== null) return;
+        liveness.heard();
+        const h = this.headersOf!();
+        h.set(HEADER_STREAM, "pong");
+        try {
+          m.respond(ss === undefined ? empty : ss.wrap(h, "pong", empty), { headers: h });
+        } catch {
+          // Closed: the call ends with the connection.
+        }
+      },
+    });
+    const probe = (timeout: number): Promise<boolean> => {
+      const h = this.headersOf!();
+      h.set(HEADER_STREAM, "probe");
+      return nc.request(msg.reply!, empty, { timeout: Math.max(1, timeout), headers: h })
+        .then((m) => ss === undefined || ss.unwrap("pong", "pong", authOf(m.headers), m.data) !== undefined, () => false);
+    };
+    const liveness = new Liveness(ms, probe, () => this.cancelCall(callId, ErrorCodes.ERR_RPC_DISCONNECTED, `the caller is gone: it answered no probe within ${2 * ms} ms of silence`));
+    this.watches.set(callId, { liveness, sub });
+    this.streamCallIds.set(msg, callId);
+  }
+
   /** A request's handler is done (or its answer sent at close): forget it. */
   private ended(msg: Msg): boolean {
     const run = this.running.get(msg);
@@ -305,6 +369,14 @@ export class NatsService {
       this.streams.delete(msg);
       const callId = this.streamIds.get(stream);
       if (callId !== undefined) this.streamsByCallId.delete(callId);
+    }
+    const streamId = this.streamCallIds.get(msg);
+    if (streamId !== undefined) this.sealsById.delete(streamId);
+    const w = streamId === undefined ? undefined : this.watches.get(streamId);
+    if (w !== undefined) {
+      this.watches.delete(streamId!);
+      w.liveness.stop();
+      w.sub.unsubscribe();
     }
     return true;
   }
@@ -328,23 +400,77 @@ export class NatsService {
     answered: () => {},
     stream: (msg) => this.opened(msg),
     item: (msg, _id, value) => this.publishItem(msg, value),
+    room: () => this.roomForItems(),
   };
 
+  /** Stream items published since the last flush was asked for (what the NATS library may
+   *  still hold in its buffer), and whether one is on its way. */
+  private unflushedBytes = 0;
+  private unflushedItems = 0;
+  private flushing = false;
+
+  /** Whether streams may publish another item: once 1 MiB (or 1,024 items) went out, every
+   *  stream waits for a flush (a round trip to the NATS server), so that a caller granting
+   *  itself all the credit there is holds the library's buffer to about 1 MiB and cannot
+   *  keep this event loop from the other callers (hostile-streams-nats.test). */
+  private roomForItems(): boolean {
+    if (this.unflushedBytes < FLUSH_BYTES && this.unflushedItems < FLUSH_ITEMS) return true;
+    const nc = this.nc;
+    if (!this.flushing && nc !== undefined) {
+      this.flushing = true;
+      const done = (): void => {
+        this.flushing = false;
+        this.unflushedBytes = 0;
+        this.unflushedItems = 0;
+      };
+      nc.flush().then(done, done);
+    }
+    return nc === undefined; // closed: the next item fails, which ends the stream
+  }
+
   /** A request that opens a stream (its HEADER_STREAM: the opening credit): the credit,
-   *  tracked until it settles. Not under a token (a sealed stream is not supported yet). */
+   *  tracked until it settles. */
   private opened(msg: Msg): StreamCredit | undefined {
-    const h = msg.headers;
-    if (h === undefined || !h.has(HEADER_STREAM) || this.seal !== undefined) return undefined;
-    const open = parseCredit(h.get(HEADER_STREAM));
+    const h = this.contextOf(msg);
+    const open = h === undefined ? undefined : parseCredit(h.get(HEADER_STREAM));
     if (open === undefined) return undefined;
     const credit = new StreamCredit(open.items, open.bytes);
     this.streams.set(msg, credit);
-    const callId = h.get(HEADER_CALL);
+    const callId = h!.get(HEADER_CALL);
     if (callId !== "") {
       this.streamsByCallId.set(callId, credit);
       this.streamIds.set(credit, callId);
+      this.streamSealOf(msg, callId);
+      this.watch(msg, callId);
     }
     return credit;
+  }
+
+  /** What a request says of its call: its sealed context under the token, else its headers. */
+  private contextOf(msg: Msg): ContextSource | undefined {
+    const sealed = this.sealedContexts.get(msg);
+    return sealed !== undefined ? sealedPairs(sealed) : msg.headers;
+  }
+
+  /** The seal of stream call `msg` (under the token; made once, known by `callId` for its
+   *  caller's credit and cancels). */
+  private streamSealOf(msg: Msg, callId: string): StreamSeal | undefined {
+    const iv = this.ivs.get(msg);
+    if (this.seal === undefined || iv === undefined) return undefined;
+    let ss = this.streamSeals.get(msg);
+    if (ss === undefined) {
+      ss = new StreamSeal(this.seal, iv, false);
+      this.streamSeals.set(msg, ss);
+      this.sealsById.set(callId, ss);
+      this.streamCallIds.set(msg, callId);
+    }
+    return ss;
+  }
+
+  /** A stream message that does not open under the token (or replayed): dropped, reported
+   *  in aggregate as a dropped request is. */
+  private forged(what: string): void {
+    this.server.refused(new RpcError(ErrorCodes.ERR_RPC_ACCESS_DENIED, `dropped a NATS ${what} of a sealed stream that does not open under the token (forged, altered or replayed)`), `ERR_RPC_ACCESS_DENIED NATS stream ${what}`);
   }
 
   /** Publishes one item of a stream to its caller's inbox; returns its size in bytes. */
@@ -354,7 +480,10 @@ export class NatsService {
     const data = this.codec.encode(value, this.maxBytes, "item");
     const h = this.headersOf!();
     h.set(HEADER_STREAM, "item");
-    nc.publish(msg.reply!, data, { headers: h });
+    const ss = this.streamSeals.get(msg);
+    nc.publish(msg.reply!, ss === undefined ? data : ss.wrap(h, "item", data), { headers: h });
+    this.unflushedBytes += data.length;
+    this.unflushedItems++;
     return data.length;
   }
 

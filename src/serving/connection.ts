@@ -42,10 +42,15 @@ export class Connection {
   contextMetadata: Readonly<Record<string, string>> = NO_METADATA;
   /** Streams of this connection in progress, by call id (made on first use). */
   streams: Map<number, StreamCredit> | undefined;
+  /** Stream pumps waiting for its send queue to empty (StreamCredit.room), if any. */
+  roomWaiters: (() => void)[] | undefined;
   /** The STREAM_CREDIT just taken that opens the request of id `openId` (0: none). */
   openId = 0;
   openItems = 0;
   openBytes = 0;
+  /** Calls of view handlers in progress whose request is not held (stream calls and
+   *  streamed arguments' calls: their arguments were copies), by id (made on first use). */
+  unheld: Set<number> | undefined;
   /** Streamed arguments of calls in progress, by call id (made on first use). */
   inbound: Map<number, Inbound> | undefined;
   /** The STREAM_ARG just taken: argument `argIndex` of the request of id `argId` (0: none). */

@@ -29,6 +29,7 @@ import { Lease } from "./lease.js";
 import { Budgets } from "./budgets.js";
 import { StreamCredit } from "./stream.js";
 import { Inbound } from "./inbound.js";
+import { NOT_EMPTY } from "./wake-throttle.js";
 
 /** Longest a serving turn keeps the event loop before yielding to other I/O. */
 const TURN_MS = 2;
@@ -192,25 +193,37 @@ export class Serving {
       this.drop(conn, undefined, L.REASON_NONE, "the client closed or died");
       return;
     }
-    if (got > 0 && conn.channel.reader.used() === 0 && this.pauseEmptyWakes(conn)) return;
+    if (got > 0 && conn.channel.reader.used() === 0 && this.forNothing(conn)) return;
     if (this.parked) {
       this.unpark();
       this.turn();
     }
   }
 
-  /** Counts a wake-up of `conn` that found nothing to do; past the limit stops watching
-   *  its socket for a pause (src/serving/wake-throttle.ts) and says so. */
-  private pauseEmptyWakes(conn: Connection): boolean {
+  /** A wake-up of `conn` that found its ring empty: true when it asked nothing of the
+   *  server (src/serving/wake-throttle.ts), which then stays as it is (parked: a turn would
+   *  spin for nothing, ~50 µs each, what a flood of them cost). Past the limit, its socket
+   *  is not watched for a pause. A wake-up after records were taken is a caller's whose
+   *  request a turn took first: served as before (the turn may take its next one). */
+  private forNothing(conn: Connection): boolean {
     const pauseMs = conn.wakes.emptyWake(performance.now(), conn.recordsTaken);
-    if (pauseMs === 0) return false;
-    conn.link.unwatch();
-    setTimeout(() => {
-      if (conn.closed) return;
-      conn.link.watch(); // level-triggered: a wake byte sent meanwhile fires at once
-      this.schedule(); // and whatever it published meanwhile is served
-    }, pauseMs).unref();
-    return true;
+    if (pauseMs === NOT_EMPTY) return false;
+    if (pauseMs > 0) {
+      conn.link.unwatch();
+      setTimeout(() => {
+        if (conn.closed) return;
+        conn.link.watch(); // level-triggered: a wake byte sent meanwhile fires at once
+        this.schedule(); // and whatever it published meanwhile is served
+      }, pauseMs).unref();
+      return true;
+    }
+    // Responses waiting for room in its ring: its wake-up may say it made some.
+    if (!conn.channel.idle) return false;
+    if (!this.parked) return true; // a turn comes anyway
+    // The client cleared our "parked" word as it rang: set it again, then look once more,
+    // as park() does (a request published in between is served now).
+    conn.seg.store(L.CONN_SERVER_PARKED, 1);
+    return conn.viewHeld || conn.channel.reader.empty();
   }
 
   /** Forgets a connection and frees its memory, at once or, while a view handler holds
@@ -244,9 +257,10 @@ export class Serving {
       for (const s of conn.streams.values()) s.cancel();
       conn.streams.clear();
     }
+    if (conn.roomWaiters !== undefined) this.roomMade(conn); // (their sends fail: it went)
     if (conn.inbound !== undefined) {
+      // (Left in the map: each call's end lets go of a view item its handler still has.)
       for (const a of conn.inbound.values()) a.fail(new RpcError(ErrorCodes.ERR_RPC_DISCONNECTED, "the caller closed or died"));
-      conn.inbound.clear();
     }
     if (conn === this.newest) this.newest = undefined;
     const i = this.conns.indexOf(conn);
@@ -359,46 +373,16 @@ export class Serving {
     }
     if (this.died(conn, now)) return 1;
     const wrote = !ch.idle && ch.flush();
+    if (wrote && ch.idle && conn.roomWaiters !== undefined) this.roomMade(conn);
     let n = 0;
     // Backpressure: while responses wait for room in the client's ring, take no new
     // requests (its request ring fills and its own sends wait at its side).
     while (n < BATCH && ch.idle && !conn.viewHeld && ch.poll()) {
       n++;
-      const type = ch.type;
-      if (type === L.T_CALL) {
-        this.dispatchById(conn, ch.payload, ch.length);
-      } else if (type === L.T_REQUEST) {
-        this.dispatch(conn, ch.payload, ch.length);
-      } else if (type === OVERSIZED) {
-        if (ch.oversizedId >= 0 && ch.overBudget) {
-          const l = this.budgets.limits;
-          this.sendError(conn, ch.oversizedId, ErrorKind.RESOURCE_EXHAUSTED, "RpcError",
-            `request of ${ch.length} bytes refused: unfinished requests would hold more than the server's maxReassemblyBytesPerUser (${l.maxReassemblyBytesPerUser}) or maxReassemblyBytes (${l.maxReassemblyBytes})`);
-        } else if (ch.oversizedId >= 0) {
-          this.sendError(conn, ch.oversizedId, ErrorKind.MESSAGE_TOO_LARGE, "Error",
-            `request of ${ch.length} bytes is over the server's maxMessageBytes (${this.maxMessageBytes})`);
-        }
-      } else if (type === L.T_CONTEXT) {
-        this.takeContext(conn, ch.payload, ch.length);
-      } else if (type === L.T_CANCEL) {
-        this.takeCancel(conn, ch.payload, ch.length);
-      } else if (type === L.T_STREAM_CREDIT) {
-        this.takeCredit(conn, ch.payload, ch.length);
-      } else if (type === L.T_STREAM_ITEM) {
-        this.takeItem(conn, ch.payload, ch.length);
-      } else if (type === L.T_STREAM_ARG) {
-        this.takeStreamArg(conn, ch.payload, ch.length);
-      } else if (type === L.T_STREAM_END) {
-        this.takeStreamEnd(conn, ch.payload, ch.length);
-      } else if (type === L.T_GOODBYE) {
-        ch.consumed();
-        ch.release();
-        this.drop(conn, undefined, L.REASON_NONE, "the client said goodbye");
-        return n;
-      } else {
-        this.protocolError(conn, `a record of type ${type}`);
-        return n;
-      }
+      // The common record first; the others in a method of their own, so that the
+      // compiled loop (inlined into the serving turn) stays small.
+      if (ch.type === L.T_CALL) this.dispatchById(conn, ch.payload, ch.length);
+      else if (!this.take(conn, ch.type)) return n;
       if (conn.closed) return n;
       if (!ch.idle && this.overQueued(conn)) return n;
       // A long handler may have outlived its client: look again every few requests.
@@ -421,6 +405,45 @@ export class Serving {
       return progress;
     }
     return 0;
+  }
+
+  /** A record other than a CALL (drain's loop): false when the drain must stop (the
+   *  connection ended or broke the protocol). */
+  private take(conn: Connection, type: number): boolean {
+    const ch = conn.channel;
+    if (type === L.T_REQUEST) {
+      this.dispatch(conn, ch.payload, ch.length);
+    } else if (type === OVERSIZED) {
+      if (ch.oversizedId >= 0 && ch.overBudget) {
+        const l = this.budgets.limits;
+        this.sendError(conn, ch.oversizedId, ErrorKind.RESOURCE_EXHAUSTED, "RpcError",
+          `request of ${ch.length} bytes refused: unfinished requests would hold more than the server's maxReassemblyBytesPerUser (${l.maxReassemblyBytesPerUser}) or maxReassemblyBytes (${l.maxReassemblyBytes})`);
+      } else if (ch.oversizedId >= 0) {
+        this.sendError(conn, ch.oversizedId, ErrorKind.MESSAGE_TOO_LARGE, "Error",
+          `request of ${ch.length} bytes is over the server's maxMessageBytes (${this.maxMessageBytes})`);
+      }
+    } else if (type === L.T_CONTEXT) {
+      this.takeContext(conn, ch.payload, ch.length);
+    } else if (type === L.T_CANCEL) {
+      this.takeCancel(conn, ch.payload, ch.length);
+    } else if (type === L.T_STREAM_CREDIT) {
+      this.takeCredit(conn, ch.payload, ch.length);
+    } else if (type === L.T_STREAM_ITEM) {
+      this.takeItem(conn, ch.payload, ch.length);
+    } else if (type === L.T_STREAM_ARG) {
+      this.takeStreamArg(conn, ch.payload, ch.length);
+    } else if (type === L.T_STREAM_END) {
+      this.takeStreamEnd(conn, ch.payload, ch.length);
+    } else if (type === L.T_GOODBYE) {
+      ch.consumed();
+      ch.release();
+      this.drop(conn, undefined, L.REASON_NONE, "the client said goodbye");
+      return false;
+    } else {
+      this.protocolError(conn, `a record of type ${type}`);
+      return false;
+    }
+    return true;
   }
 
   /** A REQUEST: the method by name (a client's first call of it). The client is told
@@ -487,7 +510,11 @@ export class Serving {
         `call refused: this connection has ${conn.inflight} calls in flight, the server's maxInflightPerConnection`);
       return;
     }
-    const view = ep.view;
+    // A view handler called as a stream, or with a streamed argument, gets its request's
+    // arguments as copies: its request cannot stay delivered while items come and go
+    // (the items of a streamed argument are views, see takeItem).
+    const streaming = ep.view && (conn.argId === id || conn.openId === id);
+    const view = ep.view && !streaming;
     const tail = conn.channel.tail;
     let args: unknown;
     try {
@@ -506,13 +533,8 @@ export class Serving {
     }
     if (!Array.isArray(args)) return this.protocolError(conn, "arguments that are not an array");
     if (conn.openId !== 0 && conn.openId !== id) conn.openId = 0; // opened another call: dropped
-    if (conn.argId !== 0 && !this.streamArg(conn, id, ep, args, view)) return;
-    if (view && conn.openId === id) {
-      // Its request would stay delivered until the stream ends, and no credit could be read.
-      conn.openId = 0;
-      this.sendError(conn, id, ErrorKind.INVALID_ARGUMENT, "RpcError", `method "${ep.name}" takes views (view: true): it cannot be called as a stream`);
-      return;
-    }
+    if (conn.argId !== 0 && !this.streamArg(conn, id, ep, args)) return;
+    if (streaming) (conn.unheld ??= new Set()).add(id);
     let running: Running | undefined;
     if (ep.contextual) {
       running = this.started(conn, id, ep.name);
@@ -534,7 +556,8 @@ export class Serving {
         if (conn.closed) running.abort(ErrorCodes.ERR_RPC_DISCONNECTED, "the connection ended while the call started");
       }
       if (!pending) {
-        if (conn.inbound !== undefined) conn.inbound.delete(id);
+        if (streaming) conn.unheld!.delete(id);
+        this.endInbound(conn, id);
         // Sent (a spliced view copied into the ring or the queue): the tail may take the
         // next one. A view handler's request stays delivered while its promise is pending.
         if (view) this.doneWithView(conn, tail, true);
@@ -621,17 +644,13 @@ export class Serving {
 
   /** Request `id`'s streamed argument, if a STREAM_ARG announced one: an Inbound in its
    *  place (args[index], sent as null). False when the call is answered already. */
-  private streamArg(conn: Connection, id: number, ep: Endpoint, args: unknown[], view: boolean): boolean {
+  private streamArg(conn: Connection, id: number, ep: Endpoint, args: unknown[]): boolean {
     const index = conn.argIndex;
     const mine = conn.argId === id;
     conn.argId = 0;
     if (!mine) return true; // announced for another request: dropped
     if (index >= args.length || args[index] !== null) {
       this.protocolError(conn, "a STREAM_ARG for an argument that is not there (or not null)");
-      return false;
-    }
-    if (view) {
-      this.sendError(conn, id, ErrorKind.INVALID_ARGUMENT, "RpcError", "a method that takes views (view: true) cannot take a streamed argument");
       return false;
     }
     const inbound = new Inbound(ep, (items, bytes) => this.sendArgCredit(conn, id, items, bytes));
@@ -641,18 +660,62 @@ export class Serving {
     return true;
   }
 
-  /** A STREAM_ITEM from the caller: one item of call `id`'s streamed argument. */
+  /** A STREAM_ITEM from the caller: one item of call `id`'s streamed argument. A view
+   *  handler's item that holds binaries gets views of them: its record stays delivered,
+   *  holding the connection's memory (lease) and reading (viewHeld), until the handler
+   *  asks for the next item or its call ends. A contract method's item is first copied
+   *  out of the ring, which the caller can still write (private-copy.ts). */
   private takeItem(conn: Connection, at: number, length: number): void {
     if (length < P_RESPONSE_BODY) return this.protocolError(conn, "a STREAM_ITEM shorter than its header");
     const inbound = conn.inbound?.get(core().view.getUint32(at + P_ID, true));
     if (inbound === undefined) return; // its call ended: dropped
+    const ch = conn.channel;
+    const views = inbound.views;
     let value: unknown;
     try {
-      value = this.decoder!.decode(at + P_RESPONSE_BODY, at + length, conn.channel.tail);
+      let body = at + P_RESPONSE_BODY;
+      let end = at + length;
+      if (!views) value = this.decoder!.decode(body, end, ch.tail);
+      else {
+        if (inbound.checked && ch.deliveredInRing) {
+          const copy = conn.copy.take(body, end);
+          end = copy + (end - body);
+          body = copy;
+        }
+        value = this.decoder!.decodeViews(body, end, ch.tail);
+      }
     } catch (e) {
       return this.protocolError(conn, `an undecodable stream item (${(e as Error).message})`);
     }
-    if (!inbound.push(value, length - P_RESPONSE_BODY)) this.protocolError(conn, "stream items beyond the credit given");
+    let release: (() => void) | undefined;
+    if (views && typeof value === "object" && value !== null) {
+      conn.viewHeld = true;
+      conn.lease.hold();
+      release = () => this.releaseView(conn);
+    }
+    if (!inbound.push(value, length - P_RESPONSE_BODY, release)) this.protocolError(conn, "stream items beyond the credit given");
+  }
+
+  /** Call `id` ended: its streamed argument, if any, is forgotten (a view item its
+   *  handler still had lets go of its memory). */
+  private endInbound(conn: Connection, id: number): void {
+    const inbound = conn.inbound?.get(id);
+    if (inbound === undefined) return;
+    conn.inbound!.delete(id);
+    inbound.close();
+  }
+
+  /** The send queue is empty again: streams that waited for room go on. */
+  private roomMade(conn: Connection): void {
+    const waiters = conn.roomWaiters!;
+    conn.roomWaiters = undefined;
+    for (const w of waiters) w();
+  }
+
+  /** Whether call `id` of view handler `ep` holds its request delivered (not a stream call
+   *  or a streamed argument's, whose arguments were copies: see run). */
+  private holdsRequest(conn: Connection, id: number, ep: Endpoint): boolean {
+    return ep.view && conn.unheld?.has(id) !== true;
   }
 
   /** A STREAM_END: [id u32][reason u8]: call `id`'s streamed argument ended (0) or failed (1). */
@@ -684,6 +747,7 @@ export class Serving {
     conn.openId = 0;
     const credit = new StreamCredit(conn.openItems, conn.openBytes);
     (conn.streams ??= new Map()).set(id, credit);
+    credit.room = () => (conn.channel.idle || conn.closed ? undefined : new Promise<void>((resolve) => (conn.roomWaiters ??= []).push(resolve)));
     return credit;
   }
 
@@ -701,24 +765,28 @@ export class Serving {
   private readonly wire: Wire<Connection> = {
     result: (conn, id, value) => this.sendResult(conn, id, value),
     thrown: (conn, id, thrown) => this.sendThrown(conn, id, thrown),
-    pending: (conn, _id, ep) => {
+    pending: (conn, id, ep) => {
       conn.inflight++;
       this.inflight++;
-      if (ep.view) conn.viewHeld = true;
+      if (this.holdsRequest(conn, id, ep)) conn.viewHeld = true;
     },
     settling: (conn, id, ep) => {
       if (ep.contextual) conn.running?.delete(id);
       if (conn.streams !== undefined) conn.streams.delete(id);
-      if (conn.inbound !== undefined) conn.inbound.delete(id);
+      if (conn.inbound !== undefined) this.endInbound(conn, id);
       conn.inflight--;
       this.inflight--;
       if (this.inflight === 0) this.drained?.();
       if (!conn.closed && this.running) return true;
       // Its client is gone: the memory its views showed may go now.
-      if (ep.view) this.doneWithView(conn, null, true);
+      if (this.holdsRequest(conn, id, ep)) this.doneWithView(conn, null, true);
       return false;
     },
-    answered: (conn, _id, ep, sent) => this.answered(conn, ep.view, sent),
+    answered: (conn, id, ep, sent) => {
+      const held = this.holdsRequest(conn, id, ep);
+      if (ep.view && !held) conn.unheld!.delete(id);
+      this.answered(conn, held, sent);
+    },
     stream: (conn, id) => (conn.openId === id ? this.opened(conn, id) : undefined),
     item: (conn, id, value) => this.sendItem(conn, id, value),
   };

@@ -31,6 +31,9 @@ export interface Wire<C> {
   stream(c: C, id: number): StreamCredit | undefined;
   /** Sends one item of stream call `id`; returns its size in bytes. Throws when it cannot. */
   item(c: C, id: number, value: unknown): number;
+  /** Whether the wire takes another item now, whatever the caller's credit (absent: always);
+   *  while it says no, stream pumps wait (src/serving/stream.ts). */
+  room?(c: C): boolean;
 }
 
 /** Runs `ep`'s handler on `args` (one more argument, `extra`, when given: the call's
@@ -136,7 +139,7 @@ function streamed<C>(ep: Endpoint, wire: Wire<C>, c: C, id: number, credit: Stre
     ep.items++;
     ep.itemBytes += bytes;
     return bytes;
-  });
+  }, wire.room === undefined ? undefined : () => wire.room!(c));
 }
 
 function settle<C>(ep: Endpoint, t0: number, wire: Wire<C>, c: C, id: number, value: unknown, thrown: boolean, ctx: Context | undefined): void {

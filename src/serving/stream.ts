@@ -16,6 +16,10 @@ export class StreamCredit {
   private wake: (() => void) | undefined = undefined;
   /** Called once on cancel (the pump closes its iterator). */
   onCancel: (() => void) | undefined = undefined;
+  /** The wire's: a promise of room when the items sent so far wait in memory for room in
+   *  the ring (the pump then takes no further item: each goes straight into the ring, not
+   *  through a queue, and memory stays bounded by the ring); undefined when there is room. */
+  room: (() => Promise<void> | undefined) | undefined = undefined;
 
   constructor(items: number, bytes: number) {
     this.grant(items, bytes);
@@ -62,6 +66,10 @@ export function asyncIteratorOf(value: unknown): AsyncIterator<unknown> | undefi
   return typeof f === "function" ? (f.call(value) as AsyncIterator<unknown>) : undefined;
 }
 
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && typeof value === "object" && typeof (value as PromiseLike<unknown>).then === "function";
+}
+
 /** Sends one item; returns its size in bytes (what it costs of the credit). Throws when
  *  it cannot be sent (the stream ends with that error). */
 export type SendItem = (value: unknown) => number;
@@ -69,9 +77,13 @@ export type SendItem = (value: unknown) => number;
 /** Runs a stream call's answer: `result` (a handler's value or promise) is awaited; an
  *  async iterable is pumped through `send` within `credit`, and the promise resolves with
  *  its return value (the stream's result); any other value is the result, with no items.
- *  On cancel the iterator's `return()` runs (a generator's `finally`). */
-export async function pumpStream(result: unknown, credit: StreamCredit, send: SendItem): Promise<unknown> {
-  const value = await result;
+ *  On cancel the iterator's `return()` runs (a generator's `finally`). `room`: whether the
+ *  wire takes another item now; while it says no, the pump waits (1 ms steps), whatever the
+ *  credit (a peer that grants more than it reads holds the producer, not our memory); the
+ *  credit's own `room` (a promise) is the event-driven form a ring's wire gives. */
+export async function pumpStream(result: unknown, credit: StreamCredit, send: SendItem, room?: () => boolean): Promise<unknown> {
+  // A generator (the usual answer) is taken at once: one microtask less before the first item.
+  const value = isThenable(result) ? await result : result;
   const it = asyncIteratorOf(value);
   if (it === undefined) return value;
   let finished = false;
@@ -86,6 +98,7 @@ export async function pumpStream(result: unknown, credit: StreamCredit, send: Se
   try {
     for (;;) {
       while (!credit.open && !credit.cancelled) await credit.waitForCredit();
+      while (room !== undefined && !room() && !credit.cancelled) await new Promise((r) => setTimeout(r, 1));
       if (credit.cancelled) return undefined;
       const r = await it.next();
       if (r.done === true) {
@@ -96,6 +109,8 @@ export async function pumpStream(result: unknown, credit: StreamCredit, send: Se
       const bytes = send(r.value);
       credit.items--;
       credit.bytes -= bytes;
+      const ringRoom = credit.room?.();
+      if (ringRoom !== undefined) await ringRoom;
     }
   } catch (e) {
     finished = true; // a generator that threw is done; an item that could not be sent:

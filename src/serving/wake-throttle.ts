@@ -13,6 +13,10 @@
 // to 2,000–7,000 (npm run bench, "1 in flight"). The count of records is the server's own,
 // nothing the client can write.
 
+/** emptyWake's answer for a wake-up that was not for nothing (its client published what
+ *  the server took meanwhile): the server serves as usual. */
+export const NOT_EMPTY = -1;
+
 const WINDOW_MS = 100;
 const EMPTY_WAKES_LIMIT = 50;
 const PAUSE_MIN_MS = 10;
@@ -28,11 +32,12 @@ export class WakeThrottle {
   pauses = 0;
 
   /** One wake-up that found the ring empty at `now`, `taken` records having been taken
-   *  from it so far: how long to stop watching (0: not). */
+   *  from it so far: NOT_EMPTY, or, for a wake-up for nothing, how long to stop watching
+   *  (0: not). */
   emptyWake(now: number, taken: number): number {
     if (taken !== this.takenAtLast) {
       this.takenAtLast = taken; // it published what the server took meanwhile
-      return 0;
+      return NOT_EMPTY;
     }
     if (now - this.windowStart > WINDOW_MS) {
       // A window under the limit forgives: the pause starts small again.

@@ -28,10 +28,16 @@ export class AtomicsBell {
     this.parked = parkedAt >>> 2;
   }
 
+  /** Whether the last `ring` found the owner parked (and woke it): a synchronous call
+   *  then parks at once (it cannot be answered before the owner's thread is scheduled, and
+   *  spinning meanwhile takes a CPU the owner may need). */
+  woke = false;
+
   /** Producer side: wakes the owner if it said it parked. Call after publishing. */
   ring(): void {
     const i32 = this.c.i32;
-    if (Atomics.load(i32, this.parked) !== 0 && Atomics.exchange(i32, this.parked, 0) !== 0) this.wake();
+    this.woke = Atomics.load(i32, this.parked) !== 0 && Atomics.exchange(i32, this.parked, 0) !== 0;
+    if (this.woke) this.wake();
   }
 
   /** Wakes the owner whether or not it says it is parked. */

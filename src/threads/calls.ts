@@ -15,10 +15,13 @@ import { METADATA_MAX_BYTES } from "../metadata.js";
 import { CancelReason } from "../serving/context.js";
 import { remoteError } from "../calls/remote-error.js";
 import { closedError } from "../calls/closed.js";
-import type { Call, Transport } from "../calls/transport.js";
+import { newCall, type Call, type CallSettings, type Refused, type StreamSink, type Transport } from "../calls/transport.js";
 import { PendingTable } from "../pending.js";
 import { Deadlines } from "../deadlines.js";
 import { canBlock, nextTurn } from "./bell.js";
+import { takeLiveness, watchLiveness } from "./watchdog.js";
+import { ThreadStreams } from "./client-streams.js";
+import { streamedArg } from "../calls/stream.js";
 import { GONE_CLIENT, GONE_SERVER, holdLock, webLocks, type ThreadLink, type ThreadPort } from "./connection.js";
 
 /** Longest single sleep of a synchronous call: it looks at the connection's "gone" word
@@ -27,9 +30,15 @@ const SLEEP_SLICE_MS = 50;
 /** Pump turns run as microtasks before one goes through the event loop (timers, messages). */
 const MICROTASK_TURNS = 32;
 
+type Metadata = Readonly<Record<string, string>>;
+
 interface Pending {
   id: number;
   method: string;
+  args: unknown[];
+  settings: CallSettings;
+  /** Sent by attemptOnce: a refusal (ERR_RPC_UNAVAILABLE) goes there. */
+  refused: Refused | undefined;
   resolve: (value: unknown) => void;
   reject: (err: RpcError) => void;
   /** performance.now() when it times out (Deadlines). */
@@ -75,6 +84,13 @@ export class ThreadCalls implements Transport {
   private pumpParked = false;
   private microTurns = 0;
 
+  /** The liveness end the server sent (Node), until the first synchronous call gives it
+   *  to the watchdog (src/threads/watchdog.ts); then the function that stops watching. */
+  private live: ThreadPort | undefined;
+  private unwatch: (() => void) | undefined;
+  /** Stream calls and streamed arguments (made on the first). */
+  private streams: ThreadStreams | undefined;
+
   /** Gives up this side's lock (browsers: tells the server this side is gone). */
   private releaseLock: (() => void) | undefined;
 
@@ -84,6 +100,7 @@ export class ThreadCalls implements Transport {
     this.decoder = new Decoder(link.core);
     this.syncSpin = new Spin(o.spinMs, o.busyPoll, 1);
     this.pumpSpin = new Spin(o.spinMs, o.busyPoll, IDLE_POLLS_PER_CLOCK);
+    this.live = takeLiveness(port);
     // The server's thread ended (terminated, threw out) or it dropped us: the port closes.
     port.addEventListener("close", () => this.lose(this.goneError()));
     // Browsers close no port of a terminated worker: the server holds a Web Lock for its life
@@ -133,9 +150,9 @@ export class ThreadCalls implements Transport {
 
   // ----------------------------------------------------------------- sending
 
-  private send(call: Call, timeoutMs: number): number {
+  private send(method: string, args: unknown[], metadata: Metadata | undefined, stream: StreamSink | undefined, timeoutMs: number, streamed: number): number {
     try {
-      return this.sendNow(call, timeoutMs);
+      return this.sendNow(method, args, metadata, stream, timeoutMs, streamed);
     } catch (e) {
       if (e instanceof RpcError) throw e;
       // The memory said something impossible (the ring's handle or counters overwritten):
@@ -145,17 +162,17 @@ export class ThreadCalls implements Transport {
     }
   }
 
-  private sendNow(call: Call, timeoutMs: number): number {
+  private sendNow(method: string, args: unknown[], metadata: Metadata | undefined, stream: StreamSink | undefined, timeoutMs: number, streamed: number): number {
     if (this.closed) throw closedError(this.name);
     if (this.lost !== undefined) throw new RpcError(this.lost.code, this.lost.message, { maybeExecuted: false });
-    const extra = this.nameExtra(call.method);
+    const extra = this.nameExtra(method);
     const encoder = this.encoder;
-    const length = encoder.encode(call.args, this.o.maxMessageBytes, "args", HEADROOM);
+    const length = encoder.encode(args, this.o.maxMessageBytes, "args", HEADROOM);
     const ch = this.link.channel;
     const id = this.nextId;
     this.nextId = (this.nextId + 1) >>> 0 || 1;
-    const metadata = call.settings.metadata;
     if (metadata !== undefined || timeoutMs !== this.o.timeoutMs) this.sendContext(id, timeoutMs, metadata);
+    if (stream !== undefined || streamed >= 0) this.streamsOf().announce(id, stream, streamed);
     ch.send(L.T_REQUEST, id, extra, encoder.start + HEADROOM, length, encoder.splice);
     encoder.shrink(length);
     ch.writer.commit();
@@ -229,6 +246,7 @@ export class ThreadCalls implements Transport {
   private handle(type: number, at: number, length: number): void {
     const c = this.link.core;
     if (type === L.T_GOODBYE) return this.lose(this.goneError());
+    if (type === L.T_STREAM_ITEM || type === L.T_STREAM_CREDIT) return this.streamsOf().take(type, at, length);
     if (type === OVERSIZED) {
       return this.deliver(this.link.channel.oversizedId, undefined, new RpcError(ErrorCodes.ERR_RPC_MESSAGE_TOO_LARGE, `response of ${length} bytes is over maxMessageBytes (${this.o.maxMessageBytes})`));
     }
@@ -255,8 +273,13 @@ export class ThreadCalls implements Transport {
     const p = this.pending.get(id);
     if (p === undefined) return;
     this.settle(p);
-    if (err !== undefined) p.reject(err);
-    else p.resolve(value);
+    if (err === undefined) p.resolve(value);
+    else if (p.refused !== undefined && err.code === ErrorCodes.ERR_RPC_UNAVAILABLE) {
+      // Refused (it did not run): the attempts loop sends it again and settles its promise.
+      const call = newCall(p.method, p.args, p.settings);
+      call.startedAt = p.deadline - p.timeoutMs;
+      p.refused.refused(call, err, p.resolve, p.reject as (err: unknown) => void);
+    } else p.reject(err);
   }
 
   private settle(p: Pending): void {
@@ -282,14 +305,18 @@ export class ThreadCalls implements Transport {
       throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `call() would block forever: server ${this.name} runs on this thread (use asyncCall())`, { maybeExecuted: false });
     }
     if (this.syncId !== 0) throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "a synchronous call is already in progress on this client", { maybeExecuted: false });
-    const id = this.send(call, timeoutMs);
+    if (this.live !== undefined) this.watch();
+    const id = this.send(call.method, call.args, call.settings.metadata, undefined, timeoutMs, -1);
     const deadline = performance.now() + timeoutMs;
     const bell = this.link.clientBell;
     const spin = this.syncSpin;
     this.syncId = id;
     this.syncDone = false;
     try {
-      spin.begin(QUICK_POLLS);
+      // A server that was parked (the send woke it) cannot answer before its thread is
+      // scheduled: this call parks at once instead of spinning (as src/calls/sync.ts).
+      const serverParked = this.link.serverBell.woke;
+      spin.begin(serverParked ? 0 : QUICK_POLLS, serverParked);
       for (;;) {
         const got = this.receive();
         if (this.syncDone) break;
@@ -323,21 +350,46 @@ export class ThreadCalls implements Transport {
     }
   }
 
+  /** From now on a watchdog tells a blocked call when the server's thread ends. */
+  private watch(): void {
+    const live = this.live!;
+    this.live = undefined;
+    if (this.lost === undefined && !this.closed) this.unwatch = watchLiveness(live, this.link.core.memory, this.link.offset);
+    else live.close();
+  }
+
   // ------------------------------------------------------------ asynchronous
 
   attemptAsync(call: Call, timeoutMs: number): Promise<unknown> {
-    if (call.stream !== undefined) {
-      return Promise.reject(new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, `stream "${call.method}": streams do not travel between threads yet (shmrpc/threads); nothing was sent`, { maybeExecuted: false }));
-    }
+    return this.start(call.method, call.args, call.settings, call.stream, timeoutMs, undefined);
+  }
+
+  /** The hot path of a call the loop never re-sends (Transport.attemptOnce): its one
+   *  attempt, whose promise is the call's own; a refusal (ERR_RPC_UNAVAILABLE) goes to
+   *  `refused`, which sends it again. */
+  attemptOnce(method: string, args: unknown[], settings: CallSettings, refused: Refused): Promise<unknown> {
+    return this.start(method, args, settings, undefined, settings.timeoutMs, refused);
+  }
+
+  private start(method: string, givenArgs: unknown[], settings: CallSettings, stream: StreamSink | undefined, timeoutMs: number, refused: Refused | undefined): Promise<unknown> {
     let id: number;
+    let args = givenArgs;
+    let streamed: number;
+    let source: unknown;
     try {
-      id = this.send(call, timeoutMs);
+      streamed = streamedArg(args);
+      if (streamed >= 0) {
+        source = args[streamed];
+        args = args.slice();
+        args[streamed] = null; // its items follow the request
+      }
+      id = this.send(method, args, settings.metadata, stream, timeoutMs, streamed);
     } catch (e) {
       return Promise.reject(e);
     }
     const p: Pending = {
-      id, method: call.method, resolve: undefined!, reject: undefined!, deadline: performance.now() + timeoutMs, timeoutMs,
-      done: false, signal: call.settings.signal, onAbort: undefined,
+      id, method, args: givenArgs, settings, refused: streamed < 0 ? refused : undefined, resolve: undefined!, reject: undefined!,
+      deadline: performance.now() + timeoutMs, timeoutMs, done: false, signal: settings.signal, onAbort: undefined,
     };
     const promise = new Promise<unknown>((resolve, reject) => {
       p.resolve = resolve;
@@ -347,7 +399,7 @@ export class ThreadCalls implements Transport {
       p.onAbort = () => {
         this.settle(p);
         this.cancel(id, CancelReason.ABORTED);
-        p.reject(new RpcError(ErrorCodes.ERR_RPC_ABORTED, `call to "${call.method}" was aborted`, { cause: p.signal!.reason, maybeExecuted: true }));
+        p.reject(new RpcError(ErrorCodes.ERR_RPC_ABORTED, `call to "${method}" was aborted`, { cause: p.signal!.reason, maybeExecuted: true }));
       };
       p.signal.addEventListener("abort", p.onAbort, { once: true });
     }
@@ -355,7 +407,33 @@ export class ThreadCalls implements Transport {
     this.pending.set(p);
     this.deadlines.add(p, timeoutMs);
     this.schedulePump();
+    if (stream !== undefined) this.streamsOf().opened(id, stream, promise);
+    if (streamed >= 0) this.streamsOf().sendArg(id, source, promise);
     return promise;
+  }
+
+  private streamsOf(): ThreadStreams {
+    if (this.streams !== undefined) return this.streams;
+    const host = this; // eslint-disable-line @typescript-eslint/no-this-alias
+    return (this.streams = new ThreadStreams({
+      name: this.name,
+      get connected(): boolean {
+        return host.connected;
+      },
+      cancel: (id, reason) => this.cancel(id, reason),
+      forget: (id) => this.forget(id),
+      lose: (why) => this.lose(why),
+      flushSoon: () => this.schedulePump(),
+    }, this.link, this.encoder, this.decoder, this.o.maxMessageBytes));
+  }
+
+  /** The caller cancelled stream call `id`: it settles now (ERR_RPC_ABORTED, which nobody
+   *  reads), and its answer, if one comes, is dropped. */
+  private forget(id: number): void {
+    const p = this.pending.get(id);
+    if (p === undefined) return;
+    this.settle(p);
+    p.reject(new RpcError(ErrorCodes.ERR_RPC_ABORTED, `stream "${p.method}" was cancelled`));
   }
 
   private schedulePump(): void {
@@ -419,6 +497,8 @@ export class ThreadCalls implements Transport {
     this.lost = why;
     if (this.link.gone === 0) this.link.leave(GONE_CLIENT); // wakes a parked pump (and tells the server)
     this.port.close();
+    this.live?.close();
+    this.unwatch?.();
     this.releaseLock?.();
     const all = this.pending.drain();
     this.deadlines.clear();

@@ -71,8 +71,8 @@ export class ThreadClient {
     return this.api.async(method, args, this.api.defaults, undefined) as Promise<T>;
   }
 
-  /** As `Client.stream`; streams do not travel between threads yet: the stream ends at
-   *  once with ERR_RPC_INVALID_ARGUMENT (nothing is sent). */
+  /** Calls a method that streams its answer (as `Client.stream`): its items as they come,
+   *  within a credit window, then its return value; `break` cancels it on the server. */
   stream<T = unknown>(method: string, ...args: unknown[]): RpcStream<T> {
     return this.api.stream<T>(method, args);
   }

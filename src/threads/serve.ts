@@ -21,6 +21,9 @@ import type { Methods } from "../serving/methods.js";
 import { OutOfLinearMemory } from "../core/out-of-memory.js";
 import { nextTurn } from "./bell.js";
 import { GONE_SERVER, webLocks, type ThreadLink, type ThreadPort } from "./connection.js";
+import { offerLiveness } from "./watchdog.js";
+import { ServedStreams } from "./serve-streams.js";
+import { ThreadPrivateCopy } from "./private-copy.js";
 
 /** Records taken before the event loop gets a turn. */
 const BATCH = 256;
@@ -59,12 +62,20 @@ export class ServedThread {
   private watching = false;
   private parked = false;
   private turns = 0;
+  /** This end of the liveness channel (src/threads/watchdog.ts): it closes when this
+   *  thread ends or the connection does. */
+  private readonly live: ThreadPort | undefined;
+  /** Stream calls and streamed arguments (made on the first stream record). */
+  private streams: ServedStreams | undefined;
+  /** Where a contract view handler's request is copied to be validated (private-copy.ts). */
+  private copy: ThreadPrivateCopy | undefined;
 
   constructor(readonly link: ThreadLink, private readonly port: ThreadPort, readonly number: number, private readonly s: ServeShared, clientLock?: string) {
     this.encoder = new Encoder(link.core);
     this.decoder = new Decoder(link.core);
     this.caller = Object.freeze({ transport: "thread" as const, connection: number });
     this.spin = new Spin(s.spinMs, s.busyPoll, IDLE_POLLS_PER_CLOCK);
+    this.live = offerLiveness(port);
     // The client's thread ended (terminated, threw out) or it closed: its port closes.
     port.addEventListener("close", () => this.drop("the client's thread is gone"));
     // Browsers close no port of a terminated worker: each side holds a Web Lock for its life,
@@ -139,6 +150,10 @@ export class ServedThread {
         if (type === L.T_REQUEST) this.dispatch(ch.payload, ch.length);
         else if (type === L.T_CONTEXT) this.takeContext(ch.payload, ch.length);
         else if (type === L.T_CANCEL) this.takeCancel(ch.payload, ch.length);
+        else if (type === L.T_STREAM_CREDIT) this.streamsOf().takeCredit(ch.payload, ch.length);
+        else if (type === L.T_STREAM_ITEM) this.streamsOf().takeItem(ch.payload, ch.length);
+        else if (type === L.T_STREAM_ARG) this.streamsOf().takeArg(ch.payload, ch.length);
+        else if (type === L.T_STREAM_END) this.streamsOf().takeEnd(ch.payload, ch.length);
         else if (type === OVERSIZED) {
           if (ch.oversizedId >= 0) this.sendError(ch.oversizedId, { kind: ErrorKind.MESSAGE_TOO_LARGE, details: { name: "Error", message: `request of ${ch.length} bytes is over the server's maxMessageBytes (${this.s.maxMessageBytes})`, stack: "" } });
         } else if (type === L.T_GOODBYE) {
@@ -180,11 +195,18 @@ export class ServedThread {
     }
     let args: unknown;
     try {
-      args = ep.view ? this.decoder.decodeViews(at + body, at + length, tail) : this.decoder.decode(at + body, at + length, tail);
+      if (!ep.view) args = this.decoder.decode(at + body, at + length, tail);
+      // contracts: a schema checks bytes the client can no longer change (private-copy.ts)
+      else if (ep.spec !== undefined) args = (this.copy ??= new ThreadPrivateCopy()).decodeViews(this.link, at + body, at + length, tail);
+      else args = this.decoder.decodeViews(at + body, at + length, tail);
     } catch (e) {
       return void this.protocolError(`undecodable arguments (${(e as Error).message})`);
     }
     if (!Array.isArray(args)) return void this.protocolError("arguments that are not an array");
+    if (this.streams !== undefined && !this.streams.prepare(id, ep, args)) {
+      this.contextId = 0;
+      return;
+    }
     let running: Running | undefined;
     if (ep.contextual) {
       running = this.started(id, ep.name);
@@ -223,27 +245,27 @@ export class ServedThread {
   private takeCancel(at: number, length: number): void {
     if (length < 5) return void this.protocolError("a CANCEL shorter than its header");
     const c = this.link.core;
-    const running = this.running?.get(c.view.getUint32(at + P_ID, true));
-    if (running === undefined) return;
+    const id = c.view.getUint32(at + P_ID, true);
     const reason = c.u8[at + 4]!;
+    this.streams?.cancel(id, cancelCode(reason));
+    const running = this.running?.get(id);
+    if (running === undefined) return;
     running.abort(cancelCode(reason), reason === CancelReason.TIMEOUT ? "the caller's deadline passed" : "the caller aborted the call");
   }
 
   private readonly wire: Wire<ServedThread> = {
-    // No stream calls between threads yet: a client opens none (a handler's stream answered
-    // to a unary call is closed, and the caller told to call it with client.stream()).
-    stream: () => undefined,
-    item: () => {
-      throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "streams do not travel between threads yet");
-    },
+    stream: (_c, id) => this.streams?.opened(id),
+    item: (_c, id, value) => this.streams!.item(id, value),
     result: (_c, id, value) => this.sendResult(id, value),
     thrown: (_c, id, thrown) => this.sendError(id, errorShape(thrown, this.s.exposeStacks)),
     pending: (_c, _id, ep) => {
       this.inflight++;
       if (ep.view) this.viewHeld = true;
     },
-    settling: () => {
+    settling: (_c, id, ep) => {
+      this.streams?.settled(id);
       this.inflight--;
+      if (this.closed && ep.view) this.copy?.free(); // its views' memory, kept until now
       return !this.closed;
     },
     answered: (_c, id, ep) => {
@@ -300,6 +322,27 @@ export class ServedThread {
     this.guarded(() => this.link.channel.send(L.T_ERROR, id, errorExtra(shape.kind), encoder.start + HEADROOM, length));
   }
 
+  private streamsOf(): ServedStreams {
+    if (this.streams !== undefined) return this.streams;
+    const served = this; // eslint-disable-line @typescript-eslint/no-this-alias
+    return (this.streams = new ServedStreams({
+      get closed(): boolean {
+        return served.closed;
+      },
+      guarded: (write) => this.guarded(write),
+      publish: () => {
+        try {
+          this.link.channel.writer.commit();
+          this.link.clientBell.ring();
+        } catch (e) {
+          this.protocolError(`unusable ring (${(e as Error).message})`);
+        }
+      },
+      protocolError: (why) => void this.protocolError(why),
+      refuse: (id, why) => this.sendError(id, { kind: ErrorKind.INVALID_ARGUMENT, details: { name: "RpcError", message: why, stack: "" } }),
+    }, this.link, this.encoder, this.decoder, this.s.maxMessageBytes));
+  }
+
   private protocolError(why: string): number {
     this.s.error(new RpcError(ErrorCodes.ERR_RPC_PROTOCOL, `client thread ${this.number} of ${this.s.name} broke the protocol: ${why}; dropped`));
     this.drop(why, true);
@@ -321,6 +364,9 @@ export class ServedThread {
     }
     this.link.leave(GONE_SERVER);
     this.port.close();
+    this.live?.close();
+    this.streams?.end();
+    if (!this.viewHeld) this.copy?.free(); // else once its handler settles
     if (this.running !== undefined) {
       for (const r of this.running.values()) r.abort(ErrorCodes.ERR_RPC_DISCONNECTED, `the caller went (${why})`);
       this.running.clear();
