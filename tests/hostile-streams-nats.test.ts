@@ -190,6 +190,10 @@ test("without a token, a forged credit for another caller's stream costs that st
   await until(async () => (await client.asyncCall<number>("produced", "nforged")) >= STREAM_WINDOW_ITEMS * 1.5, 5000, "the window filled again");
   raw.publish(`shmrpc.$credit.${service}`, `${callId} 100000 100000000`);
   await raw.flush();
+  // The loop reads nothing until the server, taking the forged credit, has made more than the caller
+  // granted (1.5 windows): those items arrive beyond the caller's credit. (A loop reading all along
+  // grants credit as fast as the items come, and would see none beyond it.)
+  await until(async () => (await client.asyncCall<number>("produced", "nforged")) > STREAM_WINDOW_ITEMS * 1.5 + 100, 5000, "the forged credit to be used");
   const { err } = await drain(it);
   assert.is(err?.code, "ERR_RPC_PROTOCOL");
   await expectLine(server, "finally nforged", from);
