@@ -4,45 +4,12 @@
 // and RpcStream (src/calls/stream.ts) as between processes.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { Worker, type TransferListItem } from "node:worker_threads";
-import { join } from "node:path";
-import { FIXTURES, until } from "./helpers.js";
+import { until } from "./helpers.js";
+import { message, peer, terminatePeers } from "./thread-peers.js";
+import { drain } from "./stream-helpers.js";
 import { ThreadServer, ThreadClient, type CallContext, type ThreadConnection, type RpcError } from "../src/threads/index.js";
 import { STREAM_WINDOW_ITEMS } from "../src/calls/stream.js";
 import { ARG_WINDOW_ITEMS } from "../src/protocol.js";
-
-const PEER = join(FIXTURES, "thread-peer.js");
-const workers: Worker[] = [];
-
-function peer(mode: string, conn?: ThreadConnection): Worker {
-  const w = new Worker(PEER, { workerData: { mode, conn }, transferList: conn === undefined ? [] : [conn.port as unknown as TransferListItem] });
-  w.on("error", () => {});
-  workers.push(w);
-  return w;
-}
-
-function message<T>(w: Worker, timeoutMs = 30_000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("no message from the worker")), timeoutMs);
-    w.once("message", (m: T) => {
-      clearTimeout(timer);
-      resolve(m);
-    });
-  });
-}
-
-async function drain<T>(it: AsyncIterable<T>, upTo = Infinity): Promise<{ items: T[]; err: RpcError | undefined }> {
-  const items: T[] = [];
-  try {
-    for await (const x of it) {
-      items.push(x);
-      if (items.length >= upTo) break;
-    }
-  } catch (e) {
-    return { items, err: e as RpcError };
-  }
-  return { items, err: undefined };
-}
 
 /** What the server's generators did. */
 const seen = { produced: 0, finallyRan: 0, aborted: [] as string[], sourceFinally: 0, taken: 0 };
@@ -105,7 +72,7 @@ t.before.each(() => {
   seen.aborted = [];
 });
 t.after.each(async () => {
-  await Promise.all(workers.splice(0).map((w) => w.terminate()));
+  await terminatePeers();
 });
 
 t("a generator's items arrive in order, then its return value; its error ends the loop after the items before it", async () => {

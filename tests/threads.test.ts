@@ -3,31 +3,10 @@
 // that dies, and a thread that scribbles over its connection's memory.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { Worker, type TransferListItem } from "node:worker_threads";
-import { join } from "node:path";
-import { FIXTURES, until } from "./helpers.js";
+import { until } from "./helpers.js";
+import { message, peer, terminatePeers } from "./thread-peers.js";
 import { ThreadServer, ThreadClient, type CallContext, type ThreadConnection, type RpcError } from "../src/threads/index.js";
 import { Calc } from "./fixtures/thread-contract.js";
-
-const PEER = join(FIXTURES, "thread-peer.js");
-const workers: Worker[] = [];
-
-function peer(mode: string, conn?: ThreadConnection, seed?: number): Worker {
-  const w = new Worker(PEER, { workerData: { mode, conn, seed }, transferList: conn === undefined ? [] : [conn.port as unknown as TransferListItem] });
-  w.on("error", () => {}); // a worker made to throw out
-  workers.push(w);
-  return w;
-}
-
-function message<T>(w: Worker, timeoutMs = 30_000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("no message from the worker")), timeoutMs);
-    w.once("message", (m: T) => {
-      clearTimeout(timer);
-      resolve(m);
-    });
-  });
-}
 
 function mainServer(onError?: (e: RpcError) => void): ThreadServer {
   const s = new ThreadServer("calc", { onError: onError ?? (() => {}) });
@@ -53,7 +32,7 @@ const aborts: string[] = [];
 const t = suite("threads");
 
 t.after.each(async () => {
-  await Promise.all(workers.splice(0).map((w) => w.terminate()));
+  await terminatePeers();
 });
 
 t("a worker calls a server on the main thread: call, asyncCall, big values, errors, deadlines, aborts, metadata, describe, stats, proxy, contracts, close", async () => {
