@@ -5,7 +5,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { until } from "./helpers.js";
 import { message, peer, terminatePeers } from "./thread-peers.js";
-import { ThreadServer, ThreadClient, type CallContext, type ThreadConnection, type RpcError } from "../src/threads/index.js";
+import { ThreadServer, ThreadClient, type CallContext, type MessageSizes, type ThreadConnection, type RpcError } from "../src/threads/index.js";
 import { Calc } from "./fixtures/thread-contract.js";
 
 function mainServer(onError?: (e: RpcError) => void): ThreadServer {
@@ -84,6 +84,31 @@ t("a synchronous call to a server on the same thread is refused (it would wait f
   assert.is(await c.asyncCall("add", 1, 1), 2);
   c.close();
   s.close();
+});
+
+t("an interceptor that asks for the sizes gets the encoded arguments' and result's, sync and async (the size histograms of shmrpc/tracing)", async () => {
+  const w = peer("server");
+  const { conn } = await message<{ conn: ThreadConnection }>(w);
+  const c = new ThreadClient(conn, { timeoutMs: 10_000 });
+  const asked: MessageSizes[] = [];
+  c.use((call, next) => {
+    if (call.method !== "echo") return next();
+    const sizes = { request: -1, response: -1 };
+    call.sizes = sizes;
+    asked.push(sizes);
+    return next();
+  });
+  const big = new Uint8Array(50_000).fill(7);
+  assert.is((c.call<Uint8Array>("echo", big)).length, 50_000);
+  assert.is((await c.asyncCall<Uint8Array>("echo", big)).length, 50_000);
+  assert.is(c.call("add", 1, 2), 3); // not asked: nothing measured
+  assert.is(asked.length, 2);
+  for (const sizes of asked) {
+    // The encoded arguments and result: the binary and a few bytes of framing.
+    assert.ok(sizes.request >= 50_000 && sizes.request < 50_000 + 64, `request ${sizes.request} bytes`);
+    assert.ok(sizes.response >= 50_000 && sizes.response < 50_000 + 64, `response ${sizes.response} bytes`);
+  }
+  c.close();
 });
 
 t("middleware and interceptors plug in as over processes: the server's sees the call's context and metadata, the client's adds metadata", async () => {

@@ -36,7 +36,7 @@ export interface InterceptedCall {
    *  through interceptors. */
   readonly stream: boolean;
   /** Set it to `{ request: -1, response: -1 }` before `next()` to learn the call's encoded
-   *  sizes in bytes once it settles (over shared memory and NATS; shmrpc/tracing's
+   *  sizes in bytes once it settles (over shared memory, NATS and between threads; shmrpc/tracing's
    *  size histograms). Unset, nothing is measured. */
   sizes?: MessageSizes;
 }

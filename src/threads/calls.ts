@@ -15,7 +15,7 @@ import { METADATA_MAX_BYTES } from "../metadata.js";
 import { CancelReason } from "../serving/context.js";
 import { remoteError } from "../calls/remote-error.js";
 import { closedError } from "../calls/closed.js";
-import { newCall, type Call, type CallSettings, type Refused, type StreamSink, type Transport } from "../calls/transport.js";
+import { newCall, type Call, type CallSettings, type MessageSizes, type Refused, type StreamSink, type Transport } from "../calls/transport.js";
 import { PendingTable } from "../pending.js";
 import { Deadlines } from "../deadlines.js";
 import { canBlock, nextTurn } from "./bell.js";
@@ -76,6 +76,10 @@ export class ThreadCalls implements Transport {
   /** The synchronous call waiting now (its id, 0: none) and what it got. */
   private syncId = 0;
   private syncDone = false;
+  /** Where the synchronous call in progress wants its sizes (CallSettings.sizes), if it does. */
+  private syncSizes: MessageSizes | undefined = undefined;
+  /** The encoded arguments of the request sent last, in bytes (CallSettings.sizes). */
+  private sentBytes = 0;
   private syncValue: unknown;
   private syncError: RpcError | undefined;
   private readonly syncSpin: Spin;
@@ -168,6 +172,7 @@ export class ThreadCalls implements Transport {
     const extra = this.nameExtra(method);
     const encoder = this.encoder;
     const length = encoder.encode(args, this.o.maxMessageBytes, "args", HEADROOM);
+    this.sentBytes = length;
     const ch = this.link.channel;
     const id = this.nextId;
     this.nextId = (this.nextId + 1) >>> 0 || 1;
@@ -256,15 +261,17 @@ export class ThreadCalls implements Transport {
     const id = c.view.getUint32(at + P_ID, true);
     if (id !== this.syncId && this.pending.get(id) === undefined) return; // timed out or aborted: dropped
     const tail = this.link.channel.tail;
-    if (type === L.T_RESPONSE) this.deliver(id, this.decoder.decode(at + P_RESPONSE_BODY, at + length, tail), undefined);
+    if (type === L.T_RESPONSE) this.deliver(id, this.decoder.decode(at + P_RESPONSE_BODY, at + length, tail), undefined, length - P_RESPONSE_BODY);
     else {
       const kind = c.u8[at + P_ERROR_KIND]!;
       this.deliver(id, undefined, remoteError(kind, this.decoder.decode(at + P_ERROR_DETAILS, at + length, tail)));
     }
   }
 
-  private deliver(id: number, value: unknown, err: RpcError | undefined): void {
+  /** `bytes`: the encoded result's size (CallSettings.sizes). */
+  private deliver(id: number, value: unknown, err: RpcError | undefined, bytes = 0): void {
     if (id === this.syncId && id !== 0) {
+      if (this.syncSizes !== undefined && err === undefined) this.syncSizes.response = bytes;
       this.syncDone = true;
       this.syncValue = value;
       this.syncError = err;
@@ -273,6 +280,7 @@ export class ThreadCalls implements Transport {
     const p = this.pending.get(id);
     if (p === undefined) return;
     this.settle(p);
+    if (p.settings.sizes !== undefined && err === undefined) p.settings.sizes.response = bytes;
     if (err === undefined) p.resolve(value);
     else if (p.refused !== undefined && err.code === ErrorCodes.ERR_RPC_UNAVAILABLE) {
       // Refused (it did not run): the attempts loop sends it again and settles its promise.
@@ -307,6 +315,9 @@ export class ThreadCalls implements Transport {
     if (this.syncId !== 0) throw new RpcError(ErrorCodes.ERR_RPC_INVALID_ARGUMENT, "a synchronous call is already in progress on this client", { maybeExecuted: false });
     if (this.live !== undefined) this.watch();
     const id = this.send(call.method, call.args, call.settings.metadata, undefined, timeoutMs, -1);
+    const sizes = call.settings.sizes;
+    if (sizes !== undefined) sizes.request = this.sentBytes;
+    this.syncSizes = sizes;
     const deadline = performance.now() + timeoutMs;
     const bell = this.link.clientBell;
     const spin = this.syncSpin;
@@ -346,6 +357,7 @@ export class ThreadCalls implements Transport {
       return value;
     } finally {
       this.syncId = 0;
+      this.syncSizes = undefined;
       if (this.pending.size > 0) this.schedulePump();
     }
   }
@@ -384,6 +396,7 @@ export class ThreadCalls implements Transport {
         args[streamed] = null; // its items follow the request
       }
       id = this.send(method, args, settings.metadata, stream, timeoutMs, streamed);
+      if (settings.sizes !== undefined) settings.sizes.request = this.sentBytes;
     } catch (e) {
       return Promise.reject(e);
     }
